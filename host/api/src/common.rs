@@ -1,0 +1,269 @@
+//! Types shared by several resources: the job spec, the job status with its savepoint and
+//! checkpoint bookkeeping, the reconciliation status and the lifecycle state.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `spec.job`: what to run and how to upgrade it. Absent on a session cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    /// URI of the job jar: `local:///opt/flink/...` inside the image for FlinkDeployments;
+    /// fetched by the operator (`http(s)://`, `file://`, `local://`) for FlinkSessionJobs.
+    #[serde(rename = "jarURI", default, skip_serializing_if = "Option::is_none")]
+    pub jar_uri: Option<String>,
+    /// Fully qualified main class; optional when the jar's manifest names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_class: Option<String>,
+    /// Program arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Job parallelism; at least 1. Absent: `parallelism.default`, else 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<i32>,
+    /// Desired state: `running` (default) or `suspended`.
+    #[serde(default)]
+    pub state: JobState,
+    /// How state is carried across upgrades: `stateless` (default), `savepoint`, `last-state`.
+    #[serde(default)]
+    pub upgrade_mode: UpgradeMode,
+    /// Savepoint to start from on the first deployment only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_savepoint_path: Option<String>,
+    /// Allow restoring a savepoint that contains state of operators no longer in the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_non_restored_state: Option<bool>,
+    /// Change to redeploy from `initialSavepointPath`, dropping the current state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_redeploy_nonce: Option<i64>,
+    /// Change to clear the autoscaler's collected metrics and overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler_reset_nonce: Option<i64>,
+    /// Deprecated: change to trigger a manual savepoint (use a FlinkStateSnapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_trigger_nonce: Option<i64>,
+    /// Deprecated: change to trigger a manual checkpoint (use a FlinkStateSnapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_trigger_nonce: Option<i64>,
+}
+
+/// `spec.job.state`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    #[default]
+    Running,
+    Suspended,
+}
+
+/// `spec.job.upgradeMode`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradeMode {
+    /// Resume from the latest checkpoint.
+    LastState,
+    /// Stop with a savepoint and restore from it.
+    Savepoint,
+    /// Start from empty state.
+    #[default]
+    Stateless,
+}
+
+impl UpgradeMode {
+    /// Savepoint and last-state carry state across upgrades.
+    pub fn is_stateful(self) -> bool {
+        !matches!(self, UpgradeMode::Stateless)
+    }
+}
+
+/// The state of a Flink job as Flink reports it (`status.jobStatus.state`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FlinkJobState {
+    Canceled,
+    Cancelling,
+    Created,
+    Failed,
+    Failing,
+    Finished,
+    Initializing,
+    Reconciling,
+    Restarting,
+    Running,
+    Suspended,
+}
+
+impl FlinkJobState {
+    /// States a job never leaves on its own.
+    pub fn is_globally_terminal(self) -> bool {
+        matches!(self, Self::Canceled | Self::Failed | Self::Finished)
+    }
+}
+
+/// `status.jobStatus`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<FlinkJobState>,
+    /// Milliseconds since the epoch, as a string (upstream's format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_time: Option<String>,
+    /// The savepoint an in-flight upgrade restores from; recorded before the old cluster goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_savepoint_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_info: Option<SavepointInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_info: Option<CheckpointInfo>,
+}
+
+/// Why a snapshot was taken.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SnapshotTriggerType {
+    Manual,
+    Periodic,
+    #[default]
+    Unknown,
+    Upgrade,
+}
+
+/// Savepoint format.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SavepointFormatType {
+    Canonical,
+    Native,
+    #[default]
+    Unknown,
+}
+
+/// Checkpoint type.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CheckpointType {
+    Full,
+    Incremental,
+    #[default]
+    Unknown,
+}
+
+/// One completed savepoint.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Savepoint {
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub time_stamp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub trigger_type: SnapshotTriggerType,
+    #[serde(default)]
+    pub format_type: SavepointFormatType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_nonce: Option<i64>,
+}
+
+/// `status.jobStatus.savepointInfo`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SavepointInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_savepoint: Option<Savepoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_type: Option<SnapshotTriggerType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_type: Option<SavepointFormatType>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub savepoint_history: Vec<Savepoint>,
+    #[serde(default)]
+    pub last_periodic_savepoint_timestamp: i64,
+}
+
+/// One completed checkpoint.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    #[serde(default)]
+    pub time_stamp: i64,
+    #[serde(default)]
+    pub trigger_type: SnapshotTriggerType,
+    #[serde(default)]
+    pub format_type: CheckpointType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_nonce: Option<i64>,
+}
+
+/// `status.jobStatus.checkpointInfo`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint: Option<Checkpoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_type: Option<SnapshotTriggerType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_type: Option<CheckpointType>,
+    #[serde(default)]
+    pub last_periodic_checkpoint_timestamp: i64,
+}
+
+/// `status.reconciliationStatus.state`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReconciliationState {
+    #[default]
+    Deployed,
+    RolledBack,
+    RollingBack,
+    Upgrading,
+}
+
+/// `status.reconciliationStatus`: the write-ahead log of what the operator deployed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciliationStatus {
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub reconciliation_timestamp: i64,
+    /// The spec last deployed (or being deployed), as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconciled_spec: Option<String>,
+    /// The last spec that was seen stable, as JSON; the rollback target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_stable_spec: Option<String>,
+    #[serde(default)]
+    pub state: ReconciliationState,
+}
+
+/// `status.lifecycleState`, computed from the rest of the status.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResourceLifecycleState {
+    Created,
+    Deleted,
+    Deleting,
+    Deployed,
+    Failed,
+    RolledBack,
+    RollingBack,
+    Stable,
+    Suspended,
+    Upgrading,
+}

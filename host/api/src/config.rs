@@ -1,0 +1,323 @@
+//! `flinkConfiguration` as users write it and as Flink reads it.
+//!
+//! Upstream accepts both flat keys (`state.savepoints.dir: ...`) and nested YAML objects
+//! (`state: {savepoints.dir: ...}`), numbers and booleans as YAML scalars. We keep the document
+//! exactly as written (so a round trip through the API server changes nothing) and derive Flink's
+//! flat `key: value` view from it on demand.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The `flinkConfiguration` field: a YAML/JSON object whose leaves are Flink options.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(transparent)]
+pub struct FlinkConfiguration(pub Map<String, Value>);
+
+/// Two spellings of one flat key, e.g. `state.savepoints.dir` and `state: {savepoints.dir}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DuplicateKey {
+    pub key: String,
+}
+
+impl JsonSchema for FlinkConfiguration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FlinkConfiguration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // Same as upstream: no type, any nested object kept.
+        json_schema!({
+            "description": "Flink configuration: flat keys or nested objects, values as strings, numbers or booleans.",
+            "x-kubernetes-preserve-unknown-fields": true
+        })
+    }
+}
+
+impl FromIterator<(String, String)> for FlinkConfiguration {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        )
+    }
+}
+
+impl FlinkConfiguration {
+    /// Flink's flat view. Where one key is spelled twice, the flat spelling wins; use
+    /// [`FlinkConfiguration::duplicate_keys`] to report such conflicts.
+    pub fn flat(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let mut nested = BTreeMap::new();
+        for (key, value) in &self.0 {
+            match value {
+                Value::Object(map) => flatten_into(key, map, &mut nested),
+                other => {
+                    if let Some(text) = scalar_text(other) {
+                        out.insert(key.clone(), text);
+                    }
+                }
+            }
+        }
+        for (key, value) in nested {
+            out.entry(key).or_insert(value);
+        }
+        out
+    }
+
+    /// Keys that the document sets more than once through different nestings.
+    pub fn duplicate_keys(&self) -> Vec<DuplicateKey> {
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        count_keys("", &self.0, &mut seen);
+        seen.into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(key, _)| DuplicateKey { key })
+            .collect()
+    }
+
+    /// The value of the first of `keys` that is set.
+    pub fn get_first(&self, keys: &[&str]) -> Option<(String, String)> {
+        let flat = self.flat();
+        keys.iter()
+            .find_map(|k| flat.get(*k).map(|v| ((*k).to_string(), v.clone())))
+    }
+
+    /// The value of an option under its current or any deprecated name.
+    pub fn get(&self, option: &ConfigOption) -> Option<(String, String)> {
+        self.get_first(&option.all_keys())
+    }
+
+    /// Sets a flat key, removing any other spelling of it so the flat view has one value.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        remove_nested(&mut self.0, key);
+        self.0.insert(key.to_string(), Value::String(value.into()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+fn flatten_into(prefix: &str, map: &Map<String, Value>, out: &mut BTreeMap<String, String>) {
+    for (key, value) in map {
+        let full = join(prefix, key);
+        match value {
+            Value::Object(inner) => flatten_into(&full, inner, out),
+            other => {
+                if let Some(text) = scalar_text(other) {
+                    out.entry(full).or_insert(text);
+                }
+            }
+        }
+    }
+}
+
+fn count_keys(prefix: &str, map: &Map<String, Value>, out: &mut BTreeMap<String, usize>) {
+    for (key, value) in map {
+        let full = join(prefix, key);
+        match value {
+            Value::Object(inner) => count_keys(&full, inner, out),
+            Value::Null => {}
+            _ => *out.entry(full).or_default() += 1,
+        }
+    }
+}
+
+fn remove_nested(map: &mut Map<String, Value>, key: &str) {
+    map.remove(key);
+    let prefixes: Vec<String> = map
+        .iter()
+        .filter(|(k, v)| v.is_object() && key.starts_with(&format!("{k}.")))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for prefix in prefixes {
+        if let Some(Value::Object(inner)) = map.get_mut(&prefix) {
+            remove_nested(inner, &key[prefix.len() + 1..]);
+            if inner.is_empty() {
+                map.remove(&prefix);
+            }
+        }
+    }
+}
+
+/// How Flink reads a YAML scalar as an option value. Lists become Flink's `;`-separated form.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .map(|item| scalar_text(item).unwrap_or_else(|| item.to_string()))
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
+        Value::Object(_) => Some(value.to_string()),
+    }
+}
+
+/// A Flink option with its current key and the deprecated keys Flink still reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigOption {
+    pub key: &'static str,
+    pub deprecated: &'static [&'static str],
+}
+
+impl ConfigOption {
+    pub const fn new(key: &'static str, deprecated: &'static [&'static str]) -> Self {
+        Self { key, deprecated }
+    }
+
+    pub fn all_keys(&self) -> Vec<&'static str> {
+        std::iter::once(self.key)
+            .chain(self.deprecated.iter().copied())
+            .collect()
+    }
+
+    /// `a` (or its older name `b`), for messages.
+    pub fn describe(&self) -> String {
+        match self.deprecated {
+            [] => format!("`{}`", self.key),
+            old => format!(
+                "`{}` (Flink 1.x: {})",
+                self.key,
+                old.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// The options the operator reads or owns, with their Flink 1.x and 2.x names.
+pub mod options {
+    use super::ConfigOption;
+
+    pub const CHECKPOINTS_DIR: ConfigOption =
+        ConfigOption::new("execution.checkpointing.dir", &["state.checkpoints.dir"]);
+    pub const SAVEPOINTS_DIR: ConfigOption = ConfigOption::new(
+        "execution.checkpointing.savepoint-dir",
+        &["state.savepoints.dir"],
+    );
+    pub const HA_TYPE: ConfigOption =
+        ConfigOption::new("high-availability.type", &["high-availability"]);
+    pub const HA_STORAGE_DIR: ConfigOption = ConfigOption::new("high-availability.storageDir", &[]);
+    pub const SAVEPOINT_PATH: ConfigOption = ConfigOption::new(
+        "execution.state-recovery.path",
+        &["execution.savepoint.path"],
+    );
+    pub const CHECKPOINT_INTERVAL: ConfigOption =
+        ConfigOption::new("execution.checkpointing.interval", &[]);
+    pub const PARALLELISM_DEFAULT: ConfigOption = ConfigOption::new("parallelism.default", &[]);
+    pub const TASK_SLOTS: ConfigOption = ConfigOption::new("taskmanager.numberOfTaskSlots", &[]);
+    pub const SCHEDULER: ConfigOption = ConfigOption::new("jobmanager.scheduler", &[]);
+    pub const JM_PROCESS_MEMORY: ConfigOption =
+        ConfigOption::new("jobmanager.memory.process.size", &[]);
+    pub const JM_FLINK_MEMORY: ConfigOption =
+        ConfigOption::new("jobmanager.memory.flink.size", &[]);
+    pub const TM_PROCESS_MEMORY: ConfigOption =
+        ConfigOption::new("taskmanager.memory.process.size", &[]);
+    pub const TM_FLINK_MEMORY: ConfigOption =
+        ConfigOption::new("taskmanager.memory.flink.size", &[]);
+    pub const ROLLBACK_ENABLED: ConfigOption =
+        ConfigOption::new("kubernetes.operator.deployment.rollback.enabled", &[]);
+    pub const PERIODIC_SAVEPOINT_INTERVAL: ConfigOption =
+        ConfigOption::new("kubernetes.operator.periodic.savepoint.interval", &[]);
+    pub const PERIODIC_CHECKPOINT_INTERVAL: ConfigOption =
+        ConfigOption::new("kubernetes.operator.periodic.checkpoint.interval", &[]);
+    pub const MAX_PARALLELISM: ConfigOption = ConfigOption::new("pipeline.max-parallelism", &[]);
+    pub const PARALLELISM_OVERRIDES: ConfigOption =
+        ConfigOption::new("pipeline.jobvertex-parallelism-overrides", &[]);
+}
+
+/// `high-availability.type` values that mean "no HA".
+pub fn ha_enabled(config: &FlinkConfiguration) -> bool {
+    config
+        .get(&options::HA_TYPE)
+        .is_some_and(|(_, v)| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("none"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(yaml: &str) -> FlinkConfiguration {
+        serde_saphyr::from_str(yaml).expect("test YAML parses")
+    }
+
+    #[test]
+    fn nested_objects_numbers_and_booleans_flatten_to_flink_keys() {
+        let c = conf(
+            "job.autoscaler:\n  enabled: true\n  target.utilization.boundary: 0.1\npipeline.max-parallelism: 24\nstate:\n  savepoints.dir: file:///sp\n",
+        );
+        let flat = c.flat();
+        assert_eq!(flat["job.autoscaler.enabled"], "true");
+        assert_eq!(flat["job.autoscaler.target.utilization.boundary"], "0.1");
+        assert_eq!(flat["pipeline.max-parallelism"], "24");
+        assert_eq!(flat["state.savepoints.dir"], "file:///sp");
+        assert!(c.duplicate_keys().is_empty());
+    }
+
+    #[test]
+    fn the_same_key_spelled_flat_and_nested_is_a_duplicate() {
+        let c = conf("state.savepoints.dir: a\nstate:\n  savepoints.dir: b\n");
+        assert_eq!(
+            c.duplicate_keys(),
+            vec![DuplicateKey {
+                key: "state.savepoints.dir".into()
+            }]
+        );
+        assert_eq!(c.flat()["state.savepoints.dir"], "a");
+    }
+
+    #[test]
+    fn lists_become_semicolon_separated() {
+        let c = conf("pipeline.jars: [a.jar, b.jar]\n");
+        assert_eq!(c.flat()["pipeline.jars"], "a.jar;b.jar");
+    }
+
+    #[test]
+    fn deprecated_names_are_understood() {
+        let c = conf("state.checkpoints.dir: file:///cp\nhigh-availability: kubernetes\n");
+        assert_eq!(
+            c.get(&options::CHECKPOINTS_DIR).map(|(_, v)| v),
+            Some("file:///cp".into())
+        );
+        assert!(ha_enabled(&c));
+        assert!(!ha_enabled(&conf("high-availability.type: NONE\n")));
+    }
+
+    #[test]
+    fn set_replaces_every_spelling_and_keeps_the_rest() {
+        let mut c = conf("state:\n  savepoints.dir: old\n  checkpoints.dir: cp\n");
+        c.set("state.savepoints.dir", "new");
+        let flat = c.flat();
+        assert_eq!(flat["state.savepoints.dir"], "new");
+        assert_eq!(flat["state.checkpoints.dir"], "cp");
+        assert!(c.duplicate_keys().is_empty());
+    }
+
+    #[test]
+    fn the_document_round_trips_unchanged() {
+        let yaml = "a:\n  b: 1\n  c: true\nd: x\n";
+        let c = conf(yaml);
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"a": {"b": 1, "c": true}, "d": "x"})
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! Rules across resources: session jobs and snapshots against the deployments they name.
+//! Only what is in the given set is checked; a name that is not there may exist in the cluster.
+
+use super::FieldError;
+use crate::config::options;
+use crate::deployment::FlinkDeployment;
+use crate::session_job::FlinkSessionJob;
+use crate::snapshot::{FlinkStateSnapshot, JobKind};
+
+/// Problems of `jobs` and `snapshots` given the `deployments` known, keyed like the inputs:
+/// `(index into jobs or snapshots, error)`.
+pub fn references(
+    deployments: &[&FlinkDeployment],
+    jobs: &[&FlinkSessionJob],
+    snapshots: &[&FlinkStateSnapshot],
+) -> (Vec<(usize, FieldError)>, Vec<(usize, FieldError)>) {
+    let find = |name: &str, namespace: &Option<String>| {
+        deployments.iter().find(|d| {
+            d.metadata.name.as_deref() == Some(name) && &d.metadata.namespace == namespace
+        })
+    };
+    let mut job_errors = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let Some(name) = job.spec.deployment_name.as_deref() else {
+            continue;
+        };
+        let Some(deployment) = find(name, &job.metadata.namespace) else {
+            continue;
+        };
+        if deployment.spec.is_application() {
+            job_errors.push((
+                i,
+                FieldError::new(
+                    "spec.deploymentName",
+                    format!("`{name}` is an application cluster (it has spec.job); session jobs need a session FlinkDeployment without spec.job"),
+                ),
+            ));
+            continue;
+        }
+        let Some(spec) = &job.spec.job else { continue };
+        let config = deployment.spec.configuration();
+        let missing = |option: &crate::config::ConfigOption| config.get(option).is_none();
+        if spec.upgrade_mode.is_stateful() && missing(&options::CHECKPOINTS_DIR) {
+            job_errors.push((
+                i,
+                FieldError::new(
+                    "spec.job.upgradeMode",
+                    format!(
+                        "a stateful upgrade mode needs checkpoint storage on the session cluster; set {} in FlinkDeployment `{name}`",
+                        options::CHECKPOINTS_DIR.describe()
+                    ),
+                ),
+            ));
+        }
+        if (spec.upgrade_mode == crate::UpgradeMode::Savepoint
+            || spec.savepoint_trigger_nonce.is_some())
+            && missing(&options::SAVEPOINTS_DIR)
+        {
+            job_errors.push((
+                i,
+                FieldError::new(
+                    "spec.job.upgradeMode",
+                    format!(
+                        "savepoints need a savepoint directory on the session cluster; set {} in FlinkDeployment `{name}`",
+                        options::SAVEPOINTS_DIR.describe()
+                    ),
+                ),
+            ));
+        }
+    }
+    let mut snapshot_errors = Vec::new();
+    for (i, snapshot) in snapshots.iter().enumerate() {
+        let Some(reference) = &snapshot.spec.job_reference else {
+            continue;
+        };
+        let (Some(JobKind::FlinkDeployment), Some(name)) =
+            (reference.kind, reference.name.as_deref())
+        else {
+            continue;
+        };
+        if let Some(deployment) = find(name, &snapshot.metadata.namespace)
+            && !deployment.spec.is_application()
+        {
+            snapshot_errors.push((
+                i,
+                FieldError::new(
+                    "spec.jobReference",
+                    format!("`{name}` is a session cluster and runs no job of its own; reference one of its FlinkSessionJobs (kind: FlinkSessionJob)"),
+                ),
+            ));
+        }
+    }
+    (job_errors, snapshot_errors)
+}

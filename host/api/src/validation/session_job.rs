@@ -1,0 +1,80 @@
+//! Rules for FlinkSessionJob specs.
+
+use super::deployment::{configuration, job_basics};
+use super::{FieldError, ValidationSettings, check_name};
+use crate::session_job::FlinkSessionJob;
+
+/// Option prefixes that configure the cluster, not a job; they belong to the session deployment.
+const CLUSTER_PREFIXES: [&str; 9] = [
+    "taskmanager.",
+    "jobmanager.",
+    "high-availability",
+    "rest.",
+    "blob.",
+    "metrics.reporter",
+    "kubernetes.",
+    "env.",
+    "containerized.",
+];
+
+pub fn session_job(resource: &FlinkSessionJob, settings: &ValidationSettings) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    check_name(resource.metadata.name.as_deref(), 63, &mut errors);
+    let spec = &resource.spec;
+    let deployment = spec
+        .deployment_name
+        .as_deref()
+        .filter(|d| !d.trim().is_empty());
+    if deployment.is_none() {
+        errors.push(FieldError::new(
+            "spec.deploymentName",
+            "is required; name the session FlinkDeployment (one without spec.job) this job runs on",
+        ));
+    }
+    let config = spec.flink_configuration.clone().unwrap_or_default();
+    configuration(&config, "spec.flinkConfiguration", &mut errors);
+    for key in config.flat().keys() {
+        let cluster_level = CLUSTER_PREFIXES.iter().any(|p| key.starts_with(p))
+            && !key.starts_with("kubernetes.operator.");
+        if cluster_level {
+            errors.push(FieldError::new(
+                &format!("spec.flinkConfiguration.{key}"),
+                format!(
+                    "configures the whole session cluster, not this job; set it on the session FlinkDeployment {}",
+                    deployment.map(|d| format!("`{d}`")).unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    let Some(job) = &spec.job else {
+        errors.push(FieldError::new(
+            "spec.job",
+            "is required; a session job needs at least `jarURI`",
+        ));
+        return errors;
+    };
+    match job.jar_uri.as_deref().map(str::trim) {
+        None | Some("") => errors.push(FieldError::new(
+            "spec.job.jarURI",
+            "is required; give the job jar's URI, e.g. `https://repo.example.com/job.jar`",
+        )),
+        Some(uri) => {
+            let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            match scheme {
+                Some(s) if settings.session_job_jar_schemes.contains(&s) => {}
+                other => errors.push(FieldError::new(
+                    "spec.job.jarURI",
+                    format!(
+                        "{}, got {uri:?}; use one of {} (the allowed schemes are an operator setting)",
+                        other.map(|s| format!("scheme `{s}` is not allowed")).unwrap_or_else(|| "has no scheme".into()),
+                        settings.session_job_jar_schemes.iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+            }
+        }
+    }
+    // Checkpoint and savepoint storage of a session job come from its cluster: checked in
+    // `references` when the deployment is known.
+    job_basics(job, "spec.job", &mut errors);
+    errors
+}

@@ -1,0 +1,46 @@
+//! The command line: one subcommand per job, each a thin call into a library.
+
+use crate::commands;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flink-operator",
+    version,
+    about = "Flink Kubernetes operator with WebAssembly policy plugins"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot and FlinkBlueGreenDeployment
+    /// YAML: prints `file:doc-index: kind/name: field: message` per problem, exits 1 on any.
+    Validate {
+        /// A file, a directory (searched for *.yaml and *.yml) or `-` for standard input.
+        #[arg(short = 'f', long = "filename", required = true)]
+        inputs: Vec<PathBuf>,
+        /// URI schemes session-job jars may be fetched from.
+        #[arg(long, value_delimiter = ',', default_value = "local,file,http,https")]
+        jar_schemes: Vec<String>,
+    },
+    /// Print the CRDs as YAML, or write one file per CRD into a directory.
+    Crds {
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Validate {
+            inputs,
+            jar_schemes,
+        } => commands::validate::run(&inputs, jar_schemes),
+        Command::Crds { write } => commands::crds::run(write.as_deref()),
+    }
+}

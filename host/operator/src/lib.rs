@@ -1,0 +1,5 @@
+//! The operator: observe/decide/act, rendering, lifecycle, and the `flink-operator` CLI.
+//! This slice holds the CLI's offline commands (`validate`, `crds`).
+
+pub mod cli;
+pub mod commands;
