@@ -9,18 +9,19 @@ use crate::{FlinkBlueGreenDeployment, FlinkDeployment, FlinkSessionJob, FlinkSta
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use serde_json::Value;
+use std::sync::OnceLock;
 
-/// All CRDs of the API group, in a stable order.
+/// The kinds of the API group, in a stable order.
+pub const KINDS: [&str; 4] = [
+    "FlinkDeployment",
+    "FlinkSessionJob",
+    "FlinkStateSnapshot",
+    "FlinkBlueGreenDeployment",
+];
+
+/// All CRDs of the API group, in the order of [`KINDS`].
 pub fn all() -> Vec<CustomResourceDefinition> {
-    [
-        FlinkDeployment::crd(),
-        FlinkSessionJob::crd(),
-        FlinkStateSnapshot::crd(),
-        FlinkBlueGreenDeployment::crd(),
-    ]
-    .into_iter()
-    .map(spec_optional)
-    .collect()
+    KINDS.iter().filter_map(|k| for_kind(k)).collect()
 }
 
 /// Upstream requires nothing at the root: canary resources (label `flink.apache.org/canary`)
@@ -40,7 +41,23 @@ fn spec_optional(mut crd: CustomResourceDefinition) -> CustomResourceDefinition 
 
 /// The generated CRD of one kind, as installed.
 pub fn for_kind(kind: &str) -> Option<CustomResourceDefinition> {
-    all().into_iter().find(|c| c.spec.names.kind == kind)
+    let crd = match kind {
+        "FlinkDeployment" => FlinkDeployment::crd(),
+        "FlinkSessionJob" => FlinkSessionJob::crd(),
+        "FlinkStateSnapshot" => FlinkStateSnapshot::crd(),
+        "FlinkBlueGreenDeployment" => FlinkBlueGreenDeployment::crd(),
+        _ => return None,
+    };
+    Some(spec_optional(crd))
+}
+
+/// The `openAPIV3Schema` of a kind, generated once per process (the Pod schema inside is large).
+pub fn schema_for_kind(kind: &str) -> Option<&'static Value> {
+    static SCHEMAS: [OnceLock<Value>; 4] = [const { OnceLock::new() }; 4];
+    let index = KINDS.iter().position(|k| *k == kind)?;
+    Some(
+        SCHEMAS[index].get_or_init(|| for_kind(kind).map(|c| schema_of(&c)).unwrap_or(Value::Null)),
+    )
 }
 
 /// The file name under `charts/flink-operator/crds/` for a CRD.

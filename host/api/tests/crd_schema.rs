@@ -22,7 +22,9 @@ fn property_paths(schema: &Value, path: String, out: &mut BTreeSet<String>) {
 
 fn paths_of(crd_yaml: &str) -> BTreeSet<String> {
     let doc: Value = serde_saphyr::from_str(crd_yaml).expect("CRD YAML parses");
-    let schema = doc.pointer("/spec/versions/0/schema/openAPIV3Schema").expect("CRD has a schema");
+    let schema = doc
+        .pointer("/spec/versions/0/schema/openAPIV3Schema")
+        .expect("CRD has a schema");
     let mut out = BTreeSet::new();
     property_paths(schema, String::new(), &mut out);
     out
@@ -41,17 +43,32 @@ fn every_upstream_schema_path_exists_in_ours() {
     for ours in crd::all() {
         let plural = &ours.spec.names.plural;
         let upstream_file = upstream_dir.join(format!("{plural}.flink.apache.org-v1.yml"));
-        let upstream_yaml = std::fs::read_to_string(&upstream_file).expect("upstream CRD is readable");
+        let upstream_yaml =
+            std::fs::read_to_string(&upstream_file).expect("upstream CRD is readable");
         let upstream = paths_of(&upstream_yaml);
         let ours = paths_of(&crd::to_yaml(&ours).expect("CRD renders"));
-        let missing: Vec<&String> =
-            upstream.iter().filter(|p| !ours.contains(*p) && accepted_gap(p).is_none()).collect();
-        assert!(missing.is_empty(), "{plural}: upstream paths missing from our schema: {missing:#?}");
-        let stale: Vec<&String> = upstream.iter().filter(|p| accepted_gap(p).is_some() && ours.contains(*p)).collect();
-        assert!(stale.is_empty(), "{plural}: accepted gaps that no longer apply, remove them: {stale:#?}");
+        let missing: Vec<&String> = upstream
+            .iter()
+            .filter(|p| !ours.contains(*p) && accepted_gap(p).is_none())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{plural}: upstream paths missing from our schema: {missing:#?}"
+        );
+        let stale: Vec<&String> = upstream
+            .iter()
+            .filter(|p| accepted_gap(p).is_some() && ours.contains(*p))
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "{plural}: accepted gaps that no longer apply, remove them: {stale:#?}"
+        );
         checked += upstream.len();
     }
-    assert!(checked > 1000, "walked only {checked} upstream paths; is the data complete?");
+    assert!(
+        checked > 1000,
+        "walked only {checked} upstream paths; is the data complete?"
+    );
 }
 
 #[test]
@@ -74,23 +91,47 @@ fn crds_match_upstream_names_subresources_and_columns() {
     for ours in crd::all() {
         let plural = ours.spec.names.plural.clone();
         let upstream: Value = serde_saphyr::from_str(
-            &std::fs::read_to_string(upstream_dir.join(format!("{plural}.flink.apache.org-v1.yml"))).unwrap(),
+            &std::fs::read_to_string(
+                upstream_dir.join(format!("{plural}.flink.apache.org-v1.yml")),
+            )
+            .unwrap(),
         )
         .unwrap();
         let ours = serde_json::to_value(&ours).unwrap();
-        for pointer in ["/spec/names/shortNames", "/spec/names/kind", "/spec/scope", "/spec/group"] {
-            assert_eq!(ours.pointer(pointer), upstream.pointer(pointer), "{plural} {pointer}");
+        for pointer in [
+            "/spec/names/shortNames",
+            "/spec/names/kind",
+            "/spec/scope",
+            "/spec/group",
+        ] {
+            assert_eq!(
+                ours.pointer(pointer),
+                upstream.pointer(pointer),
+                "{plural} {pointer}"
+            );
         }
         for pointer in ["/spec/versions/0/subresources", "/spec/versions/0/name"] {
-            assert_eq!(ours.pointer(pointer), upstream.pointer(pointer), "{plural} {pointer}");
+            assert_eq!(
+                ours.pointer(pointer),
+                upstream.pointer(pointer),
+                "{plural} {pointer}"
+            );
         }
         let columns = |v: &Value| -> Vec<(Value, Value)> {
             v.pointer("/spec/versions/0/additionalPrinterColumns")
                 .and_then(Value::as_array)
-                .map(|cols| cols.iter().map(|c| (c["name"].clone(), c["jsonPath"].clone())).collect())
+                .map(|cols| {
+                    cols.iter()
+                        .map(|c| (c["name"].clone(), c["jsonPath"].clone()))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
-        assert_eq!(columns(&ours), columns(&upstream), "{plural} printer columns");
+        assert_eq!(
+            columns(&ours),
+            columns(&upstream),
+            "{plural} printer columns"
+        );
     }
 }
 
@@ -98,6 +139,10 @@ fn crds_match_upstream_names_subresources_and_columns() {
 fn crds_fit_the_api_servers_object_size_limit() {
     for generated in crd::all() {
         let size = serde_json::to_vec(&generated).unwrap().len();
-        assert!(size < 1_500_000, "{} is {size} bytes as JSON", crd::file_name(&generated));
+        assert!(
+            size < 1_500_000,
+            "{} is {size} bytes as JSON",
+            crd::file_name(&generated)
+        );
     }
 }
