@@ -1,0 +1,301 @@
+//! The client core: base URL, timeouts, retries, and turning HTTP answers into typed results.
+
+use crate::FlinkError;
+use crate::error::flink_message;
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::time::Duration;
+
+/// Timeouts and retry policy.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Whole-request timeout of ordinary calls.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Timeout of jar uploads, which carry megabytes.
+    pub upload_timeout: Duration,
+    /// Retries of idempotent calls after the first attempt.
+    pub retries: usize,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
+            upload_timeout: Duration::from_secs(120),
+            retries: 3,
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A client for one Flink cluster's REST endpoint. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct FlinkClient {
+    base: String,
+    http: reqwest::Client,
+    config: ClientConfig,
+}
+
+/// Whether a call may be sent again after a transient failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Idempotency {
+    Retry,
+    Once,
+}
+
+/// What the caller is asking about, for `NotFound` messages.
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(&'a str, String)>,
+    pub body: Option<serde_json::Value>,
+    pub what: String,
+    pub idempotency: Idempotency,
+}
+
+impl<'a> Call<'a> {
+    pub fn get(path: impl Into<String>, what: impl Into<String>) -> Self {
+        Self {
+            method: Method::GET,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            what: what.into(),
+            idempotency: Idempotency::Retry,
+        }
+    }
+
+    pub fn new(
+        method: Method,
+        path: impl Into<String>,
+        what: impl Into<String>,
+        idempotency: Idempotency,
+    ) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            what: what.into(),
+            idempotency,
+        }
+    }
+
+    pub fn query(mut self, key: &'a str, value: impl Into<String>) -> Self {
+        self.query.push((key, value.into()));
+        self
+    }
+
+    pub fn json(mut self, body: &impl Serialize) -> Result<Self, FlinkError> {
+        self.body = Some(serde_json::to_value(body).map_err(|e| {
+            FlinkError::InvalidArgument(format!("request body does not serialize: {e}"))
+        })?);
+        Ok(self)
+    }
+
+    fn request_name(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+impl FlinkClient {
+    /// `base` is the REST endpoint, e.g. `http://my-job-rest.ns:8081` (a path prefix is kept).
+    pub fn new(base: &str, config: ClientConfig) -> Result<Self, FlinkError> {
+        let parsed = url::Url::parse(base).map_err(|e| {
+            FlinkError::InvalidArgument(format!("Flink REST URL {base:?} is not a URL: {e}"))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(FlinkError::InvalidArgument(format!(
+                "Flink REST URL {base:?} must be http or https"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| {
+                FlinkError::InvalidArgument(format!("cannot build an HTTP client: {e}"))
+            })?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+            config,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn settings(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.config.min_backoff)
+            .with_max_delay(self.config.max_backoff)
+            .with_max_times(self.config.retries)
+            .with_jitter()
+    }
+
+    /// Sends a call (retrying if idempotent) and decodes a JSON answer.
+    pub(crate) async fn fetch<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, FlinkError> {
+        let (status, body) = self.exchange(&call).await?;
+        decode(&call.request_name(), status, &body)
+    }
+
+    /// Sends a call whose answer carries nothing the caller needs.
+    pub(crate) async fn send(&self, call: Call<'_>) -> Result<(), FlinkError> {
+        self.exchange(&call).await.map(|_| ())
+    }
+
+    async fn exchange(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), FlinkError> {
+        let attempt = || self.exchange_once(call);
+        match call.idempotency {
+            Idempotency::Once => attempt().await,
+            Idempotency::Retry => {
+                attempt
+                    .retry(self.backoff())
+                    .when(FlinkError::is_transient)
+                    .notify(|error, wait| {
+                        tracing::debug!(request = %call.request_name(), %error, ?wait, "retrying Flink REST call");
+                    })
+                    .await
+            }
+        }
+    }
+
+    async fn exchange_once(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), FlinkError> {
+        let mut request = self.http.request(call.method.clone(), self.url(&call.path));
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        self.complete(request, &call.request_name(), &call.what)
+            .await
+    }
+
+    /// Sends a built request and classifies the answer.
+    pub(crate) async fn complete(
+        &self,
+        request: reqwest::RequestBuilder,
+        request_name: &str,
+        what: &str,
+    ) -> Result<(StatusCode, Vec<u8>), FlinkError> {
+        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?
+            .to_vec();
+        if status.is_success() {
+            return Ok((status, body));
+        }
+        let message = flink_message(&body).unwrap_or_else(|| snippet(&body));
+        if status == StatusCode::NOT_FOUND {
+            return Err(FlinkError::NotFound {
+                what: what.to_string(),
+                message,
+            });
+        }
+        Err(FlinkError::Refused {
+            request: request_name.to_string(),
+            status: status.as_u16(),
+            message,
+        })
+    }
+
+    fn transport_error(&self, error: &reqwest::Error) -> FlinkError {
+        let reason = if error.is_timeout() {
+            format!("no answer within {:?}", self.config.request_timeout)
+        } else if error.is_connect() {
+            format!("cannot connect ({})", root_cause(error))
+        } else {
+            root_cause(error)
+        };
+        FlinkError::Unreachable {
+            url: self.base.clone(),
+            reason,
+        }
+    }
+
+    /// Calls `check` every `interval` until it yields a value or `timeout` passes; `check`
+    /// errors that are not transient end the wait at once. For lazily computed metrics and
+    /// asynchronous operations.
+    pub async fn poll<T, F, Fut>(
+        &self,
+        timeout: Duration,
+        interval: Duration,
+        mut check: F,
+    ) -> Result<Option<T>, FlinkError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>, FlinkError>>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match check().await {
+                Ok(Some(value)) => return Ok(Some(value)),
+                Ok(None) => {}
+                Err(e) if e.is_transient() => tracing::debug!(error = %e, "still waiting"),
+                Err(e) => return Err(e),
+            }
+            if tokio::time::Instant::now() + interval > deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    request: &str,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<T, FlinkError> {
+    serde_json::from_slice(body).map_err(|e| FlinkError::UnexpectedResponse {
+        request: request.to_string(),
+        status: status.as_u16(),
+        detail: format!("{e}; body: {}", snippet(body)),
+    })
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty body)".into()
+    } else if text.len() > 200 {
+        format!("{}…", &text[..text.floor_char_boundary(200)])
+    } else {
+        text.to_string()
+    }
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

@@ -1,0 +1,65 @@
+//! Jar upload, run and delete: how session jobs are submitted.
+
+use crate::client::{Call, Idempotency};
+use crate::model::{JarRunRequest, JarRunResponse, JarUploadResponse};
+use crate::{FlinkClient, FlinkError, JarId, JobId};
+use reqwest::Method;
+
+impl FlinkClient {
+    /// `POST /jars/upload`. Not retried: a retry would leave a second copy behind.
+    pub async fn upload_jar(&self, file_name: &str, bytes: Vec<u8>) -> Result<JarId, FlinkError> {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_string())
+            .mime_str("application/x-java-archive")
+            .map_err(|e| FlinkError::InvalidArgument(format!("jar part: {e}")))?;
+        let form = reqwest::multipart::Form::new().part("jarfile", part);
+        let request = self
+            .http()
+            .post(self.url("jars/upload"))
+            .multipart(form)
+            .timeout(self.settings().upload_timeout);
+        let (status, body) = self
+            .complete(request, "POST jars/upload", "jar upload endpoint")
+            .await?;
+        let response: JarUploadResponse =
+            serde_json::from_slice(&body).map_err(|e| FlinkError::UnexpectedResponse {
+                request: "POST jars/upload".into(),
+                status: status.as_u16(),
+                detail: e.to_string(),
+            })?;
+        let id = response.filename.rsplit('/').next().unwrap_or_default();
+        if id.is_empty() {
+            return Err(FlinkError::UnexpectedResponse {
+                request: "POST jars/upload".into(),
+                status: status.as_u16(),
+                detail: format!("no jar id in filename {:?}", response.filename),
+            });
+        }
+        Ok(JarId(id.to_string()))
+    }
+
+    /// `POST /jars/:id/run`. Not retried here; callers pass a fixed `job_id` so that their own
+    /// retry finds the job already running instead of starting it twice.
+    pub async fn run_jar(&self, jar: &JarId, request: &JarRunRequest) -> Result<JobId, FlinkError> {
+        let call = Call::new(
+            Method::POST,
+            format!("jars/{jar}/run"),
+            format!("jar {jar}"),
+            Idempotency::Once,
+        )
+        .json(request)?;
+        let response: JarRunResponse = self.fetch(call).await?;
+        JobId::parse(&response.jobid)
+    }
+
+    /// `DELETE /jars/:id`.
+    pub async fn delete_jar(&self, jar: &JarId) -> Result<(), FlinkError> {
+        self.send(Call::new(
+            Method::DELETE,
+            format!("jars/{jar}"),
+            format!("jar {jar}"),
+            Idempotency::Retry,
+        ))
+        .await
+    }
+}

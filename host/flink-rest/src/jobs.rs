@@ -1,0 +1,77 @@
+//! Cluster and job endpoints: config, overview, details, cancel, exceptions, rescale.
+
+use crate::client::{Call, Idempotency};
+use crate::model::{ClusterConfig, JobDetails, JobExceptions, JobsOverview, ResourceRequirements};
+use crate::{FlinkClient, FlinkError, JobId};
+use reqwest::Method;
+
+impl FlinkClient {
+    /// `GET /config`: version and revision of the cluster.
+    pub async fn config(&self) -> Result<ClusterConfig, FlinkError> {
+        self.fetch(Call::get("config", "cluster configuration"))
+            .await
+    }
+
+    /// `GET /jobs/overview`.
+    pub async fn jobs_overview(&self) -> Result<JobsOverview, FlinkError> {
+        self.fetch(Call::get("jobs/overview", "jobs overview"))
+            .await
+    }
+
+    /// `GET /jobs/:id`: state, vertices and plan.
+    pub async fn job_details(&self, job: &JobId) -> Result<JobDetails, FlinkError> {
+        self.fetch(Call::get(format!("jobs/{job}"), format!("job {job}")))
+            .await
+    }
+
+    /// `PATCH /jobs/:id?mode=cancel`. Cancelling twice is harmless, so it is retried.
+    pub async fn cancel_job(&self, job: &JobId) -> Result<(), FlinkError> {
+        self.send(
+            Call::new(
+                Method::PATCH,
+                format!("jobs/{job}"),
+                format!("job {job}"),
+                Idempotency::Retry,
+            )
+            .query("mode", "cancel"),
+        )
+        .await
+    }
+
+    /// `GET /jobs/:id/exceptions`.
+    pub async fn job_exceptions(&self, job: &JobId) -> Result<JobExceptions, FlinkError> {
+        self.fetch(Call::get(
+            format!("jobs/{job}/exceptions"),
+            format!("job {job}"),
+        ))
+        .await
+    }
+
+    /// `GET /jobs/:id/resource-requirements` (adaptive scheduler, Flink 1.18+).
+    pub async fn resource_requirements(
+        &self,
+        job: &JobId,
+    ) -> Result<ResourceRequirements, FlinkError> {
+        self.fetch(Call::get(
+            format!("jobs/{job}/resource-requirements"),
+            format!("resource requirements of job {job}"),
+        ))
+        .await
+    }
+
+    /// `PUT /jobs/:id/resource-requirements`: rescale in place, without restarting the job.
+    pub async fn set_resource_requirements(
+        &self,
+        job: &JobId,
+        requirements: &ResourceRequirements,
+    ) -> Result<(), FlinkError> {
+        let call = Call::new(
+            Method::PUT,
+            format!("jobs/{job}/resource-requirements"),
+            format!("resource requirements of job {job}"),
+            Idempotency::Retry,
+        )
+        .json(requirements)?;
+        self.send(call).await
+    }
+}

@@ -1,0 +1,486 @@
+//! Request and response bodies of the Flink REST API. Fields that only one of Flink 1.x and 2.x
+//! sends are optional; unknown fields are ignored so newer Flink versions still read.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `GET /config`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ClusterConfig {
+    pub flink_version: String,
+    #[serde(default)]
+    pub flink_revision: Option<String>,
+    #[serde(default)]
+    pub timezone_name: Option<String>,
+}
+
+/// A job's state as Flink reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    Initializing,
+    Created,
+    Running,
+    Failing,
+    Failed,
+    Cancelling,
+    Canceled,
+    Finished,
+    Restarting,
+    Suspended,
+    Reconciling,
+    /// A state this client does not know (a newer Flink).
+    #[serde(other)]
+    Unknown,
+}
+
+impl JobState {
+    /// The job will not run again on its own.
+    pub fn is_globally_terminal(self) -> bool {
+        matches!(self, Self::Failed | Self::Canceled | Self::Finished)
+    }
+}
+
+/// `GET /jobs/overview`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct JobsOverview {
+    pub jobs: Vec<JobSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct JobSummary {
+    pub jid: String,
+    pub name: String,
+    pub state: JobState,
+    #[serde(default)]
+    pub start_time: i64,
+    #[serde(default)]
+    pub end_time: i64,
+    #[serde(default)]
+    pub duration: i64,
+    #[serde(default)]
+    pub last_modification: i64,
+}
+
+/// `GET /jobs/:id`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct JobDetails {
+    pub jid: String,
+    pub name: String,
+    pub state: JobState,
+    #[serde(default)]
+    pub start_time: i64,
+    #[serde(default)]
+    pub end_time: i64,
+    #[serde(default)]
+    pub duration: i64,
+    #[serde(default)]
+    pub now: i64,
+    /// `STREAMING` or `BATCH` (absent before 1.17).
+    #[serde(default)]
+    pub job_type: Option<String>,
+    /// `Adaptive` or `Default` (2.x).
+    #[serde(default, rename = "schedulerType")]
+    pub scheduler_type: Option<String>,
+    #[serde(default, rename = "maxParallelism")]
+    pub max_parallelism: Option<i64>,
+    /// When the job entered each state (0 = never).
+    #[serde(default)]
+    pub timestamps: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub vertices: Vec<JobVertex>,
+    #[serde(default)]
+    pub plan: Option<JobPlan>,
+}
+
+impl JobDetails {
+    /// Edges of the job graph as `(upstream vertex, downstream vertex, ship strategy)`.
+    pub fn edges(&self) -> Vec<(String, String, String)> {
+        self.plan
+            .iter()
+            .flat_map(|p| &p.nodes)
+            .flat_map(|node| {
+                node.inputs.iter().map(move |input| {
+                    (
+                        input.id.clone(),
+                        node.id.clone(),
+                        input.ship_strategy.clone(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    pub fn vertex(&self, id: &str) -> Option<&JobVertex> {
+        self.vertices.iter().find(|v| v.id == id)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct JobVertex {
+    pub id: String,
+    pub name: String,
+    pub parallelism: i32,
+    #[serde(default, rename = "maxParallelism")]
+    pub max_parallelism: Option<i32>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct JobPlan {
+    #[serde(default)]
+    pub nodes: Vec<PlanNode>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PlanNode {
+    pub id: String,
+    #[serde(default)]
+    pub parallelism: i32,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub inputs: Vec<PlanInput>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PlanInput {
+    pub id: String,
+    #[serde(default)]
+    pub ship_strategy: String,
+    #[serde(default)]
+    pub exchange: Option<String>,
+}
+
+/// Savepoint file format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SavepointFormat {
+    #[default]
+    Canonical,
+    Native,
+}
+
+/// `POST /jobs/:id/stop`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopRequest {
+    /// Absent: the cluster's savepoint directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_directory: Option<String>,
+    /// Emit MAX_WATERMARK first (ends event-time windows); usually false for upgrades.
+    pub drain: bool,
+    pub format_type: SavepointFormat,
+    /// Makes the trigger idempotent: a retry with the same id is the same savepoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<crate::TriggerId>,
+}
+
+/// `POST /jobs/:id/savepoints`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SavepointRequest {
+    #[serde(rename = "target-directory", skip_serializing_if = "Option::is_none")]
+    pub target_directory: Option<String>,
+    #[serde(rename = "cancel-job")]
+    pub cancel_job: bool,
+    #[serde(rename = "formatType")]
+    pub format_type: SavepointFormat,
+    #[serde(rename = "triggerId", skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<crate::TriggerId>,
+}
+
+/// Checkpoint kind for a manual checkpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CheckpointKind {
+    /// Whatever the job is configured with.
+    #[default]
+    Configured,
+    Full,
+    Incremental,
+}
+
+/// The answer to a trigger: the id to poll.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub(crate) struct TriggerResponse {
+    #[serde(rename = "request-id")]
+    pub request_id: String,
+}
+
+/// The raw status of an asynchronous operation.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub(crate) struct AsyncOperation {
+    pub status: AsyncStatus,
+    #[serde(default)]
+    pub operation: Option<OperationResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub(crate) struct AsyncStatus {
+    pub id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub(crate) struct OperationResult {
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default, rename = "checkpointId")]
+    pub checkpoint_id: Option<i64>,
+    #[serde(default, rename = "failure-cause")]
+    pub failure_cause: Option<FailureCause>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub(crate) struct FailureCause {
+    #[serde(default)]
+    pub class: Option<String>,
+    #[serde(default, rename = "stack-trace")]
+    pub stack_trace: Option<String>,
+}
+
+impl FailureCause {
+    /// The most specific line of the cause, without class names.
+    pub fn message(&self) -> String {
+        let trace = self.stack_trace.clone().unwrap_or_default();
+        let wrapped = serde_json::json!({ "errors": [trace] }).to_string();
+        crate::error::flink_message(wrapped.as_bytes())
+            .or_else(|| self.class.clone())
+            .unwrap_or_else(|| "no cause given".into())
+    }
+}
+
+/// Where an asynchronous operation stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operation<T> {
+    InProgress,
+    Completed(T),
+    Failed { cause: String },
+}
+
+/// `GET /jobs/:id/checkpoints`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct CheckpointStatistics {
+    pub counts: CheckpointCounts,
+    #[serde(default)]
+    pub latest: LatestCheckpoints,
+    #[serde(default)]
+    pub history: Vec<CheckpointDetails>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct CheckpointCounts {
+    #[serde(default)]
+    pub restored: i64,
+    #[serde(default)]
+    pub total: i64,
+    #[serde(default)]
+    pub in_progress: i64,
+    #[serde(default)]
+    pub completed: i64,
+    #[serde(default)]
+    pub failed: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct LatestCheckpoints {
+    #[serde(default)]
+    pub completed: Option<CheckpointDetails>,
+    #[serde(default)]
+    pub savepoint: Option<CheckpointDetails>,
+    #[serde(default)]
+    pub failed: Option<CheckpointDetails>,
+    #[serde(default)]
+    pub restored: Option<RestoredCheckpoint>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct CheckpointDetails {
+    pub id: i64,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub is_savepoint: bool,
+    #[serde(default)]
+    pub trigger_timestamp: i64,
+    #[serde(default)]
+    pub latest_ack_timestamp: i64,
+    #[serde(default)]
+    pub failure_timestamp: Option<i64>,
+    #[serde(default)]
+    pub failure_message: Option<String>,
+    #[serde(default)]
+    pub external_path: Option<String>,
+    #[serde(default)]
+    pub checkpoint_type: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct RestoredCheckpoint {
+    pub id: i64,
+    #[serde(default)]
+    pub restore_timestamp: i64,
+    #[serde(default)]
+    pub is_savepoint: bool,
+    #[serde(default)]
+    pub external_path: Option<String>,
+}
+
+/// `GET /jobs/:id/exceptions`: 2.x has only the history; 1.x also the root exception.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct JobExceptions {
+    #[serde(default, rename = "root-exception")]
+    pub root_exception: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    #[serde(default, rename = "exceptionHistory")]
+    pub exception_history: Option<ExceptionHistory>,
+}
+
+impl JobExceptions {
+    /// The newest exception, whichever way this Flink reports it.
+    pub fn latest(&self) -> Option<ExceptionEntry> {
+        let from_history = self
+            .exception_history
+            .as_ref()
+            .and_then(|h| h.entries.iter().max_by_key(|e| e.timestamp));
+        from_history.cloned().or_else(|| {
+            self.root_exception
+                .as_ref()
+                .map(|stacktrace| ExceptionEntry {
+                    exception_name: stacktrace.lines().next().unwrap_or_default().to_string(),
+                    stacktrace: stacktrace.clone(),
+                    timestamp: self.timestamp.unwrap_or_default(),
+                    task_name: None,
+                })
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct ExceptionHistory {
+    #[serde(default)]
+    pub entries: Vec<ExceptionEntry>,
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExceptionEntry {
+    pub exception_name: String,
+    #[serde(default)]
+    pub stacktrace: String,
+    #[serde(default)]
+    pub timestamp: i64,
+    #[serde(default)]
+    pub task_name: Option<String>,
+}
+
+/// One metric value (`?get=` without aggregation).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Metric {
+    pub id: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// Aggregations Flink computes over subtasks or TaskManagers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Aggregation {
+    Min,
+    Max,
+    Avg,
+    Sum,
+    Skew,
+}
+
+impl Aggregation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::Avg => "avg",
+            Self::Sum => "sum",
+            Self::Skew => "skew",
+        }
+    }
+}
+
+/// One aggregated metric; only the requested aggregations are present.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct AggregatedMetric {
+    pub id: String,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub avg: Option<f64>,
+    #[serde(default)]
+    pub sum: Option<f64>,
+    #[serde(default)]
+    pub skew: Option<f64>,
+}
+
+impl AggregatedMetric {
+    pub fn get(&self, aggregation: Aggregation) -> Option<f64> {
+        match aggregation {
+            Aggregation::Min => self.min,
+            Aggregation::Max => self.max,
+            Aggregation::Avg => self.avg,
+            Aggregation::Sum => self.sum,
+            Aggregation::Skew => self.skew,
+        }
+    }
+}
+
+/// `POST /jars/:id/run`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JarRunRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_class: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub program_args_list: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<i32>,
+    /// Fixed by the caller so a retried submission cannot start the job twice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<crate::JobId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_non_restored_state: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub savepoint_path: Option<String>,
+    /// Job-level configuration (Flink 1.19+).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub flink_configuration: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub(crate) struct JarUploadResponse {
+    pub filename: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub(crate) struct JarRunResponse {
+    pub jobid: String,
+}
+
+/// `GET|PUT /jobs/:id/resource-requirements`: per vertex id, the parallelism bounds.
+pub type ResourceRequirements = BTreeMap<String, VertexRequirements>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VertexRequirements {
+    pub parallelism: ParallelismBounds,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParallelismBounds {
+    pub lower_bound: i32,
+    pub upper_bound: i32,
+}

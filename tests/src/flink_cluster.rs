@@ -1,0 +1,302 @@
+//! A real Flink cluster (one JobManager, one TaskManager) on 127.0.0.1 for tests.
+//!
+//! The distribution comes from `tests/flink/setup.sh` (pinned PyPI Flink in a cache directory;
+//! it also compiles the example job). Both JVMs run in the foreground as children of the test,
+//! each in its own process group, and are stopped by process group id when the cluster is
+//! dropped: SIGTERM, then SIGKILL after a grace period. They also receive SIGKILL if the test
+//! process dies first, so no JVM outlives its test.
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the pinned Flink and the example job are.
+#[derive(Clone, Debug)]
+pub struct FlinkInstall {
+    pub flink_home: PathBuf,
+    pub example_jar: PathBuf,
+}
+
+impl FlinkInstall {
+    /// Runs the project's setup script (a no-op when the cache is warm).
+    pub fn ensure() -> Result<Self, String> {
+        let script = repo_dir().join("tests/flink/setup.sh");
+        let output = Command::new("bash")
+            .arg(&script)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !output.status.success() {
+            return Err(format!("{} failed ({})", script.display(), output.status));
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .map(PathBuf::from)
+                .ok_or_else(|| format!("{} printed no {key}=", script.display()))
+        };
+        Ok(Self {
+            flink_home: value("FLINK_HOME")?,
+            example_jar: value("EXAMPLE_JAR")?,
+        })
+    }
+}
+
+pub fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A running JobManager + TaskManager.
+pub struct FlinkCluster {
+    pub install: FlinkInstall,
+    pub rest_url: String,
+    pub work_dir: PathBuf,
+    processes: Vec<(String, Child)>,
+}
+
+/// Cluster settings beyond the defaults the harness needs for loopback and small memory.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterOptions {
+    pub task_slots: u32,
+    pub extra: BTreeMap<String, String>,
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+impl FlinkCluster {
+    pub fn start(install: FlinkInstall, options: ClusterOptions) -> Result<Self, String> {
+        static SEQUENCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let work_dir =
+            std::env::temp_dir().join(format!("flink-operator-it-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&work_dir);
+        let conf_dir = work_dir.join("conf");
+        let log_dir = work_dir.join("log");
+        for dir in [&conf_dir, &log_dir] {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let rest_port = free_port()?;
+        let config = cluster_config(
+            &install.flink_home,
+            &work_dir,
+            rest_port,
+            free_port()?,
+            &options,
+        )?;
+        fs::write(conf_dir.join("config.yaml"), config).map_err(|e| e.to_string())?;
+        for file in ["log4j-console.properties", "logback-console.xml"] {
+            let _ = fs::copy(
+                install.flink_home.join("conf").join(file),
+                conf_dir.join(file),
+            );
+        }
+
+        let mut cluster = Self {
+            install,
+            rest_url: format!("http://127.0.0.1:{rest_port}"),
+            work_dir,
+            processes: Vec::new(),
+        };
+        cluster.spawn("jobmanager", "jobmanager.sh")?;
+        cluster.spawn("taskmanager", "taskmanager.sh")?;
+        cluster.wait_until_ready(Duration::from_secs(90))?;
+        Ok(cluster)
+    }
+
+    fn spawn(&mut self, name: &str, script: &str) -> Result<(), String> {
+        let out = fs::File::create(self.work_dir.join(format!("{name}.out")))
+            .map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let mut command = Command::new("bash");
+        command
+            .arg(self.install.flink_home.join("bin").join(script))
+            .arg("start-foreground")
+            .env("FLINK_CONF_DIR", self.work_dir.join("conf"))
+            .env("FLINK_LOG_DIR", self.work_dir.join("log"))
+            .current_dir(&self.work_dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        // SAFETY: only an async-signal-safe prctl between fork and exec; it makes the kernel
+        // kill the JVM (the scripts exec into it) if the test process dies without cleaning up.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        self.processes.push((name.to_string(), child));
+        Ok(())
+    }
+
+    fn wait_until_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let address = self.rest_url.trim_start_matches("http://").to_string();
+        loop {
+            let exited = self.processes.iter_mut().find_map(|(name, child)| {
+                child
+                    .try_wait()
+                    .ok()
+                    .flatten()
+                    .map(|status| (name.clone(), status))
+            });
+            if let Some((name, status)) = exited {
+                return Err(format!(
+                    "{name} exited during start-up ({status}); output:\n{}",
+                    self.tail(&name)
+                ));
+            }
+            if let Some(body) = http_get(&address, "/taskmanagers")
+                && body.contains("\"id\"")
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "Flink not ready within {timeout:?}; JobManager output:\n{}",
+                    self.tail("jobmanager")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The last lines a process wrote, for failure messages.
+    pub fn tail(&self, name: &str) -> String {
+        let text =
+            fs::read_to_string(self.work_dir.join(format!("{name}.out"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Process ids of the JobManager and TaskManager JVMs.
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(|(_, c)| c.id()).collect()
+    }
+
+    /// Stops both JVMs: SIGTERM to each process group, SIGKILL after `grace`.
+    pub fn stop(&mut self, grace: Duration) {
+        for (_, child) in &self.processes {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        for (_, child) in &mut self.processes {
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+                let _ = child.wait();
+            }
+        }
+        self.processes.clear();
+    }
+}
+
+impl Drop for FlinkCluster {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(15));
+        if std::env::var_os("KEEP_FLINK_WORK_DIR").is_none() {
+            let _ = fs::remove_dir_all(&self.work_dir);
+        }
+    }
+}
+
+/// The cluster's `config.yaml`: the distribution's JVM options (Flink needs its `--add-opens`),
+/// loopback addresses, small memory, the adaptive scheduler, file-based state.
+fn cluster_config(
+    flink_home: &Path,
+    work_dir: &Path,
+    rest_port: u16,
+    rpc_port: u16,
+    options: &ClusterOptions,
+) -> Result<String, String> {
+    let shipped = fs::read_to_string(flink_home.join("conf/config.yaml"))
+        .map_err(|e| format!("distribution config: {e}"))?;
+    let shipped: flink_api::FlinkConfiguration = serde_saphyr::from_str(&shipped)
+        .map_err(|e| format!("distribution config is not YAML: {e}"))?;
+    let java_opts = shipped
+        .flat()
+        .get("env.java.opts.all")
+        .cloned()
+        .unwrap_or_default();
+    let dir = |name: &str| format!("file://{}", work_dir.join(name).display());
+    let slots = if options.task_slots == 0 {
+        4
+    } else {
+        options.task_slots
+    };
+    let mut config: BTreeMap<String, String> = [
+        ("env.java.opts.all", java_opts),
+        ("jobmanager.rpc.address", "127.0.0.1".into()),
+        ("jobmanager.rpc.port", rpc_port.to_string()),
+        ("jobmanager.bind-host", "127.0.0.1".into()),
+        ("jobmanager.memory.process.size", "768m".into()),
+        ("jobmanager.memory.jvm-metaspace.size", "160m".into()),
+        ("taskmanager.host", "127.0.0.1".into()),
+        ("taskmanager.bind-host", "127.0.0.1".into()),
+        ("taskmanager.memory.process.size", "800m".into()),
+        ("taskmanager.memory.managed.size", "64m".into()),
+        ("taskmanager.memory.network.min", "32m".into()),
+        ("taskmanager.memory.network.max", "32m".into()),
+        ("taskmanager.memory.jvm-metaspace.size", "160m".into()),
+        ("taskmanager.numberOfTaskSlots", slots.to_string()),
+        ("rest.address", "127.0.0.1".into()),
+        ("rest.bind-address", "127.0.0.1".into()),
+        ("rest.port", rest_port.to_string()),
+        ("jobmanager.scheduler", "adaptive".into()),
+        ("execution.checkpointing.interval", "2s".into()),
+        ("execution.checkpointing.dir", dir("checkpoints")),
+        ("execution.checkpointing.savepoint-dir", dir("savepoints")),
+        ("metrics.fetcher.update-interval", "1000".into()),
+        (
+            "web.upload.dir",
+            work_dir.join("uploads").display().to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    config.extend(options.extra.clone());
+    let lines: Vec<String> = config
+        .iter()
+        .map(|(key, value)| format!("{key}: {}", yaml_string(value)))
+        .collect();
+    Ok(format!(
+        "# Written by the test harness.\n{}\n",
+        lines.join("\n")
+    ))
+}
+
+fn yaml_string(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A minimal HTTP GET for readiness checks, before any client exists.
+fn http_get(address: &str, path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut stream =
+        TcpStream::connect_timeout(&address.parse().ok()?, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.starts_with("HTTP/1.1 200").then(|| response)
+}

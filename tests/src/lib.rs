@@ -1,0 +1,3 @@
+//! Test harness shared by the integration and end-to-end suites.
+
+pub mod flink_cluster;
