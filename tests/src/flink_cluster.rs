@@ -298,5 +298,5 @@ fn http_get(address: &str, path: &str) -> Option<String> {
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    response.starts_with("HTTP/1.1 200").then(|| response)
+    response.starts_with("HTTP/1.1 200").then_some(response)
 }

@@ -158,6 +158,15 @@ pub enum KubernetesDeploymentMode {
     Standalone,
 }
 
+impl KubernetesDeploymentMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Standalone => "standalone",
+        }
+    }
+}
+
 /// `spec.ingress`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

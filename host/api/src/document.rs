@@ -263,15 +263,15 @@ fn cross_references(resources: &[(usize, FlinkResource)]) -> Vec<Finding> {
         .collect();
     let job_refs: Vec<&FlinkSessionJob> = jobs.iter().map(|(_, j)| *j).collect();
     let snapshot_refs: Vec<&FlinkStateSnapshot> = snapshots.iter().map(|(_, s)| *s).collect();
-    let (job_errors, snapshot_errors) =
-        validation::references(&deployments, &job_refs, &snapshot_refs);
+    let problems = validation::references(&deployments, &job_refs, &snapshot_refs);
     let finding = |index: usize, kind: &str, name: Option<&String>, error: FieldError| Finding {
         index,
         kind: Some(kind.into()),
         name: name.cloned(),
         error,
     };
-    job_errors
+    problems
+        .session_jobs
         .into_iter()
         .map(|(i, e)| {
             finding(
@@ -281,7 +281,7 @@ fn cross_references(resources: &[(usize, FlinkResource)]) -> Vec<Finding> {
                 e,
             )
         })
-        .chain(snapshot_errors.into_iter().map(|(i, e)| {
+        .chain(problems.snapshots.into_iter().map(|(i, e)| {
             finding(
                 snapshots[i].0,
                 "FlinkStateSnapshot",

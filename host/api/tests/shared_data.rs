@@ -15,6 +15,8 @@ pub fn shared_dir() -> PathBuf {
     dir
 }
 
+/// The repository root (not every test binary that includes this module needs it).
+#[allow(dead_code)]
 pub fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

@@ -46,6 +46,13 @@ fn every_upstream_example_validates_clean() {
 }
 
 #[test]
+fn every_project_example_validates_clean() {
+    let output = validate(&["-f", repo().join("examples").to_str().unwrap()]);
+    assert_eq!(stdout_lines(&output), Vec::<String>::new());
+    assert!(output.status.success());
+}
+
+#[test]
 fn each_bad_fixture_fails_with_exactly_its_expected_lines() {
     let dir = repo().join("tests/fixtures/invalid");
     let mut fixtures: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -22,11 +22,10 @@ pub fn deployment_change(old: &FlinkDeploymentSpec, new: &FlinkDeploymentSpec) -
         errors.push(FieldError::new(
             "spec.mode",
             format!(
-                "cannot change from {:?} to {:?} on a deployed cluster; create a new FlinkDeployment",
-                old.mode_or_default(),
-                new.mode_or_default()
-            )
-            .to_lowercase(),
+                "cannot change from {} to {} on a deployed cluster; create a new FlinkDeployment",
+                old.mode_or_default().as_str(),
+                new.mode_or_default().as_str()
+            ),
         ));
     }
     errors

@@ -7,13 +7,19 @@ use crate::deployment::FlinkDeployment;
 use crate::session_job::FlinkSessionJob;
 use crate::snapshot::{FlinkStateSnapshot, JobKind};
 
-/// Problems of `jobs` and `snapshots` given the `deployments` known, keyed like the inputs:
-/// `(index into jobs or snapshots, error)`.
+/// Problems found across resources, each with the index of its resource in the input slice.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReferenceProblems {
+    pub session_jobs: Vec<(usize, FieldError)>,
+    pub snapshots: Vec<(usize, FieldError)>,
+}
+
+/// Problems of `jobs` and `snapshots` given the `deployments` known.
 pub fn references(
     deployments: &[&FlinkDeployment],
     jobs: &[&FlinkSessionJob],
     snapshots: &[&FlinkStateSnapshot],
-) -> (Vec<(usize, FieldError)>, Vec<(usize, FieldError)>) {
+) -> ReferenceProblems {
     let find = |name: &str, namespace: &Option<String>| {
         deployments.iter().find(|d| {
             d.metadata.name.as_deref() == Some(name) && &d.metadata.namespace == namespace
@@ -90,5 +96,5 @@ pub fn references(
             ));
         }
     }
-    (job_errors, snapshot_errors)
+    ReferenceProblems { session_jobs: job_errors, snapshots: snapshot_errors }
 }
