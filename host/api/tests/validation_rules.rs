@@ -17,14 +17,21 @@ const APPLICATION: &str = "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDepl
 
 #[test]
 fn a_session_cluster_cannot_become_an_application_cluster() {
-    let old = deployment("apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: s}\nspec: {flinkVersion: v2_3}\n");
+    let old = deployment(
+        "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: s}\nspec: {flinkVersion: v2_3}\n",
+    );
     let new = deployment(APPLICATION);
     let errors = validation::deployment_change(&old.spec, &new.spec);
     assert_eq!(
         errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        ["spec.job: cannot turn a session cluster into an application cluster; create a new FlinkDeployment"]
+        [
+            "spec.job: cannot turn a session cluster into an application cluster; create a new FlinkDeployment"
+        ]
     );
-    assert_eq!(validation::deployment_change(&new.spec, &old.spec)[0].path, "spec.job");
+    assert_eq!(
+        validation::deployment_change(&new.spec, &old.spec)[0].path,
+        "spec.job"
+    );
 }
 
 #[test]
@@ -67,9 +74,15 @@ fn a_snapshot_cannot_change_after_it_completed_but_may_before() {
     .unwrap();
     let mut new = old.clone();
     new.spec.savepoint.as_mut().unwrap().path = Some("file:///elsewhere".into());
-    old.status = Some(FlinkStateSnapshotStatus { state: Some(SnapshotState::InProgress), ..Default::default() });
+    old.status = Some(FlinkStateSnapshotStatus {
+        state: Some(SnapshotState::InProgress),
+        ..Default::default()
+    });
     assert!(validation::snapshot_change(&old, &new).is_empty());
-    old.status = Some(FlinkStateSnapshotStatus { state: Some(SnapshotState::Completed), ..Default::default() });
+    old.status = Some(FlinkStateSnapshotStatus {
+        state: Some(SnapshotState::Completed),
+        ..Default::default()
+    });
     assert_eq!(
         validation::snapshot_change(&old, &new)[0].to_string(),
         "spec: cannot change a FlinkStateSnapshot after it ended (COMPLETED); create a new FlinkStateSnapshot"
@@ -83,7 +96,10 @@ fn canary_resources_need_no_spec_and_are_not_validated() {
     )
     .unwrap();
     assert!(validate_documents(docs, &ValidationSettings::default()).is_empty());
-    let not_canary = split_documents("apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: plain}\n").unwrap();
+    let not_canary = split_documents(
+        "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: plain}\n",
+    )
+    .unwrap();
     let findings = validate_documents(not_canary, &ValidationSettings::default());
     assert_eq!(findings[0].error.path, "spec.flinkVersion");
 }
@@ -94,8 +110,13 @@ fn jar_schemes_are_an_operator_setting() {
         "apiVersion: flink.apache.org/v1beta1\nkind: FlinkSessionJob\nmetadata: {name: j}\nspec: {deploymentName: s, job: {jarURI: 's3://b/j.jar'}}\n",
     )
     .unwrap();
-    assert_eq!(validate_documents(docs.clone(), &ValidationSettings::default()).len(), 1);
-    let settings = ValidationSettings { session_job_jar_schemes: vec!["s3".into()] };
+    assert_eq!(
+        validate_documents(docs.clone(), &ValidationSettings::default()).len(),
+        1
+    );
+    let settings = ValidationSettings {
+        session_job_jar_schemes: vec!["s3".into()],
+    };
     assert!(validate_documents(docs, &settings).is_empty());
 }
 
@@ -106,7 +127,9 @@ fn assert_nothing_lost(original: &Value, typed: &Value, path: &str) {
         (Value::Object(a), Value::Object(b)) => {
             for (key, value) in a {
                 let child = format!("{path}.{key}");
-                let other = b.get(key).unwrap_or_else(|| panic!("{child} lost in the typed resource"));
+                let other = b
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{child} lost in the typed resource"));
                 assert_nothing_lost(value, other, &child);
             }
         }
@@ -135,11 +158,16 @@ fn upstream_examples_read_into_the_types_without_losing_anything() {
             }
         }
     }
-    assert!(files.len() >= 15, "found only {} upstream examples", files.len());
+    assert!(
+        files.len() >= 15,
+        "found only {} upstream examples",
+        files.len()
+    );
     let mut resources = 0;
     for file in files {
         for document in split_documents(&std::fs::read_to_string(&file).unwrap()).unwrap() {
-            let resource = read_document(document.clone()).unwrap_or_else(|e| panic!("{}: {e:?}", file.display()));
+            let resource = read_document(document.clone())
+                .unwrap_or_else(|e| panic!("{}: {e:?}", file.display()));
             let typed = match &resource {
                 FlinkResource::Deployment(r) => serde_json::to_value(r),
                 FlinkResource::SessionJob(r) => serde_json::to_value(r),
@@ -157,14 +185,21 @@ fn upstream_examples_read_into_the_types_without_losing_anything() {
 #[test]
 fn nested_flink_configuration_is_exposed_flat() {
     let dir = shared_data::shared_dir().join("upstream-examples/autoscaling/autoscaling.yaml");
-    let doc = split_documents(&std::fs::read_to_string(dir).unwrap()).unwrap().remove(0);
-    let FlinkResource::Deployment(d) = read_document(doc).unwrap() else { panic!("not a deployment") };
+    let doc = split_documents(&std::fs::read_to_string(dir).unwrap())
+        .unwrap()
+        .remove(0);
+    let FlinkResource::Deployment(d) = read_document(doc).unwrap() else {
+        panic!("not a deployment")
+    };
     let flat = d.spec.configuration().flat();
     assert_eq!(flat["job.autoscaler.enabled"], "true");
     assert_eq!(flat["job.autoscaler.metrics.window"], "3m");
     assert_eq!(flat["pipeline.max-parallelism"], "24");
     assert_eq!(flat["high-availability.type"], "kubernetes");
-    assert_eq!(flat["state.savepoints.dir"], "file:///flink-data/savepoints");
+    assert_eq!(
+        flat["state.savepoints.dir"],
+        "file:///flink-data/savepoints"
+    );
     let round_trip = serde_json::to_value(&d.spec.flink_configuration).unwrap();
     assert_eq!(round_trip["job.autoscaler"]["enabled"], json!(true));
 }

@@ -96,5 +96,8 @@ pub fn references(
             ));
         }
     }
-    ReferenceProblems { session_jobs: job_errors, snapshots: snapshot_errors }
+    ReferenceProblems {
+        session_jobs: job_errors,
+        snapshots: snapshot_errors,
+    }
 }
