@@ -81,6 +81,7 @@ impl FlinkCluster {
     pub fn start(install: FlinkInstall, options: ClusterOptions) -> Result<Self, String> {
         static SEQUENCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        remove_stale_work_dirs();
         let work_dir =
             std::env::temp_dir().join(format!("flink-operator-it-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&work_dir);
@@ -215,6 +216,29 @@ impl Drop for FlinkCluster {
         self.stop(Duration::from_secs(15));
         if std::env::var_os("KEEP_FLINK_WORK_DIR").is_none() {
             let _ = fs::remove_dir_all(&self.work_dir);
+        }
+    }
+}
+
+/// Work directories of test processes that died without cleaning up (their JVMs died with
+/// them through the parent-death signal; their files did not).
+fn remove_stale_work_dirs() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .strip_prefix("flink-operator-it-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        let alive = pid
+            .parse::<i32>()
+            .is_ok_and(|pid| nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok());
+        if !alive {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }
