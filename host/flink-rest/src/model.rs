@@ -484,3 +484,50 @@ pub struct ParallelismBounds {
     pub lower_bound: i32,
     pub upper_bound: i32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flink_1x_exceptions_with_only_a_root_exception_are_read() {
+        let body = r#"{"root-exception":"java.lang.RuntimeException: boom\n\tat X","timestamp":17,"all-exceptions":[],"truncated":false}"#;
+        let exceptions: JobExceptions = serde_json::from_str(body).unwrap();
+        let latest = exceptions.latest().unwrap();
+        assert_eq!(latest.exception_name, "java.lang.RuntimeException: boom");
+        assert_eq!(latest.timestamp, 17);
+    }
+
+    #[test]
+    fn flink_2x_exception_history_gives_the_newest_entry() {
+        let body = r#"{"exceptionHistory":{"entries":[{"exceptionName":"a","stacktrace":"s","timestamp":1},{"exceptionName":"b","stacktrace":"s","timestamp":5}],"truncated":false}}"#;
+        let exceptions: JobExceptions = serde_json::from_str(body).unwrap();
+        assert_eq!(exceptions.latest().unwrap().exception_name, "b");
+    }
+
+    #[test]
+    fn job_details_of_older_flink_without_newer_fields_are_read() {
+        let body = r#"{"jid":"j","name":"n","state":"RUNNING","start-time":1,"end-time":-1,"duration":5,"now":6,
+            "timestamps":{"RUNNING":1},"vertices":[{"id":"v","name":"Source","parallelism":2}],
+            "plan":{"jid":"j","name":"n","nodes":[{"id":"v","parallelism":2,"description":"d"}]}}"#;
+        let details: JobDetails = serde_json::from_str(body).unwrap();
+        assert_eq!(details.job_type, None);
+        assert_eq!(details.vertices[0].max_parallelism, None);
+        assert!(details.edges().is_empty());
+    }
+
+    #[test]
+    fn unknown_job_states_of_newer_flink_do_not_break_reading() {
+        let state: JobState = serde_json::from_str("\"SOMETHING_NEW\"").unwrap();
+        assert_eq!(state, JobState::Unknown);
+    }
+
+    #[test]
+    fn a_failed_savepoint_reports_its_most_specific_cause() {
+        let cause = FailureCause {
+            class: Some("java.util.concurrent.CompletionException".into()),
+            stack_trace: Some("java.util.concurrent.CompletionException: x\nCaused by: java.io.IOException: Target directory is not writable\n\tat Y".into()),
+        };
+        assert_eq!(cause.message(), "Target directory is not writable");
+    }
+}
