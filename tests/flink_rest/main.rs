@@ -8,7 +8,7 @@
 use flink_operator_tests::flink_cluster::{ClusterOptions, FlinkCluster, FlinkInstall};
 use flink_rest::{
     Aggregation, CheckpointKind, ClientConfig, FlinkClient, FlinkError, JarId, JarRunRequest,
-    JobId, JobState, Operation, SavepointRequest, StopRequest, TriggerId,
+    JobId, JobState, SavepointRequest, StopRequest, TriggerId,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::future::Future;
@@ -461,21 +461,12 @@ fn manual_checkpoint_completes_and_is_counted(suite: &Suite) -> Result<(), Strin
         ))
         .map_err(|e| e.to_string())?;
     let id = suite
-        .block_on(suite.client.poll(
+        .block_on(suite.client.await_operation(
+            "manual checkpoint",
             Duration::from_secs(60),
-            Duration::from_millis(300),
-            || async {
-                Ok(
-                    match suite.client.checkpoint_status(&job, &trigger).await? {
-                        Operation::InProgress => None,
-                        Operation::Completed(id) => Some(Ok(id)),
-                        Operation::Failed { cause } => Some(Err(cause)),
-                    },
-                )
-            },
+            || suite.client.checkpoint_status(&job, &trigger),
         ))
         .map_err(|e| e.to_string())?
-        .ok_or("checkpoint did not finish")?
         .map_err(|cause| format!("checkpoint failed: {cause}"))?;
     let stats = suite
         .block_on(suite.client.checkpoint_statistics(&job))
@@ -654,21 +645,14 @@ fn savepoint_disposal_removes_its_files(suite: &Suite) -> Result<(), String> {
     let trigger = suite
         .block_on(suite.client.dispose_savepoint(&savepoint))
         .map_err(|e| e.to_string())?;
-    let outcome = suite
-        .block_on(suite.client.poll(
+    suite
+        .block_on(suite.client.await_operation(
+            "savepoint disposal",
             Duration::from_secs(30),
-            Duration::from_millis(300),
-            || async {
-                Ok(match suite.client.disposal_status(&trigger).await? {
-                    Operation::InProgress => None,
-                    Operation::Completed(()) => Some(Ok(())),
-                    Operation::Failed { cause } => Some(Err(cause)),
-                })
-            },
+            || suite.client.disposal_status(&trigger),
         ))
         .map_err(|e| e.to_string())?
-        .ok_or("disposal did not finish")?;
-    outcome.map_err(|cause| format!("disposal failed: {cause}"))?;
+        .map_err(|cause| format!("disposal failed: {cause}"))?;
     check(!local_path(&savepoint).exists(), || {
         format!("{savepoint} still exists")
     })

@@ -8,6 +8,7 @@ use crate::model::{
 use crate::{FlinkClient, FlinkError, JobId, TriggerId};
 use reqwest::Method;
 use serde::Serialize;
+use std::future::Future;
 use std::time::Duration;
 
 /// Triggers carrying a caller-chosen id are idempotent in Flink, so they may be retried.
@@ -118,17 +119,40 @@ impl FlinkClient {
         trigger: &TriggerId,
         timeout: Duration,
     ) -> Result<Result<String, String>, FlinkError> {
+        self.await_operation(
+            &format!("savepoint {trigger} of job {job}"),
+            timeout,
+            || self.savepoint_status(job, trigger),
+        )
+        .await
+    }
+
+    /// Polls an asynchronous operation (savepoint, checkpoint, disposal) until it completes
+    /// (`Ok(Ok(result))`) or fails (`Ok(Err(cause))`); `OperationTimeout` at the deadline.
+    pub async fn await_operation<T, F, Fut>(
+        &self,
+        operation: &str,
+        timeout: Duration,
+        mut status: F,
+    ) -> Result<Result<T, String>, FlinkError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Operation<T>, FlinkError>>,
+    {
         let outcome = self
-            .poll(timeout, Duration::from_millis(500), || async {
-                Ok(match self.savepoint_status(job, trigger).await? {
-                    Operation::InProgress => None,
-                    Operation::Completed(location) => Some(Ok(location)),
-                    Operation::Failed { cause } => Some(Err(cause)),
-                })
+            .poll(timeout, Duration::from_millis(300), || {
+                let status = status();
+                async move {
+                    Ok(match status.await? {
+                        Operation::InProgress => None,
+                        Operation::Completed(result) => Some(Ok(result)),
+                        Operation::Failed { cause } => Some(Err(cause)),
+                    })
+                }
             })
             .await?;
         outcome.ok_or_else(|| FlinkError::OperationTimeout {
-            operation: format!("savepoint {trigger} of job {job}"),
+            operation: operation.to_string(),
             waited: timeout,
         })
     }
