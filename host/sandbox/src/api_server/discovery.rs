@@ -1,0 +1,108 @@
+//! Discovery documents: what `kubectl` and kube-rs read to find resources.
+
+use crate::resources::ResourceType;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "32",
+        "gitVersion": "v1.32.0-flink-operator-sandbox",
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "",
+        "compiler": "rust",
+        "platform": "linux/amd64",
+    })
+}
+
+pub fn core_versions(address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
+    })
+}
+
+fn group_versions(types: &[ResourceType]) -> BTreeMap<String, Vec<String>> {
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in types.iter().filter(|t| !t.group.is_empty()) {
+        let versions = groups.entry(t.group.clone()).or_default();
+        if !versions.contains(&t.version) {
+            versions.push(t.version.clone());
+        }
+    }
+    groups
+}
+
+fn group_entry(name: &str, versions: &[String]) -> Value {
+    let list: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+        .collect();
+    json!({"name": name, "versions": list, "preferredVersion": list.first()})
+}
+
+pub fn groups(types: &[ResourceType]) -> Value {
+    let groups: Vec<Value> = group_versions(types)
+        .iter()
+        .map(|(name, versions)| group_entry(name, versions))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+pub fn group(types: &[ResourceType], name: &str) -> Option<Value> {
+    group_versions(types).get(name).map(|versions| {
+        let mut entry = group_entry(name, versions);
+        entry["kind"] = json!("APIGroup");
+        entry["apiVersion"] = json!("v1");
+        entry
+    })
+}
+
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+pub fn resources(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
+    let matching: Vec<&ResourceType> = types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+        .collect();
+    if matching.is_empty() {
+        return None;
+    }
+    let mut resources = Vec::new();
+    for t in matching {
+        resources.push(json!({
+            "name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind,
+            "verbs": VERBS, "shortNames": t.short_names,
+        }));
+        if t.status_subresource {
+            resources.push(json!({"name": format!("{}/status", t.plural), "singularName": "", "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}));
+        }
+        if t.scale.is_some() {
+            resources.push(json!({"name": format!("{}/scale", t.plural), "singularName": "", "namespaced": t.namespaced, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+        }
+        if t.group.is_empty() && t.plural == "pods" {
+            resources.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
+        }
+    }
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+    )
+}

@@ -1,0 +1,150 @@
+//! The HTTP face of the stand-in: the Kubernetes REST paths, discovery, watches, `Status` errors.
+
+mod discovery;
+mod handlers;
+mod route;
+mod watch;
+
+use crate::store::{Clock, Event, Store};
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// Largest request body accepted (the real server's default is 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 << 20;
+
+pub(crate) struct Shared {
+    pub store: Mutex<Store>,
+    pub events: broadcast::Sender<Arc<Event>>,
+    pub address: SocketAddr,
+    /// Counts mutating requests (POST, PUT, PATCH, DELETE) for tests that assert quiet reconciles.
+    pub writes: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// Runs a store call and broadcasts the events it produced, in order, under the lock.
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        let result = f(&mut store);
+        for event in store.take_outbox() {
+            let _ = self.events.send(Arc::new(event));
+        }
+        result
+    }
+}
+
+/// A stand-in to start.
+pub struct ApiServer {
+    clock: Option<Clock>,
+    history_limit: usize,
+}
+
+impl Default for ApiServer {
+    fn default() -> Self {
+        Self {
+            clock: None,
+            history_limit: 10_000,
+        }
+    }
+}
+
+/// A running stand-in; stops when dropped or on [`ServerHandle::shutdown`].
+pub struct ServerHandle {
+    pub address: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ApiServer {
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How many events watches can replay before answering 410 Gone.
+    pub fn with_history_limit(mut self, limit: usize) -> Self {
+        self.history_limit = limit;
+        self
+    }
+
+    /// Serves on `address` (use port 0 for a free port). Loopback only is the caller's duty.
+    pub async fn start(self, address: SocketAddr) -> std::io::Result<ServerHandle> {
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
+        let mut store = Store::new(self.clock.unwrap_or_else(crate::store::system_clock));
+        store.set_history_limit(self.history_limit);
+        let (events, _) = broadcast::channel(65_536);
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            events,
+            address,
+            writes: Default::default(),
+        });
+        let app = Router::new()
+            .fallback(handlers::handle)
+            .with_state(shared.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "API stand-in stopped");
+            }
+        });
+        Ok(ServerHandle {
+            address,
+            shared,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+}
+
+impl ServerHandle {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Mutating requests served so far.
+    pub fn write_count(&self) -> u64 {
+        self.shared.writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Direct access to the store, for tests and the process runtime.
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        self.shared.with_store(f)
+    }
+
+    /// A kubeconfig that points at this stand-in (no credentials: loopback only).
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: local\n    namespace: default\ncurrent-context: local\nusers:\n- name: local\n  user: {{}}\n",
+            self.url()
+        )
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
