@@ -125,7 +125,13 @@ fn dispatch(
     match route {
         Route::Version => Ok(Reply::Json(200, discovery::version())),
         Route::Health => Ok(Reply::Text("ok")),
-        Route::OpenApi => Err(ApiError::not_found_path(path)),
+        Route::OpenApiRoot => Ok(Reply::Json(200, discovery::openapi_root(&types()))),
+        Route::OpenApi { group, version } => {
+            discovery::openapi_group_version(&types(), &group, &version)
+                .map(|doc| Reply::Json(200, doc))
+                .ok_or_else(|| ApiError::not_found_path(path))
+        }
+        Route::OpenApiV2 => Err(ApiError::not_found_path(path)),
         Route::CoreVersions => Ok(Reply::Json(
             200,
             discovery::core_versions(&shared.address.to_string()),

@@ -9,7 +9,9 @@ pub enum Route {
     Groups,
     Group(String),
     Resources { group: String, version: String },
-    OpenApi,
+    OpenApiRoot,
+    OpenApi { group: String, version: String },
+    OpenApiV2,
     Resource(ResourcePath),
 }
 
@@ -32,7 +34,16 @@ pub fn parse(path: &str) -> Option<Route> {
     match segments.as_slice() {
         ["version"] => Some(Route::Version),
         ["healthz" | "readyz" | "livez", ..] => Some(Route::Health),
-        ["openapi", ..] => Some(Route::OpenApi),
+        ["openapi", "v3"] => Some(Route::OpenApiRoot),
+        ["openapi", "v3", "api", version] => Some(Route::OpenApi {
+            group: String::new(),
+            version: version.to_string(),
+        }),
+        ["openapi", "v3", "apis", group, version] => Some(Route::OpenApi {
+            group: group.to_string(),
+            version: version.to_string(),
+        }),
+        ["openapi", ..] => Some(Route::OpenApiV2),
         ["api"] => Some(Route::CoreVersions),
         ["apis"] => Some(Route::Groups),
         ["apis", group] => Some(Route::Group(group.to_string())),
