@@ -28,6 +28,22 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', default_value = "local,file,http,https")]
         jar_schemes: Vec<String>,
     },
+    /// Run a local cluster on loopback: the Kubernetes API stand-in with our CRDs and a
+    /// kubeconfig for kubectl, optionally with resources applied (`-f`). Ctrl-C stops it.
+    Local {
+        /// Resources to apply once the cluster is up (files, directories or `-`).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Port of the API stand-in on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Where to write the kubeconfig (default: ~/.cache/flink-operator/local).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Stop after this many seconds instead of waiting for Ctrl-C.
+        #[arg(long, hide = true)]
+        run_for_seconds: Option<u64>,
+    },
     /// Print the CRDs as YAML, or write one file per CRD into a directory.
     Crds {
         #[arg(long)]
@@ -42,5 +58,16 @@ pub fn run(cli: Cli) -> ExitCode {
             jar_schemes,
         } => commands::validate::run(&inputs, jar_schemes),
         Command::Crds { write } => commands::crds::run(write.as_deref()),
+        Command::Local {
+            files,
+            port,
+            dir,
+            run_for_seconds,
+        } => commands::local::run(commands::local::LocalOptions {
+            files,
+            port,
+            dir,
+            run_for: run_for_seconds.map(std::time::Duration::from_secs),
+        }),
     }
 }

@@ -45,7 +45,11 @@ where
 #[tokio::main]
 async fn main() {
     let rss_start = rss_mib();
-    let server = ApiServer::default().with_history_limit(50_000).start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let server = ApiServer::default()
+        .with_history_limit(50_000)
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let maps = format!("{}/api/v1/namespaces/default/configmaps", server.url());
     let http = reqwest::Client::new();
 
@@ -103,13 +107,23 @@ async fn main() {
     .await;
 
     let started = Instant::now();
-    let list = http.get(format!("{maps}?labelSelector=shard%3D3")).send().await.unwrap().bytes().await.unwrap();
+    let list = http
+        .get(format!("{maps}?labelSelector=shard%3D3"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let list_time = started.elapsed();
 
     let mut watch_events = 0usize;
     let mut watch_time = Duration::ZERO;
     for w in watchers {
-        let (events, elapsed) = tokio::time::timeout(Duration::from_secs(120), w).await.unwrap().unwrap();
+        let (events, elapsed) = tokio::time::timeout(Duration::from_secs(120), w)
+            .await
+            .unwrap()
+            .unwrap();
         watch_events += events;
         watch_time = watch_time.max(elapsed);
     }
@@ -119,9 +133,22 @@ async fn main() {
     println!("|---|---|");
     println!("| creates/s | {:.0} |", per_sec(OBJECTS, create));
     println!("| merge patches/s | {:.0} |", per_sec(OBJECTS, patch));
-    println!("| watch events delivered/s (all watchers) | {:.0} |", per_sec(watch_events, watch_time));
-    println!("| watch events delivered | {watch_events} of {} |", 2 * OBJECTS * WATCHERS);
-    println!("| list with label selector (1000 of {OBJECTS}) | {:.1} ms, {} KiB |", list_time.as_secs_f64() * 1e3, list.len() / 1024);
-    println!("| RSS at start / after {OBJECTS} creates / end | {rss_start:.0} / {rss_after_create:.0} / {:.0} MiB |", rss_mib());
+    println!(
+        "| watch events delivered/s (all watchers) | {:.0} |",
+        per_sec(watch_events, watch_time)
+    );
+    println!(
+        "| watch events delivered | {watch_events} of {} |",
+        2 * OBJECTS * WATCHERS
+    );
+    println!(
+        "| list with label selector (1000 of {OBJECTS}) | {:.1} ms, {} KiB |",
+        list_time.as_secs_f64() * 1e3,
+        list.len() / 1024
+    );
+    println!(
+        "| RSS at start / after {OBJECTS} creates / end | {rss_start:.0} / {rss_after_create:.0} / {:.0} MiB |",
+        rss_mib()
+    );
     server.shutdown().await;
 }

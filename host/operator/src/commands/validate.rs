@@ -2,6 +2,7 @@
 
 use flink_api::document::{Finding, MAX_INPUT_BYTES, split_documents, validate_documents};
 use flink_api::validation::ValidationSettings;
+use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,25 @@ pub fn run(inputs: &[PathBuf], jar_schemes: Vec<String>) -> ExitCode {
     let settings = ValidationSettings {
         session_job_jar_schemes: jar_schemes,
     };
+    let (_, lines) = read_and_validate(inputs, &settings);
+    let mut out = std::io::stdout().lock();
+    for l in &lines {
+        // A closed pipe (e.g. `| head`) is not a validation failure.
+        let _ = writeln!(out, "{l}");
+    }
+    if lines.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Reads every input and validates all documents together; the documents and one line per
+/// problem (`file:doc-index: kind/name: field: message`).
+pub fn read_and_validate(
+    inputs: &[PathBuf],
+    settings: &ValidationSettings,
+) -> (Vec<Value>, Vec<String>) {
     let mut lines = Vec::new();
     let mut documents = Vec::new();
     let mut origins = Vec::new();
@@ -39,20 +59,11 @@ pub fn run(inputs: &[PathBuf], jar_schemes: Vec<String>) -> ExitCode {
         }
     }
     lines.extend(
-        validate_documents(documents, &settings)
+        validate_documents(documents.clone(), settings)
             .iter()
             .map(|f| line(f, &origins)),
     );
-    let mut out = std::io::stdout().lock();
-    for l in &lines {
-        // A closed pipe (e.g. `| head`) is not a validation failure.
-        let _ = writeln!(out, "{l}");
-    }
-    if lines.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    (documents, lines)
 }
 
 fn line(finding: &Finding, origins: &[Origin]) -> String {

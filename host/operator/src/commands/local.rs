@@ -1,0 +1,234 @@
+//! `flink-operator local`: a local cluster on loopback. Starts the Kubernetes API stand-in,
+//! installs the CRDs, writes a kubeconfig for `kubectl`, optionally applies resources, shows
+//! them as they change, and stops cleanly on Ctrl-C.
+//!
+//! This slice serves the API only: the process runtime (Flink pods as local JVMs) and the
+//! reconciler are not wired in yet, so applied resources are stored and served but no Flink runs.
+
+use super::validate::read_and_validate;
+use flink_api::validation::ValidationSettings;
+use sandbox::store::Subresource;
+use sandbox::{ApiServer, ServerHandle};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const FIELD_MANAGER: &str = "flink-operator-local";
+
+pub struct LocalOptions {
+    pub files: Vec<PathBuf>,
+    pub port: u16,
+    pub dir: Option<PathBuf>,
+    /// Stop after this long at the latest (for scripted runs); Ctrl-C always stops.
+    pub run_for: Option<Duration>,
+}
+
+pub fn run(options: LocalOptions) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("flink-operator local: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(serve(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flink-operator local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("flink-operator/local")
+}
+
+async fn serve(options: LocalOptions) -> Result<(), String> {
+    let (documents, problems) = if options.files.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        read_and_validate(&options.files, &ValidationSettings::default())
+    };
+    if !problems.is_empty() {
+        return Err(format!(
+            "not starting: the resources have problems\n{}",
+            problems.join("\n")
+        ));
+    }
+    let server = ApiServer::default()
+        .start(([127, 0, 0, 1], options.port).into())
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
+    install_crds(&server)?;
+    let dir = options.dir.clone().unwrap_or_else(default_dir);
+    let kubeconfig = write_kubeconfig(&server, &dir)?;
+    println!("Kubernetes API stand-in listening on {}", server.url());
+    println!("export KUBECONFIG={}", kubeconfig.display());
+    for document in documents.into_iter().filter(|d| !d.is_null()) {
+        println!("{}", apply(&server, document)?);
+    }
+    println!("Watching resources (Ctrl-C stops everything).");
+    let mut shown = BTreeMap::new();
+    let run_for = options.run_for.unwrap_or(Duration::MAX);
+    let stop = async {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = tokio::time::sleep(run_for) => {}
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        show_changes(&server, &mut shown);
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+    println!("Stopping.");
+    server.shutdown().await;
+    Ok(())
+}
+
+fn install_crds(server: &ServerHandle) -> Result<(), String> {
+    server.with_store(|store| {
+        let rt = store
+            .resource_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .cloned()
+            .ok_or("the stand-in serves no CustomResourceDefinitions")?;
+        for crd in flink_api::crd::all() {
+            let body = serde_json::to_value(&crd).map_err(|e| e.to_string())?;
+            store.create(&rt, None, body, false).map_err(|e| {
+                format!(
+                    "cannot install {}: {e}",
+                    crd.metadata.name.unwrap_or_default()
+                )
+            })?;
+        }
+        Ok(())
+    })
+}
+
+fn write_kubeconfig(server: &ServerHandle, dir: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(format!("kubeconfig-{}", server.address.port()));
+    std::fs::write(&path, server.kubeconfig())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Server-side applies one validated document, creating its namespace if needed.
+fn apply(server: &ServerHandle, document: Value) -> Result<String, String> {
+    let kind = document
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = document
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let namespace = document
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
+    let plural = flink_api::crd::for_kind(&kind)
+        .map(|c| c.spec.names.plural)
+        .ok_or_else(|| format!("{kind} is not ours"))?;
+    server.with_store(|store| {
+        let namespaces = store
+            .resource_type("", "v1", "namespaces")
+            .cloned()
+            .ok_or("no namespaces")?;
+        if store.get(&namespaces, None, &namespace).is_err() {
+            store
+                .create(
+                    &namespaces,
+                    None,
+                    json!({"metadata": {"name": namespace}}),
+                    false,
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        let rt = store
+            .resource_type(flink_api::GROUP, flink_api::VERSION, &plural)
+            .cloned()
+            .ok_or_else(|| format!("{plural} is not served"))?;
+        let body = serde_json::to_vec(&document).map_err(|e| e.to_string())?;
+        let (code, _) = store
+            .apply(
+                &rt,
+                Some(&namespace),
+                &name,
+                &body,
+                FIELD_MANAGER,
+                true,
+                Subresource::Main,
+                false,
+            )
+            .map_err(|e| format!("{kind}/{name}: {e}"))?;
+        Ok(format!(
+            "{kind} {namespace}/{name} {}",
+            if code == 201 { "created" } else { "configured" }
+        ))
+    })
+}
+
+/// Prints a line for each Flink resource whose state changed since the last call.
+fn show_changes(server: &ServerHandle, shown: &mut BTreeMap<String, String>) {
+    let lines: Vec<(String, String)> = server.with_store(|store| {
+        let mut lines = Vec::new();
+        for kind in flink_api::crd::KINDS {
+            let Some(plural) = flink_api::crd::for_kind(kind).map(|c| c.spec.names.plural) else {
+                continue;
+            };
+            let Some(rt) = store
+                .resource_type(flink_api::GROUP, flink_api::VERSION, &plural)
+                .cloned()
+            else {
+                continue;
+            };
+            let Ok((items, _)) = store.list(&rt, &Default::default()) else {
+                continue;
+            };
+            for item in items {
+                let text = |p: &str| {
+                    item.pointer(p)
+                        .and_then(Value::as_str)
+                        .unwrap_or("-")
+                        .to_string()
+                };
+                let key = format!(
+                    "{kind} {}/{}",
+                    text("/metadata/namespace"),
+                    text("/metadata/name")
+                );
+                let state = format!(
+                    "job {} | lifecycle {}",
+                    text("/status/jobStatus/state"),
+                    text("/status/lifecycleState")
+                );
+                lines.push((key, state));
+            }
+        }
+        lines
+    });
+    for (key, state) in lines {
+        if shown.get(&key) != Some(&state) {
+            println!("{key}: {state}");
+            shown.insert(key, state);
+        }
+    }
+}
