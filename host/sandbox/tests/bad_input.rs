@@ -21,6 +21,16 @@ async fn send(
     (code, body)
 }
 
+/// A request and the status and reason the real server answers it with.
+type Case = (
+    reqwest::Method,
+    String,
+    &'static str,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
 #[tokio::test]
 async fn bad_requests_get_status_bodies_and_change_nothing() {
     let server = ApiServer::default()
@@ -30,7 +40,7 @@ async fn bad_requests_get_status_bodies_and_change_nothing() {
     let base = server.url();
     let maps = format!("{base}/api/v1/namespaces/default/configmaps");
     let revision = server.with_store(|s| s.revision());
-    let cases: Vec<(reqwest::Method, String, &str, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             reqwest::Method::POST,
             maps.clone(),
