@@ -10,10 +10,11 @@ mod apply;
 pub mod error;
 pub mod patch;
 pub mod resources;
+pub mod runtime;
 pub mod selectors;
 pub mod store;
 pub mod table;
 
-pub use api_server::{ApiServer, ServerHandle};
+pub use api_server::{ApiServer, ServerHandle, StoreAccess};
 pub use error::ApiError;
 pub use store::Store;

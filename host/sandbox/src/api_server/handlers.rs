@@ -54,6 +54,9 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     match dispatch(&shared, &method, &path, &query, &headers, &body) {
         Ok(Reply::Json(code, value)) => json_response(code, &value),
         Ok(Reply::Text(text)) => (StatusCode::OK, text).into_response(),
+        Ok(Reply::Log(text)) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
+        }
         Ok(Reply::Watch(request)) => match watch::start(shared.clone(), *request) {
             Ok(stream) => Response::builder()
                 .header(header::CONTENT_TYPE, "application/json")
@@ -72,6 +75,7 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
 enum Reply {
     Json(u16, Value),
     Text(&'static str),
+    Log(String),
     Watch(Box<WatchRequest>),
 }
 
@@ -296,6 +300,36 @@ fn resource_request(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    if resource.subresource.as_deref() == Some("log")
+        && rt.plural == "pods"
+        && rt.group.is_empty()
+        && *method == Method::GET
+    {
+        let name = resource.name.clone().unwrap_or_default();
+        let namespace = resource
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        shared.with_store(|s| s.get(&rt, Some(&namespace), &name))?;
+        let path = shared
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(namespace, name.clone()))
+            .cloned();
+        let text = path
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let tail = query.get("tailLines").and_then(|t| t.parse::<usize>().ok());
+        let text = match tail {
+            Some(n) => {
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(n)..].join("\n") + "\n"
+            }
+            None => text,
+        };
+        return Ok(Reply::Log(text));
+    }
     let subresource = match resource.subresource.as_deref() {
         None => Subresource::Main,
         Some("status") if rt.status_subresource => Subresource::Status,

@@ -20,6 +20,28 @@ pub(crate) struct Shared {
     pub address: SocketAddr,
     /// Counts mutating requests (POST, PUT, PATCH, DELETE) for tests that assert quiet reconciles.
     pub writes: std::sync::atomic::AtomicU64,
+    /// Where each pod's container logs are, for `pods/log` (set by the process runtime).
+    pub logs: Mutex<std::collections::HashMap<(String, String), std::path::PathBuf>>,
+}
+
+/// Shared access to a running stand-in's store, for in-process controllers (the process
+/// runtime plays kubelet and controller manager through it).
+#[derive(Clone)]
+pub struct StoreAccess(pub(crate) Arc<Shared>);
+
+impl StoreAccess {
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        self.0.with_store(f)
+    }
+
+    /// Registers where a pod's log file is, for `kubectl logs`.
+    pub fn set_log(&self, namespace: &str, pod: &str, path: std::path::PathBuf) {
+        self.0
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.to_string(), pod.to_string()), path);
+    }
 }
 
 impl Shared {
@@ -81,6 +103,7 @@ impl ApiServer {
             events,
             address,
             writes: Default::default(),
+            logs: Default::default(),
         });
         let app = Router::new()
             .fallback(handlers::handle)
@@ -111,6 +134,10 @@ impl ServerHandle {
     /// Mutating requests served so far.
     pub fn write_count(&self) -> u64 {
         self.shared.writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn store_access(&self) -> StoreAccess {
+        StoreAccess(self.shared.clone())
     }
 
     /// Direct access to the store, for tests and the process runtime.

@@ -1,0 +1,360 @@
+//! What the kubelet does for one pod: map its Flink container to the distribution's scripts,
+//! materialise its volumes and configuration, and run it as a local process on its own
+//! loopback address.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// How a container runs on this machine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessSpec {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// Flink image entrypoints and the distribution script that runs each in the foreground.
+fn script_for(entrypoint: &str) -> Option<(&'static str, bool)> {
+    match entrypoint {
+        "jobmanager" => Some(("jobmanager.sh", true)),
+        "taskmanager" => Some(("taskmanager.sh", true)),
+        "standalone-job" => Some(("standalone-job.sh", true)),
+        "kubernetes-jobmanager.sh" | "/opt/flink/bin/kubernetes-jobmanager.sh" => {
+            Some(("kubernetes-jobmanager.sh", false))
+        }
+        "kubernetes-taskmanager.sh" | "/opt/flink/bin/kubernetes-taskmanager.sh" => {
+            Some(("kubernetes-taskmanager.sh", false))
+        }
+        _ => None,
+    }
+}
+
+/// `local:///opt/flink/usrlib/x.jar` → the jar directory; `local:///opt/flink/...` → the
+/// distribution; `/opt/flink/...` likewise.
+pub fn map_path(arg: &str, flink_home: &Path, usrlib: &Path) -> String {
+    let arg = arg.strip_prefix("local://").unwrap_or(arg);
+    if let Some(rest) = arg.strip_prefix("/opt/flink/usrlib/") {
+        return usrlib.join(rest).display().to_string();
+    }
+    if let Some(rest) = arg.strip_prefix("/opt/flink/") {
+        return flink_home.join(rest).display().to_string();
+    }
+    arg.to_string()
+}
+
+/// The command of a Flink container, or why it cannot run here.
+pub fn command(
+    container: &Value,
+    flink_home: &Path,
+    usrlib: &Path,
+) -> Result<(String, Vec<String>), String> {
+    let words: Vec<String> = ["command", "args"]
+        .iter()
+        .flat_map(|k| {
+            container
+                .get(*k)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let position = words.iter().position(|w| script_for(w).is_some()).ok_or_else(|| {
+        format!(
+            "container {:?} runs {words:?}; the process runtime runs Flink's entrypoints (jobmanager, taskmanager, standalone-job, kubernetes-jobmanager.sh, kubernetes-taskmanager.sh)",
+            container.get("name").and_then(Value::as_str).unwrap_or("")
+        )
+    })?;
+    let (script, foreground) = script_for(&words[position]).expect("found above");
+    let mut args = vec![flink_home.join("bin").join(script).display().to_string()];
+    if foreground {
+        args.push("start-foreground".into());
+    }
+    args.extend(
+        words[position + 1..]
+            .iter()
+            .map(|w| map_path(w, flink_home, usrlib)),
+    );
+    Ok(("bash".into(), args))
+}
+
+/// Container environment with `fieldRef`s resolved the way the kubelet does.
+pub fn environment(container: &Value, pod: &Value, pod_ip: &str) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for var in container
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = var.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let value = match (
+            var.get("value"),
+            var.pointer("/valueFrom/fieldRef/fieldPath")
+                .and_then(Value::as_str),
+        ) {
+            (Some(v), _) => v.as_str().unwrap_or("").to_string(),
+            (None, Some("status.podIP")) => pod_ip.to_string(),
+            (None, Some(path)) => pod
+                .pointer(&format!("/{}", path.replace('.', "/")))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            _ => String::new(),
+        };
+        env.insert(name.to_string(), value);
+    }
+    env
+}
+
+/// Writes a pod's volumes under `dir`; returns mount path → local directory.
+pub fn materialize_volumes(
+    pod: &Value,
+    container: &Value,
+    dir: &Path,
+    config_maps: &[Value],
+    secrets: &[Value],
+) -> Result<BTreeMap<String, PathBuf>, String> {
+    let namespace = pod
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let find = |items: &[Value], name: &str| {
+        items
+            .iter()
+            .find(|o| {
+                o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+                    && o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
+            })
+            .cloned()
+    };
+    let mut volumes = BTreeMap::new();
+    for volume in pod
+        .pointer("/spec/volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = volume
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("volume");
+        let target = dir.join("volumes").join(name);
+        std::fs::create_dir_all(&target).map_err(|e| format!("volume {name}: {e}"))?;
+        let files: BTreeMap<String, Vec<u8>> = if let Some(source) = volume.get("configMap") {
+            let cm_name = source.get("name").and_then(Value::as_str).unwrap_or("");
+            let cm = find(config_maps, cm_name)
+                .ok_or_else(|| format!("configmap \"{cm_name}\" not found"))?;
+            let mut files: BTreeMap<String, Vec<u8>> = cm
+                .get("data")
+                .and_then(Value::as_object)
+                .map(|d| {
+                    d.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            select_items(source, &mut files);
+            files
+        } else if let Some(source) = volume.get("secret") {
+            let secret_name = source
+                .get("secretName")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let secret = find(secrets, secret_name)
+                .ok_or_else(|| format!("secret \"{secret_name}\" not found"))?;
+            let mut files: BTreeMap<String, Vec<u8>> = secret
+                .get("stringData")
+                .and_then(Value::as_object)
+                .map(|d| {
+                    d.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (k, v) in secret
+                .get("data")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                files.insert(k.clone(), base64_decode(v.as_str().unwrap_or("")));
+            }
+            select_items(source, &mut files);
+            files
+        } else if let Some(path) = volume.pointer("/hostPath/path").and_then(Value::as_str) {
+            std::fs::create_dir_all(path).map_err(|e| format!("hostPath {path}: {e}"))?;
+            volumes.insert(name.to_string(), PathBuf::from(path));
+            continue;
+        } else {
+            BTreeMap::new()
+        };
+        for (file, bytes) in files {
+            let path = target.join(&file);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        volumes.insert(name.to_string(), target);
+    }
+    let mut mounts = BTreeMap::new();
+    for mount in container
+        .get("volumeMounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(name), Some(path)) = (
+            mount.get("name").and_then(Value::as_str),
+            mount.get("mountPath").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        if let Some(dir) = volumes.get(name) {
+            mounts.insert(path.to_string(), dir.clone());
+        }
+    }
+    Ok(mounts)
+}
+
+fn select_items(source: &Value, files: &mut BTreeMap<String, Vec<u8>>) {
+    if let Some(items) = source.get("items").and_then(Value::as_array) {
+        let mut selected = BTreeMap::new();
+        for item in items {
+            if let (Some(key), Some(path)) = (
+                item.get("key").and_then(Value::as_str),
+                item.get("path").and_then(Value::as_str),
+            ) && let Some(bytes) = files.get(key)
+            {
+                selected.insert(path.to_string(), bytes.clone());
+            }
+        }
+        *files = selected;
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        let Some(value) = ALPHABET.iter().position(|a| *a == c) else {
+            continue;
+        };
+        buffer = (buffer << 6) | value as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The pod's Flink configuration: what its config volume (or the distribution) holds, then
+/// `FLINK_PROPERTIES` (as the image's entrypoint appends them), then the pod's own address
+/// for every bind and advertised host.
+pub fn flink_config(
+    conf_source: Option<&Path>,
+    flink_home: &Path,
+    env: &BTreeMap<String, String>,
+    pod_ip: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let read_flat = |path: &Path| -> Result<BTreeMap<String, String>, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let conf: flink_api::FlinkConfiguration =
+            serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(conf.flat())
+    };
+    let shipped = read_flat(&flink_home.join("conf/config.yaml"))?;
+    let mut config = match conf_source {
+        Some(dir) if dir.join("config.yaml").is_file() => read_flat(&dir.join("config.yaml"))?,
+        Some(dir) if dir.join("flink-conf.yaml").is_file() => {
+            read_flat(&dir.join("flink-conf.yaml"))?
+        }
+        _ => shipped.clone(),
+    };
+    // Flink needs the JVM options its distribution ships (module opens) whatever the image config says.
+    if let Some(opts) = shipped.get("env.java.opts.all") {
+        config
+            .entry("env.java.opts.all".into())
+            .or_insert_with(|| opts.clone());
+    }
+    for line in env
+        .get("FLINK_PROPERTIES")
+        .map(String::as_str)
+        .unwrap_or("")
+        .lines()
+    {
+        if let Some((k, v)) = line.split_once(':') {
+            config.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    if let Some(address) = env.get("JOB_MANAGER_RPC_ADDRESS") {
+        config.insert("jobmanager.rpc.address".into(), address.clone());
+    }
+    for key in [
+        "jobmanager.bind-host",
+        "taskmanager.bind-host",
+        "rest.bind-address",
+        "taskmanager.host",
+    ] {
+        config.insert(key.into(), pod_ip.into());
+    }
+    Ok(config)
+}
+
+pub fn config_yaml(config: &BTreeMap<String, String>) -> String {
+    config
+        .iter()
+        .map(|(k, v)| format!("{k}: {}\n", json!(v)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flink_entrypoints_map_to_the_distribution_scripts() {
+        let home = Path::new("/flink");
+        let usrlib = Path::new("/jars");
+        let c = json!({"name": "flink-main-container", "args": ["standalone-job", "--job-classname", "A", "--jars", "local:///opt/flink/usrlib/job.jar"]});
+        let (program, args) = command(&c, home, usrlib).unwrap();
+        assert_eq!(program, "bash");
+        assert_eq!(
+            args,
+            [
+                "/flink/bin/standalone-job.sh",
+                "start-foreground",
+                "--job-classname",
+                "A",
+                "--jars",
+                "/jars/job.jar"
+            ]
+        );
+        let tm =
+            json!({"name": "tm", "command": ["/docker-entrypoint.sh"], "args": ["taskmanager"]});
+        assert_eq!(
+            command(&tm, home, usrlib).unwrap().1[0],
+            "/flink/bin/taskmanager.sh"
+        );
+        assert!(
+            command(&json!({"name": "x", "command": ["nginx"]}), home, usrlib)
+                .unwrap_err()
+                .contains("Flink's entrypoints")
+        );
+    }
+
+    #[test]
+    fn secrets_are_base64_decoded() {
+        assert_eq!(base64_decode("aGVsbG8="), b"hello");
+    }
+}

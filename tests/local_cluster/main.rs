@@ -1,0 +1,221 @@
+//! The local cluster with real Flink: hand-written standalone JobManager and TaskManager
+//! Deployments become a working Flink session cluster, reachable through its Service name;
+//! scaling the TaskManager Deployment adds a TaskManager; deleting stops every JVM.
+
+use flink_operator_tests::flink_cluster::FlinkInstall;
+use flink_rest::{ClientConfig, FlinkClient};
+use sandbox::ApiServer;
+use sandbox::runtime::{self, RuntimeConfig};
+use sandbox::store::{DeleteOptions, Subresource};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn jvms_under(dir: &Path) -> usize {
+    let needle = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .chars()
+                        .all(|c| c.is_ascii_digit())
+                })
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .filter(|cmd| {
+                    let cmd = String::from_utf8_lossy(cmd);
+                    cmd.starts_with("java") || cmd.contains("/bin/java")
+                })
+                .filter(|cmd| String::from_utf8_lossy(cmd).contains(&needle))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn deployment(name: &str, component: &str, replicas: i64, ports: Value) -> Value {
+    json!({"metadata": {"name": name, "labels": {"app": "session", "component": component}},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "session", "component": component}},
+            "template": {"metadata": {"labels": {"app": "session", "component": component}},
+                "spec": {"containers": [{"name": "flink-main-container", "image": "flink:2.3", "args": [component],
+                    "ports": ports, "volumeMounts": [{"name": "flink-config", "mountPath": "/opt/flink/conf"}]}],
+                    "volumes": [{"name": "flink-config", "configMap": {"name": "session-config"}}]}}}})
+}
+
+async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_written_standalone_deployments_become_a_working_session_cluster() {
+    let install = FlinkInstall::ensure().expect("Flink is installed");
+    let work = std::env::temp_dir().join(format!("sandbox-runtime-it-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let server = ApiServer::default()
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let usrlib = install.example_jar.parent().unwrap().to_path_buf();
+    let runtime = runtime::start(
+        server.store_access(),
+        RuntimeConfig {
+            flink_home: install.flink_home.clone(),
+            usrlib,
+            work_dir: work.clone(),
+            max_grace: Duration::from_secs(10),
+        },
+    )
+    .unwrap();
+
+    let log4j =
+        std::fs::read_to_string(install.flink_home.join("conf/log4j-console.properties")).unwrap();
+    let config = [
+        "jobmanager.rpc.address: session-jm",
+        "jobmanager.rpc.port: 6123",
+        "rest.port: 8081",
+        "jobmanager.memory.process.size: 768m",
+        "jobmanager.memory.jvm-metaspace.size: 160m",
+        "taskmanager.memory.process.size: 800m",
+        "taskmanager.memory.managed.size: 64m",
+        "taskmanager.memory.network.min: 32m",
+        "taskmanager.memory.network.max: 32m",
+        "taskmanager.memory.jvm-metaspace.size: 160m",
+        "taskmanager.numberOfTaskSlots: 2",
+        "jobmanager.scheduler: adaptive",
+    ]
+    .join("\n");
+    server.with_store(|s| {
+        let rt = |plural: &str, group: &str| {
+            s.resource_type(group, "v1", plural).cloned().unwrap_or_else(|| panic!("{plural} served"))
+        };
+        let (cm, svc, deploy) = (rt("configmaps", ""), rt("services", ""), rt("deployments", "apps"));
+        s.create(&cm, Some("default"), json!({"metadata": {"name": "session-config"}, "data": {"config.yaml": config, "log4j-console.properties": log4j}}), false).unwrap();
+        s.create(&svc, Some("default"), json!({"metadata": {"name": "session-jm"}, "spec": {"selector": {"app": "session", "component": "jobmanager"},
+            "ports": [{"name": "rpc", "port": 6123}, {"name": "rest", "port": 8081}]}}), false).unwrap();
+        s.create(&deploy, Some("default"), deployment("session-jm", "jobmanager", 1, json!([{"containerPort": 8081, "name": "rest"}, {"containerPort": 6123, "name": "rpc"}])), false).unwrap();
+        s.create(&deploy, Some("default"), deployment("session-tm", "taskmanager", 1, json!([])), false).unwrap();
+    });
+
+    let get = |group: &'static str, plural: &'static str, name: &'static str| {
+        server.with_store(|s| {
+            let rt = s.resource_type(group, "v1", plural).cloned().unwrap();
+            s.get(&rt, Some("default"), name).ok()
+        })
+    };
+    // The JobManager Deployment reports its pod ready once Flink's REST port answers.
+    wait_for(
+        "JobManager Deployment ready",
+        Duration::from_secs(90),
+        async || {
+            get("apps", "deployments", "session-jm")
+                .filter(|d| d.pointer("/status/readyReplicas") == Some(&json!(1)))
+        },
+    )
+    .await;
+    // The Service's endpoints name the JobManager pod; the TaskManager found it by Service name.
+    let ip = wait_for(
+        "EndpointSlice with a ready address",
+        Duration::from_secs(30),
+        async || {
+            get("discovery.k8s.io", "endpointslices", "session-jm").and_then(|e| {
+                e.pointer("/endpoints/0/addresses/0")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+        },
+    )
+    .await;
+    assert!(
+        ip.starts_with("127.0.") && ip != "127.0.0.1",
+        "pods get their own loopback address, got {ip}"
+    );
+    let hosts = std::fs::read_to_string(work.join("hosts")).unwrap();
+    assert!(
+        hosts.contains(&format!(
+            "{ip} session-jm session-jm.default session-jm.default.svc"
+        )),
+        "{hosts}"
+    );
+    let flink = FlinkClient::new(&format!("http://{ip}:8081"), ClientConfig::default()).unwrap();
+    let registered = async |n: &str| {
+        let flink = flink.clone();
+        let n = n.to_string();
+        wait_for(
+            &format!("{n} TaskManager(s) registered"),
+            Duration::from_secs(120),
+            async move || {
+                let metrics = flink
+                    .jobmanager_metrics(&["numRegisteredTaskManagers"])
+                    .await
+                    .ok()?;
+                (metrics.first()?.value.as_deref() == Some(n.as_str())).then_some(())
+            },
+        )
+        .await
+    };
+    registered("1").await;
+    assert_eq!(flink.config().await.unwrap().flink_version, "2.3.0");
+
+    // Scaling the TaskManager Deployment adds a TaskManager.
+    server.with_store(|s| {
+        let rt = s
+            .resource_type("apps", "v1", "deployments")
+            .cloned()
+            .unwrap();
+        s.patch(
+            &rt,
+            Some("default"),
+            "session-tm",
+            sandbox::patch::PatchType::Merge,
+            br#"{"spec":{"replicas":2}}"#,
+            Subresource::Main,
+            false,
+        )
+        .unwrap();
+    });
+    registered("2").await;
+    assert_eq!(
+        jvms_under(&work),
+        3,
+        "one JobManager and two TaskManager JVMs"
+    );
+
+    // Deleting the Deployments removes their pods (owner references) and stops every JVM.
+    server.with_store(|s| {
+        let rt = s
+            .resource_type("apps", "v1", "deployments")
+            .cloned()
+            .unwrap();
+        for name in ["session-tm", "session-jm"] {
+            s.delete(&rt, Some("default"), name, &DeleteOptions::default())
+                .unwrap();
+        }
+    });
+    assert_eq!(
+        server.with_store(|s| {
+            let rt = s.resource_type("", "v1", "pods").cloned().unwrap();
+            s.list(&rt, &Default::default()).unwrap().0.len()
+        }),
+        0,
+        "pods are garbage collected with their Deployment"
+    );
+    wait_for("every JVM stopped", Duration::from_secs(30), async || {
+        (jvms_under(&work) == 0).then_some(())
+    })
+    .await;
+    runtime.stop();
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&work);
+}
