@@ -2,11 +2,14 @@
 //! installs the CRDs, writes a kubeconfig for `kubectl`, optionally applies resources, shows
 //! them as they change, and stops cleanly on Ctrl-C.
 //!
-//! This slice serves the API only: the process runtime (Flink pods as local JVMs) and the
-//! reconciler are not wired in yet, so applied resources are stored and served but no Flink runs.
+//! With a Flink distribution (`FLINK_HOME`, or the pinned one `tests/flink/setup.sh` installs
+//! into the cache) the process runtime runs Deployments' Flink pods as local JVMs. The
+//! reconciler is not wired in yet: FlinkDeployments are stored and served, but only
+//! hand-written Deployments start Flink.
 
 use super::validate::read_and_validate;
 use flink_api::validation::ValidationSettings;
+use sandbox::runtime::{self, RuntimeConfig};
 use sandbox::store::Subresource;
 use sandbox::{ApiServer, ServerHandle};
 use serde_json::{Value, json};
@@ -72,6 +75,32 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
     install_crds(&server)?;
     let dir = options.dir.clone().unwrap_or_else(default_dir);
+    let runtime = match flink_home() {
+        Some(flink_home) => {
+            let config = RuntimeConfig {
+                usrlib: dir.join("usrlib"),
+                work_dir: dir.join(format!("runtime-{}", server.address.port())),
+                flink_home: flink_home.clone(),
+                max_grace: Duration::from_secs(15),
+            };
+            let _ = std::fs::create_dir_all(&config.usrlib);
+            println!(
+                "Process runtime: Flink from {}, jars from {}",
+                flink_home.display(),
+                config.usrlib.display()
+            );
+            Some(
+                runtime::start(server.store_access(), config)
+                    .map_err(|e| format!("cannot start the process runtime: {e}"))?,
+            )
+        }
+        None => {
+            println!(
+                "No Flink distribution (set FLINK_HOME, or run `bash tests/flink/setup.sh`): serving the API only."
+            );
+            None
+        }
+    };
     let kubeconfig = write_kubeconfig(&server, &dir)?;
     println!("Kubernetes API stand-in listening on {}", server.url());
     println!("export KUBECONFIG={}", kubeconfig.display());
@@ -96,6 +125,11 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
         }
     }
     println!("Stopping.");
+    if let Some(runtime) = runtime {
+        tokio::task::spawn_blocking(move || runtime.stop())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     server.shutdown().await;
     Ok(())
 }
@@ -232,3 +266,26 @@ fn show_changes(server: &ServerHandle, shown: &mut BTreeMap<String, String>) {
         }
     }
 }
+
+/// `FLINK_HOME`, else the pinned distribution in the cache (where the test setup installs it).
+fn flink_home() -> Option<PathBuf> {
+    let valid = |p: &Path| p.join("bin/jobmanager.sh").is_file();
+    if let Some(home) = std::env::var_os("FLINK_HOME")
+        .map(PathBuf::from)
+        .filter(|p| valid(p))
+    {
+        return Some(home);
+    }
+    let cache = std::env::var_os("FLINK_OPERATOR_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| default_dir().parent().map(Path::to_path_buf))?;
+    let lib = cache.join(format!("flink-{FLINK_VERSION}/lib"));
+    std::fs::read_dir(lib)
+        .ok()?
+        .flatten()
+        .map(|python| python.path().join("site-packages/pyflink"))
+        .find(|p| valid(p))
+}
+
+/// The Flink version the project pins (tests/flink/setup.sh installs the same).
+pub const FLINK_VERSION: &str = "2.3.0";
