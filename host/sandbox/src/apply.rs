@@ -28,21 +28,13 @@ const UNOWNED_METADATA: [&str; 9] = [
     "managedFields",
 ];
 
+/// Lists in custom resources are atomic (no `x-kubernetes-list-type: map` in our CRDs); built-in
+/// kinds use the same merge keys as strategic merge patches.
 fn merge_key(field: &str, custom: bool) -> Option<&'static str> {
     if custom {
-        return None;
-    }
-    match field {
-        "containers"
-        | "initContainers"
-        | "ephemeralContainers"
-        | "volumes"
-        | "env"
-        | "imagePullSecrets" => Some("name"),
-        "volumeMounts" => Some("mountPath"),
-        "ports" => Some("containerPort"),
-        "ownerReferences" => Some("uid"),
-        _ => None,
+        None
+    } else {
+        crate::patch::merge_key(field)
     }
 }
 
@@ -290,17 +282,7 @@ impl Store {
         let config: Value = serde_saphyr::from_str(text_body).map_err(|e| {
             ApiError::bad_request(format!("the apply body is not valid YAML or JSON: {e}"))
         })?;
-        if !config.is_object() {
-            return Err(ApiError::bad_request("the apply body is not an object"));
-        }
-        self.check_kind(rt, &config)?;
-        if let Some(body_name) = text(&config, "/metadata/name")
-            && body_name != name
-        {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )));
-        }
+        self.check_body(rt, &config, Some(name))?;
         let applied = field_set(&config, rt.custom, subresource);
         let subresource_name = (subresource == Subresource::Status).then_some("status");
         let now = (self.clock)();

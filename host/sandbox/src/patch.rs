@@ -73,7 +73,7 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// The merge key of a list field in built-in kinds, by field name.
-fn merge_key(field: &str) -> Option<&'static str> {
+pub(crate) fn merge_key(field: &str) -> Option<&'static str> {
     match field {
         "containers"
         | "initContainers"

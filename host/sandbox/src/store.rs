@@ -390,10 +390,7 @@ impl Store {
         mut object: Value,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
-        if !object.is_object() {
-            return Err(ApiError::bad_request("the body is not a JSON object"));
-        }
-        self.check_kind(rt, &object)?;
+        self.check_body(rt, &object, None)?;
         let name = match text(&object, "/metadata/name") {
             Some(n) if !n.is_empty() => n.to_string(),
             _ => match text(&object, "/metadata/generateName") {
@@ -458,7 +455,28 @@ impl Store {
         Ok(created)
     }
 
-    pub(crate) fn check_kind(&self, rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    /// A body must be an object of the addressed kind and, when given, carry the URL's name.
+    pub(crate) fn check_body(
+        &self,
+        rt: &ResourceType,
+        object: &Value,
+        name: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if !object.is_object() {
+            return Err(ApiError::bad_request("the body is not a JSON object"));
+        }
+        self.check_kind(rt, object)?;
+        if let (Some(name), Some(body_name)) = (name, text(object, "/metadata/name"))
+            && body_name != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_kind(&self, rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
         if let Some(kind) = object.get("kind").and_then(Value::as_str)
             && kind != rt.kind
         {
@@ -480,17 +498,7 @@ impl Store {
         subresource: Subresource,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
-        if !object.is_object() {
-            return Err(ApiError::bad_request("the body is not a JSON object"));
-        }
-        self.check_kind(rt, &object)?;
-        if let Some(body_name) = text(&object, "/metadata/name")
-            && body_name != name
-        {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )));
-        }
+        self.check_body(rt, &object, Some(name))?;
         let current = self.get(rt, namespace, name)?;
         match text(&object, "/metadata/resourceVersion") {
             Some(rv) if Some(rv) != text(&current, "/metadata/resourceVersion") => {

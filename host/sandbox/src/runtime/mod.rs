@@ -112,6 +112,18 @@ fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
+/// Pods whose controlling owner has `uid`.
+fn owned_by(pods: &[Value], uid: &str) -> Vec<Value> {
+    pods.iter()
+        .filter(|p| {
+            p.pointer("/metadata/ownerReferences/0/uid")
+                .and_then(Value::as_str)
+                == Some(uid)
+        })
+        .cloned()
+        .collect()
+}
+
 fn key(v: &Value) -> (String, String) {
     (
         text(v, "/metadata/namespace").to_string(),
@@ -147,15 +159,7 @@ impl Runtime {
                 continue;
             }
             let uid = text(deployment, "/metadata/uid");
-            let owned: Vec<Value> = pods
-                .iter()
-                .filter(|p| {
-                    p.pointer("/metadata/ownerReferences/0/uid")
-                        .and_then(Value::as_str)
-                        == Some(uid)
-                })
-                .cloned()
-                .collect();
+            let owned = owned_by(&pods, uid);
             let suffix = &mut self.suffix;
             let mut next = || {
                 *suffix += 1;
@@ -183,15 +187,7 @@ impl Runtime {
     fn reconcile_deployment_status(&mut self, pods: &[Value]) {
         for deployment in self.list("apps", "v1", "deployments") {
             let uid = text(&deployment, "/metadata/uid");
-            let owned: Vec<Value> = pods
-                .iter()
-                .filter(|p| {
-                    p.pointer("/metadata/ownerReferences/0/uid")
-                        .and_then(Value::as_str)
-                        == Some(uid)
-                })
-                .cloned()
-                .collect();
+            let owned = owned_by(pods, uid);
             let status = deployments::status(&deployment, &owned);
             self.write_status("apps", "deployments", &deployment, status);
         }
