@@ -1,6 +1,7 @@
 //! The local cluster with real Flink: hand-written standalone JobManager and TaskManager
 //! Deployments become a working Flink session cluster, reachable through its Service name;
-//! scaling the TaskManager Deployment adds a TaskManager; deleting stops every JVM.
+//! scaling the TaskManager Deployment adds a TaskManager; `kubectl logs` shows its output; a
+//! container that cannot start ends in CrashLoopBackOff; deleting stops every JVM.
 
 use flink_operator_tests::flink_cluster::FlinkInstall;
 use flink_rest::{ClientConfig, FlinkClient};
@@ -192,13 +193,78 @@ async fn hand_written_standalone_deployments_become_a_working_session_cluster() 
         "one JobManager and two TaskManager JVMs"
     );
 
+    // kubectl logs reads a pod's container output.
+    let kubeconfig = work.join("kubeconfig");
+    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
+    let pods_with = |component: &str| {
+        server.with_store(|s| {
+            let rt = s.resource_type("", "v1", "pods").cloned().unwrap();
+            let labels =
+                sandbox::selectors::LabelSelector::parse(&format!("component={component}"))
+                    .unwrap();
+            s.list(
+                &rt,
+                &sandbox::store::ListOptions {
+                    labels,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .0
+        })
+    };
+    let jm_pod = pods_with("jobmanager")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let logs = tokio::process::Command::new("kubectl")
+        .args(["logs", &jm_pod, "--tail=200"])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .await
+        .unwrap();
+    let logs = String::from_utf8_lossy(&logs.stdout);
+    assert!(logs.contains("Registering TaskManager"), "{logs}");
+
+    // A container that cannot start is restarted with backoff and reported as CrashLoopBackOff.
+    server.with_store(|s| {
+        let rt = s
+            .resource_type("apps", "v1", "deployments")
+            .cloned()
+            .unwrap();
+        let mut broken = deployment("broken-tm", "broken", 1, json!([]));
+        broken["spec"]["template"]["spec"]["containers"][0]["args"] = json!(["taskmanager"]);
+        broken["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "FLINK_PROPERTIES", "value": "taskmanager.memory.process.size: 10m"}]);
+        s.create(&rt, Some("default"), broken, false).unwrap();
+    });
+    let crashing = wait_for("CrashLoopBackOff", Duration::from_secs(60), async || {
+        pods_with("broken").into_iter().find(|p| {
+            p.pointer("/status/containerStatuses/0/state/waiting/reason")
+                .and_then(Value::as_str)
+                == Some("CrashLoopBackOff")
+        })
+    })
+    .await;
+    assert!(
+        crashing
+            .pointer("/status/containerStatuses/0/restartCount")
+            .and_then(Value::as_u64)
+            >= Some(1)
+    );
+    assert_eq!(
+        get("apps", "deployments", "broken-tm")
+            .and_then(|d| d.pointer("/status/readyReplicas").cloned()),
+        Some(json!(0))
+    );
+
     // Deleting the Deployments removes their pods (owner references) and stops every JVM.
     server.with_store(|s| {
         let rt = s
             .resource_type("apps", "v1", "deployments")
             .cloned()
             .unwrap();
-        for name in ["session-tm", "session-jm"] {
+        for name in ["session-tm", "session-jm", "broken-tm"] {
             s.delete(&rt, Some("default"), name, &DeleteOptions::default())
                 .unwrap();
         }
