@@ -40,6 +40,9 @@ pub enum Command {
         /// Where to write the kubeconfig (default: ~/.cache/flink-operator/local).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Do not install Flink when none is found (serve the API only).
+        #[arg(long)]
+        no_install: bool,
         /// Stop after this many seconds instead of waiting for Ctrl-C.
         #[arg(long, hide = true)]
         run_for_seconds: Option<u64>,
@@ -62,11 +65,13 @@ pub fn run(cli: Cli) -> ExitCode {
             files,
             port,
             dir,
+            no_install,
             run_for_seconds,
         } => commands::local::run(commands::local::LocalOptions {
             files,
             port,
             dir,
+            no_install,
             run_for: run_for_seconds.map(std::time::Duration::from_secs),
         }),
     }

@@ -24,6 +24,7 @@ fn local_serves_the_examples_to_kubectl_and_stops_on_ctrl_c() {
             dir.to_str().unwrap(),
             "--run-for-seconds",
             "120",
+            "--no-install",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -112,5 +113,5 @@ fn local_and_the_test_setup_pin_the_same_flink() {
         .lines()
         .find_map(|l| l.strip_prefix("FLINK_VERSION="))
         .expect("setup.sh pins a version");
-    assert_eq!(pinned, flink_operator::commands::local::FLINK_VERSION);
+    assert_eq!(pinned, sandbox::flink_dist::FLINK_VERSION);
 }

@@ -2,13 +2,14 @@
 //! installs the CRDs, writes a kubeconfig for `kubectl`, optionally applies resources, shows
 //! them as they change, and stops cleanly on Ctrl-C.
 //!
-//! With a Flink distribution (`FLINK_HOME`, or the pinned one `tests/flink/setup.sh` installs
-//! into the cache) the process runtime runs Deployments' Flink pods as local JVMs. The
+//! Flink comes from `FLINK_HOME`, else the pinned distribution in the cache, which is installed
+//! on first use; the process runtime runs Deployments' Flink pods as local JVMs with it. The
 //! reconciler is not wired in yet: FlinkDeployments are stored and served, but only
 //! hand-written Deployments start Flink.
 
 use super::validate::read_and_validate;
 use flink_api::validation::ValidationSettings;
+use sandbox::flink_dist;
 use sandbox::runtime::{self, RuntimeConfig};
 use sandbox::store::Subresource;
 use sandbox::{ApiServer, ServerHandle};
@@ -18,12 +19,22 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Progress lines on standard output; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 const FIELD_MANAGER: &str = "flink-operator-local";
 
 pub struct LocalOptions {
     pub files: Vec<PathBuf>,
     pub port: u16,
     pub dir: Option<PathBuf>,
+    /// Serve the API only rather than install Flink when none is found.
+    pub no_install: bool,
     /// Stop after this long at the latest (for scripted runs); Ctrl-C always stops.
     pub run_for: Option<Duration>,
 }
@@ -50,11 +61,17 @@ pub fn run(options: LocalOptions) -> ExitCode {
 }
 
 fn default_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("flink-operator/local")
+    flink_dist::cache_dir().join("local")
+}
+
+/// `FLINK_HOME`, the cached pinned distribution, or (unless told not to) a fresh install of it.
+fn flink_home(no_install: bool) -> Result<PathBuf, String> {
+    let cache = flink_dist::cache_dir();
+    match flink_dist::find(&cache) {
+        Some(home) => Ok(home),
+        None if no_install => Err("none found and --no-install given; set FLINK_HOME".into()),
+        None => flink_dist::install(&cache, &|line| say!("{line}")),
+    }
 }
 
 async fn serve(options: LocalOptions) -> Result<(), String> {
@@ -75,8 +92,8 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
     install_crds(&server)?;
     let dir = options.dir.clone().unwrap_or_else(default_dir);
-    let runtime = match flink_home() {
-        Some(flink_home) => {
+    let runtime = match flink_home(options.no_install) {
+        Ok(flink_home) => {
             let config = RuntimeConfig {
                 usrlib: dir.join("usrlib"),
                 work_dir: dir.join(format!("runtime-{}", server.address.port())),
@@ -84,7 +101,7 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
                 max_grace: Duration::from_secs(15),
             };
             let _ = std::fs::create_dir_all(&config.usrlib);
-            println!(
+            say!(
                 "Process runtime: Flink from {}, jars from {}",
                 flink_home.display(),
                 config.usrlib.display()
@@ -94,20 +111,18 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
                     .map_err(|e| format!("cannot start the process runtime: {e}"))?,
             )
         }
-        None => {
-            println!(
-                "No Flink distribution (set FLINK_HOME, or run `bash tests/flink/setup.sh`): serving the API only."
-            );
+        Err(why) => {
+            say!("No Flink ({why}): serving the API only.");
             None
         }
     };
     let kubeconfig = write_kubeconfig(&server, &dir)?;
-    println!("Kubernetes API stand-in listening on {}", server.url());
-    println!("export KUBECONFIG={}", kubeconfig.display());
+    say!("Kubernetes API stand-in listening on {}", server.url());
+    say!("export KUBECONFIG={}", kubeconfig.display());
     for document in documents.into_iter().filter(|d| !d.is_null()) {
-        println!("{}", apply(&server, document)?);
+        say!("{}", apply(&server, document)?);
     }
-    println!("Watching resources (Ctrl-C stops everything).");
+    say!("Watching resources (Ctrl-C stops everything).");
     let mut shown = BTreeMap::new();
     let run_for = options.run_for.unwrap_or(Duration::MAX);
     let stop = async {
@@ -124,7 +139,7 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
     }
-    println!("Stopping.");
+    say!("Stopping.");
     if let Some(runtime) = runtime {
         tokio::task::spawn_blocking(move || runtime.stop())
             .await
@@ -261,31 +276,8 @@ fn show_changes(server: &ServerHandle, shown: &mut BTreeMap<String, String>) {
     });
     for (key, state) in lines {
         if shown.get(&key) != Some(&state) {
-            println!("{key}: {state}");
+            say!("{key}: {state}");
             shown.insert(key, state);
         }
     }
 }
-
-/// `FLINK_HOME`, else the pinned distribution in the cache (where the test setup installs it).
-fn flink_home() -> Option<PathBuf> {
-    let valid = |p: &Path| p.join("bin/jobmanager.sh").is_file();
-    if let Some(home) = std::env::var_os("FLINK_HOME")
-        .map(PathBuf::from)
-        .filter(|p| valid(p))
-    {
-        return Some(home);
-    }
-    let cache = std::env::var_os("FLINK_OPERATOR_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| default_dir().parent().map(Path::to_path_buf))?;
-    let lib = cache.join(format!("flink-{FLINK_VERSION}/lib"));
-    std::fs::read_dir(lib)
-        .ok()?
-        .flatten()
-        .map(|python| python.path().join("site-packages/pyflink"))
-        .find(|p| valid(p))
-}
-
-/// The Flink version the project pins (tests/flink/setup.sh installs the same).
-pub const FLINK_VERSION: &str = "2.3.0";
