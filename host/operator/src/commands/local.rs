@@ -123,6 +123,10 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
         say!("{}", apply(&server, document)?);
     }
     say!("Watching resources (Ctrl-C stops everything).");
+    let kinds: Vec<(String, String)> = flink_api::crd::all()
+        .into_iter()
+        .map(|c| (c.spec.names.kind, c.spec.names.plural))
+        .collect();
     let mut shown = BTreeMap::new();
     let run_for = options.run_for.unwrap_or(Duration::MAX);
     let stop = async {
@@ -133,7 +137,7 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
     };
     tokio::pin!(stop);
     loop {
-        show_changes(&server, &mut shown);
+        show_changes(&server, &kinds, &mut shown);
         tokio::select! {
             _ = &mut stop => break,
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -235,49 +239,84 @@ fn apply(server: &ServerHandle, document: Value) -> Result<String, String> {
     })
 }
 
-/// Prints a line for each Flink resource whose state changed since the last call.
-fn show_changes(server: &ServerHandle, shown: &mut BTreeMap<String, String>) {
-    let lines: Vec<(String, String)> = server.with_store(|store| {
-        let mut lines = Vec::new();
-        for kind in flink_api::crd::KINDS {
-            let Some(plural) = flink_api::crd::for_kind(kind).map(|c| c.spec.names.plural) else {
-                continue;
-            };
-            let Some(rt) = store
-                .resource_type(flink_api::GROUP, flink_api::VERSION, &plural)
+/// What `local` shows: every Flink resource with its job and lifecycle state, and every pod
+/// with its phase, readiness and restarts. `(key, state)` pairs, keyed by kind and name.
+fn snapshot(server: &ServerHandle, kinds: &[(String, String)]) -> BTreeMap<String, String> {
+    server.with_store(|store| {
+        let mut lines = BTreeMap::new();
+        let list = |group: &str, version: &str, plural: &str| {
+            store
+                .resource_type(group, version, plural)
                 .cloned()
-            else {
-                continue;
-            };
-            let Ok((items, _)) = store.list(&rt, &Default::default()) else {
-                continue;
-            };
-            for item in items {
-                let text = |p: &str| {
-                    item.pointer(p)
-                        .and_then(Value::as_str)
-                        .unwrap_or("-")
-                        .to_string()
-                };
+                .and_then(|rt| store.list(&rt, &Default::default()).ok())
+                .map(|(items, _)| items)
+                .unwrap_or_default()
+        };
+        let text = |item: &Value, p: &str| {
+            item.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_string()
+        };
+        for (kind, plural) in kinds {
+            for item in list(flink_api::GROUP, flink_api::VERSION, plural) {
                 let key = format!(
                     "{kind} {}/{}",
-                    text("/metadata/namespace"),
-                    text("/metadata/name")
+                    text(&item, "/metadata/namespace"),
+                    text(&item, "/metadata/name")
                 );
                 let state = format!(
                     "job {} | lifecycle {}",
-                    text("/status/jobStatus/state"),
-                    text("/status/lifecycleState")
+                    text(&item, "/status/jobStatus/state"),
+                    text(&item, "/status/lifecycleState")
                 );
-                lines.push((key, state));
+                lines.insert(key, state);
             }
         }
+        for pod in list("", "v1", "pods") {
+            let key = format!(
+                "Pod {}/{}",
+                text(&pod, "/metadata/namespace"),
+                text(&pod, "/metadata/name")
+            );
+            let ready = pod
+                .pointer("/status/containerStatuses/0/ready")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let waiting = text(&pod, "/status/containerStatuses/0/state/waiting/reason");
+            let state = format!(
+                "{} {} | {} | restarts {}",
+                text(&pod, "/status/phase"),
+                if waiting == "-" {
+                    String::new()
+                } else {
+                    format!("({waiting})")
+                },
+                if ready { "ready" } else { "not ready" },
+                pod.pointer("/status/containerStatuses/0/restartCount")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            );
+            lines.insert(key, state.replace("  ", " "));
+        }
         lines
-    });
-    for (key, state) in lines {
-        if shown.get(&key) != Some(&state) {
+    })
+}
+
+/// Prints what changed since the last call, including what went away.
+fn show_changes(
+    server: &ServerHandle,
+    kinds: &[(String, String)],
+    shown: &mut BTreeMap<String, String>,
+) {
+    let now = snapshot(server, kinds);
+    for (key, state) in &now {
+        if shown.get(key) != Some(state) {
             say!("{key}: {state}");
-            shown.insert(key, state);
         }
     }
+    for key in shown.keys().filter(|k| !now.contains_key(*k)) {
+        say!("{key}: gone");
+    }
+    *shown = now;
 }
