@@ -75,6 +75,12 @@ fn flink_home(no_install: bool) -> Result<PathBuf, String> {
 }
 
 async fn serve(options: LocalOptions) -> Result<(), String> {
+    // Handlers first: a Ctrl-C (or SIGTERM) at any point from here on stops everything cleanly.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
     let (documents, problems) = if options.files.is_empty() {
         (Vec::new(), Vec::new())
     } else {
@@ -122,16 +128,17 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
     for document in documents.into_iter().filter(|d| !d.is_null()) {
         say!("{}", apply(&server, document)?);
     }
-    say!("Watching resources (Ctrl-C stops everything).");
+    say!("Watching resources (Ctrl-C or SIGTERM stops everything).");
     let kinds: Vec<(String, String)> = flink_api::crd::all()
         .into_iter()
         .map(|c| (c.spec.names.kind, c.spec.names.plural))
         .collect();
     let mut shown = BTreeMap::new();
     let run_for = options.run_for.unwrap_or(Duration::MAX);
-    let stop = async {
+    let stop = async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
             _ = tokio::time::sleep(run_for) => {}
         }
     };
