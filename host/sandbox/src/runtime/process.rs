@@ -148,15 +148,8 @@ pub fn materialize_volumes(
             let cm_name = source.get("name").and_then(Value::as_str).unwrap_or("");
             let cm = find(config_maps, cm_name)
                 .ok_or_else(|| format!("configmap \"{cm_name}\" not found"))?;
-            let mut files: BTreeMap<String, Vec<u8>> = cm
-                .get("data")
-                .and_then(Value::as_object)
-                .map(|d| {
-                    d.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut files = text_files(&cm, "data");
+            files.extend(base64_files(&cm, "binaryData"));
             select_items(source, &mut files);
             files
         } else if let Some(source) = volume.get("secret") {
@@ -166,23 +159,8 @@ pub fn materialize_volumes(
                 .unwrap_or("");
             let secret = find(secrets, secret_name)
                 .ok_or_else(|| format!("secret \"{secret_name}\" not found"))?;
-            let mut files: BTreeMap<String, Vec<u8>> = secret
-                .get("stringData")
-                .and_then(Value::as_object)
-                .map(|d| {
-                    d.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for (k, v) in secret
-                .get("data")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-            {
-                files.insert(k.clone(), base64_decode(v.as_str().unwrap_or("")));
-            }
+            let mut files = text_files(&secret, "stringData");
+            files.extend(base64_files(&secret, "data"));
             select_items(source, &mut files);
             files
         } else if let Some(path) = volume.pointer("/hostPath/path").and_then(Value::as_str) {
@@ -219,6 +197,32 @@ pub fn materialize_volumes(
         }
     }
     Ok(mounts)
+}
+
+/// A ConfigMap's `data` or a Secret's `stringData`: file name → text.
+fn text_files(object: &Value, field: &str) -> BTreeMap<String, Vec<u8>> {
+    object
+        .get(field)
+        .and_then(Value::as_object)
+        .map(|d| {
+            d.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A ConfigMap's `binaryData` or a Secret's `data`: file name → decoded bytes.
+fn base64_files(object: &Value, field: &str) -> BTreeMap<String, Vec<u8>> {
+    object
+        .get(field)
+        .and_then(Value::as_object)
+        .map(|d| {
+            d.iter()
+                .map(|(k, v)| (k.clone(), base64_decode(v.as_str().unwrap_or(""))))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn select_items(source: &Value, files: &mut BTreeMap<String, Vec<u8>>) {
@@ -351,6 +355,36 @@ mod tests {
                 .unwrap_err()
                 .contains("Flink's entrypoints")
         );
+    }
+
+    #[test]
+    fn config_map_and_secret_volumes_are_written_where_they_are_mounted() {
+        let dir = std::env::temp_dir().join(format!("sandbox-volumes-{}", std::process::id()));
+        let pod = json!({"metadata": {"namespace": "ns"}, "spec": {"volumes": [
+            {"name": "conf", "configMap": {"name": "cm", "items": [{"key": "config.yaml", "path": "config.yaml"}, {"key": "blob", "path": "blob.bin"}]}},
+            {"name": "creds", "secret": {"secretName": "s"}}]}});
+        let container = json!({"volumeMounts": [{"name": "conf", "mountPath": "/opt/flink/conf"}, {"name": "creds", "mountPath": "/creds"}]});
+        let cms = vec![
+            json!({"metadata": {"name": "cm", "namespace": "ns"}, "data": {"config.yaml": "a: 1", "other": "x"}, "binaryData": {"blob": "AAE="}}),
+        ];
+        let secrets = vec![
+            json!({"metadata": {"name": "s", "namespace": "ns"}, "data": {"token": "c2VjcmV0"}}),
+        ];
+        let mounts = materialize_volumes(&pod, &container, &dir, &cms, &secrets).unwrap();
+        let conf = &mounts["/opt/flink/conf"];
+        assert_eq!(
+            std::fs::read_to_string(conf.join("config.yaml")).unwrap(),
+            "a: 1"
+        );
+        assert_eq!(std::fs::read(conf.join("blob.bin")).unwrap(), [0u8, 1]);
+        assert!(!conf.join("other").exists(), "items select what is written");
+        assert_eq!(
+            std::fs::read_to_string(mounts["/creds"].join("token")).unwrap(),
+            "secret"
+        );
+        let missing = materialize_volumes(&pod, &container, &dir, &[], &secrets).unwrap_err();
+        assert!(missing.contains("configmap \"cm\" not found"), "{missing}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
