@@ -1,7 +1,7 @@
 //! A real Flink cluster (one JobManager, one TaskManager) on 127.0.0.1 for tests.
 //!
-//! The distribution comes from `tests/flink/setup.sh` (pinned PyPI Flink in a cache directory;
-//! it also compiles the example job). Both JVMs run in the foreground as children of the test,
+//! The distribution is the pinned PyPI Flink in the cache (`sandbox::flink_dist`, the installer
+//! `flink-operator local` uses too); the example job is compiled against it here. Both JVMs run in the foreground as children of the test,
 //! each in its own process group, and are stopped by process group id when the cluster is
 //! dropped: SIGTERM, then SIGKILL after a grace period. They also receive SIGKILL if the test
 //! process dies first, so no JVM outlives its test.
@@ -26,28 +26,95 @@ pub struct FlinkInstall {
 
 impl FlinkInstall {
     /// Runs the project's setup script (a no-op when the cache is warm).
+    /// The pinned Flink (installed into the cache on first use, like `flink-operator local`
+    /// does) and the example job compiled against it (rebuilt when its sources change).
     pub fn ensure() -> Result<Self, String> {
-        let script = repo_dir().join("tests/flink/setup.sh");
-        let output = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !output.status.success() {
-            return Err(format!("{} failed ({})", script.display(), output.status));
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let value = |key: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("{key}=")))
-                .map(PathBuf::from)
-                .ok_or_else(|| format!("{} printed no {key}=", script.display()))
+        let cache = sandbox::flink_dist::cache_dir();
+        let flink_home = match sandbox::flink_dist::find(&cache) {
+            Some(home) => home,
+            None => sandbox::flink_dist::install(&cache, &|line| eprintln!("flink-setup: {line}"))?,
         };
+        let example_jar = compile_example_job(&flink_home, &cache)?;
         Ok(Self {
-            flink_home: value("FLINK_HOME")?,
-            example_jar: value("EXAMPLE_JAR")?,
+            flink_home,
+            example_jar,
         })
     }
+}
+
+/// Compiles `examples/jobs/stateful-counter` with `javac` into a jar in the cache.
+fn compile_example_job(flink_home: &Path, cache: &Path) -> Result<PathBuf, String> {
+    use std::hash::{Hash, Hasher};
+    let src = repo_dir().join("examples/jobs/stateful-counter/src/main/java");
+    let mut sources = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "java") {
+                sources.push(path);
+            }
+        }
+    }
+    sources.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for source in &sources {
+        fs::read(source)
+            .map_err(|e| e.to_string())?
+            .hash(&mut hasher);
+    }
+    let stamp = format!("{:016x}", hasher.finish());
+    let out = cache.join(format!("jobs-{}", sandbox::flink_dist::FLINK_VERSION));
+    let jar = out.join("stateful-counter.jar");
+    let stamp_file = out.join("stateful-counter.stamp");
+    if jar.is_file() && fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
+        return Ok(jar);
+    }
+    eprintln!("flink-setup: compiling the stateful-counter example job");
+    let classes = out.join("classes");
+    let _ = fs::remove_dir_all(&classes);
+    fs::create_dir_all(&classes).map_err(|e| e.to_string())?;
+    let run = |program: &str, args: Vec<String>| -> Result<(), String> {
+        let status = Command::new(program).args(&args).status().map_err(|e| {
+            format!("cannot run {program} ({e}): the example job needs a JDK 17 (apt-get install openjdk-17-jdk-headless)")
+        })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{program} failed ({status})"))
+        }
+    };
+    let mut javac = vec![
+        "--release".to_string(),
+        "11".into(),
+        "-nowarn".into(),
+        "-cp".into(),
+        format!("{}/lib/*", flink_home.display()),
+        "-d".into(),
+        classes.display().to_string(),
+    ];
+    javac.extend(sources.iter().map(|s| s.display().to_string()));
+    run("javac", javac)?;
+    run(
+        "jar",
+        vec![
+            "--create".into(),
+            "--file".into(),
+            jar.display().to_string(),
+            "--main-class".into(),
+            "org.flinkoperator.examples.StatefulCounterJob".into(),
+            "-C".into(),
+            classes.display().to_string(),
+            ".".into(),
+        ],
+    )?;
+    fs::write(&stamp_file, stamp).map_err(|e| e.to_string())?;
+    Ok(jar)
 }
 
 pub fn repo_dir() -> PathBuf {

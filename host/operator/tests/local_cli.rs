@@ -105,13 +105,3 @@ fn local_refuses_invalid_resources_before_starting() {
     );
     assert!(!String::from_utf8_lossy(&output.stdout).contains("listening"));
 }
-
-#[test]
-fn local_and_the_test_setup_pin_the_same_flink() {
-    let script = std::fs::read_to_string(repo().join("tests/flink/setup.sh")).unwrap();
-    let pinned = script
-        .lines()
-        .find_map(|l| l.strip_prefix("FLINK_VERSION="))
-        .expect("setup.sh pins a version");
-    assert_eq!(pinned, sandbox::flink_dist::FLINK_VERSION);
-}

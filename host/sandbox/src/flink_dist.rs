@@ -1,11 +1,11 @@
 //! The Flink distribution the local cluster runs: `FLINK_HOME`, else the pinned PyPI
-//! distribution in the cache (the same place and version `tests/flink/setup.sh` uses), installed
-//! there on first use.
+//! distribution in the cache, installed there on first use. `flink-operator local` and the
+//! real-Flink tests both use it, so they run the same Flink.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The pinned version (kept equal to `tests/flink/setup.sh` by a test).
+/// The pinned version.
 pub const FLINK_VERSION: &str = "2.3.0";
 
 /// `$FLINK_OPERATOR_CACHE`, else `$XDG_CACHE_HOME/flink-operator`, else `~/.cache/flink-operator`.
