@@ -61,6 +61,7 @@ async fn wait_for<T>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_written_standalone_deployments_become_a_working_session_cluster() {
+    let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
     let install = FlinkInstall::ensure().expect("Flink is installed");
     let work = std::env::temp_dir().join(format!("sandbox-runtime-it-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
@@ -282,6 +283,106 @@ async fn hand_written_standalone_deployments_become_a_working_session_cluster() 
     })
     .await;
     runtime.stop();
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The two scenarios share the machine's two cores: one at a time.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Creates every object of a multi-document YAML file through the store, as `kubectl apply`
+/// would through the API.
+fn apply_fixture(server: &sandbox::ServerHandle, path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let documents: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+    server.with_store(|s| {
+        for document in documents {
+            let api_version = document["apiVersion"].as_str().unwrap();
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+            let plural = format!(
+                "{}s",
+                document["kind"].as_str().unwrap().to_ascii_lowercase()
+            );
+            let rt = s
+                .resource_type(group, version, &plural)
+                .cloned()
+                .unwrap_or_else(|| panic!("{plural} served"));
+            s.create(&rt, Some("default"), document, false).unwrap();
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_written_application_cluster_runs_the_example_job_from_usrlib() {
+    let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let install = FlinkInstall::ensure().expect("Flink is installed");
+    let work = std::env::temp_dir().join(format!("sandbox-runtime-app-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let server = ApiServer::default()
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // `local:///opt/flink/usrlib/stateful-counter.jar` maps into the directory holding the jar.
+    let usrlib = install.example_jar.parent().unwrap().to_path_buf();
+    let runtime = runtime::start(
+        server.store_access(),
+        RuntimeConfig {
+            flink_home: install.flink_home.clone(),
+            usrlib,
+            work_dir: work.clone(),
+            max_grace: Duration::from_secs(10),
+        },
+    )
+    .unwrap();
+    apply_fixture(
+        &server,
+        &flink_operator_tests::flink_cluster::repo_dir()
+            .join("tests/fixtures/local/application-by-hand.yaml"),
+    );
+    let ip = wait_for(
+        "the JobManager endpoint",
+        Duration::from_secs(90),
+        async || {
+            server.with_store(|s| {
+                let rt = s
+                    .resource_type("discovery.k8s.io", "v1", "endpointslices")
+                    .cloned()
+                    .unwrap();
+                let slice = s.get(&rt, Some("default"), "app-by-hand-jm").ok()?;
+                (slice.pointer("/endpoints/0/conditions/ready") == Some(&json!(true)))
+                    .then(|| {
+                        slice
+                            .pointer("/endpoints/0/addresses/0")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
+                    .flatten()
+            })
+        },
+    )
+    .await;
+    let flink = FlinkClient::new(&format!("http://{ip}:8081"), ClientConfig::default()).unwrap();
+    let job = wait_for(
+        "the example job RUNNING",
+        Duration::from_secs(120),
+        async || {
+            let overview = flink.jobs_overview().await.ok()?;
+            overview
+                .jobs
+                .into_iter()
+                .find(|j| j.name == "stateful-counter" && j.state == flink_rest::JobState::Running)
+        },
+    )
+    .await;
+    let id = flink_rest::JobId::parse(&job.jid).unwrap();
+    let details = flink.job_details(&id).await.unwrap();
+    assert!(
+        details.vertices.iter().all(|v| v.parallelism == 2),
+        "{:?}",
+        details.vertices
+    );
+    runtime.stop();
+    assert_eq!(jvms_under(&work), 0, "stopping the runtime stops every JVM");
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&work);
 }
