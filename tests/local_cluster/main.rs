@@ -59,27 +59,37 @@ async fn wait_for<T>(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hand_written_standalone_deployments_become_a_working_session_cluster() {
-    let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
+/// A stand-in with the process runtime, in a fresh work directory. `local:///opt/flink/usrlib/`
+/// maps into the directory holding the example jar.
+async fn local_cluster(
+    tag: &str,
+) -> (
+    FlinkInstall,
+    std::path::PathBuf,
+    sandbox::ServerHandle,
+    runtime::RuntimeHandle,
+) {
     let install = FlinkInstall::ensure().expect("Flink is installed");
-    let work = std::env::temp_dir().join(format!("sandbox-runtime-it-{}", std::process::id()));
+    let work = std::env::temp_dir().join(format!("sandbox-runtime-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     let server = ApiServer::default()
         .start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let usrlib = install.example_jar.parent().unwrap().to_path_buf();
-    let runtime = runtime::start(
-        server.store_access(),
-        RuntimeConfig {
-            flink_home: install.flink_home.clone(),
-            usrlib,
-            work_dir: work.clone(),
-            max_grace: Duration::from_secs(10),
-        },
-    )
-    .unwrap();
+    let config = RuntimeConfig {
+        flink_home: install.flink_home.clone(),
+        usrlib: install.example_jar.parent().unwrap().to_path_buf(),
+        work_dir: work.clone(),
+        max_grace: Duration::from_secs(10),
+    };
+    let runtime = runtime::start(server.store_access(), config).unwrap();
+    (install, work, server, runtime)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_written_standalone_deployments_become_a_working_session_cluster() {
+    let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let (install, work, server, runtime) = local_cluster("it").await;
 
     let log4j =
         std::fs::read_to_string(install.flink_home.join("conf/log4j-console.properties")).unwrap();
@@ -315,25 +325,7 @@ fn apply_fixture(server: &sandbox::ServerHandle, path: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hand_written_application_cluster_runs_the_example_job_from_usrlib() {
     let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
-    let install = FlinkInstall::ensure().expect("Flink is installed");
-    let work = std::env::temp_dir().join(format!("sandbox-runtime-app-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    let server = ApiServer::default()
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    // `local:///opt/flink/usrlib/stateful-counter.jar` maps into the directory holding the jar.
-    let usrlib = install.example_jar.parent().unwrap().to_path_buf();
-    let runtime = runtime::start(
-        server.store_access(),
-        RuntimeConfig {
-            flink_home: install.flink_home.clone(),
-            usrlib,
-            work_dir: work.clone(),
-            max_grace: Duration::from_secs(10),
-        },
-    )
-    .unwrap();
+    let (_, work, server, runtime) = local_cluster("app").await;
     apply_fixture(
         &server,
         &flink_operator_tests::flink_cluster::repo_dir()
