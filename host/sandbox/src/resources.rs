@@ -156,16 +156,7 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
     let kind = text(names, "kind").ok_or("spec.names.kind is required")?;
     let plural = text(names, "plural").ok_or("spec.names.plural is required")?;
     let singular = text(names, "singular").unwrap_or_else(|| kind.to_ascii_lowercase());
-    let short_names: Vec<String> = names
-        .get("shortNames")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let short_names = string_list(names.get("shortNames"));
     let namespaced = text(spec, "scope").as_deref() != Some("Cluster");
     let versions = spec
         .get("versions")
@@ -223,4 +214,17 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
         return Err("no served version".into());
     }
     Ok(types)
+}
+
+/// A JSON array of strings as a list (non-strings skipped; absent is empty).
+pub(crate) fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -118,15 +118,7 @@ pub(crate) fn meta(v: &mut Value) -> &mut Map<String, Value> {
 }
 
 fn finalizers(v: &Value) -> Vec<String> {
-    v.pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    resources::string_list(v.pointer("/metadata/finalizers"))
 }
 
 fn owner_uids(v: &Value) -> Vec<String> {

@@ -73,14 +73,21 @@ const VERBS: [&str; 8] = [
     "watch",
 ];
 
-pub fn resources(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
+/// The kinds served at one group-version; `None` when there are none (a 404 for discovery).
+fn of_group_version<'a>(
+    types: &'a [ResourceType],
+    group: &str,
+    version: &str,
+) -> Option<Vec<&'a ResourceType>> {
     let matching: Vec<&ResourceType> = types
         .iter()
         .filter(|t| t.group == group && t.version == version)
         .collect();
-    if matching.is_empty() {
-        return None;
-    }
+    (!matching.is_empty()).then_some(matching)
+}
+
+pub fn resources(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
+    let matching = of_group_version(types, group, version)?;
     let mut resources = Vec::new();
     for t in matching {
         resources.push(json!({
@@ -132,13 +139,7 @@ pub fn openapi_root(types: &[ResourceType]) -> Value {
 /// each kind's PATCH takes (kubectl then leaves field validation to the server, which checks
 /// custom resources against their schemas) and the schemas of custom resources.
 pub fn openapi_group_version(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
-    let matching: Vec<&ResourceType> = types
-        .iter()
-        .filter(|t| t.group == group && t.version == version)
-        .collect();
-    if matching.is_empty() {
-        return None;
-    }
+    let matching = of_group_version(types, group, version)?;
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
     let prefix = group_version_path(group, version);

@@ -85,6 +85,10 @@ pub fn start(store: StoreAccess, config: RuntimeConfig) -> std::io::Result<Runti
                 next_ip: 0,
                 suffix: 0,
                 hosts: String::new(),
+                hostname: std::fs::read_to_string("/etc/hostname")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
             };
             while !flag.load(Ordering::SeqCst) {
                 runtime.tick();
@@ -106,6 +110,8 @@ struct Runtime {
     next_ip: u32,
     suffix: u64,
     hosts: String,
+    /// The machine's name, which Flink resolves for itself (read once).
+    hostname: String,
 }
 
 fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -462,11 +468,7 @@ impl Runtime {
                 }
             });
         }
-        let hostname = std::fs::read_to_string("/etc/hostname")
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let hosts = endpoints::hosts_file(&services, pods, &hostname);
+        let hosts = endpoints::hosts_file(&services, pods, &self.hostname);
         if hosts != self.hosts {
             let path = self.config.work_dir.join("hosts");
             let staging = self.config.work_dir.join("hosts.new");
