@@ -26,7 +26,7 @@ pub mod validation;
 pub use blue_green::{FlinkBlueGreenDeployment, FlinkBlueGreenDeploymentSpec};
 pub use common::*;
 pub use config::FlinkConfiguration;
-pub use deployment::{FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus};
+pub use deployment::{FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkVersion};
 pub use session_job::{FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus};
 pub use snapshot::{FlinkStateSnapshot, FlinkStateSnapshotSpec, FlinkStateSnapshotStatus};
 
