@@ -1,0 +1,109 @@
+//! The pure core of reconciling: from what the user asked for (spec), what the operator recorded
+//! (status) and what it observed (Kubernetes objects and Flink's REST API) to a [`Plan`]: the
+//! actions to take, the status to record before them (the write-ahead intent) and after them,
+//! and the events to publish. Nothing here does I/O or reads a clock; the controller observes,
+//! calls [`deployment::decide`] or [`session_job::decide`], and acts.
+
+pub mod deployment;
+pub mod job_id;
+pub mod observed;
+pub mod reconciled_spec;
+pub mod session_job;
+pub mod spec_diff;
+pub mod status;
+
+use crate::render::ClusterObjects;
+use std::time::Duration;
+
+/// One thing the controller does, in order. The first failure stops the rest.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    AddFinalizer,
+    RemoveFinalizer,
+    /// Server-side apply the cluster's objects.
+    ApplyCluster(Box<ClusterObjects>),
+    /// Server-side apply the TaskManager Deployment only (a scale change in standalone mode).
+    ApplyTaskManagers(Box<serde_json::Value>),
+    /// Delete the JobManager and TaskManager Deployments (their pods go with them).
+    DeleteCluster,
+    /// Cancel a job through the REST API of the cluster `cluster` (a FlinkDeployment's name).
+    /// Best effort ones are skipped when Flink cannot be reached: the cluster goes anyway.
+    CancelJob {
+        cluster: String,
+        job_id: String,
+        best_effort: bool,
+    },
+    /// Upload a session job's jar to the session cluster and run it with a fixed job id.
+    SubmitSessionJob(Box<SessionJobSubmission>),
+}
+
+/// What a session job's submission needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionJobSubmission {
+    pub cluster: String,
+    pub jar_uri: String,
+    pub entry_class: Option<String>,
+    pub args: Vec<String>,
+    pub parallelism: Option<i32>,
+    pub job_id: String,
+    pub restore_from: Option<String>,
+    pub allow_non_restored_state: bool,
+    pub configuration: std::collections::BTreeMap<String, String>,
+}
+
+/// A Kubernetes Event to publish about the resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Note {
+    pub fn normal(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            warning: false,
+            reason,
+            message: message.into(),
+        }
+    }
+    pub fn warning(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            warning: true,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The decision of one reconcile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan<S> {
+    /// Written before any action when an action cannot be undone (deploying, deleting a
+    /// cluster): a crash after it resumes from what it says.
+    pub intent: Option<S>,
+    pub actions: Vec<Action>,
+    /// Written after the actions succeeded (when it differs from what is stored).
+    pub status: S,
+    pub notes: Vec<Note>,
+    /// When to look again.
+    pub requeue: Duration,
+}
+
+/// The reconcile intervals decisions choose between (upstream's defaults).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Intervals {
+    /// `kubernetes.operator.reconcile.interval`: a quiet resource is looked at this often.
+    pub reconcile: Duration,
+    /// `kubernetes.operator.observer.progress-check.interval`: while something is moving.
+    pub progress: Duration,
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Self {
+            reconcile: Duration::from_secs(60),
+            progress: Duration::from_secs(10),
+        }
+    }
+}

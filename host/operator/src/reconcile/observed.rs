@@ -1,0 +1,107 @@
+//! What the controller saw, as plain values: the cluster's Kubernetes objects and what Flink's
+//! REST API said. Observation never decides; it reports what it could not see as such.
+
+use flink_api::FlinkJobState;
+
+/// A Flink cluster (FlinkDeployment) as observed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedCluster {
+    pub job_manager: Option<ObservedDeployment>,
+    pub task_manager: Option<ObservedDeployment>,
+    /// Pods of the cluster (label `app=<name>`), including terminating ones: a new cluster
+    /// starts only when the old one's pods are gone.
+    pub pods: usize,
+    /// Why a pod of the cluster cannot run, e.g. `CrashLoopBackOff: back-off 40s restarting
+    /// failed container`.
+    pub pod_problem: Option<String>,
+    pub flink: ObservedFlink,
+    /// FlinkSessionJobs that name this deployment (a session cluster is not deleted under them).
+    pub session_jobs: Vec<String>,
+}
+
+impl ObservedCluster {
+    /// Nothing of the cluster runs any more.
+    pub fn is_gone(&self) -> bool {
+        self.job_manager.is_none() && self.task_manager.is_none() && self.pods == 0
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedDeployment {
+    /// The spec generation it was rendered from (our annotation), if it carries one.
+    pub generation: Option<i64>,
+    pub replicas: i32,
+    pub ready_replicas: i32,
+    pub deleting: bool,
+}
+
+/// What Flink's REST API said.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum ObservedFlink {
+    /// Not asked: no JobManager is ready to answer.
+    #[default]
+    NotAsked,
+    Unreachable(String),
+    Reachable {
+        jobs: Vec<ObservedJob>,
+        /// From `GET /config`, when it was asked.
+        flink_version: Option<String>,
+        flink_revision: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedJob {
+    pub id: String,
+    pub name: String,
+    pub state: FlinkJobState,
+    /// Milliseconds since the epoch.
+    pub start_time: i64,
+    pub last_modification: i64,
+}
+
+/// A session job as observed: its session cluster and the jobs running in it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedSessionJob {
+    pub cluster: SessionCluster,
+    /// Every job of the cluster (`GET /jobs/overview`), when it answered.
+    pub jobs: Option<Vec<ObservedJob>>,
+    /// The cluster did not answer.
+    pub unreachable: Option<String>,
+}
+
+impl ObservedSessionJob {
+    pub fn jobs(&self) -> &[ObservedJob] {
+        self.jobs.as_deref().unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum SessionCluster {
+    /// No FlinkDeployment of that name in the namespace.
+    #[default]
+    Missing,
+    /// It exists but is an application cluster.
+    NotSession,
+    /// It exists and is a session cluster; `ready` when its JobManager answers.
+    Present { ready: bool, deleting: bool },
+}
+
+/// Flink's job state in the CRD's terms.
+pub fn job_state(state: flink_rest::model::JobState) -> Option<FlinkJobState> {
+    use flink_rest::model::JobState as S;
+    Some(match state {
+        S::Initializing => FlinkJobState::Initializing,
+        S::Created => FlinkJobState::Created,
+        S::Running => FlinkJobState::Running,
+        S::Failing => FlinkJobState::Failing,
+        S::Failed => FlinkJobState::Failed,
+        S::Cancelling => FlinkJobState::Cancelling,
+        S::Canceled => FlinkJobState::Canceled,
+        S::Finished => FlinkJobState::Finished,
+        S::Restarting => FlinkJobState::Restarting,
+        S::Suspended => FlinkJobState::Suspended,
+        S::Reconciling => FlinkJobState::Reconciling,
+        S::Unknown => return None,
+    })
+}

@@ -1,0 +1,459 @@
+//! The decision for a FlinkSessionJob: submit its jar to the session cluster with a fixed job
+//! id, observe the job, redeploy it (stateless) on a spec change, suspend, resume and cancel it
+//! on deletion. Same write-ahead discipline as deployments: the job id is recorded before the
+//! submission, and a job with that id found in the cluster means the submission happened.
+
+use super::observed::{ObservedJob, ObservedSessionJob, SessionCluster};
+use super::reconciled_spec::ReconciledSpec;
+use super::spec_diff::{DiffClass, session_job_diff};
+use super::status::{error_json, lifecycle, observe_job, state_name};
+use super::{Action, Intervals, Note, Plan, SessionJobSubmission, job_id};
+use flink_api::validation::ValidationSettings;
+use flink_api::{
+    FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus, JobState,
+    JobStatus, ReconciliationState, ReconciliationStatus, UpgradeMode,
+};
+
+/// Upstream's finalizer name.
+pub const FINALIZER: &str = "flinksessionjobs.flink.apache.org/finalizer";
+
+#[derive(Clone, Debug)]
+pub struct SessionDecideContext<'a> {
+    pub now_ms: i64,
+    pub intervals: &'a Intervals,
+    pub validation: &'a ValidationSettings,
+}
+
+pub fn decide(
+    resource: &FlinkSessionJob,
+    observed: &ObservedSessionJob,
+    ctx: &SessionDecideContext,
+) -> Plan<FlinkSessionJobStatus> {
+    let mut d = Decision {
+        resource,
+        observed,
+        ctx,
+        status: resource.status.clone().unwrap_or_default(),
+        intent: None,
+        actions: Vec::new(),
+        notes: Vec::new(),
+        progressing: false,
+    };
+    if resource.metadata.deletion_timestamp.is_some() {
+        d.delete();
+        return d.finish();
+    }
+    if !d.has_finalizer() {
+        d.actions.push(Action::AddFinalizer);
+    }
+    d.observe();
+    let last = match d
+        .status
+        .reconciliation_status
+        .as_ref()
+        .and_then(|r| r.last_reconciled_spec.as_deref())
+        .map(ReconciledSpec::<FlinkSessionJobSpec>::from_json)
+    {
+        None => None,
+        Some(Ok(last)) => Some(last),
+        Some(Err(why)) => {
+            d.fail(
+                "ReconciliationError",
+                format!("status.reconciliationStatus.lastReconciledSpec: {why}"),
+            );
+            return d.finish();
+        }
+    };
+    let mut errors = flink_api::validation::session_job(resource, ctx.validation);
+    if let Some(last) = &last {
+        errors.extend(flink_api::validation::session_job_change(
+            &last.spec,
+            &resource.spec,
+        ));
+    }
+    if !errors.is_empty() {
+        let message = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let kept = if last.is_some() {
+            " The last valid spec keeps running."
+        } else {
+            ""
+        };
+        d.fail("ValidationError", format!("{message}.{kept}"));
+        return d.finish();
+    }
+    let cluster = resource.spec.deployment_name.clone().unwrap_or_default();
+    match &observed.cluster {
+        SessionCluster::Missing => {
+            d.fail("SessionClusterMissing", format!("spec.deploymentName: no FlinkDeployment named {cluster:?} in this namespace; create the session cluster or fix the name"));
+            return d.finish();
+        }
+        SessionCluster::NotSession => {
+            d.fail("SessionClusterMissing", format!("spec.deploymentName: FlinkDeployment {cluster:?} is an application cluster (it has spec.job); name a session cluster"));
+            return d.finish();
+        }
+        SessionCluster::Present { ready: false, .. }
+        | SessionCluster::Present { deleting: true, .. } => {
+            d.progressing = true;
+            return d.finish();
+        }
+        SessionCluster::Present { .. } => {}
+    }
+    if let Some(why) = &observed.unreachable {
+        d.fail(
+            "FlinkUnreachable",
+            format!("the session cluster {cluster:?} does not answer: {why}"),
+        );
+        d.progressing = true;
+        return d.finish();
+    }
+    match last {
+        None => {
+            let spec = resource.spec.clone();
+            d.record(&spec, ReconciliationState::Upgrading, true);
+            d.continue_upgrade(&ReconciledSpec {
+                spec,
+                generation: d.generation(),
+                first_deployment: true,
+            });
+        }
+        Some(last) if d.state() == ReconciliationState::Upgrading => d.continue_upgrade(&last),
+        Some(last) => d.compare(&last),
+    }
+    d.finish()
+}
+
+struct Decision<'a> {
+    resource: &'a FlinkSessionJob,
+    observed: &'a ObservedSessionJob,
+    ctx: &'a SessionDecideContext<'a>,
+    status: FlinkSessionJobStatus,
+    intent: Option<FlinkSessionJobStatus>,
+    actions: Vec<Action>,
+    notes: Vec<Note>,
+    progressing: bool,
+}
+
+impl<'a> Decision<'a> {
+    fn generation(&self) -> i64 {
+        self.resource.metadata.generation.unwrap_or(0)
+    }
+
+    fn cluster(&self) -> String {
+        self.resource
+            .spec
+            .deployment_name
+            .clone()
+            .unwrap_or_default()
+    }
+
+    fn has_finalizer(&self) -> bool {
+        self.resource
+            .metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|f| f == FINALIZER))
+    }
+
+    fn state(&self) -> ReconciliationState {
+        self.status
+            .reconciliation_status
+            .as_ref()
+            .map(|r| r.state)
+            .unwrap_or_default()
+    }
+
+    fn set_state(&mut self, state: ReconciliationState) {
+        if let Some(r) = self.status.reconciliation_status.as_mut()
+            && r.state != state
+        {
+            r.state = state;
+            r.reconciliation_timestamp = self.ctx.now_ms;
+        }
+    }
+
+    fn fail(&mut self, kind: &str, message: String) {
+        let error = error_json(kind, &message);
+        if self.status.error.as_deref() != Some(error.as_str()) {
+            let reason = if kind == "ValidationError" {
+                "ValidationError"
+            } else {
+                "Error"
+            };
+            self.notes.push(Note::warning(reason, message));
+        }
+        self.status.error = Some(error);
+    }
+
+    fn record(&mut self, spec: &FlinkSessionJobSpec, state: ReconciliationState, first: bool) {
+        let text = ReconciledSpec {
+            spec: spec.clone(),
+            generation: self.generation(),
+            first_deployment: first,
+        }
+        .to_json();
+        let previous = self.status.reconciliation_status.take().unwrap_or_default();
+        self.status.reconciliation_status = Some(ReconciliationStatus {
+            reconciliation_timestamp: self.ctx.now_ms,
+            last_reconciled_spec: Some(text),
+            last_stable_spec: previous.last_stable_spec,
+            state,
+        });
+    }
+
+    fn find(&self, id: &str) -> Option<&'a ObservedJob> {
+        self.observed.jobs().iter().find(|j| j.id == id)
+    }
+
+    fn recorded_job(&self) -> Option<&'a ObservedJob> {
+        let id = self.status.job_status.as_ref()?.job_id.clone()?;
+        self.find(&id)
+    }
+
+    fn observe(&mut self) {
+        if let Some(job) = self.recorded_job() {
+            let before = self.status.job_status.as_ref().and_then(|j| j.state);
+            if before != Some(job.state) {
+                self.notes.push(Note::normal(
+                    "JobStatusChanged",
+                    format!(
+                        "Job status changed from {} to {}",
+                        before.map_or("nothing", state_name),
+                        state_name(job.state)
+                    ),
+                ));
+            }
+            self.status.job_status = Some(observe_job(self.status.job_status.as_ref(), job));
+        }
+    }
+
+    fn continue_upgrade(&mut self, target: &ReconciledSpec<FlinkSessionJobSpec>) {
+        self.progressing = true;
+        let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
+        let id = job_id::job_id(uid, target.generation);
+        if self.find(&id).is_some() {
+            self.set_state(ReconciliationState::Deployed);
+            return;
+        }
+        if let Some(old) = self.recorded_job()
+            && old.id != id
+            && !old.state.is_globally_terminal()
+        {
+            if self.intent.is_none() {
+                self.intent = Some(self.status.clone());
+            }
+            self.actions.push(Action::CancelJob {
+                cluster: self.cluster(),
+                job_id: old.id.clone(),
+                best_effort: false,
+            });
+            return;
+        }
+        let Some(job) = target.spec.job.as_ref() else {
+            return;
+        };
+        if job.state == JobState::Suspended {
+            self.set_state(ReconciliationState::Deployed);
+            self.status
+                .job_status
+                .get_or_insert_with(JobStatus::default)
+                .state = Some(FlinkJobState::Suspended);
+            self.notes
+                .push(Note::normal("Suspended", "Job suspended: it was cancelled"));
+            self.progressing = false;
+            return;
+        }
+        let configuration = target
+            .spec
+            .flink_configuration
+            .clone()
+            .unwrap_or_default()
+            .flat()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("kubernetes.operator."))
+            .collect();
+        let submission = SessionJobSubmission {
+            cluster: self.cluster(),
+            jar_uri: job.jar_uri.clone().unwrap_or_default(),
+            entry_class: job.entry_class.clone(),
+            args: job.args.clone(),
+            parallelism: job.parallelism,
+            job_id: id.clone(),
+            restore_from: if target.first_deployment {
+                job.initial_savepoint_path.clone()
+            } else {
+                None
+            },
+            allow_non_restored_state: job.allow_non_restored_state == Some(true),
+            configuration,
+        };
+        let status = self
+            .status
+            .job_status
+            .get_or_insert_with(JobStatus::default);
+        status.job_id = Some(id.clone());
+        status.state = Some(FlinkJobState::Reconciling);
+        status.start_time = None;
+        self.status.error = None;
+        self.intent = Some(self.status.clone());
+        self.actions
+            .push(Action::SubmitSessionJob(Box::new(submission)));
+        self.set_state(ReconciliationState::Deployed);
+        self.notes.push(Note::normal(
+            "Submit",
+            format!("Submitting job {id} to session cluster {}", self.cluster()),
+        ));
+    }
+
+    fn compare(&mut self, last: &ReconciledSpec<FlinkSessionJobSpec>) {
+        let spec = self.resource.spec.clone();
+        let diff = session_job_diff(&last.spec, &spec);
+        if diff.is_empty() {
+            return self.steady(last);
+        }
+        if diff.class == DiffClass::Ignore {
+            self.record(&spec, ReconciliationState::Deployed, false);
+            return self.steady(last);
+        }
+        let mode = |s: &FlinkSessionJobSpec| {
+            s.job
+                .as_ref()
+                .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode)
+        };
+        let was_suspended = last
+            .spec
+            .job
+            .as_ref()
+            .is_some_and(|j| j.state == JobState::Suspended);
+        if (mode(&last.spec).is_stateful() || mode(&spec).is_stateful()) && !was_suspended {
+            self.fail("UpgradeBlocked", format!("spec changed ({}) but stateful upgrades are not supported by this operator version yet; the running job is kept. Use upgradeMode: stateless, or revert the change", diff.fields(DiffClass::Upgrade)));
+            return self.steady(last);
+        }
+        self.notes.push(Note::normal(
+            "SpecChanged",
+            format!(
+                "UPGRADE change(s) detected ({})",
+                diff.fields(DiffClass::Upgrade)
+            ),
+        ));
+        self.record(&spec, ReconciliationState::Upgrading, false);
+        self.status.error = None;
+        self.intent = Some(self.status.clone());
+        self.continue_upgrade(&ReconciledSpec {
+            spec,
+            generation: self.generation(),
+            first_deployment: false,
+        });
+    }
+
+    fn steady(&mut self, last: &ReconciledSpec<FlinkSessionJobSpec>) {
+        if last
+            .spec
+            .job
+            .as_ref()
+            .is_some_and(|j| j.state == JobState::Suspended)
+        {
+            return;
+        }
+        match self.recorded_job() {
+            Some(job) if job.state == FlinkJobState::Running => {
+                self.status.error = None;
+                if let Some(r) = self.status.reconciliation_status.as_mut()
+                    && r.last_stable_spec != r.last_reconciled_spec
+                {
+                    r.last_stable_spec = r.last_reconciled_spec.clone();
+                }
+            }
+            Some(job) if job.state.is_globally_terminal() => {}
+            Some(_) => self.progressing = true,
+            None => {
+                // The cluster answered without our job: it was lost with a restarted session
+                // cluster. Stateless jobs are submitted again; their id is unused there.
+                self.notes.push(Note::warning(
+                    "RecoverDeployment",
+                    "The job is missing from the session cluster; submitting it again",
+                ));
+                self.set_state(ReconciliationState::Upgrading);
+                self.status
+                    .job_status
+                    .get_or_insert_with(JobStatus::default)
+                    .job_id = None;
+                self.continue_upgrade(last);
+            }
+        }
+    }
+
+    fn delete(&mut self) {
+        if !self.has_finalizer() {
+            return;
+        }
+        let deletable_now = !matches!(
+            &self.observed.cluster,
+            SessionCluster::Present {
+                ready: true,
+                deleting: false
+            }
+        );
+        if deletable_now {
+            self.actions.push(Action::RemoveFinalizer);
+            return;
+        }
+        if self.observed.unreachable.is_some() {
+            self.progressing = true;
+            return;
+        }
+        match self.recorded_job() {
+            Some(job) if !job.state.is_globally_terminal() => {
+                if job.state != FlinkJobState::Cancelling {
+                    self.notes.push(Note::normal(
+                        "Cleanup",
+                        format!("Cancelling job {}", job.id),
+                    ));
+                    self.actions.push(Action::CancelJob {
+                        cluster: self.cluster(),
+                        job_id: job.id.clone(),
+                        best_effort: false,
+                    });
+                }
+                self.progressing = true;
+            }
+            _ => self.actions.push(Action::RemoveFinalizer),
+        }
+    }
+
+    fn finish(mut self) -> Plan<FlinkSessionJobStatus> {
+        let deleting = self.resource.metadata.deletion_timestamp.is_some();
+        let reconciled_job_state = self
+            .status
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.last_reconciled_spec.as_deref())
+            .and_then(|t| ReconciledSpec::<FlinkSessionJobSpec>::from_json(t).ok())
+            .and_then(|r| r.spec.job.map(|j| j.state));
+        let job_state = self.status.job_status.as_ref().and_then(|j| j.state);
+        self.status.lifecycle_state = Some(lifecycle(
+            self.status.reconciliation_status.as_ref(),
+            reconciled_job_state,
+            job_state,
+            deleting,
+        ));
+        if !deleting {
+            self.status.observed_generation = Some(self.generation());
+        }
+        let requeue = if self.progressing {
+            self.ctx.intervals.progress
+        } else {
+            self.ctx.intervals.reconcile
+        };
+        Plan {
+            intent: self.intent,
+            actions: self.actions,
+            status: self.status,
+            notes: self.notes,
+            requeue,
+        }
+    }
+}
