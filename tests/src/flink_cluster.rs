@@ -42,79 +42,13 @@ impl FlinkInstall {
     }
 }
 
-/// Compiles `examples/jobs/stateful-counter` with `javac` into a jar in the cache.
+/// Compiles `examples/jobs/stateful-counter` into a jar in the cache (see `flink_dist`).
 fn compile_example_job(flink_home: &Path, cache: &Path) -> Result<PathBuf, String> {
-    use std::hash::{Hash, Hasher};
-    let src = repo_dir().join("examples/jobs/stateful-counter/src/main/java");
-    let mut sources = Vec::new();
-    let mut stack = vec![src.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .flatten()
-        {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "java") {
-                sources.push(path);
-            }
-        }
-    }
-    sources.sort();
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for source in &sources {
-        fs::read(source)
-            .map_err(|e| e.to_string())?
-            .hash(&mut hasher);
-    }
-    let stamp = format!("{:016x}", hasher.finish());
-    let out = cache.join(format!("jobs-{}", sandbox::flink_dist::FLINK_VERSION));
-    let jar = out.join("stateful-counter.jar");
-    let stamp_file = out.join("stateful-counter.stamp");
-    if jar.is_file() && fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
-        return Ok(jar);
-    }
-    eprintln!("flink-setup: compiling the stateful-counter example job");
-    let classes = out.join("classes");
-    let _ = fs::remove_dir_all(&classes);
-    fs::create_dir_all(&classes).map_err(|e| e.to_string())?;
-    let run = |program: &str, args: Vec<String>| -> Result<(), String> {
-        let status = Command::new(program).args(&args).status().map_err(|e| {
-            format!("cannot run {program} ({e}): the example job needs a JDK 17 (apt-get install openjdk-17-jdk-headless)")
-        })?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("{program} failed ({status})"))
-        }
-    };
-    let mut javac = vec![
-        "--release".to_string(),
-        "11".into(),
-        "-nowarn".into(),
-        "-cp".into(),
-        format!("{}/lib/*", flink_home.display()),
-        "-d".into(),
-        classes.display().to_string(),
-    ];
-    javac.extend(sources.iter().map(|s| s.display().to_string()));
-    run("javac", javac)?;
-    run(
-        "jar",
-        vec![
-            "--create".into(),
-            "--file".into(),
-            jar.display().to_string(),
-            "--main-class".into(),
-            "org.flinkoperator.examples.StatefulCounterJob".into(),
-            "-C".into(),
-            classes.display().to_string(),
-            ".".into(),
-        ],
-    )?;
-    fs::write(&stamp_file, stamp).map_err(|e| e.to_string())?;
-    Ok(jar)
+    sandbox::flink_dist::example_job(
+        flink_home,
+        cache,
+        &repo_dir().join("examples/jobs/stateful-counter/src/main/java"),
+    )
 }
 
 pub fn repo_dir() -> PathBuf {

@@ -21,6 +21,25 @@ pub struct ClientConfig {
     pub retries: usize,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Resolves host names instead of the system resolver (local mode resolves Service names
+    /// the way the local cluster's pods do).
+    pub resolver: Option<Resolver>,
+}
+
+/// A host-name resolver for the HTTP client.
+#[derive(Clone)]
+pub struct Resolver(pub std::sync::Arc<dyn reqwest::dns::Resolve>);
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        self.0.resolve(name)
+    }
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolver")
+    }
 }
 
 impl Default for ClientConfig {
@@ -32,6 +51,7 @@ impl Default for ClientConfig {
             retries: 3,
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(3),
+            resolver: None,
         }
     }
 }
@@ -117,13 +137,15 @@ impl FlinkClient {
                 "Flink REST URL {base:?} must be http or https"
             )));
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .build()
-            .map_err(|e| {
-                FlinkError::InvalidArgument(format!("cannot build an HTTP client: {e}"))
-            })?;
+            .connect_timeout(config.connect_timeout);
+        if let Some(resolver) = &config.resolver {
+            builder = builder.dns_resolver(std::sync::Arc::new(resolver.clone()));
+        }
+        let http = builder.build().map_err(|e| {
+            FlinkError::InvalidArgument(format!("cannot build an HTTP client: {e}"))
+        })?;
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             http,

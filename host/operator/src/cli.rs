@@ -47,6 +47,24 @@ pub enum Command {
         #[arg(long, hide = true)]
         run_for_seconds: Option<u64>,
     },
+    /// Run the operator against the current kubeconfig's cluster (or, in a pod, its own).
+    Run {
+        /// Namespaces to watch (repeat or comma-separate); all when none are given.
+        #[arg(long = "namespace", value_delimiter = ',')]
+        namespaces: Vec<String>,
+        /// Reconcile only resources whose labels match this selector.
+        #[arg(long)]
+        label_selector: Option<String>,
+        /// Seconds between reconciles of a resource at rest.
+        #[arg(long, default_value_t = 60)]
+        reconcile_interval: u64,
+        /// Seconds between reconciles while a resource is changing.
+        #[arg(long, default_value_t = 10)]
+        progress_interval: u64,
+        /// Resources reconciled at once.
+        #[arg(long, default_value_t = 200)]
+        concurrency: u16,
+    },
     /// Print the CRDs as YAML, or write one file per CRD into a directory.
     Crds {
         #[arg(long)]
@@ -61,18 +79,49 @@ pub fn run(cli: Cli) -> ExitCode {
             jar_schemes,
         } => commands::validate::run(&inputs, jar_schemes),
         Command::Crds { write } => commands::crds::run(write.as_deref()),
+        Command::Run {
+            namespaces,
+            label_selector,
+            reconcile_interval,
+            progress_interval,
+            concurrency,
+        } => {
+            init_logging();
+            let mut settings = crate::settings::Settings {
+                watch_namespaces: namespaces,
+                label_selector,
+                concurrency,
+                ..Default::default()
+            };
+            settings.intervals.reconcile = std::time::Duration::from_secs(reconcile_interval);
+            settings.intervals.progress = std::time::Duration::from_secs(progress_interval);
+            commands::run::run(settings)
+        }
         Command::Local {
             files,
             port,
             dir,
             no_install,
             run_for_seconds,
-        } => commands::local::run(commands::local::LocalOptions {
-            files,
-            port,
-            dir,
-            no_install,
-            run_for: run_for_seconds.map(std::time::Duration::from_secs),
-        }),
+        } => {
+            init_logging();
+            commands::local::run(commands::local::LocalOptions {
+                files,
+                port,
+                dir,
+                no_install,
+                run_for: run_for_seconds.map(std::time::Duration::from_secs),
+            })
+        }
     }
+}
+
+/// Logs to standard error; `RUST_LOG` filters (default: warnings, and the operator's info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -3,5 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod controller;
 pub mod reconcile;
 pub mod render;
+pub mod settings;

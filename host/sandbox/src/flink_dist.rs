@@ -2,6 +2,7 @@
 //! distribution in the cache, installed there on first use. `flink-operator local` and the
 //! real-Flink tests both use it, so they run the same Flink.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -97,4 +98,81 @@ pub fn install(cache: &Path, progress: &dyn Fn(&str)) -> Result<PathBuf, String>
         home.display()
     ));
     Ok(home)
+}
+
+/// Compiles the example job (`examples/jobs/stateful-counter`, Java sources under `src`) with
+/// `javac` against the distribution into `<cache>/jobs-<version>/stateful-counter.jar`; reused
+/// while the sources are unchanged.
+pub fn example_job(flink_home: &Path, cache: &Path, src: &Path) -> Result<PathBuf, String> {
+    use std::hash::{Hash, Hasher};
+    let src = src.to_path_buf();
+    let mut sources = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "java") {
+                sources.push(path);
+            }
+        }
+    }
+    sources.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for source in &sources {
+        fs::read(source)
+            .map_err(|e| e.to_string())?
+            .hash(&mut hasher);
+    }
+    let stamp = format!("{:016x}", hasher.finish());
+    let out = cache.join(format!("jobs-{}", FLINK_VERSION));
+    let jar = out.join("stateful-counter.jar");
+    let stamp_file = out.join("stateful-counter.stamp");
+    if jar.is_file() && fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
+        return Ok(jar);
+    }
+    eprintln!("flink-setup: compiling the stateful-counter example job");
+    let classes = out.join("classes");
+    let _ = fs::remove_dir_all(&classes);
+    fs::create_dir_all(&classes).map_err(|e| e.to_string())?;
+    let run = |program: &str, args: Vec<String>| -> Result<(), String> {
+        let status = Command::new(program).args(&args).status().map_err(|e| {
+            format!("cannot run {program} ({e}): the example job needs a JDK 17 (apt-get install openjdk-17-jdk-headless)")
+        })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{program} failed ({status})"))
+        }
+    };
+    let mut javac = vec![
+        "--release".to_string(),
+        "11".into(),
+        "-nowarn".into(),
+        "-cp".into(),
+        format!("{}/lib/*", flink_home.display()),
+        "-d".into(),
+        classes.display().to_string(),
+    ];
+    javac.extend(sources.iter().map(|s| s.display().to_string()));
+    run("javac", javac)?;
+    run(
+        "jar",
+        vec![
+            "--create".into(),
+            "--file".into(),
+            jar.display().to_string(),
+            "--main-class".into(),
+            "org.flinkoperator.examples.StatefulCounterJob".into(),
+            "-C".into(),
+            classes.display().to_string(),
+            ".".into(),
+        ],
+    )?;
+    fs::write(&stamp_file, stamp).map_err(|e| e.to_string())?;
+    Ok(jar)
 }

@@ -3,11 +3,17 @@
 //! them as they change, and stops cleanly on Ctrl-C.
 //!
 //! Flink comes from `FLINK_HOME`, else the pinned distribution in the cache, which is installed
-//! on first use; the process runtime runs Deployments' Flink pods as local JVMs with it. The
-//! reconciler is not wired in yet: FlinkDeployments are stored and served, but only
-//! hand-written Deployments start Flink.
+//! on first use; the process runtime runs Deployments' Flink pods as local JVMs with it, and the
+//! operator runs in-process against the stand-in exactly as it would against a real cluster
+//! (it reaches Flink through Service names, resolved like the pods resolve them). The example
+//! job is compiled into the jar directory, so `local:///opt/flink/usrlib/stateful-counter.jar`
+//! works out of the box.
 
+use super::hosts_resolver::HostsFileResolver;
 use super::validate::read_and_validate;
+use crate::controller::{self, Context};
+use crate::reconcile::Intervals;
+use crate::settings::Settings;
 use flink_api::validation::ValidationSettings;
 use sandbox::flink_dist;
 use sandbox::runtime::{self, RuntimeConfig};
@@ -98,15 +104,21 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
     install_crds(&server)?;
     let dir = options.dir.clone().unwrap_or_else(default_dir);
+    let usrlib = dir.join("usrlib");
+    let work_dir = dir.join(format!("runtime-{}", server.address.port()));
     let runtime = match flink_home(options.no_install) {
         Ok(flink_home) => {
+            let _ = std::fs::create_dir_all(&usrlib);
+            match example_jar(&flink_home, &usrlib) {
+                Ok(jar) => say!("Example job: {}", jar.display()),
+                Err(e) => say!("Example job not built ({e}); jobs from usrlib still run."),
+            }
             let config = RuntimeConfig {
-                usrlib: dir.join("usrlib"),
-                work_dir: dir.join(format!("runtime-{}", server.address.port())),
+                usrlib: usrlib.clone(),
+                work_dir: work_dir.clone(),
                 flink_home: flink_home.clone(),
                 max_grace: Duration::from_secs(15),
             };
-            let _ = std::fs::create_dir_all(&config.usrlib);
             say!(
                 "Process runtime: Flink from {}, jars from {}",
                 flink_home.display(),
@@ -123,6 +135,14 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
         }
     };
     let kubeconfig = write_kubeconfig(&server, &dir)?;
+    let (stop_operator, operator_stopped) = tokio::sync::oneshot::channel::<()>();
+    let operator = tokio::spawn(controller::run(
+        operator_context(&server, &work_dir, &usrlib)?,
+        async move {
+            let _ = operator_stopped.await;
+        },
+    ));
+    say!("Operator running in-process (its log: RUST_LOG=info).");
     say!("Kubernetes API stand-in listening on {}", server.url());
     say!("export KUBECONFIG={}", kubeconfig.display());
     for document in documents.into_iter().filter(|d| !d.is_null()) {
@@ -151,6 +171,8 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
         }
     }
     say!("Stopping.");
+    let _ = stop_operator.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), operator).await;
     if let Some(runtime) = runtime {
         tokio::task::spawn_blocking(move || runtime.stop())
             .await
@@ -158,6 +180,66 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
     }
     server.shutdown().await;
     Ok(())
+}
+
+/// The operator's settings in local mode: quicker intervals than a production cluster needs,
+/// Service names resolved through the runtime's hosts file, `local:///opt/flink/usrlib` jars
+/// read from the local jar directory.
+fn operator_context(
+    server: &ServerHandle,
+    work_dir: &Path,
+    usrlib: &Path,
+) -> Result<std::sync::Arc<Context>, String> {
+    let url = server
+        .url()
+        .parse()
+        .map_err(|e| format!("stand-in URL: {e}"))?;
+    let client = kube::Client::try_from(kube::Config::new(url))
+        .map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
+    let mut settings = Settings {
+        intervals: Intervals {
+            reconcile: Duration::from_secs(15),
+            progress: Duration::from_secs(2),
+        },
+        retry_initial: Duration::from_secs(1),
+        retry_max: Duration::from_secs(30),
+        // Laptop-sized Flink: the memory pools Flink sizes for a large container do not fit the
+        // small processes local mode runs, so start from small ones (a spec still overrides them).
+        flink_defaults: [
+            ("taskmanager.memory.managed.size", "64m"),
+            ("taskmanager.memory.network.min", "32m"),
+            ("taskmanager.memory.network.max", "32m"),
+            ("taskmanager.memory.jvm-metaspace.size", "160m"),
+            ("jobmanager.memory.jvm-metaspace.size", "160m"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        ..Settings::default()
+    };
+    settings.flink_client.resolver = Some(flink_rest::Resolver(std::sync::Arc::new(
+        HostsFileResolver {
+            path: work_dir.join("hosts"),
+        },
+    )));
+    settings.flink_client.retries = 1;
+    settings.flink_client.request_timeout = Duration::from_secs(5);
+    settings.jars.local_path_prefixes = vec![("/opt/flink/usrlib".into(), usrlib.to_path_buf())];
+    Ok(Context::new(client, settings))
+}
+
+/// Compiles the example job and puts it into the jar directory.
+fn example_jar(flink_home: &Path, usrlib: &Path) -> Result<PathBuf, String> {
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/jobs/stateful-counter/src/main/java");
+    if !sources.is_dir() {
+        return Err(format!("no sources at {}", sources.display()));
+    }
+    let built = flink_dist::example_job(flink_home, &flink_dist::cache_dir(), &sources)?;
+    let target = usrlib.join("stateful-counter.jar");
+    std::fs::copy(&built, &target)
+        .map_err(|e| format!("cannot copy it to {}: {e}", target.display()))?;
+    Ok(target)
 }
 
 fn install_crds(server: &ServerHandle) -> Result<(), String> {

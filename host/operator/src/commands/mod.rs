@@ -1,5 +1,7 @@
 //! One module per CLI subcommand.
 
 pub mod crds;
+mod hosts_resolver;
 pub mod local;
+pub mod run;
 pub mod validate;

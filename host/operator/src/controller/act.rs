@@ -1,0 +1,279 @@
+//! Act: carry out a [`Plan`] in order. The finalizer first (nothing is created that deletion
+//! could miss), then the write-ahead intent, then the actions, then the final status and the
+//! events. The first failing action stops the rest; its error is recorded in the status and an
+//! event, and the reconcile is retried with back-off.
+
+use super::status_patch::merge_patch;
+use super::{Context, ReconcileError, jar};
+use crate::reconcile::status::error_json;
+use crate::reconcile::{Action, Note, Plan, SessionJobSubmission};
+use crate::render;
+use flink_rest::{FlinkError, JarRunRequest, JobId};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::fmt::Debug;
+
+pub async fn act<K, S>(
+    ctx: &Context,
+    resource: &K,
+    stored: Option<&S>,
+    plan: Plan<S>,
+    finalizer: &str,
+) -> Result<(), ReconcileError>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug,
+    S: Serialize,
+{
+    let name = resource.name_any();
+    let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut written = serde_json::to_value(stored).unwrap_or(Value::Null);
+    if written.is_null() {
+        written = json!({});
+    }
+    let mut actions = plan.actions.into_iter().peekable();
+    if actions.peek() == Some(&Action::AddFinalizer) {
+        actions.next();
+        let mut finalizers = resource.finalizers().to_vec();
+        finalizers.push(finalizer.to_string());
+        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": resource.resource_version()}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+    }
+    if let Some(intent) = &plan.intent {
+        write_status(&api, &name, &mut written, intent).await?;
+    }
+    for action in actions {
+        if let Err(error) = run(ctx, resource, &api, &namespace, action, finalizer).await {
+            let message = error.to_string();
+            let mut failed = written.clone();
+            failed["error"] = json!(error_json("ReconcileError", &message));
+            if let Some(patch) = merge_patch(&written, &failed) {
+                let _ = api
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&json!({"status": patch})),
+                    )
+                    .await;
+            }
+            publish(ctx, resource, &[Note::warning("Error", message)]).await;
+            publish(ctx, resource, &plan.notes).await;
+            return Err(error);
+        }
+    }
+    write_status(&api, &name, &mut written, &plan.status).await?;
+    publish(ctx, resource, &plan.notes).await;
+    Ok(())
+}
+
+/// Patches the status from `written` to `status`, if anything differs.
+async fn write_status<K, S>(
+    api: &Api<K>,
+    name: &str,
+    written: &mut Value,
+    status: &S,
+) -> Result<(), ReconcileError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Serialize,
+{
+    let target = serde_json::to_value(status).unwrap_or(Value::Null);
+    if let Some(patch) = merge_patch(written, &target) {
+        match api
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"status": patch})),
+            )
+            .await
+        {
+            Ok(_) => {}
+            // Gone (finalizer removed and deleted): nothing left to record.
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+        *written = target;
+    }
+    Ok(())
+}
+
+async fn run<K>(
+    ctx: &Context,
+    resource: &K,
+    api: &Api<K>,
+    namespace: &str,
+    action: Action,
+    finalizer: &str,
+) -> Result<(), ReconcileError>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug,
+{
+    let name = resource.name_any();
+    let apply = PatchParams::apply(&ctx.settings.field_manager).force();
+    match action {
+        Action::AddFinalizer | Action::RemoveFinalizer => {
+            let finalizers: Vec<String> = if action == Action::AddFinalizer {
+                let mut f = resource.finalizers().to_vec();
+                f.push(finalizer.to_string());
+                f
+            } else {
+                resource
+                    .finalizers()
+                    .iter()
+                    .filter(|f| *f != finalizer)
+                    .cloned()
+                    .collect()
+            };
+            let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": resource.resource_version()}});
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+            if action == Action::RemoveFinalizer {
+                ctx.flink.forget(&name, namespace);
+            }
+        }
+        Action::ApplyCluster(objects) => {
+            let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+            let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
+            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+            config_maps
+                .patch(
+                    &object_name(&objects.config_map),
+                    &apply,
+                    &Patch::Apply(&objects.config_map),
+                )
+                .await?;
+            for service in [&objects.internal_service, &objects.rest_service] {
+                services
+                    .patch(&object_name(service), &apply, &Patch::Apply(service))
+                    .await?;
+            }
+            deployments
+                .patch(
+                    &object_name(&objects.job_manager),
+                    &apply,
+                    &Patch::Apply(&objects.job_manager),
+                )
+                .await?;
+            if let Some(tm) = &objects.task_manager {
+                deployments
+                    .patch(&object_name(tm), &apply, &Patch::Apply(tm))
+                    .await?;
+            }
+        }
+        Action::ApplyTaskManagers(tm) => {
+            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+            deployments
+                .patch(&object_name(&tm), &apply, &Patch::Apply(&*tm))
+                .await?;
+        }
+        Action::DeleteCluster => {
+            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+            for deployment in [
+                render::job_manager_name(&name),
+                render::task_manager_name(&name),
+            ] {
+                match deployments
+                    .delete(&deployment, &DeleteParams::background())
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Action::CancelJob {
+            cluster,
+            job_id,
+            best_effort,
+        } => {
+            let client = ctx.flink.for_cluster(&cluster, namespace)?;
+            let id = JobId::parse(&job_id)?;
+            match client.cancel_job(&id).await {
+                Ok(()) | Err(FlinkError::NotFound { .. }) => {}
+                Err(FlinkError::Unreachable { .. }) if best_effort => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Action::SubmitSessionJob(submission) => submit(ctx, namespace, &submission).await?,
+    }
+    Ok(())
+}
+
+async fn submit(
+    ctx: &Context,
+    namespace: &str,
+    submission: &SessionJobSubmission,
+) -> Result<(), ReconcileError> {
+    let client = ctx.flink.for_cluster(&submission.cluster, namespace)?;
+    let (file_name, bytes) = jar::fetch(&submission.jar_uri, &ctx.settings)
+        .await
+        .map_err(ReconcileError::Jar)?;
+    let jar = client.upload_jar(&file_name, bytes).await?;
+    let request = JarRunRequest {
+        entry_class: submission.entry_class.clone(),
+        program_args_list: submission.args.clone(),
+        parallelism: submission.parallelism,
+        job_id: Some(JobId::parse(&submission.job_id)?),
+        allow_non_restored_state: submission.allow_non_restored_state.then_some(true),
+        savepoint_path: submission.restore_from.clone(),
+        flink_configuration: submission.configuration.clone(),
+    };
+    let result = client.run_jar(&jar, &request).await;
+    // The uploaded copy is not needed once the job runs (or failed to); leave no litter.
+    let _ = client.delete_jar(&jar).await;
+    result?;
+    Ok(())
+}
+
+fn object_name(object: &Value) -> String {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub async fn publish<K>(ctx: &Context, resource: &K, notes: &[Note])
+where
+    K: Resource<DynamicType = ()>,
+{
+    let reference = resource.object_ref(&());
+    for note in notes {
+        let event = Event {
+            type_: if note.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: note.reason.to_string(),
+            note: Some(note.message.chars().take(1000).collect()),
+            action: note.reason.to_string(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, reason = note.reason, "cannot publish an event");
+        }
+    }
+}

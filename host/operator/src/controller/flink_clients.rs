@@ -1,0 +1,50 @@
+//! One Flink REST client per cluster, reused across reconciles (connection pools stay warm).
+
+use crate::render;
+use flink_rest::{ClientConfig, FlinkClient, FlinkError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug)]
+pub struct FlinkClients {
+    config: ClientConfig,
+    clients: Mutex<HashMap<String, FlinkClient>>,
+}
+
+impl FlinkClients {
+    pub fn new(config: ClientConfig) -> Self {
+        Self {
+            config,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client of cluster `name` in `namespace`, through its REST Service.
+    pub fn for_cluster(&self, name: &str, namespace: &str) -> Result<FlinkClient, FlinkError> {
+        let url = format!(
+            "http://{}.{namespace}:{}",
+            render::rest_service_name(name),
+            render::REST_PORT
+        );
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(&url) {
+            return Ok(client.clone());
+        }
+        let client = FlinkClient::new(&url, self.config.clone())?;
+        clients.insert(url, client.clone());
+        Ok(client)
+    }
+
+    /// Forgets a deleted cluster's client.
+    pub fn forget(&self, name: &str, namespace: &str) {
+        let url = format!(
+            "http://{}.{namespace}:{}",
+            render::rest_service_name(name),
+            render::REST_PORT
+        );
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&url);
+    }
+}

@@ -1,0 +1,209 @@
+//! Observe: read what the decision needs into plain values. Kubernetes reads are direct GETs
+//! and one label-selected pod list (read-your-writes, unlike a cache that may lag our own
+//! applies); Flink's REST API is asked only when a JobManager is ready to answer.
+
+use super::Context;
+use crate::reconcile::observed::{
+    ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob, ObservedSessionJob,
+    SessionCluster, job_state,
+};
+use crate::render;
+use flink_api::{FlinkDeployment, FlinkSessionJob};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+
+pub async fn deployment(
+    ctx: &Context,
+    resource: &FlinkDeployment,
+) -> Result<ObservedCluster, kube::Error> {
+    let name = resource.metadata.name.clone().unwrap_or_default();
+    let namespace = resource
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let job_manager = deployments
+        .get_opt(&render::job_manager_name(&name))
+        .await?
+        .map(|d| observed_deployment(&d));
+    let task_manager = deployments
+        .get_opt(&render::task_manager_name(&name))
+        .await?
+        .map(|d| observed_deployment(&d));
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let pod_list = pods
+        .list(&ListParams::default().labels(&format!("app={name}")))
+        .await?;
+    let cluster_pods: Vec<&Pod> = pod_list
+        .items
+        .iter()
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("type"))
+                .is_some_and(|t| t.starts_with("flink-"))
+        })
+        .collect();
+    let pod_problem = cluster_pods.iter().find_map(|p| pod_problem(p));
+    let mut session_jobs = Vec::new();
+    if resource.metadata.deletion_timestamp.is_some() && !resource.spec.is_application() {
+        let jobs: Api<FlinkSessionJob> = Api::namespaced(ctx.client.clone(), &namespace);
+        for job in jobs.list(&ListParams::default()).await?.items {
+            if job.spec.deployment_name.as_deref() == Some(name.as_str()) {
+                session_jobs.push(job.metadata.name.unwrap_or_default());
+            }
+        }
+    }
+    let ready = job_manager
+        .as_ref()
+        .is_some_and(|jm| !jm.deleting && jm.ready_replicas > 0);
+    let flink = if ready {
+        let asked_version = resource
+            .status
+            .as_ref()
+            .is_some_and(|s| s.cluster_info.contains_key("flink-version"));
+        flink(ctx, &name, &namespace, !asked_version).await
+    } else {
+        ObservedFlink::NotAsked
+    };
+    Ok(ObservedCluster {
+        job_manager,
+        task_manager,
+        pods: cluster_pods.len(),
+        pod_problem,
+        flink,
+        session_jobs,
+    })
+}
+
+fn observed_deployment(deployment: &Deployment) -> ObservedDeployment {
+    let status = deployment.status.clone().unwrap_or_default();
+    ObservedDeployment {
+        generation: deployment
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(render::GENERATION_ANNOTATION))
+            .and_then(|g| g.parse().ok()),
+        replicas: deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1),
+        ready_replicas: status.ready_replicas.unwrap_or(0),
+        deleting: deployment.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+/// A container that cannot run: crash-looping, or its image cannot be pulled.
+fn pod_problem(pod: &Pod) -> Option<String> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    statuses.iter().find_map(|s| {
+        let waiting = s.state.as_ref()?.waiting.as_ref()?;
+        let reason = waiting.reason.as_deref()?;
+        matches!(
+            reason,
+            "CrashLoopBackOff" | "ImagePullBackOff" | "ErrImagePull" | "CreateContainerConfigError"
+        )
+        .then(|| {
+            format!(
+                "pod {} container {}: {reason}{}",
+                pod.metadata.name.as_deref().unwrap_or_default(),
+                s.name,
+                waiting
+                    .message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            )
+        })
+    })
+}
+
+/// Jobs of a cluster, and its version when asked.
+async fn flink(ctx: &Context, name: &str, namespace: &str, ask_version: bool) -> ObservedFlink {
+    let client = match ctx.flink.for_cluster(name, namespace) {
+        Ok(client) => client,
+        Err(e) => return ObservedFlink::Unreachable(e.to_string()),
+    };
+    let overview = match client.jobs_overview().await {
+        Ok(overview) => overview,
+        Err(e) => return ObservedFlink::Unreachable(e.to_string()),
+    };
+    let (mut flink_version, mut flink_revision) = (None, None);
+    if ask_version && let Ok(config) = client.config().await {
+        flink_version = Some(config.flink_version);
+        flink_revision = config.flink_revision;
+    }
+    ObservedFlink::Reachable {
+        jobs: overview
+            .jobs
+            .into_iter()
+            .filter_map(|j| {
+                Some(ObservedJob {
+                    state: job_state(j.state)?,
+                    id: j.jid,
+                    name: j.name,
+                    start_time: j.start_time,
+                    last_modification: j.last_modification,
+                })
+            })
+            .collect(),
+        flink_version,
+        flink_revision,
+    }
+}
+
+pub async fn session_job(
+    ctx: &Context,
+    resource: &FlinkSessionJob,
+) -> Result<ObservedSessionJob, kube::Error> {
+    let namespace = resource
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let Some(cluster_name) = resource.spec.deployment_name.clone() else {
+        return Ok(ObservedSessionJob::default());
+    };
+    let deployments: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let cluster = match deployments.get_opt(&cluster_name).await? {
+        None => SessionCluster::Missing,
+        Some(d) if d.spec.is_application() => SessionCluster::NotSession,
+        Some(d) => SessionCluster::Present {
+            ready: d
+                .status
+                .as_ref()
+                .and_then(|s| s.job_manager_deployment_status)
+                == Some(flink_api::deployment::JobManagerDeploymentStatus::Ready),
+            deleting: d.metadata.deletion_timestamp.is_some(),
+        },
+    };
+    if !matches!(cluster, SessionCluster::Present { ready: true, .. }) {
+        return Ok(ObservedSessionJob {
+            cluster,
+            jobs: None,
+            unreachable: None,
+        });
+    }
+    match flink(ctx, &cluster_name, &namespace, false).await {
+        ObservedFlink::Reachable { jobs, .. } => Ok(ObservedSessionJob {
+            cluster,
+            jobs: Some(jobs),
+            unreachable: None,
+        }),
+        ObservedFlink::Unreachable(why) => Ok(ObservedSessionJob {
+            cluster,
+            jobs: None,
+            unreachable: Some(why),
+        }),
+        ObservedFlink::NotAsked => Ok(ObservedSessionJob {
+            cluster,
+            jobs: None,
+            unreachable: None,
+        }),
+    }
+}

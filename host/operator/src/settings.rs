@@ -1,0 +1,62 @@
+//! Operator settings, with upstream's names and defaults where upstream has the setting.
+
+use crate::reconcile::Intervals;
+use flink_api::validation::ValidationSettings;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `kubernetes.operator.watched.namespaces`: empty means every namespace.
+    pub watch_namespaces: Vec<String>,
+    /// `kubernetes.operator.label.selector`: only resources matching it are reconciled.
+    pub label_selector: Option<String>,
+    pub intervals: Intervals,
+    /// `kubernetes.operator.reconcile.parallelism`: resources reconciled at once.
+    pub concurrency: u16,
+    /// `kubernetes.operator.retry.initial.interval` / `.interval.multiplier` / `.max.attempts`:
+    /// the back-off after a failed reconcile (it then continues at the longest delay).
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// Flink REST client timeouts and retries (`kubernetes.operator.flink.client.timeout`).
+    pub flink_client: flink_rest::ClientConfig,
+    /// Flink configuration every cluster starts from (`kubernetes.operator` default config).
+    pub flink_defaults: BTreeMap<String, String>,
+    pub validation: ValidationSettings,
+    pub jars: JarSettings,
+    /// The field manager of server-side applies and status writes.
+    pub field_manager: String,
+}
+
+/// How session-job jars are fetched.
+#[derive(Clone, Debug)]
+pub struct JarSettings {
+    pub max_bytes: u64,
+    pub timeout: Duration,
+    /// `local://` paths are read from the operator's file system, after mapping these path
+    /// prefixes (local mode maps `/opt/flink/usrlib` to its jar directory).
+    pub local_path_prefixes: Vec<(String, PathBuf)>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            watch_namespaces: Vec::new(),
+            label_selector: None,
+            intervals: Intervals::default(),
+            concurrency: 200,
+            retry_initial: Duration::from_secs(5),
+            retry_max: Duration::from_secs(300),
+            flink_client: flink_rest::ClientConfig::default(),
+            flink_defaults: BTreeMap::new(),
+            validation: ValidationSettings::default(),
+            jars: JarSettings {
+                max_bytes: 256 << 20,
+                timeout: Duration::from_secs(120),
+                local_path_prefixes: Vec::new(),
+            },
+            field_manager: "flink-operator".into(),
+        }
+    }
+}
