@@ -4,36 +4,14 @@
 //! container that cannot start ends in CrashLoopBackOff; deleting stops every JVM.
 
 use flink_operator_tests::flink_cluster::FlinkInstall;
+use flink_operator_tests::support::{jvms_under, wait_for};
 use flink_rest::{ClientConfig, FlinkClient};
 use sandbox::ApiServer;
 use sandbox::runtime::{self, RuntimeConfig};
 use sandbox::store::{DeleteOptions, Subresource};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-fn jvms_under(dir: &Path) -> usize {
-    let needle = dir.display().to_string();
-    std::fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .chars()
-                        .all(|c| c.is_ascii_digit())
-                })
-                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-                .filter(|cmd| {
-                    let cmd = String::from_utf8_lossy(cmd);
-                    cmd.starts_with("java") || cmd.contains("/bin/java")
-                })
-                .filter(|cmd| String::from_utf8_lossy(cmd).contains(&needle))
-                .count()
-        })
-        .unwrap_or(0)
-}
+use std::time::Duration;
 
 fn deployment(name: &str, component: &str, replicas: i64, ports: Value) -> Value {
     json!({"metadata": {"name": name, "labels": {"app": "session", "component": component}},
@@ -42,21 +20,6 @@ fn deployment(name: &str, component: &str, replicas: i64, ports: Value) -> Value
                 "spec": {"containers": [{"name": "flink-main-container", "image": "flink:2.3", "args": [component],
                     "ports": ports, "volumeMounts": [{"name": "flink-config", "mountPath": "/opt/flink/conf"}]}],
                     "volumes": [{"name": "flink-config", "configMap": {"name": "session-config"}}]}}}})
-}
-
-async fn wait_for<T>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// A stand-in with the process runtime, in a fresh work directory. `local:///opt/flink/usrlib/`

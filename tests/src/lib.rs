@@ -1,3 +1,4 @@
 //! Test harness shared by the integration and end-to-end suites.
 
 pub mod flink_cluster;
+pub mod support;

@@ -35,6 +35,12 @@ macro_rules! say {
 
 const FIELD_MANAGER: &str = "flink-operator-local";
 
+/// Quicker than a production cluster needs: a local user watches the resources change.
+pub const LOCAL_INTERVALS: Intervals = Intervals {
+    reconcile: Duration::from_secs(15),
+    progress: Duration::from_secs(2),
+};
+
 pub struct LocalOptions {
     pub files: Vec<PathBuf>,
     pub port: u16,
@@ -137,7 +143,7 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
     let kubeconfig = write_kubeconfig(&server, &dir)?;
     let (stop_operator, operator_stopped) = tokio::sync::oneshot::channel::<()>();
     let operator = tokio::spawn(controller::run(
-        operator_context(&server, &work_dir, &usrlib)?,
+        operator_context(&server, &work_dir, &usrlib, LOCAL_INTERVALS)?,
         async move {
             let _ = operator_stopped.await;
         },
@@ -185,10 +191,11 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
 /// The operator's settings in local mode: quicker intervals than a production cluster needs,
 /// Service names resolved through the runtime's hosts file, `local:///opt/flink/usrlib` jars
 /// read from the local jar directory.
-fn operator_context(
+pub fn operator_context(
     server: &ServerHandle,
     work_dir: &Path,
     usrlib: &Path,
+    intervals: Intervals,
 ) -> Result<std::sync::Arc<Context>, String> {
     let url = server
         .url()
@@ -197,10 +204,7 @@ fn operator_context(
     let client = kube::Client::try_from(kube::Config::new(url))
         .map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
     let mut settings = Settings {
-        intervals: Intervals {
-            reconcile: Duration::from_secs(15),
-            progress: Duration::from_secs(2),
-        },
+        intervals,
         retry_initial: Duration::from_secs(1),
         retry_max: Duration::from_secs(30),
         // Laptop-sized Flink: the memory pools Flink sizes for a large container do not fit the

@@ -1,0 +1,689 @@
+//! The operator end to end: `kubectl` against the local cluster (API stand-in + process runtime
+//! running real Flink JVMs) with the operator in-process, wired exactly as `flink-operator local`
+//! wires it. One cluster for the suite; the steps run in order like a user's afternoon:
+//! deploy an application, look at it, leave it alone, break it, change it, suspend and resume
+//! it, delete it; then a session cluster with two session jobs, deleted in the right order.
+
+use flink_operator::commands::local::operator_context;
+use flink_operator::controller::{self, Context};
+use flink_operator::reconcile::Intervals;
+use flink_operator_tests::flink_cluster::{FlinkInstall, repo_dir};
+use flink_operator_tests::support::{jvms_under, wait_for};
+use flink_rest::{ClientConfig, FlinkClient, JobId};
+use libtest_mimic::{Arguments, Failed, Trial};
+use sandbox::runtime::{self, RuntimeConfig};
+use sandbox::{ApiServer, ServerHandle};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const INTERVALS: Intervals = Intervals {
+    reconcile: Duration::from_secs(4),
+    progress: Duration::from_secs(1),
+};
+const STARTUP: Duration = Duration::from_secs(150);
+
+struct Suite {
+    runtime: tokio::runtime::Runtime,
+    server: ServerHandle,
+    ctx: Arc<Context>,
+    kubeconfig: PathBuf,
+    work: PathBuf,
+    /// What earlier steps learned.
+    job_id: Mutex<Option<String>>,
+}
+
+type Step = fn(&Suite) -> Result<(), String>;
+
+fn main() {
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    let steps: Vec<(&str, Step)> = vec![
+        (
+            "application_runs_the_example_job_at_the_requested_parallelism",
+            application_runs_the_example_job_at_the_requested_parallelism,
+        ),
+        (
+            "kubectl_get_shows_the_printer_columns",
+            kubectl_get_shows_the_printer_columns,
+        ),
+        (
+            "an_idle_reconcile_writes_nothing",
+            an_idle_reconcile_writes_nothing,
+        ),
+        (
+            "an_invalid_edit_is_reported_and_the_job_keeps_running",
+            an_invalid_edit_is_reported_and_the_job_keeps_running,
+        ),
+        (
+            "a_parallelism_change_redeploys_the_job",
+            a_parallelism_change_redeploys_the_job,
+        ),
+        (
+            "suspend_stops_the_jvms_and_resume_brings_the_job_back",
+            suspend_stops_the_jvms_and_resume_brings_the_job_back,
+        ),
+        (
+            "deleting_the_application_leaves_no_object_and_no_process",
+            deleting_the_application_leaves_no_object_and_no_process,
+        ),
+        (
+            "a_session_cluster_runs_two_session_jobs",
+            a_session_cluster_runs_two_session_jobs,
+        ),
+        (
+            "a_session_cluster_waits_for_its_jobs_before_it_is_deleted",
+            a_session_cluster_waits_for_its_jobs_before_it_is_deleted,
+        ),
+        (
+            "a_missing_jar_ends_in_a_clear_status_without_a_hot_loop",
+            a_missing_jar_ends_in_a_clear_status_without_a_hot_loop,
+        ),
+    ];
+    if args.list {
+        libtest_mimic::run(
+            &args,
+            steps
+                .into_iter()
+                .map(|(n, _)| Trial::test(n, || Ok(())))
+                .collect(),
+        )
+        .exit();
+    }
+    let install = FlinkInstall::ensure().unwrap_or_else(|e| {
+        eprintln!("cannot install Flink: {e}");
+        std::process::exit(2)
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let work = std::env::temp_dir().join(format!("operator-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("work dir");
+    let usrlib = install.example_jar.parent().expect("jar dir").to_path_buf();
+    let runtime_dir = work.join("runtime");
+    let (server, cluster_runtime, ctx) = runtime.block_on(async {
+        let server = ApiServer::default()
+            .start("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("stand-in");
+        server.with_store(|store| {
+            let crds = store
+                .resource_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+                .cloned()
+                .expect("CRDs served");
+            for crd in flink_api::crd::all() {
+                store
+                    .create(
+                        &crds,
+                        None,
+                        serde_json::to_value(&crd).expect("crd json"),
+                        false,
+                    )
+                    .expect("CRD installs");
+            }
+        });
+        let cluster_runtime = runtime::start(
+            server.store_access(),
+            RuntimeConfig {
+                flink_home: install.flink_home.clone(),
+                usrlib: usrlib.clone(),
+                work_dir: runtime_dir.clone(),
+                max_grace: Duration::from_secs(10),
+            },
+        )
+        .expect("runtime starts");
+        let ctx =
+            operator_context(&server, &runtime_dir, &usrlib, INTERVALS).expect("operator context");
+        (server, cluster_runtime, ctx)
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let operator = runtime.spawn(controller::run(ctx.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let kubeconfig = work.join("kubeconfig");
+    std::fs::write(&kubeconfig, server.kubeconfig()).expect("kubeconfig");
+    let suite = Arc::new(Suite {
+        runtime,
+        server,
+        ctx,
+        kubeconfig,
+        work: runtime_dir,
+        job_id: Mutex::new(None),
+    });
+    let trials = steps
+        .into_iter()
+        .map(|(name, step)| {
+            let suite = suite.clone();
+            Trial::test(name, move || step(&suite).map_err(Failed::from))
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    if conclusion.has_failed() {
+        for (kind, name) in [
+            ("flinkdeployments", "counter"),
+            ("flinkdeployments", "shared"),
+        ] {
+            eprintln!(
+                "--- {kind}/{name}: {:#}",
+                suite
+                    .get(flink_api::GROUP, "v1beta1", kind, name)
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let _ = stop.send(());
+    let suite = Arc::into_inner(suite).expect("steps are done");
+    suite.runtime.block_on(async {
+        let _ = tokio::time::timeout(Duration::from_secs(10), operator).await;
+    });
+    cluster_runtime.stop();
+    suite.runtime.block_on(suite.server.shutdown());
+    let _ = std::fs::remove_dir_all(&work);
+    conclusion.exit();
+}
+
+impl Suite {
+    fn kubectl(&self, args: &[&str]) -> Result<String, String> {
+        let output = std::process::Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output()
+            .map_err(|e| format!("cannot run kubectl: {e}"))?;
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        if output.status.success() {
+            Ok(text)
+        } else {
+            Err(format!(
+                "kubectl {args:?} failed: {}{text}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
+    fn get(&self, group: &str, version: &str, plural: &str, name: &str) -> Option<Value> {
+        self.server.with_store(|s| {
+            let rt = s.resource_type(group, version, plural).cloned()?;
+            s.get(&rt, Some("default"), name).ok()
+        })
+    }
+
+    fn deployment(&self, name: &str) -> Option<Value> {
+        self.get(flink_api::GROUP, "v1beta1", "flinkdeployments", name)
+    }
+
+    /// Objects of `plural` in the default namespace labelled `app=<app>`.
+    fn labelled(&self, group: &str, plural: &str, app: &str) -> Vec<String> {
+        self.server.with_store(|s| {
+            let Some(rt) = s.resource_type(group, "v1", plural).cloned() else {
+                return Vec::new();
+            };
+            s.list(&rt, &Default::default())
+                .map(|(items, _)| items)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| o.pointer("/metadata/labels/app").and_then(Value::as_str) == Some(app))
+                .filter_map(|o| {
+                    o.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
+                .collect()
+        })
+    }
+
+    /// A REST client for the cluster's JobManager pod.
+    fn flink(&self, cluster: &str) -> Result<FlinkClient, String> {
+        let ip = self.server.with_store(|s| {
+            let rt = s.resource_type("", "v1", "pods").cloned()?;
+            let (pods, _) = s.list(&rt, &Default::default()).ok()?;
+            pods.into_iter()
+                .filter(|p| {
+                    p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some(cluster)
+                })
+                .filter(|p| {
+                    p.pointer("/metadata/labels/component")
+                        .and_then(Value::as_str)
+                        == Some("jobmanager")
+                })
+                .find_map(|p| {
+                    p.pointer("/status/podIP")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
+        });
+        let ip = ip.ok_or_else(|| format!("no JobManager pod of {cluster} with an IP"))?;
+        FlinkClient::new(&format!("http://{ip}:8081"), ClientConfig::default())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Waits for the FlinkDeployment's lifecycle and job state; returns its status.
+    fn wait_deployment(
+        &self,
+        name: &str,
+        lifecycle: &str,
+        job: Option<&str>,
+        timeout: Duration,
+    ) -> Value {
+        self.runtime.block_on(wait_for(
+            &format!("{name} {lifecycle} with job {job:?}"),
+            timeout,
+            async || {
+                let status = self.deployment(name)?.get("status")?.clone();
+                let ok = status.pointer("/lifecycleState").and_then(Value::as_str)
+                    == Some(lifecycle)
+                    && job.is_none_or(|j| {
+                        status.pointer("/jobStatus/state").and_then(Value::as_str) == Some(j)
+                    });
+                ok.then_some(status)
+            },
+        ))
+    }
+
+    /// Reasons of the events published about the object `name`.
+    fn event_reasons(&self, name: &str) -> Vec<String> {
+        self.server.with_store(|s| {
+            let Some(rt) = s.resource_type("events.k8s.io", "v1", "events").cloned() else {
+                return Vec::new();
+            };
+            s.list(&rt, &Default::default())
+                .map(|(items, _)| items)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e.pointer("/regarding/name").and_then(Value::as_str) == Some(name))
+                .map(|e| text(&e, "/reason"))
+                .collect()
+        })
+    }
+
+    fn remember_job(&self, id: &str) {
+        *self.job_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.to_string());
+    }
+
+    fn remembered_job(&self) -> Result<String, String> {
+        self.job_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| "no job: an earlier step failed".into())
+    }
+}
+
+fn fixture(name: &str) -> String {
+    repo_dir()
+        .join("tests/fixtures/e2e")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn text(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Parallelism of every vertex of the job, read from Flink.
+fn vertex_parallelism(suite: &Suite, cluster: &str, job: &str) -> Result<Vec<i32>, String> {
+    let client = suite.flink(cluster)?;
+    let id = JobId::parse(job).map_err(|e| e.to_string())?;
+    let details = suite
+        .runtime
+        .block_on(client.job_details(&id))
+        .map_err(|e| e.to_string())?;
+    Ok(details.vertices.iter().map(|v| v.parallelism).collect())
+}
+
+fn application_runs_the_example_job_at_the_requested_parallelism(
+    suite: &Suite,
+) -> Result<(), String> {
+    suite.kubectl(&["apply", "-f", &fixture("application.yaml")])?;
+    let status = suite.wait_deployment("counter", "STABLE", Some("RUNNING"), STARTUP);
+    let job = text(&status, "/jobStatus/jobId");
+    assert_eq!(text(&status, "/jobManagerDeploymentStatus"), "READY");
+    assert_eq!(text(&status, "/clusterInfo/flink-version"), "2.3.0");
+    let parallelism = vertex_parallelism(suite, "counter", &job)?;
+    assert!(
+        !parallelism.is_empty() && parallelism.iter().all(|p| *p == 2),
+        "vertex parallelism {parallelism:?}"
+    );
+    let reasons = suite.event_reasons("counter");
+    assert!(
+        reasons.iter().any(|r| r == "Submit") && reasons.iter().any(|r| r == "JobStatusChanged"),
+        "events {reasons:?}"
+    );
+    suite.remember_job(&job);
+    Ok(())
+}
+
+fn kubectl_get_shows_the_printer_columns(suite: &Suite) -> Result<(), String> {
+    let table = suite.kubectl(&["get", "flinkdep", "counter"])?;
+    let mut lines = table.lines();
+    let header = lines.next().unwrap_or_default();
+    let row = lines.next().unwrap_or_default();
+    for column in ["NAME", "JOB STATUS", "LIFECYCLE STATE"] {
+        assert!(header.contains(column), "{column} missing from {header:?}");
+    }
+    assert!(
+        row.starts_with("counter") && row.contains("RUNNING") && row.contains("STABLE"),
+        "{row:?}"
+    );
+    Ok(())
+}
+
+fn an_idle_reconcile_writes_nothing(suite: &Suite) -> Result<(), String> {
+    use std::sync::atomic::Ordering;
+    let writes = suite.server.write_count();
+    let reconciles = suite.ctx.reconciles.load(Ordering::Relaxed);
+    // Three reconcile intervals: at least two reconciles of the running deployment.
+    suite
+        .runtime
+        .block_on(async { tokio::time::sleep(INTERVALS.reconcile * 3).await });
+    let done = suite.ctx.reconciles.load(Ordering::Relaxed) - reconciles;
+    assert!(done >= 2, "only {done} reconciles in three intervals");
+    assert_eq!(
+        suite.server.write_count() - writes,
+        0,
+        "writes during {done} idle reconciles"
+    );
+    Ok(())
+}
+
+fn an_invalid_edit_is_reported_and_the_job_keeps_running(suite: &Suite) -> Result<(), String> {
+    let job = suite.remembered_job()?;
+    // No admission webhook in this slice: the API stores the edit and the operator reports it.
+    suite.kubectl(&[
+        "patch",
+        "flinkdep",
+        "counter",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"job":{"parallelism":0}}}"#,
+    ])?;
+    let status = suite.runtime.block_on(wait_for(
+        "the error in status",
+        Duration::from_secs(30),
+        async || {
+            let status = suite.deployment("counter")?.get("status")?.clone();
+            text(&status, "/error")
+                .contains("spec.job.parallelism")
+                .then_some(status)
+        },
+    ));
+    assert_eq!(
+        text(&status, "/jobStatus/jobId"),
+        job,
+        "the running job was kept"
+    );
+    assert_eq!(text(&status, "/jobStatus/state"), "RUNNING");
+    let reasons = suite.event_reasons("counter");
+    assert!(
+        reasons.iter().any(|r| r == "ValidationError"),
+        "no ValidationError event among {reasons:?}"
+    );
+    suite.kubectl(&[
+        "patch",
+        "flinkdep",
+        "counter",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"job":{"parallelism":2}}}"#,
+    ])?;
+    suite.runtime.block_on(wait_for(
+        "the error cleared",
+        Duration::from_secs(30),
+        async || {
+            let status = suite.deployment("counter")?.get("status")?.clone();
+            status.get("error").is_none().then_some(())
+        },
+    ));
+    let status = suite.wait_deployment(
+        "counter",
+        "STABLE",
+        Some("RUNNING"),
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        text(&status, "/jobStatus/jobId"),
+        job,
+        "reverting did not redeploy"
+    );
+    Ok(())
+}
+
+fn a_parallelism_change_redeploys_the_job(suite: &Suite) -> Result<(), String> {
+    let old = suite.remembered_job()?;
+    suite.kubectl(&[
+        "patch",
+        "flinkdep",
+        "counter",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"job":{"parallelism":3}}}"#,
+    ])?;
+    let status = suite
+        .runtime
+        .block_on(wait_for("a new job running", STARTUP, async || {
+            let status = suite.deployment("counter")?.get("status")?.clone();
+            let new_job = text(&status, "/jobStatus/jobId") != old;
+            (new_job
+                && text(&status, "/jobStatus/state") == "RUNNING"
+                && text(&status, "/lifecycleState") == "STABLE")
+                .then_some(status)
+        }));
+    let job = text(&status, "/jobStatus/jobId");
+    let parallelism = vertex_parallelism(suite, "counter", &job)?;
+    assert!(
+        parallelism.iter().all(|p| *p == 3),
+        "vertex parallelism {parallelism:?}"
+    );
+    let tm = suite
+        .get("apps", "v1", "deployments", "counter-taskmanager")
+        .ok_or("no TaskManager Deployment")?;
+    assert_eq!(
+        tm.pointer("/spec/replicas"),
+        Some(&json!(2)),
+        "3 subtasks on 2 slots each need 2 TaskManagers"
+    );
+    assert_eq!(status.pointer("/taskManager/replicas"), Some(&json!(2)));
+    suite.remember_job(&job);
+    Ok(())
+}
+
+fn suspend_stops_the_jvms_and_resume_brings_the_job_back(suite: &Suite) -> Result<(), String> {
+    suite.kubectl(&[
+        "patch",
+        "flinkdep",
+        "counter",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"job":{"state":"suspended"}}}"#,
+    ])?;
+    let status = suite.wait_deployment(
+        "counter",
+        "SUSPENDED",
+        Some("SUSPENDED"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(text(&status, "/jobManagerDeploymentStatus"), "MISSING");
+    suite.runtime.block_on(wait_for(
+        "no pod and no JVM",
+        Duration::from_secs(30),
+        async || {
+            (suite.labelled("", "pods", "counter").is_empty() && jvms_under(&suite.work) == 0)
+                .then_some(())
+        },
+    ));
+    suite.kubectl(&[
+        "patch",
+        "flinkdep",
+        "counter",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"job":{"state":"running"}}}"#,
+    ])?;
+    let status = suite.wait_deployment("counter", "STABLE", Some("RUNNING"), STARTUP);
+    assert_ne!(
+        text(&status, "/jobStatus/jobId"),
+        suite.remembered_job()?,
+        "resumed as a new deployment"
+    );
+    Ok(())
+}
+
+fn deleting_the_application_leaves_no_object_and_no_process(suite: &Suite) -> Result<(), String> {
+    suite.kubectl(&["delete", "flinkdep", "counter", "--timeout=90s"])?;
+    assert!(
+        suite.deployment("counter").is_none(),
+        "the FlinkDeployment is gone once delete returns"
+    );
+    suite.runtime.block_on(wait_for(
+        "every object and JVM gone",
+        Duration::from_secs(30),
+        async || {
+            let left: Vec<String> = [
+                ("apps", "deployments"),
+                ("", "services"),
+                ("", "configmaps"),
+                ("", "pods"),
+            ]
+            .iter()
+            .flat_map(|(g, p)| suite.labelled(g, p, "counter"))
+            .collect();
+            (left.is_empty() && jvms_under(&suite.work) == 0).then_some(())
+        },
+    ));
+    Ok(())
+}
+
+fn session_job_status(suite: &Suite, name: &str) -> Option<Value> {
+    suite
+        .get(flink_api::GROUP, "v1beta1", "flinksessionjobs", name)?
+        .get("status")
+        .cloned()
+}
+
+fn a_session_cluster_runs_two_session_jobs(suite: &Suite) -> Result<(), String> {
+    suite.kubectl(&["apply", "-f", &fixture("session.yaml")])?;
+    suite.wait_deployment("shared", "STABLE", None, STARTUP);
+    let ids = suite
+        .runtime
+        .block_on(wait_for("both session jobs running", STARTUP, async || {
+            let ids: Vec<String> = ["first", "second"]
+                .iter()
+                .filter_map(|n| session_job_status(suite, n))
+                .filter(|s| text(s, "/jobStatus/state") == "RUNNING")
+                .map(|s| text(&s, "/jobStatus/jobId"))
+                .collect();
+            (ids.len() == 2).then_some(ids)
+        }));
+    let client = suite.flink("shared")?;
+    let overview = suite
+        .runtime
+        .block_on(client.jobs_overview())
+        .map_err(|e| e.to_string())?;
+    let mut running: Vec<String> = overview
+        .jobs
+        .iter()
+        .filter(|j| j.state == flink_rest::JobState::Running)
+        .map(|j| j.jid.clone())
+        .collect();
+    running.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(
+        running, expected,
+        "one cluster runs exactly the two recorded jobs"
+    );
+    Ok(())
+}
+
+fn a_session_cluster_waits_for_its_jobs_before_it_is_deleted(suite: &Suite) -> Result<(), String> {
+    suite.kubectl(&["delete", "flinkdep", "shared", "--wait=false"])?;
+    suite.runtime.block_on(wait_for(
+        "the cluster waiting for its jobs",
+        Duration::from_secs(30),
+        async || {
+            let status = suite.deployment("shared")?.get("status")?.clone();
+            text(&status, "/error")
+                .contains("first, second")
+                .then_some(())
+        },
+    ));
+    assert!(
+        !suite.labelled("", "pods", "shared").is_empty(),
+        "the cluster still runs its jobs"
+    );
+    suite.kubectl(&[
+        "delete",
+        "flinksessionjob",
+        "first",
+        "second",
+        "--timeout=60s",
+    ])?;
+    suite.runtime.block_on(wait_for(
+        "the session cluster deleted",
+        Duration::from_secs(60),
+        async || suite.deployment("shared").is_none().then_some(()),
+    ));
+    suite.runtime.block_on(wait_for(
+        "no pod and no JVM",
+        Duration::from_secs(30),
+        async || {
+            (suite.labelled("", "pods", "shared").is_empty() && jvms_under(&suite.work) == 0)
+                .then_some(())
+        },
+    ));
+    Ok(())
+}
+
+fn a_missing_jar_ends_in_a_clear_status_without_a_hot_loop(suite: &Suite) -> Result<(), String> {
+    use std::sync::atomic::Ordering;
+    let manifest = std::fs::read_to_string(fixture("application.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("name: counter", "name: broken")
+        .replace("stateful-counter.jar", "missing.jar");
+    let path = suite.work.join("broken.yaml");
+    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
+    suite.kubectl(&["apply", "-f", &path.display().to_string()])?;
+    let status = suite.runtime.block_on(wait_for(
+        "the crash loop reported",
+        Duration::from_secs(120),
+        async || {
+            let status = suite.deployment("broken")?.get("status")?.clone();
+            (text(&status, "/jobManagerDeploymentStatus") == "ERROR").then_some(status)
+        },
+    ));
+    assert!(
+        text(&status, "/error").contains("CrashLoopBackOff"),
+        "{status:#}"
+    );
+    assert!(suite.event_reasons("broken").iter().any(|r| r == "Error"));
+    let reconciles = suite.ctx.reconciles.load(Ordering::Relaxed);
+    suite
+        .runtime
+        .block_on(async { tokio::time::sleep(INTERVALS.reconcile * 2).await });
+    let done = suite.ctx.reconciles.load(Ordering::Relaxed) - reconciles;
+    // Pod status changes (restarts) trigger some; a hot loop would be hundreds.
+    assert!(done <= 12, "{done} reconciles in two intervals");
+    suite.kubectl(&["delete", "flinkdep", "broken", "--timeout=60s"])?;
+    suite.runtime.block_on(wait_for(
+        "no pod and no JVM",
+        Duration::from_secs(30),
+        async || {
+            (suite.labelled("", "pods", "broken").is_empty() && jvms_under(&suite.work) == 0)
+                .then_some(())
+        },
+    ));
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! Helpers the end-to-end suites share: waiting for a condition, counting our JVMs.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Java processes whose command line mentions `dir` (the runtime's work directory): the JVMs
+/// a local cluster started, found through `/proc`.
+pub fn jvms_under(dir: &Path) -> usize {
+    let needle = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .chars()
+                        .all(|c| c.is_ascii_digit())
+                })
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .filter(|cmd| {
+                    let cmd = String::from_utf8_lossy(cmd);
+                    cmd.starts_with("java") || cmd.contains("/bin/java")
+                })
+                .filter(|cmd| String::from_utf8_lossy(cmd).contains(&needle))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Polls `check` every half second until it yields a value; panics naming `what` at `timeout`.
+pub async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
