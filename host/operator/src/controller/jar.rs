@@ -101,3 +101,92 @@ fn too_big(size: u64, jars: &JarSettings) -> String {
         jars.max_bytes
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn settings(max_bytes: u64, dir: &std::path::Path) -> Settings {
+        let mut settings = Settings::default();
+        settings.jars.max_bytes = max_bytes;
+        settings.jars.local_path_prefixes = vec![("/opt/flink/usrlib".into(), dir.to_path_buf())];
+        settings
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("jar-fetch-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    /// Serves one HTTP response with `body` on a free loopback port.
+    fn serve_once(body: Vec<u8>) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        format!("http://127.0.0.1:{port}/jobs/job.jar")
+    }
+
+    #[tokio::test]
+    async fn local_jars_are_read_through_the_path_mapping() {
+        let dir = temp_dir("local");
+        std::fs::write(dir.join("job.jar"), b"PK-jar").expect("write");
+        let (name, bytes) = fetch("local:///opt/flink/usrlib/job.jar", &settings(100, &dir))
+            .await
+            .expect("fetched");
+        assert_eq!(
+            (name.as_str(), bytes.as_slice()),
+            ("job.jar", b"PK-jar".as_slice())
+        );
+        let error = fetch(
+            "local:///opt/flink/usrlib/missing.jar",
+            &settings(100, &dir),
+        )
+        .await
+        .expect_err("missing");
+        assert!(error.starts_with("spec.job.jarURI: cannot read"), "{error}");
+        let error = fetch("local:///opt/flink/usrlib/job.jar", &settings(3, &dir))
+            .await
+            .expect_err("too big");
+        assert!(
+            error.contains("over the operator's limit of 3 bytes"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn schemes_outside_the_allowlist_are_refused() {
+        let dir = temp_dir("scheme");
+        let mut settings = settings(100, &dir);
+        settings.validation.session_job_jar_schemes = vec!["https".into()];
+        let error = fetch("http://example.invalid/job.jar", &settings)
+            .await
+            .expect_err("refused");
+        assert!(error.contains("scheme \"http\" is not allowed"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn downloads_stop_at_the_size_limit() {
+        let dir = temp_dir("http");
+        let (_, bytes) = fetch(&serve_once(vec![7; 100]), &settings(1000, &dir))
+            .await
+            .expect("downloaded");
+        assert_eq!(bytes.len(), 100);
+        let error = fetch(&serve_once(vec![7; 100]), &settings(10, &dir))
+            .await
+            .expect_err("too big");
+        assert!(error.contains("over the operator's limit"), "{error}");
+    }
+}

@@ -46,6 +46,9 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
         Ok(body) => body,
         Err(_) => return error_response(&ApiError::too_large(MAX_BODY_BYTES)),
     };
+    shared
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     if method != Method::GET {
         shared
             .writes

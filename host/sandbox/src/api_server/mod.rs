@@ -20,6 +20,8 @@ pub(crate) struct Shared {
     pub address: SocketAddr,
     /// Counts mutating requests (POST, PUT, PATCH, DELETE) for tests that assert quiet reconciles.
     pub writes: std::sync::atomic::AtomicU64,
+    /// Counts every request (reads, writes, watches), for request-per-reconcile benchmarks.
+    pub requests: std::sync::atomic::AtomicU64,
     /// Where each pod's container logs are, for `pods/log` (set by the process runtime).
     pub logs: Mutex<std::collections::HashMap<(String, String), std::path::PathBuf>>,
 }
@@ -103,6 +105,7 @@ impl ApiServer {
             events,
             address,
             writes: Default::default(),
+            requests: Default::default(),
             logs: Default::default(),
         });
         let app = Router::new()
@@ -134,6 +137,13 @@ impl ServerHandle {
     /// Mutating requests served so far.
     pub fn write_count(&self) -> u64 {
         self.shared.writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Requests served so far (including watches).
+    pub fn request_count(&self) -> u64 {
+        self.shared
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn store_access(&self) -> StoreAccess {
