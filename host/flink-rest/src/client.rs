@@ -129,6 +129,30 @@ impl<'a> Call<'a> {
 impl FlinkClient {
     /// `base` is the REST endpoint, e.g. `http://my-job-rest.ns:8081` (a path prefix is kept).
     pub fn new(base: &str, config: ClientConfig) -> Result<Self, FlinkError> {
+        let http = Self::http_client(&config)?;
+        Self::with_http(base, http, config)
+    }
+
+    /// The HTTP client `new` builds from `config`; share one between many clusters' clients
+    /// ([`FlinkClient::with_http`]) so an operator of a thousand clusters keeps one pool.
+    pub fn http_client(config: &ClientConfig) -> Result<reqwest::Client, FlinkError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout);
+        if let Some(resolver) = &config.resolver {
+            builder = builder.dns_resolver(std::sync::Arc::new(resolver.clone()));
+        }
+        builder
+            .build()
+            .map_err(|e| FlinkError::InvalidArgument(format!("cannot build an HTTP client: {e}")))
+    }
+
+    /// A client for `base` over an existing HTTP client (built by [`FlinkClient::http_client`]).
+    pub fn with_http(
+        base: &str,
+        http: reqwest::Client,
+        config: ClientConfig,
+    ) -> Result<Self, FlinkError> {
         let parsed = url::Url::parse(base).map_err(|e| {
             FlinkError::InvalidArgument(format!("Flink REST URL {base:?} is not a URL: {e}"))
         })?;
@@ -137,15 +161,6 @@ impl FlinkClient {
                 "Flink REST URL {base:?} must be http or https"
             )));
         }
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout);
-        if let Some(resolver) = &config.resolver {
-            builder = builder.dns_resolver(std::sync::Arc::new(resolver.clone()));
-        }
-        let http = builder.build().map_err(|e| {
-            FlinkError::InvalidArgument(format!("cannot build an HTTP client: {e}"))
-        })?;
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             http,

@@ -419,3 +419,43 @@ fn deleting_a_session_cluster_waits_for_its_session_jobs_then_cleans_up() {
     let plan = world.reconcile();
     assert_eq!(plan.actions, vec![Action::RemoveFinalizer]);
 }
+
+#[test]
+fn a_new_restart_nonce_redeploys_and_ignored_fields_do_not() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    world.edit(|spec| {
+        spec.flink_configuration
+            .get_or_insert_default()
+            .set("kubernetes.operator.periodic.savepoint.interval", "1h")
+    });
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "operator settings do not redeploy: {:?}",
+        plan.actions
+    );
+    assert!(
+        world
+            .status()
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.last_reconciled_spec.as_deref())
+            .unwrap_or_default()
+            .contains("\"generation\":2")
+    );
+    world.edit(|spec| spec.restart_nonce = Some(7));
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.contains(&Action::DeleteCluster),
+        "{:?}",
+        plan.actions
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.message.contains("spec.restartNonce"))
+    );
+}

@@ -8,12 +8,15 @@ use std::sync::Mutex;
 #[derive(Debug)]
 pub struct FlinkClients {
     config: ClientConfig,
+    /// One HTTP client (one connection pool, one TLS setup) shared by every cluster's client.
+    http: Result<reqwest::Client, FlinkError>,
     clients: Mutex<HashMap<String, FlinkClient>>,
 }
 
 impl FlinkClients {
     pub fn new(config: ClientConfig) -> Self {
         Self {
+            http: FlinkClient::http_client(&config),
             config,
             clients: Mutex::new(HashMap::new()),
         }
@@ -30,7 +33,8 @@ impl FlinkClients {
         if let Some(client) = clients.get(&url) {
             return Ok(client.clone());
         }
-        let client = FlinkClient::new(&url, self.config.clone())?;
+        let http = self.http.clone()?;
+        let client = FlinkClient::with_http(&url, http, self.config.clone())?;
         clients.insert(url, client.clone());
         Ok(client)
     }
