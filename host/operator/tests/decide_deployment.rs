@@ -429,23 +429,22 @@ fn a_new_restart_nonce_redeploys_and_ignored_fields_do_not() {
     world.edit(|spec| {
         spec.flink_configuration
             .get_or_insert_default()
-            .set("kubernetes.operator.periodic.savepoint.interval", "1h")
+            .set("kubernetes.operator.reconcile.interval", "30s")
     });
     let plan = world.reconcile();
+    assert_eq!(world.status().error, None);
     assert!(
         plan.actions.is_empty(),
         "operator settings do not redeploy: {:?}",
         plan.actions
     );
-    assert!(
-        world
-            .status()
-            .reconciliation_status
-            .as_ref()
-            .and_then(|r| r.last_reconciled_spec.as_deref())
-            .unwrap_or_default()
-            .contains("\"generation\":2")
-    );
+    let recorded = world
+        .status()
+        .reconciliation_status
+        .as_ref()
+        .and_then(|r| r.last_reconciled_spec.clone())
+        .unwrap_or_default();
+    assert!(recorded.contains("\"generation\":2"), "{recorded}");
     world.edit(|spec| spec.restart_nonce = Some(7));
     let plan = world.reconcile();
     assert!(
