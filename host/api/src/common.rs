@@ -267,3 +267,46 @@ pub enum ResourceLifecycleState {
     Suspended,
     Upgrading,
 }
+
+/// `status.upgrade` (this operator's; upstream derives its progress from other fields): the
+/// stateful upgrade or suspension under way, the step it is at and the state it has secured.
+/// Absent when none runs. The operator resumes from it after a crash at any step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeProgress {
+    pub step: UpgradeStep,
+    /// The mode this upgrade runs in (the new spec's; the operator never falls back to
+    /// stateless on its own).
+    pub mode: UpgradeMode,
+    /// The generation being deployed.
+    pub target_generation: i64,
+    /// The stop-with-savepoint trigger id, chosen and recorded before the request, so a retry
+    /// is the same savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
+    /// The savepoint or retained checkpoint the new cluster restores from, recorded before the
+    /// old cluster is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_path: Option<String>,
+    /// Failed attempts at securing the state (each a new trigger id).
+    #[serde(default)]
+    pub attempts: i32,
+    /// Milliseconds since the epoch when the upgrade started.
+    #[serde(default)]
+    pub started: i64,
+}
+
+/// Steps of a stateful upgrade, in order.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UpgradeStep {
+    /// Stop-with-savepoint requested; waiting for its result.
+    Savepointing,
+    /// Cancel requested (last-state without HA); waiting for the job to be cancelled, then the
+    /// latest retained checkpoint is the restore path.
+    Cancelling,
+    /// State secured; the old cluster's Deployments are deleted, waiting for its pods to go.
+    StoppingCluster,
+    /// The new cluster is being deployed from the restore path.
+    Deploying,
+}

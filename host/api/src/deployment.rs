@@ -289,4 +289,6 @@ pub struct FlinkDeploymentStatus {
     pub task_manager: Option<TaskManagerInfo>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<crate::common::UpgradeProgress>,
 }

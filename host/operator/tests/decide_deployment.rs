@@ -6,7 +6,8 @@ use flink_api::deployment::JobManagerDeploymentStatus;
 use flink_api::{FlinkDeployment, FlinkJobState, ReconciliationState, ResourceLifecycleState};
 use flink_operator::reconcile::deployment::{DecideContext, FINALIZER, decide};
 use flink_operator::reconcile::observed::{
-    ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob,
+    ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob,
+    ObservedOperation,
 };
 use flink_operator::reconcile::{Action, Intervals, Plan};
 use flink_operator::render::GENERATION_ANNOTATION;
@@ -335,39 +336,6 @@ fn an_invalid_edit_is_reported_and_the_running_job_is_kept() {
 }
 
 #[test]
-fn a_stateful_upgrade_is_held_rather_than_downgraded() {
-    let mut world = app();
-    world.resource.spec.job.as_mut().expect("job").upgrade_mode = flink_api::UpgradeMode::Savepoint;
-    world
-        .resource
-        .spec
-        .flink_configuration
-        .get_or_insert_default()
-        .set("execution.checkpointing.savepoint-dir", "file:///tmp/sp");
-    world
-        .resource
-        .spec
-        .flink_configuration
-        .get_or_insert_default()
-        .set("execution.checkpointing.dir", "file:///tmp/cp");
-    world.reconcile();
-    assert_eq!(world.status().error, None);
-    world.cluster_runs(1, FlinkJobState::Running);
-    world.reconcile();
-    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
-    let plan = world.reconcile();
-    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
-    assert!(
-        world
-            .status()
-            .error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("UpgradeBlocked")
-    );
-}
-
-#[test]
 fn a_crash_looping_job_manager_is_reported_without_a_hot_loop() {
     let mut world = app();
     world.reconcile();
@@ -457,4 +425,362 @@ fn a_new_restart_nonce_redeploys_and_ignored_fields_do_not() {
             .iter()
             .any(|n| n.message.contains("spec.restartNonce"))
     );
+}
+
+// ---- stateful upgrades ----
+
+const SAVEPOINT: &str = "file:///tmp/sp/savepoint-1";
+const CHECKPOINT: &str = "file:///tmp/cp/abc/chk-7";
+
+fn stateful(mode: flink_api::UpgradeMode) -> World {
+    let mut world = app();
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = mode;
+    let config = world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default();
+    config.set("execution.checkpointing.savepoint-dir", "file:///tmp/sp");
+    config.set("execution.checkpointing.dir", "file:///tmp/cp");
+    world.reconcile();
+    assert_eq!(world.status().error, None);
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    world
+}
+
+impl World {
+    fn progress(&self) -> Option<flink_api::UpgradeProgress> {
+        self.status().upgrade.clone()
+    }
+
+    fn recorded_generation(&self) -> String {
+        self.status()
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.last_reconciled_spec.clone())
+            .unwrap_or_default()
+    }
+
+    fn job_now(&mut self, state: FlinkJobState) {
+        if let ObservedFlink::Reachable { jobs, .. } = &mut self.observed.flink {
+            jobs[0].state = state;
+        }
+    }
+}
+
+fn restore_path(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> Option<String> {
+    plan.actions.iter().find_map(|a| match a {
+        Action::ApplyCluster(objects) => objects.config_map["data"]["config.yaml"]
+            .as_str()
+            .and_then(|c| {
+                c.lines()
+                    .find_map(|l| l.strip_prefix("execution.state-recovery.path: "))
+            })
+            .map(|v| v.trim_matches('"').to_string()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_savepoint_upgrade_records_the_trigger_then_the_path_before_deleting_anything() {
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let plan = world.reconcile();
+    let trigger = match &plan.actions[..] {
+        [Action::StopWithSavepoint { trigger_id, .. }] => trigger_id.clone(),
+        other => panic!("expected one stop-with-savepoint, got {other:?}"),
+    };
+    let intent = plan
+        .intent
+        .as_ref()
+        .and_then(|s| s.upgrade.clone())
+        .expect("the trigger is written ahead");
+    assert_eq!(intent.trigger_id.as_deref(), Some(trigger.as_str()));
+    assert_eq!(intent.step, flink_api::UpgradeStep::Savepointing);
+    assert!(
+        world.recorded_generation().contains("\"generation\":1"),
+        "nothing is recorded as deployed yet"
+    );
+    // The savepoint runs: nothing else happens, and no second trigger is sent.
+    world.observed.savepoint = Some(ObservedOperation::InProgress);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    // It completes (the job stops): the path is recorded with UPGRADING before the delete.
+    world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
+    world.job_now(FlinkJobState::Finished);
+    let plan = world.reconcile();
+    let intent = plan.intent.clone().expect("intent before the delete");
+    assert_eq!(
+        intent
+            .upgrade
+            .as_ref()
+            .and_then(|p| p.restore_path.as_deref()),
+        Some(SAVEPOINT)
+    );
+    assert_eq!(
+        intent
+            .job_status
+            .as_ref()
+            .and_then(|j| j.upgrade_savepoint_path.as_deref()),
+        Some(SAVEPOINT)
+    );
+    assert_eq!(
+        intent.reconciliation_status.as_ref().map(|r| r.state),
+        Some(ReconciliationState::Upgrading)
+    );
+    assert_eq!(
+        plan.actions,
+        vec![Action::DeleteCluster],
+        "a stopped job is not cancelled again"
+    );
+    world.observed = ObservedCluster::default();
+    let plan = world.reconcile();
+    assert_eq!(restore_path(&plan).as_deref(), Some(SAVEPOINT));
+    assert_eq!(applied_generation(&plan).as_deref(), Some("2"));
+    let history = world
+        .status()
+        .job_status
+        .as_ref()
+        .and_then(|j| j.savepoint_info.as_ref())
+        .map(|i| i.savepoint_history.len());
+    assert_eq!(history, Some(1), "the savepoint is in the history");
+    assert_eq!(world.progress(), None);
+}
+
+#[test]
+fn a_crash_at_any_step_of_a_savepoint_upgrade_resumes_without_losing_the_path() {
+    // Run the upgrade; before every step, lose the final status (keep only the intent, or what
+    // was stored before) and decide again, as an operator restarted at that point would.
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let observations = [
+        None,
+        Some(ObservedOperation::InProgress),
+        Some(ObservedOperation::Completed(SAVEPOINT.into())),
+    ];
+    let mut triggers = std::collections::BTreeSet::new();
+    for savepoint in observations {
+        let stored = world.resource.status.clone();
+        world.observed.savepoint = savepoint.clone();
+        if matches!(savepoint, Some(ObservedOperation::Completed(_))) {
+            world.job_now(FlinkJobState::Finished);
+        }
+        let plan = world.decide();
+        world.resource.status = plan.intent.clone().or(stored);
+        let again = world.reconcile();
+        for action in plan.actions.iter().chain(&again.actions) {
+            match action {
+                Action::StopWithSavepoint { trigger_id, .. } => {
+                    triggers.insert(trigger_id.clone());
+                }
+                Action::DeleteCluster => {
+                    let recorded = world
+                        .status()
+                        .job_status
+                        .as_ref()
+                        .and_then(|j| j.upgrade_savepoint_path.clone());
+                    assert_eq!(
+                        recorded.as_deref(),
+                        Some(SAVEPOINT),
+                        "deleted before the path was recorded"
+                    );
+                }
+                Action::ApplyCluster(_) => panic!("deployed while the old cluster runs"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        triggers.len(),
+        1,
+        "a retry is the same savepoint: {triggers:?}"
+    );
+    world.observed = ObservedCluster::default();
+    let stored = world.resource.status.clone();
+    let plan = world.decide();
+    world.resource.status = plan.intent.clone().or(stored);
+    let plan = world.reconcile();
+    assert_eq!(
+        restore_path(&plan).as_deref(),
+        Some(SAVEPOINT),
+        "the deploy after a crash still restores"
+    );
+}
+
+#[test]
+fn a_failed_savepoint_keeps_the_job_running_and_retries_with_a_new_trigger() {
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let first = world.reconcile().actions;
+    world.observed.savepoint = Some(ObservedOperation::Failed(
+        "the savepoint directory is not writable".into(),
+    ));
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty());
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.reason == "Error" && n.message.contains("not writable")),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        world
+            .status()
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("SavepointError")
+    );
+    assert_eq!(
+        plan.requeue,
+        Intervals::default().reconcile,
+        "retried at the normal pace"
+    );
+    world.observed.savepoint = None;
+    let retry = world.reconcile().actions;
+    assert!(matches!(&retry[..], [Action::StopWithSavepoint { .. }]));
+    assert_ne!(first, retry, "a new attempt has a new trigger id");
+}
+
+#[test]
+fn reverting_the_change_before_the_savepoint_was_requested_abandons_the_upgrade() {
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world.observed.flink = ObservedFlink::Unreachable("timeout".into());
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "nothing can be secured while Flink does not answer"
+    );
+    assert!(world.progress().is_some());
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(2));
+    world.cluster_runs(1, FlinkJobState::Running);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty());
+    assert_eq!(world.progress(), None);
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+}
+
+#[test]
+fn a_last_state_upgrade_cancels_then_restores_from_the_latest_retained_checkpoint() {
+    let mut world = stateful(flink_api::UpgradeMode::LastState);
+    let old = world.job_id();
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "no checkpoint yet: held, {:?}",
+        plan.actions
+    );
+    assert!(
+        world
+            .status()
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("completed checkpoint")
+    );
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: "file:///tmp/cp/abc/chk-6".into(),
+        completed_at: 1,
+    });
+    let plan = world.reconcile();
+    assert_eq!(
+        plan.actions,
+        vec![Action::CancelJob {
+            cluster: "counter".into(),
+            job_id: old,
+            best_effort: false
+        }]
+    );
+    assert_eq!(
+        world.progress().map(|p| p.step),
+        Some(flink_api::UpgradeStep::Cancelling)
+    );
+    // Cancelled; a later checkpoint completed before the cancel and is the one to use.
+    world.job_now(FlinkJobState::Canceled);
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: CHECKPOINT.into(),
+        completed_at: 2,
+    });
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    world.observed = ObservedCluster::default();
+    let plan = world.reconcile();
+    assert_eq!(restore_path(&plan).as_deref(), Some(CHECKPOINT));
+}
+
+#[test]
+fn a_savepoint_job_that_is_not_running_falls_back_to_its_latest_checkpoint() {
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world.job_now(FlinkJobState::Restarting);
+    world.reconcile();
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: CHECKPOINT.into(),
+        completed_at: 2,
+    });
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let plan = world.reconcile();
+    assert!(
+        plan.notes.iter().any(|n| n.reason == "SavepointFallback"),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        matches!(
+            &plan.actions[..],
+            [Action::CancelJob {
+                best_effort: false,
+                ..
+            }]
+        ),
+        "{:?}",
+        plan.actions
+    );
+}
+
+#[test]
+fn a_stateful_suspend_keeps_the_savepoint_and_resume_restores_it() {
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world.edit(|spec| spec.job.as_mut().expect("job").state = flink_api::JobState::Suspended);
+    world.reconcile();
+    world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
+    world.job_now(FlinkJobState::Finished);
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    world.observed = ObservedCluster::default();
+    let plan = world.reconcile();
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.reason == "Suspended" && n.message.contains(SAVEPOINT)),
+        "{:?}",
+        plan.notes
+    );
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Suspended);
+    world.edit(|spec| spec.job.as_mut().expect("job").state = flink_api::JobState::Running);
+    let plan = world.reconcile();
+    assert_eq!(restore_path(&plan).as_deref(), Some(SAVEPOINT));
+}
+
+#[test]
+fn switching_to_stateless_drops_the_state_and_says_so() {
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world.edit(|spec| {
+        let job = spec.job.as_mut().expect("job");
+        job.upgrade_mode = flink_api::UpgradeMode::Stateless;
+        job.parallelism = Some(3);
+    });
+    let plan = world.reconcile();
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.reason == "StatelessUpgrade" && n.warning)
+    );
+    assert!(plan.actions.contains(&Action::DeleteCluster));
+    world.observed = ObservedCluster::default();
+    let plan = world.reconcile();
+    assert_eq!(restore_path(&plan), None);
 }

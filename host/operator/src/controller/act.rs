@@ -8,7 +8,7 @@ use super::{Context, ReconcileError, jar};
 use crate::reconcile::status::error_json;
 use crate::reconcile::{Action, Note, Plan, SessionJobSubmission};
 use crate::render;
-use flink_rest::{FlinkError, JarRunRequest, JobId};
+use flink_rest::{FlinkError, JarRunRequest, JobId, SavepointFormat, StopRequest, TriggerId};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -215,6 +215,22 @@ where
                 Err(FlinkError::Unreachable { .. }) if best_effort => {}
                 Err(e) => return Err(e.into()),
             }
+        }
+        Action::StopWithSavepoint {
+            cluster,
+            job_id,
+            trigger_id,
+        } => {
+            let client = ctx.flink.for_cluster(&cluster, namespace)?;
+            let request = StopRequest {
+                target_directory: None,
+                drain: false,
+                format_type: SavepointFormat::Canonical,
+                trigger_id: Some(TriggerId::parse(&trigger_id)?),
+            };
+            client
+                .stop_with_savepoint(&JobId::parse(&job_id)?, &request)
+                .await?;
         }
         Action::SubmitSessionJob(submission) => submit(ctx, namespace, &submission).await?,
     }

@@ -3,12 +3,14 @@
 //! applies); Flink's REST API is asked only when a JobManager is ready to answer.
 
 use super::Context;
+use crate::reconcile::deployment;
 use crate::reconcile::observed::{
-    ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob, ObservedSessionJob,
-    SessionCluster, job_state,
+    ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob,
+    ObservedOperation, ObservedSessionJob, SessionCluster, job_state,
 };
 use crate::render;
 use flink_api::{FlinkDeployment, FlinkSessionJob};
+use flink_rest::{FlinkError, JobId, Operation, TriggerId};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
@@ -69,6 +71,29 @@ pub async fn deployment(
     } else {
         ObservedFlink::NotAsked
     };
+    let needs = deployment::observation_needs(resource);
+    let (mut savepoint, mut latest_checkpoint) = (None, None);
+    if ready
+        && (needs.savepoint.is_some() || needs.checkpoints_of.is_some())
+        && let Ok(client) = ctx.flink.for_cluster(&name, &namespace)
+    {
+        if let Some((job, trigger)) = &needs.savepoint {
+            savepoint = savepoint_result(&client, job, trigger).await;
+        }
+        if let Some(job) = &needs.checkpoints_of
+            && let Ok(id) = JobId::parse(job)
+            && let Ok(stats) = client.checkpoint_statistics(&id).await
+        {
+            latest_checkpoint = stats.latest.completed.and_then(|c| {
+                Some(ObservedCheckpoint {
+                    path: c.external_path.filter(|p| {
+                        !p.is_empty() && p != "<checkpoint-not-externally-addressable>"
+                    })?,
+                    completed_at: c.latest_ack_timestamp,
+                })
+            });
+        }
+    }
     Ok(ObservedCluster {
         job_manager,
         task_manager,
@@ -76,7 +101,32 @@ pub async fn deployment(
         pod_problem,
         flink,
         session_jobs,
+        savepoint,
+        latest_checkpoint,
     })
+}
+
+/// A stop-with-savepoint's result; `None` when Flink could not be asked (try again later).
+async fn savepoint_result(
+    client: &flink_rest::FlinkClient,
+    job: &str,
+    trigger: &str,
+) -> Option<ObservedOperation> {
+    let (Ok(job), Ok(trigger)) = (JobId::parse(job), TriggerId::parse(trigger)) else {
+        return Some(ObservedOperation::Failed(format!(
+            "recorded ids {job}/{trigger} are not Flink ids"
+        )));
+    };
+    match client.savepoint_status(&job, &trigger).await {
+        Ok(Operation::InProgress) => Some(ObservedOperation::InProgress),
+        Ok(Operation::Completed(path)) => Some(ObservedOperation::Completed(path)),
+        Ok(Operation::Failed { cause }) => Some(ObservedOperation::Failed(cause)),
+        // The JobManager forgot the trigger (it restarted): the savepoint did not complete.
+        Err(FlinkError::NotFound { message, .. }) => Some(ObservedOperation::Failed(format!(
+            "Flink no longer knows the savepoint: {message}"
+        ))),
+        Err(_) => None,
+    }
 }
 
 fn observed_deployment(deployment: &Deployment) -> ObservedDeployment {

@@ -7,7 +7,7 @@
 //! target's generation means the deploy happened, so a crash between any two steps resumes at
 //! the right one.
 
-use super::observed::{ObservedCluster, ObservedFlink, ObservedJob};
+use super::observed::{ObservedCluster, ObservedFlink, ObservedJob, ObservedOperation};
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, deployment_diff};
 use super::status::{
@@ -18,9 +18,65 @@ use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
 use flink_api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkJobState, JobState,
-    JobStatus, ReconciliationState, ReconciliationStatus, UpgradeMode,
+    JobStatus, ReconciliationState, ReconciliationStatus, UpgradeMode, UpgradeProgress,
+    UpgradeStep,
 };
 use std::collections::BTreeMap;
+
+/// `stateless`, `savepoint`, `last-state`, as users write them.
+fn mode_name(mode: UpgradeMode) -> &'static str {
+    match mode {
+        UpgradeMode::Stateless => "stateless",
+        UpgradeMode::Savepoint => "savepoint",
+        UpgradeMode::LastState => "last-state",
+    }
+}
+
+/// What observation must fetch for this resource besides the cluster's objects and jobs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservationNeeds {
+    /// `(job id, trigger id)` of a stop-with-savepoint whose result is awaited.
+    pub savepoint: Option<(String, String)>,
+    /// The job whose latest completed checkpoint a last-state upgrade needs.
+    pub checkpoints_of: Option<String>,
+}
+
+/// Decided from the status and spec alone, so observation stays dumb.
+pub fn observation_needs(resource: &FlinkDeployment) -> ObservationNeeds {
+    let status = resource.status.clone().unwrap_or_default();
+    let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone());
+    let progress = status.upgrade.as_ref();
+    let savepoint = match (progress, &job_id) {
+        (Some(p), Some(job)) if p.step == UpgradeStep::Savepointing => {
+            p.trigger_id.clone().map(|t| (job.clone(), t))
+        }
+        _ => None,
+    };
+    let securing = progress
+        .is_some_and(|p| matches!(p.step, UpgradeStep::Cancelling | UpgradeStep::Savepointing));
+    let recorded_generation = status
+        .reconciliation_status
+        .as_ref()
+        .and_then(|r| r.last_reconciled_spec.as_deref())
+        .and_then(|t| ReconciledSpec::<FlinkDeploymentSpec>::from_json(t).ok())
+        .map(|r| r.generation);
+    let changed =
+        recorded_generation.is_some() && recorded_generation != resource.metadata.generation;
+    let stateful = resource
+        .spec
+        .job
+        .as_ref()
+        .is_some_and(|j| j.upgrade_mode.is_stateful());
+    let checkpoints_of = if stateful && (securing || changed) {
+        job_id
+    } else {
+        None
+    };
+    ObservationNeeds {
+        savepoint,
+        checkpoints_of,
+    }
+}
 
 /// Upstream's finalizer name, so resources move between the operators.
 pub const FINALIZER: &str = "flinkdeployments.flink.apache.org/finalizer";
@@ -110,6 +166,8 @@ struct Decision<'a> {
     progressing: bool,
     /// An error was recorded this time (and must not be cleared by a healthy observation).
     failed: bool,
+    /// What an unfinished step waits for.
+    waiting: Option<String>,
 }
 
 impl<'a> Decision<'a> {
@@ -128,6 +186,7 @@ impl<'a> Decision<'a> {
             notes: Vec::new(),
             progressing: false,
             failed: false,
+            waiting: None,
         }
     }
 
@@ -291,7 +350,8 @@ impl<'a> Decision<'a> {
         self.continue_upgrade(&target);
     }
 
-    /// State `UPGRADING` toward `target`: tear down whatever else runs, then deploy it.
+    /// State `UPGRADING` toward `target`: tear down whatever else runs, then deploy it (from the
+    /// secured state of a stateful upgrade).
     fn continue_upgrade(&mut self, target: &ReconciledSpec<FlinkDeploymentSpec>) {
         self.progressing = true;
         let observed = self.observed;
@@ -301,9 +361,13 @@ impl<'a> Decision<'a> {
             .is_some_and(|jm| !jm.deleting && jm.generation == Some(target.generation));
         if deployed_target {
             self.set_state(ReconciliationState::Deployed);
+            self.status.upgrade = None;
             return;
         }
         if !observed.is_gone() {
+            if let Some(progress) = self.status.upgrade.as_mut() {
+                progress.step = UpgradeStep::StoppingCluster;
+            }
             self.tear_down(false);
             return;
         }
@@ -315,10 +379,14 @@ impl<'a> Decision<'a> {
         {
             self.set_state(ReconciliationState::Deployed);
             self.job_status().state = Some(FlinkJobState::Suspended);
-            self.notes.push(Note::normal(
-                "Suspended",
-                "Job suspended: its cluster is stopped",
-            ));
+            let kept = self.status.upgrade.take().and_then(|p| p.restore_path);
+            let message = match &kept {
+                Some(path) => {
+                    format!("Job suspended: its cluster is stopped, its state kept at {path}")
+                }
+                None => "Job suspended: its cluster is stopped".to_string(),
+            };
+            self.notes.push(Note::normal("Suspended", message));
             self.progressing = false;
             return;
         }
@@ -336,7 +404,25 @@ impl<'a> Decision<'a> {
                 .as_ref()
                 .and_then(|j| j.initial_savepoint_path.clone())
         } else {
-            None
+            self.status
+                .upgrade
+                .as_ref()
+                .and_then(|p| p.restore_path.clone())
+        };
+        // Flink's HA services find a job's checkpoints by its id: last-state with HA keeps it.
+        let id = match (
+            &self.status.upgrade,
+            self.status
+                .job_status
+                .as_ref()
+                .and_then(|j| j.job_id.clone()),
+        ) {
+            (Some(p), Some(recorded))
+                if p.mode == UpgradeMode::LastState && p.restore_path.is_none() =>
+            {
+                recorded
+            }
+            _ => id,
         };
         let mut input = RenderInput::for_resource(self.resource, &target.spec, self.ctx.defaults);
         input.generation = target.generation;
@@ -360,9 +446,22 @@ impl<'a> Decision<'a> {
         }
         self.status.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Deploying);
         self.status.error = None;
+        if let Some(progress) = self.status.upgrade.as_mut() {
+            progress.step = UpgradeStep::Deploying;
+        }
         self.intent = Some(self.status.clone());
         self.actions.push(Action::ApplyCluster(Box::new(objects)));
         self.set_state(ReconciliationState::Deployed);
+        // The restore path stays in `jobStatus.upgradeSavepointPath` and the savepoint history.
+        self.status.upgrade = None;
+        if let Some(path) = &restore
+            && !target.first_deployment
+        {
+            self.notes.push(Note::normal(
+                "Restore",
+                format!("The new deployment restores from {path}"),
+            ));
+        }
         let what = if application {
             format!("job {id}")
         } else {
@@ -408,6 +507,23 @@ impl<'a> Decision<'a> {
     fn compare(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>) {
         let spec = &self.resource.spec;
         let diff = deployment_diff(&last.spec, spec);
+        if let Some(progress) = &self.status.upgrade
+            && diff.class != DiffClass::Upgrade
+        {
+            // The change that started securing the state was reverted. Nothing irreversible
+            // happened unless a stop or cancel was sent; then the job is stopping and must be
+            // redeployed (with the current spec) from the state being secured.
+            if progress.trigger_id.is_none() && progress.step != UpgradeStep::Cancelling {
+                self.status.upgrade = None;
+                self.status.error = None;
+                self.notes.push(Note::normal(
+                    "SpecChanged",
+                    "The change was reverted before the upgrade started; nothing to do",
+                ));
+            } else {
+                return self.upgrade(last, "reverted after the job was stopped");
+            }
+        }
         match diff.class {
             _ if diff.is_empty() => self.steady(last),
             DiffClass::Ignore => {
@@ -454,44 +570,239 @@ impl<'a> Decision<'a> {
             .job
             .as_ref()
             .is_some_and(|j| j.state == JobState::Suspended);
-        let mode = |s: &FlinkDeploymentSpec| {
+        let mode_of = |s: &FlinkDeploymentSpec| {
             s.job
                 .as_ref()
                 .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode)
         };
-        // Never downgrade: a job deployed stateful is upgraded stateful.
-        let stateful = mode(&last.spec).is_stateful() || mode(&spec).is_stateful();
-        if stateful && !was_suspended && self.observed.job_manager.is_some() {
-            self.fail(
-                "UpgradeBlocked",
-                format!(
-                    "spec changed ({fields}) but upgrades in {:?} mode are not supported by this operator version yet; the running job is kept. Use upgradeMode: stateless, or revert the change",
-                    if mode(&spec).is_stateful() { mode(&spec) } else { mode(&last.spec) }
-                ),
-            );
-            self.steady(last);
-            return;
-        }
+        // The new spec's mode: a user who switches to stateless gets a stateless upgrade (and is
+        // told); the operator itself never falls back to stateless.
+        let mode = mode_of(&spec);
         let action = if was_suspended && !suspending {
             "resuming the job"
         } else if suspending {
             "suspending the job"
         } else {
-            "redeploying in stateless mode"
+            "upgrading"
         };
-        self.notes.push(Note::normal(
-            "SpecChanged",
-            format!("UPGRADE change(s) detected ({fields}), {action}"),
-        ));
-        self.record(&spec, ReconciliationState::Upgrading, false);
-        self.status.error = None;
-        self.intent = Some(self.status.clone());
+        let starting = self.status.upgrade.is_none();
+        if starting {
+            self.notes.push(Note::normal(
+                "SpecChanged",
+                format!(
+                    "UPGRADE change(s) detected ({fields}), {action} in {} mode",
+                    mode_name(mode)
+                ),
+            ));
+            if mode_of(&last.spec).is_stateful() && !mode.is_stateful() && !was_suspended {
+                self.notes.push(Note::warning(
+                    "StatelessUpgrade",
+                    "upgradeMode is now stateless: this upgrade starts the job from empty state",
+                ));
+            }
+        }
         let target = ReconciledSpec {
-            spec,
+            spec: spec.clone(),
             generation: self.generation(),
             first_deployment: false,
         };
+        let running_cluster = self.observed.job_manager.is_some();
+        if mode.is_stateful() && spec.is_application() && was_suspended {
+            // Resume from what the suspension secured.
+            let path = self
+                .status
+                .job_status
+                .as_ref()
+                .and_then(|j| j.upgrade_savepoint_path.clone());
+            self.status.upgrade = Some(self.progress(mode, UpgradeStep::StoppingCluster, path));
+        } else if mode.is_stateful() && spec.is_application() && running_cluster {
+            match self.secure_state(mode) {
+                Some(()) => {}
+                None => return,
+            }
+        }
+        self.record(&spec, ReconciliationState::Upgrading, false);
+        self.status.error = None;
+        self.intent = Some(self.status.clone());
         self.continue_upgrade(&target);
+    }
+
+    fn progress(
+        &self,
+        mode: UpgradeMode,
+        step: UpgradeStep,
+        restore_path: Option<String>,
+    ) -> UpgradeProgress {
+        UpgradeProgress {
+            step,
+            mode,
+            target_generation: self.generation(),
+            trigger_id: None,
+            restore_path,
+            attempts: 0,
+            started: self.ctx.now_ms,
+        }
+    }
+
+    /// Secures the running job's state before anything is deleted: stop-with-savepoint
+    /// (`savepoint`), or cancel and take the latest retained checkpoint (`last-state` without
+    /// HA; with HA, Flink's HA metadata is the state). `Some` once the restore path is recorded;
+    /// `None` while it is under way or held (the status says why).
+    fn secure_state(&mut self, mode: UpgradeMode) -> Option<()> {
+        self.progressing = true;
+        let ha = flink_api::config::ha_enabled(&self.resource.spec.configuration());
+        let first_step = if mode == UpgradeMode::Savepoint {
+            UpgradeStep::Savepointing
+        } else {
+            UpgradeStep::Cancelling
+        };
+        let mut progress = self
+            .status
+            .upgrade
+            .take()
+            .unwrap_or_else(|| self.progress(mode, first_step, None));
+        progress.target_generation = self.generation();
+        if progress.restore_path.is_some() || progress.step == UpgradeStep::StoppingCluster {
+            self.status.upgrade = Some(progress);
+            return Some(());
+        }
+        if mode == UpgradeMode::LastState && ha {
+            progress.step = UpgradeStep::StoppingCluster;
+            self.status.upgrade = Some(progress);
+            return Some(());
+        }
+        let jobs = match &self.observed.flink {
+            ObservedFlink::Reachable { jobs, .. } => jobs.clone(),
+            _ => {
+                self.status.upgrade = Some(progress);
+                self.wait(
+                    "the JobManager does not answer; the upgrade waits to secure the job's state",
+                );
+                return None;
+            }
+        };
+        let Some(job) = self.current_job(&jobs).cloned() else {
+            self.status.upgrade = Some(progress);
+            self.fail("UpgradeBlocked", "no job found in the cluster to take its state from; the upgrade waits. Restore it by hand with initialSavepointPath, or switch to upgradeMode: stateless to drop the state".into());
+            return None;
+        };
+        if progress.step == UpgradeStep::Savepointing
+            && progress.trigger_id.is_none()
+            && job.state != FlinkJobState::Running
+        {
+            // A savepoint needs a running job; the latest retained checkpoint is the fallback
+            // (upstream's last-state fallback), never empty state.
+            progress.step = UpgradeStep::Cancelling;
+            self.notes.push(Note::normal("SavepointFallback", format!("The job is {}, not RUNNING: resuming from its latest checkpoint instead of a savepoint", state_name(job.state))));
+        }
+        let secured = match progress.step {
+            UpgradeStep::Savepointing => self.savepoint_step(&mut progress, &job),
+            _ => self.cancel_step(&mut progress, &job),
+        };
+        if let Some(path) = secured {
+            progress.restore_path = Some(path.clone());
+            progress.step = UpgradeStep::StoppingCluster;
+            self.job_status().upgrade_savepoint_path = Some(path);
+            self.status.upgrade = Some(progress);
+            return Some(());
+        }
+        self.status.upgrade = Some(progress);
+        None
+    }
+
+    fn savepoint_step(
+        &mut self,
+        progress: &mut UpgradeProgress,
+        job: &ObservedJob,
+    ) -> Option<String> {
+        let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
+        let Some(trigger) = progress.trigger_id.clone() else {
+            let trigger = job_id::trigger_id(uid, progress.target_generation, progress.attempts);
+            progress.trigger_id = Some(trigger.clone());
+            let mut intent = self.status.clone();
+            intent.upgrade = Some(progress.clone());
+            self.intent = Some(intent);
+            self.actions.push(Action::StopWithSavepoint {
+                cluster: self.name().to_string(),
+                job_id: job.id.clone(),
+                trigger_id: trigger,
+            });
+            return None;
+        };
+        match &self.observed.savepoint {
+            Some(ObservedOperation::Completed(path)) => {
+                self.notes.push(Note::normal(
+                    "SavepointCompleted",
+                    format!("Stopped the job with savepoint {path}"),
+                ));
+                let now = self.ctx.now_ms;
+                let info = self
+                    .job_status()
+                    .savepoint_info
+                    .get_or_insert_with(Default::default);
+                let savepoint = flink_api::Savepoint {
+                    time_stamp: now,
+                    location: Some(path.clone()),
+                    trigger_type: flink_api::SnapshotTriggerType::Upgrade,
+                    format_type: flink_api::SavepointFormatType::Canonical,
+                    trigger_nonce: None,
+                };
+                info.last_savepoint = Some(savepoint.clone());
+                info.savepoint_history.push(savepoint);
+                Some(path.clone())
+            }
+            Some(ObservedOperation::Failed(cause)) => {
+                self.fail("SavepointError", format!("stop-with-savepoint {trigger} failed: {cause}; the job keeps running and the upgrade is retried"));
+                progress.trigger_id = None;
+                progress.attempts += 1;
+                self.progressing = false;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn cancel_step(&mut self, progress: &mut UpgradeProgress, job: &ObservedJob) -> Option<String> {
+        if job.state.is_globally_terminal() {
+            return match &self.observed.latest_checkpoint {
+                Some(checkpoint) => {
+                    self.notes.push(Note::normal(
+                        "CheckpointSecured",
+                        format!(
+                            "The job was cancelled; resuming from its latest checkpoint {}",
+                            checkpoint.path
+                        ),
+                    ));
+                    Some(checkpoint.path.clone())
+                }
+                None => {
+                    self.fail("UpgradeBlocked", "the job is no longer running and Flink reports no completed checkpoint to resume from: manual restore required. Set initialSavepointPath to a savepoint or retained checkpoint, or switch to upgradeMode: stateless to start from empty state".into());
+                    None
+                }
+            };
+        }
+        if self.observed.latest_checkpoint.is_none() {
+            self.fail("UpgradeBlocked", "last-state upgrade needs a completed checkpoint and the job has none yet; the job keeps running. Enable checkpointing (execution.checkpointing.interval) or wait for one".into());
+            self.progressing = false;
+            return None;
+        }
+        if job.state != FlinkJobState::Cancelling {
+            let mut intent = self.status.clone();
+            intent.upgrade = Some(progress.clone());
+            self.intent = Some(intent);
+            self.actions.push(Action::CancelJob {
+                cluster: self.name().to_string(),
+                job_id: job.id.clone(),
+                best_effort: false,
+            });
+        }
+        None
+    }
+
+    /// Progressing without an error: the condition message says what it waits for.
+    fn wait(&mut self, why: &str) {
+        self.progressing = true;
+        self.waiting = Some(why.to_string());
     }
 
     /// Nothing to change: keep the deployed cluster as it should be.
@@ -630,6 +941,10 @@ impl<'a> Decision<'a> {
                 "ClusterNotReady",
                 "The session cluster is not ready".to_string(),
             )
+        };
+        let message = match (&self.waiting, running) {
+            (Some(why), false) => why.clone(),
+            _ => message,
         };
         if !deleting {
             let generation = self.generation();

@@ -8,6 +8,17 @@ pub fn job_id(uid: &str, generation: i64) -> String {
     format!("{:016x}{:016x}", fnv1a(uid.as_bytes()), generation as u64)
 }
 
+/// The trigger id of the `attempt`-th stop-with-savepoint of a resource's upgrade to
+/// `generation`: recorded before the request, so a retried request is the same savepoint.
+pub fn trigger_id(uid: &str, generation: i64, attempt: i32) -> String {
+    format!(
+        "{:016x}{:08x}{:08x}",
+        fnv1a(uid.as_bytes()) ^ 0x5a5a_5a5a_5a5a_5a5a,
+        generation as u32,
+        attempt as u32
+    )
+}
+
 /// FNV-1a, 64 bit: stable across Rust versions and platforms, unlike `DefaultHasher`.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {

@@ -33,6 +33,13 @@ pub enum Action {
         job_id: String,
         best_effort: bool,
     },
+    /// Stop the job with a savepoint under a trigger id the status already records (so a retry
+    /// is the same savepoint); its result is observed on the next reconciles.
+    StopWithSavepoint {
+        cluster: String,
+        job_id: String,
+        trigger_id: String,
+    },
     /// Upload a session job's jar to the session cluster and run it with a fixed job id.
     SubmitSessionJob(Box<SessionJobSubmission>),
 }

@@ -17,6 +17,25 @@ pub struct ObservedCluster {
     pub flink: ObservedFlink,
     /// FlinkSessionJobs that name this deployment (a session cluster is not deleted under them).
     pub session_jobs: Vec<String>,
+    /// The result of the stop-with-savepoint the status records, when one is awaited.
+    pub savepoint: Option<ObservedOperation>,
+    /// The current job's latest completed checkpoint, when a last-state upgrade needs it.
+    pub latest_checkpoint: Option<ObservedCheckpoint>,
+}
+
+/// An asynchronous Flink operation (savepoint) as last seen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ObservedOperation {
+    InProgress,
+    Completed(String),
+    Failed(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedCheckpoint {
+    pub path: String,
+    /// Milliseconds since the epoch.
+    pub completed_at: i64,
 }
 
 impl ObservedCluster {

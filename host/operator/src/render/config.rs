@@ -150,6 +150,13 @@ pub fn flink_config(input: &RenderInput) -> Result<BTreeMap<String, String>, Ren
         if let Some(id) = input.job_id {
             set("$internal.pipeline.job-id", id.to_string());
         }
+        // The JobManager outlives its job, so the operator can read a finished or cancelled
+        // job's savepoint and checkpoints (upstream does the same).
+        set("execution.shutdown-on-application-finish", "false".into());
+        set(
+            "execution.submit-failed-job-on-application-error",
+            "true".into(),
+        );
         let (path_key, ignore_key) = if version.is_2x() {
             (
                 "execution.state-recovery.path",
@@ -161,6 +168,20 @@ pub fn flink_config(input: &RenderInput) -> Result<BTreeMap<String, String>, Ren
                 "execution.savepoint.ignore-unclaimed-state",
             )
         };
+        // A cancelled job's checkpoints must survive the cancel for a last-state upgrade (and
+        // for savepoint mode's fallback to the latest checkpoint).
+        const RETENTION: &str = "execution.checkpointing.externalized-checkpoint-retention";
+        match job.upgrade_mode {
+            flink_api::UpgradeMode::LastState => {
+                config.insert(RETENTION.into(), "RETAIN_ON_CANCELLATION".into());
+            }
+            flink_api::UpgradeMode::Savepoint => {
+                config
+                    .entry(RETENTION.into())
+                    .or_insert_with(|| "RETAIN_ON_CANCELLATION".into());
+            }
+            flink_api::UpgradeMode::Stateless => {}
+        }
         for key in options::SAVEPOINT_PATH.all_keys() {
             config.remove(key);
         }
