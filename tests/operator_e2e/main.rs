@@ -32,6 +32,8 @@ struct Suite {
     work: PathBuf,
     /// What earlier steps learned.
     job_id: Mutex<Option<String>>,
+    /// The stateful job's count when it was last read.
+    count: Mutex<f64>,
 }
 
 type Step = fn(&Suite) -> Result<(), String>;
@@ -79,6 +81,22 @@ fn main() {
         (
             "a_missing_jar_ends_in_a_clear_status_without_a_hot_loop",
             a_missing_jar_ends_in_a_clear_status_without_a_hot_loop,
+        ),
+        (
+            "a_savepoint_upgrade_continues_the_count",
+            a_savepoint_upgrade_continues_the_count,
+        ),
+        (
+            "a_last_state_upgrade_continues_the_count",
+            a_last_state_upgrade_continues_the_count,
+        ),
+        (
+            "suspend_and_resume_with_a_savepoint_continue_the_count",
+            suspend_and_resume_with_a_savepoint_continue_the_count,
+        ),
+        (
+            "a_stateless_upgrade_starts_the_count_from_zero",
+            a_stateless_upgrade_starts_the_count_from_zero,
         ),
     ];
     if args.list {
@@ -153,6 +171,7 @@ fn main() {
         kubeconfig,
         work: runtime_dir,
         job_id: Mutex::new(None),
+        count: Mutex::new(0.0),
     });
     let trials = steps
         .into_iter()
@@ -682,6 +701,234 @@ fn a_missing_jar_ends_in_a_clear_status_without_a_hot_loop(suite: &Suite) -> Res
         Duration::from_secs(30),
         async || {
             (suite.labelled("", "pods", "broken").is_empty() && jvms_under(&suite.work) == 0)
+                .then_some(())
+        },
+    ));
+    Ok(())
+}
+
+// ---- stateful: the example job's count proves where its state came from ----
+
+/// The job's running count (the counter's `count.runningCount` gauge summed over subtasks).
+async fn count_of(client: &FlinkClient, job: &str) -> Result<f64, String> {
+    let id = JobId::parse(job).map_err(|e| e.to_string())?;
+    let details = client.job_details(&id).await.map_err(|e| e.to_string())?;
+    let vertex = details
+        .vertices
+        .iter()
+        .find(|v| v.name.starts_with("count"))
+        .ok_or("no count vertex")?;
+    let metrics = client
+        .vertex_metrics_when_present(
+            &id,
+            &vertex.id,
+            &["count.runningCount"],
+            &[flink_rest::Aggregation::Sum],
+            Duration::from_secs(60),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    metrics["count.runningCount"]
+        .sum
+        .ok_or_else(|| "no sum".to_string())
+}
+
+fn running_count(suite: &Suite, job: &str) -> Result<f64, String> {
+    let client = suite.flink("keeper")?;
+    suite.runtime.block_on(count_of(&client, job))
+}
+
+/// The path Flink says the job was restored from.
+fn restored_from(suite: &Suite, job: &str) -> Result<Option<String>, String> {
+    let client = suite.flink("keeper")?;
+    let id = JobId::parse(job).map_err(|e| e.to_string())?;
+    let stats = suite
+        .runtime
+        .block_on(client.checkpoint_statistics(&id))
+        .map_err(|e| e.to_string())?;
+    Ok(stats.latest.restored.and_then(|r| r.external_path))
+}
+
+fn keeper_patch(suite: &Suite, patch: &str) -> Result<(), String> {
+    suite
+        .kubectl(&[
+            "patch", "flinkdep", "keeper", "--type", "merge", "-p", patch,
+        ])
+        .map(|_| ())
+}
+
+/// Patches, then waits for a new job id to run and be stable; returns the new status.
+fn upgrade_keeper(suite: &Suite, patch: &str) -> Result<Value, String> {
+    let old = suite.remembered_job()?;
+    keeper_patch(suite, patch)?;
+    let status =
+        suite
+            .runtime
+            .block_on(wait_for("the upgraded job running", STARTUP, async || {
+                let status = suite.deployment("keeper")?.get("status")?.clone();
+                let ok = text(&status, "/jobStatus/jobId") != old
+                    && text(&status, "/jobStatus/state") == "RUNNING"
+                    && text(&status, "/lifecycleState") == "STABLE";
+                ok.then_some(status)
+            }));
+    suite.remember_job(&text(&status, "/jobStatus/jobId"));
+    Ok(status)
+}
+
+fn remembered_count(suite: &Suite) -> f64 {
+    *suite.count.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn remember_count(suite: &Suite, count: f64) {
+    *suite.count.lock().unwrap_or_else(|e| e.into_inner()) = count;
+}
+
+fn a_savepoint_upgrade_continues_the_count(suite: &Suite) -> Result<(), String> {
+    let dir = suite.work.join("keeper");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let manifest = std::fs::read_to_string(fixture("stateful.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("DIR", &dir.display().to_string());
+    let path = suite.work.join("stateful.yaml");
+    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
+    suite.kubectl(&["apply", "-f", &path.display().to_string()])?;
+    let status = suite.wait_deployment("keeper", "STABLE", Some("RUNNING"), STARTUP);
+    let job = text(&status, "/jobStatus/jobId");
+    suite.remember_job(&job);
+    let client = suite.flink("keeper")?;
+    let before = suite.runtime.block_on(wait_for(
+        "a count of 400",
+        Duration::from_secs(60),
+        async || count_of(&client, &job).await.ok().filter(|c| *c >= 400.0),
+    ));
+    // From here the job counts one record a second: a job that lost its state cannot catch up.
+    let status = upgrade_keeper(
+        suite,
+        r#"{"spec":{"job":{"parallelism":2,"args":["--rate","1"]}}}"#,
+    )?;
+    let savepoint = text(&status, "/jobStatus/upgradeSavepointPath");
+    assert!(
+        savepoint.starts_with("file:") && savepoint.contains("/savepoints/"),
+        "savepoint path {savepoint:?}"
+    );
+    let on_disk = std::path::Path::new(savepoint.trim_start_matches("file:"));
+    assert!(
+        on_disk.join("_metadata").is_file(),
+        "no savepoint at {}",
+        on_disk.display()
+    );
+    let job = suite.remembered_job()?;
+    let restored = restored_from(suite, &job)?.unwrap_or_default();
+    assert_eq!(
+        restored.trim_end_matches('/'),
+        savepoint.trim_end_matches('/'),
+        "Flink restored from the recorded savepoint"
+    );
+    let after = running_count(suite, &job)?;
+    assert!(
+        after >= before,
+        "count went from {before} to {after}: state lost"
+    );
+    assert_eq!(status.get("upgrade"), None, "no upgrade left in progress");
+    remember_count(suite, after);
+    Ok(())
+}
+
+fn a_last_state_upgrade_continues_the_count(suite: &Suite) -> Result<(), String> {
+    let before = remembered_count(suite);
+    let status = upgrade_keeper(
+        suite,
+        r#"{"spec":{"job":{"parallelism":1,"upgradeMode":"last-state"}}}"#,
+    )?;
+    let job = suite.remembered_job()?;
+    let restored = restored_from(suite, &job)?.unwrap_or_default();
+    assert!(
+        restored.contains("/checkpoints/") && restored.contains("chk-"),
+        "restored from {restored:?}, not a retained checkpoint"
+    );
+    assert_eq!(
+        text(&status, "/jobStatus/upgradeSavepointPath").trim_end_matches('/'),
+        restored.trim_end_matches('/')
+    );
+    let after = running_count(suite, &job)?;
+    assert!(
+        after >= before,
+        "count went from {before} to {after}: state lost"
+    );
+    remember_count(suite, after);
+    Ok(())
+}
+
+fn suspend_and_resume_with_a_savepoint_continue_the_count(suite: &Suite) -> Result<(), String> {
+    keeper_patch(suite, r#"{"spec":{"job":{"upgradeMode":"savepoint"}}}"#)?;
+    let before = running_count(suite, &suite.remembered_job()?)?;
+    keeper_patch(suite, r#"{"spec":{"job":{"state":"suspended"}}}"#)?;
+    let status = suite.wait_deployment(
+        "keeper",
+        "SUSPENDED",
+        Some("SUSPENDED"),
+        Duration::from_secs(90),
+    );
+    let savepoint = text(&status, "/jobStatus/upgradeSavepointPath");
+    assert!(
+        savepoint.contains("/savepoints/"),
+        "suspended without a savepoint: {savepoint:?}"
+    );
+    suite.runtime.block_on(wait_for(
+        "no pod and no JVM",
+        Duration::from_secs(30),
+        async || {
+            (suite.labelled("", "pods", "keeper").is_empty() && jvms_under(&suite.work) == 0)
+                .then_some(())
+        },
+    ));
+    upgrade_keeper(suite, r#"{"spec":{"job":{"state":"running"}}}"#)?;
+    let job = suite.remembered_job()?;
+    assert_eq!(
+        restored_from(suite, &job)?
+            .unwrap_or_default()
+            .trim_end_matches('/'),
+        savepoint.trim_end_matches('/')
+    );
+    let after = running_count(suite, &job)?;
+    assert!(
+        after >= before,
+        "count went from {before} to {after} across suspend/resume"
+    );
+    remember_count(suite, after);
+    Ok(())
+}
+
+fn a_stateless_upgrade_starts_the_count_from_zero(suite: &Suite) -> Result<(), String> {
+    let before = remembered_count(suite);
+    upgrade_keeper(
+        suite,
+        r#"{"spec":{"job":{"upgradeMode":"stateless","parallelism":2}}}"#,
+    )?;
+    let job = suite.remembered_job()?;
+    assert_eq!(
+        restored_from(suite, &job)?,
+        None,
+        "a stateless deployment restores nothing"
+    );
+    let after = running_count(suite, &job)?;
+    assert!(
+        after < before / 2.0,
+        "count {after} after a stateless upgrade, was {before}"
+    );
+    assert!(
+        suite
+            .event_reasons("keeper")
+            .iter()
+            .any(|r| r == "StatelessUpgrade"),
+        "no StatelessUpgrade event"
+    );
+    suite.kubectl(&["delete", "flinkdep", "keeper", "--timeout=90s"])?;
+    suite.runtime.block_on(wait_for(
+        "no pod and no JVM",
+        Duration::from_secs(30),
+        async || {
+            (suite.labelled("", "pods", "keeper").is_empty() && jvms_under(&suite.work) == 0)
                 .then_some(())
         },
     ));
