@@ -4,7 +4,7 @@
 //! deploy an application, look at it, leave it alone, break it, change it, suspend and resume
 //! it, delete it; then a session cluster with two session jobs, deleted in the right order.
 
-use flink_operator::commands::local::operator_context;
+use flink_operator::commands::local::{install_crds, operator_context};
 use flink_operator::controller::{self, Context};
 use flink_operator::reconcile::Intervals;
 use flink_operator_tests::flink_cluster::{FlinkInstall, repo_dir};
@@ -24,10 +24,18 @@ const INTERVALS: Intervals = Intervals {
 };
 const STARTUP: Duration = Duration::from_secs(150);
 
+struct RunningOperator {
+    ctx: Arc<Context>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
 struct Suite {
     runtime: tokio::runtime::Runtime,
     server: ServerHandle,
-    ctx: Arc<Context>,
+    /// The running operator, which a step may stop and start again (like a restarted pod).
+    operator: Mutex<Option<RunningOperator>>,
+    usrlib: PathBuf,
     kubeconfig: PathBuf,
     work: PathBuf,
     /// What earlier steps learned.
@@ -95,6 +103,10 @@ fn main() {
             suspend_and_resume_with_a_savepoint_continue_the_count,
         ),
         (
+            "an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state",
+            an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state,
+        ),
+        (
             "a_stateless_upgrade_starts_the_count_from_zero",
             a_stateless_upgrade_starts_the_count_from_zero,
         ),
@@ -123,27 +135,12 @@ fn main() {
     std::fs::create_dir_all(&work).expect("work dir");
     let usrlib = install.example_jar.parent().expect("jar dir").to_path_buf();
     let runtime_dir = work.join("runtime");
-    let (server, cluster_runtime, ctx) = runtime.block_on(async {
+    let (server, cluster_runtime) = runtime.block_on(async {
         let server = ApiServer::default()
             .start("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("stand-in");
-        server.with_store(|store| {
-            let crds = store
-                .resource_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-                .cloned()
-                .expect("CRDs served");
-            for crd in flink_api::crd::all() {
-                store
-                    .create(
-                        &crds,
-                        None,
-                        serde_json::to_value(&crd).expect("crd json"),
-                        false,
-                    )
-                    .expect("CRD installs");
-            }
-        });
+        install_crds(&server).expect("CRDs install");
         let cluster_runtime = runtime::start(
             server.store_access(),
             RuntimeConfig {
@@ -154,25 +151,21 @@ fn main() {
             },
         )
         .expect("runtime starts");
-        let ctx =
-            operator_context(&server, &runtime_dir, &usrlib, INTERVALS).expect("operator context");
-        (server, cluster_runtime, ctx)
+        (server, cluster_runtime)
     });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = runtime.spawn(controller::run(ctx.clone(), async move {
-        let _ = stopped.await;
-    }));
     let kubeconfig = work.join("kubeconfig");
     std::fs::write(&kubeconfig, server.kubeconfig()).expect("kubeconfig");
     let suite = Arc::new(Suite {
         runtime,
         server,
-        ctx,
+        operator: Mutex::new(None),
+        usrlib,
         kubeconfig,
         work: runtime_dir,
         job_id: Mutex::new(None),
         count: Mutex::new(0.0),
     });
+    suite.start_operator();
     let trials = steps
         .into_iter()
         .map(|(name, step)| {
@@ -185,6 +178,7 @@ fn main() {
         for (kind, name) in [
             ("flinkdeployments", "counter"),
             ("flinkdeployments", "shared"),
+            ("flinkdeployments", "keeper"),
         ] {
             eprintln!(
                 "--- {kind}/{name}: {:#}",
@@ -194,11 +188,8 @@ fn main() {
             );
         }
     }
-    let _ = stop.send(());
+    suite.stop_operator();
     let suite = Arc::into_inner(suite).expect("steps are done");
-    suite.runtime.block_on(async {
-        let _ = tokio::time::timeout(Duration::from_secs(10), operator).await;
-    });
     cluster_runtime.stop();
     suite.runtime.block_on(suite.server.shutdown());
     let _ = std::fs::remove_dir_all(&work);
@@ -206,6 +197,44 @@ fn main() {
 }
 
 impl Suite {
+    /// Starts an operator, wired as `flink-operator local` wires it, with fresh state.
+    fn start_operator(&self) {
+        // The kube client spawns its request buffer: it must be built inside the runtime.
+        let _inside = self.runtime.enter();
+        let ctx = operator_context(&self.server, &self.work, &self.usrlib, INTERVALS)
+            .expect("operator context");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = self.runtime.spawn(controller::run(ctx.clone(), async move {
+            let _ = stopped.await;
+        }));
+        *self.operator.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(RunningOperator { ctx, stop, task });
+    }
+
+    /// Stops the operator and waits until its controllers have ended.
+    fn stop_operator(&self) {
+        let running = self
+            .operator
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(running) = running {
+            let _ = running.stop.send(());
+            self.runtime.block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(10), running.task).await;
+            });
+        }
+    }
+
+    fn ctx(&self) -> Arc<Context> {
+        self.operator
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|o| o.ctx.clone())
+            .expect("an operator runs")
+    }
+
     fn kubectl(&self, args: &[&str]) -> Result<String, String> {
         let output = std::process::Command::new("kubectl")
             .args(args)
@@ -398,12 +427,12 @@ fn kubectl_get_shows_the_printer_columns(suite: &Suite) -> Result<(), String> {
 fn an_idle_reconcile_writes_nothing(suite: &Suite) -> Result<(), String> {
     use std::sync::atomic::Ordering;
     let writes = suite.server.write_count();
-    let reconciles = suite.ctx.reconciles.load(Ordering::Relaxed);
+    let reconciles = suite.ctx().reconciles.load(Ordering::Relaxed);
     // Three reconcile intervals: at least two reconciles of the running deployment.
     suite
         .runtime
         .block_on(async { tokio::time::sleep(INTERVALS.reconcile * 3).await });
-    let done = suite.ctx.reconciles.load(Ordering::Relaxed) - reconciles;
+    let done = suite.ctx().reconciles.load(Ordering::Relaxed) - reconciles;
     assert!(done >= 2, "only {done} reconciles in three intervals");
     assert_eq!(
         suite.server.write_count() - writes,
@@ -688,11 +717,11 @@ fn a_missing_jar_ends_in_a_clear_status_without_a_hot_loop(suite: &Suite) -> Res
         "{status:#}"
     );
     assert!(suite.event_reasons("broken").iter().any(|r| r == "Error"));
-    let reconciles = suite.ctx.reconciles.load(Ordering::Relaxed);
+    let reconciles = suite.ctx().reconciles.load(Ordering::Relaxed);
     suite
         .runtime
         .block_on(async { tokio::time::sleep(INTERVALS.reconcile * 2).await });
-    let done = suite.ctx.reconciles.load(Ordering::Relaxed) - reconciles;
+    let done = suite.ctx().reconciles.load(Ordering::Relaxed) - reconciles;
     // Pod status changes (restarts) trigger some; a hot loop would be hundreds.
     assert!(done <= 12, "{done} reconciles in two intervals");
     suite.kubectl(&["delete", "flinkdep", "broken", "--timeout=60s"])?;
@@ -761,6 +790,11 @@ fn keeper_patch(suite: &Suite, patch: &str) -> Result<(), String> {
 fn upgrade_keeper(suite: &Suite, patch: &str) -> Result<Value, String> {
     let old = suite.remembered_job()?;
     keeper_patch(suite, patch)?;
+    Ok(wait_for_new_job(suite, &old))
+}
+
+/// Waits until a job other than `old` runs and the keeper is stable; remembers that job.
+fn wait_for_new_job(suite: &Suite, old: &str) -> Value {
     let status =
         suite
             .runtime
@@ -772,7 +806,15 @@ fn upgrade_keeper(suite: &Suite, patch: &str) -> Result<Value, String> {
                 ok.then_some(status)
             }));
     suite.remember_job(&text(&status, "/jobStatus/jobId"));
-    Ok(status)
+    status
+}
+
+/// 1 if the keeper runs at 2, else 2: a change that needs an upgrade whatever ran before.
+fn other_parallelism(suite: &Suite) -> i64 {
+    let current = suite
+        .deployment("keeper")
+        .and_then(|d| d.pointer("/spec/job/parallelism").and_then(Value::as_i64));
+    if current == Some(2) { 1 } else { 2 }
 }
 
 fn remembered_count(suite: &Suite) -> f64 {
@@ -903,7 +945,10 @@ fn a_stateless_upgrade_starts_the_count_from_zero(suite: &Suite) -> Result<(), S
     let before = remembered_count(suite);
     upgrade_keeper(
         suite,
-        r#"{"spec":{"job":{"upgradeMode":"stateless","parallelism":2}}}"#,
+        &format!(
+            r#"{{"spec":{{"job":{{"upgradeMode":"stateless","parallelism":{}}}}}}}"#,
+            other_parallelism(suite)
+        ),
     )?;
     let job = suite.remembered_job()?;
     assert_eq!(
@@ -932,5 +977,61 @@ fn a_stateless_upgrade_starts_the_count_from_zero(suite: &Suite) -> Result<(), S
                 .then_some(())
         },
     ));
+    Ok(())
+}
+
+/// Waits until the keeper's upgrade reaches `step`, then stops the operator there for a while
+/// (Flink goes on: the savepoint completes, pods terminate) and starts a fresh one.
+fn restart_operator_at(suite: &Suite, step: &str) {
+    // Some steps last a second: look often.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while suite
+        .deployment("keeper")
+        .is_none_or(|d| text(&d, "/status/upgrade/step") != step)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upgrade step {step} not reached within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    suite.stop_operator();
+    std::thread::sleep(Duration::from_secs(4));
+    suite.start_operator();
+}
+
+fn an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state(
+    suite: &Suite,
+) -> Result<(), String> {
+    for step in ["SAVEPOINTING", "STOPPING_CLUSTER"] {
+        let parallelism = other_parallelism(suite);
+        let before = running_count(suite, &suite.remembered_job()?)?;
+        let old = suite.remembered_job()?;
+        keeper_patch(
+            suite,
+            &format!(r#"{{"spec":{{"job":{{"parallelism":{parallelism}}}}}}}"#),
+        )?;
+        restart_operator_at(suite, step);
+        let status = wait_for_new_job(suite, &old);
+        let job = text(&status, "/jobStatus/jobId");
+        let savepoint = text(&status, "/jobStatus/upgradeSavepointPath");
+        let restored = restored_from(suite, &job)?.unwrap_or_default();
+        assert_eq!(
+            restored.trim_end_matches('/'),
+            savepoint.trim_end_matches('/'),
+            "restarted at {step}"
+        );
+        let after = running_count(suite, &job)?;
+        assert!(
+            after >= before,
+            "restarted at {step}: count went from {before} to {after}"
+        );
+        let pods = suite.labelled("", "pods", "keeper");
+        assert!(
+            pods.iter().filter(|p| !p.contains("taskmanager")).count() == 1,
+            "one JobManager, never two clusters: {pods:?}"
+        );
+        remember_count(suite, after);
+    }
     Ok(())
 }

@@ -107,17 +107,7 @@ async fn run(size: usize, jobs: Jobs) -> String {
         .start("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("stand-in");
-    server.with_store(|store| {
-        let crds = store
-            .resource_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-            .cloned()
-            .expect("CRDs");
-        for crd in flink_api::crd::all() {
-            store
-                .create(&crds, None, serde_json::to_value(&crd).expect("crd"), false)
-                .expect("CRD");
-        }
-    });
+    flink_operator::commands::local::install_crds(&server).expect("CRDs install");
     let child = std::process::Command::new(std::env::current_exe().expect("own path"))
         .args(["--operator-child", &server.url()])
         .stdout(std::process::Stdio::piped())

@@ -246,7 +246,8 @@ fn example_jar(flink_home: &Path, usrlib: &Path) -> Result<PathBuf, String> {
     Ok(target)
 }
 
-fn install_crds(server: &ServerHandle) -> Result<(), String> {
+/// Installs our CRDs into the stand-in (as `kubectl apply -f charts/flink-operator/crds` would).
+pub fn install_crds(server: &ServerHandle) -> Result<(), String> {
     server.with_store(|store| {
         let rt = store
             .resource_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")

@@ -19,6 +19,25 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::fmt::Debug;
 
+/// What the operator reconciles: a namespaced, typed Kubernetes resource.
+pub trait FlinkResource:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+{
+}
+
+impl<T> FlinkResource for T where
+    T: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug
+{
+}
+
 pub async fn act<K, S>(
     ctx: &Context,
     resource: &K,
@@ -27,11 +46,7 @@ pub async fn act<K, S>(
     finalizer: &str,
 ) -> Result<(), ReconcileError>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
+    K: FlinkResource,
     S: Serialize,
 {
     let name = resource.name_any();
@@ -42,13 +57,9 @@ where
         written = json!({});
     }
     let mut actions = plan.actions.into_iter().peekable();
-    if actions.peek() == Some(&Action::AddFinalizer) {
-        actions.next();
-        let mut finalizers = resource.finalizers().to_vec();
-        finalizers.push(finalizer.to_string());
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": resource.resource_version()}});
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
+    // The finalizer goes on before anything is created that deletion could otherwise miss.
+    if let Some(add) = actions.next_if_eq(&Action::AddFinalizer) {
+        run(ctx, resource, &api, &namespace, add, finalizer).await?;
     }
     if let Some(intent) = &plan.intent {
         write_status(&api, &name, &mut written, intent).await?;
@@ -117,11 +128,7 @@ async fn run<K>(
     finalizer: &str,
 ) -> Result<(), ReconcileError>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
+    K: FlinkResource,
 {
     let name = resource.name_any();
     let apply = PatchParams::apply(&ctx.settings.field_manager).force();

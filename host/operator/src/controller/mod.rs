@@ -22,6 +22,7 @@ use kube::{Client, ResourceExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
 
 /// What every reconcile shares.
 pub struct Context {
@@ -100,57 +101,59 @@ async fn reconcile_deployment(
     resource: Arc<FlinkDeployment>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    ctx.reconciles
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let span =
-        tracing::info_span!("reconcile", kind = "FlinkDeployment", resource = %key(&*resource));
-    let _enter = span.enter();
-    let observed = observe::deployment(&ctx, &resource).await?;
-    let decide_ctx = deployment::DecideContext {
-        now_ms: now_ms(),
-        intervals: &ctx.settings.intervals,
-        defaults: &ctx.settings.flink_defaults,
-    };
-    let plan = deployment::decide(&resource, &observed, &decide_ctx);
-    let requeue = plan.requeue;
-    act::act(
-        &ctx,
-        &*resource,
-        resource.status.as_ref(),
-        plan,
-        deployment::FINALIZER,
-    )
-    .await?;
-    ctx.succeeded(&key(&*resource));
-    Ok(Action::requeue(requeue))
+    let span = tracing::info_span!("reconcile", resource = %key(&*resource));
+    async {
+        let observed = observe::deployment(&ctx, &resource).await?;
+        let decide_ctx = deployment::DecideContext {
+            now_ms: now_ms(),
+            intervals: &ctx.settings.intervals,
+            defaults: &ctx.settings.flink_defaults,
+        };
+        let plan = deployment::decide(&resource, &observed, &decide_ctx);
+        let status = resource.status.as_ref();
+        carry_out(&ctx, &*resource, status, plan, deployment::FINALIZER).await
+    }
+    .instrument(span)
+    .await
 }
 
 async fn reconcile_session_job(
     resource: Arc<FlinkSessionJob>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    let span = tracing::info_span!("reconcile", resource = %key(&*resource));
+    async {
+        let observed = observe::session_job(&ctx, &resource).await?;
+        let decide_ctx = session_job::SessionDecideContext {
+            now_ms: now_ms(),
+            intervals: &ctx.settings.intervals,
+            validation: &ctx.settings.validation,
+        };
+        let plan = session_job::decide(&resource, &observed, &decide_ctx);
+        let status = resource.status.as_ref();
+        carry_out(&ctx, &*resource, status, plan, session_job::FINALIZER).await
+    }
+    .instrument(span)
+    .await
+}
+
+/// Acts on a plan and turns it into kube-runtime's next action; counts the reconcile.
+async fn carry_out<K, S>(
+    ctx: &Context,
+    resource: &K,
+    stored: Option<&S>,
+    plan: crate::reconcile::Plan<S>,
+    finalizer: &str,
+) -> Result<Action, ReconcileError>
+where
+    K: act::FlinkResource,
+    S: serde::Serialize,
+{
     ctx.reconciles
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let span =
-        tracing::info_span!("reconcile", kind = "FlinkSessionJob", resource = %key(&*resource));
-    let _enter = span.enter();
-    let observed = observe::session_job(&ctx, &resource).await?;
-    let decide_ctx = session_job::SessionDecideContext {
-        now_ms: now_ms(),
-        intervals: &ctx.settings.intervals,
-        validation: &ctx.settings.validation,
-    };
-    let plan = session_job::decide(&resource, &observed, &decide_ctx);
     let requeue = plan.requeue;
-    act::act(
-        &ctx,
-        &*resource,
-        resource.status.as_ref(),
-        plan,
-        session_job::FINALIZER,
-    )
-    .await?;
-    ctx.succeeded(&key(&*resource));
+    act::act(ctx, resource, stored, plan, finalizer).await?;
+    ctx.succeeded(&key(resource));
     Ok(Action::requeue(requeue))
 }
 

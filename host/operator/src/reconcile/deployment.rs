@@ -11,15 +11,14 @@ use super::observed::{ObservedCluster, ObservedFlink, ObservedJob, ObservedOpera
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, deployment_diff};
 use super::status::{
-    error_json, error_message, lifecycle, observe_job, set_running_condition, state_name,
+    self, error_json, error_message, lifecycle, observe_job, set_running_condition, state_name,
 };
 use super::{Action, Intervals, Note, Plan, job_id};
 use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
 use flink_api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkJobState, JobState,
-    JobStatus, ReconciliationState, ReconciliationStatus, UpgradeMode, UpgradeProgress,
-    UpgradeStep,
+    JobStatus, ReconciliationState, UpgradeMode, UpgradeProgress, UpgradeStep,
 };
 use std::collections::BTreeMap;
 
@@ -130,18 +129,8 @@ pub fn decide(
             &resource.spec,
         ));
     }
-    if !errors.is_empty() {
-        let message = errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
-        let kept = if last.is_some() {
-            " The last valid spec keeps running."
-        } else {
-            ""
-        };
-        d.fail("ValidationError", format!("{message}.{kept}"));
+    if let Some(message) = status::validation_message(&errors, last.is_some()) {
+        d.fail("ValidationError", message);
         return d.finish();
     }
     match last {
@@ -221,43 +210,30 @@ impl<'a> Decision<'a> {
     }
 
     fn fail(&mut self, kind: &str, message: String) {
-        let error = error_json(kind, &message);
-        if self.status.error.as_deref() != Some(error.as_str()) {
-            let reason = if kind == "ValidationError" {
-                "ValidationError"
-            } else {
-                "Error"
-            };
-            self.notes.push(Note::warning(reason, message));
-        }
-        self.status.error = Some(error);
+        self.notes
+            .extend(status::report_error(&mut self.status.error, kind, message));
         self.failed = true;
     }
 
     /// Records `spec` (at the current generation) as what is deployed or being deployed.
     fn record(&mut self, spec: &FlinkDeploymentSpec, state: ReconciliationState, first: bool) {
-        let text = ReconciledSpec {
-            spec: spec.clone(),
-            generation: self.generation(),
-            first_deployment: first,
-        }
-        .to_json();
-        let previous = self.status.reconciliation_status.take().unwrap_or_default();
-        self.status.reconciliation_status = Some(ReconciliationStatus {
-            reconciliation_timestamp: self.ctx.now_ms,
-            last_reconciled_spec: Some(text),
-            last_stable_spec: previous.last_stable_spec,
+        let generation = self.generation();
+        status::record_spec(
+            &mut self.status.reconciliation_status,
+            spec,
+            generation,
             state,
-        });
+            first,
+            self.ctx.now_ms,
+        );
     }
 
     fn set_state(&mut self, state: ReconciliationState) {
-        if let Some(r) = self.status.reconciliation_status.as_mut()
-            && r.state != state
-        {
-            r.state = state;
-            r.reconciliation_timestamp = self.ctx.now_ms;
-        }
+        status::set_state(
+            &mut self.status.reconciliation_status,
+            state,
+            self.ctx.now_ms,
+        );
     }
 
     /// Folds the observation into the status: JobManager Deployment, job, cluster info.
@@ -310,16 +286,8 @@ impl<'a> Decision<'a> {
             {
                 let before = self.status.job_status.as_ref().and_then(|j| j.state);
                 let updated = observe_job(self.status.job_status.as_ref(), job);
-                if before != Some(job.state) {
-                    self.notes.push(Note::normal(
-                        "JobStatusChanged",
-                        format!(
-                            "Job status changed from {} to {}",
-                            before.map_or("nothing", state_name),
-                            state_name(job.state)
-                        ),
-                    ));
-                }
+                self.notes
+                    .extend(status::job_state_change(before, job.state));
                 self.status.job_status = Some(updated);
             }
         }

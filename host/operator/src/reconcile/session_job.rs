@@ -6,12 +6,12 @@
 use super::observed::{ObservedJob, ObservedSessionJob, SessionCluster};
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, session_job_diff};
-use super::status::{error_json, lifecycle, observe_job, state_name};
+use super::status::{self, lifecycle, observe_job};
 use super::{Action, Intervals, Note, Plan, SessionJobSubmission, job_id};
 use flink_api::validation::ValidationSettings;
 use flink_api::{
     FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus, JobState,
-    JobStatus, ReconciliationState, ReconciliationStatus, UpgradeMode,
+    JobStatus, ReconciliationState, UpgradeMode,
 };
 
 /// Upstream's finalizer name.
@@ -71,18 +71,8 @@ pub fn decide(
             &resource.spec,
         ));
     }
-    if !errors.is_empty() {
-        let message = errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
-        let kept = if last.is_some() {
-            " The last valid spec keeps running."
-        } else {
-            ""
-        };
-        d.fail("ValidationError", format!("{message}.{kept}"));
+    if let Some(message) = status::validation_message(&errors, last.is_some()) {
+        d.fail("ValidationError", message);
         return d.finish();
     }
     let cluster = resource.spec.deployment_name.clone().unwrap_or_default();
@@ -167,41 +157,28 @@ impl<'a> Decision<'a> {
     }
 
     fn set_state(&mut self, state: ReconciliationState) {
-        if let Some(r) = self.status.reconciliation_status.as_mut()
-            && r.state != state
-        {
-            r.state = state;
-            r.reconciliation_timestamp = self.ctx.now_ms;
-        }
+        status::set_state(
+            &mut self.status.reconciliation_status,
+            state,
+            self.ctx.now_ms,
+        );
     }
 
     fn fail(&mut self, kind: &str, message: String) {
-        let error = error_json(kind, &message);
-        if self.status.error.as_deref() != Some(error.as_str()) {
-            let reason = if kind == "ValidationError" {
-                "ValidationError"
-            } else {
-                "Error"
-            };
-            self.notes.push(Note::warning(reason, message));
-        }
-        self.status.error = Some(error);
+        self.notes
+            .extend(status::report_error(&mut self.status.error, kind, message));
     }
 
     fn record(&mut self, spec: &FlinkSessionJobSpec, state: ReconciliationState, first: bool) {
-        let text = ReconciledSpec {
-            spec: spec.clone(),
-            generation: self.generation(),
-            first_deployment: first,
-        }
-        .to_json();
-        let previous = self.status.reconciliation_status.take().unwrap_or_default();
-        self.status.reconciliation_status = Some(ReconciliationStatus {
-            reconciliation_timestamp: self.ctx.now_ms,
-            last_reconciled_spec: Some(text),
-            last_stable_spec: previous.last_stable_spec,
+        let generation = self.generation();
+        status::record_spec(
+            &mut self.status.reconciliation_status,
+            spec,
+            generation,
             state,
-        });
+            first,
+            self.ctx.now_ms,
+        );
     }
 
     fn find(&self, id: &str) -> Option<&'a ObservedJob> {
@@ -216,16 +193,8 @@ impl<'a> Decision<'a> {
     fn observe(&mut self) {
         if let Some(job) = self.recorded_job() {
             let before = self.status.job_status.as_ref().and_then(|j| j.state);
-            if before != Some(job.state) {
-                self.notes.push(Note::normal(
-                    "JobStatusChanged",
-                    format!(
-                        "Job status changed from {} to {}",
-                        before.map_or("nothing", state_name),
-                        state_name(job.state)
-                    ),
-                ));
-            }
+            self.notes
+                .extend(status::job_state_change(before, job.state));
             self.status.job_status = Some(observe_job(self.status.job_status.as_ref(), job));
         }
     }

@@ -1,7 +1,9 @@
 //! Status fields computed from the rest of the status: the lifecycle state (upstream's rules),
 //! the `Running` condition, and the error JSON.
 
+use super::Note;
 use super::observed::ObservedJob;
+use super::reconciled_spec::ReconciledSpec;
 use flink_api::{
     FlinkJobState, JobState, JobStatus, ReconciliationState, ReconciliationStatus,
     ResourceLifecycleState,
@@ -66,6 +68,97 @@ pub fn state_name(state: FlinkJobState) -> &'static str {
 /// The `error` field: JSON with a type and a message, like upstream's serialized exceptions.
 pub fn error_json(kind: &str, message: &str) -> String {
     json!({"type": kind, "message": message}).to_string()
+}
+
+/// Sets the `error` field; the first time a given error appears it also yields the warning
+/// event to publish (`ValidationError` for invalid specs, `Error` otherwise).
+pub fn report_error(error: &mut Option<String>, kind: &str, message: String) -> Option<Note> {
+    let json = error_json(kind, &message);
+    let new = error.as_deref() != Some(json.as_str());
+    *error = Some(json);
+    new.then(|| {
+        let reason = if kind == "ValidationError" {
+            "ValidationError"
+        } else {
+            "Error"
+        };
+        Note::warning(reason, message)
+    })
+}
+
+/// Records `spec` at `generation` as deployed (or being deployed, with `Upgrading`), keeping the
+/// last stable spec.
+pub fn record_spec<S: serde::Serialize + serde::de::DeserializeOwned + Clone>(
+    reconciliation: &mut Option<ReconciliationStatus>,
+    spec: &S,
+    generation: i64,
+    state: ReconciliationState,
+    first_deployment: bool,
+    now_ms: i64,
+) {
+    let text = ReconciledSpec {
+        spec: spec.clone(),
+        generation,
+        first_deployment,
+    }
+    .to_json();
+    let previous = reconciliation.take().unwrap_or_default();
+    *reconciliation = Some(ReconciliationStatus {
+        reconciliation_timestamp: now_ms,
+        last_reconciled_spec: Some(text),
+        last_stable_spec: previous.last_stable_spec,
+        state,
+    });
+}
+
+/// Moves the reconciliation state, stamping the time only when it changes.
+pub fn set_state(
+    reconciliation: &mut Option<ReconciliationStatus>,
+    state: ReconciliationState,
+    now_ms: i64,
+) {
+    if let Some(r) = reconciliation.as_mut()
+        && r.state != state
+    {
+        r.state = state;
+        r.reconciliation_timestamp = now_ms;
+    }
+}
+
+/// The `JobStatusChanged` event when an observed job's state differs from the recorded one.
+pub fn job_state_change(before: Option<FlinkJobState>, now: FlinkJobState) -> Option<Note> {
+    (before != Some(now)).then(|| {
+        Note::normal(
+            "JobStatusChanged",
+            format!(
+                "Job status changed from {} to {}",
+                before.map_or("nothing", state_name),
+                state_name(now)
+            ),
+        )
+    })
+}
+
+/// The `ValidationError` message of a spec's problems, `None` when there are none; it says
+/// whether the last valid spec keeps running (`deployed`).
+pub fn validation_message(
+    errors: &[flink_api::validation::FieldError],
+    deployed: bool,
+) -> Option<String> {
+    if errors.is_empty() {
+        return None;
+    }
+    let message = errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let kept = if deployed {
+        " The last valid spec keeps running."
+    } else {
+        ""
+    };
+    Some(format!("{message}.{kept}"))
 }
 
 /// The message of an `error` field, whatever wrote it.
