@@ -107,6 +107,10 @@ fn main() {
             an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state,
         ),
         (
+            "manual_and_periodic_savepoints_are_taken_while_the_job_runs",
+            manual_and_periodic_savepoints_are_taken_while_the_job_runs,
+        ),
+        (
             "a_stateless_upgrade_starts_the_count_from_zero",
             a_stateless_upgrade_starts_the_count_from_zero,
         ),
@@ -1033,5 +1037,69 @@ fn an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state(
         );
         remember_count(suite, after);
     }
+    Ok(())
+}
+
+fn manual_and_periodic_savepoints_are_taken_while_the_job_runs(
+    suite: &Suite,
+) -> Result<(), String> {
+    let job = suite.remembered_job()?;
+    keeper_patch(suite, r#"{"spec":{"job":{"savepointTriggerNonce":1}}}"#)?;
+    let manual = suite.runtime.block_on(wait_for(
+        "a manual savepoint",
+        Duration::from_secs(60),
+        async || {
+            let info = suite
+                .deployment("keeper")?
+                .pointer("/status/jobStatus/savepointInfo/lastSavepoint")?
+                .clone();
+            (text(&info, "/triggerType") == "MANUAL"
+                && info.pointer("/triggerNonce") == Some(&json!(1)))
+            .then_some(info)
+        },
+    ));
+    let path = text(&manual, "/location");
+    assert!(
+        std::path::Path::new(path.trim_start_matches("file:"))
+            .join("_metadata")
+            .is_file(),
+        "no savepoint at {path}"
+    );
+    // Periodic savepoints: an operator setting, so the job is not redeployed for it.
+    keeper_patch(
+        suite,
+        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.periodic.savepoint.interval":"3s"}}}"#,
+    )?;
+    suite.runtime.block_on(wait_for(
+        "two periodic savepoints",
+        Duration::from_secs(60),
+        async || {
+            let history = suite
+                .deployment("keeper")?
+                .pointer("/status/jobStatus/savepointInfo/savepointHistory")?
+                .as_array()?
+                .clone();
+            (history
+                .iter()
+                .filter(|s| text(s, "/triggerType") == "PERIODIC")
+                .count()
+                >= 2)
+                .then_some(())
+        },
+    ));
+    keeper_patch(
+        suite,
+        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.periodic.savepoint.interval":null}}}"#,
+    )?;
+    let status = suite
+        .deployment("keeper")
+        .and_then(|d| d.get("status").cloned())
+        .ok_or("no status")?;
+    assert_eq!(
+        text(&status, "/jobStatus/jobId"),
+        job,
+        "savepoints do not redeploy the job"
+    );
+    assert_eq!(text(&status, "/jobStatus/state"), "RUNNING");
     Ok(())
 }

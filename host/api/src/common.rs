@@ -186,6 +186,10 @@ pub struct SavepointInfo {
     pub trigger_type: Option<SnapshotTriggerType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format_type: Option<SavepointFormatType>,
+    /// The `savepointTriggerNonce` the pending (or last failed) manual savepoint was for, so one
+    /// nonce triggers one savepoint (this operator's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_nonce: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub savepoint_history: Vec<Savepoint>,
     #[serde(default)]

@@ -8,7 +8,9 @@ use super::{Context, ReconcileError, jar};
 use crate::reconcile::status::error_json;
 use crate::reconcile::{Action, Note, Plan, SessionJobSubmission};
 use crate::render;
-use flink_rest::{FlinkError, JarRunRequest, JobId, SavepointFormat, StopRequest, TriggerId};
+use flink_rest::{
+    FlinkError, JarRunRequest, JobId, SavepointFormat, SavepointRequest, StopRequest, TriggerId,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -238,6 +240,30 @@ where
             client
                 .stop_with_savepoint(&JobId::parse(&job_id)?, &request)
                 .await?;
+        }
+        Action::TriggerSavepoint {
+            cluster,
+            job_id,
+            trigger_id,
+        } => {
+            let client = ctx.flink.for_cluster(&cluster, namespace)?;
+            let request = SavepointRequest {
+                target_directory: None,
+                cancel_job: false,
+                format_type: SavepointFormat::Canonical,
+                trigger_id: Some(TriggerId::parse(&trigger_id)?),
+            };
+            client
+                .trigger_savepoint(&JobId::parse(&job_id)?, &request)
+                .await?;
+        }
+        Action::DisposeSavepoint { cluster, path } => {
+            // Best effort: a savepoint whose files are gone is not worth failing a reconcile.
+            if let Ok(client) = ctx.flink.for_cluster(&cluster, namespace)
+                && let Err(e) = client.dispose_savepoint(&path).await
+            {
+                tracing::warn!(%path, error = %e, "cannot dispose of an expired savepoint");
+            }
         }
         Action::SubmitSessionJob(submission) => submit(ctx, namespace, &submission).await?,
     }

@@ -72,13 +72,16 @@ pub async fn deployment(
         ObservedFlink::NotAsked
     };
     let needs = deployment::observation_needs(resource);
-    let (mut savepoint, mut latest_checkpoint) = (None, None);
+    let (mut savepoint, mut latest_checkpoint, mut snapshot) = (None, None, None);
     if ready
-        && (needs.savepoint.is_some() || needs.checkpoints_of.is_some())
+        && (needs.savepoint.is_some() || needs.checkpoints_of.is_some() || needs.snapshot.is_some())
         && let Ok(client) = ctx.flink.for_cluster(&name, &namespace)
     {
         if let Some((job, trigger)) = &needs.savepoint {
             savepoint = savepoint_result(&client, job, trigger).await;
+        }
+        if let Some((job, trigger)) = &needs.snapshot {
+            snapshot = savepoint_result(&client, job, trigger).await;
         }
         if let Some(job) = &needs.checkpoints_of
             && let Ok(id) = JobId::parse(job)
@@ -103,6 +106,7 @@ pub async fn deployment(
         session_jobs,
         savepoint,
         latest_checkpoint,
+        snapshot,
     })
 }
 

@@ -13,7 +13,7 @@ use super::spec_diff::{DiffClass, deployment_diff};
 use super::status::{
     self, error_json, error_message, lifecycle, observe_job, set_running_condition, state_name,
 };
-use super::{Action, Intervals, Note, Plan, job_id};
+use super::{Action, Intervals, Note, Plan, job_id, snapshots};
 use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
 use flink_api::{
@@ -38,6 +38,8 @@ pub struct ObservationNeeds {
     pub savepoint: Option<(String, String)>,
     /// The job whose latest completed checkpoint a last-state upgrade needs.
     pub checkpoints_of: Option<String>,
+    /// `(job id, trigger id)` of a manual or periodic savepoint whose result is awaited.
+    pub snapshot: Option<(String, String)>,
 }
 
 /// Decided from the status and spec alone, so observation stays dumb.
@@ -67,13 +69,21 @@ pub fn observation_needs(resource: &FlinkDeployment) -> ObservationNeeds {
         .as_ref()
         .is_some_and(|j| j.upgrade_mode.is_stateful());
     let checkpoints_of = if stateful && (securing || changed) {
-        job_id
+        job_id.clone()
     } else {
         None
     };
+    let snapshot = status
+        .job_status
+        .as_ref()
+        .and_then(|j| j.savepoint_info.as_ref())
+        .and_then(|i| i.trigger_id.clone())
+        .zip(job_id);
+    let snapshot = snapshot.map(|(trigger, job)| (job, trigger));
     ObservationNeeds {
         savepoint,
         checkpoints_of,
+        snapshot,
     }
 }
 
@@ -819,12 +829,62 @@ impl<'a> Decision<'a> {
             if !self.failed {
                 self.status.error = None;
             }
+            if self.resource.spec.is_application() {
+                self.snapshots();
+            }
             if let Some(r) = self.status.reconciliation_status.as_mut()
                 && r.last_stable_spec != r.last_reconciled_spec
             {
                 r.last_stable_spec = r.last_reconciled_spec.clone();
             }
         } else {
+            self.progressing = true;
+        }
+    }
+
+    /// Manual and periodic savepoints of the running job, and the history they leave.
+    fn snapshots(&mut self) {
+        let ObservedFlink::Reachable { jobs, .. } = &self.observed.flink else {
+            return;
+        };
+        let Some(job) = self.current_job(jobs).cloned() else {
+            return;
+        };
+        let config = render::flink_config(&RenderInput::for_resource(
+            self.resource,
+            &self.resource.spec,
+            self.ctx.defaults,
+        ))
+        .unwrap_or_default();
+        let recorded = self.status.job_status.clone().unwrap_or_default();
+        let mut info = recorded.savepoint_info.clone().unwrap_or_default();
+        let name = self.name().to_string();
+        let input = snapshots::SnapshotInput {
+            uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
+            cluster: &name,
+            job_id: &job.id,
+            nonce: self
+                .resource
+                .spec
+                .job
+                .as_ref()
+                .and_then(|j| j.savepoint_trigger_nonce),
+            config: &config,
+            result: self.observed.snapshot.as_ref(),
+            job_started: job.start_time,
+            keep: recorded.upgrade_savepoint_path.as_deref(),
+            now_ms: self.ctx.now_ms,
+        };
+        let out = snapshots::savepoints(&mut info, &input);
+        if recorded.savepoint_info.as_ref() != Some(&info) && info != Default::default() {
+            self.job_status().savepoint_info = Some(info);
+        }
+        self.actions.extend(out.actions);
+        self.notes.extend(out.notes);
+        if out.write_ahead {
+            self.intent = Some(self.status.clone());
+        }
+        if out.pending {
             self.progressing = true;
         }
     }

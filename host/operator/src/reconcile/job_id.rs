@@ -19,6 +19,15 @@ pub fn trigger_id(uid: &str, generation: i64, attempt: i32) -> String {
     )
 }
 
+/// The trigger id of a manual or periodic savepoint decided at `now_ms` (one per reconcile).
+pub fn snapshot_trigger_id(uid: &str, now_ms: i64) -> String {
+    format!(
+        "{:016x}{:016x}",
+        fnv1a(uid.as_bytes()) ^ 0xa5a5_a5a5_a5a5_a5a5,
+        now_ms as u64
+    )
+}
+
 /// FNV-1a, 64 bit: stable across Rust versions and platforms, unlike `DefaultHasher`.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {

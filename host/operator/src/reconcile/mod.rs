@@ -9,6 +9,7 @@ pub mod job_id;
 pub mod observed;
 pub mod reconciled_spec;
 pub mod session_job;
+pub mod snapshots;
 pub mod spec_diff;
 pub mod status;
 
@@ -39,6 +40,17 @@ pub enum Action {
         cluster: String,
         job_id: String,
         trigger_id: String,
+    },
+    /// Take a savepoint (the job keeps running) under a trigger id the status already records.
+    TriggerSavepoint {
+        cluster: String,
+        job_id: String,
+        trigger_id: String,
+    },
+    /// Delete a savepoint's files through the cluster (`/savepoint-disposal`); best effort.
+    DisposeSavepoint {
+        cluster: String,
+        path: String,
     },
     /// Upload a session job's jar to the session cluster and run it with a fixed job id.
     SubmitSessionJob(Box<SessionJobSubmission>),

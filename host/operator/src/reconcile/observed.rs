@@ -21,6 +21,8 @@ pub struct ObservedCluster {
     pub savepoint: Option<ObservedOperation>,
     /// The current job's latest completed checkpoint, when a last-state upgrade needs it.
     pub latest_checkpoint: Option<ObservedCheckpoint>,
+    /// The result of the manual or periodic savepoint the status records, when one is awaited.
+    pub snapshot: Option<ObservedOperation>,
 }
 
 /// An asynchronous Flink operation (savepoint) as last seen.
