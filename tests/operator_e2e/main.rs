@@ -91,6 +91,10 @@ fn main() {
             a_missing_jar_ends_in_a_clear_status_without_a_hot_loop,
         ),
         (
+            "a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason",
+            a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason,
+        ),
+        (
             "a_savepoint_upgrade_continues_the_count",
             a_savepoint_upgrade_continues_the_count,
         ),
@@ -1101,5 +1105,34 @@ fn manual_and_periodic_savepoints_are_taken_while_the_job_runs(
         "savepoints do not redeploy the job"
     );
     assert_eq!(text(&status, "/jobStatus/state"), "RUNNING");
+    Ok(())
+}
+
+fn a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason(
+    suite: &Suite,
+) -> Result<(), String> {
+    let manifest = std::fs::read_to_string(fixture("application.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("name: counter", "name: lost")
+        .replace("upgradeMode: stateless", "upgradeMode: savepoint\n    initialSavepointPath: file:///nowhere/savepoint-0")
+        .replace("taskmanager.numberOfTaskSlots: 2", "taskmanager.numberOfTaskSlots: 2\n    execution.checkpointing.dir: file:///tmp/e2e-cp\n    execution.checkpointing.savepoint-dir: file:///tmp/e2e-sp");
+    let path = suite.work.join("lost.yaml");
+    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
+    suite.kubectl(&["apply", "-f", &path.display().to_string()])?;
+    let status = suite.wait_deployment("lost", "FAILED", Some("FAILED"), STARTUP);
+    let error = text(&status, "/error");
+    assert!(
+        error.contains("JobFailed") && error.contains("/nowhere/savepoint-0"),
+        "{error}"
+    );
+    suite.kubectl(&["delete", "flinkdep", "lost", "--timeout=60s"])?;
+    suite.runtime.block_on(wait_for(
+        "no pod and no JVM",
+        Duration::from_secs(30),
+        async || {
+            (suite.labelled("", "pods", "lost").is_empty() && jvms_under(&suite.work) == 0)
+                .then_some(())
+        },
+    ));
     Ok(())
 }

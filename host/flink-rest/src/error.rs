@@ -72,7 +72,7 @@ pub(crate) fn flink_message(body: &[u8]) -> Option<String> {
     (!messages.is_empty()).then(|| messages.join("; "))
 }
 
-fn most_specific(error: &str) -> String {
+pub(crate) fn most_specific(error: &str) -> String {
     let line = error
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Caused by: "))

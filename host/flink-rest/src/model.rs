@@ -380,6 +380,18 @@ pub struct ExceptionEntry {
     pub task_name: Option<String>,
 }
 
+impl ExceptionEntry {
+    /// The most specific message of the exception (its last `Caused by:`), without class names.
+    pub fn message(&self) -> String {
+        let message = crate::error::most_specific(&self.stacktrace);
+        if message.is_empty() {
+            self.exception_name.clone()
+        } else {
+            message
+        }
+    }
+}
+
 /// One metric value (`?get=` without aggregation).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Metric {

@@ -784,3 +784,25 @@ fn switching_to_stateless_drops_the_state_and_says_so() {
     let plan = world.reconcile();
     assert_eq!(restore_path(&plan), None);
 }
+
+#[test]
+fn a_failed_job_reports_flinks_reason_once() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Failed);
+    world.observed.job_failure = Some("Cannot find savepoint at file:/nowhere".into());
+    let plan = world.reconcile();
+    let error = world.status().error.clone().unwrap_or_default();
+    assert!(
+        error.contains("JobFailed") && error.contains("file:/nowhere"),
+        "{error}"
+    );
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Failed);
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.warning && n.message.contains("file:/nowhere"))
+    );
+    let plan = world.reconcile();
+    assert!(plan.notes.is_empty(), "announced once: {:?}", plan.notes);
+}

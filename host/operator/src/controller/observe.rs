@@ -97,7 +97,14 @@ pub async fn deployment(
             });
         }
     }
+    let job_failure = match &flink {
+        ObservedFlink::Reachable { jobs, .. } => {
+            failure(ctx, &name, &namespace, resource, jobs).await
+        }
+        _ => None,
+    };
     Ok(ObservedCluster {
+        job_failure,
         job_manager,
         task_manager,
         pods: cluster_pods.len(),
@@ -108,6 +115,34 @@ pub async fn deployment(
         latest_checkpoint,
         snapshot,
     })
+}
+
+/// Flink's reason for a failed job: the one the status records, else the newest one.
+async fn failure(
+    ctx: &Context,
+    name: &str,
+    namespace: &str,
+    resource: &FlinkDeployment,
+    jobs: &[ObservedJob],
+) -> Option<String> {
+    let recorded = resource
+        .status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.job_id.clone());
+    let job = match recorded {
+        Some(id) => jobs.iter().find(|j| j.id == id),
+        None => jobs.iter().max_by_key(|j| j.start_time),
+    }?;
+    if job.state != flink_api::FlinkJobState::Failed {
+        return None;
+    }
+    let client = ctx.flink.for_cluster(name, namespace).ok()?;
+    let exceptions = client
+        .job_exceptions(&JobId::parse(&job.id).ok()?)
+        .await
+        .ok()?;
+    exceptions.latest().map(|e| e.message())
 }
 
 /// A stop-with-savepoint's result; `None` when Flink could not be asked (try again later).

@@ -298,6 +298,13 @@ impl<'a> Decision<'a> {
                 let updated = observe_job(self.status.job_status.as_ref(), job);
                 self.notes
                     .extend(status::job_state_change(before, job.state));
+                if job.state == FlinkJobState::Failed {
+                    let why = observed
+                        .job_failure
+                        .as_deref()
+                        .unwrap_or("Flink gave no reason");
+                    self.fail("JobFailed", format!("job {} failed: {why}", job.id));
+                }
                 self.status.job_status = Some(updated);
             }
         }

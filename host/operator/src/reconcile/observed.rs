@@ -23,6 +23,8 @@ pub struct ObservedCluster {
     pub latest_checkpoint: Option<ObservedCheckpoint>,
     /// The result of the manual or periodic savepoint the status records, when one is awaited.
     pub snapshot: Option<ObservedOperation>,
+    /// Why the current job failed (Flink's most specific exception message), when it did.
+    pub job_failure: Option<String>,
 }
 
 /// An asynchronous Flink operation (savepoint) as last seen.
