@@ -806,3 +806,65 @@ fn a_failed_job_reports_flinks_reason_once() {
     let plan = world.reconcile();
     assert!(plan.notes.is_empty(), "announced once: {:?}", plan.notes);
 }
+
+#[test]
+fn a_savepoint_redeploy_nonce_redeploys_from_the_initial_savepoint_without_taking_one() {
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world.edit(|spec| {
+        let job = spec.job.as_mut().expect("job");
+        job.initial_savepoint_path = Some("file:///backups/savepoint-42".into());
+        job.savepoint_redeploy_nonce = Some(1);
+    });
+    let plan = world.reconcile();
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::StopWithSavepoint { .. })),
+        "{:?}",
+        plan.actions
+    );
+    assert!(plan.actions.contains(&Action::DeleteCluster));
+    world.observed = ObservedCluster::default();
+    let plan = world.reconcile();
+    assert_eq!(
+        restore_path(&plan).as_deref(),
+        Some("file:///backups/savepoint-42")
+    );
+}
+
+#[test]
+fn savepoint_on_deletion_stops_the_job_with_a_savepoint_before_the_cluster_goes() {
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default()
+        .set("kubernetes.operator.job.savepoint-on-deletion", "true");
+    world.resource.metadata.deletion_timestamp = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+    );
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),
+        "{:?}",
+        plan.actions
+    );
+    world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
+    world.job_now(FlinkJobState::Finished);
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.reason == "SavepointOnDeletion" && n.message.contains(SAVEPOINT))
+    );
+    let plan = world.reconcile();
+    assert!(
+        !plan.notes.iter().any(|n| n.reason == "SavepointOnDeletion"),
+        "said once"
+    );
+    world.observed = ObservedCluster::default();
+    assert_eq!(world.reconcile().actions, vec![Action::RemoveFinalizer]);
+}

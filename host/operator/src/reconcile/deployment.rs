@@ -541,6 +541,7 @@ impl<'a> Decision<'a> {
                 self.progressing = true;
             }
             DiffClass::Upgrade => self.upgrade(last, &diff.fields(DiffClass::Upgrade)),
+            DiffClass::SavepointRedeploy => self.redeploy_from_savepoint(),
         }
     }
 
@@ -609,6 +610,41 @@ impl<'a> Decision<'a> {
         self.record(&spec, ReconciliationState::Upgrading, false);
         self.status.error = None;
         self.intent = Some(self.status.clone());
+        self.continue_upgrade(&target);
+    }
+
+    /// A new `savepointRedeployNonce`: the current state is discarded and the job redeployed
+    /// from `initialSavepointPath` (upstream's semantics), which validation requires.
+    fn redeploy_from_savepoint(&mut self) {
+        let spec = self.resource.spec.clone();
+        let Some(path) = spec
+            .job
+            .as_ref()
+            .and_then(|j| j.initial_savepoint_path.clone())
+        else {
+            self.fail(
+                "ValidationError",
+                "spec.job.savepointRedeployNonce: changed without spec.job.initialSavepointPath; set the savepoint to redeploy from".into(),
+            );
+            return;
+        };
+        self.notes.push(Note::normal(
+            "SpecChanged",
+            format!("SAVEPOINT_REDEPLOY: redeploying from {path}, the current state is not kept"),
+        ));
+        let mode = spec
+            .job
+            .as_ref()
+            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+        self.status.upgrade = Some(self.progress(mode, UpgradeStep::StoppingCluster, Some(path)));
+        self.record(&spec, ReconciliationState::Upgrading, false);
+        self.status.error = None;
+        self.intent = Some(self.status.clone());
+        let target = ReconciledSpec {
+            spec,
+            generation: self.generation(),
+            first_deployment: false,
+        };
         self.continue_upgrade(&target);
     }
 
@@ -924,7 +960,59 @@ impl<'a> Decision<'a> {
             self.notes
                 .push(Note::normal("Cleanup", "Cleaning up the Flink cluster"));
         }
+        if self.savepoint_on_deletion() {
+            let already = self
+                .status
+                .upgrade
+                .as_ref()
+                .is_some_and(|p| p.restore_path.is_some());
+            if self.secure_state(UpgradeMode::Savepoint).is_none() {
+                return;
+            }
+            if already {
+                return self.tear_down(true);
+            }
+            // The resource is going away: the path stays in the event (and the status until then).
+            let path = self
+                .status
+                .job_status
+                .as_ref()
+                .and_then(|j| j.upgrade_savepoint_path.clone());
+            self.notes.push(Note::normal(
+                "SavepointOnDeletion",
+                format!(
+                    "The job was stopped with savepoint {}",
+                    path.unwrap_or_default()
+                ),
+            ));
+            self.intent = Some(self.status.clone());
+        }
         self.tear_down(true);
+    }
+
+    /// `kubernetes.operator.job.savepoint-on-deletion` and a running job (or its savepoint
+    /// already under way).
+    fn savepoint_on_deletion(&self) -> bool {
+        let enabled = self
+            .resource
+            .spec
+            .configuration()
+            .flat()
+            .get("kubernetes.operator.job.savepoint-on-deletion")
+            .is_some_and(|v| v.trim() == "true");
+        if !enabled || !self.resource.spec.is_application() {
+            return false;
+        }
+        if self
+            .status
+            .upgrade
+            .as_ref()
+            .is_some_and(|p| p.trigger_id.is_some() || p.restore_path.is_some())
+        {
+            return true;
+        }
+        matches!(&self.observed.flink, ObservedFlink::Reachable { jobs, .. }
+            if self.current_job(jobs).is_some_and(|j| j.state == FlinkJobState::Running))
     }
 
     fn finish(mut self) -> Plan<FlinkDeploymentStatus> {

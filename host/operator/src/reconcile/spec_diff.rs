@@ -14,6 +14,8 @@ pub enum DiffClass {
     Scale,
     /// The cluster is redeployed in the job's upgrade mode.
     Upgrade,
+    /// `savepointRedeployNonce`: redeployed from `initialSavepointPath`, the state discarded.
+    SavepointRedeploy,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +123,8 @@ fn field_class(path: &str, mode: KubernetesDeploymentMode) -> DiffClass {
         .any(|p| path == *p || path.starts_with(&format!("{p}.")))
     {
         DiffClass::Ignore
+    } else if path == "job.savepointRedeployNonce" {
+        DiffClass::SavepointRedeploy
     } else if path == "taskManager.replicas" && mode == KubernetesDeploymentMode::Standalone {
         DiffClass::Scale
     } else {
