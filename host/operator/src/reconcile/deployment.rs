@@ -7,13 +7,13 @@
 //! target's generation means the deploy happened, so a crash between any two steps resumes at
 //! the right one.
 
-use super::observed::{ObservedCluster, ObservedFlink, ObservedJob, ObservedOperation};
+use super::observed::{ObservedCluster, ObservedFlink, ObservedJob};
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, deployment_diff};
 use super::status::{
     self, error_json, error_message, lifecycle, observe_job, set_running_condition, state_name,
 };
-use super::{Action, Intervals, Note, Plan, job_id, snapshots};
+use super::{Action, Intervals, Note, Plan, job_id, secure, snapshots};
 use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
 use flink_api::{
@@ -707,116 +707,46 @@ impl<'a> Decision<'a> {
             self.fail("UpgradeBlocked", "no job found in the cluster to take its state from; the upgrade waits. Restore it by hand with initialSavepointPath, or switch to upgradeMode: stateless to drop the state".into());
             return None;
         };
-        if progress.step == UpgradeStep::Savepointing
-            && progress.trigger_id.is_none()
-            && job.state != FlinkJobState::Running
-        {
-            // A savepoint needs a running job; the latest retained checkpoint is the fallback
-            // (upstream's last-state fallback), never empty state.
-            progress.step = UpgradeStep::Cancelling;
-            self.notes.push(Note::normal("SavepointFallback", format!("The job is {}, not RUNNING: resuming from its latest checkpoint instead of a savepoint", state_name(job.state))));
+        let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
+        let name = self.name().to_string();
+        let out = secure::secure_job(
+            &mut progress,
+            &secure::SecureInput {
+                uid,
+                cluster: &name,
+                job: &job,
+                savepoint: self.observed.savepoint.as_ref(),
+                latest_checkpoint: self.observed.latest_checkpoint.as_ref(),
+                now_ms: self.ctx.now_ms,
+            },
+        );
+        self.actions.extend(out.actions);
+        self.notes.extend(out.notes);
+        if let Some((kind, message)) = out.error {
+            self.fail(kind, message);
         }
-        let secured = match progress.step {
-            UpgradeStep::Savepointing => self.savepoint_step(&mut progress, &job),
-            _ => self.cancel_step(&mut progress, &job),
-        };
-        if let Some(path) = secured {
-            progress.restore_path = Some(path.clone());
-            progress.step = UpgradeStep::StoppingCluster;
+        if out.slow_down {
+            self.progressing = false;
+        }
+        if let Some(savepoint) = out.savepoint {
+            let info = self
+                .job_status()
+                .savepoint_info
+                .get_or_insert_with(Default::default);
+            info.last_savepoint = Some(savepoint.clone());
+            info.savepoint_history.push(savepoint);
+        }
+        if out.write_ahead {
+            let mut intent = self.status.clone();
+            intent.upgrade = Some(progress.clone());
+            self.intent = Some(intent);
+        }
+        if let Some(path) = out.secured {
             self.job_status().upgrade_savepoint_path = Some(path);
             self.status.upgrade = Some(progress);
             return Some(());
         }
         self.status.upgrade = Some(progress);
-        None
-    }
-
-    fn savepoint_step(
-        &mut self,
-        progress: &mut UpgradeProgress,
-        job: &ObservedJob,
-    ) -> Option<String> {
-        let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
-        let Some(trigger) = progress.trigger_id.clone() else {
-            let trigger = job_id::trigger_id(uid, progress.target_generation, progress.attempts);
-            progress.trigger_id = Some(trigger.clone());
-            let mut intent = self.status.clone();
-            intent.upgrade = Some(progress.clone());
-            self.intent = Some(intent);
-            self.actions.push(Action::StopWithSavepoint {
-                cluster: self.name().to_string(),
-                job_id: job.id.clone(),
-                trigger_id: trigger,
-            });
-            return None;
-        };
-        match &self.observed.savepoint {
-            Some(ObservedOperation::Completed(path)) => {
-                self.notes.push(Note::normal(
-                    "SavepointCompleted",
-                    format!("Stopped the job with savepoint {path}"),
-                ));
-                let now = self.ctx.now_ms;
-                let info = self
-                    .job_status()
-                    .savepoint_info
-                    .get_or_insert_with(Default::default);
-                let savepoint = flink_api::Savepoint {
-                    time_stamp: now,
-                    location: Some(path.clone()),
-                    trigger_type: flink_api::SnapshotTriggerType::Upgrade,
-                    format_type: flink_api::SavepointFormatType::Canonical,
-                    trigger_nonce: None,
-                };
-                info.last_savepoint = Some(savepoint.clone());
-                info.savepoint_history.push(savepoint);
-                Some(path.clone())
-            }
-            Some(ObservedOperation::Failed(cause)) => {
-                self.fail("SavepointError", format!("stop-with-savepoint {trigger} failed: {cause}; the job keeps running and the upgrade is retried"));
-                progress.trigger_id = None;
-                progress.attempts += 1;
-                self.progressing = false;
-                None
-            }
-            _ => None,
-        }
-    }
-
-    fn cancel_step(&mut self, progress: &mut UpgradeProgress, job: &ObservedJob) -> Option<String> {
-        if job.state.is_globally_terminal() {
-            return match &self.observed.latest_checkpoint {
-                Some(checkpoint) => {
-                    self.notes.push(Note::normal(
-                        "CheckpointSecured",
-                        format!(
-                            "The job was cancelled; resuming from its latest checkpoint {}",
-                            checkpoint.path
-                        ),
-                    ));
-                    Some(checkpoint.path.clone())
-                }
-                None => {
-                    self.fail("UpgradeBlocked", "the job is no longer running and Flink reports no completed checkpoint to resume from: manual restore required. Set initialSavepointPath to a savepoint or retained checkpoint, or switch to upgradeMode: stateless to start from empty state".into());
-                    None
-                }
-            };
-        }
-        if self.observed.latest_checkpoint.is_none() {
-            self.fail("UpgradeBlocked", "last-state upgrade needs a completed checkpoint and the job has none yet; the job keeps running. Enable checkpointing (execution.checkpointing.interval) or wait for one".into());
-            self.progressing = false;
-            return None;
-        }
-        if job.state != FlinkJobState::Cancelling {
-            let mut intent = self.status.clone();
-            intent.upgrade = Some(progress.clone());
-            self.intent = Some(intent);
-            self.actions.push(Action::CancelJob {
-                cluster: self.name().to_string(),
-                job_id: job.id.clone(),
-                best_effort: false,
-            });
-        }
         None
     }
 

@@ -8,6 +8,7 @@ pub mod deployment;
 pub mod job_id;
 pub mod observed;
 pub mod reconciled_spec;
+pub mod secure;
 pub mod session_job;
 pub mod snapshots;
 pub mod spec_diff;

@@ -1,0 +1,152 @@
+//! Securing a running job's state before an upgrade, a suspension or a deletion replaces it:
+//! stop-with-savepoint (`savepoint`), or cancel and take the latest retained checkpoint
+//! (`last-state` without HA). Shared by FlinkDeployments and FlinkSessionJobs; the caller owns
+//! the status and the cluster, this owns the steps.
+
+use super::observed::{ObservedCheckpoint, ObservedJob, ObservedOperation};
+use super::status::state_name;
+use super::{Action, Note, job_id};
+use flink_api::{
+    FlinkJobState, Savepoint, SavepointFormatType, SnapshotTriggerType, UpgradeProgress,
+    UpgradeStep,
+};
+
+pub struct SecureInput<'a> {
+    pub uid: &'a str,
+    /// The FlinkDeployment whose REST API the requests go to.
+    pub cluster: &'a str,
+    pub job: &'a ObservedJob,
+    /// The result of the recorded stop-with-savepoint, when one is awaited.
+    pub savepoint: Option<&'a ObservedOperation>,
+    /// The job's latest completed checkpoint, when observed.
+    pub latest_checkpoint: Option<&'a ObservedCheckpoint>,
+    pub now_ms: i64,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct SecureOutcome {
+    pub actions: Vec<Action>,
+    pub notes: Vec<Note>,
+    /// The progress must be written before the actions are sent.
+    pub write_ahead: bool,
+    /// `(kind, message)` for the status error.
+    pub error: Option<(&'static str, String)>,
+    /// Something failed or is missing: retry at the normal interval rather than soon.
+    pub slow_down: bool,
+    /// A completed savepoint, for the history.
+    pub savepoint: Option<Savepoint>,
+    /// The restore path, once the state is secured.
+    pub secured: Option<String>,
+}
+
+/// Advances `progress` (at `SAVEPOINTING` or `CANCELLING`) by what was observed.
+pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> SecureOutcome {
+    let mut out = SecureOutcome::default();
+    if progress.step == UpgradeStep::Savepointing
+        && progress.trigger_id.is_none()
+        && input.job.state != FlinkJobState::Running
+    {
+        // A savepoint needs a running job; the latest retained checkpoint is the fallback
+        // (upstream's last-state fallback), never empty state.
+        progress.step = UpgradeStep::Cancelling;
+        out.notes.push(Note::normal(
+            "SavepointFallback",
+            format!(
+                "The job is {}, not RUNNING: resuming from its latest checkpoint instead of a savepoint",
+                state_name(input.job.state)
+            ),
+        ));
+    }
+    let secured = match progress.step {
+        UpgradeStep::Savepointing => savepoint_step(progress, input, &mut out),
+        _ => cancel_step(input, &mut out),
+    };
+    if let Some(path) = &secured {
+        progress.restore_path = Some(path.clone());
+        progress.step = UpgradeStep::StoppingCluster;
+    }
+    out.secured = secured;
+    out
+}
+
+fn savepoint_step(
+    progress: &mut UpgradeProgress,
+    input: &SecureInput,
+    out: &mut SecureOutcome,
+) -> Option<String> {
+    let Some(trigger) = progress.trigger_id.clone() else {
+        let trigger = job_id::trigger_id(input.uid, progress.target_generation, progress.attempts);
+        progress.trigger_id = Some(trigger.clone());
+        out.write_ahead = true;
+        out.actions.push(Action::StopWithSavepoint {
+            cluster: input.cluster.to_string(),
+            job_id: input.job.id.clone(),
+            trigger_id: trigger,
+        });
+        return None;
+    };
+    match input.savepoint {
+        Some(ObservedOperation::Completed(path)) => {
+            out.notes.push(Note::normal(
+                "SavepointCompleted",
+                format!("Stopped the job with savepoint {path}"),
+            ));
+            out.savepoint = Some(Savepoint {
+                time_stamp: input.now_ms,
+                location: Some(path.clone()),
+                trigger_type: SnapshotTriggerType::Upgrade,
+                format_type: SavepointFormatType::Canonical,
+                trigger_nonce: None,
+            });
+            Some(path.clone())
+        }
+        Some(ObservedOperation::Failed(cause)) => {
+            out.error = Some((
+                "SavepointError",
+                format!(
+                    "stop-with-savepoint {trigger} failed: {cause}; the job keeps running and the upgrade is retried"
+                ),
+            ));
+            progress.trigger_id = None;
+            progress.attempts += 1;
+            out.slow_down = true;
+            None
+        }
+        _ => None,
+    }
+}
+
+fn cancel_step(input: &SecureInput, out: &mut SecureOutcome) -> Option<String> {
+    if input.job.state.is_globally_terminal() {
+        return match input.latest_checkpoint {
+            Some(checkpoint) => {
+                out.notes.push(Note::normal(
+                    "CheckpointSecured",
+                    format!(
+                        "The job was cancelled; resuming from its latest checkpoint {}",
+                        checkpoint.path
+                    ),
+                ));
+                Some(checkpoint.path.clone())
+            }
+            None => {
+                out.error = Some(("UpgradeBlocked", "the job is no longer running and Flink reports no completed checkpoint to resume from: manual restore required. Set initialSavepointPath to a savepoint or retained checkpoint, or switch to upgradeMode: stateless to start from empty state".into()));
+                None
+            }
+        };
+    }
+    if input.latest_checkpoint.is_none() {
+        out.error = Some(("UpgradeBlocked", "last-state upgrade needs a completed checkpoint and the job has none yet; the job keeps running. Enable checkpointing (execution.checkpointing.interval) or wait for one".into()));
+        out.slow_down = true;
+        return None;
+    }
+    if input.job.state != FlinkJobState::Cancelling {
+        out.write_ahead = true;
+        out.actions.push(Action::CancelJob {
+            cluster: input.cluster.to_string(),
+            job_id: input.job.id.clone(),
+            best_effort: false,
+        });
+    }
+    None
+}
