@@ -83,6 +83,10 @@ fn main() {
             a_session_cluster_runs_two_session_jobs,
         ),
         (
+            "a_session_job_savepoint_upgrade_restores_its_state",
+            a_session_job_savepoint_upgrade_restores_its_state,
+        ),
+        (
             "a_session_cluster_waits_for_its_jobs_before_it_is_deleted",
             a_session_cluster_waits_for_its_jobs_before_it_is_deleted,
         ),
@@ -630,7 +634,12 @@ fn session_job_status(suite: &Suite, name: &str) -> Option<Value> {
 }
 
 fn a_session_cluster_runs_two_session_jobs(suite: &Suite) -> Result<(), String> {
-    suite.kubectl(&["apply", "-f", &fixture("session.yaml")])?;
+    let manifest = std::fs::read_to_string(fixture("session.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("DIR", &suite.work.display().to_string());
+    let path = suite.work.join("session.yaml");
+    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
+    suite.kubectl(&["apply", "-f", &path.display().to_string()])?;
     suite.wait_deployment("shared", "STABLE", None, STARTUP);
     let ids = suite
         .runtime
@@ -1134,5 +1143,61 @@ fn a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason(
                 .then_some(())
         },
     ));
+    Ok(())
+}
+
+fn a_session_job_savepoint_upgrade_restores_its_state(suite: &Suite) -> Result<(), String> {
+    let old = session_job_status(suite, "second")
+        .map(|s| text(&s, "/jobStatus/jobId"))
+        .ok_or("no second job")?;
+    let client = suite.flink("shared")?;
+    let before = suite.runtime.block_on(wait_for(
+        "a count of 100",
+        Duration::from_secs(60),
+        async || count_of(&client, &old).await.ok().filter(|c| *c >= 100.0),
+    ));
+    suite.kubectl(&[
+        "patch",
+        "flinksessionjob",
+        "second",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"job":{"upgradeMode":"savepoint","args":["--rate","1"]}}}"#,
+    ])?;
+    let status = suite.runtime.block_on(wait_for(
+        "the upgraded session job running",
+        STARTUP,
+        async || {
+            let status = session_job_status(suite, "second")?;
+            (text(&status, "/jobStatus/jobId") != old
+                && text(&status, "/jobStatus/state") == "RUNNING")
+                .then_some(status)
+        },
+    ));
+    let job = text(&status, "/jobStatus/jobId");
+    let savepoint = text(&status, "/jobStatus/upgradeSavepointPath");
+    assert!(
+        savepoint.contains("/session-savepoints/"),
+        "savepoint {savepoint:?}"
+    );
+    let stats = suite
+        .runtime
+        .block_on(client.checkpoint_statistics(&JobId::parse(&job).map_err(|e| e.to_string())?))
+        .map_err(|e| e.to_string())?;
+    let restored = stats
+        .latest
+        .restored
+        .and_then(|r| r.external_path)
+        .unwrap_or_default();
+    assert_eq!(
+        restored.trim_end_matches('/'),
+        savepoint.trim_end_matches('/')
+    );
+    let after = suite.runtime.block_on(count_of(&client, &job))?;
+    assert!(
+        after >= before,
+        "session job count went from {before} to {after}"
+    );
     Ok(())
 }

@@ -49,4 +49,6 @@ pub struct FlinkSessionJobStatus {
     pub lifecycle_state: Option<ResourceLifecycleState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconciliation_status: Option<ReconciliationStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<crate::common::UpgradeProgress>,
 }

@@ -3,7 +3,9 @@
 
 use flink_api::validation::ValidationSettings;
 use flink_api::{FlinkJobState, FlinkSessionJob, ReconciliationState};
-use flink_operator::reconcile::observed::{ObservedJob, ObservedSessionJob, SessionCluster};
+use flink_operator::reconcile::observed::{
+    ObservedCheckpoint, ObservedJob, ObservedOperation, ObservedSessionJob, SessionCluster,
+};
 use flink_operator::reconcile::session_job::{FINALIZER, SessionDecideContext, decide};
 use flink_operator::reconcile::{Action, Intervals, Plan};
 
@@ -28,7 +30,7 @@ fn ready_cluster(jobs: Vec<ObservedJob>) -> ObservedSessionJob {
             deleting: false,
         },
         jobs: Some(jobs),
-        unreachable: None,
+        ..Default::default()
     }
 }
 
@@ -182,4 +184,89 @@ fn deletion_cancels_the_job_then_releases_the_finalizer() {
     world.observed = ready_cluster(vec![cancelled]);
     let plan = world.reconcile();
     assert_eq!(plan.actions, vec![Action::RemoveFinalizer]);
+}
+
+#[test]
+fn a_savepoint_upgrade_of_a_session_job_stops_it_with_a_savepoint_and_restores_the_new_one() {
+    let mut world = World::new();
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = flink_api::UpgradeMode::Savepoint;
+    world.reconcile();
+    let old = world.job_id();
+    world.observed = ready_cluster(vec![running(&old)]);
+    world.reconcile();
+    world.resource.spec.job.as_mut().expect("job").parallelism = Some(2);
+    world.resource.metadata.generation = Some(2);
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Action::StopWithSavepoint { cluster, .. }] if cluster == "shared"),
+        "{:?}",
+        plan.actions
+    );
+    assert!(
+        plan.intent
+            .as_ref()
+            .and_then(|s| s.upgrade.as_ref())
+            .and_then(|p| p.trigger_id.clone())
+            .is_some(),
+        "trigger written ahead"
+    );
+    let mut stopped = running(&old);
+    stopped.state = FlinkJobState::Finished;
+    world.observed = ready_cluster(vec![stopped]);
+    world.observed.savepoint = Some(ObservedOperation::Completed("file:/sp/session-1".into()));
+    let plan = world.reconcile();
+    let submission = plan.actions.iter().find_map(|a| match a {
+        Action::SubmitSessionJob(s) => Some(s.clone()),
+        _ => None,
+    });
+    let submission = submission.expect("the new job is submitted");
+    assert_eq!(
+        submission.restore_from.as_deref(),
+        Some("file:/sp/session-1")
+    );
+    assert_ne!(submission.job_id, old);
+    let recorded = plan
+        .intent
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.upgrade_savepoint_path.clone());
+    assert_eq!(
+        recorded.as_deref(),
+        Some("file:/sp/session-1"),
+        "the path is recorded before the submission"
+    );
+}
+
+#[test]
+fn a_last_state_session_job_without_a_checkpoint_keeps_running() {
+    let mut world = World::new();
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = flink_api::UpgradeMode::LastState;
+    world.reconcile();
+    let old = world.job_id();
+    world.observed = ready_cluster(vec![running(&old)]);
+    world.reconcile();
+    world.resource.spec.job.as_mut().expect("job").parallelism = Some(2);
+    world.resource.metadata.generation = Some(2);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let error = world
+        .resource
+        .status
+        .as_ref()
+        .and_then(|s| s.error.clone())
+        .unwrap_or_default();
+    assert!(error.contains("completed checkpoint"), "{error}");
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: "file:/cp/chk-3".into(),
+        completed_at: 1,
+    });
+    let plan = world.reconcile();
+    assert_eq!(
+        plan.actions,
+        vec![Action::CancelJob {
+            cluster: "shared".into(),
+            job_id: old,
+            best_effort: false
+        }]
+    );
 }

@@ -3,11 +3,11 @@
 //! applies); Flink's REST API is asked only when a JobManager is ready to answer.
 
 use super::Context;
-use crate::reconcile::deployment;
 use crate::reconcile::observed::{
     ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob,
     ObservedOperation, ObservedSessionJob, SessionCluster, job_state,
 };
+use crate::reconcile::{deployment, session_job};
 use crate::render;
 use flink_api::{FlinkDeployment, FlinkSessionJob};
 use flink_rest::{FlinkError, JobId, Operation, TriggerId};
@@ -83,18 +83,8 @@ pub async fn deployment(
         if let Some((job, trigger)) = &needs.snapshot {
             snapshot = savepoint_result(&client, job, trigger).await;
         }
-        if let Some(job) = &needs.checkpoints_of
-            && let Ok(id) = JobId::parse(job)
-            && let Ok(stats) = client.checkpoint_statistics(&id).await
-        {
-            latest_checkpoint = stats.latest.completed.and_then(|c| {
-                Some(ObservedCheckpoint {
-                    path: c.external_path.filter(|p| {
-                        !p.is_empty() && p != "<checkpoint-not-externally-addressable>"
-                    })?,
-                    completed_at: c.latest_ack_timestamp,
-                })
-            });
+        if let Some(job) = &needs.checkpoints_of {
+            latest_checkpoint = latest_checkpoint_of(&client, job).await;
         }
     }
     let job_failure = match &flink {
@@ -114,6 +104,25 @@ pub async fn deployment(
         savepoint,
         latest_checkpoint,
         snapshot,
+    })
+}
+
+/// The job's latest completed checkpoint with an addressable path.
+async fn latest_checkpoint_of(
+    client: &flink_rest::FlinkClient,
+    job: &str,
+) -> Option<ObservedCheckpoint> {
+    let stats = client
+        .checkpoint_statistics(&JobId::parse(job).ok()?)
+        .await
+        .ok()?;
+    let completed = stats.latest.completed?;
+    let path = completed
+        .external_path
+        .filter(|p| !p.is_empty() && p != "<checkpoint-not-externally-addressable>")?;
+    Some(ObservedCheckpoint {
+        path,
+        completed_at: completed.latest_ack_timestamp,
     })
 }
 
@@ -274,25 +283,31 @@ pub async fn session_job(
     if !matches!(cluster, SessionCluster::Present { ready: true, .. }) {
         return Ok(ObservedSessionJob {
             cluster,
-            jobs: None,
-            unreachable: None,
+            ..Default::default()
         });
     }
-    match flink(ctx, &cluster_name, &namespace, false).await {
-        ObservedFlink::Reachable { jobs, .. } => Ok(ObservedSessionJob {
-            cluster,
-            jobs: Some(jobs),
-            unreachable: None,
-        }),
-        ObservedFlink::Unreachable(why) => Ok(ObservedSessionJob {
-            cluster,
-            jobs: None,
-            unreachable: Some(why),
-        }),
-        ObservedFlink::NotAsked => Ok(ObservedSessionJob {
-            cluster,
-            jobs: None,
-            unreachable: None,
-        }),
+    let (jobs, unreachable) = match flink(ctx, &cluster_name, &namespace, false).await {
+        ObservedFlink::Reachable { jobs, .. } => (Some(jobs), None),
+        ObservedFlink::Unreachable(why) => (None, Some(why)),
+        ObservedFlink::NotAsked => (None, None),
+    };
+    let needs = session_job::observation_needs(resource);
+    let (mut savepoint, mut latest_checkpoint) = (None, None);
+    if jobs.is_some()
+        && let Ok(client) = ctx.flink.for_cluster(&cluster_name, &namespace)
+    {
+        if let Some((job, trigger)) = &needs.savepoint {
+            savepoint = savepoint_result(&client, job, trigger).await;
+        }
+        if let Some(job) = &needs.checkpoints_of {
+            latest_checkpoint = latest_checkpoint_of(&client, job).await;
+        }
     }
+    Ok(ObservedSessionJob {
+        cluster,
+        jobs,
+        unreachable,
+        savepoint,
+        latest_checkpoint,
+    })
 }

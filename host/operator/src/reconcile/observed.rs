@@ -91,6 +91,10 @@ pub struct ObservedSessionJob {
     pub jobs: Option<Vec<ObservedJob>>,
     /// The cluster did not answer.
     pub unreachable: Option<String>,
+    /// The result of the stop-with-savepoint the status records, when one is awaited.
+    pub savepoint: Option<ObservedOperation>,
+    /// The recorded job's latest completed checkpoint, when a last-state upgrade needs it.
+    pub latest_checkpoint: Option<ObservedCheckpoint>,
 }
 
 impl ObservedSessionJob {

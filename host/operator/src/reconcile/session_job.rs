@@ -7,11 +7,11 @@ use super::observed::{ObservedJob, ObservedSessionJob, SessionCluster};
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, session_job_diff};
 use super::status::{self, lifecycle, observe_job};
-use super::{Action, Intervals, Note, Plan, SessionJobSubmission, job_id};
+use super::{Action, Intervals, Note, Plan, SessionJobSubmission, job_id, secure};
 use flink_api::validation::ValidationSettings;
 use flink_api::{
     FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus, JobState,
-    JobStatus, ReconciliationState, UpgradeMode,
+    JobStatus, ReconciliationState, UpgradeMode, UpgradeProgress, UpgradeStep,
 };
 
 /// Upstream's finalizer name.
@@ -22,6 +22,42 @@ pub struct SessionDecideContext<'a> {
     pub now_ms: i64,
     pub intervals: &'a Intervals,
     pub validation: &'a ValidationSettings,
+}
+
+/// What observation must fetch for a session job besides the cluster's jobs.
+pub fn observation_needs(resource: &FlinkSessionJob) -> super::deployment::ObservationNeeds {
+    let status = resource.status.clone().unwrap_or_default();
+    let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone());
+    let progress = status.upgrade.as_ref();
+    let savepoint = match (progress, &job_id) {
+        (Some(p), Some(job)) if p.step == UpgradeStep::Savepointing => {
+            p.trigger_id.clone().map(|t| (job.clone(), t))
+        }
+        _ => None,
+    };
+    let recorded = status
+        .reconciliation_status
+        .as_ref()
+        .and_then(|r| r.last_reconciled_spec.as_deref())
+        .and_then(|t| ReconciledSpec::<FlinkSessionJobSpec>::from_json(t).ok())
+        .map(|r| r.generation);
+    let changed = recorded.is_some() && recorded != resource.metadata.generation;
+    let stateful = resource
+        .spec
+        .job
+        .as_ref()
+        .is_some_and(|j| j.upgrade_mode.is_stateful());
+    let securing = progress
+        .is_some_and(|p| matches!(p.step, UpgradeStep::Cancelling | UpgradeStep::Savepointing));
+    super::deployment::ObservationNeeds {
+        savepoint,
+        checkpoints_of: if stateful && (securing || changed) {
+            job_id
+        } else {
+            None
+        },
+        snapshot: None,
+    }
 }
 
 pub fn decide(
@@ -205,6 +241,7 @@ impl<'a> Decision<'a> {
         let id = job_id::job_id(uid, target.generation);
         if self.find(&id).is_some() {
             self.set_state(ReconciliationState::Deployed);
+            self.status.upgrade = None;
             return;
         }
         if let Some(old) = self.recorded_job()
@@ -230,8 +267,11 @@ impl<'a> Decision<'a> {
                 .job_status
                 .get_or_insert_with(JobStatus::default)
                 .state = Some(FlinkJobState::Suspended);
-            self.notes
-                .push(Note::normal("Suspended", "Job suspended: it was cancelled"));
+            let message = match self.status.upgrade.take().and_then(|p| p.restore_path) {
+                Some(path) => format!("Job suspended: its state is kept at {path}"),
+                None => "Job suspended: it was cancelled".to_string(),
+            };
+            self.notes.push(Note::normal("Suspended", message));
             self.progressing = false;
             return;
         }
@@ -254,7 +294,7 @@ impl<'a> Decision<'a> {
             restore_from: if target.first_deployment {
                 job.initial_savepoint_path.clone()
             } else {
-                None
+                self.status.upgrade.take().and_then(|p| p.restore_path)
             },
             allow_non_restored_state: job.allow_non_restored_state == Some(true),
             configuration,
@@ -280,34 +320,64 @@ impl<'a> Decision<'a> {
     fn compare(&mut self, last: &ReconciledSpec<FlinkSessionJobSpec>) {
         let spec = self.resource.spec.clone();
         let diff = session_job_diff(&last.spec, &spec);
-        if diff.is_empty() {
+        // A stop or cancel already sent means the job is stopping: the upgrade completes even if
+        // the change was reverted; otherwise a reverted change abandons it.
+        let stopping = self
+            .status
+            .upgrade
+            .as_ref()
+            .map(|p| p.trigger_id.is_some() || p.step == UpgradeStep::Cancelling);
+        if stopping == Some(false) && diff.class != DiffClass::Upgrade {
+            self.status.upgrade = None;
+            self.status.error = None;
+        }
+        if diff.class != DiffClass::Upgrade && stopping != Some(true) {
+            if diff.class == DiffClass::Ignore && !diff.is_empty() {
+                self.record(&spec, ReconciliationState::Deployed, false);
+            }
             return self.steady(last);
         }
-        if diff.class == DiffClass::Ignore {
-            self.record(&spec, ReconciliationState::Deployed, false);
-            return self.steady(last);
-        }
-        let mode = |s: &FlinkSessionJobSpec| {
-            s.job
-                .as_ref()
-                .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode)
-        };
+        let mode = spec
+            .job
+            .as_ref()
+            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
         let was_suspended = last
             .spec
             .job
             .as_ref()
             .is_some_and(|j| j.state == JobState::Suspended);
-        if (mode(&last.spec).is_stateful() || mode(&spec).is_stateful()) && !was_suspended {
-            self.fail("UpgradeBlocked", format!("spec changed ({}) but stateful upgrades are not supported by this operator version yet; the running job is kept. Use upgradeMode: stateless, or revert the change", diff.fields(DiffClass::Upgrade)));
-            return self.steady(last);
+        if self.status.upgrade.is_none() {
+            self.notes.push(Note::normal(
+                "SpecChanged",
+                format!(
+                    "UPGRADE change(s) detected ({})",
+                    diff.fields(DiffClass::Upgrade)
+                ),
+            ));
+            if last
+                .spec
+                .job
+                .as_ref()
+                .is_some_and(|j| j.upgrade_mode.is_stateful())
+                && !mode.is_stateful()
+                && !was_suspended
+            {
+                self.notes.push(Note::warning(
+                    "StatelessUpgrade",
+                    "upgradeMode is now stateless: this upgrade starts the job from empty state",
+                ));
+            }
         }
-        self.notes.push(Note::normal(
-            "SpecChanged",
-            format!(
-                "UPGRADE change(s) detected ({})",
-                diff.fields(DiffClass::Upgrade)
-            ),
-        ));
+        if mode.is_stateful() && was_suspended {
+            let path = self
+                .status
+                .job_status
+                .as_ref()
+                .and_then(|j| j.upgrade_savepoint_path.clone());
+            self.status.upgrade = Some(self.progress(mode, UpgradeStep::StoppingCluster, path));
+        } else if mode.is_stateful() && self.secure(mode).is_none() {
+            return;
+        }
         self.record(&spec, ReconciliationState::Upgrading, false);
         self.status.error = None;
         self.intent = Some(self.status.clone());
@@ -316,6 +386,89 @@ impl<'a> Decision<'a> {
             generation: self.generation(),
             first_deployment: false,
         });
+    }
+
+    fn progress(
+        &self,
+        mode: UpgradeMode,
+        step: UpgradeStep,
+        restore_path: Option<String>,
+    ) -> UpgradeProgress {
+        UpgradeProgress {
+            step,
+            mode,
+            target_generation: self.generation(),
+            trigger_id: None,
+            restore_path,
+            attempts: 0,
+            started: self.ctx.now_ms,
+        }
+    }
+
+    /// Secures the recorded job's state (see `secure`); `Some` once the restore path is known.
+    fn secure(&mut self, mode: UpgradeMode) -> Option<()> {
+        self.progressing = true;
+        let first = if mode == UpgradeMode::Savepoint {
+            UpgradeStep::Savepointing
+        } else {
+            UpgradeStep::Cancelling
+        };
+        let mut progress = self
+            .status
+            .upgrade
+            .take()
+            .unwrap_or_else(|| self.progress(mode, first, None));
+        progress.target_generation = self.generation();
+        if progress.restore_path.is_some() {
+            self.status.upgrade = Some(progress);
+            return Some(());
+        }
+        let Some(job) = self.recorded_job().cloned() else {
+            self.status.upgrade = Some(progress);
+            self.fail("UpgradeBlocked", "the session cluster does not list the job to take its state from; the upgrade waits. Set initialSavepointPath, or switch to upgradeMode: stateless to drop the state".into());
+            return None;
+        };
+        let cluster = self.cluster();
+        let out = secure::secure_job(
+            &mut progress,
+            &secure::SecureInput {
+                uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
+                cluster: &cluster,
+                job: &job,
+                savepoint: self.observed.savepoint.as_ref(),
+                latest_checkpoint: self.observed.latest_checkpoint.as_ref(),
+                now_ms: self.ctx.now_ms,
+            },
+        );
+        self.actions.extend(out.actions);
+        self.notes.extend(out.notes);
+        if let Some((kind, message)) = out.error {
+            self.fail(kind, message);
+        }
+        if out.slow_down {
+            self.progressing = false;
+        }
+        let job_status = self
+            .status
+            .job_status
+            .get_or_insert_with(JobStatus::default);
+        if let Some(savepoint) = out.savepoint {
+            let info = job_status
+                .savepoint_info
+                .get_or_insert_with(Default::default);
+            info.last_savepoint = Some(savepoint.clone());
+            info.savepoint_history.push(savepoint);
+        }
+        if let Some(path) = &out.secured {
+            job_status.upgrade_savepoint_path = Some(path.clone());
+        }
+        if out.write_ahead {
+            let mut intent = self.status.clone();
+            intent.upgrade = Some(progress.clone());
+            self.intent = Some(intent);
+        }
+        self.status.upgrade = Some(progress);
+        out.secured.map(|_| ())
     }
 
     fn steady(&mut self, last: &ReconciledSpec<FlinkSessionJobSpec>) {
