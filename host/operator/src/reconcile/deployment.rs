@@ -717,6 +717,9 @@ impl<'a> Decision<'a> {
                 job: &job,
                 savepoint: self.observed.savepoint.as_ref(),
                 latest_checkpoint: self.observed.latest_checkpoint.as_ref(),
+                max_checkpoint_age: secure::max_checkpoint_age(
+                    &self.resource.spec.configuration().flat(),
+                ),
                 now_ms: self.ctx.now_ms,
             },
         );

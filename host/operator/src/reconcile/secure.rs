@@ -20,6 +20,9 @@ pub struct SecureInput<'a> {
     pub savepoint: Option<&'a ObservedOperation>,
     /// The job's latest completed checkpoint, when observed.
     pub latest_checkpoint: Option<&'a ObservedCheckpoint>,
+    /// `kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age`: an older latest
+    /// checkpoint is not resumed from; a savepoint is taken instead (the job must be running).
+    pub max_checkpoint_age: Option<std::time::Duration>,
     pub now_ms: i64,
 }
 
@@ -39,6 +42,16 @@ pub struct SecureOutcome {
     pub secured: Option<String>,
 }
 
+/// `kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age` from a flat
+/// configuration.
+pub fn max_checkpoint_age(
+    config: &std::collections::BTreeMap<String, String>,
+) -> Option<std::time::Duration> {
+    config
+        .get("kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age")
+        .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
+}
+
 /// Advances `progress` (at `SAVEPOINTING` or `CANCELLING`) by what was observed.
 pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> SecureOutcome {
     let mut out = SecureOutcome::default();
@@ -55,6 +68,22 @@ pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> Secure
                 "The job is {}, not RUNNING: resuming from its latest checkpoint instead of a savepoint",
                 state_name(input.job.state)
             ),
+        ));
+    }
+    let too_old = match (input.latest_checkpoint, input.max_checkpoint_age) {
+        (Some(checkpoint), Some(max)) => {
+            input.now_ms - checkpoint.completed_at > max.as_millis() as i64
+        }
+        _ => false,
+    };
+    if progress.step == UpgradeStep::Cancelling
+        && too_old
+        && input.job.state == FlinkJobState::Running
+    {
+        progress.step = UpgradeStep::Savepointing;
+        out.notes.push(Note::normal(
+            "CheckpointTooOld",
+            "The latest checkpoint is older than the allowed age: taking a savepoint instead",
         ));
     }
     let secured = match progress.step {
@@ -149,4 +178,62 @@ fn cancel_step(input: &SecureInput, out: &mut SecureOutcome) -> Option<String> {
         });
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flink_api::UpgradeMode;
+
+    fn progress(step: UpgradeStep) -> UpgradeProgress {
+        UpgradeProgress {
+            step,
+            mode: UpgradeMode::LastState,
+            target_generation: 2,
+            trigger_id: None,
+            restore_path: None,
+            attempts: 0,
+            started: 0,
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_older_than_allowed_is_replaced_by_a_savepoint() {
+        let job = ObservedJob {
+            id: "j".into(),
+            name: "n".into(),
+            state: FlinkJobState::Running,
+            start_time: 0,
+            last_modification: 0,
+        };
+        let checkpoint = ObservedCheckpoint {
+            path: "file:/cp/chk-1".into(),
+            completed_at: 1_000,
+        };
+        let mut input = SecureInput {
+            uid: "u",
+            cluster: "c",
+            job: &job,
+            savepoint: None,
+            latest_checkpoint: Some(&checkpoint),
+            max_checkpoint_age: Some(std::time::Duration::from_secs(60)),
+            now_ms: 30_000,
+        };
+        let mut fresh = progress(UpgradeStep::Cancelling);
+        let out = secure_job(&mut fresh, &input);
+        assert!(
+            matches!(&out.actions[..], [Action::CancelJob { .. }]),
+            "a fresh checkpoint is used: {:?}",
+            out.actions
+        );
+        input.now_ms = 120_000;
+        let mut old = progress(UpgradeStep::Cancelling);
+        let out = secure_job(&mut old, &input);
+        assert!(
+            matches!(&out.actions[..], [Action::StopWithSavepoint { .. }]),
+            "{:?}",
+            out.actions
+        );
+        assert_eq!(old.step, UpgradeStep::Savepointing);
+    }
 }
