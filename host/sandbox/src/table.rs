@@ -1,4 +1,5 @@
-//! `meta.k8s.io/v1` Tables for `kubectl get`: Name, a CRD's printer columns, Age.
+//! `meta.k8s.io/v1` Tables for `kubectl get`: Name, a CRD's printer columns (or the columns a
+//! real server computes for Pods and Deployments), Age.
 
 use crate::resources::ResourceType;
 use crate::store::json_path_pointer;
@@ -68,6 +69,12 @@ pub fn to_table(
     for column in &rt.printer_columns {
         columns.push(json!({"name": column.name, "type": column.kind, "format": "", "description": "", "priority": column.priority}));
     }
+    let builtin = builtin_columns(rt);
+    for name in builtin.map_or(&[][..], |(names, _)| names) {
+        columns.push(
+            json!({"name": name, "type": "string", "format": "", "description": "", "priority": 0}),
+        );
+    }
     columns.push(json!({"name": "Age", "type": "date", "format": "", "description": "CreationTimestamp.", "priority": 0}));
     let rows: Vec<Value> = items
         .iter()
@@ -76,6 +83,9 @@ pub fn to_table(
             for column in &rt.printer_columns {
                 let cell = item.pointer(&json_path_pointer(&column.json_path)).cloned().unwrap_or(Value::Null);
                 cells.push(if column.kind == "date" { age_cell(&cell) } else { cell });
+            }
+            if let Some((_, compute)) = builtin {
+                cells.extend(compute(item));
             }
             cells.push(age_cell(item.pointer("/metadata/creationTimestamp").unwrap_or(&Value::Null)));
             let object = if include_object {
@@ -95,9 +105,88 @@ pub fn to_table(
     })
 }
 
+type Cells = fn(&Value) -> Vec<Value>;
+
+/// The columns kubectl shows for the built-in kinds whose own server computes them (a real API
+/// server has them in code, not as printer columns): Pods and Deployments.
+fn builtin_columns(rt: &ResourceType) -> Option<(&'static [&'static str], Cells)> {
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Pod") => Some((&["Ready", "Status", "Restarts"], pod_cells)),
+        ("apps", "Deployment") => Some((&["Ready", "Up-to-date", "Available"], deployment_cells)),
+        _ => None,
+    }
+}
+
+fn pod_cells(pod: &Value) -> Vec<Value> {
+    let statuses = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let containers = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let ready = statuses
+        .iter()
+        .filter(|s| s.get("ready").and_then(Value::as_bool) == Some(true))
+        .count();
+    let restarts: u64 = statuses
+        .iter()
+        .filter_map(|s| s.get("restartCount").and_then(Value::as_u64))
+        .sum();
+    let waiting = statuses
+        .iter()
+        .find_map(|s| s.pointer("/state/waiting/reason").and_then(Value::as_str));
+    let terminating = pod.pointer("/metadata/deletionTimestamp").is_some();
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("Pending");
+    let status = match (terminating, waiting) {
+        (true, _) => "Terminating",
+        (false, Some(reason)) => reason,
+        (false, None) => phase,
+    };
+    vec![
+        json!(format!("{ready}/{containers}")),
+        json!(status),
+        json!(restarts.to_string()),
+    ]
+}
+
+fn deployment_cells(deployment: &Value) -> Vec<Value> {
+    let number = |p: &str| deployment.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    vec![
+        json!(format!(
+            "{}/{}",
+            number("/status/readyReplicas"),
+            number("/spec/replicas")
+        )),
+        json!(number("/status/updatedReplicas").to_string()),
+        json!(number("/status/availableReplicas").to_string()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
-    use super::human_duration;
+    use super::{deployment_cells, human_duration, pod_cells};
+    use serde_json::json;
+
+    #[test]
+    fn pods_and_deployments_show_what_kubectl_shows() {
+        let pod = json!({"spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Running",
+            "containerStatuses": [{"ready": false, "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
+        assert_eq!(
+            pod_cells(&pod),
+            vec![json!("0/1"), json!("CrashLoopBackOff"), json!("3")]
+        );
+        let deployment = json!({"spec": {"replicas": 2}, "status": {"readyReplicas": 1, "updatedReplicas": 2, "availableReplicas": 1}});
+        assert_eq!(
+            deployment_cells(&deployment),
+            vec![json!("1/2"), json!("2"), json!("1")]
+        );
+    }
 
     #[test]
     fn ages_read_like_kubectl() {
