@@ -119,6 +119,10 @@ fn main() {
             manual_and_periodic_savepoints_are_taken_while_the_job_runs,
         ),
         (
+            "state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delete",
+            state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delete,
+        ),
+        (
             "a_stateless_upgrade_starts_the_count_from_zero",
             a_stateless_upgrade_starts_the_count_from_zero,
         ),
@@ -1199,5 +1203,63 @@ fn a_session_job_savepoint_upgrade_restores_its_state(suite: &Suite) -> Result<(
         after >= before,
         "session job count went from {before} to {after}"
     );
+    Ok(())
+}
+
+fn snapshot_status(suite: &Suite, name: &str) -> Option<Value> {
+    suite
+        .get(flink_api::GROUP, "v1beta1", "flinkstatesnapshots", name)?
+        .get("status")
+        .cloned()
+}
+
+fn state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delete(
+    suite: &Suite,
+) -> Result<(), String> {
+    let backups = suite.work.join("keeper").join("backups");
+    let manifest = format!(
+        "apiVersion: flink.apache.org/v1beta1\nkind: FlinkStateSnapshot\nmetadata: {{name: keeper-backup}}\nspec:\n  jobReference: {{kind: FlinkDeployment, name: keeper}}\n  savepoint: {{path: 'file://{}', disposeOnDelete: true}}\n---\napiVersion: flink.apache.org/v1beta1\nkind: FlinkStateSnapshot\nmetadata: {{name: keeper-checkpoint}}\nspec:\n  jobReference: {{kind: FlinkDeployment, name: keeper}}\n  checkpoint: {{}}\n",
+        backups.display()
+    );
+    let path = suite.work.join("snapshots.yaml");
+    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
+    suite.kubectl(&["apply", "-f", &path.display().to_string()])?;
+    let completed = |name: &'static str| {
+        suite.runtime.block_on(wait_for(
+            &format!("{name} completed"),
+            Duration::from_secs(90),
+            async || {
+                let status = snapshot_status(suite, name)?;
+                (text(&status, "/state") == "COMPLETED").then(|| text(&status, "/path"))
+            },
+        ))
+    };
+    let savepoint = completed("keeper-backup");
+    assert!(savepoint.contains("/backups/"), "savepoint at {savepoint}");
+    let files = std::path::PathBuf::from(format!(
+        "/{}",
+        savepoint
+            .trim_start_matches("file:")
+            .trim_start_matches('/')
+    ));
+    assert!(
+        files.join("_metadata").is_file(),
+        "no savepoint at {}",
+        files.display()
+    );
+    let checkpoint = completed("keeper-checkpoint");
+    assert!(checkpoint.contains("chk-"), "checkpoint at {checkpoint}");
+    suite.kubectl(&[
+        "delete",
+        "flinkstatesnapshot",
+        "keeper-backup",
+        "keeper-checkpoint",
+        "--timeout=60s",
+    ])?;
+    suite.runtime.block_on(wait_for(
+        "the savepoint disposed of",
+        Duration::from_secs(30),
+        async || (!files.join("_metadata").exists()).then_some(()),
+    ));
     Ok(())
 }

@@ -9,7 +9,8 @@ use crate::reconcile::status::error_json;
 use crate::reconcile::{Action, Note, Plan, SessionJobSubmission};
 use crate::render;
 use flink_rest::{
-    FlinkError, JarRunRequest, JobId, SavepointFormat, SavepointRequest, StopRequest, TriggerId,
+    CheckpointKind, FlinkError, JarRunRequest, JobId, SavepointFormat, SavepointRequest,
+    StopRequest, TriggerId,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
@@ -245,10 +246,11 @@ where
             cluster,
             job_id,
             trigger_id,
+            directory,
         } => {
             let client = ctx.flink.for_cluster(&cluster, namespace)?;
             let request = SavepointRequest {
-                target_directory: None,
+                target_directory: directory,
                 cancel_job: false,
                 format_type: SavepointFormat::Canonical,
                 trigger_id: Some(TriggerId::parse(&trigger_id)?),
@@ -256,6 +258,30 @@ where
             client
                 .trigger_savepoint(&JobId::parse(&job_id)?, &request)
                 .await?;
+        }
+        Action::TriggerCheckpoint {
+            cluster,
+            job_id,
+            trigger_id,
+        } => {
+            let client = ctx.flink.for_cluster(&cluster, namespace)?;
+            let trigger = TriggerId::parse(&trigger_id)?;
+            client
+                .trigger_checkpoint(&JobId::parse(&job_id)?, CheckpointKind::Full, Some(trigger))
+                .await?;
+        }
+        Action::DeleteSavepointFiles { path } => {
+            // Only local file systems: anything else needs Flink's file system plugins.
+            if let Some(dir) = path.strip_prefix("file:") {
+                let dir = format!("/{}", dir.trim_start_matches('/'));
+                match tokio::fs::remove_dir_all(&dir).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(%path, error = %e, "cannot delete savepoint files"),
+                }
+            } else {
+                tracing::warn!(%path, "savepoint outside file:// left in place: its cluster is gone");
+            }
         }
         Action::DisposeSavepoint { cluster, path } => {
             // Best effort: a savepoint whose files are gone is not worth failing a reconcile.

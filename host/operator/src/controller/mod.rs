@@ -7,9 +7,9 @@ mod jar;
 mod observe;
 pub mod status_patch;
 
-use crate::reconcile::{deployment, session_job};
+use crate::reconcile::{deployment, session_job, snapshot};
 use crate::settings::Settings;
-use flink_api::{FlinkDeployment, FlinkSessionJob};
+use flink_api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
 pub use flink_clients::FlinkClients;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -137,6 +137,21 @@ async fn reconcile_session_job(
     .await
 }
 
+async fn reconcile_snapshot(
+    resource: Arc<FlinkStateSnapshot>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let span = tracing::info_span!("reconcile", resource = %key(&*resource));
+    async {
+        let observed = observe::snapshot(&ctx, &resource).await?;
+        let plan = snapshot::decide(&resource, &observed, now_ms(), &ctx.settings.intervals);
+        let status = resource.status.as_ref();
+        carry_out(&ctx, &*resource, status, plan, snapshot::FINALIZER).await
+    }
+    .instrument(span)
+    .await
+}
+
 /// Acts on a plan and turns it into kube-runtime's next action; counts the reconcile.
 async fn carry_out<K, S>(
     ctx: &Context,
@@ -222,6 +237,18 @@ pub async fn run(
             .for_each(|result| async move {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "FlinkSessionJob controller");
+                }
+            });
+        tasks.push(tokio::spawn(controller));
+    }
+    for snapshots in apis::<FlinkStateSnapshot>(&ctx.client, settings) {
+        let controller = Controller::new(snapshots, watch.clone())
+            .with_config(config.clone())
+            .graceful_shutdown_on(shutdown.clone())
+            .run(reconcile_snapshot, error_policy, ctx.clone())
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "FlinkStateSnapshot controller");
                 }
             });
         tasks.push(tokio::spawn(controller));

@@ -7,6 +7,7 @@ use crate::reconcile::observed::{
     ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob,
     ObservedOperation, ObservedSessionJob, SessionCluster, job_state,
 };
+use crate::reconcile::snapshot::{ObservedSnapshot, SnapshotTarget};
 use crate::reconcile::{deployment, session_job};
 use crate::render;
 use flink_api::{FlinkDeployment, FlinkSessionJob};
@@ -310,4 +311,115 @@ pub async fn session_job(
         savepoint,
         latest_checkpoint,
     })
+}
+
+/// The job a FlinkStateSnapshot refers to, and the result of its recorded trigger.
+pub async fn snapshot(
+    ctx: &Context,
+    resource: &flink_api::FlinkStateSnapshot,
+) -> Result<ObservedSnapshot, kube::Error> {
+    use flink_api::snapshot::JobKind;
+    let namespace = resource
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let reference = resource.spec.job_reference.clone().unwrap_or_default();
+    let name = reference.name.clone().unwrap_or_default();
+    let running =
+        |state: Option<flink_api::FlinkJobState>| state == Some(flink_api::FlinkJobState::Running);
+    let target = match reference.kind {
+        Some(JobKind::FlinkSessionJob) => {
+            let api: Api<FlinkSessionJob> = Api::namespaced(ctx.client.clone(), &namespace);
+            match api.get_opt(&name).await? {
+                None => SnapshotTarget::Missing(format!(
+                    "spec.jobReference: no FlinkSessionJob named {name:?} in this namespace"
+                )),
+                Some(job) => {
+                    let status = job.status.and_then(|s| s.job_status).unwrap_or_default();
+                    match (
+                        running(status.state),
+                        status.job_id,
+                        job.spec.deployment_name,
+                    ) {
+                        (true, Some(job_id), Some(cluster)) => {
+                            SnapshotTarget::Running { cluster, job_id }
+                        }
+                        _ => SnapshotTarget::NotRunning(format!(
+                            "the job of FlinkSessionJob {name} is not RUNNING"
+                        )),
+                    }
+                }
+            }
+        }
+        _ => {
+            let api: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
+            match api.get_opt(&name).await? {
+                None => SnapshotTarget::Missing(format!(
+                    "spec.jobReference: no FlinkDeployment named {name:?} in this namespace"
+                )),
+                Some(deployment) => {
+                    let status = deployment
+                        .status
+                        .and_then(|s| s.job_status)
+                        .unwrap_or_default();
+                    match (running(status.state), status.job_id) {
+                        (true, Some(job_id)) => SnapshotTarget::Running {
+                            cluster: name.clone(),
+                            job_id,
+                        },
+                        _ => SnapshotTarget::NotRunning(format!(
+                            "the job of FlinkDeployment {name} is not RUNNING"
+                        )),
+                    }
+                }
+            }
+        }
+    };
+    let trigger = resource.status.as_ref().and_then(|s| s.trigger_id.clone());
+    let result = match (&target, trigger) {
+        (SnapshotTarget::Running { cluster, job_id }, Some(trigger)) => {
+            match ctx.flink.for_cluster(cluster, &namespace) {
+                Ok(client) if resource.spec.savepoint.is_some() => {
+                    savepoint_result(&client, job_id, &trigger).await
+                }
+                Ok(client) => checkpoint_result(&client, job_id, &trigger).await,
+                Err(_) => None,
+            }
+        }
+        _ => None,
+    };
+    Ok(ObservedSnapshot { target, result })
+}
+
+/// A triggered checkpoint's result, with its path once completed.
+async fn checkpoint_result(
+    client: &flink_rest::FlinkClient,
+    job: &str,
+    trigger: &str,
+) -> Option<ObservedOperation> {
+    let (Ok(id), Ok(trigger)) = (JobId::parse(job), TriggerId::parse(trigger)) else {
+        return Some(ObservedOperation::Failed(format!(
+            "recorded ids {job}/{trigger} are not Flink ids"
+        )));
+    };
+    match client.checkpoint_status(&id, &trigger).await {
+        Ok(Operation::InProgress) => Some(ObservedOperation::InProgress),
+        Ok(Operation::Failed { cause }) => Some(ObservedOperation::Failed(cause)),
+        Ok(Operation::Completed(checkpoint)) => {
+            let stats = client.checkpoint_statistics(&id).await.ok()?;
+            let path = stats
+                .history
+                .iter()
+                .chain(stats.latest.completed.iter())
+                .find(|c| c.id == checkpoint)
+                .and_then(|c| c.external_path.clone())
+                .unwrap_or_else(|| format!("checkpoint {checkpoint}"));
+            Some(ObservedOperation::Completed(path))
+        }
+        Err(FlinkError::NotFound { message, .. }) => Some(ObservedOperation::Failed(format!(
+            "Flink no longer knows the checkpoint: {message}"
+        ))),
+        Err(_) => None,
+    }
 }

@@ -10,6 +10,7 @@ pub mod observed;
 pub mod reconciled_spec;
 pub mod secure;
 pub mod session_job;
+pub mod snapshot;
 pub mod snapshots;
 pub mod spec_diff;
 pub mod status;
@@ -42,11 +43,23 @@ pub enum Action {
         job_id: String,
         trigger_id: String,
     },
-    /// Take a savepoint (the job keeps running) under a trigger id the status already records.
+    /// Take a savepoint (the job keeps running) under a trigger id the status already records,
+    /// into `directory` or the cluster's savepoint directory.
     TriggerSavepoint {
         cluster: String,
         job_id: String,
         trigger_id: String,
+        directory: Option<String>,
+    },
+    /// Take a checkpoint under a trigger id the status already records (Flink 1.19+).
+    TriggerCheckpoint {
+        cluster: String,
+        job_id: String,
+        trigger_id: String,
+    },
+    /// Delete a `file://` savepoint's directory directly (its cluster is gone).
+    DeleteSavepointFiles {
+        path: String,
     },
     /// Delete a savepoint's files through the cluster (`/savepoint-disposal`); best effort.
     DisposeSavepoint {

@@ -89,6 +89,7 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> SnapshotOu
             cluster: input.cluster.to_string(),
             job_id: input.job_id.to_string(),
             trigger_id: trigger,
+            directory: None,
         });
         out.write_ahead = true;
         out.pending = true;

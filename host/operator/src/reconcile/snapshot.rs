@@ -1,0 +1,350 @@
+//! The decision for a FlinkStateSnapshot: one savepoint or checkpoint of a running job, taken
+//! once (trigger id written ahead), polled to COMPLETED, retried up to `backoffLimit` times,
+//! ABANDONED when its job is not running, and (`disposeOnDelete`) disposed of when deleted:
+//! through Flink while the cluster runs, else directly for `file://` paths.
+
+use super::observed::ObservedOperation;
+use super::{Action, Intervals, Note, Plan, job_id};
+use flink_api::snapshot::SnapshotState;
+use flink_api::{FlinkStateSnapshot, FlinkStateSnapshotStatus};
+
+/// Upstream's finalizer name.
+pub const FINALIZER: &str = "flinkstatesnapshots.flink.apache.org/finalizer";
+
+/// The job a snapshot refers to, as observed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SnapshotTarget {
+    /// No such resource: why, naming the field.
+    Missing(String),
+    /// It exists but its job does not run (its state, or why).
+    NotRunning(String),
+    /// `cluster` is the FlinkDeployment whose REST API serves the job.
+    Running { cluster: String, job_id: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedSnapshot {
+    pub target: SnapshotTarget,
+    /// The result of the recorded trigger, when one is pending.
+    pub result: Option<ObservedOperation>,
+}
+
+pub fn decide(
+    resource: &FlinkStateSnapshot,
+    observed: &ObservedSnapshot,
+    now_ms: i64,
+    intervals: &Intervals,
+) -> Plan<FlinkStateSnapshotStatus> {
+    let mut status = resource.status.clone().unwrap_or_default();
+    let mut plan = Plan {
+        intent: None,
+        actions: Vec::new(),
+        status: status.clone(),
+        notes: Vec::new(),
+        requeue: intervals.reconcile,
+    };
+    let has_finalizer = resource
+        .metadata
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|f| f == FINALIZER));
+    let savepoint = resource.spec.savepoint.as_ref();
+    if resource.metadata.deletion_timestamp.is_some() {
+        if !has_finalizer {
+            return plan;
+        }
+        let dispose = savepoint.is_some_and(|s| s.dispose_on_delete == Some(true))
+            && status.state == Some(SnapshotState::Completed);
+        if let (true, Some(path)) = (dispose, status.path.clone()) {
+            plan.actions.push(match &observed.target {
+                SnapshotTarget::Running { cluster, .. } => Action::DisposeSavepoint {
+                    cluster: cluster.clone(),
+                    path,
+                },
+                _ => Action::DeleteSavepointFiles { path },
+            });
+        }
+        plan.actions.push(Action::RemoveFinalizer);
+        return plan;
+    }
+    if !has_finalizer {
+        plan.actions.push(Action::AddFinalizer);
+    }
+    if matches!(
+        status.state,
+        Some(SnapshotState::Completed | SnapshotState::Abandoned | SnapshotState::Failed)
+    ) {
+        return plan;
+    }
+    let errors = flink_api::validation::snapshot(resource);
+    if !errors.is_empty() {
+        let message = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        finish(
+            &mut status,
+            SnapshotState::Failed,
+            None,
+            Some(message.clone()),
+            now_ms,
+        );
+        plan.notes.push(Note::warning("ValidationError", message));
+        plan.status = status;
+        return plan;
+    }
+    if let Some(savepoint) = savepoint.filter(|s| s.already_exists == Some(true)) {
+        finish(
+            &mut status,
+            SnapshotState::Completed,
+            savepoint.path.clone(),
+            None,
+            now_ms,
+        );
+        plan.status = status;
+        return plan;
+    }
+    let kind = if savepoint.is_some() {
+        "Savepoint"
+    } else {
+        "Checkpoint"
+    };
+    let Some(trigger) = status.trigger_id.clone() else {
+        match &observed.target {
+            SnapshotTarget::Missing(why) => {
+                finish(
+                    &mut status,
+                    SnapshotState::Failed,
+                    None,
+                    Some(why.clone()),
+                    now_ms,
+                );
+                plan.notes
+                    .push(Note::warning("SnapshotFailed", why.clone()));
+            }
+            SnapshotTarget::NotRunning(why) => {
+                let message = format!("{kind} abandoned: {why}");
+                finish(
+                    &mut status,
+                    SnapshotState::Abandoned,
+                    None,
+                    Some(message.clone()),
+                    now_ms,
+                );
+                plan.notes.push(Note::warning("SnapshotAbandoned", message));
+            }
+            SnapshotTarget::Running {
+                cluster,
+                job_id: job,
+            } => {
+                let uid = resource.metadata.uid.as_deref().unwrap_or_default();
+                let trigger = job_id::trigger_id(uid, 0, status.failures);
+                status.trigger_id = Some(trigger.clone());
+                status.trigger_timestamp = Some(timestamp(now_ms));
+                status.state = Some(SnapshotState::InProgress);
+                status.error = None;
+                plan.intent = Some(status.clone());
+                plan.actions.push(match savepoint {
+                    Some(s) => Action::TriggerSavepoint {
+                        cluster: cluster.clone(),
+                        job_id: job.clone(),
+                        trigger_id: trigger,
+                        directory: s.path.clone(),
+                    },
+                    None => Action::TriggerCheckpoint {
+                        cluster: cluster.clone(),
+                        job_id: job.clone(),
+                        trigger_id: trigger,
+                    },
+                });
+                plan.requeue = intervals.progress;
+            }
+        }
+        plan.status = status;
+        return plan;
+    };
+    match &observed.result {
+        Some(ObservedOperation::Completed(path)) => {
+            finish(
+                &mut status,
+                SnapshotState::Completed,
+                Some(path.clone()),
+                None,
+                now_ms,
+            );
+            plan.notes.push(Note::normal(
+                "SnapshotCompleted",
+                format!("{kind} completed: {path}"),
+            ));
+        }
+        Some(ObservedOperation::Failed(cause)) => {
+            status.failures += 1;
+            let limit = resource.spec.backoff_limit.unwrap_or(1);
+            let message = format!("{kind} {trigger} failed: {cause}");
+            plan.notes
+                .push(Note::warning("SnapshotFailed", message.clone()));
+            if limit >= 0 && status.failures > limit {
+                let attempts = status.failures;
+                let error =
+                    format!("{message}; gave up after {attempts} attempts (backoffLimit {limit})");
+                finish(
+                    &mut status,
+                    SnapshotState::Failed,
+                    None,
+                    Some(error),
+                    now_ms,
+                );
+            } else {
+                status.trigger_id = None;
+                status.state = Some(SnapshotState::TriggerPending);
+                status.error = Some(message);
+                plan.requeue = intervals.progress;
+            }
+        }
+        _ => plan.requeue = intervals.progress,
+    }
+    plan.status = status;
+    plan
+}
+
+fn finish(
+    status: &mut FlinkStateSnapshotStatus,
+    state: SnapshotState,
+    path: Option<String>,
+    error: Option<String>,
+    now_ms: i64,
+) {
+    status.state = Some(state);
+    if path.is_some() {
+        status.path = path;
+    }
+    status.error = error;
+    status.result_timestamp = Some(timestamp(now_ms));
+}
+
+fn timestamp(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(yaml: &str) -> FlinkStateSnapshot {
+        let mut s: FlinkStateSnapshot = serde_saphyr::from_str(yaml).expect("fixture");
+        s.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        s
+    }
+
+    const SAVEPOINT: &str = "
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkStateSnapshot
+metadata: {name: sp, namespace: default, uid: abc, generation: 1}
+spec:
+  jobReference: {kind: FlinkDeployment, name: keeper}
+  savepoint: {path: 'file:///tmp/sp', disposeOnDelete: true}
+  backoffLimit: 1
+";
+
+    fn running() -> ObservedSnapshot {
+        ObservedSnapshot {
+            target: SnapshotTarget::Running {
+                cluster: "keeper".into(),
+                job_id: "j".into(),
+            },
+            result: None,
+        }
+    }
+
+    #[test]
+    fn a_savepoint_is_triggered_once_then_completes() {
+        let mut resource = snapshot(SAVEPOINT);
+        let plan = decide(&resource, &running(), 1_000, &Intervals::default());
+        assert!(
+            matches!(&plan.actions[..], [Action::TriggerSavepoint { directory: Some(d), .. }] if d == "file:///tmp/sp")
+        );
+        assert_eq!(
+            plan.intent.as_ref().and_then(|s| s.state),
+            Some(SnapshotState::InProgress)
+        );
+        resource.status = plan.intent.clone();
+        let plan = decide(&resource, &running(), 2_000, &Intervals::default());
+        assert!(plan.actions.is_empty(), "no second trigger while it runs");
+        let mut done = running();
+        done.result = Some(ObservedOperation::Completed(
+            "file:/tmp/sp/savepoint-1".into(),
+        ));
+        let plan = decide(&resource, &done, 3_000, &Intervals::default());
+        assert_eq!(plan.status.state, Some(SnapshotState::Completed));
+        assert_eq!(
+            plan.status.path.as_deref(),
+            Some("file:/tmp/sp/savepoint-1")
+        );
+    }
+
+    #[test]
+    fn failures_retry_up_to_the_backoff_limit() {
+        let mut resource = snapshot(SAVEPOINT);
+        let mut failed = running();
+        failed.result = Some(ObservedOperation::Failed("no space".into()));
+        for attempt in 1..=2 {
+            let plan = decide(&resource, &running(), 1_000, &Intervals::default());
+            resource.status = plan.intent.clone().or(Some(plan.status.clone()));
+            let plan = decide(&resource, &failed, 2_000, &Intervals::default());
+            resource.status = Some(plan.status.clone());
+            let expected = if attempt == 1 {
+                SnapshotState::TriggerPending
+            } else {
+                SnapshotState::Failed
+            };
+            assert_eq!(plan.status.state, Some(expected), "attempt {attempt}");
+        }
+    }
+
+    #[test]
+    fn a_job_that_does_not_run_abandons_the_snapshot() {
+        let resource = snapshot(SAVEPOINT);
+        let observed = ObservedSnapshot {
+            target: SnapshotTarget::NotRunning("the job is SUSPENDED".into()),
+            result: None,
+        };
+        let plan = decide(&resource, &observed, 1_000, &Intervals::default());
+        assert_eq!(plan.status.state, Some(SnapshotState::Abandoned));
+        assert!(plan.actions.is_empty());
+    }
+
+    #[test]
+    fn deleting_a_completed_savepoint_disposes_of_it() {
+        let mut resource = snapshot(SAVEPOINT);
+        resource.status = Some(FlinkStateSnapshotStatus {
+            state: Some(SnapshotState::Completed),
+            path: Some("file:/tmp/sp/savepoint-1".into()),
+            ..Default::default()
+        });
+        resource.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        let plan = decide(&resource, &running(), 1_000, &Intervals::default());
+        assert_eq!(
+            plan.actions[0],
+            Action::DisposeSavepoint {
+                cluster: "keeper".into(),
+                path: "file:/tmp/sp/savepoint-1".into()
+            }
+        );
+        let gone = ObservedSnapshot {
+            target: SnapshotTarget::Missing("gone".into()),
+            result: None,
+        };
+        let plan = decide(&resource, &gone, 1_000, &Intervals::default());
+        assert_eq!(
+            plan.actions[0],
+            Action::DeleteSavepointFiles {
+                path: "file:/tmp/sp/savepoint-1".into()
+            }
+        );
+    }
+}
