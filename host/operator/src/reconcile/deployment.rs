@@ -652,17 +652,15 @@ impl<'a> Decision<'a> {
         &self,
         mode: UpgradeMode,
         step: UpgradeStep,
-        restore_path: Option<String>,
+        restore: Option<String>,
     ) -> UpgradeProgress {
-        UpgradeProgress {
-            step,
+        secure::progress(
             mode,
-            target_generation: self.generation(),
-            trigger_id: None,
-            restore_path,
-            attempts: 0,
-            started: self.ctx.now_ms,
-        }
+            Some(step),
+            self.generation(),
+            restore,
+            self.ctx.now_ms,
+        )
     }
 
     /// Secures the running job's state before anything is deleted: stop-with-savepoint
@@ -672,16 +670,12 @@ impl<'a> Decision<'a> {
     fn secure_state(&mut self, mode: UpgradeMode) -> Option<()> {
         self.progressing = true;
         let ha = flink_api::config::ha_enabled(&self.resource.spec.configuration());
-        let first_step = if mode == UpgradeMode::Savepoint {
-            UpgradeStep::Savepointing
-        } else {
-            UpgradeStep::Cancelling
-        };
+        let (generation, now) = (self.generation(), self.ctx.now_ms);
         let mut progress = self
             .status
             .upgrade
             .take()
-            .unwrap_or_else(|| self.progress(mode, first_step, None));
+            .unwrap_or_else(|| secure::progress(mode, None, generation, None, now));
         progress.target_generation = self.generation();
         if progress.restore_path.is_some() || progress.step == UpgradeStep::StoppingCluster {
             self.status.upgrade = Some(progress);
@@ -731,26 +725,18 @@ impl<'a> Decision<'a> {
         if out.slow_down {
             self.progressing = false;
         }
-        if let Some(savepoint) = out.savepoint {
-            let info = self
-                .job_status()
-                .savepoint_info
-                .get_or_insert_with(Default::default);
-            info.last_savepoint = Some(savepoint.clone());
-            info.savepoint_history.push(savepoint);
-        }
         if out.write_ahead {
             let mut intent = self.status.clone();
             intent.upgrade = Some(progress.clone());
             self.intent = Some(intent);
         }
-        if let Some(path) = out.secured {
-            self.job_status().upgrade_savepoint_path = Some(path);
-            self.status.upgrade = Some(progress);
-            return Some(());
-        }
+        secure::record_secured(
+            self.job_status(),
+            out.savepoint.as_ref(),
+            out.secured.as_deref(),
+        );
         self.status.upgrade = Some(progress);
-        None
+        out.secured.map(|_| ())
     }
 
     /// Progressing without an error: the condition message says what it waits for.

@@ -7,8 +7,8 @@ use super::observed::{ObservedCheckpoint, ObservedJob, ObservedOperation};
 use super::status::state_name;
 use super::{Action, Note, job_id};
 use flink_api::{
-    FlinkJobState, Savepoint, SavepointFormatType, SnapshotTriggerType, UpgradeProgress,
-    UpgradeStep,
+    FlinkJobState, JobStatus, Savepoint, SavepointFormatType, SnapshotTriggerType, UpgradeMode,
+    UpgradeProgress, UpgradeStep,
 };
 
 pub struct SecureInput<'a> {
@@ -40,6 +40,49 @@ pub struct SecureOutcome {
     pub savepoint: Option<Savepoint>,
     /// The restore path, once the state is secured.
     pub secured: Option<String>,
+}
+
+/// A new upgrade's progress at `step` (by default the first step of `mode`).
+pub fn progress(
+    mode: UpgradeMode,
+    step: Option<UpgradeStep>,
+    target_generation: i64,
+    restore_path: Option<String>,
+    now_ms: i64,
+) -> UpgradeProgress {
+    let first = if mode == UpgradeMode::Savepoint {
+        UpgradeStep::Savepointing
+    } else {
+        UpgradeStep::Cancelling
+    };
+    UpgradeProgress {
+        step: step.unwrap_or(first),
+        mode,
+        target_generation,
+        trigger_id: None,
+        restore_path,
+        attempts: 0,
+        started: now_ms,
+    }
+}
+
+/// Records in the job status what securing produced: the savepoint (in the history) and the
+/// restore path (`upgradeSavepointPath`), which is never forgotten from here on.
+pub fn record_secured(
+    job_status: &mut JobStatus,
+    savepoint: Option<&Savepoint>,
+    secured: Option<&str>,
+) {
+    if let Some(savepoint) = savepoint {
+        let info = job_status
+            .savepoint_info
+            .get_or_insert_with(Default::default);
+        info.last_savepoint = Some(savepoint.clone());
+        info.savepoint_history.push(savepoint.clone());
+    }
+    if let Some(path) = secured {
+        job_status.upgrade_savepoint_path = Some(path.to_string());
+    }
 }
 
 /// `kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age` from a flat
@@ -183,7 +226,6 @@ fn cancel_step(input: &SecureInput, out: &mut SecureOutcome) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flink_api::UpgradeMode;
 
     fn progress(step: UpgradeStep) -> UpgradeProgress {
         UpgradeProgress {

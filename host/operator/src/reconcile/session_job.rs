@@ -392,32 +392,26 @@ impl<'a> Decision<'a> {
         &self,
         mode: UpgradeMode,
         step: UpgradeStep,
-        restore_path: Option<String>,
+        restore: Option<String>,
     ) -> UpgradeProgress {
-        UpgradeProgress {
-            step,
+        secure::progress(
             mode,
-            target_generation: self.generation(),
-            trigger_id: None,
-            restore_path,
-            attempts: 0,
-            started: self.ctx.now_ms,
-        }
+            Some(step),
+            self.generation(),
+            restore,
+            self.ctx.now_ms,
+        )
     }
 
     /// Secures the recorded job's state (see `secure`); `Some` once the restore path is known.
     fn secure(&mut self, mode: UpgradeMode) -> Option<()> {
         self.progressing = true;
-        let first = if mode == UpgradeMode::Savepoint {
-            UpgradeStep::Savepointing
-        } else {
-            UpgradeStep::Cancelling
-        };
+        let (generation, now) = (self.generation(), self.ctx.now_ms);
         let mut progress = self
             .status
             .upgrade
             .take()
-            .unwrap_or_else(|| self.progress(mode, first, None));
+            .unwrap_or_else(|| secure::progress(mode, None, generation, None, now));
         progress.target_generation = self.generation();
         if progress.restore_path.is_some() {
             self.status.upgrade = Some(progress);
@@ -457,20 +451,13 @@ impl<'a> Decision<'a> {
         if out.slow_down {
             self.progressing = false;
         }
-        let job_status = self
-            .status
-            .job_status
-            .get_or_insert_with(JobStatus::default);
-        if let Some(savepoint) = out.savepoint {
-            let info = job_status
-                .savepoint_info
-                .get_or_insert_with(Default::default);
-            info.last_savepoint = Some(savepoint.clone());
-            info.savepoint_history.push(savepoint);
-        }
-        if let Some(path) = &out.secured {
-            job_status.upgrade_savepoint_path = Some(path.clone());
-        }
+        secure::record_secured(
+            self.status
+                .job_status
+                .get_or_insert_with(JobStatus::default),
+            out.savepoint.as_ref(),
+            out.secured.as_deref(),
+        );
         if out.write_ahead {
             let mut intent = self.status.clone();
             intent.upgrade = Some(progress.clone());
