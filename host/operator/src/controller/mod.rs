@@ -1,5 +1,5 @@
-//! The controllers: kube-runtime drives a reconcile per FlinkDeployment and FlinkSessionJob
-//! (and again when an owned Deployment changes); each reconcile is observe → decide → act.
+//! The controllers: kube-runtime drives a reconcile per FlinkDeployment, FlinkSessionJob and
+//! FlinkStateSnapshot (and again when an owned Deployment changes): observe → decide → act.
 
 mod act;
 mod flink_clients;
@@ -198,7 +198,8 @@ where
     }
 }
 
-/// Runs both controllers until `shutdown` resolves.
+/// Runs the controllers (FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot) until `shutdown`
+/// resolves.
 pub async fn run(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
