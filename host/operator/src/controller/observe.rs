@@ -407,14 +407,15 @@ async fn checkpoint_result(
         Ok(Operation::InProgress) => Some(ObservedOperation::InProgress),
         Ok(Operation::Failed { cause }) => Some(ObservedOperation::Failed(cause)),
         Ok(Operation::Completed(checkpoint)) => {
+            // Flink's checkpoint statistics are cached for a few seconds: until they list the
+            // checkpoint, its path is not known yet and the next reconcile asks again.
             let stats = client.checkpoint_statistics(&id).await.ok()?;
             let path = stats
                 .history
                 .iter()
                 .chain(stats.latest.completed.iter())
                 .find(|c| c.id == checkpoint)
-                .and_then(|c| c.external_path.clone())
-                .unwrap_or_else(|| format!("checkpoint {checkpoint}"));
+                .and_then(|c| c.external_path.clone())?;
             Some(ObservedOperation::Completed(path))
         }
         Err(FlinkError::NotFound { message, .. }) => Some(ObservedOperation::Failed(format!(
