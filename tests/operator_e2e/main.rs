@@ -347,6 +347,11 @@ impl Suite {
         ))
     }
 
+    /// `kubectl patch KIND NAME --type merge -p PATCH`, as a user edits a resource.
+    fn patch(&self, kind: &str, name: &str, patch: &str) -> Result<String, String> {
+        self.kubectl(&["patch", kind, name, "--type", "merge", "-p", patch])
+    }
+
     /// Reasons of the events published about the object `name`.
     fn event_reasons(&self, name: &str) -> Vec<String> {
         self.server.with_store(|s| {
@@ -461,15 +466,11 @@ fn an_idle_reconcile_writes_nothing(suite: &Suite) -> Result<(), String> {
 fn an_invalid_edit_is_reported_and_the_job_keeps_running(suite: &Suite) -> Result<(), String> {
     let job = suite.remembered_job()?;
     // No admission webhook in this slice: the API stores the edit and the operator reports it.
-    suite.kubectl(&[
-        "patch",
+    suite.patch(
         "flinkdep",
         "counter",
-        "--type",
-        "merge",
-        "-p",
         r#"{"spec":{"job":{"parallelism":0}}}"#,
-    ])?;
+    )?;
     let status = suite.runtime.block_on(wait_for(
         "the error in status",
         Duration::from_secs(30),
@@ -491,15 +492,11 @@ fn an_invalid_edit_is_reported_and_the_job_keeps_running(suite: &Suite) -> Resul
         reasons.iter().any(|r| r == "ValidationError"),
         "no ValidationError event among {reasons:?}"
     );
-    suite.kubectl(&[
-        "patch",
+    suite.patch(
         "flinkdep",
         "counter",
-        "--type",
-        "merge",
-        "-p",
         r#"{"spec":{"job":{"parallelism":2}}}"#,
-    ])?;
+    )?;
     suite.runtime.block_on(wait_for(
         "the error cleared",
         Duration::from_secs(30),
@@ -524,15 +521,11 @@ fn an_invalid_edit_is_reported_and_the_job_keeps_running(suite: &Suite) -> Resul
 
 fn a_parallelism_change_redeploys_the_job(suite: &Suite) -> Result<(), String> {
     let old = suite.remembered_job()?;
-    suite.kubectl(&[
-        "patch",
+    suite.patch(
         "flinkdep",
         "counter",
-        "--type",
-        "merge",
-        "-p",
         r#"{"spec":{"job":{"parallelism":3}}}"#,
-    ])?;
+    )?;
     let status = suite
         .runtime
         .block_on(wait_for("a new job running", STARTUP, async || {
@@ -563,15 +556,11 @@ fn a_parallelism_change_redeploys_the_job(suite: &Suite) -> Result<(), String> {
 }
 
 fn suspend_stops_the_jvms_and_resume_brings_the_job_back(suite: &Suite) -> Result<(), String> {
-    suite.kubectl(&[
-        "patch",
+    suite.patch(
         "flinkdep",
         "counter",
-        "--type",
-        "merge",
-        "-p",
         r#"{"spec":{"job":{"state":"suspended"}}}"#,
-    ])?;
+    )?;
     let status = suite.wait_deployment(
         "counter",
         "SUSPENDED",
@@ -587,15 +576,11 @@ fn suspend_stops_the_jvms_and_resume_brings_the_job_back(suite: &Suite) -> Resul
                 .then_some(())
         },
     ));
-    suite.kubectl(&[
-        "patch",
+    suite.patch(
         "flinkdep",
         "counter",
-        "--type",
-        "merge",
-        "-p",
         r#"{"spec":{"job":{"state":"running"}}}"#,
-    ])?;
+    )?;
     let status = suite.wait_deployment("counter", "STABLE", Some("RUNNING"), STARTUP);
     assert_ne!(
         text(&status, "/jobStatus/jobId"),
@@ -800,11 +785,7 @@ fn restored_from(suite: &Suite, job: &str) -> Result<Option<String>, String> {
 }
 
 fn keeper_patch(suite: &Suite, patch: &str) -> Result<(), String> {
-    suite
-        .kubectl(&[
-            "patch", "flinkdep", "keeper", "--type", "merge", "-p", patch,
-        ])
-        .map(|_| ())
+    suite.patch("flinkdep", "keeper", patch).map(|_| ())
 }
 
 /// Patches, then waits for a new job id to run and be stable; returns the new status.
@@ -1160,15 +1141,11 @@ fn a_session_job_savepoint_upgrade_restores_its_state(suite: &Suite) -> Result<(
         Duration::from_secs(60),
         async || count_of(&client, &old).await.ok().filter(|c| *c >= 100.0),
     ));
-    suite.kubectl(&[
-        "patch",
+    suite.patch(
         "flinksessionjob",
         "second",
-        "--type",
-        "merge",
-        "-p",
         r#"{"spec":{"job":{"upgradeMode":"savepoint","args":["--rate","1"]}}}"#,
-    ])?;
+    )?;
     let status = suite.runtime.block_on(wait_for(
         "the upgraded session job running",
         STARTUP,
