@@ -797,18 +797,26 @@ fn upgrade_keeper(suite: &Suite, patch: &str) -> Result<Value, String> {
 
 /// Waits until a job other than `old` runs and the keeper is stable; remembers that job.
 fn wait_for_new_job(suite: &Suite, old: &str) -> Value {
-    let status =
-        suite
-            .runtime
-            .block_on(wait_for("the upgraded job running", STARTUP, async || {
-                let status = suite.deployment("keeper")?.get("status")?.clone();
-                let ok = text(&status, "/jobStatus/jobId") != old
-                    && text(&status, "/jobStatus/state") == "RUNNING"
-                    && text(&status, "/lifecycleState") == "STABLE";
-                ok.then_some(status)
-            }));
-    suite.remember_job(&text(&status, "/jobStatus/jobId"));
-    status
+    let deadline = std::time::Instant::now() + STARTUP;
+    loop {
+        let status = suite
+            .deployment("keeper")
+            .and_then(|d| d.get("status").cloned())
+            .unwrap_or_default();
+        let ok = text(&status, "/jobStatus/jobId") != old
+            && text(&status, "/jobStatus/state") == "RUNNING"
+            && text(&status, "/lifecycleState") == "STABLE";
+        if ok {
+            suite.remember_job(&text(&status, "/jobStatus/jobId"));
+            return status;
+        }
+        // On a timeout, say where the upgrade stood.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upgraded job is not running within {STARTUP:?}; status: {status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// 1 if the keeper runs at 2, else 2: a change that needs an upgrade whatever ran before.
