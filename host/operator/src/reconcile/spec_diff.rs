@@ -44,58 +44,62 @@ impl SpecDiff {
 
 /// How `new` differs from the deployed `old`.
 pub fn deployment_diff(old: &FlinkDeploymentSpec, new: &FlinkDeploymentSpec) -> SpecDiff {
-    let mut changes = Vec::new();
     let mode = new.mode_or_default();
-    let (mut old_tree, mut new_tree) = (to_tree(old), to_tree(new));
-    // Compared through Flink's flat view below, whatever nesting the user wrote.
-    old_tree.retain(|k, _| !k.starts_with("flinkConfiguration"));
-    new_tree.retain(|k, _| !k.starts_with("flinkConfiguration"));
-    for path in changed_paths(&old_tree, &new_tree) {
-        let class = field_class(&path, mode);
-        changes.push((format!("spec.{path}"), class));
-    }
-    let (old_conf, new_conf) = (old.configuration().flat(), new.configuration().flat());
     let parallelism_from_job = new.job.as_ref().and_then(|j| j.parallelism).is_some();
-    for key in changed_paths(&old_conf, &new_conf) {
-        let class = config_class(&key, parallelism_from_job);
-        changes.push((format!("spec.flinkConfiguration.{key}"), class));
-    }
-    SpecDiff {
-        class: changes
-            .iter()
-            .map(|(_, c)| *c)
-            .max()
-            .unwrap_or(DiffClass::Ignore),
-        changes,
-    }
+    diff(
+        (to_tree(old), old.configuration().flat()),
+        (to_tree(new), new.configuration().flat()),
+        |path| field_class(path, mode),
+        |key| config_class(key, parallelism_from_job),
+    )
 }
 
 /// How a session job's `new` spec differs from the deployed `old`: no scale class (the job's
-/// parallelism is fixed at submission until in-place rescaling lands).
+/// parallelism is fixed at submission until in-place rescaling lands), and only operator
+/// settings are ignored in its configuration.
 pub fn session_job_diff(old: &FlinkSessionJobSpec, new: &FlinkSessionJobSpec) -> SpecDiff {
-    let tree = |spec: &FlinkSessionJobSpec| {
-        let mut out = BTreeMap::new();
-        flatten(
-            "",
-            &serde_json::to_value(spec).unwrap_or(Value::Null),
-            &mut out,
-        );
-        out.retain(|k: &String, _| !k.starts_with("flinkConfiguration"));
-        out
-    };
-    let mut changes = Vec::new();
-    for path in changed_paths(&tree(old), &tree(new)) {
-        let class = field_class(&path, KubernetesDeploymentMode::Native);
-        changes.push((format!("spec.{path}"), class));
-    }
     let conf =
         |spec: &FlinkSessionJobSpec| spec.flink_configuration.clone().unwrap_or_default().flat();
-    for key in changed_paths(&conf(old), &conf(new)) {
-        let class = if key.starts_with("kubernetes.operator.") {
-            DiffClass::Ignore
-        } else {
-            DiffClass::Upgrade
-        };
+    diff(
+        (to_tree(old), conf(old)),
+        (to_tree(new), conf(new)),
+        |path| field_class(path, KubernetesDeploymentMode::Native),
+        |key| {
+            if key.starts_with("kubernetes.operator.") {
+                DiffClass::Ignore
+            } else {
+                DiffClass::Upgrade
+            }
+        },
+    )
+}
+
+type Flat<V> = BTreeMap<String, V>;
+
+/// Every changed field (spec leaf or configuration key) with its class; the diff's class is the
+/// highest. `flinkConfiguration` is compared through Flink's flat view, whatever nesting the
+/// user wrote, so its tree leaves are left out.
+fn diff(
+    (old_tree, old_conf): (Flat<Value>, Flat<String>),
+    (new_tree, new_conf): (Flat<Value>, Flat<String>),
+    field: impl Fn(&str) -> DiffClass,
+    config: impl Fn(&str) -> DiffClass,
+) -> SpecDiff {
+    let outside_configuration = |tree: Flat<Value>| -> Flat<Value> {
+        tree.into_iter()
+            .filter(|(k, _)| !k.starts_with("flinkConfiguration"))
+            .collect()
+    };
+    let mut changes = Vec::new();
+    for path in changed_paths(
+        &outside_configuration(old_tree),
+        &outside_configuration(new_tree),
+    ) {
+        let class = field(&path);
+        changes.push((format!("spec.{path}"), class));
+    }
+    for key in changed_paths(&old_conf, &new_conf) {
+        let class = config(&key);
         changes.push((format!("spec.flinkConfiguration.{key}"), class));
     }
     SpecDiff {
@@ -160,7 +164,7 @@ fn changed_paths<V: PartialEq>(
 
 /// Leaf paths of a spec: objects by key; arrays are compared whole (a changed argument list is
 /// one change).
-fn to_tree(spec: &FlinkDeploymentSpec) -> BTreeMap<String, Value> {
+fn to_tree(spec: &impl serde::Serialize) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let value = serde_json::to_value(spec).unwrap_or(Value::Null);
     flatten("", &value, &mut out);
