@@ -347,6 +347,26 @@ impl Suite {
         ))
     }
 
+    /// Writes `manifest` into the work directory as `file` and `kubectl apply`s it.
+    fn apply_manifest(&self, file: &str, manifest: &str) -> Result<(), String> {
+        let path = self.work.join(file);
+        std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
+        self.kubectl(&["apply", "-f", &path.display().to_string()])
+            .map(|_| ())
+    }
+
+    /// Waits until no pod labelled `app=<app>` and no JVM of the local cluster is left.
+    fn wait_until_stopped(&self, app: &str) {
+        self.runtime.block_on(wait_for(
+            &format!("no pod of {app} and no JVM"),
+            Duration::from_secs(30),
+            async || {
+                (self.labelled("", "pods", app).is_empty() && jvms_under(&self.work) == 0)
+                    .then_some(())
+            },
+        ));
+    }
+
     /// `kubectl patch KIND NAME --type merge -p PATCH`, as a user edits a resource.
     fn patch(&self, kind: &str, name: &str, patch: &str) -> Result<String, String> {
         self.kubectl(&["patch", kind, name, "--type", "merge", "-p", patch])
@@ -568,14 +588,7 @@ fn suspend_stops_the_jvms_and_resume_brings_the_job_back(suite: &Suite) -> Resul
         Duration::from_secs(60),
     );
     assert_eq!(text(&status, "/jobManagerDeploymentStatus"), "MISSING");
-    suite.runtime.block_on(wait_for(
-        "no pod and no JVM",
-        Duration::from_secs(30),
-        async || {
-            (suite.labelled("", "pods", "counter").is_empty() && jvms_under(&suite.work) == 0)
-                .then_some(())
-        },
-    ));
+    suite.wait_until_stopped("counter");
     suite.patch(
         "flinkdep",
         "counter",
@@ -626,9 +639,7 @@ fn a_session_cluster_runs_two_session_jobs(suite: &Suite) -> Result<(), String> 
     let manifest = std::fs::read_to_string(fixture("session.yaml"))
         .map_err(|e| e.to_string())?
         .replace("DIR", &suite.work.display().to_string());
-    let path = suite.work.join("session.yaml");
-    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
-    suite.kubectl(&["apply", "-f", &path.display().to_string()])?;
+    suite.apply_manifest("session.yaml", &manifest)?;
     suite.wait_deployment("shared", "STABLE", None, STARTUP);
     let ids = suite
         .runtime
@@ -690,14 +701,7 @@ fn a_session_cluster_waits_for_its_jobs_before_it_is_deleted(suite: &Suite) -> R
         Duration::from_secs(60),
         async || suite.deployment("shared").is_none().then_some(()),
     ));
-    suite.runtime.block_on(wait_for(
-        "no pod and no JVM",
-        Duration::from_secs(30),
-        async || {
-            (suite.labelled("", "pods", "shared").is_empty() && jvms_under(&suite.work) == 0)
-                .then_some(())
-        },
-    ));
+    suite.wait_until_stopped("shared");
     Ok(())
 }
 
@@ -707,9 +711,7 @@ fn a_missing_jar_ends_in_a_clear_status_without_a_hot_loop(suite: &Suite) -> Res
         .map_err(|e| e.to_string())?
         .replace("name: counter", "name: broken")
         .replace("stateful-counter.jar", "missing.jar");
-    let path = suite.work.join("broken.yaml");
-    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
-    suite.kubectl(&["apply", "-f", &path.display().to_string()])?;
+    suite.apply_manifest("broken.yaml", &manifest)?;
     let status = suite.runtime.block_on(wait_for(
         "the crash loop reported",
         Duration::from_secs(120),
@@ -731,14 +733,7 @@ fn a_missing_jar_ends_in_a_clear_status_without_a_hot_loop(suite: &Suite) -> Res
     // Pod status changes (restarts) trigger some; a hot loop would be hundreds.
     assert!(done <= 12, "{done} reconciles in two intervals");
     suite.kubectl(&["delete", "flinkdep", "broken", "--timeout=60s"])?;
-    suite.runtime.block_on(wait_for(
-        "no pod and no JVM",
-        Duration::from_secs(30),
-        async || {
-            (suite.labelled("", "pods", "broken").is_empty() && jvms_under(&suite.work) == 0)
-                .then_some(())
-        },
-    ));
+    suite.wait_until_stopped("broken");
     Ok(())
 }
 
@@ -841,9 +836,7 @@ fn a_savepoint_upgrade_continues_the_count(suite: &Suite) -> Result<(), String> 
     let manifest = std::fs::read_to_string(fixture("stateful.yaml"))
         .map_err(|e| e.to_string())?
         .replace("DIR", &dir.display().to_string());
-    let path = suite.work.join("stateful.yaml");
-    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
-    suite.kubectl(&["apply", "-f", &path.display().to_string()])?;
+    suite.apply_manifest("stateful.yaml", &manifest)?;
     let status = suite.wait_deployment("keeper", "STABLE", Some("RUNNING"), STARTUP);
     let job = text(&status, "/jobStatus/jobId");
     suite.remember_job(&job);
@@ -926,14 +919,7 @@ fn suspend_and_resume_with_a_savepoint_continue_the_count(suite: &Suite) -> Resu
         savepoint.contains("/savepoints/"),
         "suspended without a savepoint: {savepoint:?}"
     );
-    suite.runtime.block_on(wait_for(
-        "no pod and no JVM",
-        Duration::from_secs(30),
-        async || {
-            (suite.labelled("", "pods", "keeper").is_empty() && jvms_under(&suite.work) == 0)
-                .then_some(())
-        },
-    ));
+    suite.wait_until_stopped("keeper");
     upgrade_keeper(suite, r#"{"spec":{"job":{"state":"running"}}}"#)?;
     let job = suite.remembered_job()?;
     assert_eq!(
@@ -979,14 +965,7 @@ fn a_stateless_upgrade_starts_the_count_from_zero(suite: &Suite) -> Result<(), S
         "no StatelessUpgrade event"
     );
     suite.kubectl(&["delete", "flinkdep", "keeper", "--timeout=90s"])?;
-    suite.runtime.block_on(wait_for(
-        "no pod and no JVM",
-        Duration::from_secs(30),
-        async || {
-            (suite.labelled("", "pods", "keeper").is_empty() && jvms_under(&suite.work) == 0)
-                .then_some(())
-        },
-    ));
+    suite.wait_until_stopped("keeper");
     Ok(())
 }
 
@@ -1117,10 +1096,8 @@ fn a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason(
         .map_err(|e| e.to_string())?
         .replace("name: counter", "name: lost")
         .replace("upgradeMode: stateless", "upgradeMode: savepoint\n    initialSavepointPath: file:///nowhere/savepoint-0")
-        .replace("taskmanager.numberOfTaskSlots: 2", "taskmanager.numberOfTaskSlots: 2\n    execution.checkpointing.dir: file:///tmp/e2e-cp\n    execution.checkpointing.savepoint-dir: file:///tmp/e2e-sp");
-    let path = suite.work.join("lost.yaml");
-    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
-    suite.kubectl(&["apply", "-f", &path.display().to_string()])?;
+        .replace("taskmanager.numberOfTaskSlots: 2", &format!("taskmanager.numberOfTaskSlots: 2\n    execution.checkpointing.dir: file://{dir}/lost-checkpoints\n    execution.checkpointing.savepoint-dir: file://{dir}/lost-savepoints", dir = suite.work.display()));
+    suite.apply_manifest("lost.yaml", &manifest)?;
     let status = suite.wait_deployment("lost", "FAILED", Some("FAILED"), STARTUP);
     let error = text(&status, "/error");
     assert!(
@@ -1128,14 +1105,7 @@ fn a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason(
         "{error}"
     );
     suite.kubectl(&["delete", "flinkdep", "lost", "--timeout=60s"])?;
-    suite.runtime.block_on(wait_for(
-        "no pod and no JVM",
-        Duration::from_secs(30),
-        async || {
-            (suite.labelled("", "pods", "lost").is_empty() && jvms_under(&suite.work) == 0)
-                .then_some(())
-        },
-    ));
+    suite.wait_until_stopped("lost");
     Ok(())
 }
 
@@ -1206,9 +1176,7 @@ fn state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delet
         "apiVersion: flink.apache.org/v1beta1\nkind: FlinkStateSnapshot\nmetadata: {{name: keeper-backup}}\nspec:\n  jobReference: {{kind: FlinkDeployment, name: keeper}}\n  savepoint: {{path: 'file://{}', disposeOnDelete: true}}\n---\napiVersion: flink.apache.org/v1beta1\nkind: FlinkStateSnapshot\nmetadata: {{name: keeper-checkpoint}}\nspec:\n  jobReference: {{kind: FlinkDeployment, name: keeper}}\n  checkpoint: {{}}\n",
         backups.display()
     );
-    let path = suite.work.join("snapshots.yaml");
-    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
-    suite.kubectl(&["apply", "-f", &path.display().to_string()])?;
+    suite.apply_manifest("snapshots.yaml", &manifest)?;
     let completed = |name: &'static str| {
         suite.runtime.block_on(wait_for(
             &format!("{name} completed"),
