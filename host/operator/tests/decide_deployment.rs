@@ -803,8 +803,12 @@ fn a_failed_job_reports_flinks_reason_once() {
             .iter()
             .any(|n| n.warning && n.message.contains("file:/nowhere"))
     );
+    // Observation no longer fetches the exceptions once they are reported.
+    world.observed.job_failure = None;
     let plan = world.reconcile();
     assert!(plan.notes.is_empty(), "announced once: {:?}", plan.notes);
+    let kept = world.status().error.clone().unwrap_or_default();
+    assert_eq!(kept, error, "the reported reason is kept");
 }
 
 #[test]

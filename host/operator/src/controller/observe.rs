@@ -5,9 +5,10 @@
 use super::Context;
 use crate::reconcile::observed::{
     ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob,
-    ObservedOperation, ObservedSessionJob, SessionCluster, job_state,
+    ObservedOperation, ObservedSessionJob, SessionCluster, current_job, job_state,
 };
 use crate::reconcile::snapshot::{ObservedSnapshot, SnapshotTarget};
+use crate::reconcile::status;
 use crate::reconcile::{deployment, session_job};
 use crate::render;
 use flink_api::{FlinkDeployment, FlinkSessionJob};
@@ -127,7 +128,8 @@ async fn latest_checkpoint_of(
     })
 }
 
-/// Flink's reason for a failed job: the one the status records, else the newest one.
+/// Flink's reason for a failed job (the one the status records, else the newest), unless the
+/// status already reports it: a failed job is not asked for its exceptions every reconcile.
 async fn failure(
     ctx: &Context,
     name: &str,
@@ -135,16 +137,17 @@ async fn failure(
     resource: &FlinkDeployment,
     jobs: &[ObservedJob],
 ) -> Option<String> {
-    let recorded = resource
-        .status
-        .as_ref()
+    let status = resource.status.as_ref();
+    let recorded = status
         .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.job_id.clone());
-    let job = match recorded {
-        Some(id) => jobs.iter().find(|j| j.id == id),
-        None => jobs.iter().max_by_key(|j| j.start_time),
-    }?;
-    if job.state != flink_api::FlinkJobState::Failed {
+        .and_then(|j| j.job_id.as_deref());
+    let job = current_job(jobs, recorded)?;
+    let reported = status::reports(
+        status.and_then(|s| s.error.as_deref()),
+        "JobFailed",
+        &job.id,
+    );
+    if job.state != flink_api::FlinkJobState::Failed || reported {
         return None;
     }
     let client = ctx.flink.for_cluster(name, namespace).ok()?;

@@ -298,12 +298,17 @@ impl<'a> Decision<'a> {
                 let updated = observe_job(self.status.job_status.as_ref(), job);
                 self.notes
                     .extend(status::job_state_change(before, job.state));
-                if job.state == FlinkJobState::Failed {
-                    let why = observed
-                        .job_failure
-                        .as_deref()
-                        .unwrap_or("Flink gave no reason");
-                    self.fail("JobFailed", format!("job {} failed: {why}", job.id));
+                let reported = status::reports(self.status.error.as_deref(), "JobFailed", &job.id);
+                match (&observed.job_failure, job.state == FlinkJobState::Failed) {
+                    (Some(why), true) => {
+                        self.fail("JobFailed", format!("job {} failed: {why}", job.id))
+                    }
+                    // Observation skips the exceptions once they are reported.
+                    (None, true) if !reported => self.fail(
+                        "JobFailed",
+                        format!("job {} failed: Flink gave no reason", job.id),
+                    ),
+                    _ => {}
                 }
                 self.status.job_status = Some(updated);
             }
@@ -317,10 +322,7 @@ impl<'a> Decision<'a> {
             .job_status
             .as_ref()
             .and_then(|j| j.job_id.as_deref());
-        match recorded {
-            Some(id) => jobs.iter().find(|j| j.id == id),
-            None => jobs.iter().max_by_key(|j| j.start_time),
-        }
+        super::observed::current_job(jobs, recorded)
     }
 
     fn first_deployment(&mut self) {

@@ -114,6 +114,14 @@ pub enum SessionCluster {
     Present { ready: bool, deleting: bool },
 }
 
+/// The job a resource runs among a cluster's jobs: the recorded id, else the newest job.
+pub fn current_job<'j>(jobs: &'j [ObservedJob], recorded: Option<&str>) -> Option<&'j ObservedJob> {
+    match recorded {
+        Some(id) => jobs.iter().find(|j| j.id == id),
+        None => jobs.iter().max_by_key(|j| j.start_time),
+    }
+}
+
 /// Flink's job state in the CRD's terms.
 pub fn job_state(state: flink_rest::model::JobState) -> Option<FlinkJobState> {
     use flink_rest::model::JobState as S;

@@ -77,12 +77,7 @@ pub fn decide(
         return plan;
     }
     let errors = flink_api::validation::snapshot(resource);
-    if !errors.is_empty() {
-        let message = errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
+    if let Some(message) = super::status::validation_message(&errors, false) {
         finish(
             &mut status,
             SnapshotState::Failed,

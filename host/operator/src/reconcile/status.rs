@@ -161,6 +161,19 @@ pub fn validation_message(
     Some(format!("{message}.{kept}"))
 }
 
+/// Whether the `error` field already reports `kind` for `subject` (e.g. `JobFailed` for a job
+/// id): what was said once need not be fetched again.
+pub fn reports(error: Option<&str>, kind: &str, subject: &str) -> bool {
+    error
+        .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+        .is_some_and(|e| {
+            e.get("type").and_then(|t| t.as_str()) == Some(kind)
+                && e.get("message")
+                    .and_then(|m| m.as_str())
+                    .is_some_and(|m| m.contains(subject))
+        })
+}
+
 /// The message of an `error` field, whatever wrote it.
 pub fn error_message(error: &str) -> String {
     serde_json::from_str::<serde_json::Value>(error)
