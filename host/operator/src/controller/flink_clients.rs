@@ -24,11 +24,7 @@ impl FlinkClients {
 
     /// The client of cluster `name` in `namespace`, through its REST Service.
     pub fn for_cluster(&self, name: &str, namespace: &str) -> Result<FlinkClient, FlinkError> {
-        let url = format!(
-            "http://{}.{namespace}:{}",
-            render::rest_service_name(name),
-            render::REST_PORT
-        );
+        let url = rest_url(name, namespace);
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(client) = clients.get(&url) {
             return Ok(client.clone());
@@ -41,14 +37,19 @@ impl FlinkClients {
 
     /// Forgets a deleted cluster's client.
     pub fn forget(&self, name: &str, namespace: &str) {
-        let url = format!(
-            "http://{}.{namespace}:{}",
-            render::rest_service_name(name),
-            render::REST_PORT
-        );
+        let url = rest_url(name, namespace);
         self.clients
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&url);
     }
+}
+
+/// The REST endpoint of cluster `name`: its `<name>-rest` Service in `namespace`.
+fn rest_url(name: &str, namespace: &str) -> String {
+    format!(
+        "http://{}.{namespace}:{}",
+        render::rest_service_name(name),
+        render::REST_PORT
+    )
 }

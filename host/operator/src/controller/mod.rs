@@ -16,7 +16,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use std::collections::HashMap;
@@ -257,9 +256,4 @@ pub async fn run(
     for task in tasks {
         let _ = task.await;
     }
-}
-
-/// For tests and diagnostics: the object reference kube-runtime uses.
-pub fn object_ref(resource: &FlinkDeployment) -> ObjectRef<FlinkDeployment> {
-    ObjectRef::from_obj(resource)
 }
