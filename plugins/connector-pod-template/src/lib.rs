@@ -16,8 +16,8 @@
 //! A connector image must be pinned (a digest, or a tag other than `latest`): a floating tag
 //! would change the job's classpath behind its back.
 
-use flink_policy_sdk::pods::{Component, Guest, PluginError, PodInput};
 use flink_policy_sdk::parse_config;
+use flink_policy_sdk::pods::{Component, Guest, PluginError, PodInput};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -62,7 +62,9 @@ impl Config {
         for (i, c) in config.connectors.iter().enumerate() {
             let valid_name = !c.name.is_empty()
                 && c.name.len() <= 50
-                && c.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && c.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !valid_name {
                 return Err(format!(
                     "config.connectors[{i}].name: {:?} must be lowercase letters, digits and '-' \
@@ -99,7 +101,9 @@ impl Config {
             Component::JobManager => "job-manager",
             Component::TaskManager => "task-manager",
         };
-        self.components.as_ref().is_none_or(|list| list.iter().any(|c| c == name))
+        self.components
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|c| c == name))
     }
 }
 
@@ -122,23 +126,42 @@ pub fn patch(template: &Value, component: Component, config: &Config) -> Vec<Val
         return Vec::new();
     }
     let mut ops = Vec::new();
-    let mut map_entries = |path: &str, current: Option<&Value>, entries: &BTreeMap<String, String>| {
-        if entries.is_empty() {
-            return;
-        }
-        if current.and_then(Value::as_object).is_none() {
-            ops.push(json!({"op": "add", "path": path, "value": {}}));
-        }
-        for (key, value) in entries {
-            ops.push(json!({"op": "add", "path": format!("{path}/{}", token(key)), "value": value}));
-        }
-    };
-    map_entries("/metadata/labels", template.pointer("/metadata/labels"), &config.labels);
-    map_entries("/metadata/annotations", template.pointer("/metadata/annotations"), &config.annotations);
-    map_entries("/spec/nodeSelector", template.pointer("/spec/nodeSelector"), &config.node_selector);
+    let mut map_entries =
+        |path: &str, current: Option<&Value>, entries: &BTreeMap<String, String>| {
+            if entries.is_empty() {
+                return;
+            }
+            if current.and_then(Value::as_object).is_none() {
+                ops.push(json!({"op": "add", "path": path, "value": {}}));
+            }
+            for (key, value) in entries {
+                ops.push(
+                    json!({"op": "add", "path": format!("{path}/{}", token(key)), "value": value}),
+                );
+            }
+        };
+    map_entries(
+        "/metadata/labels",
+        template.pointer("/metadata/labels"),
+        &config.labels,
+    );
+    map_entries(
+        "/metadata/annotations",
+        template.pointer("/metadata/annotations"),
+        &config.annotations,
+    );
+    map_entries(
+        "/spec/nodeSelector",
+        template.pointer("/spec/nodeSelector"),
+        &config.node_selector,
+    );
 
     if !config.tolerations.is_empty() {
-        if template.pointer("/spec/tolerations").and_then(Value::as_array).is_none() {
+        if template
+            .pointer("/spec/tolerations")
+            .and_then(Value::as_array)
+            .is_none()
+        {
             ops.push(json!({"op": "add", "path": "/spec/tolerations", "value": []}));
         }
         for toleration in &config.tolerations {
@@ -159,14 +182,21 @@ pub fn patch(template: &Value, component: Component, config: &Config) -> Vec<Val
                 "volumeMounts": [{"name": VOLUME, "mountPath": MOUNT_PATH}],
             }}));
         }
-        let containers = template.pointer("/spec/containers").and_then(Value::as_array);
+        let containers = template
+            .pointer("/spec/containers")
+            .and_then(Value::as_array);
         let main = containers.and_then(|list| {
-            list.iter().position(|c| c.get("name").and_then(Value::as_str) == Some(MAIN_CONTAINER))
+            list.iter()
+                .position(|c| c.get("name").and_then(Value::as_str) == Some(MAIN_CONTAINER))
         });
         let mount = json!({"name": VOLUME, "mountPath": MOUNT_PATH, "readOnly": true});
         match (containers, main) {
             (Some(list), Some(index)) => {
-                if list[index].get("volumeMounts").and_then(Value::as_array).is_none() {
+                if list[index]
+                    .get("volumeMounts")
+                    .and_then(Value::as_array)
+                    .is_none()
+                {
                     ops.push(json!({"op": "add", "path": format!("/spec/containers/{index}/volumeMounts"), "value": []}));
                 }
                 ops.push(json!({"op": "add", "path": format!("/spec/containers/{index}/volumeMounts/-"), "value": mount}));
@@ -219,7 +249,11 @@ mod tests {
             assert_eq!(op["op"], "add");
             let path = op["path"].as_str().unwrap();
             let (parent, last) = path.rsplit_once('/').unwrap();
-            let target = if parent.is_empty() { &mut doc } else { doc.pointer_mut(parent).unwrap() };
+            let target = if parent.is_empty() {
+                &mut doc
+            } else {
+                doc.pointer_mut(parent).unwrap()
+            };
             let last = last.replace("~1", "/").replace("~0", "~");
             match target {
                 Value::Object(map) => {
@@ -249,13 +283,28 @@ mod tests {
     #[test]
     fn connectors_are_copied_into_usrlib_by_init_containers() {
         let config = Config::parse(FULL).unwrap();
-        let pod = apply(&rendered(), &patch(&rendered(), Component::TaskManager, &config));
+        let pod = apply(
+            &rendered(),
+            &patch(&rendered(), Component::TaskManager, &config),
+        );
         assert_eq!(pod["spec"]["initContainers"][0]["name"], "connector-kafka");
-        assert_eq!(pod["spec"]["initContainers"][0]["image"], "reg/kafka-connector:4.0.0-2.0");
+        assert_eq!(
+            pod["spec"]["initContainers"][0]["image"],
+            "reg/kafka-connector:4.0.0-2.0"
+        );
         assert_eq!(pod["spec"]["volumes"][0]["name"], VOLUME);
-        assert_eq!(pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"], MOUNT_PATH);
-        assert_eq!(pod["spec"]["containers"][0]["image"], "flink:2.0", "the Flink container is untouched");
-        assert_eq!(pod["metadata"]["labels"]["app"], "orders", "existing labels stay");
+        assert_eq!(
+            pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"],
+            MOUNT_PATH
+        );
+        assert_eq!(
+            pod["spec"]["containers"][0]["image"], "flink:2.0",
+            "the Flink container is untouched"
+        );
+        assert_eq!(
+            pod["metadata"]["labels"]["app"], "orders",
+            "existing labels stay"
+        );
         assert_eq!(pod["metadata"]["labels"]["example.com/cost-center"], "4711");
         assert_eq!(pod["spec"]["nodeSelector"]["pool"], "flink");
         assert_eq!(pod["spec"]["tolerations"][0]["key"], "dedicated");
@@ -263,7 +312,8 @@ mod tests {
 
     #[test]
     fn components_limit_where_it_applies() {
-        let config = Config::parse(r#"{"labels": {"a": "b"}, "components": ["task-manager"]}"#).unwrap();
+        let config =
+            Config::parse(r#"{"labels": {"a": "b"}, "components": ["task-manager"]}"#).unwrap();
         assert!(patch(&rendered(), Component::JobManager, &config).is_empty());
         assert_eq!(patch(&rendered(), Component::TaskManager, &config).len(), 1);
     }
@@ -273,7 +323,10 @@ mod tests {
         for image in ["reg/kafka", "reg/kafka:latest", "reg:5000/kafka"] {
             let text = format!(r#"{{"connectors": [{{"name": "kafka", "image": "{image}"}}]}}"#);
             let err = Config::parse(&text).unwrap_err();
-            assert!(err.starts_with("config.connectors[0].image"), "{image}: {err}");
+            assert!(
+                err.starts_with("config.connectors[0].image"),
+                "{image}: {err}"
+            );
         }
         assert!(pinned("reg:5000/kafka@sha256:0123"));
         assert!(pinned("reg:5000/kafka:4.0.0"));

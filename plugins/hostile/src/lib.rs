@@ -10,10 +10,14 @@ use std::hint::black_box;
 
 fn misbehaviour(config: &str) -> &str {
     // No serde here: the plugin must stay tiny and must not depend on what it tests.
-    let Some(start) = config.find("\"misbehave\"") else { return "none" };
+    let Some(start) = config.find("\"misbehave\"") else {
+        return "none";
+    };
     let rest = &config[start + "\"misbehave\"".len()..];
     let rest = rest.trim_start().trim_start_matches(':').trim_start();
-    rest.strip_prefix('"').and_then(|r| r.split('"').next()).unwrap_or("none")
+    rest.strip_prefix('"')
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("none")
 }
 
 #[inline(never)]
@@ -42,15 +46,21 @@ fn misbehave(how: &str) -> Option<ScalingDecision> {
         "trap" => panic!("the hostile plugin panics on purpose"),
         "huge-output" => Some(ScalingDecision::Veto("x".repeat(16 << 20))),
         "log-flood" => {
-            for i in 0..100_000 {
+            for i in 0..10_000 {
                 log(LogLevel::Info, &format!("flood line {i}"));
             }
             Some(ScalingDecision::Follow)
         }
         "nonsense" => Some(ScalingDecision::Override(ParallelismOverride {
             vertices: vec![
-                VertexParallelism { vertex_id: "no-such-vertex".into(), parallelism: 0 },
-                VertexParallelism { vertex_id: "no-such-vertex".into(), parallelism: u32::MAX },
+                VertexParallelism {
+                    vertex_id: "no-such-vertex".into(),
+                    parallelism: 0,
+                },
+                VertexParallelism {
+                    vertex_id: "no-such-vertex".into(),
+                    parallelism: u32::MAX,
+                },
             ],
             reason: String::new(),
         })),
@@ -74,7 +84,9 @@ impl Guest for Policy {
 
     fn decide(input: ScalingInput) -> Result<ScalingDecision, PluginError> {
         match misbehaviour(&input.config) {
-            "plugin-error" => Err(flink_policy_sdk::error("the hostile plugin fails on purpose")),
+            "plugin-error" => Err(flink_policy_sdk::error(
+                "the hostile plugin fails on purpose",
+            )),
             how => Ok(misbehave(how).unwrap_or(ScalingDecision::Follow)),
         }
     }

@@ -12,10 +12,10 @@
 //! Without `windows`, upgrades may run at any time. Times are local (UTC plus
 //! `utcOffsetMinutes`); a window whose `to` is before its `from` ends the next day.
 
+use flink_policy_sdk::parse_config;
 use flink_policy_sdk::upgrade::{
     Guest, PluginError, UpgradeDecision, UpgradeInput, UpgradeMode, UpgradePlan, Wait,
 };
-use flink_policy_sdk::parse_config;
 use serde::Deserialize;
 
 const MINUTE_MS: i64 = 60_000;
@@ -86,7 +86,11 @@ impl Config {
             if length == 0 {
                 return Err(format!("{}: the window is empty (from = to)", field("to")));
             }
-            windows.push(Window { days: if days == 0 { 0x7f } else { days }, from, length });
+            windows.push(Window {
+                days: if days == 0 { 0x7f } else { days },
+                from,
+                length,
+            });
         }
         Ok(Config {
             utc_offset_minutes: i64::from(raw.utc_offset_minutes),
@@ -159,7 +163,10 @@ pub fn decide(input: &UpgradeInput, config: &Config) -> UpgradeDecision {
     }
     let stateful = input.requested_mode != UpgradeMode::Stateless;
     let (mode, reason) = if stateful && config.force_savepoint {
-        (UpgradeMode::Savepoint, "stateful job: upgrade through a fresh savepoint")
+        (
+            UpgradeMode::Savepoint,
+            "stateful job: upgrade through a fresh savepoint",
+        )
     } else {
         (input.requested_mode, "the mode the spec asks for")
     };
@@ -223,45 +230,107 @@ mod tests {
         Config::parse(text).unwrap()
     }
 
-    const WEEKEND_NIGHTS: &str = r#"{"windows": [{"days": ["sat", "sun"], "from": "02:00", "to": "05:00"}]}"#;
+    const WEEKEND_NIGHTS: &str =
+        r#"{"windows": [{"days": ["sat", "sun"], "from": "02:00", "to": "05:00"}]}"#;
 
     #[test]
     fn inside_a_window_a_stateful_job_upgrades_through_a_savepoint() {
-        let d = decide(&input(SATURDAY + 3 * HOUR, UpgradeMode::LastState, Some("file:///c/1")), &config(WEEKEND_NIGHTS));
-        assert!(matches!(d, UpgradeDecision::Proceed(UpgradePlan { mode: UpgradeMode::Savepoint, .. })), "{d:?}");
+        let d = decide(
+            &input(
+                SATURDAY + 3 * HOUR,
+                UpgradeMode::LastState,
+                Some("file:///c/1"),
+            ),
+            &config(WEEKEND_NIGHTS),
+        );
+        assert!(
+            matches!(
+                d,
+                UpgradeDecision::Proceed(UpgradePlan {
+                    mode: UpgradeMode::Savepoint,
+                    ..
+                })
+            ),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn outside_a_window_it_waits_for_the_next_one() {
         // Saturday 06:00 -> Sunday 02:00.
-        let d = decide(&input(SATURDAY + 6 * HOUR, UpgradeMode::Savepoint, None), &config(WEEKEND_NIGHTS));
-        assert!(matches!(d, UpgradeDecision::WaitUntil(Wait { until_epoch_ms, .. }) if until_epoch_ms == SATURDAY + 26 * HOUR), "{d:?}");
+        let d = decide(
+            &input(SATURDAY + 6 * HOUR, UpgradeMode::Savepoint, None),
+            &config(WEEKEND_NIGHTS),
+        );
+        assert!(
+            matches!(d, UpgradeDecision::WaitUntil(Wait { until_epoch_ms, .. }) if until_epoch_ms == SATURDAY + 26 * HOUR),
+            "{d:?}"
+        );
         // Sunday 06:00 -> next Saturday 02:00.
-        let d = decide(&input(SATURDAY + 30 * HOUR, UpgradeMode::Savepoint, None), &config(WEEKEND_NIGHTS));
-        assert!(matches!(d, UpgradeDecision::WaitUntil(Wait { until_epoch_ms, .. }) if until_epoch_ms == SATURDAY + 7 * 24 * HOUR + 2 * HOUR), "{d:?}");
+        let d = decide(
+            &input(SATURDAY + 30 * HOUR, UpgradeMode::Savepoint, None),
+            &config(WEEKEND_NIGHTS),
+        );
+        assert!(
+            matches!(d, UpgradeDecision::WaitUntil(Wait { until_epoch_ms, .. }) if until_epoch_ms == SATURDAY + 7 * 24 * HOUR + 2 * HOUR),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn a_window_over_midnight_in_local_time() {
         // 23:00-01:00 at UTC+2 is 21:00-23:00 UTC.
-        let cfg = config(r#"{"utcOffsetMinutes": 120, "windows": [{"from": "23:00", "to": "01:00"}]}"#);
-        let at = |hour| decide(&input(SATURDAY + hour * HOUR, UpgradeMode::Savepoint, None), &cfg);
+        let cfg =
+            config(r#"{"utcOffsetMinutes": 120, "windows": [{"from": "23:00", "to": "01:00"}]}"#);
+        let at = |hour| {
+            decide(
+                &input(SATURDAY + hour * HOUR, UpgradeMode::Savepoint, None),
+                &cfg,
+            )
+        };
         assert!(matches!(at(22), UpgradeDecision::Proceed(_)));
-        assert!(matches!(at(23), UpgradeDecision::WaitUntil(Wait { until_epoch_ms, .. }) if until_epoch_ms == SATURDAY + 45 * HOUR));
+        assert!(
+            matches!(at(23), UpgradeDecision::WaitUntil(Wait { until_epoch_ms, .. }) if until_epoch_ms == SATURDAY + 45 * HOUR)
+        );
     }
 
     #[test]
     fn a_stateless_upgrade_of_a_job_with_state_is_refused() {
-        let d = decide(&input(SATURDAY + 3 * HOUR, UpgradeMode::Stateless, Some("file:///c/1")), &config("{}"));
-        assert!(matches!(&d, UpgradeDecision::Refuse(r) if r.contains("would drop it")), "{d:?}");
-        let d = decide(&input(SATURDAY, UpgradeMode::Stateless, None), &config("{}"));
-        assert!(matches!(d, UpgradeDecision::Proceed(UpgradePlan { mode: UpgradeMode::Stateless, .. })));
+        let d = decide(
+            &input(
+                SATURDAY + 3 * HOUR,
+                UpgradeMode::Stateless,
+                Some("file:///c/1"),
+            ),
+            &config("{}"),
+        );
+        assert!(
+            matches!(&d, UpgradeDecision::Refuse(r) if r.contains("would drop it")),
+            "{d:?}"
+        );
+        let d = decide(
+            &input(SATURDAY, UpgradeMode::Stateless, None),
+            &config("{}"),
+        );
+        assert!(matches!(
+            d,
+            UpgradeDecision::Proceed(UpgradePlan {
+                mode: UpgradeMode::Stateless,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn bad_config_names_the_field() {
-        let err = Config::parse(r#"{"windows": [{"days": ["saturday"], "from": "02:00", "to": "05:00"}]}"#).unwrap_err();
-        assert!(err.starts_with("config.windows[0].days: unknown day"), "{err}");
+        let err = Config::parse(
+            r#"{"windows": [{"days": ["saturday"], "from": "02:00", "to": "05:00"}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("config.windows[0].days: unknown day"),
+            "{err}"
+        );
         let err = Config::parse(r#"{"windows": [{"from": "2am", "to": "05:00"}]}"#).unwrap_err();
         assert!(err.starts_with("config.windows[0].from"), "{err}");
     }

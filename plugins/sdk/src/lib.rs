@@ -142,7 +142,11 @@ pub fn log(level: LogLevel, message: &str) {
 /// Reads the tenant's JSON config into `T`. An empty text reads as `{}`. The error names the
 /// field that does not fit, e.g. `quota.maxParallelism: invalid type: string "ten", expected u32`.
 pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
-    let text = if config.trim().is_empty() { "{}" } else { config };
+    let text = if config.trim().is_empty() {
+        "{}"
+    } else {
+        config
+    };
     let mut reader = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut reader).map_err(|err| {
         let path = err.path().to_string();
@@ -156,7 +160,9 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, S
 
 /// A plugin error with a message (for `Err(..)` results).
 pub fn error(message: impl Into<String>) -> PluginError {
-    PluginError { message: message.into() }
+    PluginError {
+        message: message.into(),
+    }
 }
 
 #[cfg(test)]
@@ -173,9 +179,16 @@ mod tests {
     #[test]
     fn config_errors_name_the_field() {
         let err = parse_config::<Quota>(r#"{"maxParallelism": "ten"}"#).unwrap_err();
-        assert!(err.starts_with("config.maxParallelism: invalid type"), "{err}");
+        assert!(
+            err.starts_with("config.maxParallelism: invalid type"),
+            "{err}"
+        );
         let err = parse_config::<Quota>(r#"{"maxParalelism": 3}"#).unwrap_err();
         assert!(err.contains("unknown field `maxParalelism`"), "{err}");
-        assert!(parse_config::<Quota>("").unwrap_err().contains("missing field `maxParallelism`"));
+        assert!(
+            parse_config::<Quota>("")
+                .unwrap_err()
+                .contains("missing field `maxParallelism`")
+        );
     }
 }

@@ -41,7 +41,10 @@ pub struct Target {
 
 impl Target {
     fn hours(&self) -> Hours {
-        Hours { from_hour: self.from_hour, to_hour: self.to_hour }
+        Hours {
+            from_hour: self.from_hour,
+            to_hour: self.to_hour,
+        }
     }
 }
 
@@ -65,7 +68,11 @@ impl Hours {
 impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = parse_config(text)?;
-        let ranges = config.peaks.iter().copied().chain(config.targets.iter().map(Target::hours));
+        let ranges = config
+            .peaks
+            .iter()
+            .copied()
+            .chain(config.targets.iter().map(Target::hours));
         for (i, hours) in ranges.enumerate() {
             if hours.from_hour > 23 || hours.to_hour > 24 {
                 return Err(format!(
@@ -100,7 +107,11 @@ impl Config {
 /// The decision for one input: pure, so unit tests call it natively.
 pub fn decide(input: &ScalingInput, config: &Config) -> ScalingDecision {
     let hour = config.local_hour(input.now_epoch_ms);
-    let target = config.targets.iter().find(|t| t.hours().contains(hour)).map(|t| t.utilization);
+    let target = config
+        .targets
+        .iter()
+        .find(|t| t.hours().contains(hour))
+        .map(|t| t.utilization);
     let in_peak = config.peaks.iter().any(|p| p.contains(hour));
     let quota_left = config
         .tenant_max_slots
@@ -163,7 +174,10 @@ pub fn decide(input: &ScalingInput, config: &Config) -> ScalingDecision {
         vertices: wanted
             .into_iter()
             .filter(|(_, current, p)| p != current)
-            .map(|(vertex_id, _, parallelism)| VertexParallelism { vertex_id, parallelism })
+            .map(|(vertex_id, _, parallelism)| VertexParallelism {
+                vertex_id,
+                parallelism,
+            })
             .collect(),
         reason: reasons.join("; "),
     })
@@ -193,8 +207,8 @@ flink_policy_sdk::export_scaling!(Policy);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flink_policy_sdk::scaling::Recommendation;
     use flink_policy_sdk::ResourceRef;
+    use flink_policy_sdk::scaling::Recommendation;
 
     const HOUR: i64 = 3_600_000;
 
@@ -212,7 +226,12 @@ mod tests {
         }
     }
 
-    fn input(at_hour: i64, vertices: Vec<Vertex>, recs: &[(&str, u32)], in_use: u32) -> ScalingInput {
+    fn input(
+        at_hour: i64,
+        vertices: Vec<Vertex>,
+        recs: &[(&str, u32)],
+        in_use: u32,
+    ) -> ScalingInput {
         ScalingInput {
             resource: ResourceRef {
                 kind: "FlinkDeployment".into(),
@@ -250,12 +269,20 @@ mod tests {
 
     #[test]
     fn a_scale_up_stops_at_the_tenant_quota() {
-        let i = input(3, vec![vertex("a", 2, 0.9), vertex("b", 2, 0.2)], &[("a", 10)], 30);
+        let i = input(
+            3,
+            vec![vertex("a", 2, 0.9), vertex("b", 2, 0.2)],
+            &[("a", 10)],
+            30,
+        );
         let ScalingDecision::Override(o) = decide(&i, &config(r#"{"tenantMaxSlots": 36}"#)) else {
             panic!("expected an override");
         };
         assert_eq!(o.vertices.len(), 1);
-        assert_eq!((o.vertices[0].vertex_id.as_str(), o.vertices[0].parallelism), ("a", 6));
+        assert_eq!(
+            (o.vertices[0].vertex_id.as_str(), o.vertices[0].parallelism),
+            ("a", 6)
+        );
         assert!(o.reason.contains("quota leaves 6 slots"), "{}", o.reason);
     }
 
@@ -263,13 +290,21 @@ mod tests {
     fn an_exhausted_quota_vetoes_a_scale_up_but_never_cuts_what_runs() {
         let i = input(3, vec![vertex("a", 4, 0.9)], &[("a", 8)], 40);
         let decision = decide(&i, &config(r#"{"tenantMaxSlots": 36}"#));
-        assert!(matches!(&decision, ScalingDecision::Veto(r) if r.contains("quota leaves 0")), "{decision:?}");
+        assert!(
+            matches!(&decision, ScalingDecision::Veto(r) if r.contains("quota leaves 0")),
+            "{decision:?}"
+        );
     }
 
     #[test]
     fn no_scale_down_during_a_peak_even_over_midnight() {
         let cfg = config(r#"{"peaks": [{"fromHour": 22, "toHour": 2}]}"#);
-        let at = |hour| decide(&input(hour, vec![vertex("a", 8, 0.1)], &[("a", 2)], 0), &cfg);
+        let at = |hour| {
+            decide(
+                &input(hour, vec![vertex("a", 8, 0.1)], &[("a", 2)], 0),
+                &cfg,
+            )
+        };
         assert!(matches!(at(23), ScalingDecision::Veto(r) if r.contains("no scale-down")));
         assert!(matches!(at(1), ScalingDecision::Veto(_)));
         assert!(matches!(at(2), ScalingDecision::Follow));
@@ -278,9 +313,13 @@ mod tests {
     #[test]
     fn the_hours_target_replaces_the_builtin_one() {
         // 4 subtasks 90% busy at a 0.6 target need ceil(4 * 0.9 / 0.6) = 6.
-        let cfg = config(r#"{"targets": [{"fromHour": 8, "toHour": 20, "utilization": 0.6}], "utcOffsetMinutes": 120}"#);
+        let cfg = config(
+            r#"{"targets": [{"fromHour": 8, "toHour": 20, "utilization": 0.6}], "utcOffsetMinutes": 120}"#,
+        );
         let day = decide(&input(7, vec![vertex("a", 4, 0.9)], &[("a", 5)], 0), &cfg);
-        let ScalingDecision::Override(o) = day else { panic!("{day:?}") };
+        let ScalingDecision::Override(o) = day else {
+            panic!("{day:?}")
+        };
         assert_eq!(o.vertices[0].parallelism, 6);
         // 23:00 local (21:00 UTC + 2h) is outside the range: the recommendation stands.
         let night = decide(&input(21, vec![vertex("a", 4, 0.9)], &[("a", 5)], 0), &cfg);
@@ -289,7 +328,9 @@ mod tests {
 
     #[test]
     fn bad_config_names_the_field() {
-        let err = Config::parse(r#"{"targets": [{"fromHour": 8, "toHour": 20, "utilization": 7}]}"#).unwrap_err();
+        let err =
+            Config::parse(r#"{"targets": [{"fromHour": 8, "toHour": 20, "utilization": 7}]}"#)
+                .unwrap_err();
         assert!(err.contains("targets[0].utilization"), "{err}");
         let err = Config::parse(r#"{"tenantMaxSlots": "lots"}"#).unwrap_err();
         assert!(err.contains("tenantMaxSlots"), "{err}");

@@ -1,0 +1,458 @@
+//! The host against real components: the example plugins decide as their native unit tests
+//! say, and every hostile plugin is contained with a clear, classified failure while the same
+//! engine keeps serving well-behaved plugins.
+
+use flink_policy::dev::plugin_bytes;
+use flink_policy::model::*;
+use flink_policy::{CallFailure, ExtensionPoint, Limits, LoadError, PodGuard, PolicyEngine};
+use serde_json::{Value, json};
+use std::sync::{Arc, OnceLock};
+
+fn engine() -> &'static PolicyEngine {
+    static ENGINE: OnceLock<PolicyEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| PolicyEngine::new(None).expect("engine"))
+}
+
+fn load(package: &str) -> Arc<flink_policy::Plugin> {
+    engine()
+        .load(package, &plugin_bytes(package))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn resource() -> ResourceRef {
+    ResourceRef {
+        kind: "FlinkDeployment".into(),
+        namespace: "team-a".into(),
+        name: "orders".into(),
+        tenant: "team-a".into(),
+        labels: Default::default(),
+    }
+}
+
+fn vertex(id: &str, parallelism: u32, busy: f64) -> Vertex {
+    Vertex {
+        id: id.into(),
+        name: format!("op-{id}"),
+        parallelism,
+        max_parallelism: 128,
+        busy_ratio: Some(busy),
+        processing_rate: Some(1000.0),
+        target_rate: None,
+        pending_records: None,
+        is_source: false,
+    }
+}
+
+fn scaling_input(config: Value) -> ScalingInput {
+    ScalingInput {
+        resource: resource(),
+        job_id: "0000000000000000000000000000000a".into(),
+        now_epoch_ms: 1_717_200_000_000,
+        vertices: vec![vertex("a", 2, 0.9), vertex("b", 2, 0.2)],
+        recommendations: vec![Recommendation {
+            vertex_id: "a".into(),
+            current: 2,
+            recommended: 10,
+            reasons: vec!["busy".into()],
+        }],
+        tenant_slots_in_use: 30,
+        config,
+    }
+}
+
+fn scaling_limits() -> Limits {
+    Limits::default_for(ExtensionPoint::Scaling)
+}
+
+#[tokio::test]
+async fn the_quota_plugin_caps_a_scale_up_inside_wasm() {
+    let plugin = load("tenant-quota-scaling");
+    assert_eq!(plugin.shape.extension_point, ExtensionPoint::Scaling);
+    assert_eq!(plugin.shape.interface_version, "1.0.0");
+    let called = engine()
+        .scaling(
+            &plugin,
+            &scaling_input(json!({"tenantMaxSlots": 36})),
+            &scaling_limits(),
+        )
+        .await
+        .unwrap();
+    let ScalingDecision::Override { vertices, reason } = &called.value else {
+        panic!("{:?}", called.value)
+    };
+    assert_eq!(
+        vertices,
+        &[VertexParallelism {
+            vertex_id: "a".into(),
+            parallelism: 6
+        }]
+    );
+    assert!(reason.contains("quota leaves 6 slots"), "{reason}");
+    assert!(called.fuel_used > 0);
+    assert_eq!(called.logs.len(), 1, "the plugin logs its reasons once");
+}
+
+#[tokio::test]
+async fn the_same_input_gives_the_same_answer_and_the_same_fuel() {
+    let plugin = load("tenant-quota-scaling");
+    let input = scaling_input(json!({"tenantMaxSlots": 36}));
+    let first = engine()
+        .scaling(&plugin, &input, &scaling_limits())
+        .await
+        .unwrap();
+    let second = engine()
+        .scaling(&plugin, &input, &scaling_limits())
+        .await
+        .unwrap();
+    assert_eq!(first.value, second.value);
+    assert_eq!(first.fuel_used, second.fuel_used);
+}
+
+#[tokio::test]
+async fn config_errors_come_back_naming_the_field() {
+    let plugin = load("tenant-quota-scaling");
+    let limits = scaling_limits();
+    let answer = engine()
+        .validate_config(&plugin, &json!({"tenantMaxSlots": "lots"}), &limits)
+        .await
+        .unwrap();
+    let err = answer.value.unwrap_err();
+    assert!(
+        err.starts_with("config.tenantMaxSlots: invalid type"),
+        "{err}"
+    );
+    let ok = engine()
+        .validate_config(&plugin, &json!({"tenantMaxSlots": 8}), &limits)
+        .await
+        .unwrap();
+    assert_eq!(ok.value, Ok(()));
+    // A decision with a bad config is the plugin's own error.
+    let failure = engine()
+        .scaling(&plugin, &scaling_input(json!({"peaks": 3})), &limits)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&failure, CallFailure::PluginError { message } if message.starts_with("config.peaks")),
+        "{failure}"
+    );
+}
+
+#[tokio::test]
+async fn the_upgrade_plugin_holds_an_upgrade_until_the_window() {
+    let plugin = load("maintenance-window-upgrade");
+    let saturday = 1_717_200_000_000_i64;
+    let input = UpgradeInput {
+        resource: resource(),
+        now_epoch_ms: saturday + 6 * 3_600_000,
+        old_spec: json!({"job": {"parallelism": 2}}),
+        new_spec: json!({"job": {"parallelism": 4}}),
+        requested_mode: UpgradeMode::LastState,
+        job_state: "RUNNING".into(),
+        snapshots: SnapshotInfo::default(),
+        config: json!({"windows": [{"days": ["sat", "sun"], "from": "02:00", "to": "05:00"}]}),
+    };
+    let limits = Limits::default_for(ExtensionPoint::Upgrade);
+    let called = engine().upgrade(&plugin, &input, &limits).await.unwrap();
+    assert!(
+        matches!(called.value, UpgradeDecision::WaitUntil { until_epoch_ms, .. } if until_epoch_ms == saturday + 26 * 3_600_000),
+        "{:?}",
+        called.value
+    );
+    let inside = UpgradeInput {
+        now_epoch_ms: saturday + 3 * 3_600_000,
+        ..input
+    };
+    let called = engine().upgrade(&plugin, &inside, &limits).await.unwrap();
+    assert!(
+        matches!(
+            called.value,
+            UpgradeDecision::Proceed {
+                mode: UpgradeMode::Savepoint,
+                ..
+            }
+        ),
+        "{:?}",
+        called.value
+    );
+}
+
+fn rendered_taskmanager() -> Value {
+    json!({
+        "metadata": {"labels": {"app": "orders", "component": "taskmanager"}},
+        "spec": {"containers": [{"name": "flink-main-container", "image": "flink:2.0",
+                                 "volumeMounts": [{"name": "flink-config-volume", "mountPath": "/opt/flink/conf"}]}],
+                 "volumes": [{"name": "flink-config-volume", "configMap": {"name": "flink-config-orders"}}]}
+    })
+}
+
+#[tokio::test]
+async fn the_connector_plugin_adds_init_containers_that_pass_the_guard() {
+    let plugin = load("connector-pod-template");
+    let input = PodInput {
+        resource: resource(),
+        component: Component::TaskManager,
+        flink_version: "v2_0".into(),
+        pod_template: rendered_taskmanager(),
+        config: json!({"connectors": [{"name": "kafka", "image": "reg/kafka-connector:4.0.0-2.0"}],
+                       "labels": {"example.com/tenant": "team-a"}}),
+    };
+    let called = engine()
+        .pod_template(
+            &plugin,
+            &input,
+            &PodGuard::default(),
+            &Limits::default_for(ExtensionPoint::PodTemplate),
+        )
+        .await
+        .unwrap();
+    let pod = &called.value.pod_template;
+    assert_eq!(pod["spec"]["initContainers"][0]["name"], "connector-kafka");
+    assert_eq!(
+        pod["spec"]["containers"][0]["volumeMounts"][1]["mountPath"],
+        "/opt/flink/usrlib/connectors"
+    );
+    assert_eq!(pod["metadata"]["labels"]["example.com/tenant"], "team-a");
+    assert_eq!(pod["metadata"]["labels"]["component"], "taskmanager");
+}
+
+#[tokio::test]
+async fn a_plugin_is_only_called_as_what_it_implements() {
+    let plugin = load("connector-pod-template");
+    let failure = engine()
+        .scaling(&plugin, &scaling_input(json!({})), &scaling_limits())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure,
+        CallFailure::WrongExtensionPoint {
+            wanted: "scaling-policy",
+            actual: "pod-template"
+        }
+    );
+}
+
+async fn hostile(
+    misbehave: &str,
+    limits: Limits,
+) -> Result<flink_policy::Called<ScalingDecision>, CallFailure> {
+    let plugin = load("hostile-plugin");
+    engine()
+        .scaling(
+            &plugin,
+            &scaling_input(json!({"misbehave": misbehave})),
+            &limits,
+        )
+        .await
+}
+
+/// After any misbehaviour, the engine still serves a well-behaved plugin correctly.
+async fn engine_still_serves() {
+    let plugin = load("tenant-quota-scaling");
+    let called = engine()
+        .scaling(
+            &plugin,
+            &scaling_input(json!({"tenantMaxSlots": 36})),
+            &scaling_limits(),
+        )
+        .await;
+    assert!(matches!(
+        called.map(|c| c.value),
+        Ok(ScalingDecision::Override { .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_infinite_loop_runs_out_of_fuel_or_time() {
+    let failure = hostile("loop", scaling_limits()).await.unwrap_err();
+    assert_eq!(
+        failure,
+        CallFailure::OutOfFuel {
+            budget: scaling_limits().fuel
+        }
+    );
+    // With fuel to spare, the epoch deadline stops it.
+    let generous = Limits {
+        fuel: u64::MAX / 2,
+        ..scaling_limits()
+    };
+    let failure = hostile("loop", generous).await.unwrap_err();
+    assert!(matches!(failure, CallFailure::Timeout { .. }), "{failure}");
+    engine_still_serves().await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_the_memory_cap() {
+    let limits = Limits {
+        memory_bytes: 16 << 20,
+        ..scaling_limits()
+    };
+    let failure = hostile("memory", limits).await.unwrap_err();
+    assert_eq!(
+        failure,
+        CallFailure::MemoryExceeded {
+            limit_bytes: 16 << 20
+        }
+    );
+    engine_still_serves().await;
+}
+
+#[tokio::test]
+async fn runaway_recursion_exhausts_the_stack_not_the_host() {
+    let failure = hostile(
+        "recursion",
+        Limits {
+            fuel: u64::MAX / 2,
+            ..scaling_limits()
+        },
+    )
+    .await
+    .unwrap_err();
+    // Wasm's own call stack or (first, for Rust) the shadow stack in linear memory runs out.
+    assert!(
+        matches!(&failure, CallFailure::Trap { message } if message.contains("call stack exhausted") || message.contains("overflows a Rust plugin's stack")),
+        "{failure}"
+    );
+    engine_still_serves().await;
+}
+
+#[tokio::test]
+async fn a_panic_is_a_trap_that_carries_the_panic_message() {
+    let failure = hostile("trap", scaling_limits()).await.unwrap_err();
+    assert!(
+        matches!(&failure, CallFailure::Trap { message } if message.contains("the hostile plugin panics on purpose")),
+        "{failure}"
+    );
+    engine_still_serves().await;
+}
+
+#[tokio::test]
+async fn a_huge_answer_is_refused() {
+    let failure = hostile("huge-output", scaling_limits()).await.unwrap_err();
+    assert_eq!(
+        failure,
+        CallFailure::OutputTooLarge {
+            bytes: 16 << 20,
+            limit_bytes: 1 << 20
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_log_flood_is_cut_at_the_budget_and_counted() {
+    let called = hostile("log-flood", scaling_limits()).await.unwrap();
+    assert_eq!(called.logs.len(), scaling_limits().log_lines as usize);
+    assert_eq!(called.dropped_logs, 10_000 - scaling_limits().log_lines);
+    assert_eq!(called.value, ScalingDecision::Follow);
+}
+
+#[tokio::test]
+async fn nonsense_is_an_invalid_answer_and_a_plugin_error_is_its_own_kind() {
+    let failure = hostile("nonsense", scaling_limits()).await.unwrap_err();
+    assert!(
+        matches!(&failure, CallFailure::InvalidOutput { message } if message.contains("\"no-such-vertex\", which the job does not have")),
+        "{failure}"
+    );
+    let failure = hostile("plugin-error", scaling_limits()).await.unwrap_err();
+    assert_eq!(
+        failure,
+        CallFailure::PluginError {
+            message: "the hostile plugin fails on purpose".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_loop_in_config_validation_is_contained_too() {
+    let plugin = load("hostile-plugin");
+    let failure = engine()
+        .validate_config(
+            &plugin,
+            &json!({"misbehave": "loop-in-validate"}),
+            &scaling_limits(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(failure, CallFailure::OutOfFuel { .. }),
+        "{failure}"
+    );
+    let stats = plugin.stats.snapshot();
+    assert!(stats.failures >= 1 && stats.out_of_fuel >= 1, "{stats:?}");
+}
+
+#[test]
+fn a_plugin_that_reads_the_clock_or_files_is_refused_at_load() {
+    let err = engine()
+        .load("hostile-imports", &plugin_bytes("hostile-imports-plugin"))
+        .unwrap_err();
+    let LoadError::Shape {
+        source: flink_policy::inspect::ShapeError::DeniedImport { import, .. },
+        ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert!(
+        import.starts_with("wasi:clocks/") || import.starts_with("wasi:filesystem/"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_plugin_for_another_interface_version_is_refused_with_both_versions() {
+    let err = engine()
+        .load("next-gen", &plugin_bytes("hostile-version-plugin"))
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("next-gen: was built for interface 2.0.0"),
+        "{message}"
+    );
+    assert!(message.contains("this operator speaks 1.x"), "{message}");
+}
+
+#[test]
+fn bytes_that_are_no_component_are_refused() {
+    let core_module = b"\0asm\x01\0\0\0";
+    let err = engine().load("core", core_module).unwrap_err();
+    assert!(
+        err.to_string().contains("a core module, not a component"),
+        "{err}"
+    );
+    let err = engine().load("text", b"hello").unwrap_err();
+    assert!(matches!(err, LoadError::NotAComponent { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_disk_cache_serves_a_second_engine_without_compiling() {
+    let dir = std::env::temp_dir().join(format!("flink-policy-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bytes = plugin_bytes("tenant-quota-scaling");
+    PolicyEngine::new(Some(dir.clone()))
+        .unwrap()
+        .load("quota", &bytes)
+        .unwrap();
+    let artifacts: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(artifacts.len(), 1, "one artifact per digest and engine");
+    let name = artifacts[0].file_name().into_string().unwrap();
+    assert!(
+        name.starts_with(
+            flink_policy::Digest::of(&bytes)
+                .0
+                .trim_start_matches("sha256:")
+        ),
+        "{name}"
+    );
+    let second = PolicyEngine::new(Some(dir.clone())).unwrap();
+    let plugin = second.load("quota", &bytes).unwrap();
+    let called = second
+        .scaling(
+            &plugin,
+            &scaling_input(json!({"tenantMaxSlots": 36})),
+            &scaling_limits(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(called.value, ScalingDecision::Override { .. }));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
