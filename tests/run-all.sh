@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as a newcomer and CI run it: installs what the tests need (the
-# wasm32-wasip2 target here; the pinned Flink and the example job on first use by the tests),
+# wasm32-wasip2 target and the policy plugins here; the pinned Flink and the example job on first use by the tests),
 # checks formatting and lints, then runs every test. Every process a test starts is stopped by
 # the test itself.
 set -euo pipefail
@@ -23,6 +23,11 @@ cargo fmt --all -- --check
 
 step "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "policy plugins (wasm32-wasip2)"
+cargo build --quiet --profile plugin --target wasm32-wasip2 \
+  -p tenant-quota-scaling -p maintenance-window-upgrade -p connector-pod-template \
+  -p hostile-plugin -p hostile-imports-plugin -p hostile-version-plugin
 
 step "tests"
 cargo test --workspace --no-fail-fast "$@"

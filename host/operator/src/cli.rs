@@ -70,6 +70,45 @@ pub enum Command {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Tools for policy plugin authors: check, run and test a plugin (a .wasm component).
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Print a plugin's world, interface version, digest, imports and exports; exits 1 with the
+    /// reason when this operator would refuse to load it.
+    Check { file: PathBuf },
+    /// Call a plugin once with an input (JSON of its extension point's input) and print the
+    /// decision as the operator would use it, with the fuel and time it took.
+    Run {
+        file: PathBuf,
+        /// The input: a scaling, upgrade or pod-template input as JSON (see docs/plugins.md).
+        #[arg(long)]
+        input: PathBuf,
+        /// The tenant config (JSON) to use instead of the input's `config`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Fuel budget (default: the extension point's).
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Deadline in milliseconds (default: the extension point's).
+        #[arg(long)]
+        deadline_ms: Option<u64>,
+        /// Memory cap in MiB (default: 64).
+        #[arg(long)]
+        memory_mb: Option<u64>,
+    },
+    /// Run the contract suite (what any plugin must do before it is bound to a tenant).
+    Test {
+        file: PathBuf,
+        /// The tenant config (JSON) the plugin will be bound with (default: `{}`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -79,6 +118,29 @@ pub fn run(cli: Cli) -> ExitCode {
             jar_schemes,
         } => commands::validate::run(&inputs, jar_schemes),
         Command::Crds { write } => commands::crds::run(write.as_deref()),
+        Command::Plugin { command } => match command {
+            PluginCommand::Check { file } => commands::plugin::check(&file),
+            PluginCommand::Run {
+                file,
+                input,
+                config,
+                fuel,
+                deadline_ms,
+                memory_mb,
+            } => commands::plugin::run(
+                &file,
+                &input,
+                config.as_deref(),
+                commands::plugin::RunLimits {
+                    fuel,
+                    deadline_ms,
+                    memory_mb,
+                },
+            ),
+            PluginCommand::Test { file, config } => {
+                commands::plugin::test(&file, config.as_deref())
+            }
+        },
         Command::Run {
             namespaces,
             label_selector,

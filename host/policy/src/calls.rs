@@ -89,7 +89,17 @@ impl PolicyEngine {
         config: &Value,
         limits: &Limits,
     ) -> Result<Called<Result<(), String>>, CallFailure> {
-        let text = model::config_text(config);
+        self.validate_config_text(plugin, &model::config_text(config), limits)
+            .await
+    }
+
+    /// `validate_config` with the config as the text the plugin receives.
+    pub async fn validate_config_text(
+        &self,
+        plugin: &Plugin,
+        text: &str,
+        limits: &Limits,
+    ) -> Result<Called<Result<(), String>>, CallFailure> {
         let size = |r: &Result<(), String>| r.as_ref().err().map_or(0, |e| e.len() as u64);
         match &plugin.pre {
             Prepared::Scaling(pre) => {
@@ -100,7 +110,7 @@ impl PolicyEngine {
                         let instance = pre.instantiate_async(&mut *store).await?;
                         instance
                             .flinkop_policy_scaling()
-                            .call_validate_config(&mut *store, &text)
+                            .call_validate_config(&mut *store, text)
                             .await
                     },
                     size,
@@ -115,7 +125,7 @@ impl PolicyEngine {
                         let instance = pre.instantiate_async(&mut *store).await?;
                         instance
                             .flinkop_policy_upgrade()
-                            .call_validate_config(&mut *store, &text)
+                            .call_validate_config(&mut *store, text)
                             .await
                     },
                     size,
@@ -130,7 +140,7 @@ impl PolicyEngine {
                         let instance = pre.instantiate_async(&mut *store).await?;
                         instance
                             .flinkop_policy_pods()
-                            .call_validate_config(&mut *store, &text)
+                            .call_validate_config(&mut *store, text)
                             .await
                     },
                     size,

@@ -456,3 +456,53 @@ async fn a_disk_cache_serves_a_second_engine_without_compiling() {
     assert!(matches!(called.value, ScalingDecision::Override { .. }));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn every_example_plugin_passes_the_contract_with_its_example_config() {
+    let configs = [
+        (
+            "tenant-quota-scaling",
+            json!({"tenantMaxSlots": 64, "peaks": [{"fromHour": 17, "toHour": 21}]}),
+        ),
+        (
+            "maintenance-window-upgrade",
+            json!({"windows": [{"days": ["sat"], "from": "02:00", "to": "05:00"}]}),
+        ),
+        (
+            "connector-pod-template",
+            json!({"connectors": [{"name": "kafka", "image": "reg/kafka-connector:4.0.0-2.0"}]}),
+        ),
+    ];
+    for (package, config) in configs {
+        let checks = engine().contract(&load(package), &config).await;
+        let failed: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
+        assert!(failed.is_empty(), "{package}: {failed:#?}");
+        assert!(checks.len() >= 8, "{package}: {checks:#?}");
+    }
+}
+
+#[tokio::test]
+async fn the_contract_fails_a_plugin_that_misbehaves() {
+    let checks = engine()
+        .contract(&load("hostile-plugin"), &json!({"misbehave": "loop"}))
+        .await;
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        failed.contains(&"rejects a config that is not JSON"),
+        "{checks:#?}"
+    );
+    assert!(
+        failed.contains(&"decides on a 20-vertex job under load"),
+        "{checks:#?}"
+    );
+    let loop_detail = &checks
+        .iter()
+        .find(|c| c.name == "decides on a 20-vertex job under load")
+        .unwrap()
+        .detail;
+    assert!(loop_detail.contains("ran out of fuel"), "{loop_detail}");
+}

@@ -3,5 +3,6 @@
 pub mod crds;
 mod hosts_resolver;
 pub mod local;
+pub mod plugin;
 pub mod run;
 pub mod validate;
