@@ -217,7 +217,7 @@ impl Suite {
     fn start_operator(&self) {
         // The kube client spawns its request buffer: it must be built inside the runtime.
         let _inside = self.runtime.enter();
-        let ctx = operator_context(&self.server, &self.work, &self.usrlib, INTERVALS)
+        let ctx = operator_context(&self.server, &self.work, &self.usrlib, INTERVALS, None)
             .expect("operator context");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = self.runtime.spawn(controller::run(ctx.clone(), async move {

@@ -314,3 +314,21 @@ pub enum UpgradeStep {
     /// The new cluster is being deployed from the restore path.
     Deploying,
 }
+
+/// `status.policies[]` (this operator's): which tenant policy plugin took part in the
+/// resource's last decision of an extension point, and how that went.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyDecision {
+    /// `pod-template`, `upgrade-strategy` or `scaling-policy`.
+    pub extension_point: String,
+    pub tenant: String,
+    pub plugin: String,
+    /// `sha256:<hex>` of the plugin that decided.
+    pub digest: String,
+    /// `Applied` (the plugin's answer was used), `Fallback` (the extension point's fallback was
+    /// used, see message) or `Held` (nothing was changed until the plugin answers).
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

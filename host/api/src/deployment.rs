@@ -291,4 +291,6 @@ pub struct FlinkDeploymentStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<crate::common::UpgradeProgress>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<crate::common::PolicyDecision>,
 }

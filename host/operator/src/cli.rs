@@ -46,6 +46,10 @@ pub enum Command {
         /// Stop after this many seconds instead of waiting for Ctrl-C.
         #[arg(long, hide = true)]
         run_for_seconds: Option<u64>,
+        /// A directory of policy plugins (`<plugin>.wasm`) that the `flink-operator-policies`
+        /// ConfigMap in `default` binds to tenants; watched for changes.
+        #[arg(long)]
+        plugin_dir: Option<PathBuf>,
     },
     /// Run the operator against the current kubeconfig's cluster (or, in a pod, its own).
     Run {
@@ -64,6 +68,19 @@ pub enum Command {
         /// Resources reconciled at once.
         #[arg(long, default_value_t = 200)]
         concurrency: u16,
+        /// The operator's namespace, where the policies ConfigMap lives (default: $POD_NAMESPACE,
+        /// else `default`).
+        #[arg(long)]
+        operator_namespace: Option<String>,
+        /// The ConfigMap binding policy plugins to tenants.
+        #[arg(long, default_value = "flink-operator-policies")]
+        policies_config_map: String,
+        /// A directory of policy plugins (`<plugin>.wasm`), watched for changes.
+        #[arg(long)]
+        plugin_dir: Option<PathBuf>,
+        /// Where compiled plugins are cached across restarts.
+        #[arg(long)]
+        plugin_cache_dir: Option<PathBuf>,
     },
     /// Print the CRDs as YAML, or write one file per CRD into a directory.
     Crds {
@@ -147,6 +164,10 @@ pub fn run(cli: Cli) -> ExitCode {
             reconcile_interval,
             progress_interval,
             concurrency,
+            operator_namespace,
+            policies_config_map,
+            plugin_dir,
+            plugin_cache_dir,
         } => {
             init_logging();
             let mut settings = crate::settings::Settings {
@@ -157,6 +178,12 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             settings.intervals.reconcile = std::time::Duration::from_secs(reconcile_interval);
             settings.intervals.progress = std::time::Duration::from_secs(progress_interval);
+            if let Some(namespace) = operator_namespace {
+                settings.policies.namespace = namespace;
+            }
+            settings.policies.config_map = policies_config_map;
+            settings.policies.plugin_dir = plugin_dir;
+            settings.policies.cache_dir = plugin_cache_dir;
             commands::run::run(settings)
         }
         Command::Local {
@@ -165,6 +192,7 @@ pub fn run(cli: Cli) -> ExitCode {
             dir,
             no_install,
             run_for_seconds,
+            plugin_dir,
         } => {
             init_logging();
             commands::local::run(commands::local::LocalOptions {
@@ -173,6 +201,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 dir,
                 no_install,
                 run_for: run_for_seconds.map(std::time::Duration::from_secs),
+                plugin_dir,
             })
         }
     }

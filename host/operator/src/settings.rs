@@ -27,6 +27,34 @@ pub struct Settings {
     pub jars: JarSettings,
     /// The field manager of server-side applies and status writes.
     pub field_manager: String,
+    pub policies: PolicySettings,
+}
+
+/// Where tenant policy plugins come from (this operator's own settings).
+#[derive(Clone, Debug)]
+pub struct PolicySettings {
+    /// The operator's namespace: the policies ConfigMap lives here (`POD_NAMESPACE` in a pod).
+    pub namespace: String,
+    /// The ConfigMap with `policies.yaml` (and optionally plugins as binaryData).
+    pub config_map: String,
+    /// A directory of `<plugin>.wasm` files (a volume), watched for changes.
+    pub plugin_dir: Option<PathBuf>,
+    /// Where compiled plugins are cached across restarts.
+    pub cache_dir: Option<PathBuf>,
+    /// The most any binding may set its limits to.
+    pub maxima: flink_policy::Limits,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".into()),
+            config_map: "flink-operator-policies".into(),
+            plugin_dir: None,
+            cache_dir: None,
+            maxima: flink_policy::Limits::operator_maxima(),
+        }
+    }
 }
 
 /// How session-job jars are fetched.
@@ -57,6 +85,7 @@ impl Default for Settings {
                 local_path_prefixes: Vec::new(),
             },
             field_manager: "flink-operator".into(),
+            policies: PolicySettings::default(),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod limits;
 pub mod model;
 pub mod outputs;
 pub mod stats;
+pub mod tenancy;
 
 pub use engine::{CallFailure, Called, Digest, LoadError, LogLine, Plugin, PolicyEngine};
 pub use guard::PodGuard;

@@ -49,6 +49,8 @@ pub struct LocalOptions {
     pub no_install: bool,
     /// Stop after this long at the latest (for scripted runs); Ctrl-C always stops.
     pub run_for: Option<Duration>,
+    /// A directory of policy plugins (`<plugin>.wasm`), watched for changes.
+    pub plugin_dir: Option<PathBuf>,
 }
 
 pub fn run(options: LocalOptions) -> ExitCode {
@@ -143,7 +145,13 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
     let kubeconfig = write_kubeconfig(&server, &dir)?;
     let (stop_operator, operator_stopped) = tokio::sync::oneshot::channel::<()>();
     let operator = tokio::spawn(controller::run(
-        operator_context(&server, &work_dir, &usrlib, LOCAL_INTERVALS)?,
+        operator_context(
+            &server,
+            &work_dir,
+            &usrlib,
+            LOCAL_INTERVALS,
+            options.plugin_dir.clone(),
+        )?,
         async move {
             let _ = operator_stopped.await;
         },
@@ -196,6 +204,7 @@ pub fn operator_context(
     work_dir: &Path,
     usrlib: &Path,
     intervals: Intervals,
+    plugin_dir: Option<PathBuf>,
 ) -> Result<std::sync::Arc<Context>, String> {
     let url = server
         .url()
@@ -229,6 +238,9 @@ pub fn operator_context(
     settings.flink_client.retries = 1;
     settings.flink_client.request_timeout = Duration::from_secs(5);
     settings.jars.local_path_prefixes = vec![("/opt/flink/usrlib".into(), usrlib.to_path_buf())];
+    // The policies ConfigMap is `flink-operator-policies` in `default`, as `-f` applies it.
+    settings.policies.namespace = "default".into();
+    settings.policies.plugin_dir = plugin_dir;
     Ok(Context::new(client, settings))
 }
 

@@ -13,9 +13,9 @@ use flink_rest::{
     StopRequest, TriggerId,
 };
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -334,7 +334,11 @@ pub async fn publish<K>(ctx: &Context, resource: &K, notes: &[Note])
 where
     K: Resource<DynamicType = ()>,
 {
-    let reference = resource.object_ref(&());
+    publish_to(&ctx.recorder, &resource.object_ref(&()), notes).await;
+}
+
+/// Publishes each note as an event on the object `reference` points to.
+pub async fn publish_to(recorder: &Recorder, reference: &ObjectReference, notes: &[Note]) {
     for note in notes {
         let event = Event {
             type_: if note.warning {
@@ -347,7 +351,7 @@ where
             action: note.reason.to_string(),
             secondary: None,
         };
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+        if let Err(e) = recorder.publish(&event, reference).await {
             tracing::warn!(error = %e, reason = note.reason, "cannot publish an event");
         }
     }

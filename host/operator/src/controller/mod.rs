@@ -5,6 +5,7 @@ mod act;
 mod flink_clients;
 mod jar;
 mod observe;
+pub mod policies;
 pub mod status_patch;
 
 use crate::reconcile::{deployment, session_job, snapshot};
@@ -33,6 +34,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Reconciles done, for metrics and tests.
     pub reconciles: std::sync::atomic::AtomicU64,
+    /// Tenant policy plugins.
+    pub policies: Arc<policies::Policies>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +54,11 @@ impl Context {
             controller: settings.field_manager.clone(),
             instance: std::env::var("POD_NAME").ok(),
         };
+        // Creating a Wasm engine fails only when the machine cannot map executable memory.
+        let policies = policies::Policies::new(settings.policies.clone())
+            .unwrap_or_else(|e| panic!("the policy plugin host cannot start: {e}"));
         Arc::new(Self {
+            policies,
             recorder: Recorder::new(client.clone(), reporter),
             flink: FlinkClients::new(settings.flink_client.clone()),
             client,
@@ -109,6 +116,10 @@ async fn reconcile_deployment(
             defaults: &ctx.settings.flink_defaults,
         };
         let plan = deployment::decide(&resource, &observed, &decide_ctx);
+        let plan = ctx
+            .policies
+            .pod_templates(&resource, plan, decide_ctx.now_ms)
+            .await;
         let status = resource.status.as_ref();
         carry_out(&ctx, &*resource, status, plan, deployment::FINALIZER).await
     }
@@ -212,7 +223,11 @@ pub async fn run(
         watcher::Config::default().labels("type in (flink-standalone,flink-native-kubernetes)");
     let config = controller::Config::default().concurrency(settings.concurrency);
     let shutdown = futures::future::Shared::clone(&futures::FutureExt::shared(shutdown));
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(ctx.policies.clone().watch(
+        ctx.client.clone(),
+        ctx.recorder.clone(),
+        shutdown.clone(),
+    ))];
     for (deployments, owned_api) in apis::<FlinkDeployment>(&ctx.client, settings)
         .into_iter()
         .zip(apis::<Deployment>(&ctx.client, settings))

@@ -1,0 +1,604 @@
+//! Tenant policy plugins in the operator: the active bindings (hot-reloaded from the policies
+//! ConfigMap and the plugin directory) and the pod-template step that runs between decide and
+//! act.
+//!
+//! Reload: a change of the ConfigMap's data or of a file in the plugin directory (debounced)
+//! re-activates the bindings (`flink_policy::tenancy::activate`: pin, compile off the runtime,
+//! validate-config, smoke call) and swaps them in as one `Arc`; a reconcile holding the old
+//! `Arc` finishes on it. How each binding fared goes to the ConfigMap's
+//! `flink-operator.io/policies-status` annotation and to events on the ConfigMap.
+//!
+//! Pod templates: `decide` renders the cluster as if no plugin existed; `pod_templates` passes
+//! each Deployment's pod template through the tenant's plugin before `act` applies it. A plugin
+//! that fails falls back to its last good patch for that resource (re-checked against the
+//! guard), else the plan is held: nothing is applied and the status says why.
+
+use crate::reconcile::{Action, Note, Plan};
+use crate::settings::PolicySettings;
+use flink_api::{FlinkDeployment, FlinkDeploymentStatus, PolicyDecision};
+use flink_policy::model::{Component, PodInput, ResourceRef};
+use flink_policy::tenancy::{
+    ActiveBinding, ActivePolicies, CONFIG_KEY, PluginSource, PolicyConfig, activate,
+};
+use flink_policy::{ExtensionPoint, PolicyEngine};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::Recorder;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// The annotation on the policies ConfigMap that reports the last activation.
+pub const STATUS_ANNOTATION: &str = "flink-operator.io/policies-status";
+/// Changes closer together than this are one reload.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+pub struct Policies {
+    pub engine: Arc<PolicyEngine>,
+    pub settings: PolicySettings,
+    active: RwLock<Arc<ActivePolicies>>,
+    /// The ConfigMap content last activated, so our own annotation write is not a change.
+    loaded: Mutex<Option<String>>,
+    /// The last patch each resource's component got from its plugin: the fallback.
+    last_good: Mutex<HashMap<String, (flink_policy::Digest, Value)>>,
+}
+
+impl Policies {
+    pub fn new(settings: PolicySettings) -> Result<Arc<Policies>, String> {
+        let engine = PolicyEngine::new(settings.cache_dir.clone())
+            .map_err(|e| format!("cannot start the Wasm engine: {e:#}"))?;
+        Ok(Arc::new(Policies {
+            engine: Arc::new(engine),
+            settings,
+            active: RwLock::default(),
+            loaded: Mutex::default(),
+            last_good: Mutex::default(),
+        }))
+    }
+
+    /// The bindings in effect now.
+    pub fn active(&self) -> Arc<ActivePolicies> {
+        self.active
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn source(&self, config_map: Option<&ConfigMap>) -> PluginSource {
+        let binary_data = config_map
+            .and_then(|cm| cm.binary_data.as_ref())
+            .map(|data| data.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
+            .unwrap_or_default();
+        PluginSource {
+            binary_data,
+            directory: self.settings.plugin_dir.clone(),
+        }
+    }
+
+    /// Reads the ConfigMap and activates what it says; `force` reloads even when its content
+    /// did not change (a plugin file did).
+    pub async fn reload(&self, client: &Client, recorder: &Recorder, force: bool) {
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), &self.settings.namespace);
+        let config_map = match api.get_opt(&self.settings.config_map).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the policies ConfigMap; the bindings stay as they are");
+                return;
+            }
+        };
+        let content = config_map
+            .as_ref()
+            .map(|cm| serde_json::to_string(&(&cm.data, &cm.binary_data)).unwrap_or_default())
+            .unwrap_or_default();
+        {
+            let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+            if !force && loaded.as_deref() == Some(content.as_str()) {
+                return;
+            }
+            *loaded = Some(content);
+        }
+        let previous = self.active();
+        let text = config_map
+            .as_ref()
+            .and_then(|cm| cm.data.as_ref())
+            .and_then(|data| data.get(CONFIG_KEY).cloned())
+            .unwrap_or_default();
+        let next = match PolicyConfig::parse(&text) {
+            Ok(config) => {
+                activate(
+                    &self.engine,
+                    config,
+                    &self.source(config_map.as_ref()),
+                    &previous,
+                    &self.settings.maxima,
+                )
+                .await
+            }
+            Err(errors) => ActivePolicies::keep_with_errors(&previous, errors),
+        };
+        let next = Arc::new(next);
+        *self.active.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
+        if let Some(config_map) = &config_map {
+            self.report(&api, recorder, config_map, &previous, &next)
+                .await;
+        }
+    }
+
+    /// Writes the activation report to the ConfigMap and an event per binding that changed.
+    async fn report(
+        &self,
+        api: &Api<ConfigMap>,
+        recorder: &Recorder,
+        config_map: &ConfigMap,
+        previous: &ActivePolicies,
+        next: &ActivePolicies,
+    ) {
+        let report = json!({
+            "configErrors": next.config_errors,
+            "bindings": next.reports,
+        });
+        let patch = json!({"metadata": {"annotations": {STATUS_ANNOTATION: report.to_string()}}});
+        if let Err(e) = api
+            .patch(
+                &config_map.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "cannot write the policies status annotation");
+        }
+        let reference = config_map.object_ref(&());
+        let mut notes = Vec::new();
+        if !next.config_errors.is_empty() && next.config_errors != previous.config_errors {
+            notes.push(Note::warning(
+                "PolicyConfigInvalid",
+                format!(
+                    "{} is invalid, the previous bindings stay in effect: {}",
+                    CONFIG_KEY,
+                    next.config_errors.join("; ")
+                ),
+            ));
+        }
+        for report in &next.reports {
+            if previous.reports.contains(report) {
+                continue;
+            }
+            let what = format!(
+                "tenant {} {} plugin {}",
+                report.tenant, report.extension_point, report.plugin
+            );
+            notes.push(match &report.error {
+                None => Note::normal(
+                    "PolicyActivated",
+                    format!(
+                        "{what} {} is active",
+                        report.active_digest.as_ref().map_or("", |d| d.0.as_str())
+                    ),
+                ),
+                Some(error) => Note::warning("PolicyRejected", format!("{what}: {error}")),
+            });
+        }
+        super::act::publish_to(recorder, &reference, &notes).await;
+    }
+
+    /// Reloads whenever the ConfigMap or a plugin file changes, until `shutdown`.
+    pub async fn watch(
+        self: Arc<Self>,
+        client: Client,
+        recorder: Recorder,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
+        let _file_watcher = self.settings.plugin_dir.as_ref().and_then(|dir| {
+            use notify::Watcher;
+            let tx = tx.clone();
+            let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.is_ok() {
+                    let _ = tx.send(true);
+                }
+            })
+            .map_err(|e| tracing::warn!(error = %e, "cannot watch the plugin directory"))
+            .ok()?;
+            // The directory itself (not its files): a ConfigMap volume swaps a `..data` symlink.
+            watcher
+                .watch(dir, notify::RecursiveMode::NonRecursive)
+                .map_err(|e| tracing::warn!(error = %e, dir = %dir.display(), "cannot watch the plugin directory"))
+                .ok()?;
+            Some(watcher)
+        });
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), &self.settings.namespace);
+        let name = self.settings.config_map.clone();
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let events = watcher(api, config).for_each(|event| {
+            let tx = tx.clone();
+            let name = name.clone();
+            async move {
+                let relevant = match &event {
+                    Ok(
+                        watcher::Event::Apply(cm)
+                        | watcher::Event::Delete(cm)
+                        | watcher::Event::InitApply(cm),
+                    ) => cm.name_any() == name,
+                    Ok(watcher::Event::InitDone) => true,
+                    _ => false,
+                };
+                if relevant {
+                    let _ = tx.send(false);
+                }
+            }
+        });
+        let reloads = async {
+            while let Some(first) = rx.recv().await {
+                let mut force = first;
+                tokio::time::sleep(DEBOUNCE).await;
+                while let Ok(more) = rx.try_recv() {
+                    force |= more;
+                }
+                self.reload(&client, &recorder, force).await;
+            }
+        };
+        tokio::select! {
+            _ = events => {}
+            _ = reloads => {}
+            _ = shutdown => {}
+        }
+    }
+
+    /// Passes the pod templates `plan` applies through the resource's pod-template plugin.
+    pub async fn pod_templates(
+        &self,
+        resource: &FlinkDeployment,
+        plan: Plan<FlinkDeploymentStatus>,
+        now_ms: i64,
+    ) -> Plan<FlinkDeploymentStatus> {
+        let namespace = resource.namespace().unwrap_or_default();
+        let labels: BTreeMap<String, String> = resource.labels().clone();
+        let active = self.active();
+        let Some(binding) = active.binding_for(&namespace, &labels, ExtensionPoint::PodTemplate)
+        else {
+            return without_decision(plan, ExtensionPoint::PodTemplate);
+        };
+        let carries_pods = plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::ApplyCluster(_) | Action::ApplyTaskManagers(_)));
+        if !carries_pods {
+            return plan;
+        }
+        let mut plan = plan;
+        let mut outcomes = Vec::new();
+        for action in &mut plan.actions {
+            let deployments: Vec<&mut Value> = match action {
+                Action::ApplyCluster(objects) => {
+                    let objects = &mut **objects;
+                    std::iter::once(&mut objects.job_manager)
+                        .chain(objects.task_manager.as_mut())
+                        .collect()
+                }
+                Action::ApplyTaskManagers(tm) => vec![&mut **tm],
+                _ => continue,
+            };
+            for deployment in deployments {
+                outcomes.push(self.transform(resource, &binding, deployment, now_ms).await);
+            }
+        }
+        let base = PolicyDecision {
+            extension_point: ExtensionPoint::PodTemplate.world().into(),
+            tenant: binding.tenant.clone(),
+            plugin: binding.plugin.name.clone(),
+            digest: binding.plugin.digest.0.clone(),
+            outcome: String::new(),
+            message: None,
+        };
+        let stored = resource.status.clone().unwrap_or_default();
+        apply_outcomes(plan, &stored, base, &outcomes)
+    }
+
+    /// One Deployment's pod template through the plugin, or its fallback.
+    async fn transform(
+        &self,
+        resource: &FlinkDeployment,
+        binding: &ActiveBinding,
+        deployment: &mut Value,
+        now_ms: i64,
+    ) -> PodOutcome {
+        let component = if deployment
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.ends_with("-taskmanager"))
+        {
+            Component::TaskManager
+        } else {
+            Component::JobManager
+        };
+        let Some(template) = deployment.pointer("/spec/template").cloned() else {
+            return PodOutcome::Applied;
+        };
+        let key = format!(
+            "{}/{}/{component:?}",
+            resource.namespace().unwrap_or_default(),
+            resource.name_any()
+        );
+        let input = PodInput {
+            resource: ResourceRef {
+                kind: "FlinkDeployment".into(),
+                namespace: resource.namespace().unwrap_or_default(),
+                name: resource.name_any(),
+                tenant: binding.tenant.clone(),
+                labels: resource.labels().clone(),
+            },
+            component,
+            flink_version: resource
+                .spec
+                .flink_version
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
+            pod_template: template.clone(),
+            config: binding.config.clone(),
+        };
+        let failure = if binding.breaker.allows(now_ms) {
+            match self
+                .engine
+                .pod_template(&binding.plugin, &input, &binding.guard, &binding.limits)
+                .await
+            {
+                Ok(called) => {
+                    binding.breaker.record(true, now_ms);
+                    deployment["spec"]["template"] = called.value.pod_template;
+                    self.last_good
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, (binding.plugin.digest.clone(), called.value.patch));
+                    return PodOutcome::Applied;
+                }
+                Err(failure) => {
+                    binding.breaker.record(false, now_ms);
+                    format!("the plugin {failure}")
+                }
+            }
+        } else {
+            format!(
+                "the plugin failed {} times in a row and is paused",
+                flink_policy::tenancy::Breaker::THRESHOLD
+            )
+        };
+        let last = self
+            .last_good
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some((digest, patch)) = last
+            && let Ok(decision) =
+                flink_policy::outputs::pod_template(&template, &patch.to_string(), &binding.guard)
+        {
+            deployment["spec"]["template"] = decision.pod_template;
+            return PodOutcome::Fallback(format!(
+                "{failure}; the last good patch (from {digest}) was applied instead"
+            ));
+        }
+        PodOutcome::Held(format!(
+            "{failure}, and there is no earlier good patch for this {component:?} to fall back to"
+        ))
+    }
+}
+
+/// How one pod template fared.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PodOutcome {
+    Applied,
+    Fallback(String),
+    Held(String),
+}
+
+fn upsert(status: &mut FlinkDeploymentStatus, decision: PolicyDecision) {
+    status
+        .policies
+        .retain(|d| d.extension_point != decision.extension_point);
+    status.policies.push(decision);
+    status
+        .policies
+        .sort_by(|a, b| a.extension_point.cmp(&b.extension_point));
+}
+
+/// A plan whose resource has no plugin for `point` (any more): its record goes.
+fn without_decision(
+    mut plan: Plan<FlinkDeploymentStatus>,
+    point: ExtensionPoint,
+) -> Plan<FlinkDeploymentStatus> {
+    let world = point.world();
+    plan.status.policies.retain(|d| d.extension_point != world);
+    if let Some(intent) = plan.intent.as_mut() {
+        intent.policies.retain(|d| d.extension_point != world);
+    }
+    plan
+}
+
+/// The plan after its pod templates went through the plugin: recorded in status when all were
+/// patched or fell back; held when one could not be: no action, the stored status (plus the
+/// reason) is written, and the same decision is tried again soon.
+pub fn apply_outcomes(
+    mut plan: Plan<FlinkDeploymentStatus>,
+    stored: &FlinkDeploymentStatus,
+    base: PolicyDecision,
+    outcomes: &[PodOutcome],
+) -> Plan<FlinkDeploymentStatus> {
+    let decision = |outcome: &str, message: Option<String>| PolicyDecision {
+        outcome: outcome.into(),
+        message,
+        ..base.clone()
+    };
+    let held = outcomes.iter().find_map(|o| match o {
+        PodOutcome::Held(why) => Some(why.clone()),
+        _ => None,
+    });
+    if let Some(why) = held {
+        let mut status = stored.clone();
+        upsert(&mut status, decision("Held", Some(why.clone())));
+        let message = format!(
+            "The pod-template policy {} ({}): {why}; nothing was applied",
+            base.plugin, base.digest
+        );
+        status.error = Some(json!({"type": "PolicyError", "message": message}).to_string());
+        return Plan {
+            intent: None,
+            actions: plan
+                .actions
+                .into_iter()
+                .filter(|a| matches!(a, Action::AddFinalizer))
+                .collect(),
+            status,
+            notes: vec![Note::warning("PolicyHeld", message)],
+            requeue: plan.requeue.min(Duration::from_secs(30)),
+        };
+    }
+    let fallbacks: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            PodOutcome::Fallback(why) => Some(why.as_str()),
+            _ => None,
+        })
+        .collect();
+    let recorded = if fallbacks.is_empty() {
+        decision("Applied", None)
+    } else {
+        let why = fallbacks.join("; ");
+        plan.notes.push(Note::warning(
+            "PolicyFallback",
+            format!("Pod-template policy {}: {why}", base.plugin),
+        ));
+        decision("Fallback", Some(why))
+    };
+    if let Some(intent) = plan.intent.as_mut() {
+        upsert(intent, recorded.clone());
+    }
+    upsert(&mut plan.status, recorded);
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::ClusterObjects;
+
+    fn base() -> PolicyDecision {
+        PolicyDecision {
+            extension_point: "pod-template".into(),
+            tenant: "team-a".into(),
+            plugin: "connectors".into(),
+            digest: "sha256:00".into(),
+            outcome: String::new(),
+            message: None,
+        }
+    }
+
+    fn deploying_plan() -> Plan<FlinkDeploymentStatus> {
+        let deploying = FlinkDeploymentStatus {
+            error: None,
+            ..Default::default()
+        };
+        Plan {
+            intent: Some(deploying.clone()),
+            actions: vec![
+                Action::AddFinalizer,
+                Action::ApplyCluster(Box::new(ClusterObjects {
+                    config_map: json!({}),
+                    internal_service: json!({}),
+                    rest_service: json!({}),
+                    job_manager: json!({}),
+                    task_manager: None,
+                })),
+            ],
+            status: deploying,
+            notes: vec![Note::normal("Submit", "Starting deployment")],
+            requeue: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn a_plugin_without_a_fallback_holds_the_whole_plan() {
+        let stored = FlinkDeploymentStatus {
+            observed_generation: Some(3),
+            ..Default::default()
+        };
+        let held = apply_outcomes(
+            deploying_plan(),
+            &stored,
+            base(),
+            &[
+                PodOutcome::Applied,
+                PodOutcome::Held("the plugin trapped".into()),
+            ],
+        );
+        assert_eq!(
+            held.actions,
+            vec![Action::AddFinalizer],
+            "only the finalizer may still be added"
+        );
+        assert_eq!(held.intent, None);
+        assert_eq!(
+            held.status.observed_generation,
+            Some(3),
+            "the stored status, not the plan's"
+        );
+        assert_eq!(held.status.policies[0].outcome, "Held");
+        assert!(
+            held.status
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("the plugin trapped; nothing was applied")
+        );
+        assert_eq!(held.notes.len(), 1);
+        assert_eq!(held.notes[0].reason, "PolicyHeld");
+        assert_eq!(held.requeue, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_fallback_is_recorded_and_announced_and_the_plan_goes_ahead() {
+        let plan = apply_outcomes(
+            deploying_plan(),
+            &Default::default(),
+            base(),
+            &[PodOutcome::Fallback(
+                "the plugin ran out of fuel; the last good patch was applied instead".into(),
+            )],
+        );
+        assert_eq!(plan.actions.len(), 2);
+        assert_eq!(plan.status.policies[0].outcome, "Fallback");
+        assert_eq!(
+            plan.intent.as_ref().unwrap().policies[0].outcome,
+            "Fallback",
+            "recorded before the actions too"
+        );
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.reason == "PolicyFallback" && n.warning)
+        );
+    }
+
+    #[test]
+    fn an_applied_patch_replaces_the_previous_record_of_its_extension_point() {
+        let mut plan = deploying_plan();
+        plan.status.policies.push(PolicyDecision {
+            outcome: "Held".into(),
+            message: Some("old".into()),
+            ..base()
+        });
+        let plan = apply_outcomes(
+            plan,
+            &Default::default(),
+            base(),
+            &[PodOutcome::Applied, PodOutcome::Applied],
+        );
+        assert_eq!(plan.status.policies.len(), 1);
+        assert_eq!(plan.status.policies[0].outcome, "Applied");
+        assert_eq!(plan.status.policies[0].message, None);
+    }
+}
