@@ -265,6 +265,65 @@ async fn bindings_reload_live_a_broken_plugin_keeps_the_old_one_and_other_tenant
     );
     assert!(report.contains("but the binding pins"), "{report}");
 
+    // An upgrade-strategy plugin: a parallelism change outside the maintenance window waits,
+    // with the reason in the status, and the deployed cluster is left as it is.
+    let windows = plugin_bytes("maintenance-window-upgrade");
+    std::fs::write(dir.join("windows.wasm"), &windows).unwrap();
+    let hour = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 3600
+        + 6)
+        % 24;
+    let upgrade = format!(
+        "  upgrade:\n    plugin: windows\n    sha256: \"{}\"\n    config: {{windows: [{{from: \"{hour:02}:00\", to: \"{:02}:00\"}}]}}\n",
+        Digest::of(&windows).0,
+        (hour + 1) % 24
+    );
+    set_policies(&client, &(policies("connectors", &pin, "v2") + &upgrade)).await;
+    eventually("the upgrade binding", async || {
+        ctx.policies
+            .active()
+            .binding_for("team-a", &BTreeMap::new(), ExtensionPoint::Upgrade)
+    })
+    .await;
+    let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client.clone(), "team-a");
+    api.patch(
+        "orders",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"job": {"parallelism": 4}}})),
+    )
+    .await
+    .unwrap();
+    let waiting = eventually("the upgrade strategy's verdict in status", async || {
+        let status = api.get("orders").await.ok()?.status?;
+        status
+            .policies
+            .into_iter()
+            .find(|p| p.extension_point == "upgrade-strategy")
+    })
+    .await;
+    assert_eq!(
+        (waiting.plugin.as_str(), waiting.outcome.as_str()),
+        ("windows", "Applied")
+    );
+    let message = waiting.message.unwrap_or_default();
+    assert!(
+        message.starts_with("waiting until ") && message.contains(&format!("T{hour:02}:00:00")),
+        "{message}"
+    );
+    let status = api.get("orders").await.unwrap().status.unwrap();
+    assert!(status.upgrade.is_none(), "no upgrade started");
+    assert!(
+        status
+            .reconciliation_status
+            .unwrap()
+            .last_reconciled_spec
+            .unwrap()
+            .contains("\"parallelism\":2")
+    );
+
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), operator).await;
     server.shutdown().await;

@@ -136,8 +136,20 @@ fn minutes(text: &str) -> Result<i64, String> {
     parsed.ok_or_else(|| format!("{text:?} is not a time of day; use HH:MM, e.g. \"02:30\""))
 }
 
+/// Whether the job has state to lose: a savepoint or a checkpoint is known (by path, or only by
+/// time when the operator has not looked the path up), or the running spec is stateful.
 fn has_state(input: &UpgradeInput) -> bool {
-    input.snapshots.last_savepoint.is_some() || input.snapshots.last_checkpoint.is_some()
+    let s = &input.snapshots;
+    s.last_savepoint.is_some()
+        || s.last_checkpoint.is_some()
+        || s.last_savepoint_epoch_ms.is_some()
+        || s.last_checkpoint_epoch_ms.is_some()
+        || serde_json::from_str::<serde_json::Value>(&input.old_spec).is_ok_and(|spec| {
+            matches!(
+                spec.pointer("/job/upgradeMode").and_then(|m| m.as_str()),
+                Some("savepoint" | "last-state")
+            )
+        })
 }
 
 /// The decision for one input: pure, so unit tests call it natively.

@@ -110,10 +110,16 @@ async fn reconcile_deployment(
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     async {
         let observed = observe::deployment(&ctx, &resource).await?;
+        let now = now_ms();
+        let upgrade_policy = ctx
+            .policies
+            .upgrade_verdict(&resource, &observed, now)
+            .await;
         let decide_ctx = deployment::DecideContext {
-            now_ms: now_ms(),
+            now_ms: now,
             intervals: &ctx.settings.intervals,
             defaults: &ctx.settings.flink_defaults,
+            upgrade_policy: upgrade_policy.as_ref(),
         };
         let plan = deployment::decide(&resource, &observed, &decide_ctx);
         let plan = ctx

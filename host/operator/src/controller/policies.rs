@@ -13,10 +13,15 @@
 //! that fails falls back to its last good patch for that resource (re-checked against the
 //! guard), else the plan is held: nothing is applied and the status says why.
 
+use crate::reconcile::observed::ObservedCluster;
+use crate::reconcile::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
 use crate::reconcile::{Action, Note, Plan};
 use crate::settings::PolicySettings;
 use flink_api::{FlinkDeployment, FlinkDeploymentStatus, PolicyDecision};
-use flink_policy::model::{Component, PodInput, ResourceRef};
+use flink_policy::model::{
+    Component, PodInput, ResourceRef, SnapshotInfo, UpgradeDecision, UpgradeInput,
+    UpgradeMode as ModelMode,
+};
 use flink_policy::tenancy::{
     ActiveBinding, ActivePolicies, CONFIG_KEY, PluginSource, PolicyConfig, activate,
 };
@@ -249,6 +254,102 @@ impl Policies {
         }
     }
 
+    /// The tenant's upgrade-strategy verdict on the upgrade this reconcile would start, when
+    /// there is one and the tenant has such a plugin.
+    pub async fn upgrade_verdict(
+        &self,
+        resource: &FlinkDeployment,
+        observed: &ObservedCluster,
+        now_ms: i64,
+    ) -> Option<UpgradePolicy> {
+        let (old, new) = upgrade_policy::pending_upgrade(resource)?;
+        let namespace = resource.namespace().unwrap_or_default();
+        let binding =
+            self.active()
+                .binding_for(&namespace, resource.labels(), ExtensionPoint::Upgrade)?;
+        let by = decision_base(&binding);
+        if !binding.breaker.allows(now_ms) {
+            let reason = format!(
+                "the plugin failed {} times in a row and is paused",
+                flink_policy::tenancy::Breaker::THRESHOLD
+            );
+            return Some(UpgradePolicy {
+                by,
+                verdict: UpgradeVerdict::Unavailable { reason },
+            });
+        }
+        let job = resource.status.as_ref().and_then(|s| s.job_status.as_ref());
+        let savepoint = job
+            .and_then(|j| j.savepoint_info.as_ref())
+            .and_then(|i| i.last_savepoint.as_ref());
+        let checkpoint_time = job
+            .and_then(|j| j.checkpoint_info.as_ref())
+            .and_then(|i| i.last_checkpoint.as_ref())
+            .map(|c| c.time_stamp);
+        let requested = new
+            .job
+            .as_ref()
+            .map_or(flink_api::UpgradeMode::Stateless, |j| j.upgrade_mode);
+        let input = UpgradeInput {
+            resource: resource_ref(resource, &binding.tenant),
+            now_epoch_ms: now_ms,
+            old_spec: serde_json::to_value(&old).unwrap_or_default(),
+            new_spec: serde_json::to_value(&new).unwrap_or_default(),
+            requested_mode: to_model(requested),
+            job_state: job
+                .and_then(|j| j.state)
+                .and_then(|s| serde_json::to_value(s).ok())
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            snapshots: SnapshotInfo {
+                last_savepoint: savepoint.and_then(|s| s.location.clone()),
+                last_savepoint_epoch_ms: savepoint.map(|s| s.time_stamp),
+                last_checkpoint: observed.latest_checkpoint.as_ref().map(|c| c.path.clone()),
+                last_checkpoint_epoch_ms: observed
+                    .latest_checkpoint
+                    .as_ref()
+                    .map(|c| c.completed_at)
+                    .or(checkpoint_time),
+            },
+            config: binding.config.clone(),
+        };
+        let verdict = match self
+            .engine
+            .upgrade(&binding.plugin, &input, &binding.limits)
+            .await
+        {
+            Ok(called) => {
+                binding.breaker.record(true, now_ms);
+                match called.value {
+                    UpgradeDecision::Proceed {
+                        mode,
+                        savepoint_first,
+                        reason,
+                    } => UpgradeVerdict::Proceed {
+                        mode: from_model(mode),
+                        savepoint_first,
+                        reason,
+                    },
+                    UpgradeDecision::WaitUntil {
+                        until_epoch_ms,
+                        reason,
+                    } => UpgradeVerdict::WaitUntil {
+                        until_ms: until_epoch_ms,
+                        reason,
+                    },
+                    UpgradeDecision::Refuse { reason } => UpgradeVerdict::Refuse { reason },
+                }
+            }
+            Err(failure) => {
+                binding.breaker.record(false, now_ms);
+                UpgradeVerdict::Unavailable {
+                    reason: format!("the plugin {failure}"),
+                }
+            }
+        };
+        Some(UpgradePolicy { by, verdict })
+    }
+
     /// Passes the pod templates `plan` applies through the resource's pod-template plugin.
     pub async fn pod_templates(
         &self,
@@ -287,14 +388,7 @@ impl Policies {
                 outcomes.push(self.transform(resource, &binding, deployment, now_ms).await);
             }
         }
-        let base = PolicyDecision {
-            extension_point: ExtensionPoint::PodTemplate.world().into(),
-            tenant: binding.tenant.clone(),
-            plugin: binding.plugin.name.clone(),
-            digest: binding.plugin.digest.0.clone(),
-            outcome: String::new(),
-            message: None,
-        };
+        let base = decision_base(&binding);
         let stored = resource.status.clone().unwrap_or_default();
         apply_outcomes(plan, &stored, base, &outcomes)
     }
@@ -325,13 +419,7 @@ impl Policies {
             resource.name_any()
         );
         let input = PodInput {
-            resource: ResourceRef {
-                kind: "FlinkDeployment".into(),
-                namespace: resource.namespace().unwrap_or_default(),
-                name: resource.name_any(),
-                tenant: binding.tenant.clone(),
-                labels: resource.labels().clone(),
-            },
+            resource: resource_ref(resource, &binding.tenant),
             component,
             flink_version: resource
                 .spec
@@ -385,6 +473,44 @@ impl Policies {
         PodOutcome::Held(format!(
             "{failure}, and there is no earlier good patch for this {component:?} to fall back to"
         ))
+    }
+}
+
+fn resource_ref(resource: &FlinkDeployment, tenant: &str) -> ResourceRef {
+    ResourceRef {
+        kind: "FlinkDeployment".into(),
+        namespace: resource.namespace().unwrap_or_default(),
+        name: resource.name_any(),
+        tenant: tenant.into(),
+        labels: resource.labels().clone(),
+    }
+}
+
+/// Who decides: the binding's tenant, plugin and digest (the outcome is filled in later).
+fn decision_base(binding: &ActiveBinding) -> PolicyDecision {
+    PolicyDecision {
+        extension_point: binding.point.world().into(),
+        tenant: binding.tenant.clone(),
+        plugin: binding.plugin.name.clone(),
+        digest: binding.plugin.digest.0.clone(),
+        outcome: String::new(),
+        message: None,
+    }
+}
+
+fn to_model(mode: flink_api::UpgradeMode) -> ModelMode {
+    match mode {
+        flink_api::UpgradeMode::Savepoint => ModelMode::Savepoint,
+        flink_api::UpgradeMode::LastState => ModelMode::LastState,
+        flink_api::UpgradeMode::Stateless => ModelMode::Stateless,
+    }
+}
+
+fn from_model(mode: ModelMode) -> flink_api::UpgradeMode {
+    match mode {
+        ModelMode::Savepoint => flink_api::UpgradeMode::Savepoint,
+        ModelMode::LastState => flink_api::UpgradeMode::LastState,
+        ModelMode::Stateless => flink_api::UpgradeMode::Stateless,
     }
 }
 

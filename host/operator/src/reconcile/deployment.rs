@@ -13,6 +13,7 @@ use super::spec_diff::{DiffClass, deployment_diff};
 use super::status::{
     self, error_json, error_message, lifecycle, observe_job, set_running_condition, state_name,
 };
+use super::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
 use super::{Action, Intervals, Note, Plan, job_id, secure, snapshots};
 use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
@@ -97,6 +98,9 @@ pub struct DecideContext<'a> {
     pub intervals: &'a Intervals,
     /// Operator-wide Flink configuration defaults.
     pub defaults: &'a BTreeMap<String, String>,
+    /// The tenant's upgrade-strategy plugin's verdict on the upgrade about to start
+    /// (`upgrade_policy::pending_upgrade`), when the tenant has one.
+    pub upgrade_policy: Option<&'a UpgradePolicy>,
 }
 
 pub fn decide(
@@ -167,6 +171,8 @@ struct Decision<'a> {
     failed: bool,
     /// What an unfinished step waits for.
     waiting: Option<String>,
+    /// Look again at this time (ms) at the latest.
+    requeue_at: Option<i64>,
 }
 
 impl<'a> Decision<'a> {
@@ -186,6 +192,7 @@ impl<'a> Decision<'a> {
             progressing: false,
             failed: false,
             waiting: None,
+            requeue_at: None,
         }
     }
 
@@ -565,7 +572,7 @@ impl<'a> Decision<'a> {
         };
         // The new spec's mode: a user who switches to stateless gets a stateless upgrade (and is
         // told); the operator itself never falls back to stateless.
-        let mode = mode_of(&spec);
+        let mut mode = mode_of(&spec);
         let action = if was_suspended && !suspending {
             "resuming the job"
         } else if suspending {
@@ -574,6 +581,15 @@ impl<'a> Decision<'a> {
             "upgrading"
         };
         let starting = self.status.upgrade.is_none();
+        if starting
+            && action == "upgrading"
+            && let Some(policy) = self.ctx.upgrade_policy
+        {
+            match self.apply_upgrade_policy(policy) {
+                Some(chosen) => mode = chosen,
+                None => return,
+            }
+        }
         if starting {
             self.notes.push(Note::normal(
                 "SpecChanged",
@@ -648,6 +664,75 @@ impl<'a> Decision<'a> {
             first_deployment: false,
         };
         self.continue_upgrade(&target);
+    }
+
+    /// Applies the tenant's upgrade-strategy verdict to an upgrade about to start: the mode
+    /// to upgrade in, or None when the upgrade does not start now (waiting, refused, or held
+    /// because the plugin could not answer); the status and events say why.
+    fn apply_upgrade_policy(&mut self, policy: &UpgradePolicy) -> Option<UpgradeMode> {
+        let plugin = format!("{} ({})", policy.by.plugin, policy.by.digest);
+        match &policy.verdict {
+            UpgradeVerdict::Proceed {
+                mode,
+                savepoint_first,
+                reason,
+            } => {
+                let mode = if *savepoint_first && *mode == UpgradeMode::LastState {
+                    UpgradeMode::Savepoint
+                } else {
+                    *mode
+                };
+                let message = format!("upgrade in {} mode: {reason}", mode_name(mode));
+                upgrade_policy::record(
+                    &mut self.status.policies,
+                    &policy.by,
+                    "Applied",
+                    message.clone(),
+                );
+                self.notes.push(Note::normal(
+                    "UpgradePolicy",
+                    format!("The upgrade strategy {plugin} chose to {message}"),
+                ));
+                Some(mode)
+            }
+            UpgradeVerdict::WaitUntil { until_ms, reason } => {
+                let at = jiff::Timestamp::from_millisecond(*until_ms)
+                    .map_or_else(|_| until_ms.to_string(), |t| t.to_string());
+                let message = format!("waiting until {at}: {reason}");
+                if upgrade_policy::record(
+                    &mut self.status.policies,
+                    &policy.by,
+                    "Applied",
+                    message.clone(),
+                ) {
+                    self.notes.push(Note::normal("UpgradeWaiting", format!("The upgrade strategy {plugin} holds the upgrade, {message}; the running job is untouched")));
+                }
+                self.waiting = Some(format!("The upgrade is {message}"));
+                self.requeue_at = Some(*until_ms);
+                None
+            }
+            UpgradeVerdict::Refuse { reason } => {
+                upgrade_policy::record(
+                    &mut self.status.policies,
+                    &policy.by,
+                    "Applied",
+                    format!("refused: {reason}"),
+                );
+                self.fail("PolicyError", format!("The upgrade strategy {plugin} refused this change: {reason}; the running job is untouched"));
+                None
+            }
+            UpgradeVerdict::Unavailable { reason } => {
+                upgrade_policy::record(
+                    &mut self.status.policies,
+                    &policy.by,
+                    "Held",
+                    reason.clone(),
+                );
+                self.fail("PolicyError", format!("The upgrade strategy {plugin} could not decide ({reason}); the upgrade is held until it can, the running job is untouched"));
+                self.progressing = true;
+                None
+            }
+        }
     }
 
     fn progress(
@@ -1023,11 +1108,17 @@ impl<'a> Decision<'a> {
             // A crash-looping pod is not hot-looped on: the kubelet's back-off rules its pace.
             self.progressing = false;
         }
-        let requeue = if self.progressing {
+        let mut requeue = if self.progressing {
             self.ctx.intervals.progress
         } else {
             self.ctx.intervals.reconcile
         };
+        if let Some(at) = self.requeue_at {
+            let until = std::time::Duration::from_millis(
+                at.saturating_sub(self.ctx.now_ms).max(1_000) as u64,
+            );
+            requeue = requeue.min(until);
+        }
         Plan {
             intent: self.intent,
             actions: self.actions,

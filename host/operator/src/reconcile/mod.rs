@@ -14,6 +14,7 @@ pub mod snapshot;
 pub mod snapshots;
 pub mod spec_diff;
 pub mod status;
+pub mod upgrade_policy;
 
 use crate::render::ClusterObjects;
 use std::time::Duration;
