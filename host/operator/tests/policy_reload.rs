@@ -137,6 +137,32 @@ async fn bindings_reload_live_a_broken_plugin_keeps_the_old_one_and_other_tenant
         .await
         .unwrap();
     }
+    // A native-mode cluster: Flink creates its TaskManager pods from a template file in the
+    // ConfigMap, which goes through the plugin as well.
+    let mut native = deployment("team-a");
+    native["metadata"]["name"] = json!("native");
+    native["spec"]["mode"] = json!("native");
+    native["spec"]["serviceAccount"] = json!("flink");
+    let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client.clone(), "team-a");
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(native).unwrap(),
+    )
+    .await
+    .unwrap();
+    let file = eventually("the native TaskManager pod template", async || {
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "team-a");
+        let cm = cms.get_opt("flink-config-native").await.ok()??;
+        cm.data?.get("taskmanager-pod-template.yaml").cloned()
+    })
+    .await;
+    let file: Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(file["metadata"]["labels"]["policy"], "v1", "{file:#}");
+    assert_eq!(
+        file["spec"]["initContainers"][0]["name"], "connector-kafka",
+        "{file:#}"
+    );
+
     let a = eventually("team-a's TaskManagers", async || {
         tm_template(&client, "team-a").await
     })

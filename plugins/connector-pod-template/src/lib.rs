@@ -126,6 +126,23 @@ pub fn patch(template: &Value, component: Component, config: &Config) -> Vec<Val
         return Vec::new();
     }
     let mut ops = Vec::new();
+    // A rendered template may lack whole sections (a native-mode Pod file has no metadata).
+    for (section, needed) in [
+        (
+            "/metadata",
+            !config.labels.is_empty() || !config.annotations.is_empty(),
+        ),
+        ("/spec", true),
+    ] {
+        if needed
+            && template
+                .pointer(section)
+                .and_then(Value::as_object)
+                .is_none()
+        {
+            ops.push(json!({"op": "add", "path": section, "value": {}}));
+        }
+    }
     let mut map_entries =
         |path: &str, current: Option<&Value>, entries: &BTreeMap<String, String>| {
             if entries.is_empty() {
@@ -308,6 +325,15 @@ mod tests {
         assert_eq!(pod["metadata"]["labels"]["example.com/cost-center"], "4711");
         assert_eq!(pod["spec"]["nodeSelector"]["pool"], "flink");
         assert_eq!(pod["spec"]["tolerations"][0]["key"], "dedicated");
+    }
+
+    #[test]
+    fn missing_sections_are_created_first() {
+        let config = Config::parse(FULL).unwrap();
+        let bare = json!({});
+        let pod = apply(&bare, &patch(&bare, Component::TaskManager, &config));
+        assert_eq!(pod["metadata"]["labels"]["example.com/cost-center"], "4711");
+        assert_eq!(pod["spec"]["containers"][0]["name"], MAIN_CONTAINER);
     }
 
     #[test]

@@ -373,19 +373,61 @@ impl Policies {
         }
         let mut plan = plan;
         let mut outcomes = Vec::new();
+        // Where the native-mode TaskManager pod template file sits in the rendered ConfigMap.
+        let native_file = format!("/data/{}", crate::render::NATIVE_TM_TEMPLATE_FILE);
         for action in &mut plan.actions {
-            let deployments: Vec<&mut Value> = match action {
+            // Each pod template the action carries: a Deployment's, or (native mode) the
+            // TaskManager pod template file Flink reads from the ConfigMap.
+            let mut templates: Vec<(Component, &mut Value, &str)> = Vec::new();
+            match action {
                 Action::ApplyCluster(objects) => {
                     let objects = &mut **objects;
-                    std::iter::once(&mut objects.job_manager)
-                        .chain(objects.task_manager.as_mut())
-                        .collect()
+                    templates.push((
+                        Component::JobManager,
+                        &mut objects.job_manager,
+                        "/spec/template",
+                    ));
+                    if let Some(tm) = objects.task_manager.as_mut() {
+                        templates.push((Component::TaskManager, tm, "/spec/template"));
+                    }
+                    templates.push((
+                        Component::TaskManager,
+                        &mut objects.config_map,
+                        &native_file,
+                    ));
                 }
-                Action::ApplyTaskManagers(tm) => vec![&mut **tm],
+                Action::ApplyTaskManagers(tm) => {
+                    templates.push((Component::TaskManager, &mut **tm, "/spec/template"))
+                }
                 _ => continue,
-            };
-            for deployment in deployments {
-                outcomes.push(self.transform(resource, &binding, deployment, now_ms).await);
+            }
+            for (component, object, pointer) in templates {
+                let Some(slot) = object.pointer_mut(pointer) else {
+                    continue;
+                };
+                let in_file = pointer == native_file;
+                let template = if in_file {
+                    match slot
+                        .as_str()
+                        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                    {
+                        Some(template) => template,
+                        None => continue,
+                    }
+                } else {
+                    slot.clone()
+                };
+                let (outcome, patched) = self
+                    .transform(resource, &binding, component, &template, now_ms)
+                    .await;
+                if let Some(patched) = patched {
+                    *slot = if in_file {
+                        Value::String(serde_json::to_string_pretty(&patched).unwrap_or_default())
+                    } else {
+                        patched
+                    };
+                }
+                outcomes.push(outcome);
             }
         }
         let base = decision_base(&binding);
@@ -393,26 +435,16 @@ impl Policies {
         apply_outcomes(plan, &stored, base, &outcomes)
     }
 
-    /// One Deployment's pod template through the plugin, or its fallback.
+    /// One pod template through the plugin, or its fallback: the outcome and the template to
+    /// apply instead of the rendered one (None: keep the rendered one, or hold).
     async fn transform(
         &self,
         resource: &FlinkDeployment,
         binding: &ActiveBinding,
-        deployment: &mut Value,
+        component: Component,
+        template: &Value,
         now_ms: i64,
-    ) -> PodOutcome {
-        let component = if deployment
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .is_some_and(|n| n.ends_with("-taskmanager"))
-        {
-            Component::TaskManager
-        } else {
-            Component::JobManager
-        };
-        let Some(template) = deployment.pointer("/spec/template").cloned() else {
-            return PodOutcome::Applied;
-        };
+    ) -> (PodOutcome, Option<Value>) {
         let key = format!(
             "{}/{}/{component:?}",
             resource.namespace().unwrap_or_default(),
@@ -437,12 +469,11 @@ impl Policies {
             {
                 Ok(called) => {
                     binding.breaker.record(true, now_ms);
-                    deployment["spec"]["template"] = called.value.pod_template;
                     self.last_good
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(key, (binding.plugin.digest.clone(), called.value.patch));
-                    return PodOutcome::Applied;
+                    return (PodOutcome::Applied, Some(called.value.pod_template));
                 }
                 Err(failure) => {
                     binding.breaker.record(false, now_ms);
@@ -463,16 +494,17 @@ impl Policies {
             .cloned();
         if let Some((digest, patch)) = last
             && let Ok(decision) =
-                flink_policy::outputs::pod_template(&template, &patch.to_string(), &binding.guard)
+                flink_policy::outputs::pod_template(template, &patch.to_string(), &binding.guard)
         {
-            deployment["spec"]["template"] = decision.pod_template;
-            return PodOutcome::Fallback(format!(
-                "{failure}; the last good patch (from {digest}) was applied instead"
-            ));
+            let why = format!("{failure}; the last good patch (from {digest}) was applied instead");
+            return (PodOutcome::Fallback(why), Some(decision.pod_template));
         }
-        PodOutcome::Held(format!(
-            "{failure}, and there is no earlier good patch for this {component:?} to fall back to"
-        ))
+        (
+            PodOutcome::Held(format!(
+                "{failure}, and there is no earlier good patch for this {component:?} to fall back to"
+            )),
+            None,
+        )
     }
 }
 

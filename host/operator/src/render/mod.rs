@@ -14,7 +14,7 @@ mod pod;
 mod resources;
 
 pub use config::{config_file_name, config_file_text, flink_config};
-pub use pod::merge_templates;
+pub use pod::{NATIVE_TM_TEMPLATE_FILE, merge_templates};
 
 use flink_api::deployment::{FlinkDeploymentSpec, KubernetesDeploymentMode};
 use flink_api::{FlinkDeployment, FlinkVersion};
