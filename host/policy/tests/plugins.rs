@@ -2,6 +2,7 @@
 //! say, and every hostile plugin is contained with a clear, classified failure while the same
 //! engine keeps serving well-behaved plugins.
 
+use flink_policy::contract::sample_resource;
 use flink_policy::dev::plugin_bytes;
 use flink_policy::model::*;
 use flink_policy::{CallFailure, ExtensionPoint, Limits, LoadError, PodGuard, PolicyEngine};
@@ -17,16 +18,6 @@ fn load(package: &str) -> Arc<flink_policy::Plugin> {
     engine()
         .load(package, &plugin_bytes(package))
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn resource() -> ResourceRef {
-    ResourceRef {
-        kind: "FlinkDeployment".into(),
-        namespace: "team-a".into(),
-        name: "orders".into(),
-        tenant: "team-a".into(),
-        labels: Default::default(),
-    }
 }
 
 fn vertex(id: &str, parallelism: u32, busy: f64) -> Vertex {
@@ -45,7 +36,7 @@ fn vertex(id: &str, parallelism: u32, busy: f64) -> Vertex {
 
 fn scaling_input(config: Value) -> ScalingInput {
     ScalingInput {
-        resource: resource(),
+        resource: sample_resource(),
         job_id: "0000000000000000000000000000000a".into(),
         now_epoch_ms: 1_717_200_000_000,
         vertices: vec![vertex("a", 2, 0.9), vertex("b", 2, 0.2)],
@@ -142,7 +133,7 @@ async fn the_upgrade_plugin_holds_an_upgrade_until_the_window() {
     let plugin = load("maintenance-window-upgrade");
     let saturday = 1_717_200_000_000_i64;
     let input = UpgradeInput {
-        resource: resource(),
+        resource: sample_resource(),
         now_epoch_ms: saturday + 6 * 3_600_000,
         old_spec: json!({"job": {"parallelism": 2}}),
         new_spec: json!({"job": {"parallelism": 4}}),
@@ -189,7 +180,7 @@ fn rendered_taskmanager() -> Value {
 async fn the_connector_plugin_adds_init_containers_that_pass_the_guard() {
     let plugin = load("connector-pod-template");
     let input = PodInput {
-        resource: resource(),
+        resource: sample_resource(),
         component: Component::TaskManager,
         flink_version: "v2_0".into(),
         pod_template: rendered_taskmanager(),

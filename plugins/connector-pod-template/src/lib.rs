@@ -17,7 +17,7 @@
 //! would change the job's classpath behind its back.
 
 use flink_policy_sdk::parse_config;
-use flink_policy_sdk::pods::{Component, Guest, PluginError, PodInput};
+use flink_policy_sdk::pods::{Component, PluginError, PodInput};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -235,25 +235,19 @@ fn ensure_array(ops: &mut Vec<Value>, template: &Value, path: &str) {
     }
 }
 
-struct Policy;
-
-impl Guest for Policy {
-    fn validate_config(config: String) -> Result<(), String> {
-        Config::parse(&config).map(|_| ())
-    }
-
-    fn render(input: PodInput) -> Result<String, PluginError> {
-        let config = Config::parse(&input.config).map_err(flink_policy_sdk::error)?;
-        let mut template: Value = serde_json::from_str(&input.pod_template)
-            .map_err(|e| flink_policy_sdk::error(format!("the pod template is not JSON: {e}")))?;
-        if !template.is_object() {
-            template = Value::Object(Map::new());
-        }
-        Ok(Value::Array(patch(&template, input.component, &config)).to_string())
-    }
+/// The plugin's answer: the patch for the input's template, as JSON text.
+fn render(input: &PodInput, config: &Config) -> Result<String, PluginError> {
+    let template: Value = serde_json::from_str(&input.pod_template)
+        .map_err(|e| flink_policy_sdk::error(format!("the pod template is not JSON: {e}")))?;
+    let template = if template.is_object() {
+        template
+    } else {
+        Value::Object(Map::new())
+    };
+    Ok(Value::Array(patch(&template, input.component, config)).to_string())
 }
 
-flink_policy_sdk::export_pods!(Policy);
+flink_policy_sdk::pod_template_plugin!(config: Config::parse, render: render);
 
 #[cfg(test)]
 mod tests {

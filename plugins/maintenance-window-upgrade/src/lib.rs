@@ -13,9 +13,7 @@
 //! `utcOffsetMinutes`); a window whose `to` is before its `from` ends the next day.
 
 use flink_policy_sdk::parse_config;
-use flink_policy_sdk::upgrade::{
-    Guest, PluginError, UpgradeDecision, UpgradeInput, UpgradeMode, UpgradePlan, Wait,
-};
+use flink_policy_sdk::upgrade::{UpgradeDecision, UpgradeInput, UpgradeMode, UpgradePlan, Wait};
 use serde::Deserialize;
 
 const MINUTE_MS: i64 = 60_000;
@@ -189,20 +187,7 @@ pub fn decide(input: &UpgradeInput, config: &Config) -> UpgradeDecision {
     })
 }
 
-struct Policy;
-
-impl Guest for Policy {
-    fn validate_config(config: String) -> Result<(), String> {
-        Config::parse(&config).map(|_| ())
-    }
-
-    fn decide(input: UpgradeInput) -> Result<UpgradeDecision, PluginError> {
-        let config = Config::parse(&input.config).map_err(flink_policy_sdk::error)?;
-        Ok(decide(&input, &config))
-    }
-}
-
-flink_policy_sdk::export_upgrade!(Policy);
+flink_policy_sdk::upgrade_plugin!(config: Config::parse, decide: decide);
 
 #[cfg(test)]
 mod tests {

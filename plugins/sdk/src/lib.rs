@@ -1,7 +1,8 @@
 //! The guest SDK for Flink operator policy plugins.
 //!
-//! A plugin is a `cdylib` crate built for `wasm32-wasip2` that implements one extension point's
-//! trait and exports it:
+//! A plugin is a `cdylib` crate built for `wasm32-wasip2`. Most are two plain functions and a
+//! line: `scaling_plugin!(config: Config::parse, decide: decide)` (also `upgrade_plugin!`,
+//! `pod_template_plugin!`). Or implement one extension point's trait and export it:
 //!
 //! ```ignore
 //! use flink_policy_sdk::scaling::{Guest, ScalingInput, ScalingDecision, PluginError};
@@ -128,6 +129,72 @@ pub mod upgrade {
 pub mod pods {
     pub use crate::bindings::pod_template_world::exports::flinkop::policy::pods::*;
     pub use crate::{PluginError, ResourceRef};
+}
+
+/// A whole scaling plugin from two plain functions: `config` reads the tenant's config
+/// (`fn(&str) -> Result<C, String>`, e.g. built on [`parse_config`]), `decide` decides
+/// (`fn(&ScalingInput, &C) -> ScalingDecision`). Both stay unit-testable natively.
+///
+/// ```ignore
+/// flink_policy_sdk::scaling_plugin!(config: Config::parse, decide: decide);
+/// ```
+#[macro_export]
+macro_rules! scaling_plugin {
+    (config: $config:path, decide: $decide:path $(,)?) => {
+        struct Plugin;
+        impl $crate::scaling::Guest for Plugin {
+            fn validate_config(config: String) -> Result<(), String> {
+                $config(&config).map(|_| ())
+            }
+            fn decide(
+                input: $crate::scaling::ScalingInput,
+            ) -> Result<$crate::scaling::ScalingDecision, $crate::PluginError> {
+                let config = $config(&input.config).map_err($crate::error)?;
+                Ok($decide(&input, &config))
+            }
+        }
+        $crate::export_scaling!(Plugin);
+    };
+}
+
+/// A whole upgrade-strategy plugin from two plain functions (see [`scaling_plugin!`]);
+/// `decide` is `fn(&UpgradeInput, &C) -> UpgradeDecision`.
+#[macro_export]
+macro_rules! upgrade_plugin {
+    (config: $config:path, decide: $decide:path $(,)?) => {
+        struct Plugin;
+        impl $crate::upgrade::Guest for Plugin {
+            fn validate_config(config: String) -> Result<(), String> {
+                $config(&config).map(|_| ())
+            }
+            fn decide(
+                input: $crate::upgrade::UpgradeInput,
+            ) -> Result<$crate::upgrade::UpgradeDecision, $crate::PluginError> {
+                let config = $config(&input.config).map_err($crate::error)?;
+                Ok($decide(&input, &config))
+            }
+        }
+        $crate::export_upgrade!(Plugin);
+    };
+}
+
+/// A whole pod-template plugin from two plain functions (see [`scaling_plugin!`]); `render`
+/// is `fn(&PodInput, &C) -> Result<String, PluginError>` and returns the JSON Patch text.
+#[macro_export]
+macro_rules! pod_template_plugin {
+    (config: $config:path, render: $render:path $(,)?) => {
+        struct Plugin;
+        impl $crate::pods::Guest for Plugin {
+            fn validate_config(config: String) -> Result<(), String> {
+                $config(&config).map(|_| ())
+            }
+            fn render(input: $crate::pods::PodInput) -> Result<String, $crate::PluginError> {
+                let config = $config(&input.config).map_err($crate::error)?;
+                $render(&input, &config)
+            }
+        }
+        $crate::export_pods!(Plugin);
+    };
 }
 
 /// Writes a line to the operator's log (bounded by the host: extra lines are dropped).

@@ -13,8 +13,7 @@
 //! `fromHour` for a range over midnight.
 
 use flink_policy_sdk::scaling::{
-    Guest, ParallelismOverride, PluginError, ScalingDecision, ScalingInput, Vertex,
-    VertexParallelism,
+    ParallelismOverride, ScalingDecision, ScalingInput, Vertex, VertexParallelism,
 };
 use flink_policy_sdk::{LogLevel, log, parse_config};
 use serde::Deserialize;
@@ -189,20 +188,7 @@ fn for_target(vertex: &Vertex, busy: f64, target: f64) -> u32 {
     (exact.ceil() as u32).clamp(1, vertex.max_parallelism.max(1))
 }
 
-struct Policy;
-
-impl Guest for Policy {
-    fn validate_config(config: String) -> Result<(), String> {
-        Config::parse(&config).map(|_| ())
-    }
-
-    fn decide(input: ScalingInput) -> Result<ScalingDecision, PluginError> {
-        let config = Config::parse(&input.config).map_err(flink_policy_sdk::error)?;
-        Ok(decide(&input, &config))
-    }
-}
-
-flink_policy_sdk::export_scaling!(Policy);
+flink_policy_sdk::scaling_plugin!(config: Config::parse, decide: decide);
 
 #[cfg(test)]
 mod tests {

@@ -35,7 +35,8 @@ struct Answer {
     fuel: u64,
 }
 
-fn resource() -> ResourceRef {
+/// The resource every sample is about: `team-a/orders`.
+pub fn sample_resource() -> ResourceRef {
     ResourceRef {
         kind: "FlinkDeployment".into(),
         namespace: "team-a".into(),
@@ -81,7 +82,7 @@ pub fn job_of(n: usize, config: &Value) -> ScalingInput {
         })
         .collect();
     ScalingInput {
-        resource: resource(),
+        resource: sample_resource(),
         job_id: "0000000000000000000000000000000a".into(),
         now_epoch_ms: NOW,
         vertices,
@@ -121,7 +122,7 @@ pub fn samples(point: ExtensionPoint, config: &Value) -> Vec<(&'static str, Samp
         }
         ExtensionPoint::Upgrade => {
             let upgrade = |mode, checkpoint: Option<&str>, state: &str| UpgradeInput {
-                resource: resource(),
+                resource: sample_resource(),
                 now_epoch_ms: NOW,
                 old_spec: json!({"flinkVersion": "v2_0", "job": {"parallelism": 4, "upgradeMode": "savepoint"}}),
                 new_spec: json!({"flinkVersion": "v2_0", "job": {"parallelism": 8, "upgradeMode": "savepoint"}}),
@@ -160,7 +161,7 @@ pub fn samples(point: ExtensionPoint, config: &Value) -> Vec<(&'static str, Samp
         }
         ExtensionPoint::PodTemplate => {
             let pod = |component| PodInput {
-                resource: resource(),
+                resource: sample_resource(),
                 component,
                 flink_version: "v2_0".into(),
                 pod_template: pod_template(component),
