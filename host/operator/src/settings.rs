@@ -43,6 +43,9 @@ pub struct PolicySettings {
     pub cache_dir: Option<PathBuf>,
     /// The most any binding may set its limits to.
     pub maxima: flink_policy::Limits,
+    /// Pre-reserved plugin instance slots (faster calls, virtual memory reserved up front);
+    /// None: instances are mapped per call.
+    pub pool_slots: Option<u32>,
 }
 
 impl Default for PolicySettings {
@@ -53,6 +56,7 @@ impl Default for PolicySettings {
             plugin_dir: None,
             cache_dir: None,
             maxima: flink_policy::Limits::operator_maxima(),
+            pool_slots: None,
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use flink_policy::contract::{Sample, samples};
 use flink_policy::dev::plugin_bytes;
-use flink_policy::{ExtensionPoint, Limits, PolicyEngine};
+use flink_policy::{EngineOptions, ExtensionPoint, Limits, PolicyEngine, PoolingOptions};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,51 +97,96 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let engine = Arc::new(PolicyEngine::new(None).expect("engine"));
+    let on_demand = Arc::new(PolicyEngine::new(None).expect("engine"));
+    let pooling = Arc::new(
+        PolicyEngine::with_options(EngineOptions {
+            disk_cache: None,
+            pooling: Some(PoolingOptions {
+                instances: 64,
+                max_memory_bytes: 64 << 20,
+            }),
+        })
+        .expect("pooling engine"),
+    );
 
     println!("## Warm calls ({WARM_CALLS} per row; a fresh store and instance each)\n");
     println!(
-        "| extension point | plugin | sample | p50 | p99 | max | fuel per call | p99 with a hostile loop on the other core |"
+        "| extension point | plugin | sample | fuel per call | allocator | p50 | p99 | max | p99 with a hostile loop on the other core |"
     );
-    println!("|---|---|---|---:|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---|---:|---:|---:|---:|");
     for case in cases() {
+        for (allocator, engine) in [
+            ("on demand (default)", &on_demand),
+            ("pooling (64 slots)", &pooling),
+        ] {
+            let plugin = engine
+                .load(case.package, &plugin_bytes(case.package))
+                .expect("load");
+            let limits = Limits::default_for(case.point);
+            let (name, sample) = samples(case.point, &case.config)
+                .into_iter()
+                .next()
+                .expect("a sample");
+            let (alone, fuel) = runtime.block_on(warm(engine, &plugin, &sample, &limits));
+            // A hostile tenant's plugin loops (until its fuel runs out, again and again) meanwhile.
+            let hostile = engine
+                .load("hostile", &plugin_bytes("hostile-plugin"))
+                .expect("load hostile");
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let noisy = {
+                let (engine, stop) = (Arc::clone(engine), stop.clone());
+                let input = flink_policy::contract::job_of(20, &json!({"misbehave": "loop"}));
+                runtime.spawn(async move {
+                    let limits = Limits::default_for(ExtensionPoint::Scaling);
+                    let mut failures = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        failures +=
+                            u64::from(engine.scaling(&hostile, &input, &limits).await.is_err());
+                    }
+                    failures
+                })
+            };
+            let (noisy_times, _) = runtime.block_on(warm(engine, &plugin, &sample, &limits));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let contained = runtime.block_on(noisy).expect("hostile task");
+            println!(
+                "| {} | {} | {name} | {fuel} | {allocator} | {} | {} | {} | {} ({contained} hostile calls stopped) |",
+                case.point,
+                case.package,
+                micros(percentile(&alone, 0.5)),
+                micros(percentile(&alone, 0.99)),
+                micros(*alone.last().expect("times")),
+                micros(percentile(&noisy_times, 0.99)),
+            );
+        }
+    }
+    // The floor: a fresh store, WASI context and instance, and a call that does almost nothing.
+    for (allocator, engine) in [
+        ("on demand (default)", &on_demand),
+        ("pooling (64 slots)", &pooling),
+    ] {
         let plugin = engine
-            .load(case.package, &plugin_bytes(case.package))
+            .load("upgrade", &plugin_bytes("maintenance-window-upgrade"))
             .expect("load");
-        let limits = Limits::default_for(case.point);
-        let (name, sample) = samples(case.point, &case.config)
-            .into_iter()
-            .next()
-            .expect("a sample");
-        let (alone, fuel) = runtime.block_on(warm(&engine, &plugin, &sample, &limits));
-        // A hostile tenant's plugin loops (until its fuel runs out, again and again) meanwhile.
-        let hostile = engine
-            .load("hostile", &plugin_bytes("hostile-plugin"))
-            .expect("load hostile");
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let noisy = {
-            let (engine, stop) = (engine.clone(), stop.clone());
-            let input = flink_policy::contract::job_of(20, &json!({"misbehave": "loop"}));
-            runtime.spawn(async move {
-                let limits = Limits::default_for(ExtensionPoint::Scaling);
-                let mut failures = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    failures += u64::from(engine.scaling(&hostile, &input, &limits).await.is_err());
-                }
-                failures
-            })
-        };
-        let (noisy_times, _) = runtime.block_on(warm(&engine, &plugin, &sample, &limits));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let contained = runtime.block_on(noisy).expect("hostile task");
+        let limits = Limits::default_for(ExtensionPoint::Upgrade);
+        let floor = runtime.block_on(async {
+            let mut times = Vec::with_capacity(WARM_CALLS);
+            for _ in 0..WARM_CALLS {
+                let started = Instant::now();
+                engine
+                    .validate_config(&plugin, &json!({}), &limits)
+                    .await
+                    .expect("validate-config");
+                times.push(started.elapsed());
+            }
+            times.sort();
+            times
+        });
         println!(
-            "| {} | {} | {name} | {} | {} | {} | {fuel} | {} ({contained} hostile calls stopped) |",
-            case.point,
-            case.package,
-            micros(percentile(&alone, 0.5)),
-            micros(percentile(&alone, 0.99)),
-            micros(*alone.last().expect("times")),
-            micros(percentile(&noisy_times, 0.99)),
+            "| (fixed cost of a call) | maintenance-window-upgrade | validate-config of `{{}}` | | {allocator} | {} | {} | {} | |",
+            micros(percentile(&floor, 0.5)),
+            micros(percentile(&floor, 0.99)),
+            micros(*floor.last().expect("times"))
         );
     }
 

@@ -26,7 +26,10 @@ pub mod outputs;
 pub mod stats;
 pub mod tenancy;
 
-pub use engine::{CallFailure, Called, Digest, LoadError, LogLine, Plugin, PolicyEngine};
+pub use engine::{
+    CallFailure, Called, Digest, EngineOptions, LoadError, LogLine, Plugin, PolicyEngine,
+    PoolingOptions,
+};
 pub use guard::PodGuard;
 pub use inspect::Shape;
 pub use limits::{LimitOverrides, Limits};

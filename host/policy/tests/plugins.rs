@@ -497,3 +497,60 @@ async fn the_contract_fails_a_plugin_that_misbehaves() {
         .detail;
     assert!(loop_detail.contains("ran out of fuel"), "{loop_detail}");
 }
+
+#[tokio::test]
+async fn a_pooling_engine_contains_plugins_the_same_way() {
+    let pooled = flink_policy::PolicyEngine::with_options(flink_policy::EngineOptions {
+        disk_cache: None,
+        pooling: Some(flink_policy::PoolingOptions {
+            instances: 8,
+            max_memory_bytes: Limits::operator_maxima().memory_bytes,
+        }),
+    })
+    .expect("a pooling engine");
+    let quota = pooled
+        .load("quota", &plugin_bytes("tenant-quota-scaling"))
+        .unwrap();
+    let called = pooled
+        .scaling(
+            &quota,
+            &scaling_input(json!({"tenantMaxSlots": 36})),
+            &scaling_limits(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(called.value, ScalingDecision::Override { .. }));
+    let hostile = pooled
+        .load("hostile", &plugin_bytes("hostile-plugin"))
+        .unwrap();
+    let limits = Limits {
+        memory_bytes: 16 << 20,
+        ..scaling_limits()
+    };
+    let failure = pooled
+        .scaling(
+            &hostile,
+            &scaling_input(json!({"misbehave": "memory"})),
+            &limits,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure,
+        CallFailure::MemoryExceeded {
+            limit_bytes: 16 << 20
+        }
+    );
+    let failure = pooled
+        .scaling(
+            &hostile,
+            &scaling_input(json!({"misbehave": "loop"})),
+            &scaling_limits(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(failure, CallFailure::OutOfFuel { .. }),
+        "{failure}"
+    );
+}

@@ -54,7 +54,16 @@ pub struct Policies {
 
 impl Policies {
     pub fn new(settings: PolicySettings) -> Result<Arc<Policies>, String> {
-        let engine = PolicyEngine::new(settings.cache_dir.clone())
+        let options = flink_policy::EngineOptions {
+            disk_cache: settings.cache_dir.clone(),
+            pooling: settings
+                .pool_slots
+                .map(|instances| flink_policy::PoolingOptions {
+                    instances,
+                    max_memory_bytes: settings.maxima.memory_bytes,
+                }),
+        };
+        let engine = PolicyEngine::with_options(options)
             .map_err(|e| format!("cannot start the Wasm engine: {e:#}"))?;
         Ok(Arc::new(Policies {
             engine: Arc::new(engine),
