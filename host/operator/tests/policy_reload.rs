@@ -233,6 +233,20 @@ async fn bindings_reload_live_a_broken_plugin_keeps_the_old_one_and_other_tenant
         report.contains(&format!("still using connectors {pin}")),
         "{report}"
     );
+    let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client.clone(), "team-a");
+    scale_tms(&client, "team-a", 3).await;
+    let shown = eventually("the rejection in team-a's status", async || {
+        let status = api.get("orders").await.ok()?.status?;
+        let record = status
+            .policies
+            .into_iter()
+            .find(|p| p.extension_point == "pod-template")?;
+        record
+            .message
+            .filter(|m| m.contains("a newer version of this binding was rejected"))
+    })
+    .await;
+    assert!(shown.contains("implements scaling-policy"), "{shown}");
     let kept = ctx
         .policies
         .active()
@@ -254,7 +268,6 @@ async fn bindings_reload_live_a_broken_plugin_keeps_the_old_one_and_other_tenant
             .unwrap_or_default()
             .contains("tenant team-a pod-template plugin hostile")
     );
-    scale_tms(&client, "team-a", 3).await;
     eventually(
         "team-a's TaskManagers still under the last good plugin",
         async || {

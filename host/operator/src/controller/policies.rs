@@ -276,7 +276,7 @@ impl Policies {
         let binding =
             self.active()
                 .binding_for(&namespace, resource.labels(), ExtensionPoint::Upgrade)?;
-        let by = decision_base(&binding);
+        let by = decision_base(&binding, &self.active());
         if !binding.breaker.allows(now_ms) {
             let reason = format!(
                 "the plugin failed {} times in a row and is paused",
@@ -439,7 +439,7 @@ impl Policies {
                 outcomes.push(outcome);
             }
         }
-        let base = decision_base(&binding);
+        let base = decision_base(&binding, &active);
         let stored = resource.status.clone().unwrap_or_default();
         apply_outcomes(plan, &stored, base, &outcomes)
     }
@@ -528,14 +528,19 @@ fn resource_ref(resource: &FlinkDeployment, tenant: &str) -> ResourceRef {
 }
 
 /// Who decides: the binding's tenant, plugin and digest (the outcome is filled in later).
-fn decision_base(binding: &ActiveBinding) -> PolicyDecision {
+/// Who decides: the binding's tenant, plugin and digest (the outcome is filled in later). When
+/// a newer version of the binding was rejected, `message` says so, so every affected resource
+/// shows why its tenant's new plugin is not the one deciding.
+fn decision_base(binding: &ActiveBinding, active: &ActivePolicies) -> PolicyDecision {
     PolicyDecision {
         extension_point: binding.point.world().into(),
         tenant: binding.tenant.clone(),
         plugin: binding.plugin.name.clone(),
         digest: binding.plugin.digest.0.clone(),
         outcome: String::new(),
-        message: None,
+        message: active
+            .error_for(&binding.tenant, binding.point)
+            .map(|error| format!("a newer version of this binding was rejected: {error}")),
     }
 }
 
@@ -597,7 +602,10 @@ pub fn apply_outcomes(
 ) -> Plan<FlinkDeploymentStatus> {
     let decision = |outcome: &str, message: Option<String>| PolicyDecision {
         outcome: outcome.into(),
-        message,
+        message: match (message, &base.message) {
+            (Some(message), Some(rejected)) => Some(format!("{message}; {rejected}")),
+            (message, rejected) => message.or_else(|| rejected.clone()),
+        },
         ..base.clone()
     };
     let held = outcomes.iter().find_map(|o| match o {

@@ -74,6 +74,10 @@ pub fn record(
     outcome: &str,
     message: String,
 ) -> bool {
+    let message = match &by.message {
+        Some(rejected) => format!("{message}; {rejected}"),
+        None => message,
+    };
     let decision = PolicyDecision {
         outcome: outcome.into(),
         message: Some(message),
