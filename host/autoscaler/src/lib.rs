@@ -1,15 +1,18 @@
 //! The FLIP-271 autoscaler as pure functions: no clock, no I/O, no Kubernetes. Metric samples
 //! and settings go in; a decision per vertex comes out with the numbers behind it.
 //!
-//! This first slice is the per-vertex core, matching upstream's formulas and rounding
-//! (`../shared/reference/autoscaler-algorithm.md`): the stored-metric rounding
-//! ([`round::round3`]), the capacity and the scale-up/scale-down thresholds
-//! ([`vertex::thresholds`]), the target parallelism with its factor limits and bounds
-//! ([`vertex::target_parallelism`]) and the alignment to key groups or source partitions
-//! ([`align`]). Windowed metric evaluation, the job graph, scale-down delay, history and the
-//! job-level summary come next.
+//! So far, matching upstream's formulas and rounding (`../shared/reference/autoscaler-algorithm.md`):
+//! the stored-metric rounding ([`round::round3`]); windowed evaluation of a job graph
+//! ([`evaluate`]: rates, true processing rate, target rates through each edge's ratio, catch-up,
+//! backlog); the capacity and thresholds ([`vertex::thresholds`]); the target parallelism with
+//! factor limits and bounds ([`vertex::target_parallelism`]); alignment ([`align`]); and the
+//! job-level rule that only a vertex outside its band starts a rescale ([`decide`]). Still to
+//! come: the stabilization/window bookkeeping, the scale-down delay, scaling history and
+//! ineffective-scaling detection, tracked restart time, memory and quota checks.
 
 pub mod align;
+pub mod decide;
+pub mod evaluate;
 pub mod round;
 pub mod settings;
 pub mod vertex;

@@ -41,6 +41,8 @@ pub struct AutoscalerSettings {
     pub restart_time: Duration,
     /// `scaling.parallelism-alignment.mode`
     pub alignment: AlignmentMode,
+    /// `backlog-processing.lag-threshold`
+    pub backlog_lag_threshold: Duration,
 }
 
 impl Default for AutoscalerSettings {
@@ -57,6 +59,7 @@ impl Default for AutoscalerSettings {
             catch_up: Duration::from_secs(30 * 60),
             restart_time: Duration::from_secs(5 * 60),
             alignment: AlignmentMode::Balanced,
+            backlog_lag_threshold: Duration::from_secs(5 * 60),
         }
     }
 }

@@ -1,0 +1,85 @@
+//! Decision time of the pure autoscaler for jobs of 10, 100 and 1000 vertices with a full
+//! metric window (90 samples: 15 minutes at one sample per 10 s), and the memory the window
+//! takes. Run: `cargo bench -p flink-autoscaler`. Aim (issue 6): under 1 ms for 100 vertices.
+
+use flink_autoscaler::AutoscalerSettings;
+use flink_autoscaler::decide::decide;
+use flink_autoscaler::evaluate::{GraphVertex, Sample, VertexSample};
+use std::time::{Duration, Instant};
+
+const SAMPLES: i64 = 90;
+
+/// A source whose lag grows 100/s and a chain of operators, every fifth one too slow for it.
+fn job(vertices: usize) -> (Vec<GraphVertex>, Vec<Sample>) {
+    let graph: Vec<GraphVertex> = (0..vertices)
+        .map(|i| GraphVertex {
+            id: format!("{i:032x}"),
+            parallelism: 4,
+            max_parallelism: 128,
+            inputs: if i == 0 {
+                vec![]
+            } else {
+                vec![(format!("{:032x}", i - 1), i % 3 == 0)]
+            },
+            source_partitions: if i == 0 { 24 } else { 0 },
+        })
+        .collect();
+    let samples = (0..SAMPLES)
+        .map(|s| {
+            let n = s as f64;
+            Sample {
+                time_ms: s * 10_000,
+                vertices: graph
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let load = if i % 5 == 4 {
+                            0.995
+                        } else {
+                            0.4 + 0.01 * (i % 7) as f64
+                        };
+                        let sample = VertexSample {
+                            records_in: 10_000.0 * n * 10.0,
+                            records_out: 10_000.0 * n * 10.0,
+                            records_in_per_second: 10_000.0,
+                            load,
+                            lag: if i == 0 { 1000.0 * n } else { f64::NAN },
+                            observed_tpr: f64::NAN,
+                        };
+                        (v.id.clone(), sample)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    (graph, samples)
+}
+
+fn main() {
+    let settings = AutoscalerSettings::default();
+    println!(
+        "| vertices | samples | decision p50 | decision max | vertices changed | window in memory (approx.) |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for vertices in [10, 100, 1000] {
+        let (graph, samples) = job(vertices);
+        let runs = if vertices >= 1000 { 20 } else { 200 };
+        let mut times: Vec<Duration> = Vec::with_capacity(runs);
+        let mut changed = 0;
+        for _ in 0..runs {
+            let started = Instant::now();
+            let decision = decide(&graph, &samples, &settings, 300.0, &[]);
+            times.push(started.elapsed());
+            changed = decision.changes.len();
+        }
+        times.sort();
+        let per_vertex_sample = std::mem::size_of::<VertexSample>() + 32 + 48; // value + id + map node
+        let window_bytes = SAMPLES as usize * vertices * per_vertex_sample;
+        println!(
+            "| {vertices} | {SAMPLES} | {:.3} ms | {:.3} ms | {changed} | {:.1} MiB |",
+            times[runs / 2].as_secs_f64() * 1e3,
+            times[runs - 1].as_secs_f64() * 1e3,
+            window_bytes as f64 / (1 << 20) as f64
+        );
+    }
+}

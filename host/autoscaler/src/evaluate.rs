@@ -1,0 +1,415 @@
+//! From a window of metric samples to each vertex's evaluated metrics (upstream's
+//! `ScalingMetricEvaluator`): windowed rates and averages, the true processing rate, the
+//! target rate propagated through the job graph with each edge's output ratio, the catch-up
+//! rate, and whether the job is working off a backlog. Every stored value is rounded as
+//! upstream stores it ([`round3`]).
+
+use crate::round::{jmax, round3};
+use crate::settings::AutoscalerSettings;
+use crate::vertex::VertexMetrics;
+use std::collections::BTreeMap;
+
+/// A job vertex as the job graph describes it. Vertices come in topological order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphVertex {
+    pub id: String,
+    pub parallelism: u32,
+    pub max_parallelism: u32,
+    /// The vertices feeding this one, and whether that edge is keyed (HASH).
+    pub inputs: Vec<(String, bool)>,
+    /// Partitions of the source it reads (0: not a source, or unknown).
+    pub source_partitions: u32,
+}
+
+/// One vertex's metrics at one sample time. A metric Flink did not report is NaN: it is
+/// never invented.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VertexSample {
+    /// `numRecordsIn` (a counter, summed over subtasks).
+    pub records_in: f64,
+    /// `numRecordsOut` (a counter).
+    pub records_out: f64,
+    /// `numRecordsInPerSecond` (the gauge, summed over subtasks).
+    pub records_in_per_second: f64,
+    /// The busiest subtask's busy ratio (0.0 - 1.0).
+    pub load: f64,
+    /// Records waiting at a source (`pendingRecords`); NaN elsewhere.
+    pub lag: f64,
+    /// The source's observed true processing rate sample, when it was catching up.
+    pub observed_tpr: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub time_ms: i64,
+    pub vertices: BTreeMap<String, VertexSample>,
+}
+
+/// What evaluation concluded about a vertex, rounded as upstream stores it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluated {
+    pub true_processing_rate: f64,
+    pub target_rate: f64,
+    pub catch_up_rate: f64,
+    /// Average busy time, ms per second.
+    pub busy_time_ms_per_second: f64,
+}
+
+/// One vertex's samples over the window, oldest first.
+type Series<'a> = [(i64, &'a VertexSample)];
+
+/// `rate(M)`: per second, from the first to the last sample that has a value.
+fn rate(series: &Series, metric: fn(&VertexSample) -> f64) -> f64 {
+    let mut points = series.iter().filter_map(|(t, s)| {
+        let value = metric(s);
+        (!value.is_nan()).then_some((*t, value))
+    });
+    let Some(first) = points.next() else {
+        return f64::NAN;
+    };
+    let Some(last) = points.next_back() else {
+        return f64::NAN;
+    };
+    1000.0 * (last.1 - first.1) / ((last.0 - first.0).max(1) as f64)
+}
+
+/// `avg(M, k)`: the mean of the finite samples; NaN with fewer than `k` of them, +Inf when
+/// only infinite ones exist.
+fn average(series: &Series, metric: fn(&VertexSample) -> f64, k: usize) -> f64 {
+    let (mut sum, mut finite, mut infinite) = (0.0, 0usize, false);
+    for (_, s) in series {
+        let value = metric(s);
+        if value.is_finite() {
+            sum += value;
+            finite += 1;
+        } else if value.is_infinite() {
+            infinite = true;
+        }
+    }
+    if finite == 0 {
+        return if infinite { f64::INFINITY } else { f64::NAN };
+    }
+    if finite < k {
+        return f64::NAN;
+    }
+    sum / finite as f64
+}
+
+fn latest(series: &Series, metric: fn(&VertexSample) -> f64) -> f64 {
+    series
+        .iter()
+        .rev()
+        .map(|(_, s)| metric(s))
+        .find(|v| !v.is_nan())
+        .unwrap_or(f64::NAN)
+}
+
+/// The window turned around: each vertex's samples in time order, read once.
+fn by_vertex(samples: &[Sample]) -> BTreeMap<&str, Vec<(i64, &VertexSample)>> {
+    let mut series: BTreeMap<&str, Vec<(i64, &VertexSample)>> = BTreeMap::new();
+    for sample in samples {
+        for (id, values) in &sample.vertices {
+            series
+                .entry(id.as_str())
+                .or_default()
+                .push((sample.time_ms, values));
+        }
+    }
+    series
+}
+
+/// Evaluation of a whole job over a window of samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobEvaluation {
+    pub vertices: BTreeMap<String, Evaluated>,
+    /// Some source would need longer than `backlog-processing.lag-threshold` to work off its lag.
+    pub backlog: bool,
+    /// Vertices that could not be evaluated, and why (missing metrics are said, not invented).
+    pub missing: Vec<(String, &'static str)>,
+}
+
+/// The edge rate into `to` from `from` as a share of `from`'s input rate.
+fn output_ratio(
+    graph: &[GraphVertex],
+    series: &BTreeMap<&str, Vec<(i64, &VertexSample)>>,
+    from: &str,
+    to: &GraphVertex,
+) -> f64 {
+    let of = |id: &str| series.get(id).map_or(&[][..], Vec::as_slice);
+    let input_rate = rate(of(from), |s| s.records_in);
+    let edge_rate = if to.inputs.len() == 1 {
+        rate(of(&to.id), |s| s.records_in)
+    } else {
+        let others: Vec<&str> = to
+            .inputs
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .filter(|id| *id != from)
+            .collect();
+        let single_output = |id: &str| {
+            graph
+                .iter()
+                .filter(|v| v.inputs.iter().any(|(i, _)| i == id))
+                .count()
+                == 1
+        };
+        if others.iter().all(|id| single_output(id)) {
+            rate(of(&to.id), |s| s.records_in)
+                - others
+                    .iter()
+                    .map(|id| rate(of(id), |s| s.records_out))
+                    .sum::<f64>()
+        } else {
+            rate(of(from), |s| s.records_out)
+        }
+    };
+    if input_rate.is_nan() || edge_rate.is_nan() || input_rate <= 0.0 || edge_rate <= 0.0 {
+        0.0
+    } else {
+        edge_rate / input_rate
+    }
+}
+
+pub fn evaluate(
+    graph: &[GraphVertex],
+    samples: &[Sample],
+    settings: &AutoscalerSettings,
+) -> JobEvaluation {
+    let catch_up_s = settings.catch_up_seconds();
+    let mut out = JobEvaluation {
+        vertices: BTreeMap::new(),
+        backlog: false,
+        missing: Vec::new(),
+    };
+    let series = by_vertex(samples);
+    for vertex in graph {
+        let id = series
+            .get(vertex.id.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let in_rate = rate(id, |s| s.records_in);
+        let busy = average(id, |s| s.load, 1) * 1000.0;
+        if busy.is_nan() {
+            out.missing
+                .push((vertex.id.clone(), "no busy time (busyTimeMsPerSecond)"));
+            continue;
+        }
+        // True processing rate: what the vertex processes per second of busy time.
+        // Non-sources: the mean of the per-second gauge; sources (and a gauge that is missing):
+        // the counter's rate.
+        let per_second = if vertex.inputs.is_empty() {
+            f64::NAN
+        } else {
+            average(id, |s| s.records_in_per_second, 1)
+        };
+        let numerator = if per_second.is_finite() {
+            per_second
+        } else {
+            in_rate
+        };
+        let busy_tpr = if numerator == 0.0 {
+            f64::INFINITY
+        } else {
+            numerator / (busy / 1000.0)
+        };
+        let observed = average(id, |s| s.observed_tpr, 2);
+        let tpr = if observed.is_nan() || (busy_tpr.is_finite() && busy_tpr <= observed * 1.15) {
+            busy_tpr
+        } else {
+            observed
+        };
+        let (target, catch_up) = if vertex.inputs.is_empty() {
+            let lag_rate = rate(id, |s| s.lag);
+            let target = jmax(
+                0.0,
+                in_rate + if lag_rate.is_nan() { 0.0 } else { lag_rate },
+            );
+            if target.is_nan() {
+                out.missing
+                    .push((vertex.id.clone(), "no input rate (numRecordsIn)"));
+                continue;
+            }
+            let lag = latest(id, |s| s.lag);
+            let lag = if lag.is_nan() { 0.0 } else { lag };
+            if in_rate > 0.0 && lag / in_rate > settings.backlog_lag_threshold.as_secs() as f64 {
+                out.backlog = true;
+            }
+            (
+                target,
+                if catch_up_s == 0.0 {
+                    0.0
+                } else {
+                    lag / catch_up_s
+                },
+            )
+        } else {
+            let mut target = 0.0;
+            let mut catch_up = 0.0;
+            for (input, _) in &vertex.inputs {
+                let Some(upstream) = out.vertices.get(input) else {
+                    continue;
+                };
+                let ratio = output_ratio(graph, &series, input, vertex);
+                target += upstream.target_rate * ratio;
+                catch_up += upstream.catch_up_rate * ratio;
+            }
+            (target, catch_up)
+        };
+        out.vertices.insert(
+            vertex.id.clone(),
+            Evaluated {
+                true_processing_rate: round3(tpr),
+                target_rate: round3(target),
+                catch_up_rate: round3(catch_up),
+                busy_time_ms_per_second: round3(busy),
+            },
+        );
+    }
+    out
+}
+
+impl GraphVertex {
+    /// This vertex's evaluated metrics in the form the scaling decision takes.
+    pub fn metrics(&self, evaluated: &Evaluated) -> VertexMetrics {
+        VertexMetrics {
+            parallelism: self.parallelism,
+            max_parallelism: self.max_parallelism,
+            source_partitions: self.source_partitions,
+            keyed_input: self.inputs.iter().any(|(_, keyed)| *keyed),
+            true_processing_rate: evaluated.true_processing_rate,
+            target_rate: evaluated.target_rate,
+            catch_up_rate: evaluated.catch_up_rate,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(time_ms: i64, vertices: &[(&str, VertexSample)]) -> Sample {
+        Sample {
+            time_ms,
+            vertices: vertices
+                .iter()
+                .map(|(id, s)| (id.to_string(), *s))
+                .collect(),
+        }
+    }
+
+    fn metrics(records_in: f64, records_out: f64, load: f64, lag: f64) -> VertexSample {
+        VertexSample {
+            records_in,
+            records_out,
+            records_in_per_second: f64::NAN,
+            load,
+            lag,
+            observed_tpr: f64::NAN,
+        }
+    }
+
+    fn vertex(id: &str, inputs: &[&str]) -> GraphVertex {
+        GraphVertex {
+            id: id.into(),
+            parallelism: 2,
+            max_parallelism: 128,
+            inputs: inputs.iter().map(|i| (i.to_string(), true)).collect(),
+            source_partitions: 0,
+        }
+    }
+
+    /// source (1000 rec/s in, lag growing 100/s) -> map (filters half: 500 rec/s in).
+    fn window() -> Vec<Sample> {
+        (0..=10)
+            .map(|i| {
+                let t = i * 1000;
+                let n = i as f64;
+                sample(
+                    t,
+                    &[
+                        ("source", metrics(1000.0 * n, 1000.0 * n, 0.5, 100.0 * n)),
+                        ("map", metrics(500.0 * n, 500.0 * n, 0.8, f64::NAN)),
+                    ],
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn target_rates_flow_through_the_graph_with_each_edges_ratio() {
+        let graph = [vertex("source", &[]), vertex("map", &["source"])];
+        let evaluation = evaluate(&graph, &window(), &AutoscalerSettings::default());
+        let source = evaluation.vertices["source"];
+        // Input 1000/s plus a lag growing 100/s; it processes 1000/s at 50% busy: 2000/s.
+        assert_eq!(source.target_rate, 1100.0);
+        assert_eq!(source.true_processing_rate, 2000.0);
+        // Lag 1000 now, over a 30 min catch-up: 1000 / 1800 = 0.5555… stored as 0.556.
+        assert_eq!(source.catch_up_rate, 0.556);
+        let map = evaluation.vertices["map"];
+        // The edge carries 500/s of the source's 1000/s: half of 1100 target.
+        assert_eq!(map.target_rate, 550.0);
+        assert_eq!(map.catch_up_rate, 0.278);
+        assert_eq!(map.true_processing_rate, 625.0, "500 / 0.8");
+        assert!(
+            !evaluation.backlog,
+            "1000 records of lag is one second of input"
+        );
+    }
+
+    #[test]
+    fn a_long_lag_is_a_backlog_and_missing_metrics_are_reported_not_invented() {
+        let mut samples = window();
+        for s in &mut samples {
+            s.vertices.get_mut("source").unwrap().lag = 400_000.0;
+            s.vertices.get_mut("map").unwrap().load = f64::NAN;
+        }
+        let graph = [vertex("source", &[]), vertex("map", &["source"])];
+        let evaluation = evaluate(&graph, &samples, &AutoscalerSettings::default());
+        assert!(
+            evaluation.backlog,
+            "400 s of input waiting, over the 300 s threshold"
+        );
+        assert_eq!(
+            evaluation.missing,
+            vec![("map".to_string(), "no busy time (busyTimeMsPerSecond)")]
+        );
+        assert!(!evaluation.vertices.contains_key("map"));
+    }
+
+    #[test]
+    fn windowed_aggregates_follow_upstreams_rules() {
+        let samples = window();
+        let series = by_vertex(&samples);
+        let source = series["source"].as_slice();
+        assert!(
+            rate(&source[..1], |s| s.records_in).is_nan(),
+            "one sample is no rate"
+        );
+        assert_eq!(average(source, |s| s.load, 1), 0.5);
+        assert!(average(source, |s| s.observed_tpr, 2).is_nan());
+        let mut infinite = samples.clone();
+        for s in &mut infinite {
+            s.vertices.get_mut("source").unwrap().observed_tpr = f64::INFINITY;
+        }
+        let infinite = by_vertex(&infinite);
+        assert_eq!(
+            average(&infinite["source"], |s| s.observed_tpr, 2),
+            f64::INFINITY
+        );
+    }
+
+    #[test]
+    fn an_observed_rate_replaces_an_implausibly_high_busy_time_rate() {
+        let mut samples = window();
+        for s in &mut samples {
+            s.vertices.get_mut("source").unwrap().observed_tpr = 1500.0;
+        }
+        let graph = [vertex("source", &[])];
+        // Busy-time rate 2000 > 1500 * 1.15: the observed 1500 is used.
+        assert_eq!(
+            evaluate(&graph, &samples, &AutoscalerSettings::default()).vertices["source"]
+                .true_processing_rate,
+            1500.0
+        );
+    }
+}
