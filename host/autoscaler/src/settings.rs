@@ -90,3 +90,258 @@ impl AutoscalerSettings {
         self.catch_up.as_secs() as f64
     }
 }
+
+/// `job.autoscaler.` + key.
+const PREFIX: &str = "job.autoscaler.";
+
+/// Flink's duration syntax: a number and a unit (`30 s`, `5min`, `1h`, `100ms`); a bare
+/// number is milliseconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = (&text[..split], text[split..].trim());
+    let value: f64 = number.parse().map_err(|_| {
+        format!("{text:?} is not a duration; use e.g. \"30 s\", \"5 min\" or \"1 h\"")
+    })?;
+    let millis = match unit.to_ascii_lowercase().as_str() {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1.0,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1e3,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60e3,
+        "h" | "hour" | "hours" => 3_600e3,
+        "d" | "day" | "days" => 86_400e3,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; use ms, s, min, h or d"
+            ));
+        }
+    };
+    Ok(Duration::from_millis((value * millis).round() as u64))
+}
+
+impl AutoscalerSettings {
+    /// The settings from a job's flat Flink configuration, defaults for what it leaves out.
+    /// Every problem is returned, each naming its key, the bad value and the fix; the checks
+    /// are upstream's validator's.
+    pub fn from_config(
+        config: &std::collections::BTreeMap<String, String>,
+    ) -> Result<AutoscalerSettings, Vec<String>> {
+        let mut settings = AutoscalerSettings::default();
+        let mut problems = Vec::new();
+        let value = |key: &str| {
+            config
+                .get(&format!("{PREFIX}{key}"))
+                .map(|v| v.trim().to_string())
+        };
+        let number = |key: &str, problems: &mut Vec<String>| -> Option<f64> {
+            let text = value(key)?;
+            match text.parse::<f64>() {
+                Ok(v) if v.is_finite() => Some(v),
+                _ => {
+                    problems.push(format!("{PREFIX}{key}: {text:?} is not a number"));
+                    None
+                }
+            }
+        };
+        if let Some(v) = number("utilization.target", &mut problems) {
+            settings.utilization_target = v;
+        }
+        if let Some(v) = number("target.utilization.boundary", &mut problems) {
+            settings.utilization_boundary = v;
+        }
+        settings.utilization_max = number("utilization.max", &mut problems);
+        settings.utilization_min = number("utilization.min", &mut problems);
+        if let Some(v) = number("scale-down.max-factor", &mut problems) {
+            settings.scale_down_max_factor = v;
+        }
+        if let Some(v) = number("scale-up.max-factor", &mut problems) {
+            settings.scale_up_max_factor = v;
+        }
+        for (key, slot) in [
+            (
+                "vertex.min-parallelism",
+                &mut settings.vertex_min_parallelism,
+            ),
+            (
+                "vertex.max-parallelism",
+                &mut settings.vertex_max_parallelism,
+            ),
+        ] {
+            if let Some(text) = value(key) {
+                match text.parse::<u32>() {
+                    Ok(v) if v >= 1 => *slot = v,
+                    _ => problems.push(format!(
+                        "{PREFIX}{key}: {text:?} is not a parallelism (a whole number, at least 1)"
+                    )),
+                }
+            }
+        }
+        for (key, slot) in [
+            ("catch-up.duration", &mut settings.catch_up),
+            ("restart.time", &mut settings.restart_time),
+            (
+                "backlog-processing.lag-threshold",
+                &mut settings.backlog_lag_threshold,
+            ),
+        ] {
+            if let Some(text) = value(key) {
+                match parse_duration(&text) {
+                    Ok(d) => *slot = d,
+                    Err(why) => problems.push(format!("{PREFIX}{key}: {why}")),
+                }
+            }
+        }
+        if let Some(text) = value("scaling.parallelism-alignment.mode") {
+            settings.alignment = match text.to_ascii_uppercase().replace('-', "_").as_str() {
+                "BALANCED" => AlignmentMode::Balanced,
+                "EVENLY_SPREAD" => AlignmentMode::EvenlySpread,
+                "OFF" => AlignmentMode::Off,
+                _ => {
+                    problems.push(format!("{PREFIX}scaling.parallelism-alignment.mode: {text:?} is not BALANCED, EVENLY_SPREAD or OFF"));
+                    settings.alignment
+                }
+            };
+        }
+        let target = settings.utilization_target;
+        if !(0.0..=1.0).contains(&target) {
+            problems.push(format!(
+                "{PREFIX}utilization.target: {target} is not within [0, 1]; use e.g. 0.7"
+            ));
+        }
+        if let Some(max) = settings.utilization_max
+            && !(target..=1.0).contains(&max)
+        {
+            problems.push(format!(
+                "{PREFIX}utilization.max: {max} is not within [utilization.target = {target}, 1]"
+            ));
+        }
+        if let Some(min) = settings.utilization_min
+            && !(0.0..=target).contains(&min)
+        {
+            problems.push(format!(
+                "{PREFIX}utilization.min: {min} is not within [0, utilization.target = {target}]"
+            ));
+        }
+        if !(0.0..=1.0).contains(&settings.scale_down_max_factor) {
+            problems.push(format!(
+                "{PREFIX}scale-down.max-factor: {} is not within [0, 1]",
+                settings.scale_down_max_factor
+            ));
+        }
+        if settings.scale_up_max_factor < 0.0 {
+            problems.push(format!(
+                "{PREFIX}scale-up.max-factor: {} is negative",
+                settings.scale_up_max_factor
+            ));
+        }
+        if settings.vertex_min_parallelism > settings.vertex_max_parallelism {
+            problems.push(format!(
+                "{PREFIX}vertex.min-parallelism: {} is above vertex.max-parallelism ({})",
+                settings.vertex_min_parallelism, settings.vertex_max_parallelism
+            ));
+        }
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn flink_durations_are_read_with_their_units() {
+        assert_eq!(parse_duration("30 s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5min"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1 h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert!(
+            parse_duration("5 fortnights")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("is not a duration")
+        );
+    }
+
+    #[test]
+    fn settings_come_from_the_job_configuration_with_upstreams_defaults() {
+        assert_eq!(
+            AutoscalerSettings::from_config(&BTreeMap::new()),
+            Ok(AutoscalerSettings::default())
+        );
+        let settings = AutoscalerSettings::from_config(&config(&[
+            ("utilization.target", "0.6"),
+            ("catch-up.duration", "10 min"),
+            ("vertex.max-parallelism", "24"),
+            ("scaling.parallelism-alignment.mode", "evenly-spread"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.utilization_target, 0.6);
+        assert_eq!(settings.catch_up, Duration::from_secs(600));
+        assert_eq!(settings.vertex_max_parallelism, 24);
+        assert_eq!(settings.alignment, AlignmentMode::EvenlySpread);
+    }
+
+    #[test]
+    fn every_bad_setting_is_named_with_its_fix() {
+        let problems = AutoscalerSettings::from_config(&config(&[
+            ("utilization.target", "1.5"),
+            ("utilization.min", "abc"),
+            ("vertex.min-parallelism", "0"),
+            ("restart.time", "5 fortnights"),
+            ("scaling.parallelism-alignment.mode", "random"),
+        ]))
+        .unwrap_err();
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p == "job.autoscaler.utilization.min: \"abc\" is not a number")
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("job.autoscaler.vertex.min-parallelism: \"0\""))
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p
+                    .starts_with("job.autoscaler.restart.time: \"5 fortnights\": unknown unit"))
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("alignment.mode: \"random\""))
+        );
+        assert!(
+            problems.iter().any(|p| p
+                == "job.autoscaler.utilization.target: 1.5 is not within [0, 1]; use e.g. 0.7")
+        );
+        let problems = AutoscalerSettings::from_config(&config(&[
+            ("utilization.target", "0.7"),
+            ("utilization.max", "0.5"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            vec!["job.autoscaler.utilization.max: 0.5 is not within [utilization.target = 0.7, 1]"]
+        );
+    }
+}
