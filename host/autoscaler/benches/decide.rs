@@ -68,7 +68,15 @@ fn main() {
         let mut changed = 0;
         for _ in 0..runs {
             let started = Instant::now();
-            let decision = decide(&graph, &samples, &settings, 300.0, &[]);
+            let decision = decide(
+                &graph,
+                &samples,
+                &settings,
+                300.0,
+                &[],
+                0,
+                &mut flink_autoscaler::delay::DelayedScaleDowns::default(),
+            );
             times.push(started.elapsed());
             changed = decision.changes.len();
         }

@@ -2,6 +2,7 @@
 //! scale only when some changed vertex is outside its utilization band (upstream's summary
 //! rule: vertices inside their band ride along, but never start a rescale on their own).
 
+use crate::delay::DelayedScaleDowns;
 use crate::evaluate::{GraphVertex, JobEvaluation, Sample, evaluate};
 use crate::settings::AutoscalerSettings;
 use crate::vertex::{VertexOutcome, target_parallelism};
@@ -16,16 +17,20 @@ pub struct JobDecision {
     pub held_inside_band: BTreeMap<String, VertexOutcome>,
 }
 
-/// The decision for a job. `excluded` vertices (`vertex.exclude.ids`) are evaluated but never
-/// changed; `restart_s` is the restart time in whole seconds (fixed or tracked).
+/// The decision for a job at `now_ms`. `excluded` vertices (`vertex.exclude.ids`) are
+/// evaluated but never changed; `restart_s` is the restart time in whole seconds (fixed or
+/// tracked); `pending` are the scale-downs waiting out `scale-down.interval`, updated here.
 pub fn decide(
     graph: &[GraphVertex],
     samples: &[Sample],
     settings: &AutoscalerSettings,
     restart_s: f64,
     excluded: &[String],
+    now_ms: i64,
+    pending: &mut DelayedScaleDowns,
 ) -> JobDecision {
     let evaluation = evaluate(graph, samples, settings);
+    let interval_ms = settings.scale_down_interval.as_millis() as i64;
     let mut changes = BTreeMap::new();
     for vertex in graph {
         if excluded.contains(&vertex.id) {
@@ -34,16 +39,42 @@ pub fn decide(
         let Some(evaluated) = evaluation.vertices.get(&vertex.id) else {
             continue;
         };
-        if let Some(outcome) = target_parallelism(
+        let Some(mut outcome) = target_parallelism(
             &vertex.metrics(evaluated),
             settings,
             evaluation.backlog,
             restart_s,
-        ) {
-            changes.insert(vertex.id.clone(), outcome);
+        ) else {
+            pending.clear(&vertex.id);
+            continue;
+        };
+        if outcome.new > outcome.current {
+            pending.clear(&vertex.id);
+        } else {
+            match pending.scale_down(
+                &vertex.id,
+                now_ms,
+                outcome.current,
+                outcome.new,
+                outcome.outside_band,
+                interval_ms,
+            ) {
+                Some((new, outside)) => {
+                    let tpr = evaluated.true_processing_rate;
+                    outcome.expected_processing_rate =
+                        crate::round::round3(tpr / f64::from(outcome.current) * f64::from(new));
+                    outcome.new = new;
+                    outcome.outside_band = outside;
+                }
+                None => continue,
+            }
         }
+        changes.insert(vertex.id.clone(), outcome);
     }
     if changes.values().any(|o| o.outside_band) {
+        for id in changes.keys() {
+            pending.clear(id);
+        }
         JobDecision {
             evaluation,
             changes,
@@ -114,6 +145,8 @@ mod tests {
             &AutoscalerSettings::default(),
             300.0,
             &[],
+            0,
+            &mut DelayedScaleDowns::default(),
         );
         assert_eq!(decision.changes.keys().collect::<Vec<_>>(), vec!["map"]);
         assert_eq!(decision.changes["map"].new, 4);
@@ -129,6 +162,8 @@ mod tests {
             &AutoscalerSettings::default(),
             300.0,
             &[],
+            0,
+            &mut DelayedScaleDowns::default(),
         );
         assert!(decision.changes.is_empty());
         assert_eq!(decision.held_inside_band["map"].new, 4, "computed, held");
@@ -144,6 +179,8 @@ mod tests {
             &AutoscalerSettings::default(),
             300.0,
             &[],
+            0,
+            &mut DelayedScaleDowns::default(),
         );
         assert!(decision.changes.is_empty(), "{:?}", decision.changes);
         assert!(decision.held_inside_band.values().all(|o| !o.outside_band));
@@ -157,11 +194,72 @@ mod tests {
             &AutoscalerSettings::default(),
             300.0,
             &["map".to_string()],
+            0,
+            &mut DelayedScaleDowns::default(),
         );
         assert!(decision.changes.is_empty());
         assert!(
             decision.evaluation.vertices.contains_key("map"),
             "still evaluated"
         );
+    }
+
+    #[test]
+    fn an_idle_vertex_scales_down_only_after_wanting_to_for_the_interval() {
+        // The map is 10% busy: TPR 10000 > its scale-down threshold 2667.
+        let settings = AutoscalerSettings::default();
+        let mut pending = DelayedScaleDowns::default();
+        let idle = window(1000.0, 0.0, 0.5, 0.1);
+        let first = decide(&graph(), &idle, &settings, 300.0, &[], 0, &mut pending);
+        assert!(first.changes.is_empty(), "{:?}", first.changes);
+        assert!(pending.0.contains_key("map"));
+        let half = decide(
+            &graph(),
+            &idle,
+            &settings,
+            300.0,
+            &[],
+            1_800_000,
+            &mut pending,
+        );
+        assert!(half.changes.is_empty());
+        let after = decide(
+            &graph(),
+            &idle,
+            &settings,
+            300.0,
+            &[],
+            3_600_000,
+            &mut pending,
+        );
+        // Needs 1595 of 10000 per 2 subtasks: factor 0.1595 limited to 0.4: ceil(0.8) = 1.
+        assert_eq!(after.changes["map"].new, 1);
+        assert!(!pending.0.contains_key("map"), "applied: no longer pending");
+    }
+
+    #[test]
+    fn load_coming_back_cancels_a_pending_scale_down() {
+        let settings = AutoscalerSettings::default();
+        let mut pending = DelayedScaleDowns::default();
+        decide(
+            &graph(),
+            &window(1000.0, 0.0, 0.5, 0.1),
+            &settings,
+            300.0,
+            &[],
+            0,
+            &mut pending,
+        );
+        assert!(pending.0.contains_key("map"));
+        decide(
+            &graph(),
+            &window(1000.0, 200.0, 0.5, 0.95),
+            &settings,
+            300.0,
+            &[],
+            600_000,
+            &mut pending,
+        );
+        assert!(!pending.0.contains_key("map"), "a scale-up replaced it");
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod align;
 pub mod decide;
+pub mod delay;
 pub mod evaluate;
 pub mod round;
 pub mod settings;

@@ -43,6 +43,8 @@ pub struct AutoscalerSettings {
     pub alignment: AlignmentMode,
     /// `backlog-processing.lag-threshold`
     pub backlog_lag_threshold: Duration,
+    /// `scale-down.interval`: how long a vertex must want a scale-down before it happens.
+    pub scale_down_interval: Duration,
 }
 
 impl Default for AutoscalerSettings {
@@ -60,6 +62,7 @@ impl Default for AutoscalerSettings {
             restart_time: Duration::from_secs(5 * 60),
             alignment: AlignmentMode::Balanced,
             backlog_lag_threshold: Duration::from_secs(5 * 60),
+            scale_down_interval: Duration::from_secs(60 * 60),
         }
     }
 }
