@@ -6,9 +6,10 @@
 //! ([`evaluate`]: rates, true processing rate, target rates through each edge's ratio, catch-up,
 //! backlog); the capacity and thresholds ([`vertex::thresholds`]); the target parallelism with
 //! factor limits and bounds ([`vertex::target_parallelism`]); alignment ([`align`]); and the
-//! job-level rule that only a vertex outside its band starts a rescale ([`decide`]). Still to
-//! come: the stabilization/window bookkeeping, the scale-down delay, scaling history and
-//! ineffective-scaling detection, tracked restart time, memory and quota checks.
+//! job-level rule that only a vertex outside its band starts a rescale ([`decide`]). Also the
+//! metric window's bookkeeping ([`window`]) and the delayed scale-down ([`delay`]). Still to
+//! come: scaling history and ineffective-scaling detection, tracked restart time, memory and
+//! quota checks.
 
 pub mod align;
 pub mod decide;
@@ -17,6 +18,7 @@ pub mod evaluate;
 pub mod round;
 pub mod settings;
 pub mod vertex;
+pub mod window;
 
 pub use settings::{AlignmentMode, AutoscalerSettings};
 pub use vertex::{Reason, Thresholds, VertexMetrics, VertexOutcome};

@@ -45,6 +45,10 @@ pub struct AutoscalerSettings {
     pub backlog_lag_threshold: Duration,
     /// `scale-down.interval`: how long a vertex must want a scale-down before it happens.
     pub scale_down_interval: Duration,
+    /// `metrics.window`
+    pub metrics_window: Duration,
+    /// `stabilization.interval`: no samples are kept this long after the job (re)starts.
+    pub stabilization_interval: Duration,
 }
 
 impl Default for AutoscalerSettings {
@@ -63,6 +67,8 @@ impl Default for AutoscalerSettings {
             alignment: AlignmentMode::Balanced,
             backlog_lag_threshold: Duration::from_secs(5 * 60),
             scale_down_interval: Duration::from_secs(60 * 60),
+            metrics_window: Duration::from_secs(15 * 60),
+            stabilization_interval: Duration::from_secs(5 * 60),
         }
     }
 }
