@@ -76,6 +76,7 @@ fn main() {
                 &[],
                 0,
                 &mut flink_autoscaler::delay::DelayedScaleDowns::default(),
+                &flink_autoscaler::history::ScalingHistory::default(),
             );
             times.push(started.elapsed());
             changed = decision.changes.len();

@@ -4,6 +4,7 @@
 
 use crate::delay::DelayedScaleDowns;
 use crate::evaluate::{GraphVertex, JobEvaluation, Sample, evaluate};
+use crate::history::{Ineffective, ScalingHistory};
 use crate::settings::AutoscalerSettings;
 use crate::vertex::{VertexOutcome, target_parallelism};
 use std::collections::BTreeMap;
@@ -15,6 +16,9 @@ pub struct JobDecision {
     pub changes: BTreeMap<String, VertexOutcome>,
     /// Changes computed but not applied because no changed vertex was outside its band.
     pub held_inside_band: BTreeMap<String, VertexOutcome>,
+    /// Scale-ups whose previous scale-up did not deliver (an IneffectiveScaling event each);
+    /// with detection enabled they are not in `changes`.
+    pub ineffective: BTreeMap<String, Ineffective>,
 }
 
 /// The decision for a job at `now_ms`. `excluded` vertices (`vertex.exclude.ids`) are
@@ -28,10 +32,12 @@ pub fn decide(
     excluded: &[String],
     now_ms: i64,
     pending: &mut DelayedScaleDowns,
+    history: &ScalingHistory,
 ) -> JobDecision {
     let evaluation = evaluate(graph, samples, settings);
     let interval_ms = settings.scale_down_interval.as_millis() as i64;
     let mut changes = BTreeMap::new();
+    let mut ineffective = BTreeMap::new();
     for vertex in graph {
         if excluded.contains(&vertex.id) {
             continue;
@@ -50,6 +56,18 @@ pub fn decide(
         };
         if outcome.new > outcome.current {
             pending.clear(&vertex.id);
+            let tpr = evaluated.true_processing_rate;
+            if let Some(found) = history.ineffective(
+                &vertex.id,
+                outcome.current,
+                tpr,
+                settings.effectiveness_threshold,
+            ) {
+                ineffective.insert(vertex.id.clone(), found);
+                if settings.effectiveness_detection {
+                    continue;
+                }
+            }
         } else {
             match pending.scale_down(
                 &vertex.id,
@@ -79,12 +97,14 @@ pub fn decide(
             evaluation,
             changes,
             held_inside_band: BTreeMap::new(),
+            ineffective,
         }
     } else {
         JobDecision {
             evaluation,
             changes: BTreeMap::new(),
             held_inside_band: changes,
+            ineffective,
         }
     }
 }
@@ -147,6 +167,7 @@ mod tests {
             &[],
             0,
             &mut DelayedScaleDowns::default(),
+            &ScalingHistory::default(),
         );
         assert_eq!(decision.changes.keys().collect::<Vec<_>>(), vec!["map"]);
         assert_eq!(decision.changes["map"].new, 4);
@@ -164,6 +185,7 @@ mod tests {
             &[],
             0,
             &mut DelayedScaleDowns::default(),
+            &ScalingHistory::default(),
         );
         assert!(decision.changes.is_empty());
         assert_eq!(decision.held_inside_band["map"].new, 4, "computed, held");
@@ -181,6 +203,7 @@ mod tests {
             &[],
             0,
             &mut DelayedScaleDowns::default(),
+            &ScalingHistory::default(),
         );
         assert!(decision.changes.is_empty(), "{:?}", decision.changes);
         assert!(decision.held_inside_band.values().all(|o| !o.outside_band));
@@ -196,6 +219,7 @@ mod tests {
             &["map".to_string()],
             0,
             &mut DelayedScaleDowns::default(),
+            &ScalingHistory::default(),
         );
         assert!(decision.changes.is_empty());
         assert!(
@@ -210,7 +234,16 @@ mod tests {
         let settings = AutoscalerSettings::default();
         let mut pending = DelayedScaleDowns::default();
         let idle = window(1000.0, 0.0, 0.5, 0.1);
-        let first = decide(&graph(), &idle, &settings, 300.0, &[], 0, &mut pending);
+        let first = decide(
+            &graph(),
+            &idle,
+            &settings,
+            300.0,
+            &[],
+            0,
+            &mut pending,
+            &ScalingHistory::default(),
+        );
         assert!(first.changes.is_empty(), "{:?}", first.changes);
         assert!(pending.0.contains_key("map"));
         let half = decide(
@@ -221,6 +254,7 @@ mod tests {
             &[],
             1_800_000,
             &mut pending,
+            &ScalingHistory::default(),
         );
         assert!(half.changes.is_empty());
         let after = decide(
@@ -231,6 +265,7 @@ mod tests {
             &[],
             3_600_000,
             &mut pending,
+            &ScalingHistory::default(),
         );
         // Needs 1595 of 10000 per 2 subtasks: factor 0.1595 limited to 0.4: ceil(0.8) = 1.
         assert_eq!(after.changes["map"].new, 1);
@@ -249,6 +284,7 @@ mod tests {
             &[],
             0,
             &mut pending,
+            &ScalingHistory::default(),
         );
         assert!(pending.0.contains_key("map"));
         decide(
@@ -259,7 +295,58 @@ mod tests {
             &[],
             600_000,
             &mut pending,
+            &ScalingHistory::default(),
         );
         assert!(!pending.0.contains_key("map"), "a scale-up replaced it");
+    }
+
+    #[test]
+    fn a_scale_up_that_did_not_help_is_reported_and_with_detection_not_repeated() {
+        // The map went 1 -> 2 expecting 2105/s; it now processes 1052.632/s: no gain.
+        let mut history = ScalingHistory::default();
+        history.record(
+            "map",
+            crate::history::ScalingRecord {
+                time_ms: 0,
+                current: 1,
+                new: 2,
+                true_processing_rate: 1052.632,
+                expected_processing_rate: 2105.264,
+            },
+            3,
+            i64::MAX,
+        );
+        let slow = window(1000.0, 200.0, 0.5, 0.95);
+        let mut pending = DelayedScaleDowns::default();
+        let reported = decide(
+            &graph(),
+            &slow,
+            &AutoscalerSettings::default(),
+            300.0,
+            &[],
+            0,
+            &mut pending,
+            &history,
+        );
+        assert!(reported.ineffective.contains_key("map"));
+        assert_eq!(
+            reported.changes["map"].new, 4,
+            "without detection it still scales"
+        );
+        let settings = AutoscalerSettings {
+            effectiveness_detection: true,
+            ..Default::default()
+        };
+        let held = decide(
+            &graph(),
+            &slow,
+            &settings,
+            300.0,
+            &[],
+            0,
+            &mut pending,
+            &history,
+        );
+        assert!(held.changes.is_empty() && held.ineffective.contains_key("map"));
     }
 }

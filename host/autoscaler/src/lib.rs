@@ -7,14 +7,15 @@
 //! backlog); the capacity and thresholds ([`vertex::thresholds`]); the target parallelism with
 //! factor limits and bounds ([`vertex::target_parallelism`]); alignment ([`align`]); and the
 //! job-level rule that only a vertex outside its band starts a rescale ([`decide`]). Also the
-//! metric window's bookkeeping ([`window`]) and the delayed scale-down ([`delay`]). Still to
-//! come: scaling history and ineffective-scaling detection, tracked restart time, memory and
-//! quota checks.
+//! metric window's bookkeeping ([`window`]) and the delayed scale-down ([`delay`]). Scaling
+//! history with ineffective-scale-up detection ([`history`]). Still to come: tracked restart
+//! time, memory and quota checks.
 
 pub mod align;
 pub mod decide;
 pub mod delay;
 pub mod evaluate;
+pub mod history;
 pub mod round;
 pub mod settings;
 pub mod vertex;

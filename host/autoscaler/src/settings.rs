@@ -49,6 +49,10 @@ pub struct AutoscalerSettings {
     pub metrics_window: Duration,
     /// `stabilization.interval`: no samples are kept this long after the job (re)starts.
     pub stabilization_interval: Duration,
+    /// `scaling.effectiveness.detection.enabled`: an ineffective scale-up is not repeated.
+    pub effectiveness_detection: bool,
+    /// `scaling.effectiveness.threshold`
+    pub effectiveness_threshold: f64,
 }
 
 impl Default for AutoscalerSettings {
@@ -69,6 +73,8 @@ impl Default for AutoscalerSettings {
             scale_down_interval: Duration::from_secs(60 * 60),
             metrics_window: Duration::from_secs(15 * 60),
             stabilization_interval: Duration::from_secs(5 * 60),
+            effectiveness_detection: false,
+            effectiveness_threshold: 0.1,
         }
     }
 }
@@ -166,6 +172,18 @@ impl AutoscalerSettings {
         }
         if let Some(v) = number("scale-up.max-factor", &mut problems) {
             settings.scale_up_max_factor = v;
+        }
+        if let Some(v) = number("scaling.effectiveness.threshold", &mut problems) {
+            settings.effectiveness_threshold = v;
+        }
+        if let Some(text) = value("scaling.effectiveness.detection.enabled") {
+            match text.to_ascii_lowercase().as_str() {
+                "true" => settings.effectiveness_detection = true,
+                "false" => settings.effectiveness_detection = false,
+                _ => problems.push(format!(
+                    "{PREFIX}scaling.effectiveness.detection.enabled: {text:?} is not true or false"
+                )),
+            }
         }
         for (key, slot) in [
             (
