@@ -68,7 +68,11 @@ impl ScalingHistory {
         let actual_increase = tpr - last.true_processing_rate;
         let effectiveness = actual_increase / expected_increase;
         // NaN (no expected increase) counts as not effective, as upstream's `!(x >= t)` does.
-        (!(effectiveness >= threshold)).then_some(Ineffective {
+        let effective = matches!(
+            effectiveness.partial_cmp(&threshold),
+            Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+        );
+        (!effective).then_some(Ineffective {
             expected_increase,
             actual_increase,
             effectiveness,
