@@ -216,6 +216,9 @@ pub struct Breaker {
 impl Breaker {
     pub const THRESHOLD: u32 = 5;
     pub const COOLDOWN_MS: i64 = 60_000;
+    /// Why a call was skipped while the breaker is open.
+    pub const PAUSED: &'static str =
+        "the plugin failed 5 times in a row and is paused for a minute";
 
     /// Whether to call the plugin now.
     pub fn allows(&self, now_ms: i64) -> bool {
@@ -539,5 +542,7 @@ mod tests {
         assert!(breaker.allows(1_000 + Breaker::COOLDOWN_MS));
         breaker.record(true, 70_000);
         assert!(breaker.allows(0));
+        assert!(Breaker::PAUSED.contains(&format!("{} times", Breaker::THRESHOLD)));
+        assert_eq!(Breaker::COOLDOWN_MS, 60_000, "PAUSED says a minute");
     }
 }

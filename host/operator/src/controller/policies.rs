@@ -14,6 +14,7 @@
 //! guard), else the plan is held: nothing is applied and the status says why.
 
 use crate::reconcile::observed::ObservedCluster;
+use crate::reconcile::status::{error_json, policy_decision, record_policy, state_name};
 use crate::reconcile::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
 use crate::reconcile::{Action, Note, Plan};
 use crate::settings::PolicySettings;
@@ -23,7 +24,7 @@ use flink_policy::model::{
     UpgradeMode as ModelMode,
 };
 use flink_policy::tenancy::{
-    ActiveBinding, ActivePolicies, CONFIG_KEY, PluginSource, PolicyConfig, activate,
+    ActiveBinding, ActivePolicies, Breaker, CONFIG_KEY, PluginSource, PolicyConfig, activate,
 };
 use flink_policy::{ExtensionPoint, PolicyEngine};
 use futures::StreamExt;
@@ -273,18 +274,15 @@ impl Policies {
     ) -> Option<UpgradePolicy> {
         let (old, new) = upgrade_policy::pending_upgrade(resource)?;
         let namespace = resource.namespace().unwrap_or_default();
-        let binding =
-            self.active()
-                .binding_for(&namespace, resource.labels(), ExtensionPoint::Upgrade)?;
-        let by = decision_base(&binding, &self.active());
+        let active = self.active();
+        let binding = active.binding_for(&namespace, resource.labels(), ExtensionPoint::Upgrade)?;
+        let by = decision_base(&binding, &active);
         if !binding.breaker.allows(now_ms) {
-            let reason = format!(
-                "the plugin failed {} times in a row and is paused",
-                flink_policy::tenancy::Breaker::THRESHOLD
-            );
             return Some(UpgradePolicy {
                 by,
-                verdict: UpgradeVerdict::Unavailable { reason },
+                verdict: UpgradeVerdict::Unavailable {
+                    reason: Breaker::PAUSED.into(),
+                },
             });
         }
         let job = resource.status.as_ref().and_then(|s| s.job_status.as_ref());
@@ -307,9 +305,7 @@ impl Policies {
             requested_mode: to_model(requested),
             job_state: job
                 .and_then(|j| j.state)
-                .and_then(|s| serde_json::to_value(s).ok())
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+                .map_or_else(String::new, |s| state_name(s).to_string()),
             snapshots: SnapshotInfo {
                 last_savepoint: savepoint.and_then(|s| s.location.clone()),
                 last_savepoint_epoch_ms: savepoint.map(|s| s.time_stamp),
@@ -465,7 +461,7 @@ impl Policies {
             flink_version: resource
                 .spec
                 .flink_version
-                .map(|v| format!("{v:?}"))
+                .map(|v| v.as_str().to_string())
                 .unwrap_or_default(),
             pod_template: template.clone(),
             config: binding.config.clone(),
@@ -490,10 +486,7 @@ impl Policies {
                 }
             }
         } else {
-            format!(
-                "the plugin failed {} times in a row and is paused",
-                flink_policy::tenancy::Breaker::THRESHOLD
-            )
+            Breaker::PAUSED.to_string()
         };
         let last = self
             .last_good
@@ -568,16 +561,6 @@ pub enum PodOutcome {
     Held(String),
 }
 
-fn upsert(status: &mut FlinkDeploymentStatus, decision: PolicyDecision) {
-    status
-        .policies
-        .retain(|d| d.extension_point != decision.extension_point);
-    status.policies.push(decision);
-    status
-        .policies
-        .sort_by(|a, b| a.extension_point.cmp(&b.extension_point));
-}
-
 /// A plan whose resource has no plugin for `point` (any more): its record goes.
 fn without_decision(
     mut plan: Plan<FlinkDeploymentStatus>,
@@ -600,26 +583,20 @@ pub fn apply_outcomes(
     base: PolicyDecision,
     outcomes: &[PodOutcome],
 ) -> Plan<FlinkDeploymentStatus> {
-    let decision = |outcome: &str, message: Option<String>| PolicyDecision {
-        outcome: outcome.into(),
-        message: match (message, &base.message) {
-            (Some(message), Some(rejected)) => Some(format!("{message}; {rejected}")),
-            (message, rejected) => message.or_else(|| rejected.clone()),
-        },
-        ..base.clone()
-    };
+    let decision =
+        |outcome: &str, message: Option<String>| policy_decision(&base, outcome, message);
     let held = outcomes.iter().find_map(|o| match o {
         PodOutcome::Held(why) => Some(why.clone()),
         _ => None,
     });
     if let Some(why) = held {
         let mut status = stored.clone();
-        upsert(&mut status, decision("Held", Some(why.clone())));
+        record_policy(&mut status.policies, decision("Held", Some(why.clone())));
         let message = format!(
             "The pod-template policy {} ({}): {why}; nothing was applied",
             base.plugin, base.digest
         );
-        status.error = Some(json!({"type": "PolicyError", "message": message}).to_string());
+        status.error = Some(error_json("PolicyError", &message));
         return Plan {
             intent: None,
             actions: plan
@@ -650,9 +627,9 @@ pub fn apply_outcomes(
         decision("Fallback", Some(why))
     };
     if let Some(intent) = plan.intent.as_mut() {
-        upsert(intent, recorded.clone());
+        record_policy(&mut intent.policies, recorded.clone());
     }
-    upsert(&mut plan.status, recorded);
+    record_policy(&mut plan.status.policies, recorded);
     plan
 }
 

@@ -5,7 +5,7 @@ use super::Note;
 use super::observed::ObservedJob;
 use super::reconciled_spec::ReconciledSpec;
 use flink_api::{
-    FlinkJobState, JobState, JobStatus, ReconciliationState, ReconciliationStatus,
+    FlinkJobState, JobState, JobStatus, PolicyDecision, ReconciliationState, ReconciliationStatus,
     ResourceLifecycleState,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -68,6 +68,34 @@ pub fn state_name(state: FlinkJobState) -> &'static str {
 /// The `error` field: JSON with a type and a message, like upstream's serialized exceptions.
 pub fn error_json(kind: &str, message: &str) -> String {
     json!({"type": kind, "message": message}).to_string()
+}
+
+/// `by` (who decided) with an outcome and a message; a note already on `by` (a rejected newer
+/// version of the binding) is kept after the message.
+pub fn policy_decision(
+    by: &PolicyDecision,
+    outcome: &str,
+    message: Option<String>,
+) -> PolicyDecision {
+    let message = match (message, &by.message) {
+        (Some(message), Some(rejected)) => Some(format!("{message}; {rejected}")),
+        (message, rejected) => message.or_else(|| rejected.clone()),
+    };
+    PolicyDecision {
+        outcome: outcome.into(),
+        message,
+        ..by.clone()
+    }
+}
+
+/// Puts `decision` into `status.policies` in place of its extension point's previous record;
+/// whether it is news (for events).
+pub fn record_policy(policies: &mut Vec<PolicyDecision>, decision: PolicyDecision) -> bool {
+    let news = !policies.contains(&decision);
+    policies.retain(|d| d.extension_point != decision.extension_point);
+    policies.push(decision);
+    policies.sort_by(|a, b| a.extension_point.cmp(&b.extension_point));
+    news
 }
 
 /// Sets the `error` field; the first time a given error appears it also yields the warning

@@ -74,18 +74,8 @@ pub fn record(
     outcome: &str,
     message: String,
 ) -> bool {
-    let message = match &by.message {
-        Some(rejected) => format!("{message}; {rejected}"),
-        None => message,
-    };
-    let decision = PolicyDecision {
-        outcome: outcome.into(),
-        message: Some(message),
-        ..by.clone()
-    };
-    let news = !policies.contains(&decision);
-    policies.retain(|d| d.extension_point != decision.extension_point);
-    policies.push(decision);
-    policies.sort_by(|a, b| a.extension_point.cmp(&b.extension_point));
-    news
+    super::status::record_policy(
+        policies,
+        super::status::policy_decision(by, outcome, Some(message)),
+    )
 }
