@@ -37,7 +37,8 @@ impl Digest {
         Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
     }
 
-    fn hex(&self) -> &str {
+    /// The hex digits, without `sha256:`.
+    pub fn hex(&self) -> &str {
         self.0.trim_start_matches("sha256:")
     }
 }
@@ -398,11 +399,6 @@ impl PolicyEngine {
             stats: PluginStats::default(),
             pre,
         }))
-    }
-
-    /// Whether `digest` is compiled in memory already (a load will not compile).
-    pub fn is_compiled(&self, digest: &Digest) -> bool {
-        self.compiled.lock().is_ok_and(|c| c.contains_key(digest))
     }
 
     fn compile(&self, name: &str, digest: &Digest, bytes: &[u8]) -> Result<Component, LoadError> {

@@ -322,7 +322,7 @@ async fn check(
         .sha256
         .trim_start_matches("sha256:")
         .to_ascii_lowercase();
-    if digest.0.trim_start_matches("sha256:") != pinned {
+    if digest.hex() != pinned {
         return Err(format!(
             "{}.wasm has digest {digest} but the binding pins sha256:{pinned}; review the new plugin, then update the pin",
             binding.plugin

@@ -427,11 +427,7 @@ async fn a_disk_cache_serves_a_second_engine_without_compiling() {
     assert_eq!(artifacts.len(), 1, "one artifact per digest and engine");
     let name = artifacts[0].file_name().into_string().unwrap();
     assert!(
-        name.starts_with(
-            flink_policy::Digest::of(&bytes)
-                .0
-                .trim_start_matches("sha256:")
-        ),
+        name.starts_with(flink_policy::Digest::of(&bytes).hex()),
         "{name}"
     );
     let second = PolicyEngine::new(Some(dir.clone())).unwrap();
