@@ -131,7 +131,7 @@ pub struct JobEvaluation {
 
 /// The edge rate into `to` from `from` as a share of `from`'s input rate.
 fn output_ratio(
-    graph: &[GraphVertex],
+    outputs: &BTreeMap<&str, usize>,
     series: &BTreeMap<&str, Vec<(i64, &VertexSample)>>,
     from: &str,
     to: &GraphVertex,
@@ -147,14 +147,7 @@ fn output_ratio(
             .map(|(id, _)| id.as_str())
             .filter(|id| *id != from)
             .collect();
-        let single_output = |id: &str| {
-            graph
-                .iter()
-                .filter(|v| v.inputs.iter().any(|(i, _)| i == id))
-                .count()
-                == 1
-        };
-        if others.iter().all(|id| single_output(id)) {
+        if others.iter().all(|id| outputs.get(id) == Some(&1)) {
             rate(of(&to.id), |s| s.records_in)
                 - others
                     .iter()
@@ -183,6 +176,18 @@ pub fn evaluate(
         missing: Vec::new(),
     };
     let series = by_vertex(samples);
+    // How many vertices each vertex feeds (counted once, not per edge).
+    let mut outputs: BTreeMap<&str, usize> = BTreeMap::new();
+    for vertex in graph {
+        let distinct: std::collections::BTreeSet<&str> = vertex
+            .inputs
+            .iter()
+            .map(|(input, _)| input.as_str())
+            .collect();
+        for input in distinct {
+            *outputs.entry(input).or_default() += 1;
+        }
+    }
     for vertex in graph {
         let id = series
             .get(vertex.id.as_str())
@@ -249,7 +254,7 @@ pub fn evaluate(
                 let Some(upstream) = out.vertices.get(input) else {
                     continue;
                 };
-                let ratio = output_ratio(graph, &series, input, vertex);
+                let ratio = output_ratio(&outputs, &series, input, vertex);
                 target += upstream.target_rate * ratio;
                 catch_up += upstream.catch_up_rate * ratio;
             }
@@ -410,6 +415,40 @@ mod tests {
             evaluate(&graph, &samples, &AutoscalerSettings::default()).vertices["source"]
                 .true_processing_rate,
             1500.0
+        );
+    }
+
+    #[test]
+    fn a_join_splits_its_input_rate_between_single_output_inputs() {
+        // a (300/s) and b (700/s) feed join j, which reads 1000/s: a's edge carries
+        // 1000 - 700 = 300 of a's 300 (ratio 1), b's 1000 - 300 = 700 of 700.
+        let samples: Vec<Sample> = (0..=10)
+            .map(|i| {
+                let n = i as f64;
+                sample(
+                    i * 1000,
+                    &[
+                        ("a", metrics(300.0 * n, 300.0 * n, 0.5, 0.0)),
+                        ("b", metrics(700.0 * n, 700.0 * n, 0.5, 0.0)),
+                        ("j", metrics(1000.0 * n, 1000.0 * n, 0.5, f64::NAN)),
+                    ],
+                )
+            })
+            .collect();
+        let graph = [vertex("a", &[]), vertex("b", &[]), vertex("j", &["a", "b"])];
+        let evaluation = evaluate(&graph, &samples, &AutoscalerSettings::default());
+        assert_eq!(evaluation.vertices["j"].target_rate, 1000.0);
+        // With a second consumer of b, b's edge falls back to its own output rate.
+        let graph = [
+            vertex("a", &[]),
+            vertex("b", &[]),
+            vertex("j", &["a", "b"]),
+            vertex("k", &["b"]),
+        ];
+        let evaluation = evaluate(&graph, &samples, &AutoscalerSettings::default());
+        assert_eq!(
+            evaluation.vertices["j"].target_rate, 1000.0,
+            "a: 1000 - 700 of 300 (ratio 1); b: its 700 of 700"
         );
     }
 }
