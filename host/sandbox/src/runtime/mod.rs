@@ -308,7 +308,15 @@ impl Runtime {
             std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
         }
         let source = mounts.get("/opt/flink/conf").cloned();
-        let config = process::flink_config(source.as_deref(), &self.config.flink_home, &env, ip)?;
+        let mut config =
+            process::flink_config(source.as_deref(), &self.config.flink_home, &env, ip)?;
+        // A container has its own filesystem: Flink fetches the job's jars into
+        // `/opt/flink/artifacts` and never overwrites one that is there, so a machine-wide
+        // directory would run a stale jar from an earlier pod.
+        config.insert(
+            "user.artifacts.base-dir".into(),
+            dir.join("artifacts").display().to_string(),
+        );
         std::fs::write(conf_dir.join("config.yaml"), process::config_yaml(&config))
             .map_err(|e| e.to_string())?;
         for file in [
