@@ -22,6 +22,7 @@ fn job(vertices: usize) -> (Vec<GraphVertex>, Vec<Sample>) {
                 vec![(format!("{:032x}", i - 1), i % 3 == 0)]
             },
             source_partitions: if i == 0 { 24 } else { 0 },
+            name: String::new(),
         })
         .collect();
     let samples = (0..SAMPLES)

@@ -9,7 +9,8 @@ use crate::settings::AutoscalerSettings;
 use crate::vertex::{VertexOutcome, target_parallelism};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JobDecision {
     pub evaluation: JobEvaluation,
     /// The vertices whose parallelism changes (empty: no scaling).
@@ -124,6 +125,7 @@ mod tests {
             max_parallelism: 128,
             inputs: inputs.iter().map(|i| (i.to_string(), false)).collect(),
             source_partitions: 0,
+            name: String::new(),
         }
     }
 

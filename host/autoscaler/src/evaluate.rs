@@ -7,10 +7,12 @@
 use crate::round::{jmax, round3};
 use crate::settings::AutoscalerSettings;
 use crate::vertex::VertexMetrics;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A job vertex as the job graph describes it. Vertices come in topological order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GraphVertex {
     pub id: String,
     pub parallelism: u32,
@@ -18,28 +20,53 @@ pub struct GraphVertex {
     /// The vertices feeding this one, and whether that edge is keyed (HASH).
     pub inputs: Vec<(String, bool)>,
     /// Partitions of the source it reads (0: not a source, or unknown).
+    #[serde(default)]
     pub source_partitions: u32,
+    /// What the job graph calls it (for people; decisions use the id).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 /// One vertex's metrics at one sample time. A metric Flink did not report is NaN: it is
 /// never invented.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// In stored state and recordings, a missing metric is `null` (or left out).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VertexSample {
     /// `numRecordsIn` (a counter, summed over subtasks).
+    #[serde(with = "crate::floats", default = "crate::floats::missing")]
     pub records_in: f64,
     /// `numRecordsOut` (a counter).
+    #[serde(with = "crate::floats", default = "crate::floats::missing")]
     pub records_out: f64,
     /// `numRecordsInPerSecond` (the gauge, summed over subtasks).
+    #[serde(with = "crate::floats", default = "crate::floats::missing")]
     pub records_in_per_second: f64,
     /// The busiest subtask's busy ratio (0.0 - 1.0).
+    #[serde(with = "crate::floats", default = "crate::floats::missing")]
     pub load: f64,
     /// Records waiting at a source (`pendingRecords`); NaN elsewhere.
+    #[serde(with = "crate::floats", default = "crate::floats::missing")]
     pub lag: f64,
     /// The source's observed true processing rate sample, when it was catching up.
+    #[serde(with = "crate::floats", default = "crate::floats::missing")]
     pub observed_tpr: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+impl VertexSample {
+    /// A sample with every metric missing.
+    pub const MISSING: VertexSample = VertexSample {
+        records_in: f64::NAN,
+        records_out: f64::NAN,
+        records_in_per_second: f64::NAN,
+        load: f64::NAN,
+        lag: f64::NAN,
+        observed_tpr: f64::NAN,
+    };
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Sample {
     pub time_ms: i64,
     pub vertices: BTreeMap<String, VertexSample>,
@@ -120,7 +147,8 @@ fn by_vertex(samples: &[Sample]) -> BTreeMap<&str, Vec<(i64, &VertexSample)>> {
 }
 
 /// Evaluation of a whole job over a window of samples.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JobEvaluation {
     pub vertices: BTreeMap<String, Evaluated>,
     /// Some source would need longer than `backlog-processing.lag-threshold` to work off its lag.
@@ -320,6 +348,7 @@ mod tests {
             max_parallelism: 128,
             inputs: inputs.iter().map(|i| (i.to_string(), true)).collect(),
             source_partitions: 0,
+            name: String::new(),
         }
     }
 

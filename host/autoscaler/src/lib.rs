@@ -12,14 +12,19 @@
 //! time, memory and quota checks.
 
 pub mod align;
+pub mod collect;
 pub mod decide;
 pub mod delay;
 pub mod evaluate;
+mod floats;
 pub mod history;
+pub mod job;
 pub mod round;
 pub mod settings;
 pub mod vertex;
 pub mod window;
 
+pub use evaluate::{GraphVertex, Sample, VertexSample};
+pub use job::{AutoscalerState, StepReport};
 pub use settings::{AlignmentMode, AutoscalerSettings};
 pub use vertex::{Reason, Thresholds, VertexMetrics, VertexOutcome};

@@ -53,6 +53,22 @@ pub struct AutoscalerSettings {
     pub effectiveness_detection: bool,
     /// `scaling.effectiveness.threshold`
     pub effectiveness_threshold: f64,
+    /// `enabled`: the operator runs the autoscaler for the job at all.
+    pub enabled: bool,
+    /// `scaling.enabled`: false is metrics-only mode (decisions are reported, not applied).
+    pub scaling_enabled: bool,
+    /// `vertex.exclude.ids`: vertices evaluated but never rescaled.
+    pub excluded_vertices: Vec<String>,
+    /// `restart.time-tracking.enabled` / `.limit`: use the measured rescale time (at most the
+    /// limit) instead of `restart.time` once one has been measured.
+    pub restart_time_tracking: bool,
+    pub restart_time_limit: Duration,
+    /// `observed-true-processing-rate.lag-threshold`: a source whose lag is at least this many
+    /// seconds of input is catching up, and its observed rate is a true processing rate sample.
+    pub observed_lag_threshold: Duration,
+    /// `history.max.count` / `history.max.age`: scaling history kept per vertex.
+    pub history_max_count: usize,
+    pub history_max_age: Duration,
 }
 
 impl Default for AutoscalerSettings {
@@ -75,6 +91,14 @@ impl Default for AutoscalerSettings {
             stabilization_interval: Duration::from_secs(5 * 60),
             effectiveness_detection: false,
             effectiveness_threshold: 0.1,
+            enabled: false,
+            scaling_enabled: true,
+            excluded_vertices: Vec::new(),
+            restart_time_tracking: false,
+            restart_time_limit: Duration::from_secs(15 * 60),
+            observed_lag_threshold: Duration::from_secs(30),
+            history_max_count: 3,
+            history_max_age: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -97,6 +121,18 @@ impl AutoscalerSettings {
         } else {
             self.utilization_min
                 .unwrap_or(self.utilization_target - self.utilization_boundary)
+        }
+    }
+
+    /// The restart time to plan with, in whole seconds: the longest measured rescale (capped
+    /// by the limit) when tracking is on and one was measured, else `restart.time`.
+    pub fn restart_seconds(&self, measured_ms: &[i64]) -> f64 {
+        match measured_ms.iter().max() {
+            Some(&longest) if self.restart_time_tracking => {
+                let longest = Duration::from_millis(longest.max(0) as u64);
+                longest.min(self.restart_time_limit).as_secs() as f64
+            }
+            _ => self.restart_time.as_secs() as f64,
         }
     }
 
@@ -176,12 +212,39 @@ impl AutoscalerSettings {
         if let Some(v) = number("scaling.effectiveness.threshold", &mut problems) {
             settings.effectiveness_threshold = v;
         }
-        if let Some(text) = value("scaling.effectiveness.detection.enabled") {
-            match text.to_ascii_lowercase().as_str() {
-                "true" => settings.effectiveness_detection = true,
-                "false" => settings.effectiveness_detection = false,
-                _ => problems.push(format!(
-                    "{PREFIX}scaling.effectiveness.detection.enabled: {text:?} is not true or false"
+        for (key, slot) in [
+            (
+                "scaling.effectiveness.detection.enabled",
+                &mut settings.effectiveness_detection,
+            ),
+            ("enabled", &mut settings.enabled),
+            ("scaling.enabled", &mut settings.scaling_enabled),
+            (
+                "restart.time-tracking.enabled",
+                &mut settings.restart_time_tracking,
+            ),
+        ] {
+            if let Some(text) = value(key) {
+                match text.to_ascii_lowercase().as_str() {
+                    "true" => *slot = true,
+                    "false" => *slot = false,
+                    _ => problems.push(format!("{PREFIX}{key}: {text:?} is not true or false")),
+                }
+            }
+        }
+        if let Some(text) = value("vertex.exclude.ids") {
+            settings.excluded_vertices = text
+                .split([',', ';'])
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(text) = value("history.max.count") {
+            match text.parse::<usize>() {
+                Ok(v) => settings.history_max_count = v,
+                Err(_) => problems.push(format!(
+                    "{PREFIX}history.max.count: {text:?} is not a whole number"
                 )),
             }
         }
@@ -211,6 +274,21 @@ impl AutoscalerSettings {
                 "backlog-processing.lag-threshold",
                 &mut settings.backlog_lag_threshold,
             ),
+            ("scale-down.interval", &mut settings.scale_down_interval),
+            ("metrics.window", &mut settings.metrics_window),
+            (
+                "stabilization.interval",
+                &mut settings.stabilization_interval,
+            ),
+            (
+                "restart.time-tracking.limit",
+                &mut settings.restart_time_limit,
+            ),
+            (
+                "observed-true-processing-rate.lag-threshold",
+                &mut settings.observed_lag_threshold,
+            ),
+            ("history.max.age", &mut settings.history_max_age),
         ] {
             if let Some(text) = value(key) {
                 match parse_duration(&text) {
@@ -229,6 +307,11 @@ impl AutoscalerSettings {
                     settings.alignment
                 }
             };
+        }
+        if settings.metrics_window.is_zero() {
+            problems.push(format!(
+                "{PREFIX}metrics.window: must be longer than 0; use e.g. 10 min"
+            ));
         }
         let target = settings.utilization_target;
         if !(0.0..=1.0).contains(&target) {
@@ -323,6 +406,28 @@ mod tests {
         assert_eq!(settings.catch_up, Duration::from_secs(600));
         assert_eq!(settings.vertex_max_parallelism, 24);
         assert_eq!(settings.alignment, AlignmentMode::EvenlySpread);
+        let settings = AutoscalerSettings::from_config(&config(&[
+            ("enabled", "true"),
+            ("scaling.enabled", "false"),
+            ("metrics.window", "30 s"),
+            ("stabilization.interval", "5s"),
+            ("scale-down.interval", "0"),
+            ("vertex.exclude.ids", "a1, b2;c3"),
+            ("restart.time-tracking.enabled", "true"),
+        ]))
+        .unwrap();
+        assert!(settings.enabled && !settings.scaling_enabled);
+        assert_eq!(settings.metrics_window, Duration::from_secs(30));
+        assert_eq!(settings.stabilization_interval, Duration::from_secs(5));
+        assert_eq!(settings.scale_down_interval, Duration::ZERO);
+        assert_eq!(settings.excluded_vertices, ["a1", "b2", "c3"]);
+        assert_eq!(settings.restart_seconds(&[]), 300.0, "nothing measured yet");
+        assert_eq!(settings.restart_seconds(&[4_900, 12_345]), 12.0);
+        assert_eq!(
+            settings.restart_seconds(&[3_600_000]),
+            900.0,
+            "capped at the limit"
+        );
     }
 
     #[test]

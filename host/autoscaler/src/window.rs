@@ -5,9 +5,10 @@
 
 use crate::evaluate::Sample;
 use crate::settings::AutoscalerSettings;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MetricWindow {
     /// Oldest first.
     pub samples: Vec<Sample>,
@@ -16,7 +17,7 @@ pub struct MetricWindow {
 }
 
 /// Where the window stands after a sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum WindowState {
     /// The job started recently: samples are not kept until `until_ms`.
