@@ -50,6 +50,22 @@ impl FlinkClient {
         self.fetch(call).await
     }
 
+    /// `GET /jobs/:id/vertices/:vertex/subtasks/metrics`: the names of the metrics the
+    /// vertex's subtasks report (empty until Flink fetched them once).
+    pub async fn vertex_metric_names(
+        &self,
+        job: &JobId,
+        vertex: &str,
+    ) -> Result<Vec<String>, FlinkError> {
+        let metrics: Vec<AggregatedMetric> = self
+            .fetch(Call::get(
+                format!("jobs/{job}/vertices/{vertex}/subtasks/metrics"),
+                format!("vertex {vertex} of job {job}"),
+            ))
+            .await?;
+        Ok(metrics.into_iter().map(|m| m.id).collect())
+    }
+
     /// `GET /taskmanagers/metrics?get=...&agg=...`, aggregated over TaskManagers.
     pub async fn taskmanager_metrics(
         &self,

@@ -422,20 +422,37 @@ impl Aggregation {
     }
 }
 
-/// One aggregated metric; only the requested aggregations are present.
+/// One aggregated metric; only the requested aggregations are present. Flink writes a value
+/// it could not compute (a gauge that has not reported yet) as the string `"NaN"`: that is
+/// read as absent, never as a number.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct AggregatedMetric {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_or_absent")]
     pub min: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_or_absent")]
     pub max: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_or_absent")]
     pub avg: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_or_absent")]
     pub sum: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_or_absent")]
     pub skew: Option<f64>,
+}
+
+/// A number, or None for `null`, `"NaN"`, `"Infinity"` and other non-finite answers.
+fn finite_or_absent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(f64),
+        Text(String),
+    }
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::Number(v)) if v.is_finite() => Some(v),
+        Some(Value::Text(text)) => text.parse::<f64>().ok().filter(|v| v.is_finite()),
+        _ => None,
+    })
 }
 
 impl AggregatedMetric {
@@ -500,6 +517,15 @@ pub struct ParallelismBounds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metric_flink_could_not_compute_is_absent_not_a_number() {
+        let body = r#"[{"id":"busyTimeMsPerSecond","max":"NaN","avg":"NaN","sum":"NaN"},{"id":"numRecordsIn","max":12.0,"sum":"30"}]"#;
+        let metrics: Vec<AggregatedMetric> = serde_json::from_str(body).unwrap();
+        assert_eq!(metrics[0].get(Aggregation::Max), None);
+        assert_eq!(metrics[1].get(Aggregation::Max), Some(12.0));
+        assert_eq!(metrics[1].get(Aggregation::Sum), Some(30.0));
+    }
 
     #[test]
     fn flink_1x_exceptions_with_only_a_root_exception_are_read() {
