@@ -30,6 +30,8 @@ pub struct AutoscalerState {
     pub restart_times_ms: Vec<i64>,
     /// A rescale asked for and not yet seen running: when it was asked for.
     pub rescale_requested_ms: Option<i64>,
+    /// The job graph at the last sample (so a stored state is a replayable recording).
+    pub graph: Vec<GraphVertex>,
 }
 
 /// What one step concluded.
@@ -68,7 +70,30 @@ impl AutoscalerState {
         settings: &AutoscalerSettings,
     ) -> StepReport {
         let now_ms = sample.time_ms;
+        self.graph = graph.to_vec();
         let rescale_took_ms = self.rescale_finished(running_since_ms);
+        if let Some(requested) = self.rescale_requested_ms {
+            // The job has not restarted at its new parallelism yet: what it reports now says
+            // nothing about the new parallelism, and deciding again would scale twice.
+            let limit = settings.restart_time_limit.max(settings.restart_time);
+            if now_ms - requested < limit.as_millis() as i64 {
+                return StepReport {
+                    time_ms: now_ms,
+                    window: WindowState::Rescaling {
+                        since_ms: requested,
+                    },
+                    samples: self.window.samples.len(),
+                    evaluation: None,
+                    decision: None,
+                    apply: BTreeMap::new(),
+                    not_applied: None,
+                    rescale_took_ms: None,
+                };
+            }
+            // Never seen running again within the limit: stop waiting, start over.
+            self.rescale_requested_ms = None;
+            self.window = MetricWindow::default();
+        }
         let window = self.window.add(sample, running_since_ms, settings);
         let mut report = StepReport {
             time_ms: now_ms,
@@ -267,6 +292,10 @@ mod tests {
         assert_eq!(last.apply, BTreeMap::from([("map".to_string(), 2)]));
         assert_eq!(state.overrides, last.apply);
         assert_eq!(state.history.0["map"].len(), 1);
+        // Until the job runs again, nothing is sampled or decided (no second scale-up).
+        let waiting = state.step(&g, sample(13, 1000.0, 1.0), 0, &settings);
+        assert_eq!(waiting.window, WindowState::Rescaling { since_ms: 12_000 });
+        assert!(waiting.apply.is_empty() && waiting.decision.is_none());
         // The job runs again 4.5 s later, rescaled: the window starts over, the time is kept.
         let g = with_parallelism(&g, &state.overrides);
         let report = state.step(&g, sample(17, 1000.0, 0.5), 16_500, &settings);

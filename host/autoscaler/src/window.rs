@@ -28,6 +28,9 @@ pub enum WindowState {
     Filling { full_at_ms: i64 },
     /// A full window: decisions may scale.
     Full,
+    /// A rescale was asked for at `since_ms` and the job has not run again since: no samples.
+    #[serde(rename_all = "camelCase")]
+    Rescaling { since_ms: i64 },
 }
 
 impl MetricWindow {
@@ -76,6 +79,11 @@ impl MetricWindow {
         }
         self.samples.retain(|s| s.time_ms >= now_ms - window);
         WindowState::Full
+    }
+
+    /// When the job was last seen (re)started.
+    pub fn running_since_ms(&self) -> Option<i64> {
+        self.running_since_ms
     }
 
     /// Whether there is enough to evaluate (two samples).

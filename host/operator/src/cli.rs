@@ -96,6 +96,29 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// The autoscaler offline: replay a recorded metric history with chosen settings.
+    Autoscaler {
+        #[command(subcommand)]
+        command: AutoscalerCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AutoscalerCommand {
+    /// Print each decision the autoscaler takes over a recorded metric history, with its
+    /// reasons. The history is a recording (docs/autoscaler.md) or a stored state:
+    /// `kubectl get configmap autoscaler-NAME -o jsonpath='{.data.state\.json}'`.
+    Replay {
+        #[arg(long)]
+        history: PathBuf,
+        /// A setting to use instead of the recording's: `KEY=VALUE`, with or without the
+        /// `job.autoscaler.` prefix (e.g. `utilization.target=0.6`). Repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// One JSON report per sample instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -139,6 +162,14 @@ pub fn run(cli: Cli) -> ExitCode {
             jar_schemes,
         } => commands::validate::run(&inputs, jar_schemes),
         Command::Crds { write } => commands::crds::run(write.as_deref()),
+        Command::Autoscaler {
+            command:
+                AutoscalerCommand::Replay {
+                    history,
+                    config,
+                    json,
+                },
+        } => commands::autoscaler::run(&history, &config, json),
         Command::Plugin { command } => match command {
             PluginCommand::Check { file } => commands::plugin::check(&file),
             PluginCommand::Run {

@@ -1,5 +1,6 @@
 //! One module per CLI subcommand.
 
+pub mod autoscaler;
 pub mod crds;
 mod hosts_resolver;
 pub mod local;
