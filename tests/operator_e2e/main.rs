@@ -126,6 +126,10 @@ fn main() {
             "a_stateless_upgrade_starts_the_count_from_zero",
             a_stateless_upgrade_starts_the_count_from_zero,
         ),
+        (
+            "the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down",
+            the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down,
+        ),
     ];
     if args.list {
         libtest_mimic::run(
@@ -195,6 +199,7 @@ fn main() {
             ("flinkdeployments", "counter"),
             ("flinkdeployments", "shared"),
             ("flinkdeployments", "keeper"),
+            ("flinkdeployments", "elastic"),
         ] {
             eprintln!(
                 "--- {kind}/{name}: {:#}",
@@ -1213,6 +1218,177 @@ fn state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delet
         "the savepoint disposed of",
         Duration::from_secs(30),
         async || (!files.join("_metadata").exists()).then_some(()),
+    ));
+    Ok(())
+}
+
+/// The counter vertex's parallelism while it changes from `from`: polls the job every 100 ms
+/// and adds up the time it was not processing (the job or one of its vertices not RUNNING:
+/// a rescale redeploys the tasks). Returns (new parallelism, job id, downtime).
+fn watch_rescale(
+    suite: &Suite,
+    job: &str,
+    from: i32,
+    timeout: Duration,
+) -> Result<(i32, String, Duration), String> {
+    let client = suite.flink("elastic")?;
+    let id = JobId::parse(job).map_err(|e| e.to_string())?;
+    suite.runtime.block_on(async {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut down = Duration::ZERO;
+        let mut last = std::time::Instant::now();
+        loop {
+            let details = client.job_details(&id).await.map_err(|e| e.to_string())?;
+            let now = std::time::Instant::now();
+            let processing = details.state == flink_rest::JobState::Running
+                && details
+                    .vertices
+                    .iter()
+                    .all(|v| v.status.as_deref() == Some("RUNNING"));
+            if !processing {
+                down += now - last;
+            }
+            last = now;
+            let counter = details
+                .vertices
+                .iter()
+                .find(|v| v.name.starts_with("count"))
+                .ok_or("no count vertex")?;
+            if counter.parallelism != from && processing {
+                return Ok((counter.parallelism, details.jid, down));
+            }
+            if now > deadline {
+                return Err(format!(
+                    "the counter stayed at parallelism {from} for {timeout:?}; events: {:?}",
+                    suite.event_reasons("elastic")
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+fn task_manager_pods(suite: &Suite) -> Vec<(String, i64)> {
+    suite.server.with_store(|s| {
+        let Some(rt) = s.resource_type("", "v1", "pods").cloned() else {
+            return Vec::new();
+        };
+        s.list(&rt, &Default::default())
+            .map(|(items, _)| items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| text(p, "/metadata/labels/app") == "elastic")
+            .filter(|p| text(p, "/metadata/labels/component") == "taskmanager")
+            .map(|p| {
+                let restarts = p
+                    .pointer("/status/containerStatuses/0/restartCount")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                (text(&p, "/metadata/name"), restarts)
+            })
+            .collect()
+    })
+}
+
+fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
+    suite: &Suite,
+) -> Result<(), String> {
+    let rate_file = suite.work.join("elastic-rate");
+    std::fs::write(&rate_file, "100").map_err(|e| e.to_string())?;
+    let manifest = std::fs::read_to_string(fixture("autoscaled.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("RATE_FILE", &rate_file.display().to_string());
+    suite.apply_manifest("autoscaled.yaml", &manifest)?;
+    let status = suite.wait_deployment("elastic", "STABLE", Some("RUNNING"), STARTUP);
+    let job = text(&status, "/jobStatus/jobId");
+    let before = task_manager_pods(suite);
+    assert_eq!(before.len(), 1, "one TaskManager to start with: {before:?}");
+
+    // 100 records/s at 2 ms each keep the counter inside its band; 1000/s saturate it.
+    std::fs::write(&rate_file, "1000").map_err(|e| e.to_string())?;
+    let (up, job_after_up, up_downtime) = watch_rescale(suite, &job, 1, Duration::from_secs(240))?;
+    assert!(up > 1, "scaled up to {up}");
+    assert_eq!(job_after_up, job, "an in-place rescale keeps the job");
+    let after = task_manager_pods(suite);
+    for (pod, _) in &before {
+        let kept = after.iter().find(|(p, _)| p == pod);
+        assert_eq!(
+            kept.map(|(_, restarts)| *restarts),
+            Some(0),
+            "TaskManager {pod} kept without a restart: {after:?}"
+        );
+    }
+    if up > 2 {
+        assert!(after.len() >= 2, "{up} subtasks on 2 slots each: {after:?}");
+    }
+    let reasons = suite.event_reasons("elastic");
+    for reason in ["ScalingReport", "Scaling"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{reason} in {reasons:?}"
+        );
+    }
+    let state = suite
+        .get("", "v1", "configmaps", "autoscaler-elastic")
+        .ok_or("no autoscaler-elastic ConfigMap")?;
+    let stored: Value = serde_json::from_str(&text(&state, "/data/state.json"))
+        .map_err(|e| format!("stored state: {e}"))?;
+    assert!(
+        stored
+            .pointer("/overrides")
+            .and_then(Value::as_object)
+            .is_some_and(|o| o.values().any(|p| p == &json!(up))),
+        "the chosen parallelism is stored: {}",
+        stored.pointer("/overrides").cloned().unwrap_or_default()
+    );
+
+    // The load drops: back down, in place again.
+    std::fs::write(&rate_file, "50").map_err(|e| e.to_string())?;
+    let (down, job_after_down, down_downtime) =
+        watch_rescale(suite, &job, up, Duration::from_secs(240))?;
+    assert!(down < up, "scaled down from {up} to {down}");
+    assert_eq!(job_after_down, job, "an in-place rescale keeps the job");
+
+    // For comparison, the same change of parallelism by a redeploy (a spec change).
+    let started = std::time::Instant::now();
+    suite.patch(
+        "flinkdep",
+        "elastic",
+        r#"{"spec":{"job":{"parallelism":2}}}"#,
+    )?;
+    let status = suite.runtime.block_on(wait_for(
+        "the redeployed job running",
+        STARTUP,
+        async || {
+            let status = suite.deployment("elastic")?.get("status")?.clone();
+            (text(&status, "/jobStatus/jobId") != job
+                && text(&status, "/jobStatus/state") == "RUNNING")
+                .then_some(status)
+        },
+    ));
+    let redeploy_downtime = started.elapsed();
+    eprintln!(
+        "rescale downtime (not every vertex RUNNING): in place up 1 -> {up}: {} ms, down {up} -> {down}: {} ms; redeploy: {} ms (job {})",
+        up_downtime.as_millis(),
+        down_downtime.as_millis(),
+        redeploy_downtime.as_millis(),
+        text(&status, "/jobStatus/jobId"),
+    );
+    assert!(
+        up_downtime < redeploy_downtime,
+        "in place ({up_downtime:?}) is quicker than a redeploy ({redeploy_downtime:?})"
+    );
+    suite.kubectl(&["delete", "flinkdep", "elastic", "--wait=false"])?;
+    suite.runtime.block_on(wait_for(
+        "elastic's pods and autoscaler state gone with it",
+        Duration::from_secs(60),
+        async || {
+            (suite.labelled("", "pods", "elastic").is_empty()
+                && suite
+                    .get("", "v1", "configmaps", "autoscaler-elastic")
+                    .is_none())
+            .then_some(())
+        },
     ));
     Ok(())
 }

@@ -194,3 +194,49 @@ fn a_bad_memory_value_names_its_field() {
     assert_eq!(error.path, "spec.jobManager.resource.memory");
     assert!(error.message.contains("lots"), "{error}");
 }
+
+/// An autoscaled job runs the adaptive scheduler (unless the user chose one), a deploy keeps
+/// the autoscaler's parallelism next to the user's own overrides, and the TaskManagers follow
+/// the widest vertex.
+#[test]
+fn an_autoscaled_job_renders_the_adaptive_scheduler_and_keeps_its_scaled_parallelism() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/e2e/autoscaled.yaml");
+    let mut resource = read_deployment(&path);
+    let defaults = BTreeMap::new();
+    let overrides = BTreeMap::from([("b717".to_string(), 5u32)]);
+    let mut input = RenderInput::for_resource(&resource, &resource.spec, &defaults);
+    let config = render::flink_config(&input).unwrap();
+    assert_eq!(config["jobmanager.scheduler"], "adaptive");
+    assert!(!config.contains_key("pipeline.jobvertex-parallelism-overrides"));
+    input.autoscaler_overrides = Some(&overrides);
+    let config = render::flink_config(&input).unwrap();
+    assert_eq!(config["pipeline.jobvertex-parallelism-overrides"], "b717:5");
+    assert_eq!(
+        render::task_manager_replicas(&resource.spec, &config),
+        3,
+        "5 subtasks on 2 slots each"
+    );
+
+    let mut spec = resource.spec.clone();
+    let mut flat = spec.configuration().flat();
+    flat.insert("jobmanager.scheduler".into(), "default".into());
+    flat.insert(
+        "pipeline.jobvertex-parallelism-overrides".into(),
+        "a1:2,b717:1".into(),
+    );
+    spec.flink_configuration =
+        Some(serde_json::from_value(serde_json::to_value(&flat).unwrap()).unwrap());
+    resource.spec = spec;
+    let mut input = RenderInput::for_resource(&resource, &resource.spec, &defaults);
+    input.autoscaler_overrides = Some(&overrides);
+    let config = render::flink_config(&input).unwrap();
+    assert_eq!(
+        config["jobmanager.scheduler"], "default",
+        "the user's choice stays"
+    );
+    assert_eq!(
+        config["pipeline.jobvertex-parallelism-overrides"],
+        "a1:2,b717:5"
+    );
+}

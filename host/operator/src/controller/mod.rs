@@ -2,6 +2,7 @@
 //! FlinkStateSnapshot (and again when an owned Deployment changes): observe → decide → act.
 
 mod act;
+mod autoscaling;
 mod flink_clients;
 mod jar;
 mod observe;
@@ -111,6 +112,11 @@ async fn reconcile_deployment(
     async {
         let observed = observe::deployment(&ctx, &resource).await?;
         let now = now_ms();
+        let overrides = if resource.metadata.deletion_timestamp.is_none() {
+            autoscaling::step(&ctx, &resource, &observed, now).await
+        } else {
+            None
+        };
         let upgrade_policy = ctx
             .policies
             .upgrade_verdict(&resource, &observed, now)
@@ -120,6 +126,7 @@ async fn reconcile_deployment(
             intervals: &ctx.settings.intervals,
             defaults: &ctx.settings.flink_defaults,
             upgrade_policy: upgrade_policy.as_ref(),
+            autoscaler_overrides: overrides.as_ref(),
         };
         let plan = deployment::decide(&resource, &observed, &decide_ctx);
         let plan = ctx

@@ -101,6 +101,8 @@ pub struct DecideContext<'a> {
     /// The tenant's upgrade-strategy plugin's verdict on the upgrade about to start
     /// (`upgrade_policy::pending_upgrade`), when the tenant has one.
     pub upgrade_policy: Option<&'a UpgradePolicy>,
+    /// The parallelism the autoscaler chose per vertex: a deploy keeps it.
+    pub autoscaler_overrides: Option<&'a BTreeMap<String, u32>>,
 }
 
 pub fn decide(
@@ -419,6 +421,7 @@ impl<'a> Decision<'a> {
             _ => id,
         };
         let mut input = RenderInput::for_resource(self.resource, &target.spec, self.ctx.defaults);
+        input.autoscaler_overrides = self.ctx.autoscaler_overrides;
         input.generation = target.generation;
         input.restore_from = restore.as_deref();
         let application = target.spec.is_application();
@@ -534,6 +537,7 @@ impl<'a> Decision<'a> {
                 ));
                 self.record(spec, ReconciliationState::Deployed, false);
                 let mut input = RenderInput::for_resource(self.resource, spec, self.ctx.defaults);
+                input.autoscaler_overrides = self.ctx.autoscaler_overrides;
                 input.job_id = self
                     .status
                     .job_status
@@ -1089,12 +1093,13 @@ impl<'a> Decision<'a> {
             if self.resource.spec.mode_or_default()
                 == flink_api::deployment::KubernetesDeploymentMode::Standalone
             {
-                let config = render::flink_config(&RenderInput::for_resource(
+                let mut input = RenderInput::for_resource(
                     self.resource,
                     &self.resource.spec,
                     self.ctx.defaults,
-                ))
-                .unwrap_or_default();
+                );
+                input.autoscaler_overrides = self.ctx.autoscaler_overrides;
+                let config = render::flink_config(&input).unwrap_or_default();
                 self.status.task_manager = Some(TaskManagerInfo {
                     label_selector: Some(render::task_manager_selector(
                         self.name(),

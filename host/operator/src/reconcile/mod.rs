@@ -4,6 +4,7 @@
 //! and the events to publish. Nothing here does I/O or reads a clock; the controller observes,
 //! calls [`deployment::decide`] or [`session_job::decide`], and acts.
 
+pub mod autoscaling;
 pub mod deployment;
 pub mod job_id;
 pub mod observed;

@@ -191,8 +191,52 @@ pub fn flink_config(input: &RenderInput) -> Result<BTreeMap<String, String>, Ren
         if job.allow_non_restored_state == Some(true) {
             config.insert(ignore_key.into(), "true".into());
         }
+        autoscaled(&mut config, input.autoscaler_overrides);
     }
     Ok(config)
+}
+
+/// An autoscaled job runs the adaptive scheduler unless the user chose a scheduler (so a
+/// rescale happens in place), and a deploy keeps the parallelism the autoscaler chose.
+fn autoscaled(config: &mut BTreeMap<String, String>, overrides: Option<&BTreeMap<String, u32>>) {
+    let enabled = config
+        .get("job.autoscaler.enabled")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !enabled {
+        return;
+    }
+    config
+        .entry(options::SCHEDULER.key.into())
+        .or_insert_with(|| "adaptive".into());
+    let Some(overrides) = overrides.filter(|o| !o.is_empty()) else {
+        return;
+    };
+    // The user's own overrides stay for vertices the autoscaler has not scaled.
+    let key = options::PARALLELISM_OVERRIDES.key;
+    let mut merged: BTreeMap<String, String> = parallelism_overrides(config.get(key))
+        .into_iter()
+        .map(|(v, p)| (v, p.to_string()))
+        .collect();
+    merged.extend(overrides.iter().map(|(v, p)| (v.clone(), p.to_string())));
+    let text = merged
+        .iter()
+        .map(|(v, p)| format!("{v}:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    config.insert(key.into(), text);
+}
+
+/// `pipeline.jobvertex-parallelism-overrides` (`vertex:parallelism,...`); entries that do not
+/// parse are left out.
+pub fn parallelism_overrides(text: Option<&String>) -> BTreeMap<String, u32> {
+    text.map(String::as_str)
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|entry| {
+            let (vertex, parallelism) = entry.split_once(':')?;
+            Some((vertex.trim().to_string(), parallelism.trim().parse().ok()?))
+        })
+        .collect()
 }
 
 pub(super) fn image(input: &RenderInput) -> String {

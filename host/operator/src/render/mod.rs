@@ -16,6 +16,7 @@ mod resources;
 pub use config::{config_file_name, config_file_text, flink_config};
 pub use pod::{NATIVE_TM_TEMPLATE_FILE, merge_templates};
 
+use flink_api::config::options;
 use flink_api::deployment::{FlinkDeploymentSpec, KubernetesDeploymentMode};
 use flink_api::{FlinkDeployment, FlinkVersion};
 use serde_json::{Value, json};
@@ -49,6 +50,8 @@ pub struct RenderInput<'a> {
     pub job_id: Option<&'a str>,
     /// Operator-wide Flink defaults, overridden by the spec.
     pub defaults: &'a BTreeMap<String, String>,
+    /// The parallelism the autoscaler chose per vertex (kept across deploys).
+    pub autoscaler_overrides: Option<&'a BTreeMap<String, u32>>,
 }
 
 impl<'a> RenderInput<'a> {
@@ -67,6 +70,7 @@ impl<'a> RenderInput<'a> {
             restore_from: None,
             job_id: None,
             defaults,
+            autoscaler_overrides: None,
         }
     }
 
@@ -296,15 +300,22 @@ pub fn render(input: &RenderInput) -> Result<ClusterObjects, RenderError> {
 }
 
 /// TaskManager pods: `taskManager.replicas` if set, else enough slots for the parallelism
-/// (`ceil(parallelism / slots)`, upstream's `getNumTaskManagers`).
+/// (`ceil(parallelism / slots)`, upstream's `getNumTaskManagers`); with per-vertex overrides
+/// (the autoscaler's), for the highest of them, since slot sharing runs one subtask of every
+/// vertex per slot.
 pub fn task_manager_replicas(spec: &FlinkDeploymentSpec, config: &BTreeMap<String, String>) -> i32 {
     if let Some(replicas) = spec.task_manager.as_ref().and_then(|tm| tm.replicas) {
         return replicas;
     }
+    let overridden = config::parallelism_overrides(config.get(options::PARALLELISM_OVERRIDES.key))
+        .into_values()
+        .max()
+        .map_or(1, |p| p.min(i32::MAX as u32) as i32);
     let parallelism = config
         .get("parallelism.default")
         .and_then(|p| p.trim().parse::<i32>().ok())
         .unwrap_or(1)
+        .max(overridden)
         .max(1);
     let slots = config
         .get("taskmanager.numberOfTaskSlots")

@@ -1,0 +1,366 @@
+//! Runs the autoscaler for an autoscaled FlinkDeployment on each reconcile (the I/O around
+//! `flink_autoscaler`'s pure step): load the state from the `autoscaler-<name>` ConfigMap,
+//! collect a sample through Flink's REST API, step, rescale in place through
+//! `/jobs/:id/resource-requirements`, grow a standalone cluster's TaskManagers when the slots
+//! do not suffice, publish the events and store the state again. Returns the overrides a deploy
+//! must keep.
+
+use super::Context;
+use super::act::publish;
+use crate::reconcile::Note;
+use crate::reconcile::autoscaling::{
+    graph_of, in_place_requirements, notes_of, should_sample, state_config_map,
+    task_managers_needed,
+};
+use crate::reconcile::observed::{ObservedCluster, ObservedFlink};
+use crate::render;
+use flink_api::FlinkDeployment;
+use flink_autoscaler::collect::{Aggregated, vertex_query, vertex_sample};
+use flink_autoscaler::{AutoscalerSettings, AutoscalerState, GraphVertex, Sample};
+use flink_rest::{Aggregation, FlinkClient, FlinkError, JobDetails, JobId, JobState};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// A stored state stays well inside a ConfigMap's 1 MiB: the oldest samples go first.
+const STATE_LIMIT_BYTES: usize = 512 * 1024;
+const STATE_KEY: &str = "state.json";
+const NONCE_KEY: &str = "resetNonce";
+
+/// Runs one autoscaler step when the deployment is autoscaled; the overrides to keep on a
+/// deploy (None: not autoscaled).
+pub async fn step(
+    ctx: &Context,
+    resource: &FlinkDeployment,
+    observed: &ObservedCluster,
+    now_ms: i64,
+) -> Option<BTreeMap<String, u32>> {
+    let job = resource.spec.job.as_ref()?;
+    let mut config = ctx.settings.flink_defaults.clone();
+    config.extend(resource.spec.configuration().flat());
+    let enabled = config
+        .get("job.autoscaler.enabled")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !enabled {
+        return None;
+    }
+    let settings = match AutoscalerSettings::from_config(&config) {
+        Ok(settings) => settings,
+        Err(problems) => {
+            publish(
+                ctx,
+                resource,
+                &[Note::warning(
+                    "AutoscalerConfigInvalid",
+                    format!("The autoscaler is paused: {}", problems.join("; ")),
+                )],
+            )
+            .await;
+            return None;
+        }
+    };
+    let name = resource.name_any();
+    let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+    let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+    let map_name = state_config_map(&name);
+    let stored = match maps.get_opt(&map_name).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the autoscaler state");
+            return None;
+        }
+    };
+    let nonce = job.autoscaler_reset_nonce.map(|n| n.to_string());
+    let data = stored
+        .as_ref()
+        .and_then(|m| m.data.clone())
+        .unwrap_or_default();
+    let mut state: AutoscalerState = data
+        .get(STATE_KEY)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let mut notes = Vec::new();
+    if data.get(NONCE_KEY) != nonce.as_ref() && stored.is_some() {
+        state = AutoscalerState::default();
+        notes.push(Note::normal(
+            "AutoscalerReset",
+            "spec.job.autoscalerResetNonce changed: metric and scaling history and overrides cleared",
+        ));
+    }
+    let running = current_job(resource, observed);
+    let lifecycle = resource.status.as_ref().and_then(|s| s.lifecycle_state);
+    if let (Some(job_id), true) = (&running, should_sample(lifecycle, running.is_some())) {
+        match sample_and_step(
+            ctx, resource, observed, &settings, &mut state, job_id, now_ms,
+        )
+        .await
+        {
+            Ok(more) => notes.extend(more),
+            Err(e) => tracing::info!(error = %e, "autoscaler: no sample this time"),
+        }
+    }
+    let dropped = state
+        .shrink_until(|s| serde_json::to_string(s).is_ok_and(|t| t.len() <= STATE_LIMIT_BYTES));
+    if dropped > 0 {
+        tracing::info!(
+            dropped,
+            "autoscaler: oldest samples dropped to fit the ConfigMap"
+        );
+    }
+    if let Err(e) = store(ctx, resource, &maps, &map_name, &state, nonce).await {
+        tracing::warn!(error = %e, "cannot store the autoscaler state");
+    }
+    publish(ctx, resource, &notes).await;
+    Some(state.overrides)
+}
+
+/// The id of the deployment's job when Flink says it runs.
+fn current_job(resource: &FlinkDeployment, observed: &ObservedCluster) -> Option<String> {
+    let id = resource
+        .status
+        .as_ref()?
+        .job_status
+        .as_ref()?
+        .job_id
+        .clone()?;
+    let ObservedFlink::Reachable { jobs, .. } = &observed.flink else {
+        return None;
+    };
+    jobs.iter()
+        .any(|j| j.id == id && j.state == flink_api::FlinkJobState::Running)
+        .then_some(id)
+}
+
+async fn sample_and_step(
+    ctx: &Context,
+    resource: &FlinkDeployment,
+    observed: &ObservedCluster,
+    settings: &AutoscalerSettings,
+    state: &mut AutoscalerState,
+    job_id: &str,
+    now_ms: i64,
+) -> Result<Vec<Note>, FlinkError> {
+    let name = resource.name_any();
+    let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+    let client = ctx.flink.for_cluster(&name, &namespace)?;
+    let job = JobId::parse(job_id)?;
+    let details = client.job_details(&job).await?;
+    if details.state != JobState::Running {
+        return Ok(Vec::new());
+    }
+    let graph = graph_of(&details);
+    let (sample, missing) = collect(&client, &job, &graph, settings, now_ms).await?;
+    if !missing.is_empty() {
+        tracing::debug!(?missing, "autoscaler: metrics not reported");
+    }
+    let running_since = details
+        .timestamps
+        .get("RUNNING")
+        .copied()
+        .filter(|t| *t > 0)
+        .unwrap_or(details.start_time);
+    let report = state.step(&graph, sample, running_since, settings);
+    if let Some(took) = report.rescale_took_ms {
+        tracing::info!(took_ms = took, "autoscaler: rescale finished");
+    }
+    let mut notes = notes_of(&report, &graph);
+    if !report.apply.is_empty() {
+        notes.extend(
+            apply(
+                ctx,
+                resource,
+                observed,
+                &client,
+                &job,
+                &details,
+                &graph,
+                &report.apply,
+            )
+            .await,
+        );
+    }
+    Ok(notes)
+}
+
+/// One sample of every vertex. A vertex whose metrics Flink has not computed yet is sampled
+/// with what is there (missing values stay NaN) and named in the returned list.
+async fn collect(
+    client: &FlinkClient,
+    job: &JobId,
+    graph: &[GraphVertex],
+    settings: &AutoscalerSettings,
+    now_ms: i64,
+) -> Result<(Sample, Vec<String>), FlinkError> {
+    let mut vertices = BTreeMap::new();
+    let mut missing = Vec::new();
+    for vertex in graph {
+        let source = vertex.inputs.is_empty();
+        let available = client.vertex_metric_names(job, &vertex.id).await?;
+        let names = vertex_query(&available, source);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let answers = client
+            .vertex_metrics(
+                job,
+                &vertex.id,
+                &names,
+                &[Aggregation::Sum, Aggregation::Max, Aggregation::Avg],
+            )
+            .await?;
+        let values: BTreeMap<String, Aggregated> = answers
+            .into_iter()
+            .map(|m| {
+                let aggregated = Aggregated {
+                    sum: m.sum,
+                    max: m.max,
+                    avg: m.avg,
+                };
+                (m.id, aggregated)
+            })
+            .collect();
+        let (sample, notes) = vertex_sample(&values, source, settings);
+        missing.extend(notes.into_iter().map(|n| format!("{}: {n}", vertex.name)));
+        vertices.insert(vertex.id.clone(), sample);
+    }
+    Ok((
+        Sample {
+            time_ms: now_ms,
+            vertices,
+        },
+        missing,
+    ))
+}
+
+/// Rescales in place; a standalone cluster first gets the TaskManagers the new slots need.
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    ctx: &Context,
+    resource: &FlinkDeployment,
+    observed: &ObservedCluster,
+    client: &FlinkClient,
+    job: &JobId,
+    details: &JobDetails,
+    graph: &[GraphVertex],
+    changes: &BTreeMap<String, u32>,
+) -> Vec<Note> {
+    let adaptive = details
+        .scheduler_type
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("adaptive"));
+    if !adaptive {
+        return vec![Note::warning(
+            "ScalingLimited",
+            "The job does not run the adaptive scheduler (jobmanager.scheduler: adaptive), so it \
+             cannot be rescaled in place; the new parallelism applies at its next deploy",
+        )];
+    }
+    let mut notes = Vec::new();
+    if resource.spec.mode_or_default()
+        == flink_api::deployment::KubernetesDeploymentMode::Standalone
+        && resource
+            .spec
+            .task_manager
+            .as_ref()
+            .and_then(|tm| tm.replicas)
+            .is_none()
+    {
+        let config = render::flink_config(&render::RenderInput::for_resource(
+            resource,
+            &resource.spec,
+            &ctx.settings.flink_defaults,
+        ))
+        .unwrap_or_default();
+        let slots = config
+            .get("taskmanager.numberOfTaskSlots")
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1);
+        let needed = task_managers_needed(graph, changes, slots);
+        let current = observed.task_manager.as_ref().map_or(0, |tm| tm.replicas);
+        if needed > current {
+            let deployments: Api<Deployment> = Api::namespaced(
+                ctx.client.clone(),
+                &resource.namespace().unwrap_or_else(|| "default".into()),
+            );
+            let tm = render::task_manager_name(&resource.name_any());
+            let patch = json!({"spec": {"replicas": needed}});
+            if let Err(e) = deployments
+                .patch(&tm, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                notes.push(Note::warning(
+                    "ScalingLimited",
+                    format!("Cannot add TaskManagers for the new parallelism: {e}"),
+                ));
+            }
+        }
+    }
+    let result = async {
+        let current = client.resource_requirements(job).await?;
+        client
+            .set_resource_requirements(job, &in_place_requirements(&current, changes))
+            .await
+    }
+    .await;
+    let summary = changes
+        .iter()
+        .map(|(id, p)| {
+            let vertex = graph.iter().find(|v| &v.id == id);
+            format!(
+                "{} {} -> {p}",
+                vertex.map_or(id.as_str(), |v| v.name.as_str()),
+                vertex.map_or(0, |v| v.parallelism)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    notes.push(match result {
+        Ok(()) => Note::normal("Scaling", format!("Rescaling in place: {summary}")),
+        Err(e) => Note::warning(
+            "ScalingLimited",
+            format!("The in-place rescale ({summary}) failed: {e}; the new parallelism applies at the next deploy"),
+        ),
+    });
+    notes
+}
+
+/// Stores the state in `autoscaler-<name>`, owned by the deployment (deleted with it).
+async fn store(
+    ctx: &Context,
+    resource: &FlinkDeployment,
+    maps: &Api<ConfigMap>,
+    name: &str,
+    state: &AutoscalerState,
+    nonce: Option<String>,
+) -> Result<(), kube::Error> {
+    let text = serde_json::to_string(state).map_err(kube::Error::SerdeError)?;
+    let mut data = BTreeMap::from([(STATE_KEY.to_string(), text)]);
+    if let Some(nonce) = nonce {
+        data.insert(NONCE_KEY.to_string(), nonce);
+    }
+    let map = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "labels": {"app": resource.name_any(), "component": "autoscaler"},
+            "ownerReferences": [{
+                "apiVersion": flink_api::API_VERSION,
+                "kind": "FlinkDeployment",
+                "name": resource.name_any(),
+                "uid": resource.uid().unwrap_or_default(),
+                "controller": true,
+                "blockOwnerDeletion": true,
+            }],
+        },
+        "data": data,
+    });
+    maps.patch(
+        name,
+        &PatchParams::apply(&ctx.settings.field_manager).force(),
+        &Patch::Apply(&map),
+    )
+    .await?;
+    Ok(())
+}
