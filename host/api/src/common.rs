@@ -3,6 +3,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// `spec.job`: what to run and how to upgrade it. Absent on a session cluster.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -313,6 +314,46 @@ pub enum UpgradeStep {
     StoppingCluster,
     /// The new cluster is being deployed from the restore path.
     Deploying,
+}
+
+/// `status.autoscaler` (this operator's): where the autoscaler stands for the job and what it
+/// did last. The full metric and scaling history is in the `autoscaler-<name>` ConfigMap.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerStatus {
+    /// `Stabilizing`, `Collecting`, `Deciding`, `Rescaling` or `Paused` (no sample: the job is
+    /// not running or is being changed).
+    pub phase: String,
+    /// The metric window in words, e.g. `8 samples; full at 2026-11-30T23:12:50Z`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// The parallelism the autoscaler set per job vertex id (kept across deploys as
+    /// `pipeline.jobvertex-parallelism-overrides`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parallelism: BTreeMap<String, i32>,
+    /// The latest scalings, oldest first (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scalings: Vec<ScalingRecordStatus>,
+    /// Why the latest decision was not applied (metrics-only mode, a plugin's veto, a failed
+    /// in-place rescale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One scaling of one vertex in `status.autoscaler.scalings`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingRecordStatus {
+    /// When it was decided (RFC 3339).
+    pub time: String,
+    pub vertex: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub vertex_name: String,
+    pub from: i32,
+    pub to: i32,
+    /// The numbers behind it, e.g. `true processing rate 647.59/s, target 857.805/s`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 /// `status.policies[]` (this operator's): which tenant policy plugin took part in the

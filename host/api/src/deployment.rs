@@ -293,4 +293,7 @@ pub struct FlinkDeploymentStatus {
     pub upgrade: Option<crate::common::UpgradeProgress>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<crate::common::PolicyDecision>,
+    /// This operator's: what the autoscaler is doing for the job, when it is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<crate::common::AutoscalerStatus>,
 }

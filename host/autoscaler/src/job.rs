@@ -48,7 +48,9 @@ pub struct StepReport {
     /// The decision, once the window is full.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<JobDecision>,
-    /// The new parallelism per vertex to apply now (empty: nothing to do).
+    /// The built-in decision's new parallelism per vertex (empty: nothing to do). The caller
+    /// may let a policy change it, and records what it applies with
+    /// [`AutoscalerState::record_applied`].
     pub apply: BTreeMap<String, u32>,
     /// Why a decision with changes is not applied (metrics-only mode).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,8 +62,8 @@ pub struct StepReport {
 
 impl AutoscalerState {
     /// Takes `sample` of a job running since `running_since_ms` (its latest RUNNING
-    /// transition) whose graph is `graph`, and decides. What is applied is recorded here
-    /// (history, overrides, the rescale's start), so the caller only carries it out.
+    /// transition) whose graph is `graph`, and decides. Nothing is recorded as applied here:
+    /// the caller applies `apply` (or a policy's answer) and records it.
     pub fn step(
         &mut self,
         graph: &[GraphVertex],
@@ -125,7 +127,6 @@ impl AutoscalerState {
         );
         if !decision.changes.is_empty() {
             if settings.scaling_enabled {
-                self.applied(&decision, now_ms, settings);
                 report.apply = decision
                     .changes
                     .iter()
@@ -140,28 +141,48 @@ impl AutoscalerState {
         report
     }
 
-    fn applied(&mut self, decision: &JobDecision, now_ms: i64, settings: &AutoscalerSettings) {
-        for (id, outcome) in &decision.changes {
+    /// Records a rescale to `applied` (vertex -> parallelism) taken at `now_ms` on `graph`:
+    /// the scaling history (with the rate `decision` expected, or a linear estimate for a
+    /// parallelism a policy chose), the overrides, and the start of the rescale.
+    pub fn record_applied(
+        &mut self,
+        graph: &[GraphVertex],
+        decision: &JobDecision,
+        applied: &BTreeMap<String, u32>,
+        now_ms: i64,
+        settings: &AutoscalerSettings,
+    ) {
+        for (id, new) in applied {
+            let current = graph
+                .iter()
+                .find(|v| &v.id == id)
+                .map_or(*new, |v| v.parallelism);
             let tpr = decision
                 .evaluation
                 .vertices
                 .get(id)
                 .map_or(f64::NAN, |e| e.true_processing_rate);
+            let expected = match decision.changes.get(id) {
+                Some(outcome) if outcome.new == *new => outcome.expected_processing_rate,
+                _ => crate::round::round3(tpr / f64::from(current.max(1)) * f64::from(*new)),
+            };
             self.history.record(
                 id,
                 ScalingRecord {
                     time_ms: now_ms,
-                    current: outcome.current,
-                    new: outcome.new,
+                    current,
+                    new: *new,
                     true_processing_rate: tpr,
-                    expected_processing_rate: outcome.expected_processing_rate,
+                    expected_processing_rate: expected,
                 },
                 settings.history_max_count,
                 settings.history_max_age.as_millis() as i64,
             );
-            self.overrides.insert(id.clone(), outcome.new);
+            self.overrides.insert(id.clone(), *new);
         }
-        self.rescale_requested_ms = Some(now_ms);
+        if !applied.is_empty() {
+            self.rescale_requested_ms = Some(now_ms);
+        }
     }
 
     /// A rescale asked for before the job's latest start has finished: how long it took.
@@ -287,6 +308,14 @@ mod tests {
         );
         let last = reports.last().unwrap();
         assert_eq!(last.window, WindowState::Full);
+        assert!(state.overrides.is_empty(), "nothing recorded until applied");
+        state.record_applied(
+            &g,
+            last.decision.as_ref().unwrap(),
+            &last.apply,
+            12_000,
+            &settings,
+        );
         // 1000/s at full load and 200/s more falling behind: 1200/s (plus what a 5 min
         // restart builds up, over the 30 min catch-up) at 70% of 1000/s needs 2 subtasks.
         assert_eq!(last.apply, BTreeMap::from([("map".to_string(), 2)]));

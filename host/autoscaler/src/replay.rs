@@ -94,7 +94,8 @@ pub fn replay(
             .unwrap_or(first)
             .max(restarted_at.unwrap_or(i64::MIN));
         let report = state.step(&graph, recorded.sample, running_since, &settings);
-        if !report.apply.is_empty() {
+        if let (Some(decision), false) = (&report.decision, report.apply.is_empty()) {
+            state.record_applied(&graph, decision, &report.apply, report.time_ms, &settings);
             graph = with_parallelism(&graph, &report.apply);
             // Live, the job runs again at the new parallelism shortly after the decision.
             restarted_at = Some(report.time_ms + 1);

@@ -56,7 +56,7 @@ impl World {
             intervals: &intervals,
             defaults: &defaults,
             upgrade_policy: self.upgrade_policy.as_ref(),
-            autoscaler_overrides: None,
+            autoscaler: None,
         };
         self.now += 1_000;
         decide(&self.resource, &self.observed, &ctx)

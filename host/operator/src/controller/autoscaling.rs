@@ -7,10 +7,11 @@
 
 use super::Context;
 use super::act::publish;
+use super::policies::ScalingQuestion;
 use crate::reconcile::Note;
 use crate::reconcile::autoscaling::{
-    graph_of, in_place_requirements, notes_of, should_sample, state_config_map,
-    task_managers_needed,
+    AutoscalerView, graph_of, in_place_requirements, notes_of, resolve, should_sample,
+    state_config_map, status_of, task_managers_needed,
 };
 use crate::reconcile::observed::{ObservedCluster, ObservedFlink};
 use crate::render;
@@ -30,14 +31,22 @@ const STATE_LIMIT_BYTES: usize = 512 * 1024;
 const STATE_KEY: &str = "state.json";
 const NONCE_KEY: &str = "resetNonce";
 
-/// Runs one autoscaler step when the deployment is autoscaled; the overrides to keep on a
-/// deploy (None: not autoscaled).
+/// What one sample led to.
+struct Stepped {
+    report: flink_autoscaler::StepReport,
+    notes: Vec<Note>,
+    policy: Option<flink_api::PolicyDecision>,
+    message: Option<String>,
+}
+
+/// Runs one autoscaler step when the deployment is autoscaled: what the deployment's decision
+/// needs from it (None: not autoscaled).
 pub async fn step(
     ctx: &Context,
     resource: &FlinkDeployment,
     observed: &ObservedCluster,
     now_ms: i64,
-) -> Option<BTreeMap<String, u32>> {
+) -> Option<AutoscalerView> {
     let job = resource.spec.job.as_ref()?;
     let mut config = ctx.settings.flink_defaults.clone();
     config.extend(resource.spec.configuration().flat());
@@ -92,16 +101,39 @@ pub async fn step(
     }
     let running = current_job(resource, observed);
     let lifecycle = resource.status.as_ref().and_then(|s| s.lifecycle_state);
+    let mut stepped = None;
     if let (Some(job_id), true) = (&running, should_sample(lifecycle, running.is_some())) {
         match sample_and_step(
             ctx, resource, observed, &settings, &mut state, job_id, now_ms,
         )
         .await
         {
-            Ok(more) => notes.extend(more),
+            Ok(done) => stepped = done,
             Err(e) => tracing::info!(error = %e, "autoscaler: no sample this time"),
         }
     }
+    let (report, policy, message) = match stepped {
+        Some(stepped) => {
+            notes.extend(stepped.notes);
+            (Some(stepped.report), stepped.policy, stepped.message)
+        }
+        None => (None, None, None),
+    };
+    let stored = resource.status.as_ref();
+    // A sample without news keeps what the status said about the last decision.
+    let message = message.or_else(|| {
+        stored
+            .and_then(|s| s.autoscaler.as_ref())
+            .and_then(|a| a.message.clone())
+    });
+    let policy = policy.or_else(|| {
+        stored.and_then(|s| {
+            s.policies
+                .iter()
+                .find(|p| p.extension_point == flink_policy::ExtensionPoint::Scaling.world())
+                .cloned()
+        })
+    });
     let dropped = state
         .shrink_until(|s| serde_json::to_string(s).is_ok_and(|t| t.len() <= STATE_LIMIT_BYTES));
     if dropped > 0 {
@@ -114,7 +146,11 @@ pub async fn step(
         tracing::warn!(error = %e, "cannot store the autoscaler state");
     }
     publish(ctx, resource, &notes).await;
-    Some(state.overrides)
+    Some(AutoscalerView {
+        status: status_of(&state, report.as_ref(), message),
+        overrides: state.overrides,
+        policy,
+    })
 }
 
 /// The id of the deployment's job when Flink says it runs.
@@ -142,14 +178,14 @@ async fn sample_and_step(
     state: &mut AutoscalerState,
     job_id: &str,
     now_ms: i64,
-) -> Result<Vec<Note>, FlinkError> {
+) -> Result<Option<Stepped>, FlinkError> {
     let name = resource.name_any();
     let namespace = resource.namespace().unwrap_or_else(|| "default".into());
     let client = ctx.flink.for_cluster(&name, &namespace)?;
     let job = JobId::parse(job_id)?;
     let details = client.job_details(&job).await?;
     if details.state != JobState::Running {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let graph = graph_of(&details);
     let (sample, missing) = collect(&client, &job, &graph, settings, now_ms).await?;
@@ -167,22 +203,61 @@ async fn sample_and_step(
         tracing::info!(took_ms = took, "autoscaler: rescale finished");
     }
     let mut notes = notes_of(&report, &graph);
-    if !report.apply.is_empty() {
-        notes.extend(
-            apply(
-                ctx,
-                resource,
-                observed,
-                &client,
-                &job,
-                &details,
-                &graph,
-                &report.apply,
-            )
-            .await,
-        );
+    let Some(decision) = report.decision.clone() else {
+        return Ok(Some(Stepped {
+            report,
+            notes,
+            policy: None,
+            message: None,
+        }));
+    };
+    // The tenant's scaling plugin has its say on every decision (also one without changes:
+    // a policy may scale by the hour).
+    let policy = ctx
+        .policies
+        .scaling_verdict(
+            &ctx.client,
+            resource,
+            &ScalingQuestion {
+                job_id,
+                graph: &graph,
+                decision: &decision,
+                window: &state.window,
+            },
+            now_ms,
+        )
+        .await;
+    let resolved = resolve(&report, &graph, policy.as_ref(), settings.scaling_enabled);
+    notes.extend(resolved.notes);
+    let mut message = resolved.message;
+    if !resolved.apply.is_empty() {
+        state.record_applied(&graph, &decision, &resolved.apply, now_ms, settings);
+        let target = Target {
+            client: &client,
+            job: &job,
+            details: &details,
+            graph: &graph,
+        };
+        let (more, failure) = apply(ctx, resource, observed, &target, &resolved.apply).await;
+        notes.extend(more);
+        if failure.is_some() {
+            message = failure;
+        }
     }
-    Ok(notes)
+    Ok(Some(Stepped {
+        report,
+        notes,
+        policy: resolved.policy,
+        message,
+    }))
+}
+
+/// The running job a rescale is for.
+struct Target<'a> {
+    client: &'a FlinkClient,
+    job: &'a JobId,
+    details: &'a JobDetails,
+    graph: &'a [GraphVertex],
 }
 
 /// One sample of every vertex. A vertex whose metrics Flink has not computed yet is sampled
@@ -234,27 +309,34 @@ async fn collect(
 }
 
 /// Rescales in place; a standalone cluster first gets the TaskManagers the new slots need.
-#[allow(clippy::too_many_arguments)]
+/// Returns the events and, when the rescale could not be done, why.
 async fn apply(
     ctx: &Context,
     resource: &FlinkDeployment,
     observed: &ObservedCluster,
-    client: &FlinkClient,
-    job: &JobId,
-    details: &JobDetails,
-    graph: &[GraphVertex],
+    target: &Target<'_>,
     changes: &BTreeMap<String, u32>,
-) -> Vec<Note> {
+) -> (Vec<Note>, Option<String>) {
+    let Target {
+        client,
+        job,
+        details,
+        graph,
+    } = *target;
     let adaptive = details
         .scheduler_type
         .as_deref()
         .is_some_and(|s| s.eq_ignore_ascii_case("adaptive"));
     if !adaptive {
-        return vec![Note::warning(
-            "ScalingLimited",
-            "The job does not run the adaptive scheduler (jobmanager.scheduler: adaptive), so it \
-             cannot be rescaled in place; the new parallelism applies at its next deploy",
-        )];
+        let why = "the job does not run the adaptive scheduler (jobmanager.scheduler: adaptive), \
+                   so it cannot be rescaled in place; the new parallelism applies at its next deploy";
+        return (
+            vec![Note::warning(
+                "ScalingLimited",
+                format!("Not rescaled: {why}"),
+            )],
+            Some(why.to_string()),
+        );
     }
     let mut notes = Vec::new();
     if resource.spec.mode_or_default()
@@ -315,14 +397,22 @@ async fn apply(
         })
         .collect::<Vec<_>>()
         .join(", ");
-    notes.push(match result {
-        Ok(()) => Note::normal("Scaling", format!("Rescaling in place: {summary}")),
-        Err(e) => Note::warning(
-            "ScalingLimited",
-            format!("The in-place rescale ({summary}) failed: {e}; the new parallelism applies at the next deploy"),
-        ),
-    });
-    notes
+    match result {
+        Ok(()) => {
+            notes.push(Note::normal(
+                "Scaling",
+                format!("Rescaling in place: {summary}"),
+            ));
+            (notes, None)
+        }
+        Err(e) => {
+            let why = format!(
+                "the in-place rescale ({summary}) failed: {e}; the new parallelism applies at the next deploy"
+            );
+            notes.push(Note::warning("ScalingLimited", why.clone()));
+            (notes, Some(why))
+        }
+    }
 }
 
 /// Stores the state in `autoscaler-<name>`, owned by the deployment (deleted with it).

@@ -112,7 +112,7 @@ async fn reconcile_deployment(
     async {
         let observed = observe::deployment(&ctx, &resource).await?;
         let now = now_ms();
-        let overrides = if resource.metadata.deletion_timestamp.is_none() {
+        let autoscaler = if resource.metadata.deletion_timestamp.is_none() {
             autoscaling::step(&ctx, &resource, &observed, now).await
         } else {
             None
@@ -126,7 +126,7 @@ async fn reconcile_deployment(
             intervals: &ctx.settings.intervals,
             defaults: &ctx.settings.flink_defaults,
             upgrade_policy: upgrade_policy.as_ref(),
-            autoscaler_overrides: overrides.as_ref(),
+            autoscaler: autoscaler.as_ref(),
         };
         let plan = deployment::decide(&resource, &observed, &decide_ctx);
         let plan = ctx

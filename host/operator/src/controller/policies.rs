@@ -13,15 +13,19 @@
 //! that fails falls back to its last good patch for that resource (re-checked against the
 //! guard), else the plan is held: nothing is applied and the status says why.
 
+use crate::reconcile::autoscaling::{ScalingPolicy, ScalingVerdict};
 use crate::reconcile::observed::ObservedCluster;
 use crate::reconcile::status::{error_json, policy_decision, record_policy, state_name};
 use crate::reconcile::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
 use crate::reconcile::{Action, Note, Plan};
 use crate::settings::PolicySettings;
 use flink_api::{FlinkDeployment, FlinkDeploymentStatus, PolicyDecision};
+use flink_autoscaler::GraphVertex;
+use flink_autoscaler::decide::JobDecision;
+use flink_autoscaler::window::MetricWindow;
 use flink_policy::model::{
-    Component, PodInput, ResourceRef, SnapshotInfo, UpgradeDecision, UpgradeInput,
-    UpgradeMode as ModelMode,
+    Component, PodInput, Recommendation, ResourceRef, ScalingDecision, ScalingInput, SnapshotInfo,
+    UpgradeDecision, UpgradeInput, UpgradeMode as ModelMode, Vertex,
 };
 use flink_policy::tenancy::{
     ActiveBinding, ActivePolicies, Breaker, CONFIG_KEY, PluginSource, PolicyConfig, activate,
@@ -355,6 +359,75 @@ impl Policies {
         Some(UpgradePolicy { by, verdict })
     }
 
+    /// The tenant's scaling plugin's verdict on the autoscaler's decision (None:
+    /// the tenant has no scaling plugin). Checked and clamped by the host; a failure is
+    /// `Unavailable`, and the built-in decision applies (scaling fails open).
+    pub async fn scaling_verdict(
+        &self,
+        client: &Client,
+        resource: &FlinkDeployment,
+        question: &ScalingQuestion<'_>,
+        now_ms: i64,
+    ) -> Option<ScalingPolicy> {
+        let ScalingQuestion {
+            job_id,
+            graph,
+            decision,
+            window,
+        } = *question;
+        let namespace = resource.namespace().unwrap_or_default();
+        let active = self.active();
+        let binding = active.binding_for(&namespace, resource.labels(), ExtensionPoint::Scaling)?;
+        let by = decision_base(&binding, &active);
+        if !binding.breaker.allows(now_ms) {
+            return Some(ScalingPolicy {
+                by,
+                verdict: ScalingVerdict::Unavailable {
+                    reason: Breaker::PAUSED.into(),
+                },
+            });
+        }
+        let tenant_slots_in_use =
+            tenant_slots_in_use(client, &active, &binding.tenant, resource).await;
+        let mut input = scaling_input(
+            resource_ref(resource, &binding.tenant),
+            graph,
+            decision,
+            window,
+            tenant_slots_in_use,
+            binding.config.clone(),
+            now_ms,
+        );
+        input.job_id = job_id.to_string();
+        let verdict = match self
+            .engine
+            .scaling(&binding.plugin, &input, &binding.limits)
+            .await
+        {
+            Ok(called) => {
+                binding.breaker.record(true, now_ms);
+                match called.value {
+                    ScalingDecision::Follow => ScalingVerdict::Follow,
+                    ScalingDecision::Override { vertices, reason } => ScalingVerdict::Override {
+                        parallelism: vertices
+                            .into_iter()
+                            .map(|v| (v.vertex_id, v.parallelism))
+                            .collect(),
+                        reason,
+                    },
+                    ScalingDecision::Veto { reason } => ScalingVerdict::Veto { reason },
+                }
+            }
+            Err(failure) => {
+                binding.breaker.record(false, now_ms);
+                ScalingVerdict::Unavailable {
+                    reason: format!("the plugin {failure}"),
+                }
+            }
+        };
+        Some(ScalingPolicy { by, verdict })
+    }
+
     /// Passes the pod templates `plan` applies through the resource's pod-template plugin.
     pub async fn pod_templates(
         &self,
@@ -510,6 +583,110 @@ impl Policies {
     }
 }
 
+/// What a scaling plugin is asked about: the autoscaler's decision for a running job.
+pub struct ScalingQuestion<'a> {
+    pub job_id: &'a str,
+    pub graph: &'a [GraphVertex],
+    pub decision: &'a JobDecision,
+    /// The metric window the decision was taken on (a source's latest lag is read from it).
+    pub window: &'a MetricWindow,
+}
+
+/// A scaling plugin's input: the vertices with what the autoscaler evaluated (busy ratio, true
+/// processing rate, target rate, a source's latest lag) and the built-in recommendation with
+/// its reasons.
+fn scaling_input(
+    resource: ResourceRef,
+    graph: &[GraphVertex],
+    decision: &JobDecision,
+    window: &MetricWindow,
+    tenant_slots_in_use: u32,
+    config: Value,
+    now_ms: i64,
+) -> ScalingInput {
+    let latest = window.samples.last();
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let vertices = graph
+        .iter()
+        .map(|v| {
+            let evaluated = decision.evaluation.vertices.get(&v.id);
+            let lag = latest
+                .and_then(|s| s.vertices.get(&v.id))
+                .and_then(|s| finite(s.lag));
+            Vertex {
+                id: v.id.clone(),
+                name: v.name.clone(),
+                parallelism: v.parallelism,
+                max_parallelism: v.max_parallelism,
+                busy_ratio: evaluated.and_then(|e| finite(e.busy_time_ms_per_second / 1000.0)),
+                processing_rate: evaluated.and_then(|e| finite(e.true_processing_rate)),
+                target_rate: evaluated.and_then(|e| finite(e.target_rate)),
+                pending_records: lag.map(|l| l.max(0.0) as u64),
+                is_source: v.inputs.is_empty(),
+            }
+        })
+        .collect();
+    let recommendations = decision
+        .changes
+        .iter()
+        .map(|(id, outcome)| Recommendation {
+            vertex_id: id.clone(),
+            current: outcome.current,
+            recommended: outcome.new,
+            reasons: outcome
+                .reasons
+                .iter()
+                .filter_map(|r| serde_json::to_string(r).ok())
+                .collect(),
+        })
+        .collect();
+    ScalingInput {
+        job_id: String::new(),
+        resource,
+        now_epoch_ms: now_ms,
+        vertices,
+        recommendations,
+        tenant_slots_in_use,
+        config,
+    }
+}
+
+/// Task slots the tenant's other FlinkDeployments use: each one's highest parallelism (the
+/// autoscaler's, when it scaled the job, else `spec.job.parallelism`), summed. A listing that
+/// fails counts as 0 (the plugin then sees only this job).
+async fn tenant_slots_in_use(
+    client: &Client,
+    active: &ActivePolicies,
+    tenant: &str,
+    resource: &FlinkDeployment,
+) -> u32 {
+    let all: Api<FlinkDeployment> = Api::all(client.clone());
+    let Ok(list) = all.list(&Default::default()).await else {
+        return 0;
+    };
+    list.items
+        .iter()
+        .filter(|d| d.uid() != resource.uid())
+        .filter(|d| {
+            let namespace = d.namespace().unwrap_or_default();
+            active
+                .config
+                .tenant_of(&namespace, d.labels())
+                .is_some_and(|t| t.name == tenant)
+        })
+        .map(|d| {
+            let spec = d.spec.job.as_ref().and_then(|j| j.parallelism).unwrap_or(1);
+            let scaled = d
+                .status
+                .as_ref()
+                .and_then(|s| s.autoscaler.as_ref())
+                .and_then(|a| a.parallelism.values().max().copied())
+                .unwrap_or(0);
+            spec.max(scaled).max(0) as u32
+        })
+        .sum()
+}
+
 fn resource_ref(resource: &FlinkDeployment, tenant: &str) -> ResourceRef {
     ResourceRef {
         kind: "FlinkDeployment".into(),
@@ -520,7 +697,6 @@ fn resource_ref(resource: &FlinkDeployment, tenant: &str) -> ResourceRef {
     }
 }
 
-/// Who decides: the binding's tenant, plugin and digest (the outcome is filled in later).
 /// Who decides: the binding's tenant, plugin and digest (the outcome is filled in later). When
 /// a newer version of the binding was rejected, `message` says so, so every affected resource
 /// shows why its tenant's new plugin is not the one deciding.

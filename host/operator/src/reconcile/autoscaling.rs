@@ -3,11 +3,189 @@
 //! controller (`controller::autoscaling`) does the I/O around it.
 
 use super::Note;
-use flink_api::ResourceLifecycleState;
+use super::status::policy_decision;
+use flink_api::{AutoscalerStatus, PolicyDecision, ResourceLifecycleState, ScalingRecordStatus};
 use flink_autoscaler::vertex::Reason;
-use flink_autoscaler::{GraphVertex, StepReport};
+use flink_autoscaler::window::WindowState;
+use flink_autoscaler::{AutoscalerState, GraphVertex, StepReport};
 use flink_rest::{JobDetails, ParallelismBounds, ResourceRequirements, VertexRequirements};
 use std::collections::BTreeMap;
+
+/// What the autoscaler hands the deployment's decision: the parallelism a deploy keeps, what
+/// the status shows, and the scaling plugin's part in it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AutoscalerView {
+    pub overrides: BTreeMap<String, u32>,
+    pub status: AutoscalerStatus,
+    pub policy: Option<PolicyDecision>,
+}
+
+/// A tenant's scaling plugin's answer, as the host checked it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScalingVerdict {
+    Follow,
+    Override {
+        parallelism: BTreeMap<String, u32>,
+        reason: String,
+    },
+    Veto {
+        reason: String,
+    },
+    /// The plugin failed (or its breaker is open): the built-in decision applies.
+    Unavailable {
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalingPolicy {
+    pub by: PolicyDecision,
+    pub verdict: ScalingVerdict,
+}
+
+/// What a step ends in once the tenant's policy had its say.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resolved {
+    pub apply: BTreeMap<String, u32>,
+    pub policy: Option<PolicyDecision>,
+    /// Why a decision was not applied as the built-in autoscaler proposed it.
+    pub message: Option<String>,
+    pub notes: Vec<Note>,
+}
+
+/// Combines the built-in proposal (`report.apply`, empty in metrics-only mode) with the
+/// plugin's verdict. Scaling fails open: a plugin that fails leaves the built-in decision.
+/// Only vertices whose parallelism really changes are applied.
+pub fn resolve(
+    report: &StepReport,
+    graph: &[GraphVertex],
+    policy: Option<&ScalingPolicy>,
+    scaling_enabled: bool,
+) -> Resolved {
+    let mut resolved = Resolved {
+        apply: report.apply.clone(),
+        message: report.not_applied.clone(),
+        ..Resolved::default()
+    };
+    let Some(policy) = policy else {
+        return resolved;
+    };
+    let decided = |outcome: &str, message: Option<String>| {
+        Some(policy_decision(&policy.by, outcome, message))
+    };
+    match &policy.verdict {
+        ScalingVerdict::Follow => {
+            resolved.policy = decided("Applied", Some("followed the built-in decision".into()));
+        }
+        ScalingVerdict::Override {
+            parallelism,
+            reason,
+        } => {
+            let changed: BTreeMap<String, u32> = parallelism
+                .iter()
+                .filter(|(id, p)| graph.iter().any(|v| &v.id == *id && v.parallelism != **p))
+                .map(|(id, p)| (id.clone(), *p))
+                .collect();
+            resolved.policy = decided("Applied", Some(reason.clone()));
+            if scaling_enabled {
+                resolved.apply = changed;
+                resolved.message = Some(format!("the tenant's scaling policy decided: {reason}"));
+            }
+        }
+        ScalingVerdict::Veto { reason } => {
+            resolved.policy = decided("Applied", Some(format!("vetoed: {reason}")));
+            if !resolved.apply.is_empty() {
+                resolved.notes.push(Note::normal(
+                    "ScalingVetoed",
+                    format!("The tenant's scaling policy vetoed this scaling: {reason}"),
+                ));
+            }
+            resolved.apply.clear();
+            resolved.message = Some(format!("vetoed by the tenant's scaling policy: {reason}"));
+        }
+        ScalingVerdict::Unavailable { reason } => {
+            resolved.policy = decided(
+                "Fallback",
+                Some(format!("{reason}; the built-in decision applies")),
+            );
+            resolved.notes.push(Note::warning(
+                "PolicyError",
+                format!("The scaling policy {reason}; the built-in decision applies"),
+            ));
+        }
+    }
+    resolved
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+/// `status.autoscaler` from the stored state and this reconcile's report (None: no sample was
+/// taken, the job is not running or is being changed).
+pub fn status_of(
+    state: &AutoscalerState,
+    report: Option<&StepReport>,
+    message: Option<String>,
+) -> AutoscalerStatus {
+    let names: BTreeMap<&str, &str> = state
+        .graph
+        .iter()
+        .map(|v| (v.id.as_str(), v.name.as_str()))
+        .collect();
+    let (phase, window) = match report.map(|r| (r.window, r.samples)) {
+        None => ("Paused", None),
+        Some((WindowState::Stabilizing { until_ms }, _)) => (
+            "Stabilizing",
+            Some(format!("no samples until {}", rfc3339(until_ms))),
+        ),
+        Some((WindowState::Filling { full_at_ms }, samples)) => (
+            "Collecting",
+            Some(format!(
+                "{samples} samples; full at {}",
+                rfc3339(full_at_ms)
+            )),
+        ),
+        Some((WindowState::Full, samples)) => ("Deciding", Some(format!("{samples} samples"))),
+        Some((WindowState::Rescaling { since_ms }, _)) => (
+            "Rescaling",
+            Some(format!("rescale asked for at {}", rfc3339(since_ms))),
+        ),
+    };
+    let mut scalings: Vec<ScalingRecordStatus> = state
+        .history
+        .0
+        .iter()
+        .flat_map(|(vertex, records)| {
+            let name = names.get(vertex.as_str()).copied().unwrap_or_default();
+            records.iter().map(move |r| ScalingRecordStatus {
+                time: rfc3339(r.time_ms),
+                vertex: vertex.clone(),
+                vertex_name: name.to_string(),
+                from: r.current.min(i32::MAX as u32) as i32,
+                to: r.new.min(i32::MAX as u32) as i32,
+                reason: format!(
+                    "true processing rate {}/s, expected {}/s at the new parallelism",
+                    r.true_processing_rate, r.expected_processing_rate
+                ),
+            })
+        })
+        .collect();
+    scalings.sort_by(|a, b| a.time.cmp(&b.time));
+    let excess = scalings.len().saturating_sub(10);
+    scalings.drain(..excess);
+    AutoscalerStatus {
+        phase: phase.into(),
+        window,
+        parallelism: state
+            .overrides
+            .iter()
+            .map(|(v, p)| (v.clone(), (*p).min(i32::MAX as u32) as i32))
+            .collect(),
+        scalings,
+        message,
+    }
+}
 
 /// The ConfigMap that holds a deployment's autoscaler state (upstream's name).
 pub fn state_config_map(deployment: &str) -> String {
@@ -208,6 +386,125 @@ mod tests {
         let graph = graph_of(&details());
         assert_eq!(task_managers_needed(&graph, &apply, 2), 2);
         assert_eq!(task_managers_needed(&graph, &BTreeMap::new(), 2), 1);
+    }
+
+    fn full_report(apply: &[(&str, u32)]) -> StepReport {
+        StepReport {
+            time_ms: 1_796_080_521_366,
+            window: WindowState::Full,
+            samples: 6,
+            evaluation: None,
+            decision: None,
+            apply: apply.iter().map(|(v, p)| (v.to_string(), *p)).collect(),
+            not_applied: None,
+            rescale_took_ms: None,
+        }
+    }
+
+    fn policy(verdict: ScalingVerdict) -> ScalingPolicy {
+        ScalingPolicy {
+            by: PolicyDecision {
+                extension_point: "scaling-policy".into(),
+                tenant: "team-a".into(),
+                plugin: "tenant-quota-scaling".into(),
+                digest: "sha256:00".into(),
+                ..PolicyDecision::default()
+            },
+            verdict,
+        }
+    }
+
+    #[test]
+    fn a_scaling_plugin_overrides_vetoes_or_falls_back_to_the_built_in_decision() {
+        let graph = graph_of(&details());
+        let report = full_report(&[("cnt", 4)]);
+        let plain = resolve(&report, &graph, None, true);
+        assert_eq!(plain.apply, BTreeMap::from([("cnt".to_string(), 4)]));
+        assert!(plain.policy.is_none());
+
+        let capped = resolve(
+            &report,
+            &graph,
+            Some(&policy(ScalingVerdict::Override {
+                parallelism: BTreeMap::from([("cnt".into(), 2), ("src".into(), 1)]),
+                reason: "tenant quota leaves 2 slots".into(),
+            })),
+            true,
+        );
+        assert_eq!(
+            capped.apply,
+            BTreeMap::from([("cnt".to_string(), 2)]),
+            "src keeps 1: no change"
+        );
+        assert_eq!(capped.policy.as_ref().unwrap().outcome, "Applied");
+
+        let vetoed = resolve(
+            &report,
+            &graph,
+            Some(&policy(ScalingVerdict::Veto {
+                reason: "peak hours".into(),
+            })),
+            true,
+        );
+        assert!(vetoed.apply.is_empty());
+        assert_eq!(vetoed.notes[0].reason, "ScalingVetoed");
+        assert!(vetoed.message.unwrap().contains("peak hours"));
+
+        let failed = resolve(
+            &report,
+            &graph,
+            Some(&policy(ScalingVerdict::Unavailable {
+                reason: "timed out after 10 ms".into(),
+            })),
+            true,
+        );
+        assert_eq!(failed.apply, plain.apply, "scaling fails open");
+        assert_eq!(failed.policy.unwrap().outcome, "Fallback");
+        assert!(failed.notes[0].warning);
+
+        let metrics_only = resolve(
+            &full_report(&[]),
+            &graph,
+            Some(&policy(ScalingVerdict::Override {
+                parallelism: BTreeMap::from([("cnt".into(), 3)]),
+                reason: "hourly target".into(),
+            })),
+            false,
+        );
+        assert!(
+            metrics_only.apply.is_empty(),
+            "metrics-only mode applies nothing"
+        );
+    }
+
+    #[test]
+    fn the_status_shows_the_window_the_parallelism_and_the_latest_scalings() {
+        let mut state = AutoscalerState {
+            graph: graph_of(&details()),
+            ..AutoscalerState::default()
+        };
+        state.overrides.insert("cnt".into(), 4);
+        state.history.0.insert(
+            "cnt".into(),
+            vec![flink_autoscaler::history::ScalingRecord {
+                time_ms: 1_796_080_521_366,
+                current: 1,
+                new: 4,
+                true_processing_rate: 647.59,
+                expected_processing_rate: 2590.36,
+            }],
+        );
+        let status = status_of(&state, Some(&full_report(&[])), None);
+        assert_eq!(status.phase, "Deciding");
+        assert_eq!(status.parallelism["cnt"], 4);
+        assert_eq!(status.scalings.len(), 1);
+        assert_eq!(status.scalings[0].vertex_name, "count -> sink: Writer");
+        assert_eq!(status.scalings[0].time, "2026-11-30T23:15:21.366Z");
+        assert_eq!(
+            status.scalings[0].reason,
+            "true processing rate 647.59/s, expected 2590.36/s at the new parallelism"
+        );
+        assert_eq!(status_of(&state, None, None).phase, "Paused");
     }
 
     #[test]

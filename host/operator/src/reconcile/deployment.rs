@@ -101,8 +101,9 @@ pub struct DecideContext<'a> {
     /// The tenant's upgrade-strategy plugin's verdict on the upgrade about to start
     /// (`upgrade_policy::pending_upgrade`), when the tenant has one.
     pub upgrade_policy: Option<&'a UpgradePolicy>,
-    /// The parallelism the autoscaler chose per vertex: a deploy keeps it.
-    pub autoscaler_overrides: Option<&'a BTreeMap<String, u32>>,
+    /// The autoscaler's part, when it is enabled: the parallelism a deploy keeps, the status it
+    /// shows and the scaling plugin's decision.
+    pub autoscaler: Option<&'a super::autoscaling::AutoscalerView>,
 }
 
 pub fn decide(
@@ -119,6 +120,12 @@ pub fn decide(
         d.actions.push(Action::AddFinalizer);
     }
     d.observe();
+    if let Some(autoscaler) = ctx.autoscaler {
+        d.status.autoscaler = Some(autoscaler.status.clone());
+        if let Some(policy) = &autoscaler.policy {
+            status::record_policy(&mut d.status.policies, policy.clone());
+        }
+    }
     let recorded = d
         .status
         .reconciliation_status
@@ -421,7 +428,7 @@ impl<'a> Decision<'a> {
             _ => id,
         };
         let mut input = RenderInput::for_resource(self.resource, &target.spec, self.ctx.defaults);
-        input.autoscaler_overrides = self.ctx.autoscaler_overrides;
+        input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
         input.generation = target.generation;
         input.restore_from = restore.as_deref();
         let application = target.spec.is_application();
@@ -537,7 +544,7 @@ impl<'a> Decision<'a> {
                 ));
                 self.record(spec, ReconciliationState::Deployed, false);
                 let mut input = RenderInput::for_resource(self.resource, spec, self.ctx.defaults);
-                input.autoscaler_overrides = self.ctx.autoscaler_overrides;
+                input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
                 input.job_id = self
                     .status
                     .job_status
@@ -1098,7 +1105,7 @@ impl<'a> Decision<'a> {
                     &self.resource.spec,
                     self.ctx.defaults,
                 );
-                input.autoscaler_overrides = self.ctx.autoscaler_overrides;
+                input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
                 let config = render::flink_config(&input).unwrap_or_default();
                 self.status.task_manager = Some(TaskManagerInfo {
                     label_selector: Some(render::task_manager_selector(
