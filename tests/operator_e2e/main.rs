@@ -222,8 +222,16 @@ impl Suite {
     fn start_operator(&self) {
         // The kube client spawns its request buffer: it must be built inside the runtime.
         let _inside = self.runtime.enter();
-        let ctx = operator_context(&self.server, &self.work, &self.usrlib, INTERVALS, None)
-            .expect("operator context");
+        let plugins = self.work.join("plugins");
+        let _ = std::fs::create_dir_all(&plugins);
+        let ctx = operator_context(
+            &self.server,
+            &self.work,
+            &self.usrlib,
+            INTERVALS,
+            Some(plugins),
+        )
+        .expect("operator context");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = self.runtime.spawn(controller::run(ctx.clone(), async move {
             let _ = stopped.await;
@@ -1293,6 +1301,32 @@ fn task_manager_pods(suite: &Suite) -> Vec<(String, i64)> {
 fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
     suite: &Suite,
 ) -> Result<(), String> {
+    // The tenant's scaling policy caps its jobs at 3 slots in all (the built-in decision will
+    // want 4).
+    let wasm = flink_policy::dev::plugin_bytes("tenant-quota-scaling");
+    std::fs::write(suite.work.join("plugins/quota.wasm"), &wasm).map_err(|e| e.to_string())?;
+    let policies = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: flink-operator-policies}}\ndata:\n  policies.yaml: |\n    tenantLabel: example.com/tenant\n    tenants:\n    - name: elastic-team\n      scaling:\n        plugin: quota\n        sha256: \"{}\"\n        config: {{tenantMaxSlots: 3}}\n",
+        flink_policy::Digest::of(&wasm).0
+    );
+    suite.apply_manifest("policies.yaml", &policies)?;
+    let ctx = suite.ctx();
+    let labels = std::collections::BTreeMap::from([(
+        "example.com/tenant".to_string(),
+        "elastic-team".to_string(),
+    )]);
+    suite.runtime.block_on(wait_for(
+        "the scaling policy active",
+        Duration::from_secs(60),
+        async || {
+            ctx.policies.active().binding_for(
+                "default",
+                &labels,
+                flink_policy::ExtensionPoint::Scaling,
+            )
+        },
+    ));
+
     let rate_file = suite.work.join("elastic-rate");
     std::fs::write(&rate_file, "100").map_err(|e| e.to_string())?;
     let manifest = std::fs::read_to_string(fixture("autoscaled.yaml"))
@@ -1307,8 +1341,34 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
     // 100 records/s at 2 ms each keep the counter inside its band; 1000/s saturate it.
     std::fs::write(&rate_file, "1000").map_err(|e| e.to_string())?;
     let (up, job_after_up, up_downtime) = watch_rescale(suite, &job, 1, Duration::from_secs(240))?;
-    assert!(up > 1, "scaled up to {up}");
+    assert_eq!(up, 3, "scaled up, to the tenant's quota");
     assert_eq!(job_after_up, job, "an in-place rescale keeps the job");
+    let status = suite
+        .deployment("elastic")
+        .and_then(|d| d.get("status").cloned())
+        .unwrap_or_default();
+    let policy = status
+        .pointer("/policies")
+        .and_then(Value::as_array)
+        .and_then(|p| {
+            p.iter()
+                .find(|p| text(p, "/extensionPoint") == "scaling-policy")
+        })
+        .cloned()
+        .ok_or_else(|| format!("no scaling policy in the status: {status:#}"))?;
+    assert_eq!(text(&policy, "/outcome"), "Applied", "{policy}");
+    assert!(text(&policy, "/message").contains("quota"), "{policy}");
+    let scalings = status
+        .pointer("/autoscaler/scalings")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        scalings
+            .iter()
+            .any(|s| s.get("from") == Some(&json!(1)) && s.get("to") == Some(&json!(3))),
+        "the scaling in status.autoscaler: {status:#}"
+    );
     let after = task_manager_pods(suite);
     for (pod, _) in &before {
         let kept = after.iter().find(|(p, _)| p == pod);
@@ -1318,9 +1378,7 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
             "TaskManager {pod} kept without a restart: {after:?}"
         );
     }
-    if up > 2 {
-        assert!(after.len() >= 2, "{up} subtasks on 2 slots each: {after:?}");
-    }
+    assert!(after.len() >= 2, "{up} subtasks on 2 slots each: {after:?}");
     let reasons = suite.event_reasons("elastic");
     for reason in ["ScalingReport", "Scaling"] {
         assert!(
