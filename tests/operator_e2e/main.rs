@@ -1389,8 +1389,22 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
     let state = suite
         .get("", "v1", "configmaps", "autoscaler-elastic")
         .ok_or("no autoscaler-elastic ConfigMap")?;
-    let stored: Value = serde_json::from_str(&text(&state, "/data/state.json"))
+    // binaryData (base64) of gzip-compressed JSON.
+    let packed: k8s_openapi::ByteString = serde_json::from_value(
+        state
+            .pointer("/binaryData/state.json.gz")
+            .cloned()
+            .ok_or("no binaryData state.json.gz")?,
+    )
+    .map_err(|e| format!("stored state: {e}"))?;
+    let stored: Value = serde_json::from_reader(flate2::read::GzDecoder::new(&packed.0[..]))
         .map_err(|e| format!("stored state: {e}"))?;
+    let recording: flink_autoscaler::replay::Recording = serde_json::from_value(stored.clone())
+        .map_err(|e| format!("the stored state is a recording: {e}"))?;
+    assert!(
+        flink_autoscaler::replay::replay(&recording, &Default::default()).is_ok(),
+        "the stored state replays"
+    );
     assert!(
         stored
             .pointer("/overrides")

@@ -132,18 +132,25 @@ fn latest(series: &Series, metric: fn(&VertexSample) -> f64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// The window turned around: each vertex's samples in time order, read once.
+/// The window turned around: each vertex's samples in time order, read once. Every sample's
+/// vertices come sorted (a BTreeMap) and are nearly always the same, so each sample is merged
+/// into the sorted series with a cursor instead of a lookup per value.
 fn by_vertex(samples: &[Sample]) -> BTreeMap<&str, Vec<(i64, &VertexSample)>> {
-    let mut series: BTreeMap<&str, Vec<(i64, &VertexSample)>> = BTreeMap::new();
+    let mut series: Vec<(&str, Vec<(i64, &VertexSample)>)> = Vec::new();
     for sample in samples {
+        let mut cursor = 0;
         for (id, values) in &sample.vertices {
-            series
-                .entry(id.as_str())
-                .or_default()
-                .push((sample.time_ms, values));
+            while cursor < series.len() && series[cursor].0 < id.as_str() {
+                cursor += 1;
+            }
+            if cursor == series.len() || series[cursor].0 != id.as_str() {
+                series.insert(cursor, (id.as_str(), Vec::with_capacity(samples.len())));
+            }
+            series[cursor].1.push((sample.time_ms, values));
+            cursor += 1;
         }
     }
-    series
+    series.into_iter().collect()
 }
 
 /// Evaluation of a whole job over a window of samples.

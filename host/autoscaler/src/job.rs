@@ -199,13 +199,21 @@ impl AutoscalerState {
         Some(took)
     }
 
-    /// Forgets the oldest samples until `fits` says the state is small enough (a stored state
-    /// has a size limit); returns how many were dropped.
-    pub fn shrink_until(&mut self, fits: impl Fn(&AutoscalerState) -> bool) -> usize {
+    /// Thins the metric window until `fits` says the state is small enough (a stored state has
+    /// a size limit): every other sample goes, the first and the last stay, so the window
+    /// still spans its time (it can still become full, and rates from its ends are unchanged);
+    /// averages are taken over fewer samples. Returns how many samples were dropped.
+    pub fn thin_until(&mut self, fits: impl Fn(&AutoscalerState) -> bool) -> usize {
         let mut dropped = 0;
-        while !fits(self) && !self.window.samples.is_empty() {
-            self.window.samples.remove(0);
-            dropped += 1;
+        while !fits(self) && self.window.samples.len() > 2 {
+            let last = self.window.samples.len() - 1;
+            let mut index = 0;
+            self.window.samples.retain(|_| {
+                let keep = index == 0 || index == last || index % 2 == 0;
+                index += 1;
+                keep
+            });
+            dropped += last + 1 - self.window.samples.len();
         }
         dropped
     }
@@ -367,8 +375,17 @@ mod tests {
         // NaN != NaN: compare the text of both.
         assert_eq!(serde_json::to_string(&back).unwrap(), text);
         let limit = text.len() / 2;
-        let dropped = state.shrink_until(|s| serde_json::to_string(s).unwrap().len() <= limit);
+        let (first, last) = (
+            state.window.samples[0].time_ms,
+            state.window.samples.last().unwrap().time_ms,
+        );
+        let dropped = state.thin_until(|s| serde_json::to_string(s).unwrap().len() <= limit);
         assert!(dropped > 0 && serde_json::to_string(&state).unwrap().len() <= limit);
+        assert_eq!(
+            state.window.samples[0].time_ms, first,
+            "the window keeps its span"
+        );
+        assert_eq!(state.window.samples.last().unwrap().time_ms, last);
         assert_eq!(
             overrides_text(&BTreeMap::from([("a".into(), 2), ("b".into(), 3)])),
             "a:2,b:3"

@@ -4,7 +4,8 @@
 //! A recording is JSON (documented in docs/autoscaler.md):
 //! `{"graph": [vertex...], "config": {"job.autoscaler.<key>": "<value>"...},
 //!   "samples": [{"timeMs": ..., "runningSinceMs": ..., "vertices": {id: sample}}...]}`.
-//! The state the operator stores in the `autoscaler-<name>` ConfigMap (`state.json`) is a
+//! The state the operator stores in the `autoscaler-<name>` ConfigMap (`state.json.gz`,
+//! decompressed) is a
 //! recording too: its graph and the samples of its metric window.
 //!
 //! A rescale in a replay takes effect at once: the graph takes the new parallelism and the job

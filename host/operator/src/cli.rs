@@ -107,7 +107,8 @@ pub enum Command {
 pub enum AutoscalerCommand {
     /// Print each decision the autoscaler takes over a recorded metric history, with its
     /// reasons. The history is a recording (docs/autoscaler.md) or a stored state:
-    /// `kubectl get configmap autoscaler-NAME -o jsonpath='{.data.state\.json}'`.
+    /// `kubectl get configmap autoscaler-NAME -o jsonpath='{.binaryData.state\.json\.gz}' |
+    /// base64 -d | gunzip`.
     Replay {
         #[arg(long)]
         history: PathBuf,

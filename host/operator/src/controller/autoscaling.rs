@@ -26,10 +26,25 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// A stored state stays well inside a ConfigMap's 1 MiB: the oldest samples go first.
+/// A stored state stays well inside a ConfigMap's 1 MiB (compressed; the window is thinned to
+/// fit).
 const STATE_LIMIT_BYTES: usize = 512 * 1024;
-const STATE_KEY: &str = "state.json";
+/// `binaryData` key: the state as gzip-compressed JSON (`AutoscalerState`, a replayable
+/// recording once decompressed).
+const STATE_KEY: &str = "state.json.gz";
 const NONCE_KEY: &str = "resetNonce";
+
+fn pack(state: &AutoscalerState) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    match serde_json::to_writer(&mut encoder, state) {
+        Ok(()) => encoder.finish().unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn unpack(bytes: &[u8]) -> Option<AutoscalerState> {
+    serde_json::from_reader(flate2::read::GzDecoder::new(bytes)).ok()
+}
 
 /// What one sample led to.
 struct Stepped {
@@ -87,9 +102,11 @@ pub async fn step(
         .as_ref()
         .and_then(|m| m.data.clone())
         .unwrap_or_default();
-    let mut state: AutoscalerState = data
-        .get(STATE_KEY)
-        .and_then(|text| serde_json::from_str(text).ok())
+    let mut state: AutoscalerState = stored
+        .as_ref()
+        .and_then(|m| m.binary_data.as_ref())
+        .and_then(|b| b.get(STATE_KEY))
+        .and_then(|bytes| unpack(&bytes.0))
         .unwrap_or_default();
     let mut notes = Vec::new();
     if data.get(NONCE_KEY) != nonce.as_ref() && stored.is_some() {
@@ -134,12 +151,11 @@ pub async fn step(
                 .cloned()
         })
     });
-    let dropped = state
-        .shrink_until(|s| serde_json::to_string(s).is_ok_and(|t| t.len() <= STATE_LIMIT_BYTES));
+    let dropped = state.thin_until(|s| pack(s).len() <= STATE_LIMIT_BYTES);
     if dropped > 0 {
         tracing::info!(
             dropped,
-            "autoscaler: oldest samples dropped to fit the ConfigMap"
+            "autoscaler: metric window thinned to fit the ConfigMap"
         );
     }
     if let Err(e) = store(ctx, resource, &maps, &map_name, &state, nonce).await {
@@ -424,8 +440,8 @@ async fn store(
     state: &AutoscalerState,
     nonce: Option<String>,
 ) -> Result<(), kube::Error> {
-    let text = serde_json::to_string(state).map_err(kube::Error::SerdeError)?;
-    let mut data = BTreeMap::from([(STATE_KEY.to_string(), text)]);
+    let packed = k8s_openapi::ByteString(pack(state));
+    let mut data = BTreeMap::new();
     if let Some(nonce) = nonce {
         data.insert(NONCE_KEY.to_string(), nonce);
     }
@@ -445,6 +461,7 @@ async fn store(
             }],
         },
         "data": data,
+        "binaryData": {STATE_KEY: packed},
     });
     maps.patch(
         name,
