@@ -52,9 +52,12 @@ pub struct StepReport {
     /// may let a policy change it, and records what it applies with
     /// [`AutoscalerState::record_applied`].
     pub apply: BTreeMap<String, u32>,
-    /// Why a decision with changes is not applied (metrics-only mode).
+    /// Why a decision with changes is not applied (metrics-only mode, an excluded period).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_applied: Option<String>,
+    /// Nothing may be applied now, whoever decides (metrics-only mode, an excluded period).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hold: bool,
     /// A rescale that just finished, and how long it took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rescale_took_ms: Option<i64>,
@@ -89,6 +92,7 @@ impl AutoscalerState {
                     decision: None,
                     apply: BTreeMap::new(),
                     not_applied: None,
+                    hold: false,
                     rescale_took_ms: None,
                 };
             }
@@ -105,6 +109,7 @@ impl AutoscalerState {
             decision: None,
             apply: BTreeMap::new(),
             not_applied: None,
+            hold: false,
             rescale_took_ms,
         };
         if !self.window.can_evaluate() {
@@ -125,16 +130,26 @@ impl AutoscalerState {
             &mut self.pending_scale_downs,
             &self.history,
         );
+        let excluded = settings
+            .excluded_periods
+            .iter()
+            .find(|p| p.contains(now_ms));
+        report.hold = !settings.scaling_enabled || excluded.is_some();
         if !decision.changes.is_empty() {
-            if settings.scaling_enabled {
+            if !settings.scaling_enabled {
+                report.not_applied =
+                    Some("job.autoscaler.scaling.enabled is false (metrics-only mode)".into());
+            } else if let Some(period) = excluded {
+                report.not_applied = Some(format!(
+                    "inside the excluded period {:?} (job.autoscaler.excluded.periods)",
+                    period.text()
+                ));
+            } else {
                 report.apply = decision
                     .changes
                     .iter()
                     .map(|(id, outcome)| (id.clone(), outcome.new))
                     .collect();
-            } else {
-                report.not_applied =
-                    Some("job.autoscaler.scaling.enabled is false (metrics-only mode)".into());
             }
         }
         report.decision = Some(decision);
@@ -357,7 +372,30 @@ mod tests {
         assert!(last.apply.is_empty());
         assert_eq!(last.decision.unwrap().changes["map"].new, 2);
         assert!(last.not_applied.unwrap().contains("scaling.enabled"));
+        assert!(last.hold);
         assert!(state.overrides.is_empty() && state.rescale_requested_ms.is_none());
+    }
+
+    #[test]
+    fn an_excluded_period_holds_the_decision() {
+        let mut state = AutoscalerState::default();
+        let settings = AutoscalerSettings {
+            // The whole first day of 1970 (the samples' clock).
+            excluded_periods: crate::limits::parse_periods("0:00-23:59:59").unwrap(),
+            ..settings()
+        };
+        let g = graph(1, 1);
+        let mut last = None;
+        for second in 2..=12 {
+            last = Some(state.step(&g, sample(second, 1000.0, 1.0), 0, &settings));
+        }
+        let last = last.unwrap();
+        assert!(last.apply.is_empty() && last.hold);
+        assert!(
+            last.not_applied
+                .unwrap()
+                .contains("excluded period \"0:00-23:59:59\"")
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod evaluate;
 mod floats;
 pub mod history;
 pub mod job;
+pub mod limits;
 pub mod replay;
 pub mod round;
 pub mod settings;

@@ -69,6 +69,12 @@ pub struct AutoscalerSettings {
     /// `history.max.count` / `history.max.age`: scaling history kept per vertex.
     pub history_max_count: usize,
     pub history_max_age: Duration,
+    /// `excluded.periods`: while one holds, decisions are reported, not applied.
+    pub excluded_periods: Vec<crate::limits::ExcludedPeriod>,
+    /// `quota.cpu` (cores) / `quota.memory` (bytes): a scale-up needing TaskManagers beyond
+    /// them is not applied.
+    pub quota_cpu: Option<f64>,
+    pub quota_memory: Option<u64>,
 }
 
 impl Default for AutoscalerSettings {
@@ -99,6 +105,9 @@ impl Default for AutoscalerSettings {
             observed_lag_threshold: Duration::from_secs(30),
             history_max_count: 3,
             history_max_age: Duration::from_secs(24 * 60 * 60),
+            excluded_periods: Vec::new(),
+            quota_cpu: None,
+            quota_memory: None,
         }
     }
 }
@@ -144,6 +153,32 @@ impl AutoscalerSettings {
 
 /// `job.autoscaler.` + key.
 const PREFIX: &str = "job.autoscaler.";
+
+/// Flink's memory sizes: a number and an optional unit (`b`, `k`/`kb`, `m`/`mb`, `g`/`gb`,
+/// `t`/`tb`, powers of 1024), e.g. `16 gb`, `512m`, `1073741824`.
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a memory size; use e.g. 16 gb"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kibibytes" => 1 << 10,
+        "m" | "mb" | "mebibytes" => 1 << 20,
+        "g" | "gb" | "gibibytes" => 1 << 30,
+        "t" | "tb" | "tebibytes" => 1 << 40,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; use b, kb, mb, gb or tb"
+            ));
+        }
+    };
+    Ok((value * factor as f64).round() as u64)
+}
 
 /// Flink's duration syntax: a number and a unit (`30 s`, `5min`, `1h`, `100ms`); a bare
 /// number is milliseconds.
@@ -239,6 +274,21 @@ impl AutoscalerSettings {
                 .filter(|id| !id.is_empty())
                 .map(String::from)
                 .collect();
+        }
+        if let Some(text) = value("excluded.periods") {
+            match crate::limits::parse_periods(&text) {
+                Ok(periods) => settings.excluded_periods = periods,
+                Err(why) => problems.push(format!(
+                    "{PREFIX}excluded.periods: {why}; use H:mm-H:mm, a Quartz cron expression, or both joined by &&"
+                )),
+            }
+        }
+        settings.quota_cpu = number("quota.cpu", &mut problems);
+        if let Some(text) = value("quota.memory") {
+            match parse_memory(&text) {
+                Ok(bytes) => settings.quota_memory = Some(bytes),
+                Err(why) => problems.push(format!("{PREFIX}quota.memory: {why}")),
+            }
         }
         if let Some(text) = value("history.max.count") {
             match text.parse::<usize>() {
@@ -421,6 +471,25 @@ mod tests {
         assert_eq!(settings.stabilization_interval, Duration::from_secs(5));
         assert_eq!(settings.scale_down_interval, Duration::ZERO);
         assert_eq!(settings.excluded_vertices, ["a1", "b2", "c3"]);
+        let quota = AutoscalerSettings::from_config(&config(&[
+            ("quota.cpu", "8"),
+            ("quota.memory", "16 gb"),
+            ("excluded.periods", "22:00-6:00; * * * ? * SAT,SUN"),
+        ]))
+        .unwrap();
+        assert_eq!(quota.quota_cpu, Some(8.0));
+        assert_eq!(quota.quota_memory, Some(16 << 30));
+        assert_eq!(quota.excluded_periods.len(), 2);
+        let bad = AutoscalerSettings::from_config(&config(&[
+            ("quota.memory", "lots"),
+            ("excluded.periods", "every night"),
+        ]))
+        .unwrap_err();
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(
+            bad.iter()
+                .any(|p| p.starts_with("job.autoscaler.excluded.periods:"))
+        );
         assert_eq!(settings.restart_seconds(&[]), 300.0, "nothing measured yet");
         assert_eq!(settings.restart_seconds(&[4_900, 12_345]), 12.0);
         assert_eq!(

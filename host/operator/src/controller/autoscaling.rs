@@ -17,6 +17,7 @@ use crate::reconcile::observed::{ObservedCluster, ObservedFlink};
 use crate::render;
 use flink_api::FlinkDeployment;
 use flink_autoscaler::collect::{Aggregated, vertex_query, vertex_sample};
+use flink_autoscaler::limits::{ClusterResources, quota_problem};
 use flink_autoscaler::{AutoscalerSettings, AutoscalerState, GraphVertex, Sample};
 use flink_rest::{Aggregation, FlinkClient, FlinkError, JobDetails, JobId, JobState};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -243,9 +244,19 @@ async fn sample_and_step(
             now_ms,
         )
         .await;
-    let resolved = resolve(&report, &graph, policy.as_ref(), settings.scaling_enabled);
-    notes.extend(resolved.notes);
+    let mut resolved = resolve(&report, &graph, policy.as_ref(), !report.hold);
+    notes.extend(std::mem::take(&mut resolved.notes));
     let mut message = resolved.message;
+    if !resolved.apply.is_empty()
+        && let Some(problem) = quota(ctx, resource, observed, &graph, &resolved.apply, settings)
+    {
+        notes.push(Note::warning(
+            "ScalingLimited",
+            format!("Not scaled: {problem}"),
+        ));
+        message = Some(problem);
+        resolved.apply.clear();
+    }
     if !resolved.apply.is_empty() {
         state.record_applied(&graph, &decision, &resolved.apply, now_ms, settings);
         let target = Target {
@@ -266,6 +277,49 @@ async fn sample_and_step(
         policy: resolved.policy,
         message,
     }))
+}
+
+/// The quota problem with applying `apply`, when `quota.cpu` or `quota.memory` is set: the
+/// TaskManagers' CPU and memory come from the rendered configuration.
+fn quota(
+    ctx: &Context,
+    resource: &FlinkDeployment,
+    observed: &ObservedCluster,
+    graph: &[GraphVertex],
+    apply: &BTreeMap<String, u32>,
+    settings: &AutoscalerSettings,
+) -> Option<String> {
+    if settings.quota_cpu.is_none() && settings.quota_memory.is_none() {
+        return None;
+    }
+    let config = render::flink_config(&render::RenderInput::for_resource(
+        resource,
+        &resource.spec,
+        &ctx.settings.flink_defaults,
+    ))
+    .unwrap_or_default();
+    let number = |key: &str| config.get(key).and_then(|v| v.trim().parse::<f64>().ok());
+    let cluster = ClusterResources {
+        task_managers: observed
+            .task_manager
+            .as_ref()
+            .map_or(0, |tm| tm.replicas.max(0) as u32),
+        slots_per_task_manager: number("taskmanager.numberOfTaskSlots").map_or(1, |s| s as u32),
+        cpu: number("kubernetes.taskmanager.cpu.amount")
+            .or_else(|| number("kubernetes.taskmanager.cpu"))
+            .unwrap_or(1.0),
+        memory: config
+            .get("taskmanager.memory.process.size")
+            .and_then(|m| flink_autoscaler::settings::parse_memory(m).ok())
+            .unwrap_or(0),
+    };
+    quota_problem(
+        graph,
+        apply,
+        &cluster,
+        settings.quota_cpu,
+        settings.quota_memory,
+    )
 }
 
 /// The running job a rescale is for.
@@ -344,14 +398,13 @@ async fn apply(
         .as_deref()
         .is_some_and(|s| s.eq_ignore_ascii_case("adaptive"));
     if !adaptive {
-        let why = "the job does not run the adaptive scheduler (jobmanager.scheduler: adaptive), \
-                   so it cannot be rescaled in place; the new parallelism applies at its next deploy";
+        let why = format!(
+            "{} was not rescaled: the job does not run the adaptive scheduler (jobmanager.scheduler: adaptive), so it cannot be rescaled in place; the new parallelism applies at its next deploy",
+            summary_of(graph, changes)
+        );
         return (
-            vec![Note::warning(
-                "ScalingLimited",
-                format!("Not rescaled: {why}"),
-            )],
-            Some(why.to_string()),
+            vec![Note::warning("ScalingLimited", why.clone())],
+            Some(why),
         );
     }
     let mut notes = Vec::new();
@@ -401,18 +454,7 @@ async fn apply(
             .await
     }
     .await;
-    let summary = changes
-        .iter()
-        .map(|(id, p)| {
-            let vertex = graph.iter().find(|v| &v.id == id);
-            format!(
-                "{} {} -> {p}",
-                vertex.map_or(id.as_str(), |v| v.name.as_str()),
-                vertex.map_or(0, |v| v.parallelism)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let summary = summary_of(graph, changes);
     match result {
         Ok(()) => {
             notes.push(Note::normal(
@@ -429,6 +471,22 @@ async fn apply(
             (notes, Some(why))
         }
     }
+}
+
+/// `name current -> new, ...` for events.
+fn summary_of(graph: &[GraphVertex], changes: &BTreeMap<String, u32>) -> String {
+    changes
+        .iter()
+        .map(|(id, p)| {
+            let vertex = graph.iter().find(|v| &v.id == id);
+            format!(
+                "{} {} -> {p}",
+                vertex.map_or(id.as_str(), |v| v.name.as_str()),
+                vertex.map_or(0, |v| v.parallelism)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Stores the state in `autoscaler-<name>`, owned by the deployment (deleted with it).

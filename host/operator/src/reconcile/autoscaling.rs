@@ -397,6 +397,7 @@ mod tests {
             decision: None,
             apply: apply.iter().map(|(v, p)| (v.to_string(), *p)).collect(),
             not_applied: None,
+            hold: false,
             rescale_took_ms: None,
         }
     }
