@@ -10,14 +10,14 @@ use super::act::publish;
 use super::policies::ScalingQuestion;
 use crate::reconcile::Note;
 use crate::reconcile::autoscaling::{
-    AutoscalerView, graph_of, in_place_requirements, notes_of, resolve, should_sample,
-    state_config_map, status_of, task_managers_needed,
+    AutoscalerView, cluster_resources, graph_of, in_place_requirements, notes_of, resolve,
+    should_sample, state_config_map, status_of, task_managers_needed,
 };
 use crate::reconcile::observed::{ObservedCluster, ObservedFlink};
 use crate::render;
 use flink_api::FlinkDeployment;
 use flink_autoscaler::collect::{Aggregated, vertex_query, vertex_sample};
-use flink_autoscaler::limits::{ClusterResources, quota_problem};
+use flink_autoscaler::limits::quota_problem;
 use flink_autoscaler::{AutoscalerSettings, AutoscalerState, GraphVertex, Sample};
 use flink_rest::{Aggregation, FlinkClient, FlinkError, JobDetails, JobId, JobState};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -298,21 +298,11 @@ fn quota(
         &ctx.settings.flink_defaults,
     ))
     .unwrap_or_default();
-    let number = |key: &str| config.get(key).and_then(|v| v.trim().parse::<f64>().ok());
-    let cluster = ClusterResources {
-        task_managers: observed
-            .task_manager
-            .as_ref()
-            .map_or(0, |tm| tm.replicas.max(0) as u32),
-        slots_per_task_manager: number("taskmanager.numberOfTaskSlots").map_or(1, |s| s as u32),
-        cpu: number("kubernetes.taskmanager.cpu.amount")
-            .or_else(|| number("kubernetes.taskmanager.cpu"))
-            .unwrap_or(1.0),
-        memory: config
-            .get("taskmanager.memory.process.size")
-            .and_then(|m| flink_autoscaler::settings::parse_memory(m).ok())
-            .unwrap_or(0),
-    };
+    let task_managers = observed
+        .task_manager
+        .as_ref()
+        .map_or(0, |tm| tm.replicas.max(0) as u32);
+    let cluster = cluster_resources(&config, task_managers);
     quota_problem(
         graph,
         apply,

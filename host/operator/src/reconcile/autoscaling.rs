@@ -20,6 +20,26 @@ pub struct AutoscalerView {
     pub policy: Option<PolicyDecision>,
 }
 
+/// The TaskManagers' resources as the rendered Flink configuration states them (slots, cores,
+/// process memory), for the quota check.
+pub fn cluster_resources(
+    config: &BTreeMap<String, String>,
+    task_managers: u32,
+) -> flink_autoscaler::limits::ClusterResources {
+    let number = |key: &str| config.get(key).and_then(|v| v.trim().parse::<f64>().ok());
+    flink_autoscaler::limits::ClusterResources {
+        task_managers,
+        slots_per_task_manager: number("taskmanager.numberOfTaskSlots").map_or(1, |s| s as u32),
+        cpu: number("kubernetes.taskmanager.cpu.amount")
+            .or_else(|| number("kubernetes.taskmanager.cpu"))
+            .unwrap_or(1.0),
+        memory: config
+            .get("taskmanager.memory.process.size")
+            .and_then(|m| flink_autoscaler::settings::parse_memory(m).ok())
+            .unwrap_or(0),
+    }
+}
+
 /// A tenant's scaling plugin's answer, as the host checked it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ScalingVerdict {
@@ -506,6 +526,30 @@ mod tests {
             "true processing rate 647.59/s, expected 2590.36/s at the new parallelism"
         );
         assert_eq!(status_of(&state, None, None).phase, "Paused");
+    }
+
+    #[test]
+    fn the_quota_check_reads_the_task_managers_from_the_rendered_configuration() {
+        let config: BTreeMap<String, String> = [
+            ("taskmanager.numberOfTaskSlots", "2"),
+            ("kubernetes.taskmanager.cpu.amount", "0.5"),
+            ("taskmanager.memory.process.size", "800m"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let cluster = cluster_resources(&config, 1);
+        assert_eq!(cluster.slots_per_task_manager, 2);
+        assert_eq!(cluster.cpu, 0.5);
+        assert_eq!(cluster.memory, 800 << 20);
+        let graph = graph_of(&details());
+        let apply = BTreeMap::from([("cnt".to_string(), 6)]);
+        let problem =
+            flink_autoscaler::limits::quota_problem(&graph, &apply, &cluster, Some(1.0), None);
+        assert_eq!(
+            problem.as_deref(),
+            Some("3 TaskManagers would take 1.5 CPU, over job.autoscaler.quota.cpu (1)")
+        );
     }
 
     #[test]
