@@ -27,6 +27,14 @@ pub struct GraphVertex {
     pub name: String,
 }
 
+/// What to call vertex `id` of `graph` for people: its name, else its id.
+pub fn label_of<'a>(graph: &'a [GraphVertex], id: &'a str) -> &'a str {
+    graph
+        .iter()
+        .find(|v| v.id == id && !v.name.is_empty())
+        .map_or(id, |v| v.name.as_str())
+}
+
 /// One vertex's metrics at one sample time. A metric Flink did not report is NaN: it is
 /// never invented.
 /// In stored state and recordings, a missing metric is `null` (or left out).

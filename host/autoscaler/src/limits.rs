@@ -237,9 +237,23 @@ pub struct ClusterResources {
     pub memory: u64,
 }
 
+/// TaskManagers the job needs once `graph` is rescaled by `apply`, at `slots_per_task_manager`
+/// slots each. Slot sharing: the job needs as many slots as its widest vertex.
+pub fn task_managers_needed(
+    graph: &[GraphVertex],
+    apply: &BTreeMap<String, u32>,
+    slots_per_task_manager: u32,
+) -> u32 {
+    let slots = graph
+        .iter()
+        .map(|v| apply.get(&v.id).copied().unwrap_or(v.parallelism))
+        .max()
+        .unwrap_or(1);
+    slots.div_ceil(slots_per_task_manager.max(1))
+}
+
 /// Upstream's quota check: when the rescaled job needs more TaskManagers than it has, their
-/// total CPU and memory must stay within `quota.cpu` and `quota.memory`. Slot sharing: the job
-/// needs as many slots as its widest vertex.
+/// total CPU and memory must stay within `quota.cpu` and `quota.memory`.
 pub fn quota_problem(
     graph: &[GraphVertex],
     apply: &BTreeMap<String, u32>,
@@ -247,12 +261,7 @@ pub fn quota_problem(
     quota_cpu: Option<f64>,
     quota_memory: Option<u64>,
 ) -> Option<String> {
-    let slots = graph
-        .iter()
-        .map(|v| apply.get(&v.id).copied().unwrap_or(v.parallelism))
-        .max()
-        .unwrap_or(1);
-    let task_managers = slots.div_ceil(cluster.slots_per_task_manager.max(1));
+    let task_managers = task_managers_needed(graph, apply, cluster.slots_per_task_manager);
     if task_managers <= cluster.task_managers {
         return None;
     }

@@ -2,6 +2,7 @@
 //! recorded metric history (a recording, or a stored `autoscaler-<name>` state). The same step
 //! function as the operator, so tuning settings here predicts the cluster.
 
+use flink_autoscaler::evaluate::label_of;
 use flink_autoscaler::replay::{Recording, replay};
 use flink_autoscaler::window::WindowState;
 use std::collections::BTreeMap;
@@ -51,20 +52,7 @@ pub fn run(history: &Path, config: &[String], json: bool) -> ExitCode {
     };
     let mut out = std::io::stdout().lock();
     let first = reports.first().map_or(0, |r| r.time_ms);
-    let names: BTreeMap<&str, &str> = recording
-        .graph
-        .iter()
-        .map(|v| {
-            (
-                v.id.as_str(),
-                if v.name.is_empty() {
-                    v.id.as_str()
-                } else {
-                    v.name.as_str()
-                },
-            )
-        })
-        .collect();
+
     let mut scalings = 0;
     let mut last_state = None;
     for report in &reports {
@@ -111,7 +99,7 @@ pub fn run(history: &Path, config: &[String], json: bool) -> ExitCode {
             let _ = writeln!(
                 out,
                 "             {}: {} -> {}  (true processing rate {}/s, target {}/s, catch-up {}/s; scale up below {}/s, down above {}/s)",
-                names.get(id.as_str()).unwrap_or(&id.as_str()),
+                label_of(&recording.graph, id),
                 o.current,
                 o.new,
                 e.map_or(f64::NAN, |e| e.true_processing_rate),
@@ -130,7 +118,7 @@ pub fn run(history: &Path, config: &[String], json: bool) -> ExitCode {
             let _ = writeln!(
                 out,
                 "             {}: the last scale-up was ineffective ({:.0}% of the expected increase)",
-                names.get(id.as_str()).unwrap_or(&id.as_str()),
+                label_of(&recording.graph, id),
                 i.effectiveness * 100.0
             );
         }

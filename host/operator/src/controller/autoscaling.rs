@@ -11,13 +11,13 @@ use super::policies::ScalingQuestion;
 use crate::reconcile::Note;
 use crate::reconcile::autoscaling::{
     AutoscalerView, cluster_resources, graph_of, in_place_requirements, notes_of, resolve,
-    should_sample, state_config_map, status_of, task_managers_needed,
+    should_sample, state_config_map, status_of, summary_of,
 };
 use crate::reconcile::observed::{ObservedCluster, ObservedFlink};
 use crate::render;
 use flink_api::FlinkDeployment;
 use flink_autoscaler::collect::{Aggregated, vertex_query, vertex_sample};
-use flink_autoscaler::limits::quota_problem;
+use flink_autoscaler::limits::{ClusterResources, quota_problem, task_managers_needed};
 use flink_autoscaler::{AutoscalerSettings, AutoscalerState, GraphVertex, Sample};
 use flink_rest::{Aggregation, FlinkClient, FlinkError, JobDetails, JobId, JobState};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -247,8 +247,15 @@ async fn sample_and_step(
     let mut resolved = resolve(&report, &graph, policy.as_ref(), !report.hold);
     notes.extend(std::mem::take(&mut resolved.notes));
     let mut message = resolved.message;
-    if !resolved.apply.is_empty()
-        && let Some(problem) = quota(ctx, resource, observed, &graph, &resolved.apply, settings)
+    let cluster = (!resolved.apply.is_empty()).then(|| cluster_of(ctx, resource, observed));
+    if let Some(cluster) = &cluster
+        && let Some(problem) = quota_problem(
+            &graph,
+            &resolved.apply,
+            cluster,
+            settings.quota_cpu,
+            settings.quota_memory,
+        )
     {
         notes.push(Note::warning(
             "ScalingLimited",
@@ -257,7 +264,7 @@ async fn sample_and_step(
         message = Some(problem);
         resolved.apply.clear();
     }
-    if !resolved.apply.is_empty() {
+    if let (Some(cluster), false) = (&cluster, resolved.apply.is_empty()) {
         state.record_applied(&graph, &decision, &resolved.apply, now_ms, settings);
         let target = Target {
             client: &client,
@@ -265,7 +272,7 @@ async fn sample_and_step(
             details: &details,
             graph: &graph,
         };
-        let (more, failure) = apply(ctx, resource, observed, &target, &resolved.apply).await;
+        let (more, failure) = apply(ctx, resource, cluster, &target, &resolved.apply).await;
         notes.extend(more);
         if failure.is_some() {
             message = failure;
@@ -279,19 +286,13 @@ async fn sample_and_step(
     }))
 }
 
-/// The quota problem with applying `apply`, when `quota.cpu` or `quota.memory` is set: the
-/// TaskManagers' CPU and memory come from the rendered configuration.
-fn quota(
+/// The cluster's TaskManagers as they run now, with what each one has (from the rendered
+/// configuration).
+fn cluster_of(
     ctx: &Context,
     resource: &FlinkDeployment,
     observed: &ObservedCluster,
-    graph: &[GraphVertex],
-    apply: &BTreeMap<String, u32>,
-    settings: &AutoscalerSettings,
-) -> Option<String> {
-    if settings.quota_cpu.is_none() && settings.quota_memory.is_none() {
-        return None;
-    }
+) -> ClusterResources {
     let config = render::flink_config(&render::RenderInput::for_resource(
         resource,
         &resource.spec,
@@ -302,14 +303,7 @@ fn quota(
         .task_manager
         .as_ref()
         .map_or(0, |tm| tm.replicas.max(0) as u32);
-    let cluster = cluster_resources(&config, task_managers);
-    quota_problem(
-        graph,
-        apply,
-        &cluster,
-        settings.quota_cpu,
-        settings.quota_memory,
-    )
+    cluster_resources(&config, task_managers)
 }
 
 /// The running job a rescale is for.
@@ -373,7 +367,7 @@ async fn collect(
 async fn apply(
     ctx: &Context,
     resource: &FlinkDeployment,
-    observed: &ObservedCluster,
+    cluster: &ClusterResources,
     target: &Target<'_>,
     changes: &BTreeMap<String, u32>,
 ) -> (Vec<Note>, Option<String>) {
@@ -407,19 +401,8 @@ async fn apply(
             .and_then(|tm| tm.replicas)
             .is_none()
     {
-        let config = render::flink_config(&render::RenderInput::for_resource(
-            resource,
-            &resource.spec,
-            &ctx.settings.flink_defaults,
-        ))
-        .unwrap_or_default();
-        let slots = config
-            .get("taskmanager.numberOfTaskSlots")
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(1);
-        let needed = task_managers_needed(graph, changes, slots);
-        let current = observed.task_manager.as_ref().map_or(0, |tm| tm.replicas);
-        if needed > current {
+        let needed = task_managers_needed(graph, changes, cluster.slots_per_task_manager);
+        if needed > cluster.task_managers {
             let deployments: Api<Deployment> = Api::namespaced(
                 ctx.client.clone(),
                 &resource.namespace().unwrap_or_else(|| "default".into()),
@@ -461,22 +444,6 @@ async fn apply(
             (notes, Some(why))
         }
     }
-}
-
-/// `name current -> new, ...` for events.
-fn summary_of(graph: &[GraphVertex], changes: &BTreeMap<String, u32>) -> String {
-    changes
-        .iter()
-        .map(|(id, p)| {
-            let vertex = graph.iter().find(|v| &v.id == id);
-            format!(
-                "{} {} -> {p}",
-                vertex.map_or(id.as_str(), |v| v.name.as_str()),
-                vertex.map_or(0, |v| v.parallelism)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Stores the state in `autoscaler-<name>`, owned by the deployment (deleted with it).

@@ -5,6 +5,7 @@
 use super::Note;
 use super::status::policy_decision;
 use flink_api::{AutoscalerStatus, PolicyDecision, ResourceLifecycleState, ScalingRecordStatus};
+use flink_autoscaler::evaluate::label_of;
 use flink_autoscaler::vertex::Reason;
 use flink_autoscaler::window::WindowState;
 use flink_autoscaler::{AutoscalerState, GraphVertex, StepReport};
@@ -35,7 +36,7 @@ pub fn cluster_resources(
             .unwrap_or(1.0),
         memory: config
             .get("taskmanager.memory.process.size")
-            .and_then(|m| flink_autoscaler::settings::parse_memory(m).ok())
+            .and_then(|m| flink_api::quantity::parse_memory(m).ok())
             .unwrap_or(0),
     }
 }
@@ -269,26 +270,19 @@ pub fn in_place_requirements(
     next
 }
 
-/// TaskManagers a standalone cluster needs for `graph` rescaled by `apply` (slot sharing: one
-/// slot per subtask of the widest vertex).
-pub fn task_managers_needed(
-    graph: &[GraphVertex],
-    apply: &BTreeMap<String, u32>,
-    slots: u32,
-) -> i32 {
-    let widest = graph
+/// `name current -> new, ...` of a rescale, for events.
+pub fn summary_of(graph: &[GraphVertex], changes: &BTreeMap<String, u32>) -> String {
+    changes
         .iter()
-        .map(|v| apply.get(&v.id).copied().unwrap_or(v.parallelism))
-        .max()
-        .unwrap_or(1);
-    widest.div_ceil(slots.max(1)) as i32
-}
-
-fn name_of<'a>(graph: &'a [GraphVertex], id: &'a str) -> &'a str {
-    graph
-        .iter()
-        .find(|v| v.id == id)
-        .map_or(id, |v| if v.name.is_empty() { id } else { &v.name })
+        .map(|(id, p)| {
+            let current = graph
+                .iter()
+                .find(|v| &v.id == id)
+                .map_or(0, |v| v.parallelism);
+            format!("{} {current} -> {p}", label_of(graph, id))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The events a step's report becomes: ScalingReport for a decision that changes something
@@ -308,7 +302,7 @@ pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
                 let evaluated = decision.evaluation.vertices.get(id);
                 format!(
                     "{}: parallelism {} -> {} (true processing rate {}/s, target {}/s, scale up below {}/s, down above {}/s)",
-                    name_of(graph, id),
+                    label_of(graph, id),
                     o.current,
                     o.new,
                     evaluated.map_or(f64::NAN, |e| e.true_processing_rate),
@@ -331,7 +325,7 @@ pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
                 let limited = match reason {
                     Reason::FactorLimited { wanted, limited_to } => format!(
                         "{}: the scale factor {wanted:.3} was limited to {limited_to:.3} (job.autoscaler.scale-up.max-factor / scale-down.max-factor)",
-                        name_of(graph, id)
+                        label_of(graph, id)
                     ),
                     Reason::Bounded {
                         wanted,
@@ -339,7 +333,7 @@ pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
                         upper,
                     } => format!(
                         "{}: parallelism {wanted} is outside [{lower}, {upper}] (vertex min/max parallelism, max parallelism)",
-                        name_of(graph, id)
+                        label_of(graph, id)
                     ),
                     _ => continue,
                 };
@@ -352,7 +346,7 @@ pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
             "IneffectiveScaling",
             format!(
                 "{}: the last scale-up raised the true processing rate by {}/s of the {}/s expected ({:.0}%); {}",
-                name_of(graph, id),
+                label_of(graph, id),
                 ineffective.actual_increase,
                 ineffective.expected_increase,
                 ineffective.effectiveness * 100.0,
@@ -404,8 +398,10 @@ mod tests {
         assert_eq!(next["src"], current["src"]);
         assert_eq!(next["cnt"].parallelism.upper_bound, 3);
         let graph = graph_of(&details());
+        use flink_autoscaler::limits::task_managers_needed;
         assert_eq!(task_managers_needed(&graph, &apply, 2), 2);
         assert_eq!(task_managers_needed(&graph, &BTreeMap::new(), 2), 1);
+        assert_eq!(summary_of(&graph, &apply), "count -> sink: Writer 1 -> 3");
     }
 
     fn full_report(apply: &[(&str, u32)]) -> StepReport {
