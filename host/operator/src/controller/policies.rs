@@ -281,14 +281,6 @@ impl Policies {
         let active = self.active();
         let binding = active.binding_for(&namespace, resource.labels(), ExtensionPoint::Upgrade)?;
         let by = decision_base(&binding, &active);
-        if !binding.breaker.allows(now_ms) {
-            return Some(UpgradePolicy {
-                by,
-                verdict: UpgradeVerdict::Unavailable {
-                    reason: Breaker::PAUSED.into(),
-                },
-            });
-        }
         let job = resource.status.as_ref().and_then(|s| s.job_status.as_ref());
         let savepoint = job
             .and_then(|j| j.savepoint_info.as_ref())
@@ -322,39 +314,33 @@ impl Policies {
             },
             config: binding.config.clone(),
         };
-        let verdict = match self
-            .engine
-            .upgrade(&binding.plugin, &input, &binding.limits)
-            .await
-        {
-            Ok(called) => {
-                binding.breaker.record(true, now_ms);
-                match called.value {
-                    UpgradeDecision::Proceed {
-                        mode,
-                        savepoint_first,
-                        reason,
-                    } => UpgradeVerdict::Proceed {
-                        mode: from_model(mode),
-                        savepoint_first,
-                        reason,
-                    },
-                    UpgradeDecision::WaitUntil {
-                        until_epoch_ms,
-                        reason,
-                    } => UpgradeVerdict::WaitUntil {
-                        until_ms: until_epoch_ms,
-                        reason,
-                    },
-                    UpgradeDecision::Refuse { reason } => UpgradeVerdict::Refuse { reason },
-                }
-            }
-            Err(failure) => {
-                binding.breaker.record(false, now_ms);
-                UpgradeVerdict::Unavailable {
-                    reason: format!("the plugin {failure}"),
-                }
-            }
+        let answer = guarded(&binding, now_ms, async {
+            self.engine
+                .upgrade(&binding.plugin, &input, &binding.limits)
+                .await
+        })
+        .await;
+        let verdict = match answer {
+            Ok(decision) => match decision {
+                UpgradeDecision::Proceed {
+                    mode,
+                    savepoint_first,
+                    reason,
+                } => UpgradeVerdict::Proceed {
+                    mode: from_model(mode),
+                    savepoint_first,
+                    reason,
+                },
+                UpgradeDecision::WaitUntil {
+                    until_epoch_ms,
+                    reason,
+                } => UpgradeVerdict::WaitUntil {
+                    until_ms: until_epoch_ms,
+                    reason,
+                },
+                UpgradeDecision::Refuse { reason } => UpgradeVerdict::Refuse { reason },
+            },
+            Err(reason) => UpgradeVerdict::Unavailable { reason },
         };
         Some(UpgradePolicy { by, verdict })
     }
@@ -379,51 +365,38 @@ impl Policies {
         let active = self.active();
         let binding = active.binding_for(&namespace, resource.labels(), ExtensionPoint::Scaling)?;
         let by = decision_base(&binding, &active);
-        if !binding.breaker.allows(now_ms) {
-            return Some(ScalingPolicy {
-                by,
-                verdict: ScalingVerdict::Unavailable {
-                    reason: Breaker::PAUSED.into(),
+        // Inside the guarded call: an open breaker skips listing the tenant's deployments too.
+        let answer = guarded(&binding, now_ms, async {
+            let tenant_slots_in_use =
+                tenant_slots_in_use(client, &active, &binding.tenant, resource).await;
+            let mut input = scaling_input(
+                resource_ref(resource, &binding.tenant),
+                graph,
+                decision,
+                window,
+                tenant_slots_in_use,
+                binding.config.clone(),
+                now_ms,
+            );
+            input.job_id = job_id.to_string();
+            self.engine
+                .scaling(&binding.plugin, &input, &binding.limits)
+                .await
+        })
+        .await;
+        let verdict = match answer {
+            Ok(decision) => match decision {
+                ScalingDecision::Follow => ScalingVerdict::Follow,
+                ScalingDecision::Override { vertices, reason } => ScalingVerdict::Override {
+                    parallelism: vertices
+                        .into_iter()
+                        .map(|v| (v.vertex_id, v.parallelism))
+                        .collect(),
+                    reason,
                 },
-            });
-        }
-        let tenant_slots_in_use =
-            tenant_slots_in_use(client, &active, &binding.tenant, resource).await;
-        let mut input = scaling_input(
-            resource_ref(resource, &binding.tenant),
-            graph,
-            decision,
-            window,
-            tenant_slots_in_use,
-            binding.config.clone(),
-            now_ms,
-        );
-        input.job_id = job_id.to_string();
-        let verdict = match self
-            .engine
-            .scaling(&binding.plugin, &input, &binding.limits)
-            .await
-        {
-            Ok(called) => {
-                binding.breaker.record(true, now_ms);
-                match called.value {
-                    ScalingDecision::Follow => ScalingVerdict::Follow,
-                    ScalingDecision::Override { vertices, reason } => ScalingVerdict::Override {
-                        parallelism: vertices
-                            .into_iter()
-                            .map(|v| (v.vertex_id, v.parallelism))
-                            .collect(),
-                        reason,
-                    },
-                    ScalingDecision::Veto { reason } => ScalingVerdict::Veto { reason },
-                }
-            }
-            Err(failure) => {
-                binding.breaker.record(false, now_ms);
-                ScalingVerdict::Unavailable {
-                    reason: format!("the plugin {failure}"),
-                }
-            }
+                ScalingDecision::Veto { reason } => ScalingVerdict::Veto { reason },
+            },
+            Err(reason) => ScalingVerdict::Unavailable { reason },
         };
         Some(ScalingPolicy { by, verdict })
     }
@@ -539,27 +512,21 @@ impl Policies {
             pod_template: template.clone(),
             config: binding.config.clone(),
         };
-        let failure = if binding.breaker.allows(now_ms) {
-            match self
-                .engine
+        let answer = guarded(binding, now_ms, async {
+            self.engine
                 .pod_template(&binding.plugin, &input, &binding.guard, &binding.limits)
                 .await
-            {
-                Ok(called) => {
-                    binding.breaker.record(true, now_ms);
-                    self.last_good
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(key, (binding.plugin.digest.clone(), called.value.patch));
-                    return (PodOutcome::Applied, Some(called.value.pod_template));
-                }
-                Err(failure) => {
-                    binding.breaker.record(false, now_ms);
-                    format!("the plugin {failure}")
-                }
+        })
+        .await;
+        let failure = match answer {
+            Ok(decision) => {
+                self.last_good
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, (binding.plugin.digest.clone(), decision.patch));
+                return (PodOutcome::Applied, Some(decision.pod_template));
             }
-        } else {
-            Breaker::PAUSED.to_string()
+            Err(failure) => failure,
         };
         let last = self
             .last_good
@@ -685,6 +652,29 @@ async fn tenant_slots_in_use(
             spec.max(scaled).max(0) as u32
         })
         .sum()
+}
+
+/// A plugin call behind its binding's circuit breaker: the answer, or why there is none (the
+/// breaker is open, or the call failed). The call is not made while the breaker is open, and
+/// its outcome is recorded.
+async fn guarded<T>(
+    binding: &ActiveBinding,
+    now_ms: i64,
+    call: impl std::future::Future<Output = Result<flink_policy::Called<T>, flink_policy::CallFailure>>,
+) -> Result<T, String> {
+    if !binding.breaker.allows(now_ms) {
+        return Err(Breaker::PAUSED.into());
+    }
+    match call.await {
+        Ok(called) => {
+            binding.breaker.record(true, now_ms);
+            Ok(called.value)
+        }
+        Err(failure) => {
+            binding.breaker.record(false, now_ms);
+            Err(format!("the plugin {failure}"))
+        }
+    }
 }
 
 fn resource_ref(resource: &FlinkDeployment, tenant: &str) -> ResourceRef {
