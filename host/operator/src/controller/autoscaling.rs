@@ -103,14 +103,15 @@ pub async fn step(
         .as_ref()
         .and_then(|m| m.data.clone())
         .unwrap_or_default();
-    let mut state: AutoscalerState = stored
+    let previous: Option<Vec<u8>> = stored
         .as_ref()
         .and_then(|m| m.binary_data.as_ref())
         .and_then(|b| b.get(STATE_KEY))
-        .and_then(|bytes| unpack(&bytes.0))
-        .unwrap_or_default();
+        .map(|bytes| bytes.0.clone());
+    let mut state: AutoscalerState = previous.as_deref().and_then(unpack).unwrap_or_default();
+    let nonce_unchanged = data.get(NONCE_KEY) == nonce.as_ref();
     let mut notes = Vec::new();
-    if data.get(NONCE_KEY) != nonce.as_ref() && stored.is_some() {
+    if !nonce_unchanged && stored.is_some() {
         state = AutoscalerState::default();
         notes.push(Note::normal(
             "AutoscalerReset",
@@ -152,14 +153,19 @@ pub async fn step(
                 .cloned()
         })
     });
-    let dropped = state.thin_until(|s| pack(s).len() <= STATE_LIMIT_BYTES);
-    if dropped > 0 {
+    let mut packed = pack(&state);
+    if packed.len() > STATE_LIMIT_BYTES {
+        let dropped = state.thin_until(|s| pack(s).len() <= STATE_LIMIT_BYTES);
         tracing::info!(
             dropped,
             "autoscaler: metric window thinned to fit the ConfigMap"
         );
+        packed = pack(&state);
     }
-    if let Err(e) = store(ctx, resource, &maps, &map_name, &state, nonce).await {
+    // A reconcile that took no sample changes nothing: no write.
+    if (previous.as_deref() != Some(packed.as_slice()) || !nonce_unchanged)
+        && let Err(e) = store(ctx, resource, &maps, &map_name, packed, nonce).await
+    {
         tracing::warn!(error = %e, "cannot store the autoscaler state");
     }
     publish(ctx, resource, &notes).await;
@@ -452,10 +458,10 @@ async fn store(
     resource: &FlinkDeployment,
     maps: &Api<ConfigMap>,
     name: &str,
-    state: &AutoscalerState,
+    packed: Vec<u8>,
     nonce: Option<String>,
 ) -> Result<(), kube::Error> {
-    let packed = k8s_openapi::ByteString(pack(state));
+    let packed = k8s_openapi::ByteString(packed);
     let mut data = BTreeMap::new();
     if let Some(nonce) = nonce {
         data.insert(NONCE_KEY.to_string(), nonce);
