@@ -190,7 +190,19 @@ fn main() {
         .into_iter()
         .map(|(name, step)| {
             let suite = suite.clone();
-            Trial::test(name, move || step(&suite).map_err(Failed::from))
+            Trial::test(name, move || {
+                let before = suite.flink_objects();
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(&suite)));
+                if !matches!(outcome, Ok(Ok(()))) {
+                    // One failed step must not fail the next ones: what it created goes away.
+                    suite.remove_objects_since(&before);
+                }
+                match outcome {
+                    Ok(result) => result.map_err(Failed::from),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            })
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
@@ -366,6 +378,50 @@ impl Suite {
         std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
         self.kubectl(&["apply", "-f", &path.display().to_string()])
             .map(|_| ())
+    }
+
+    /// Our resources in the store, as `(plural, name)` (the suite works in `default`).
+    fn flink_objects(&self) -> std::collections::BTreeSet<(String, String)> {
+        self.server.with_store(|s| {
+            [
+                "flinkstatesnapshots",
+                "flinksessionjobs",
+                "flinkdeployments",
+            ]
+            .into_iter()
+            .filter_map(|plural| {
+                let rt = s
+                    .resource_type(flink_api::GROUP, "v1beta1", plural)
+                    .cloned()?;
+                let (items, _) = s.list(&rt, &Default::default()).ok()?;
+                Some(
+                    items
+                        .into_iter()
+                        .map(move |o| (plural.to_string(), text(&o, "/metadata/name"))),
+                )
+            })
+            .flatten()
+            .collect()
+        })
+    }
+
+    /// Deletes the resources created since `before` (snapshots and session jobs first) and waits
+    /// for their pods and the JVMs of the local cluster to go, so that the next step starts clean.
+    fn remove_objects_since(&self, before: &std::collections::BTreeSet<(String, String)>) {
+        let created: Vec<_> = self.flink_objects().difference(before).cloned().collect();
+        for (plural, name) in &created {
+            if let Err(e) = self.kubectl(&["delete", plural, name, "--timeout=90s"]) {
+                eprintln!("cleaning up after the failed step: {e}");
+            }
+        }
+        let gone = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < gone
+            && created
+                .iter()
+                .any(|(_, name)| !self.labelled("", "pods", name).is_empty())
+        {
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 
     /// Waits until no pod labelled `app=<app>` and no JVM of the local cluster is left.
@@ -737,7 +793,18 @@ fn a_missing_jar_ends_in_a_clear_status_without_a_hot_loop(suite: &Suite) -> Res
         text(&status, "/error").contains("CrashLoopBackOff"),
         "{status:#}"
     );
-    assert!(suite.event_reasons("broken").iter().any(|r| r == "Error"));
+    // The event follows the status write.
+    suite.runtime.block_on(wait_for(
+        "an Error event on broken",
+        Duration::from_secs(20),
+        async || {
+            suite
+                .event_reasons("broken")
+                .iter()
+                .any(|r| r == "Error")
+                .then_some(())
+        },
+    ));
     let reconciles = suite.ctx().reconciles.load(Ordering::Relaxed);
     suite
         .runtime
