@@ -130,6 +130,10 @@ fn main() {
             "the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down",
             the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down,
         ),
+        (
+            "the_metrics_show_what_the_afternoon_did",
+            the_metrics_show_what_the_afternoon_did,
+        ),
     ];
     if args.list {
         libtest_mimic::run(
@@ -1537,5 +1541,75 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
             .then_some(())
         },
     ));
+    Ok(())
+}
+
+/// A scrape of the operator's `/metrics` after the steps above (since the operator's last
+/// restart): reconciles and their latency per kind, resources per state, the stateless
+/// upgrade's duration, completed snapshots, the autoscaler's scalings and the scaling plugin's
+/// calls, each with a value the steps must have produced.
+fn the_metrics_show_what_the_afternoon_did(suite: &Suite) -> Result<(), String> {
+    let address = *suite
+        .ctx()
+        .health
+        .address
+        .get()
+        .ok_or("the operator serves no metrics")?;
+    let text = suite.runtime.block_on(async {
+        let response = reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .map_err(|e| e.to_string())?;
+        response.text().await.map_err(|e| e.to_string())
+    })?;
+    let value = |series: &str, labels: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{series}{{")))
+            .filter(|l| labels.iter().all(|label| l.contains(label)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    for (series, labels, at_least) in [
+        (
+            "flink_operator_reconciles_total",
+            &[r#"kind="FlinkDeployment""#, r#"outcome="success""#][..],
+            10.0,
+        ),
+        (
+            "flink_operator_reconcile_duration_seconds_count",
+            &[r#"kind="FlinkStateSnapshot""#],
+            1.0,
+        ),
+        (
+            "flink_operator_lifecycle_transition_seconds_count",
+            &[r#"kind="FlinkDeployment""#, r#"transition="Upgrade""#],
+            1.0,
+        ),
+        (
+            "flink_operator_snapshots_total",
+            &[r#"snapshot_type="savepoint""#, r#"result="COMPLETED""#],
+            1.0,
+        ),
+        (
+            "flink_operator_autoscaler_scalings_total",
+            &[r#"namespace="default""#, r#"outcome="applied""#],
+            2.0,
+        ),
+        (
+            "flink_operator_plugin_calls_total",
+            &[r#"extension="scaling-policy""#],
+            1.0,
+        ),
+    ] {
+        let found = value(series, labels);
+        assert!(
+            found >= at_least,
+            "{series} {labels:?} = {found}, expected at least {at_least}:\n{text}"
+        );
+    }
+    assert!(
+        text.lines().any(|l| l
+            .starts_with(r#"flink_operator_resources{kind="FlinkDeployment",namespace="default""#)),
+        "{text}"
+    );
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The command line: one subcommand per job, each a thin call into a library.
 
 use crate::commands;
+use crate::observability::logging::{self, LogFormat};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +86,12 @@ pub enum Command {
         /// cost of a call, for `slots x 4 x 512 MiB` of reserved virtual memory.
         #[arg(long)]
         plugin_pool_slots: Option<u32>,
+        /// Where to serve `/metrics`, `/healthz` and `/readyz`.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        http_address: std::net::SocketAddr,
+        /// Log lines as text or as one JSON object per line.
+        #[arg(long, value_enum, default_value_t)]
+        log_format: LogFormat,
     },
     /// Print the CRDs as YAML, or write one file per CRD into a directory.
     Crds {
@@ -205,8 +212,10 @@ pub fn run(cli: Cli) -> ExitCode {
             plugin_dir,
             plugin_cache_dir,
             plugin_pool_slots,
+            http_address,
+            log_format,
         } => {
-            init_logging();
+            logging::init(log_format, "warn,flink_operator=info");
             let mut settings = crate::settings::Settings {
                 watch_namespaces: namespaces,
                 label_selector,
@@ -222,6 +231,7 @@ pub fn run(cli: Cli) -> ExitCode {
             settings.policies.plugin_dir = plugin_dir;
             settings.policies.cache_dir = plugin_cache_dir;
             settings.policies.pool_slots = plugin_pool_slots;
+            settings.http_address = Some(http_address);
             commands::run::run(settings)
         }
         Command::Local {
@@ -232,7 +242,7 @@ pub fn run(cli: Cli) -> ExitCode {
             run_for_seconds,
             plugin_dir,
         } => {
-            init_logging();
+            logging::init(LogFormat::Text, "warn");
             commands::local::run(commands::local::LocalOptions {
                 files,
                 port,
@@ -243,14 +253,4 @@ pub fn run(cli: Cli) -> ExitCode {
             })
         }
     }
-}
-
-/// Logs to standard error; `RUST_LOG` filters (default: warnings, and the operator's info).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

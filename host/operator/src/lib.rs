@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod commands;
 pub mod controller;
+pub mod observability;
 pub mod reconcile;
 pub mod render;
 pub mod settings;

@@ -28,6 +28,8 @@ pub struct Settings {
     /// The field manager of server-side applies and status writes.
     pub field_manager: String,
     pub policies: PolicySettings,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; None: not served.
+    pub http_address: Option<std::net::SocketAddr>,
 }
 
 /// Where tenant policy plugins come from (this operator's own settings).
@@ -90,6 +92,7 @@ impl Default for Settings {
             },
             field_manager: "flink-operator".into(),
             policies: PolicySettings::default(),
+            http_address: None,
         }
     }
 }

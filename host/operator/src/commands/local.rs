@@ -144,19 +144,24 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
     };
     let kubeconfig = write_kubeconfig(&server, &dir)?;
     let (stop_operator, operator_stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(controller::run(
-        operator_context(
-            &server,
-            &work_dir,
-            &usrlib,
-            LOCAL_INTERVALS,
-            options.plugin_dir.clone(),
-        )?,
-        async move {
-            let _ = operator_stopped.await;
-        },
-    ));
+    let ctx = operator_context(
+        &server,
+        &work_dir,
+        &usrlib,
+        LOCAL_INTERVALS,
+        options.plugin_dir.clone(),
+    )?;
+    let operator = tokio::spawn(controller::run(ctx.clone(), async move {
+        let _ = operator_stopped.await;
+    }));
     say!("Operator running in-process (its log: RUST_LOG=info).");
+    for _ in 0..40 {
+        if let Some(address) = ctx.health.address.get() {
+            say!("Operator metrics: http://{address}/metrics (and /healthz, /readyz)");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     say!("Kubernetes API stand-in listening on {}", server.url());
     say!("export KUBECONFIG={}", kubeconfig.display());
     for document in documents.into_iter().filter(|d| !d.is_null()) {
@@ -238,6 +243,8 @@ pub fn operator_context(
     settings.flink_client.retries = 1;
     settings.flink_client.request_timeout = Duration::from_secs(5);
     settings.jars.local_path_prefixes = vec![("/opt/flink/usrlib".into(), usrlib.to_path_buf())];
+    // Loopback only, on a free port: several local clusters (and test suites) run side by side.
+    settings.http_address = Some(([127, 0, 0, 1], 0).into());
     // The policies ConfigMap is `flink-operator-policies` in `default`, as `-f` applies it.
     settings.policies.namespace = "default".into();
     settings.policies.plugin_dir = plugin_dir;

@@ -5,6 +5,7 @@
 
 use super::status_patch::merge_patch;
 use super::{Context, ReconcileError, jar};
+use crate::observability::Redactor;
 use crate::reconcile::status::error_json;
 use crate::reconcile::{Action, Note, Plan, SessionJobSubmission};
 use crate::render;
@@ -330,16 +331,42 @@ fn object_name(object: &Value) -> String {
         .to_string()
 }
 
+/// Publishes each note as an event on `resource`, with the resource's secrets masked.
 pub async fn publish<K>(ctx: &Context, resource: &K, notes: &[Note])
 where
-    K: Resource<DynamicType = ()>,
+    K: Resource<DynamicType = ()> + Serialize,
 {
-    publish_to(&ctx.recorder, &resource.object_ref(&()), notes).await;
+    if notes.is_empty() {
+        return;
+    }
+    let redactor = serde_json::to_value(resource)
+        .map(|r| Redactor::of(&r))
+        .unwrap_or_default();
+    publish_to(&ctx.recorder, &resource.object_ref(&()), notes, &redactor).await;
 }
 
-/// Publishes each note as an event on the object `reference` points to.
-pub async fn publish_to(recorder: &Recorder, reference: &ObjectReference, notes: &[Note]) {
+/// Publishes each note as an event on the object `reference` points to, and logs it (events
+/// expire within hours; logs are kept), both through `redactor`.
+pub async fn publish_to(
+    recorder: &Recorder,
+    reference: &ObjectReference,
+    notes: &[Note],
+    redactor: &Redactor,
+) {
     for note in notes {
+        let message = redactor.scrub(&note.message);
+        tracing::info!(
+            object = %format_args!(
+                "{}/{}/{}",
+                reference.kind.as_deref().unwrap_or_default(),
+                reference.namespace.as_deref().unwrap_or_default(),
+                reference.name.as_deref().unwrap_or_default()
+            ),
+            reason = note.reason,
+            warning = note.warning,
+            %message,
+            "event"
+        );
         let event = Event {
             type_: if note.warning {
                 EventType::Warning
@@ -347,7 +374,7 @@ pub async fn publish_to(recorder: &Recorder, reference: &ObjectReference, notes:
                 EventType::Normal
             },
             reason: note.reason.to_string(),
-            note: Some(note.message.chars().take(1000).collect()),
+            note: Some(message.chars().take(1000).collect()),
             action: note.reason.to_string(),
             secondary: None,
         };

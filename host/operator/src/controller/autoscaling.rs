@@ -8,6 +8,7 @@
 use super::Context;
 use super::act::publish;
 use super::policies::ScalingQuestion;
+use crate::observability::ScalingOutcome;
 use crate::reconcile::Note;
 use crate::reconcile::autoscaling::{
     AutoscalerView, cluster_resources, graph_of, in_place_requirements, notes_of, resolve,
@@ -167,6 +168,16 @@ pub async fn step(
         && let Err(e) = store(ctx, resource, &maps, &map_name, packed, nonce).await
     {
         tracing::warn!(error = %e, "cannot store the autoscaler state");
+    }
+    for note in &notes {
+        let outcome = match note.reason {
+            "Scaling" => ScalingOutcome::Applied,
+            "ScalingLimited" => ScalingOutcome::Limited,
+            "ScalingVetoed" => ScalingOutcome::Vetoed,
+            "IneffectiveScaling" => ScalingOutcome::Ineffective,
+            _ => continue,
+        };
+        ctx.metrics.scaling(&namespace, outcome);
     }
     publish(ctx, resource, &notes).await;
     Some(AutoscalerView {

@@ -9,6 +9,9 @@ mod observe;
 pub mod policies;
 pub mod status_patch;
 
+use crate::observability::endpoints::{self, Health};
+use crate::observability::metrics::{PluginCollector, PluginSample};
+use crate::observability::{Metrics, Seen};
 use crate::reconcile::{deployment, session_job, snapshot};
 use crate::settings::Settings;
 use flink_api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
@@ -37,6 +40,8 @@ pub struct Context {
     pub reconciles: std::sync::atomic::AtomicU64,
     /// Tenant policy plugins.
     pub policies: Arc<policies::Policies>,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +63,19 @@ impl Context {
         // Creating a Wasm engine fails only when the machine cannot map executable memory.
         let policies = policies::Policies::new(settings.policies.clone())
             .unwrap_or_else(|e| panic!("the policy plugin host cannot start: {e}"));
+        let metrics = Metrics::new().with_collector(PluginCollector({
+            let policies = Arc::downgrade(&policies);
+            move || {
+                policies
+                    .upgrade()
+                    .map(|p| plugin_samples(&p))
+                    .unwrap_or_default()
+            }
+        }));
         Arc::new(Self {
             policies,
+            metrics,
+            health: Arc::default(),
             recorder: Recorder::new(client.clone(), reporter),
             flink: FlinkClients::new(settings.flink_client.clone()),
             client,
@@ -89,7 +105,24 @@ impl Context {
     }
 }
 
-fn now_ms() -> i64 {
+/// The counters of every plugin a tenant binding uses now, once per plugin and extension point.
+fn plugin_samples(policies: &policies::Policies) -> Vec<PluginSample> {
+    let active = policies.active();
+    let mut seen = std::collections::BTreeSet::new();
+    active
+        .bindings
+        .values()
+        .filter(|b| seen.insert((b.plugin.digest.clone(), b.point)))
+        .map(|b| PluginSample {
+            plugin: b.plugin.name.clone(),
+            digest: b.plugin.digest.to_string(),
+            extension: b.point.to_string(),
+            stats: b.plugin.stats.snapshot(),
+        })
+        .collect()
+}
+
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -109,7 +142,7 @@ async fn reconcile_deployment(
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
-    async {
+    let reconcile = async {
         let observed = observe::deployment(&ctx, &resource).await?;
         let now = now_ms();
         let autoscaler = if resource.metadata.deletion_timestamp.is_none() {
@@ -133,11 +166,20 @@ async fn reconcile_deployment(
             .policies
             .pod_templates(&resource, plan, decide_ctx.now_ms)
             .await;
+        let state = state_name(&plan.status.lifecycle_state);
         let status = resource.status.as_ref();
-        carry_out(&ctx, &*resource, status, plan, deployment::FINALIZER).await
-    }
-    .instrument(span)
-    .await
+        let tracked = Tracked::new(DEPLOYMENT, state);
+        carry_out(
+            &ctx,
+            &*resource,
+            status,
+            plan,
+            deployment::FINALIZER,
+            tracked,
+        )
+        .await
+    };
+    measured(&ctx, DEPLOYMENT, reconcile.instrument(span)).await
 }
 
 async fn reconcile_session_job(
@@ -145,7 +187,7 @@ async fn reconcile_session_job(
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
-    async {
+    let reconcile = async {
         let observed = observe::session_job(&ctx, &resource).await?;
         let decide_ctx = session_job::SessionDecideContext {
             now_ms: now_ms(),
@@ -153,11 +195,20 @@ async fn reconcile_session_job(
             validation: &ctx.settings.validation,
         };
         let plan = session_job::decide(&resource, &observed, &decide_ctx);
+        let state = state_name(&plan.status.lifecycle_state);
         let status = resource.status.as_ref();
-        carry_out(&ctx, &*resource, status, plan, session_job::FINALIZER).await
-    }
-    .instrument(span)
-    .await
+        let tracked = Tracked::new(SESSION_JOB, state);
+        carry_out(
+            &ctx,
+            &*resource,
+            status,
+            plan,
+            session_job::FINALIZER,
+            tracked,
+        )
+        .await
+    };
+    measured(&ctx, SESSION_JOB, reconcile.instrument(span)).await
 }
 
 async fn reconcile_snapshot(
@@ -165,23 +216,76 @@ async fn reconcile_snapshot(
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
-    async {
+    let reconcile = async {
         let observed = observe::snapshot(&ctx, &resource).await?;
         let plan = snapshot::decide(&resource, &observed, now_ms(), &ctx.settings.intervals);
+        let state = state_name(&plan.status.state);
+        let snapshot_type = if resource.spec.checkpoint.is_some() {
+            "checkpoint"
+        } else {
+            "savepoint"
+        };
         let status = resource.status.as_ref();
-        carry_out(&ctx, &*resource, status, plan, snapshot::FINALIZER).await
-    }
-    .instrument(span)
-    .await
+        let tracked = Tracked {
+            snapshot_type: Some(snapshot_type),
+            ..Tracked::new(SNAPSHOT, state)
+        };
+        carry_out(&ctx, &*resource, status, plan, snapshot::FINALIZER, tracked).await
+    };
+    measured(&ctx, SNAPSHOT, reconcile.instrument(span)).await
 }
 
-/// Acts on a plan and turns it into kube-runtime's next action; counts the reconcile.
+const DEPLOYMENT: &str = "FlinkDeployment";
+const SESSION_JOB: &str = "FlinkSessionJob";
+const SNAPSHOT: &str = "FlinkStateSnapshot";
+
+/// What a reconcile's plan leaves a resource in, for the metrics.
+struct Tracked {
+    kind: &'static str,
+    state: Option<String>,
+    snapshot_type: Option<&'static str>,
+}
+
+impl Tracked {
+    fn new(kind: &'static str, state: Option<String>) -> Self {
+        Tracked {
+            kind,
+            state,
+            snapshot_type: None,
+        }
+    }
+}
+
+/// The name a state enum has in the status (`STABLE`, `COMPLETED`).
+fn state_name<T: serde::Serialize>(state: &Option<T>) -> Option<String> {
+    serde_json::to_value(state.as_ref()?)
+        .ok()?
+        .as_str()
+        .map(String::from)
+}
+
+/// Times a reconcile and counts it by outcome.
+async fn measured(
+    ctx: &Context,
+    kind: &'static str,
+    reconcile: impl std::future::Future<Output = Result<Action, ReconcileError>>,
+) -> Result<Action, ReconcileError> {
+    let started = std::time::Instant::now();
+    let result = reconcile.await;
+    ctx.metrics
+        .reconciled(kind, started.elapsed(), result.is_ok());
+    result
+}
+
+/// Acts on a plan and turns it into kube-runtime's next action; counts the reconcile and
+/// tracks the state (and snapshot type) it leaves the resource in.
 async fn carry_out<K, S>(
     ctx: &Context,
     resource: &K,
     stored: Option<&S>,
     plan: crate::reconcile::Plan<S>,
     finalizer: &str,
+    tracked: Tracked,
 ) -> Result<Action, ReconcileError>
 where
     K: act::FlinkResource,
@@ -190,17 +294,32 @@ where
     ctx.reconciles
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let requeue = plan.requeue;
+    let gone = plan
+        .actions
+        .contains(&crate::reconcile::Action::RemoveFinalizer);
     act::act(ctx, resource, stored, plan, finalizer).await?;
+    ctx.metrics.seen(Seen {
+        kind: tracked.kind,
+        namespace: &resource.namespace().unwrap_or_default(),
+        name: &resource.name_any(),
+        state: tracked.state.as_deref(),
+        snapshot_type: tracked.snapshot_type,
+        gone,
+    });
     ctx.succeeded(&key(resource));
     Ok(Action::requeue(requeue))
 }
 
-fn error_policy<K: kube::Resource<DynamicType = ()>>(
+fn error_policy<K: kube::Resource<DynamicType = ()> + serde::Serialize>(
     resource: Arc<K>,
     error: &ReconcileError,
     ctx: Arc<Context>,
 ) -> Action {
     let delay = ctx.failed(&key(&*resource));
+    let error = serde_json::to_value(&*resource)
+        .map(|r| crate::observability::Redactor::of(&r))
+        .unwrap_or_default()
+        .scrub(&error.to_string());
     tracing::warn!(resource = %key(&*resource), %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
@@ -241,6 +360,25 @@ pub async fn run(
         ctx.recorder.clone(),
         shutdown.clone(),
     ))];
+    if let Some(address) = settings.http_address {
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => {
+                if let Ok(bound) = listener.local_addr() {
+                    let _ = ctx.health.address.set(bound);
+                    tracing::info!(%bound, "serving /metrics, /healthz and /readyz");
+                }
+                tasks.push(tokio::spawn(endpoints::serve(
+                    listener,
+                    ctx.metrics.clone(),
+                    ctx.health.clone(),
+                    shutdown.clone(),
+                )));
+            }
+            // The probes then fail and Kubernetes restarts the pod: say why.
+            Err(e) => tracing::error!(%address, error = %e, "cannot serve metrics and health"),
+        }
+    }
+    tasks.push(tokio::spawn(probe_api(ctx.clone(), shutdown.clone())));
     for (deployments, owned_api) in apis::<FlinkDeployment>(&ctx.client, settings)
         .into_iter()
         .zip(apis::<Deployment>(&ctx.client, settings))
@@ -281,7 +419,26 @@ pub async fn run(
             });
         tasks.push(tokio::spawn(controller));
     }
+    ctx.health.controllers_started();
     for task in tasks {
         let _ = task.await;
+    }
+    ctx.health.controllers_stopped();
+}
+
+/// Records, for `/readyz`, that the Kubernetes API answers.
+async fn probe_api(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()>) {
+    let probing = async {
+        loop {
+            match ctx.client.apiserver_version().await {
+                Ok(_) => ctx.health.api_answered(now_ms()),
+                Err(e) => tracing::warn!(error = %e, "the Kubernetes API does not answer"),
+            }
+            tokio::time::sleep(endpoints::PROBE_EVERY).await;
+        }
+    };
+    tokio::select! {
+        _ = probing => {}
+        _ = shutdown => {}
     }
 }

@@ -202,7 +202,7 @@ impl Policies {
                 Some(error) => Note::warning("PolicyRejected", format!("{what}: {error}")),
             });
         }
-        super::act::publish_to(recorder, &reference, &notes).await;
+        super::act::publish_to(recorder, &reference, &notes, &Default::default()).await;
     }
 
     /// Reloads whenever the ConfigMap or a plugin file changes, until `shutdown`.
