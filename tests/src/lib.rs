@@ -1,4 +1,5 @@
 //! Test harness shared by the integration and end-to-end suites.
 
 pub mod flink_cluster;
+pub mod helm;
 pub mod support;

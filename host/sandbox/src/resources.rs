@@ -135,6 +135,39 @@ pub fn builtin() -> Vec<ResourceType> {
         )
         .with_status(),
         t("events.k8s.io", "v1", "Event", "events", true, &["ev"]),
+        // What a Helm chart installs around an operator (the chart test installs ours).
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            true,
+            &[],
+        ),
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+            &[],
+        ),
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            &[],
+        ),
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            &[],
+        ),
         t(
             "apiextensions.k8s.io",
             "v1",

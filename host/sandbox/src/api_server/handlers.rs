@@ -177,6 +177,7 @@ fn parse_body(body: &[u8], headers: &HeaderMap) -> Result<Value, ApiError> {
             serde_saphyr::from_str(text)
                 .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")))
         }
+        "application/vnd.kubernetes.protobuf" => super::protobuf::decode(body),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }

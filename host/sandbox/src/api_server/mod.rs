@@ -2,6 +2,7 @@
 
 mod discovery;
 mod handlers;
+mod protobuf;
 mod route;
 mod watch;
 

@@ -1,0 +1,59 @@
+{{/* The release's name for the operator's objects, at most 63 characters. */}}
+{{- define "flink-operator.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "flink-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "flink-operator.labels" -}}
+{{ include "flink-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "flink-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "flink-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The namespaces that get a Role for Flink's own pods: the watched ones, or the release's. */}}
+{{- define "flink-operator.jobNamespaces" -}}
+{{- if .Values.watchNamespaces -}}
+{{- join "," .Values.watchNamespaces -}}
+{{- else -}}
+{{- .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/* What the operator may do to the resources it reconciles and the objects it creates. */}}
+{{- define "flink-operator.rules" -}}
+- apiGroups: [flink.apache.org]
+  resources: [flinkdeployments, flinksessionjobs, flinkstatesnapshots, flinkbluegreendeployments]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [flink.apache.org]
+  resources: [flinkdeployments/status, flinksessionjobs/status, flinkstatesnapshots/status, flinkbluegreendeployments/status, flinkdeployments/finalizers, flinksessionjobs/finalizers, flinkstatesnapshots/finalizers, flinkbluegreendeployments/finalizers]
+  verbs: [get, update, patch]
+- apiGroups: [apps]
+  resources: [deployments, deployments/scale]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [""]
+  resources: [configmaps, services]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}

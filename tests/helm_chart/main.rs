@@ -1,0 +1,508 @@
+//! The Helm chart, linted and installed by Helm 4's own engine (PyPI `helm-sdkpy`) into the
+//! API stand-in through its kubeconfig, like `helm install` into a cluster; then the installed
+//! objects are checked: the CRDs, least-privilege RBAC for both scopes, the operator's
+//! Deployment (its arguments parse with this operator's CLI, hardened security context,
+//! probes), and the values schema refusing bad values with Helm's message.
+
+use flink_operator::cli::Cli;
+use flink_operator_tests::flink_cluster::repo_dir;
+use flink_operator_tests::helm::Helm;
+use sandbox::{ApiServer, ServerHandle};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// A stand-in on loopback; dropping it drops its runtime, which stops the server.
+struct Cluster {
+    _runtime: tokio::runtime::Runtime,
+    server: ServerHandle,
+    kubeconfig: PathBuf,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Cluster {
+    /// A fresh API stand-in with no CRDs: Helm installs them from the chart.
+    fn start(name: &str) -> Cluster {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = runtime.block_on(async {
+            ApiServer::default()
+                .start("127.0.0.1:0".parse().expect("addr"))
+                .await
+                .expect("stand-in starts")
+        });
+        let dir = std::env::temp_dir().join(format!("helm-chart-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, server.kubeconfig()).expect("kubeconfig");
+        Cluster {
+            _runtime: runtime,
+            server,
+            kubeconfig,
+            _dir: TempDir(dir),
+        }
+    }
+
+    fn install(
+        &self,
+        helm: &Helm,
+        namespace: &str,
+        release: &str,
+        values: Value,
+    ) -> Result<Value, String> {
+        self.helm(helm, &["install"], namespace, release, values)
+    }
+
+    /// `command` is `install` or `upgrade`, with its flags.
+    fn helm(
+        &self,
+        helm: &Helm,
+        command: &[&str],
+        namespace: &str,
+        release: &str,
+        values: Value,
+    ) -> Result<Value, String> {
+        let kubeconfig = self.kubeconfig.display().to_string();
+        let chart = chart().display().to_string();
+        let values = values.to_string();
+        let mut args = vec![command[0], &kubeconfig, namespace, release, &chart, &values];
+        args.extend(&command[1..]);
+        helm.run(&args)
+    }
+
+    fn kubectl(&self, args: &[&str]) {
+        let status = std::process::Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .status()
+            .expect("kubectl runs");
+        assert!(status.success(), "kubectl {args:?}");
+    }
+
+    fn get(&self, group: &str, plural: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
+        self.server.with_store(|s| {
+            let rt = s.resource_type(group, "v1", plural).cloned()?;
+            s.get(&rt, namespace, name).ok()
+        })
+    }
+
+    fn list(&self, group: &str, plural: &str) -> Vec<Value> {
+        self.server.with_store(|s| {
+            s.resource_type(group, "v1", plural)
+                .cloned()
+                .and_then(|rt| s.list(&rt, &Default::default()).ok())
+                .map(|(items, _)| items)
+                .unwrap_or_default()
+        })
+    }
+}
+
+fn chart() -> PathBuf {
+    repo_dir().join("charts/flink-operator")
+}
+
+fn names(objects: &[Value]) -> Vec<String> {
+    let mut names: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o.pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                o.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn helm() -> Helm {
+    Helm::ensure().unwrap_or_else(|e| panic!("cannot install helm-sdkpy: {e}"))
+}
+
+/// Lint messages at warning (2) or error (3) severity, as (severity, path).
+fn problems(lint: &Value) -> Vec<(u64, String)> {
+    lint["Messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let severity = m["Severity"].as_u64()?;
+            (severity >= 2).then(|| (severity, m["Path"].as_str().unwrap_or("").to_string()))
+        })
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read chart").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn the_chart_lints_clean_and_a_broken_copy_does_not() {
+    let helm = helm();
+    let lint = helm
+        .run(&["lint", &chart().display().to_string()])
+        .expect("lint runs");
+    assert_eq!(problems(&lint), vec![], "{lint:#}");
+
+    let broken = std::env::temp_dir().join(format!("broken-chart-{}", std::process::id()));
+    let _cleanup = TempDir(broken.clone());
+    copy_dir(&chart(), &broken);
+    std::fs::write(
+        broken.join("templates/broken.yaml"),
+        "{{ .Values.nope.deeper }}\n",
+    )
+    .unwrap();
+    let values = std::fs::read_to_string(broken.join("values.yaml")).unwrap();
+    std::fs::write(
+        broken.join("values.yaml"),
+        values.replace("replicas: 1", "replicas: 3"),
+    )
+    .unwrap();
+    let lint = helm
+        .run(&["lint", &broken.display().to_string()])
+        .expect("lint runs");
+    assert_eq!(
+        problems(&lint),
+        vec![
+            (3, "values.yaml".to_string()),
+            (3, "templates/".to_string())
+        ],
+        "{lint:#}"
+    );
+}
+
+#[test]
+fn a_cluster_wide_install_creates_the_crds_least_privilege_rbac_and_a_hardened_operator() {
+    let helm = helm();
+    let cluster = Cluster::start("wide");
+    let release = cluster
+        .install(&helm, "flink-system", "ops", json!({}))
+        .unwrap_or_else(|e| panic!("helm install: {e}"));
+    assert_eq!(release["info"]["status"], "deployed", "{release:#}");
+
+    // The CRDs come from crds/, and kubectl can use them at once.
+    let crds = names(&cluster.list("apiextensions.k8s.io", "customresourcedefinitions"));
+    assert_eq!(
+        crds,
+        [
+            "/flinkbluegreendeployments.flink.apache.org",
+            "/flinkdeployments.flink.apache.org",
+            "/flinksessionjobs.flink.apache.org",
+            "/flinkstatesnapshots.flink.apache.org"
+        ]
+    );
+    cluster.kubectl(&["get", "flinkdeployments", "-A"]);
+
+    // Every namespace is watched: one ClusterRole, bound to the operator's service account.
+    let role = cluster
+        .get(
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            None,
+            "ops-flink-operator",
+        )
+        .expect("the operator's ClusterRole");
+    let rules = role["rules"].as_array().expect("rules");
+    for rule in rules {
+        for field in ["apiGroups", "resources", "verbs"] {
+            assert!(
+                !rule[field].as_array().unwrap().contains(&json!("*")),
+                "no wildcard {field}: {rule}"
+            );
+        }
+        assert!(
+            !rule["resources"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("secrets")),
+            "the operator reads no Secrets: {rule}"
+        );
+    }
+    assert!(rules.iter().any(|r| {
+        r["apiGroups"] == json!(["flink.apache.org"])
+            && r["resources"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("flinkdeployments"))
+            && r["verbs"].as_array().unwrap().contains(&json!("watch"))
+    }));
+    let binding = cluster
+        .get(
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            None,
+            "ops-flink-operator",
+        )
+        .expect("the ClusterRoleBinding");
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "ops-flink-operator", "namespace": "flink-system"}])
+    );
+    assert!(
+        cluster
+            .get(
+                "",
+                "serviceaccounts",
+                Some("flink-system"),
+                "ops-flink-operator"
+            )
+            .is_some()
+    );
+    // Flink's own pods get their account and role where jobs run.
+    assert!(
+        cluster
+            .get("", "serviceaccounts", Some("flink-system"), "flink")
+            .is_some()
+    );
+    assert!(
+        cluster
+            .get(
+                "rbac.authorization.k8s.io",
+                "roles",
+                Some("flink-system"),
+                "flink"
+            )
+            .is_some()
+    );
+
+    // The operator: arguments this binary accepts, non-root, read-only, probes on its port.
+    let deployment = cluster
+        .get(
+            "apps",
+            "deployments",
+            Some("flink-system"),
+            "ops-flink-operator",
+        )
+        .expect("the operator Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let parsed = <Cli as clap::Parser>::try_parse_from(
+        std::iter::once("flink-operator".to_string()).chain(args.iter().cloned()),
+    );
+    assert!(
+        parsed.is_ok(),
+        "{args:?}: {}",
+        parsed.err().map(|e| e.to_string()).unwrap_or_default()
+    );
+    assert!(
+        args.contains(&"--http-address=0.0.0.0:8080".to_string()),
+        "{args:?}"
+    );
+    assert!(args.contains(&"--log-format=json".to_string()), "{args:?}");
+    assert_eq!(pod["serviceAccountName"], "ops-flink-operator");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"],
+        json!(["ALL"])
+    );
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["ports"][0]["containerPort"], 8080);
+    assert_eq!(
+        container["env"][1]["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
+    );
+
+    // The bindings ConfigMap parses as the operator reads it; metrics Service and PDB exist.
+    let policies = cluster
+        .get(
+            "",
+            "configmaps",
+            Some("flink-system"),
+            "flink-operator-policies",
+        )
+        .expect("the policies ConfigMap");
+    let text = policies["data"]["policies.yaml"]
+        .as_str()
+        .expect("policies.yaml");
+    flink_policy::tenancy::PolicyConfig::parse(text).unwrap_or_else(|e| panic!("{e:?}: {text}"));
+    assert!(
+        cluster
+            .get(
+                "",
+                "services",
+                Some("flink-system"),
+                "ops-flink-operator-metrics"
+            )
+            .is_some()
+    );
+    assert!(
+        cluster
+            .get(
+                "policy",
+                "poddisruptionbudgets",
+                Some("flink-system"),
+                "ops-flink-operator"
+            )
+            .is_some()
+    );
+    // Helm recorded its release the way it does in a cluster: a Secret (sent as protobuf).
+    assert!(
+        cluster
+            .get(
+                "",
+                "secrets",
+                Some("flink-system"),
+                "sh.helm.release.v1.ops.v1"
+            )
+            .is_some()
+    );
+}
+
+#[test]
+fn a_namespaced_install_grants_nothing_cluster_wide_and_an_upgrade_can_take_over_the_crds() {
+    let helm = helm();
+    let cluster = Cluster::start("scoped");
+    for namespace in ["team-a", "team-b"] {
+        cluster.kubectl(&["create", "namespace", namespace]);
+    }
+    let mut values = json!({
+        "watchNamespaces": ["team-a", "team-b"],
+        "policies": {
+            "pluginConfigMap": "team-plugins",
+            "policiesYaml": "tenants:\n- name: team-a\n  namespaces: [team-a]\n"
+        },
+        "operator": {"logFormat": "text"}
+    });
+    cluster
+        .install(&helm, "ops", "scoped", values.clone())
+        .unwrap_or_else(|e| panic!("helm install: {e}"));
+
+    assert_eq!(
+        cluster.list("rbac.authorization.k8s.io", "clusterroles"),
+        Vec::<Value>::new()
+    );
+    assert_eq!(
+        cluster.list("rbac.authorization.k8s.io", "clusterrolebindings"),
+        Vec::<Value>::new()
+    );
+    let roles = names(&cluster.list("rbac.authorization.k8s.io", "roles"));
+    assert_eq!(
+        roles,
+        [
+            "ops/scoped-flink-operator-policies",
+            "team-a/flink",
+            "team-a/scoped-flink-operator",
+            "team-b/flink",
+            "team-b/scoped-flink-operator"
+        ]
+    );
+    let deployment = cluster
+        .get("apps", "deployments", Some("ops"), "scoped-flink-operator")
+        .expect("the operator Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let args = pod["containers"][0]["args"].as_array().unwrap();
+    assert!(
+        args.contains(&json!("--namespace=team-a,team-b")),
+        "{args:?}"
+    );
+    assert!(args.contains(&json!("--plugin-dir=/plugins")), "{args:?}");
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["configMap"]["name"] == "team-plugins"),
+        "{pod:#}"
+    );
+    let policies = cluster
+        .get("", "configmaps", Some("ops"), "flink-operator-policies")
+        .expect("the policies ConfigMap");
+    let config = flink_policy::tenancy::PolicyConfig::parse(
+        policies["data"]["policies.yaml"].as_str().unwrap(),
+    )
+    .expect("the bindings parse");
+    assert_eq!(config.tenants.len(), 1);
+
+    // crds/ is install-only. The documented switch: upgrade with templated CRDs, taking
+    // ownership of the ones crds/ created; from then on `helm upgrade` upgrades them, and they
+    // are kept on uninstall.
+    let crd = || {
+        cluster
+            .get(
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                None,
+                "flinkdeployments.flink.apache.org",
+            )
+            .expect("the FlinkDeployment CRD")
+    };
+    assert_eq!(
+        crd()["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        Value::Null
+    );
+    values["crds"] = json!({"templated": true});
+    cluster
+        .helm(
+            &helm,
+            &["upgrade", "--take-ownership"],
+            "ops",
+            "scoped",
+            values,
+        )
+        .unwrap_or_else(|e| panic!("helm upgrade: {e}"));
+    let annotations = crd()["metadata"]["annotations"].clone();
+    assert_eq!(
+        annotations["meta.helm.sh/release-name"], "scoped",
+        "{annotations}"
+    );
+    assert_eq!(
+        annotations["helm.sh/resource-policy"], "keep",
+        "{annotations}"
+    );
+}
+
+#[test]
+fn bad_values_are_refused_by_the_schema_with_the_field_named() {
+    let helm = helm();
+    let cluster = Cluster::start("bad");
+    for (values, field) in [
+        (json!({"replicas": 2}), "replicas"),
+        (json!({"operator": {"logFormat": "xml"}}), "logFormat"),
+        (json!({"watchNamespace": ["a"]}), "watchNamespace"),
+    ] {
+        let error = cluster
+            .install(&helm, "flink-system", "bad", values.clone())
+            .expect_err(&format!("{values} must be refused"));
+        assert!(error.contains(field), "{values}: {error}");
+    }
+    assert_eq!(
+        cluster.list("apps", "deployments"),
+        Vec::<Value>::new(),
+        "nothing half-installed"
+    );
+}
