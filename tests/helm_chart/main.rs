@@ -178,7 +178,7 @@ fn the_chart_lints_clean_and_a_broken_copy_does_not() {
     let values = std::fs::read_to_string(broken.join("values.yaml")).unwrap();
     std::fs::write(
         broken.join("values.yaml"),
-        values.replace("replicas: 1", "replicas: 3"),
+        values.replace("logFormat: json", "logFormat: xml"),
     )
     .unwrap();
     let lint = helm
@@ -318,6 +318,27 @@ fn a_cluster_wide_install_creates_the_crds_least_privilege_rbac_and_a_hardened_o
         "{args:?}"
     );
     assert!(args.contains(&"--log-format=json".to_string()), "{args:?}");
+    // Two replicas share the work through Leases in the release namespace.
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert!(args.contains(&"--leader-elect".to_string()), "{args:?}");
+    assert!(args.contains(&"--shards=4".to_string()), "{args:?}");
+    let policies_role = cluster
+        .get(
+            "rbac.authorization.k8s.io",
+            "roles",
+            Some("flink-system"),
+            "ops-flink-operator-policies",
+        )
+        .expect("the Role in the operator's namespace");
+    assert!(
+        policies_role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resources"] == json!(["leases"])
+                && r["verbs"].as_array().unwrap().contains(&json!("update"))),
+        "{policies_role:#}"
+    );
     assert_eq!(pod["serviceAccountName"], "ops-flink-operator");
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
@@ -491,7 +512,10 @@ fn bad_values_are_refused_by_the_schema_with_the_field_named() {
     let helm = helm();
     let cluster = Cluster::start("bad");
     for (values, field) in [
-        (json!({"replicas": 2}), "replicas"),
+        (
+            json!({"replicas": 2, "leaderElection": {"enabled": false}}),
+            "replicas > 1 needs leaderElection.enabled",
+        ),
         (json!({"operator": {"logFormat": "xml"}}), "logFormat"),
         (json!({"watchNamespace": ["a"]}), "watchNamespace"),
     ] {

@@ -92,6 +92,26 @@ pub enum Command {
         /// Log lines as text or as one JSON object per line.
         #[arg(long, value_enum, default_value_t)]
         log_format: LogFormat,
+        /// Share the work with the other replicas through Leases in the operator's namespace
+        /// (`<lease-prefix>-shard-<i>`): each reconciles the resources of the shards it holds.
+        #[arg(long)]
+        leader_elect: bool,
+        /// Shards the resources are spread over (1: active/standby).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        shards: u32,
+        /// Seconds a Lease lasts without renewal before another replica takes it.
+        #[arg(long, default_value_t = 15)]
+        lease_duration: u64,
+        /// Seconds after its last renewal a holder stops reconciling (shorter than the lease
+        /// duration, so that two replicas never reconcile one resource).
+        #[arg(long, default_value_t = 10)]
+        renew_deadline: u64,
+        /// Seconds between Lease renewals.
+        #[arg(long, default_value_t = 2)]
+        retry_period: u64,
+        /// Lease names start with this.
+        #[arg(long, default_value = "flink-operator")]
+        lease_prefix: String,
     },
     /// Print the CRDs as YAML, or write one file per CRD into a directory.
     Crds {
@@ -214,6 +234,12 @@ pub fn run(cli: Cli) -> ExitCode {
             plugin_pool_slots,
             http_address,
             log_format,
+            leader_elect,
+            shards,
+            lease_duration,
+            renew_deadline,
+            retry_period,
+            lease_prefix,
         } => {
             logging::init(log_format, "warn,flink_operator=info");
             let mut settings = crate::settings::Settings {
@@ -232,6 +258,26 @@ pub fn run(cli: Cli) -> ExitCode {
             settings.policies.cache_dir = plugin_cache_dir;
             settings.policies.pool_slots = plugin_pool_slots;
             settings.http_address = Some(http_address);
+            if leader_elect {
+                let timing = crate::sharding::lease::Timing {
+                    lease_duration: std::time::Duration::from_secs(lease_duration),
+                    renew_deadline: std::time::Duration::from_secs(renew_deadline),
+                    retry_period: std::time::Duration::from_secs(retry_period),
+                };
+                if let Some(problem) = timing.problem() {
+                    eprintln!(
+                        "flink-operator run: --lease-duration/--renew-deadline/--retry-period: {problem}"
+                    );
+                    return ExitCode::from(2);
+                }
+                settings.sharding = Some(crate::sharding::elector::ShardingSettings {
+                    identity: replica_identity(),
+                    namespace: settings.policies.namespace.clone(),
+                    shards,
+                    timing,
+                    lease_prefix,
+                });
+            }
             commands::run::run(settings)
         }
         Command::Local {
@@ -253,4 +299,15 @@ pub fn run(cli: Cli) -> ExitCode {
             })
         }
     }
+}
+
+/// This replica's name in the Leases: the pod name (unique among replicas), else
+/// `<hostname>-<pid>`.
+fn replica_identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "operator".into());
+        format!("{host}-{}", std::process::id())
+    })
 }

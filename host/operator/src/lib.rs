@@ -8,3 +8,4 @@ pub mod observability;
 pub mod reconcile;
 pub mod render;
 pub mod settings;
+pub mod sharding;

@@ -30,6 +30,10 @@ pub struct Settings {
     pub policies: PolicySettings,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; None: not served.
     pub http_address: Option<std::net::SocketAddr>,
+    /// Leader election and sharding over Leases; None: this replica reconciles everything.
+    pub sharding: Option<crate::sharding::elector::ShardingSettings>,
+    /// Records who reconciles what (tests of several replicas); None in production.
+    pub witness: Option<std::sync::Arc<crate::sharding::Witness>>,
 }
 
 /// Where tenant policy plugins come from (this operator's own settings).
@@ -93,6 +97,8 @@ impl Default for Settings {
             field_manager: "flink-operator".into(),
             policies: PolicySettings::default(),
             http_address: None,
+            sharding: None,
+            witness: None,
         }
     }
 }

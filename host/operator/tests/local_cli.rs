@@ -72,9 +72,11 @@ fn local_serves_the_examples_to_kubectl_and_stops_on_ctrl_c() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
+        // Its own bounds: the operator gets 10 s to stop, then each JVM 15 s of grace (in
+        // parallel) before SIGKILL; a loaded machine's Flink takes several seconds.
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "local did not stop within 10 s of Ctrl-C"
+            started.elapsed() < Duration::from_secs(30),
+            "local did not stop within 30 s of Ctrl-C"
         );
         std::thread::sleep(Duration::from_millis(100));
     };

@@ -14,6 +14,7 @@ use crate::observability::metrics::{PluginCollector, PluginSample};
 use crate::observability::{Metrics, Seen};
 use crate::reconcile::{deployment, session_job, snapshot};
 use crate::settings::Settings;
+use crate::sharding::{InFlight, Shards, Witnessed};
 use flink_api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
 pub use flink_clients::FlinkClients;
 use futures::StreamExt;
@@ -42,6 +43,8 @@ pub struct Context {
     pub policies: Arc<policies::Policies>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// The shards this replica owns, when replicas share the work.
+    pub shards: Option<Arc<Shards>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,10 @@ impl Context {
             policies,
             metrics,
             health: Arc::default(),
+            shards: settings
+                .sharding
+                .as_ref()
+                .map(|s| Arc::new(Shards::new(s.shards))),
             recorder: Recorder::new(client.clone(), reporter),
             flink: FlinkClients::new(settings.flink_client.clone()),
             client,
@@ -141,6 +148,9 @@ async fn reconcile_deployment(
     resource: Arc<FlinkDeployment>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    let Some(_claim) = claim(&ctx, &*resource) else {
+        return Ok(Action::await_change());
+    };
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
         let observed = observe::deployment(&ctx, &resource).await?;
@@ -186,6 +196,9 @@ async fn reconcile_session_job(
     resource: Arc<FlinkSessionJob>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    let Some(_claim) = claim(&ctx, &*resource) else {
+        return Ok(Action::await_change());
+    };
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
         let observed = observe::session_job(&ctx, &resource).await?;
@@ -215,6 +228,9 @@ async fn reconcile_snapshot(
     resource: Arc<FlinkStateSnapshot>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    let Some(_claim) = claim(&ctx, &*resource) else {
+        return Ok(Action::await_change());
+    };
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
         let observed = observe::snapshot(&ctx, &resource).await?;
@@ -233,6 +249,38 @@ async fn reconcile_snapshot(
         carry_out(&ctx, &*resource, status, plan, snapshot::FINALIZER, tracked).await
     };
     measured(&ctx, SNAPSHOT, reconcile.instrument(span)).await
+}
+
+/// A reconcile this replica may run: its shard is owned (and stays so until it ends).
+struct Claim<'a> {
+    _in_flight: Option<InFlight<'a>>,
+    _witnessed: Option<Witnessed>,
+}
+
+/// Whether this replica reconciles `resource` now; None: its shard belongs to another replica
+/// (the resource is reconciled here again when this replica gains the shard).
+fn claim<'a, K: kube::Resource<DynamicType = ()>>(
+    ctx: &'a Context,
+    resource: &K,
+) -> Option<Claim<'a>> {
+    let namespace = resource.namespace().unwrap_or_default();
+    let in_flight = match &ctx.shards {
+        Some(shards) => Some(shards.begin(&namespace, &resource.name_any())?),
+        None => None,
+    };
+    let replica = ctx
+        .settings
+        .sharding
+        .as_ref()
+        .map_or("operator", |s| s.identity.as_str());
+    Some(Claim {
+        _in_flight: in_flight,
+        _witnessed: ctx
+            .settings
+            .witness
+            .as_ref()
+            .map(|w| w.enter(&key(resource), replica)),
+    })
 }
 
 const DEPLOYMENT: &str = "FlinkDeployment";
@@ -379,12 +427,29 @@ pub async fn run(
         }
     }
     tasks.push(tokio::spawn(probe_api(ctx.clone(), shutdown.clone())));
+    if let (Some(shards), Some(sharding)) = (&ctx.shards, &settings.sharding) {
+        tasks.push(tokio::spawn(crate::sharding::elector::run(
+            ctx.client.clone(),
+            shards.clone(),
+            sharding.clone(),
+            ctx.metrics.clone(),
+            shutdown.clone(),
+        )));
+    }
+    // Resources of a shard this replica gains are reconciled at once.
+    let gained = || -> futures::stream::BoxStream<'static, ()> {
+        match &ctx.shards {
+            Some(shards) => Box::pin(shards.gained()),
+            None => Box::pin(futures::stream::pending()),
+        }
+    };
     for (deployments, owned_api) in apis::<FlinkDeployment>(&ctx.client, settings)
         .into_iter()
         .zip(apis::<Deployment>(&ctx.client, settings))
     {
         let controller = Controller::new(deployments, watch.clone())
             .owns(owned_api, owned.clone())
+            .reconcile_all_on(gained())
             .with_config(config.clone())
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile_deployment, error_policy, ctx.clone())
@@ -397,6 +462,7 @@ pub async fn run(
     }
     for jobs in apis::<FlinkSessionJob>(&ctx.client, settings) {
         let controller = Controller::new(jobs, watch.clone())
+            .reconcile_all_on(gained())
             .with_config(config.clone())
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile_session_job, error_policy, ctx.clone())
@@ -409,6 +475,7 @@ pub async fn run(
     }
     for snapshots in apis::<FlinkStateSnapshot>(&ctx.client, settings) {
         let controller = Controller::new(snapshots, watch.clone())
+            .reconcile_all_on(gained())
             .with_config(config.clone())
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile_snapshot, error_policy, ctx.clone())

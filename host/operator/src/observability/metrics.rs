@@ -101,6 +101,7 @@ pub struct Metrics {
     transition_seconds: Histograms<TransitionLabels>,
     snapshots: Family<SnapshotLabels, Counter>,
     scalings: Family<ScalingLabels, Counter>,
+    shards_owned: Gauge,
     tracked: Mutex<HashMap<(&'static str, String, String), Tracked>>,
 }
 
@@ -173,8 +174,15 @@ impl Metrics {
             "Autoscaler decisions to change a parallelism, by namespace and outcome (applied, limited, vetoed, ineffective)",
             scalings.clone(),
         );
+        let shards_owned = Gauge::default();
+        registry.register(
+            "shards_owned",
+            "Shards (Leases) this replica owns now, when replicas share the work",
+            shards_owned.clone(),
+        );
         Arc::new(Metrics {
             registry,
+            shards_owned,
             reconciles,
             reconcile_seconds,
             resources,
@@ -275,6 +283,11 @@ impl Metrics {
                 outcome: outcome.label(),
             })
             .inc();
+    }
+
+    /// How many shards this replica owns now.
+    pub fn shards_owned(&self, count: usize) {
+        self.shards_owned.set(count as i64);
     }
 
     /// The registry in Prometheus' text format (OpenMetrics 1.0).
