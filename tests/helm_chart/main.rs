@@ -530,3 +530,192 @@ fn bad_values_are_refused_by_the_schema_with_the_field_named() {
         "nothing half-installed"
     );
 }
+
+fn args_of(deployment: &Value) -> Vec<String> {
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_webhook_comes_with_its_own_certificate_or_with_cert_manager() {
+    let helm = helm();
+
+    // The operator makes the certificate: it may write one Secret and two caBundles, no more.
+    let cluster = Cluster::start("webhook");
+    cluster
+        .install(
+            &helm,
+            "flink-system",
+            "ops",
+            json!({"webhook": {"enabled": true}}),
+        )
+        .unwrap_or_else(|e| panic!("helm install: {e}"));
+    let service = cluster
+        .get(
+            "",
+            "services",
+            Some("flink-system"),
+            "ops-flink-operator-webhook",
+        )
+        .expect("the webhook Service");
+    assert_eq!(service["spec"]["ports"][0]["port"], 443);
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "webhook");
+    for (plural, path) in [
+        ("validatingwebhookconfigurations", "/validate"),
+        ("mutatingwebhookconfigurations", "/mutate"),
+    ] {
+        let configuration = cluster
+            .get(
+                "admissionregistration.k8s.io",
+                plural,
+                None,
+                "ops-flink-operator",
+            )
+            .unwrap_or_else(|| panic!("the {plural}"));
+        let webhook = &configuration["webhooks"][0];
+        assert_eq!(
+            webhook["clientConfig"]["service"],
+            json!({"name": "ops-flink-operator-webhook", "namespace": "flink-system", "path": path})
+        );
+        assert_eq!(webhook["failurePolicy"], "Fail");
+        assert_eq!(webhook["admissionReviewVersions"], json!(["v1"]));
+    }
+    let deployment = cluster
+        .get(
+            "apps",
+            "deployments",
+            Some("flink-system"),
+            "ops-flink-operator",
+        )
+        .expect("the operator Deployment");
+    let args = args_of(&deployment);
+    let parsed = <Cli as clap::Parser>::try_parse_from(
+        std::iter::once("flink-operator".to_string()).chain(args.iter().cloned()),
+    );
+    assert!(parsed.is_ok(), "{args:?}: {:?}", parsed.err());
+    for arg in [
+        "--webhook-address=0.0.0.0:9443",
+        "--webhook-service=ops-flink-operator-webhook",
+        "--webhook-secret=ops-flink-operator-webhook-cert",
+        "--webhook-configuration=ops-flink-operator",
+    ] {
+        assert!(args.contains(&arg.to_string()), "{arg} in {args:?}");
+    }
+    let role = cluster
+        .get(
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            None,
+            "ops-flink-operator-webhook",
+        )
+        .expect("the caBundle ClusterRole");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["admissionregistration.k8s.io"],
+                "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+                "resourceNames": ["ops-flink-operator"], "verbs": ["get", "patch"]}])
+    );
+    let policies_role = cluster
+        .get(
+            "rbac.authorization.k8s.io",
+            "roles",
+            Some("flink-system"),
+            "ops-flink-operator-policies",
+        )
+        .expect("the operator's namespaced Role");
+    let secret_rules: Vec<&Value> = policies_role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["resources"] == json!(["secrets"]))
+        .collect();
+    assert_eq!(
+        secret_rules,
+        [
+            &json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}),
+            &json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["ops-flink-operator-webhook-cert"], "verbs": ["get"]})
+        ]
+    );
+
+    // cert-manager makes it: an Issuer and a Certificate, its CA injected, the Secret mounted,
+    // and the operator gets no Secret or webhook-configuration rights.
+    let cluster = Cluster::start("cert-manager");
+    let crds = repo_dir().join("tests/fixtures/helm/cert-manager-crds.yaml");
+    cluster.kubectl(&["apply", "-f", &crds.display().to_string()]);
+    cluster
+        .install(
+            &helm,
+            "flink-system",
+            "ops",
+            json!({"webhook": {"enabled": true, "certManager": {"enabled": true}}}),
+        )
+        .unwrap_or_else(|e| panic!("helm install: {e}"));
+    let certificate = cluster
+        .get(
+            "cert-manager.io",
+            "certificates",
+            Some("flink-system"),
+            "ops-flink-operator-webhook",
+        )
+        .expect("the Certificate");
+    assert_eq!(
+        certificate["spec"]["secretName"],
+        "ops-flink-operator-webhook-cert"
+    );
+    assert_eq!(
+        certificate["spec"]["dnsNames"][0],
+        "ops-flink-operator-webhook.flink-system.svc"
+    );
+    assert!(
+        cluster
+            .get(
+                "cert-manager.io",
+                "issuers",
+                Some("flink-system"),
+                "ops-flink-operator-webhook"
+            )
+            .is_some()
+    );
+    let configuration = cluster
+        .get(
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            None,
+            "ops-flink-operator",
+        )
+        .expect("the ValidatingWebhookConfiguration");
+    assert_eq!(
+        configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        "flink-system/ops-flink-operator-webhook"
+    );
+    let deployment = cluster
+        .get(
+            "apps",
+            "deployments",
+            Some("flink-system"),
+            "ops-flink-operator",
+        )
+        .expect("the operator Deployment");
+    assert!(args_of(&deployment).contains(&"--webhook-cert-dir=/webhook-certs".to_string()));
+    assert!(
+        deployment["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["secret"]["secretName"] == "ops-flink-operator-webhook-cert")
+    );
+    assert!(
+        cluster
+            .get(
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                None,
+                "ops-flink-operator-webhook"
+            )
+            .is_none()
+    );
+}

@@ -53,66 +53,7 @@ pub enum Command {
         plugin_dir: Option<PathBuf>,
     },
     /// Run the operator against the current kubeconfig's cluster (or, in a pod, its own).
-    Run {
-        /// Namespaces to watch (repeat or comma-separate); all when none are given.
-        #[arg(long = "namespace", value_delimiter = ',')]
-        namespaces: Vec<String>,
-        /// Reconcile only resources whose labels match this selector.
-        #[arg(long)]
-        label_selector: Option<String>,
-        /// Seconds between reconciles of a resource at rest.
-        #[arg(long, default_value_t = 60)]
-        reconcile_interval: u64,
-        /// Seconds between reconciles while a resource is changing.
-        #[arg(long, default_value_t = 10)]
-        progress_interval: u64,
-        /// Resources reconciled at once.
-        #[arg(long, default_value_t = 200)]
-        concurrency: u16,
-        /// The operator's namespace, where the policies ConfigMap lives (default: $POD_NAMESPACE,
-        /// else `default`).
-        #[arg(long)]
-        operator_namespace: Option<String>,
-        /// The ConfigMap binding policy plugins to tenants.
-        #[arg(long, default_value = "flink-operator-policies")]
-        policies_config_map: String,
-        /// A directory of policy plugins (`<plugin>.wasm`), watched for changes.
-        #[arg(long)]
-        plugin_dir: Option<PathBuf>,
-        /// Where compiled plugins are cached across restarts.
-        #[arg(long)]
-        plugin_cache_dir: Option<PathBuf>,
-        /// Pre-reserve this many plugin instance slots (calls at once): about half the fixed
-        /// cost of a call, for `slots x 4 x 512 MiB` of reserved virtual memory.
-        #[arg(long)]
-        plugin_pool_slots: Option<u32>,
-        /// Where to serve `/metrics`, `/healthz` and `/readyz`.
-        #[arg(long, default_value = "0.0.0.0:8080")]
-        http_address: std::net::SocketAddr,
-        /// Log lines as text or as one JSON object per line.
-        #[arg(long, value_enum, default_value_t)]
-        log_format: LogFormat,
-        /// Share the work with the other replicas through Leases in the operator's namespace
-        /// (`<lease-prefix>-shard-<i>`): each reconciles the resources of the shards it holds.
-        #[arg(long)]
-        leader_elect: bool,
-        /// Shards the resources are spread over (1: active/standby).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
-        shards: u32,
-        /// Seconds a Lease lasts without renewal before another replica takes it.
-        #[arg(long, default_value_t = 15)]
-        lease_duration: u64,
-        /// Seconds after its last renewal a holder stops reconciling (shorter than the lease
-        /// duration, so that two replicas never reconcile one resource).
-        #[arg(long, default_value_t = 10)]
-        renew_deadline: u64,
-        /// Seconds between Lease renewals.
-        #[arg(long, default_value_t = 2)]
-        retry_period: u64,
-        /// Lease names start with this.
-        #[arg(long, default_value = "flink-operator")]
-        lease_prefix: String,
-    },
+    Run(Box<RunArgs>),
     /// Print the CRDs as YAML, or write one file per CRD into a directory.
     Crds {
         #[arg(long)]
@@ -128,6 +69,86 @@ pub enum Command {
         #[command(subcommand)]
         command: AutoscalerCommand,
     },
+}
+
+/// `flink-operator run`'s options.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Namespaces to watch (repeat or comma-separate); all when none are given.
+    #[arg(long = "namespace", value_delimiter = ',')]
+    namespaces: Vec<String>,
+    /// Reconcile only resources whose labels match this selector.
+    #[arg(long)]
+    label_selector: Option<String>,
+    /// Seconds between reconciles of a resource at rest.
+    #[arg(long, default_value_t = 60)]
+    reconcile_interval: u64,
+    /// Seconds between reconciles while a resource is changing.
+    #[arg(long, default_value_t = 10)]
+    progress_interval: u64,
+    /// Resources reconciled at once.
+    #[arg(long, default_value_t = 200)]
+    concurrency: u16,
+    /// The operator's namespace, where the policies ConfigMap lives (default: $POD_NAMESPACE,
+    /// else `default`).
+    #[arg(long)]
+    operator_namespace: Option<String>,
+    /// The ConfigMap binding policy plugins to tenants.
+    #[arg(long, default_value = "flink-operator-policies")]
+    policies_config_map: String,
+    /// A directory of policy plugins (`<plugin>.wasm`), watched for changes.
+    #[arg(long)]
+    plugin_dir: Option<PathBuf>,
+    /// Where compiled plugins are cached across restarts.
+    #[arg(long)]
+    plugin_cache_dir: Option<PathBuf>,
+    /// Pre-reserve this many plugin instance slots (calls at once): about half the fixed
+    /// cost of a call, for `slots x 4 x 512 MiB` of reserved virtual memory.
+    #[arg(long)]
+    plugin_pool_slots: Option<u32>,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    http_address: std::net::SocketAddr,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t)]
+    log_format: LogFormat,
+    /// Share the work with the other replicas through Leases in the operator's namespace
+    /// (`<lease-prefix>-shard-<i>`): each reconciles the resources of the shards it holds.
+    #[arg(long)]
+    leader_elect: bool,
+    /// Shards the resources are spread over (1: active/standby).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    shards: u32,
+    /// Seconds a Lease lasts without renewal before another replica takes it.
+    #[arg(long, default_value_t = 15)]
+    lease_duration: u64,
+    /// Seconds after its last renewal a holder stops reconciling (shorter than the lease
+    /// duration, so that two replicas never reconcile one resource).
+    #[arg(long, default_value_t = 10)]
+    renew_deadline: u64,
+    /// Seconds between Lease renewals.
+    #[arg(long, default_value_t = 2)]
+    retry_period: u64,
+    /// Lease names start with this.
+    #[arg(long, default_value = "flink-operator")]
+    lease_prefix: String,
+    /// Serve the admission webhook (`/validate`, `/mutate`) over TLS here.
+    #[arg(long)]
+    webhook_address: Option<std::net::SocketAddr>,
+    /// `tls.crt` and `tls.key` (e.g. cert-manager's Secret, mounted); without it the
+    /// operator makes a certificate and shares it through `--webhook-secret`.
+    #[arg(long)]
+    webhook_cert_dir: Option<PathBuf>,
+    /// The webhook Service: the generated certificate is for its DNS names.
+    #[arg(long, default_value = "flink-operator-webhook")]
+    webhook_service: String,
+    /// The Secret that shares a generated certificate between replicas.
+    #[arg(long, default_value = "flink-operator-webhook-cert")]
+    webhook_secret: String,
+    /// The Validating- and MutatingWebhookConfiguration whose caBundle gets the generated
+    /// CA.
+    #[arg(long)]
+    webhook_configuration: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -221,26 +242,32 @@ pub fn run(cli: Cli) -> ExitCode {
                 commands::plugin::test(&file, config.as_deref())
             }
         },
-        Command::Run {
-            namespaces,
-            label_selector,
-            reconcile_interval,
-            progress_interval,
-            concurrency,
-            operator_namespace,
-            policies_config_map,
-            plugin_dir,
-            plugin_cache_dir,
-            plugin_pool_slots,
-            http_address,
-            log_format,
-            leader_elect,
-            shards,
-            lease_duration,
-            renew_deadline,
-            retry_period,
-            lease_prefix,
-        } => {
+        Command::Run(args) => {
+            let RunArgs {
+                namespaces,
+                label_selector,
+                reconcile_interval,
+                progress_interval,
+                concurrency,
+                operator_namespace,
+                policies_config_map,
+                plugin_dir,
+                plugin_cache_dir,
+                plugin_pool_slots,
+                http_address,
+                log_format,
+                leader_elect,
+                shards,
+                lease_duration,
+                renew_deadline,
+                retry_period,
+                lease_prefix,
+                webhook_address,
+                webhook_cert_dir,
+                webhook_service,
+                webhook_secret,
+                webhook_configuration,
+            } = *args;
             logging::init(log_format, "warn,flink_operator=info");
             let mut settings = crate::settings::Settings {
                 watch_namespaces: namespaces,
@@ -258,6 +285,23 @@ pub fn run(cli: Cli) -> ExitCode {
             settings.policies.cache_dir = plugin_cache_dir;
             settings.policies.pool_slots = plugin_pool_slots;
             settings.http_address = Some(http_address);
+            if let Some(address) = webhook_address {
+                let namespace = &settings.policies.namespace;
+                settings.webhook = Some(crate::webhook::WebhookSettings {
+                    address,
+                    cert_dir: webhook_cert_dir,
+                    dns_names: [
+                        webhook_service.clone(),
+                        format!("{webhook_service}.{namespace}"),
+                        format!("{webhook_service}.{namespace}.svc"),
+                        format!("{webhook_service}.{namespace}.svc.cluster.local"),
+                    ]
+                    .to_vec(),
+                    secret: webhook_secret,
+                    configuration: webhook_configuration,
+                    validation: settings.validation.clone(),
+                });
+            }
             if leader_elect {
                 let timing = crate::sharding::lease::Timing {
                     lease_duration: std::time::Duration::from_secs(lease_duration),

@@ -9,3 +9,4 @@ pub mod reconcile;
 pub mod render;
 pub mod settings;
 pub mod sharding;
+pub mod webhook;

@@ -32,6 +32,8 @@ pub struct Settings {
     pub http_address: Option<std::net::SocketAddr>,
     /// Leader election and sharding over Leases; None: this replica reconciles everything.
     pub sharding: Option<crate::sharding::elector::ShardingSettings>,
+    /// The admission webhook; None: not served.
+    pub webhook: Option<crate::webhook::WebhookSettings>,
     /// Records who reconciles what (tests of several replicas); None in production.
     pub witness: Option<std::sync::Arc<crate::sharding::Witness>>,
 }
@@ -98,6 +100,7 @@ impl Default for Settings {
             policies: PolicySettings::default(),
             http_address: None,
             sharding: None,
+            webhook: None,
             witness: None,
         }
     }

@@ -135,7 +135,24 @@ pub fn builtin() -> Vec<ResourceType> {
         )
         .with_status(),
         t("events.k8s.io", "v1", "Event", "events", true, &["ev"]),
-        // What a Helm chart installs around an operator (the chart test installs ours).
+        // What a Helm chart installs around an operator (the chart test installs ours);
+        // stored, not enforced.
+        t(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfigurations",
+            false,
+            &[],
+        ),
+        t(
+            "admissionregistration.k8s.io",
+            "v1",
+            "MutatingWebhookConfiguration",
+            "mutatingwebhookconfigurations",
+            false,
+            &[],
+        ),
         t(
             "rbac.authorization.k8s.io",
             "v1",

@@ -45,6 +45,8 @@ pub struct Context {
     pub health: Arc<Health>,
     /// The shards this replica owns, when replicas share the work.
     pub shards: Option<Arc<Shards>>,
+    /// Where the admission webhook listens, once it does.
+    pub webhook: Arc<crate::webhook::Bound>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,7 @@ impl Context {
             policies,
             metrics,
             health: Arc::default(),
+            webhook: Arc::default(),
             shards: settings
                 .sharding
                 .as_ref()
@@ -427,6 +430,21 @@ pub async fn run(
         }
     }
     tasks.push(tokio::spawn(probe_api(ctx.clone(), shutdown.clone())));
+    if let Some(webhook) = &settings.webhook {
+        let serving = crate::webhook::serve(
+            ctx.client.clone(),
+            settings.policies.namespace.clone(),
+            webhook.clone(),
+            ctx.webhook.clone(),
+            shutdown.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            // The API server's failurePolicy then decides; the log says why.
+            if let Err(e) = serving.await {
+                tracing::error!(error = %e, "the admission webhook is not served");
+            }
+        }));
+    }
     if let (Some(shards), Some(sharding)) = (&ctx.shards, &settings.sharding) {
         tasks.push(tokio::spawn(crate::sharding::elector::run(
             ctx.client.clone(),

@@ -1,0 +1,245 @@
+//! The admission webhook of a running operator, over TLS, as the API server calls it: the
+//! operator makes a certificate, shares it with a second replica through a Secret, puts its CA
+//! into the webhook configurations' caBundle, and answers AdmissionReview v1 bodies: allowed,
+//! denied with the field and the fix, and mutated with a JSON patch.
+
+use flink_operator::commands::local::install_crds;
+use flink_operator::controller::{self, Context};
+use flink_operator::settings::Settings;
+use flink_operator::webhook::WebhookSettings;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SERVICE: &str = "flink-operator-webhook.flink-system.svc";
+
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn webhook_configuration(kind: &str, path: &str) -> Value {
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+        "metadata": {"name": "flink-operator"},
+        "webhooks": [{
+            "name": format!("{}.flink.apache.org", path.trim_start_matches('/')),
+            "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
+            "clientConfig": {"service": {"name": "flink-operator-webhook", "namespace": "flink-system", "path": path}},
+            "rules": [{"apiGroups": ["flink.apache.org"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+                       "resources": ["flinkdeployments", "flinksessionjobs", "flinkstatesnapshots"]}]
+        }]
+    })
+}
+
+fn start(
+    client: &kube::Client,
+) -> (
+    Arc<Context>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut settings = Settings::default();
+    settings.policies.namespace = "flink-system".into();
+    settings.webhook = Some(WebhookSettings {
+        address: ([127, 0, 0, 1], 0).into(),
+        cert_dir: None,
+        dns_names: vec![SERVICE.to_string()],
+        secret: "flink-operator-webhook-cert".into(),
+        configuration: Some("flink-operator".into()),
+        validation: Default::default(),
+    });
+    let ctx = Context::new(client.clone(), settings);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(controller::run(ctx.clone(), async move {
+        let _ = stopped.await;
+    }));
+    (ctx, stop, task)
+}
+
+fn review(operation: &str, object: Value) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "e911857d-c318-11e8-bbad-025000000001", "operation": operation,
+                    "kind": {"group": "flink.apache.org", "version": "v1beta1", "kind": object["kind"]},
+                    "object": object, "oldObject": null}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_serves_tls_with_a_shared_certificate_and_judges_admission_reviews() {
+    let server = sandbox::ApiServer::default()
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    install_crds(&server).unwrap();
+    let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
+    let ns = serde_json::from_value(json!({"metadata": {"name": "flink-system"}})).unwrap();
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    validating
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(webhook_configuration(
+                "ValidatingWebhookConfiguration",
+                "/validate",
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    mutating
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(webhook_configuration(
+                "MutatingWebhookConfiguration",
+                "/mutate",
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+
+    // Two replicas: the second serves the certificate the first one stored.
+    let (first, stop_first, first_task) = start(&client);
+    let address = eventually("the first webhook", async || {
+        first.webhook.address.get().copied()
+    })
+    .await;
+    let (second, stop_second, second_task) = start(&client);
+    eventually("the second webhook", async || {
+        second.webhook.address.get().copied()
+    })
+    .await;
+    let ca = first.webhook.ca_pem.get().unwrap().clone();
+    assert_eq!(
+        second.webhook.ca_pem.get(),
+        Some(&ca),
+        "one certificate for all replicas"
+    );
+    let secret = Api::<Secret>::namespaced(client.clone(), "flink-system")
+        .get("flink-operator-webhook-cert")
+        .await
+        .unwrap();
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    assert_eq!(secret.data.unwrap()["ca.crt"].0, ca.as_bytes());
+    let bundle = validating
+        .get("flink-operator")
+        .await
+        .unwrap()
+        .webhooks
+        .unwrap()[0]
+        .client_config
+        .ca_bundle
+        .clone()
+        .expect("caBundle set");
+    assert_eq!(bundle.0, ca.as_bytes());
+    let bundle = mutating
+        .get("flink-operator")
+        .await
+        .unwrap()
+        .webhooks
+        .unwrap()[0]
+        .client_config
+        .ca_bundle
+        .clone()
+        .expect("caBundle set");
+    assert_eq!(bundle.0, ca.as_bytes());
+
+    // A client that trusts only that CA, reaching the Service's name on the bound port.
+    let https = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+        .resolve(SERVICE, address)
+        .build()
+        .unwrap();
+    let post = async |path: &str, body: Value| -> Value {
+        https
+            .post(format!("https://{SERVICE}:{}{path}", address.port()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e:?}"))
+            .json()
+            .await
+            .unwrap()
+    };
+    let deployment = |parallelism: i64| {
+        json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+            "metadata": {"name": "orders", "namespace": "team-a"},
+            "spec": {"image": "flink:2.3", "flinkVersion": "v2_3",
+                     "jobManager": {"resource": {"memory": "1g", "cpu": 1}},
+                     "taskManager": {"resource": {"memory": "1g", "cpu": 1}},
+                     "job": {"jarURI": "local:///opt/flink/usrlib/job.jar", "parallelism": parallelism, "upgradeMode": "stateless"}}
+        })
+    };
+    let allowed = post("/validate", review("CREATE", deployment(2))).await;
+    assert_eq!(
+        allowed["response"],
+        json!({"uid": "e911857d-c318-11e8-bbad-025000000001", "allowed": true})
+    );
+    let denied = post("/validate", review("CREATE", deployment(0))).await;
+    assert_eq!(denied["response"]["allowed"], false);
+    let message = denied["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.job.parallelism: must be at least 1, got 0"),
+        "{message}"
+    );
+    let session_job = json!({
+        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkSessionJob",
+        "metadata": {"name": "reports", "namespace": "team-a"},
+        "spec": {"deploymentName": "shared", "job": {"jarURI": "https://repo.example.com/reports.jar"}}
+    });
+    let mutated = post("/mutate", review("CREATE", session_job)).await;
+    assert_eq!(mutated["response"]["patchType"], "JSONPatch");
+    let patch: k8s_openapi::ByteString =
+        serde_json::from_value(mutated["response"]["patch"].clone()).unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&patch.0).unwrap(),
+        json!([{"op": "add", "path": "/metadata/labels", "value": {"target.session": "shared"}}])
+    );
+
+    // A client that does not trust the CA is refused at the handshake.
+    let stranger = reqwest::Client::builder()
+        .resolve(SERVICE, address)
+        .build()
+        .unwrap();
+    let refused = stranger
+        .post(format!("https://{SERVICE}:{}/validate", address.port()))
+        .json(&review("CREATE", deployment(2)))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "an untrusted certificate must fail the handshake"
+    );
+
+    let _ = stop_first.send(());
+    let _ = stop_second.send(());
+    for task in [first_task, second_task] {
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    server.shutdown().await;
+}
