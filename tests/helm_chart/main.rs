@@ -417,7 +417,11 @@ fn a_namespaced_install_grants_nothing_cluster_wide_and_an_upgrade_can_take_over
             "pluginConfigMap": "team-plugins",
             "policiesYaml": "tenants:\n- name: team-a\n  namespaces: [team-a]\n"
         },
-        "operator": {"logFormat": "text"}
+        "operator": {"logFormat": "text"},
+        "operatorConfig": {
+            "configYaml": "kubernetes.operator.reconcile.interval: 30 s\n",
+            "namespaces": {"team-a": "taskmanager.numberOfTaskSlots: 4\n"}
+        }
     });
     cluster
         .install(&helm, "ops", "scoped", values.clone())
@@ -468,6 +472,30 @@ fn a_namespaced_install_grants_nothing_cluster_wide_and_an_upgrade_can_take_over
     )
     .expect("the bindings parse");
     assert_eq!(config.tenants.len(), 1);
+
+    // The operator ConfigMap reads as the operator reads it.
+    let operator_config = cluster
+        .get("", "configmaps", Some("ops"), "flink-operator-config")
+        .expect("the operator ConfigMap");
+    let data: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(operator_config["data"].clone()).unwrap();
+    let base = flink_operator::operator_config::Dynamic {
+        intervals: Default::default(),
+        retry_initial: std::time::Duration::from_secs(5),
+        retry_max: std::time::Duration::from_secs(300),
+        flink_defaults: Default::default(),
+        namespace_defaults: Default::default(),
+    };
+    let loaded = flink_operator::operator_config::parse(&data, &base)
+        .unwrap_or_else(|problems| panic!("{problems:?}"));
+    assert_eq!(
+        loaded.dynamic.intervals.reconcile,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!(
+        loaded.dynamic.flink_defaults_for("team-a")["taskmanager.numberOfTaskSlots"],
+        "4"
+    );
 
     // crds/ is install-only. The documented switch: upgrade with templated CRDs, taking
     // ownership of the ones crds/ created; from then on `helm upgrade` upgrades them, and they

@@ -93,6 +93,10 @@ pub struct RunArgs {
     /// else `default`).
     #[arg(long)]
     operator_namespace: Option<String>,
+    /// The operator ConfigMap (in the operator's namespace), read at start and reloaded when it
+    /// changes: `kubernetes.operator.*` keys and default Flink configuration (docs/operations.md).
+    #[arg(long, default_value = "flink-operator-config")]
+    config_map: String,
     /// The ConfigMap binding policy plugins to tenants.
     #[arg(long, default_value = "flink-operator-policies")]
     policies_config_map: String,
@@ -251,6 +255,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 concurrency,
                 operator_namespace,
                 policies_config_map,
+                config_map,
                 plugin_dir,
                 plugin_cache_dir,
                 plugin_pool_slots,
@@ -281,6 +286,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 settings.policies.namespace = namespace;
             }
             settings.policies.config_map = policies_config_map;
+            settings.config_map = Some(config_map);
             settings.policies.plugin_dir = plugin_dir;
             settings.policies.cache_dir = plugin_cache_dir;
             settings.policies.pool_slots = plugin_pool_slots;

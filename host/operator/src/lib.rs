@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod controller;
 pub mod observability;
+pub mod operator_config;
 pub mod reconcile;
 pub mod render;
 pub mod settings;

@@ -32,6 +32,9 @@ pub struct Settings {
     pub http_address: Option<std::net::SocketAddr>,
     /// Leader election and sharding over Leases; None: this replica reconciles everything.
     pub sharding: Option<crate::sharding::elector::ShardingSettings>,
+    /// The operator ConfigMap (in the operator's namespace), read at start and watched; None:
+    /// only these settings.
+    pub config_map: Option<String>,
     /// The admission webhook; None: not served.
     pub webhook: Option<crate::webhook::WebhookSettings>,
     /// Records who reconciles what (tests of several replicas); None in production.
@@ -101,6 +104,7 @@ impl Default for Settings {
             http_address: None,
             sharding: None,
             webhook: None,
+            config_map: None,
             witness: None,
         }
     }

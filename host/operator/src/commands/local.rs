@@ -245,6 +245,8 @@ pub fn operator_context(
     settings.jars.local_path_prefixes = vec![("/opt/flink/usrlib".into(), usrlib.to_path_buf())];
     // Loopback only, on a free port: several local clusters (and test suites) run side by side.
     settings.http_address = Some(([127, 0, 0, 1], 0).into());
+    // `flink-operator-config` in `default` configures the operator, as in a cluster.
+    settings.config_map = Some("flink-operator-config".into());
     // The policies ConfigMap is `flink-operator-policies` in `default`, as `-f` applies it.
     settings.policies.namespace = "default".into();
     settings.policies.plugin_dir = plugin_dir;

@@ -65,7 +65,9 @@ pub async fn step(
     now_ms: i64,
 ) -> Option<AutoscalerView> {
     let job = resource.spec.job.as_ref()?;
-    let mut config = ctx.settings.flink_defaults.clone();
+    let mut config = ctx
+        .dynamic()
+        .flink_defaults_for(&resource.namespace().unwrap_or_default());
     config.extend(resource.spec.configuration().flat());
     let enabled = config
         .get("job.autoscaler.enabled")
@@ -310,10 +312,13 @@ fn cluster_of(
     resource: &FlinkDeployment,
     observed: &ObservedCluster,
 ) -> ClusterResources {
+    let defaults = ctx
+        .dynamic()
+        .flink_defaults_for(&resource.namespace().unwrap_or_default());
     let config = render::flink_config(&render::RenderInput::for_resource(
         resource,
         &resource.spec,
-        &ctx.settings.flink_defaults,
+        &defaults,
     ))
     .unwrap_or_default();
     let task_managers = observed

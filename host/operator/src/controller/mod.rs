@@ -3,6 +3,7 @@
 
 mod act;
 mod autoscaling;
+pub mod config_reload;
 mod flink_clients;
 mod jar;
 mod observe;
@@ -12,6 +13,7 @@ pub mod status_patch;
 use crate::observability::endpoints::{self, Health};
 use crate::observability::metrics::{PluginCollector, PluginSample};
 use crate::observability::{Metrics, Seen};
+use crate::operator_config::Dynamic;
 use crate::reconcile::{deployment, session_job, snapshot};
 use crate::settings::Settings;
 use crate::sharding::{InFlight, Shards, Witnessed};
@@ -47,6 +49,10 @@ pub struct Context {
     pub shards: Option<Arc<Shards>>,
     /// Where the admission webhook listens, once it does.
     pub webhook: Arc<crate::webhook::Bound>,
+    /// What the command line set of what the operator ConfigMap can change.
+    pub base_dynamic: Dynamic,
+    /// What is in effect now: the ConfigMap's settings over `base_dynamic`.
+    dynamic: std::sync::RwLock<Arc<Dynamic>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,11 +83,20 @@ impl Context {
                     .unwrap_or_default()
             }
         }));
+        let base_dynamic = Dynamic {
+            intervals: settings.intervals.clone(),
+            retry_initial: settings.retry_initial,
+            retry_max: settings.retry_max,
+            flink_defaults: settings.flink_defaults.clone(),
+            namespace_defaults: Default::default(),
+        };
         Arc::new(Self {
             policies,
             metrics,
             health: Arc::default(),
             webhook: Arc::default(),
+            base_dynamic: base_dynamic.clone(),
+            dynamic: std::sync::RwLock::new(Arc::new(base_dynamic)),
             shards: settings
                 .sharding
                 .as_ref()
@@ -93,6 +108,18 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             reconciles: Default::default(),
         })
+    }
+
+    /// The settings in effect now (the operator ConfigMap's over the command line's).
+    pub fn dynamic(&self) -> Arc<Dynamic> {
+        self.dynamic
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_dynamic(&self, dynamic: Dynamic) {
+        *self.dynamic.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(dynamic);
     }
 
     fn succeeded(&self, key: &str) {
@@ -108,10 +135,11 @@ impl Context {
         let count = failures.entry(key.to_string()).or_insert(0);
         *count = count.saturating_add(1);
         let factor = 2u32.saturating_pow(count.saturating_sub(1).min(16));
-        self.settings
+        let dynamic = self.dynamic();
+        dynamic
             .retry_initial
             .saturating_mul(factor)
-            .min(self.settings.retry_max)
+            .min(dynamic.retry_max)
     }
 }
 
@@ -157,6 +185,8 @@ async fn reconcile_deployment(
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
         let observed = observe::deployment(&ctx, &resource).await?;
+        let dynamic = ctx.dynamic();
+        let defaults = dynamic.flink_defaults_for(&resource.namespace().unwrap_or_default());
         let now = now_ms();
         let autoscaler = if resource.metadata.deletion_timestamp.is_none() {
             autoscaling::step(&ctx, &resource, &observed, now).await
@@ -169,8 +199,8 @@ async fn reconcile_deployment(
             .await;
         let decide_ctx = deployment::DecideContext {
             now_ms: now,
-            intervals: &ctx.settings.intervals,
-            defaults: &ctx.settings.flink_defaults,
+            intervals: &dynamic.intervals,
+            defaults: &defaults,
             upgrade_policy: upgrade_policy.as_ref(),
             autoscaler: autoscaler.as_ref(),
         };
@@ -207,7 +237,7 @@ async fn reconcile_session_job(
         let observed = observe::session_job(&ctx, &resource).await?;
         let decide_ctx = session_job::SessionDecideContext {
             now_ms: now_ms(),
-            intervals: &ctx.settings.intervals,
+            intervals: &ctx.dynamic().intervals,
             validation: &ctx.settings.validation,
         };
         let plan = session_job::decide(&resource, &observed, &decide_ctx);
@@ -237,7 +267,7 @@ async fn reconcile_snapshot(
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
         let observed = observe::snapshot(&ctx, &resource).await?;
-        let plan = snapshot::decide(&resource, &observed, now_ms(), &ctx.settings.intervals);
+        let plan = snapshot::decide(&resource, &observed, now_ms(), &ctx.dynamic().intervals);
         let state = state_name(&plan.status.state);
         let snapshot_type = if resource.spec.checkpoint.is_some() {
             "checkpoint"
@@ -406,6 +436,8 @@ pub async fn run(
         watcher::Config::default().labels("type in (flink-standalone,flink-native-kubernetes)");
     let config = controller::Config::default().concurrency(settings.concurrency);
     let shutdown = futures::future::Shared::clone(&futures::FutureExt::shared(shutdown));
+    // The operator ConfigMap applies before the first reconcile, then on every change.
+    config_reload::load(&ctx).await;
     let mut tasks = vec![tokio::spawn(ctx.policies.clone().watch(
         ctx.client.clone(),
         ctx.recorder.clone(),
@@ -430,6 +462,10 @@ pub async fn run(
         }
     }
     tasks.push(tokio::spawn(probe_api(ctx.clone(), shutdown.clone())));
+    tasks.push(tokio::spawn(config_reload::watch(
+        ctx.clone(),
+        shutdown.clone(),
+    )));
     if let Some(webhook) = &settings.webhook {
         let serving = crate::webhook::serve(
             ctx.client.clone(),

@@ -1,0 +1,315 @@
+//! The operator ConfigMap (`flink-operator-config` in the operator's namespace), read at start
+//! and again whenever it changes: upstream's `kubernetes.operator.*` keys that a running
+//! operator can apply, and the default Flink configuration for every deployment, globally
+//! (`config.yaml`) and per namespace (`config-<namespace>.yaml`, over the global one). Pure:
+//! the ConfigMap's data in, the settings or every problem out.
+
+use crate::reconcile::Intervals;
+use flink_api::FlinkConfiguration;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The global file in the ConfigMap; `flink-conf.yaml` (Flink 1's name) is read when it is
+/// absent.
+pub const GLOBAL_FILE: &str = "config.yaml";
+const LEGACY_FILE: &str = "flink-conf.yaml";
+const NAMESPACE_FILE_PREFIX: &str = "config-";
+const OPERATOR_PREFIX: &str = "kubernetes.operator.";
+
+/// What the ConfigMap sets that a running operator applies at once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dynamic {
+    pub intervals: Intervals,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// Flink configuration every cluster starts from (a spec's own keys win).
+    pub flink_defaults: BTreeMap<String, String>,
+    /// Per namespace, over `flink_defaults`.
+    pub namespace_defaults: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Dynamic {
+    /// The defaults for a resource in `namespace`.
+    pub fn flink_defaults_for(&self, namespace: &str) -> BTreeMap<String, String> {
+        let mut defaults = self.flink_defaults.clone();
+        if let Some(overrides) = self.namespace_defaults.get(namespace) {
+            defaults.extend(overrides.clone());
+        }
+        defaults
+    }
+}
+
+/// A ConfigMap that was applied: the settings, and keys that only a restart applies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    pub dynamic: Dynamic,
+    pub restart_needed: Vec<String>,
+}
+
+/// Keys read only at start (the controllers and clients are built from them).
+const AT_START: [&str; 4] = [
+    "kubernetes.operator.watched.namespaces",
+    "kubernetes.operator.label.selector",
+    "kubernetes.operator.reconcile.parallelism",
+    "kubernetes.operator.flink.client.timeout",
+];
+
+/// Reads the ConfigMap's data over `base` (the command line's settings). Every problem names
+/// the file, the key, the bad value and the fix; with any problem nothing is applied.
+pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut dynamic = base.clone();
+    let mut restart_needed = Vec::new();
+    let global_file = if data.contains_key(GLOBAL_FILE) {
+        GLOBAL_FILE
+    } else {
+        LEGACY_FILE
+    };
+    if let Some(text) = data.get(global_file) {
+        match flat(text) {
+            Ok(config) => {
+                for (key, value) in config {
+                    let Some(option) = key.strip_prefix(OPERATOR_PREFIX) else {
+                        dynamic.flink_defaults.insert(key, value);
+                        continue;
+                    };
+                    let at = |what: &str| format!("{global_file}: {key}: {what}");
+                    let duration = |problems: &mut Vec<String>| match parse_duration(&value) {
+                        Ok(d) if !d.is_zero() => Some(d),
+                        Ok(_) => {
+                            problems.push(at("must be more than 0"));
+                            None
+                        }
+                        Err(e) => {
+                            problems.push(at(&e));
+                            None
+                        }
+                    };
+                    match option {
+                        "reconcile.interval" => {
+                            if let Some(d) = duration(&mut problems) {
+                                dynamic.intervals.reconcile = d;
+                            }
+                        }
+                        "observer.progress-check.interval" => {
+                            if let Some(d) = duration(&mut problems) {
+                                dynamic.intervals.progress = d;
+                            }
+                        }
+                        "retry.initial.interval" => {
+                            if let Some(d) = duration(&mut problems) {
+                                dynamic.retry_initial = d;
+                            }
+                        }
+                        "retry.max.interval" => {
+                            if let Some(d) = duration(&mut problems) {
+                                dynamic.retry_max = d;
+                            }
+                        }
+                        _ if AT_START.contains(&key.as_str()) => restart_needed.push(key.clone()),
+                        // Per-resource operator options (periodic savepoints, history, …) are
+                        // defaults for every deployment's configuration.
+                        _ => {
+                            dynamic.flink_defaults.insert(key, value);
+                        }
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("{global_file}: {e}")),
+        }
+    }
+    if dynamic.retry_max < dynamic.retry_initial {
+        problems.push(format!(
+            "{global_file}: kubernetes.operator.retry.max.interval ({:?}) is shorter than kubernetes.operator.retry.initial.interval ({:?}); raise the maximum",
+            dynamic.retry_max, dynamic.retry_initial
+        ));
+    }
+    for (file, text) in data {
+        let Some(namespace) = file
+            .strip_prefix(NAMESPACE_FILE_PREFIX)
+            .and_then(|f| f.strip_suffix(".yaml"))
+        else {
+            continue;
+        };
+        match flat(text) {
+            Ok(config) => {
+                let operator_keys: Vec<&String> = config
+                    .keys()
+                    .filter(|k| AT_START.contains(&k.as_str()) || is_process_key(k))
+                    .collect();
+                if !operator_keys.is_empty() {
+                    problems.push(format!(
+                        "{file}: {} apply to the whole operator, not to one namespace; move them to {GLOBAL_FILE}",
+                        operator_keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                    continue;
+                }
+                dynamic
+                    .namespace_defaults
+                    .insert(namespace.to_string(), config);
+            }
+            Err(e) => problems.push(format!("{file}: {e}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Loaded {
+            dynamic,
+            restart_needed,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+/// Keys that configure the operator process rather than a deployment.
+fn is_process_key(key: &str) -> bool {
+    matches!(
+        key.strip_prefix(OPERATOR_PREFIX),
+        Some(
+            "reconcile.interval"
+                | "observer.progress-check.interval"
+                | "retry.initial.interval"
+                | "retry.max.interval"
+        )
+    )
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    flink_autoscaler::settings::parse_duration(text)
+}
+
+/// A YAML file of Flink options, flat or nested, as Flink's flat view.
+fn flat(text: &str) -> Result<BTreeMap<String, String>, String> {
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let config: FlinkConfiguration = serde_saphyr::from_str(text).map_err(|e| {
+        format!(
+            "not a YAML mapping of Flink options: {}",
+            first_line(&e.to_string())
+        )
+    })?;
+    Ok(config.flat())
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Dynamic {
+        Dynamic {
+            intervals: Intervals::default(),
+            retry_initial: Duration::from_secs(5),
+            retry_max: Duration::from_secs(300),
+            flink_defaults: BTreeMap::from([("taskmanager.numberOfTaskSlots".into(), "1".into())]),
+            namespace_defaults: BTreeMap::new(),
+        }
+    }
+
+    fn data(files: &[(&str, &str)]) -> BTreeMap<String, String> {
+        files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn operator_keys_set_the_operator_and_the_rest_are_flink_defaults() {
+        let loaded = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.reconcile.interval: 15 s\nkubernetes.operator.observer.progress-check.interval: 2 s\nkubernetes.operator.periodic.savepoint.interval: 6 h\ntaskmanager:\n  numberOfTaskSlots: 4\nkubernetes.operator.watched.namespaces: a,b\n",
+            )]),
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(loaded.dynamic.intervals.reconcile, Duration::from_secs(15));
+        assert_eq!(loaded.dynamic.intervals.progress, Duration::from_secs(2));
+        assert_eq!(
+            loaded.dynamic.flink_defaults["taskmanager.numberOfTaskSlots"],
+            "4"
+        );
+        assert_eq!(
+            loaded.dynamic.flink_defaults["kubernetes.operator.periodic.savepoint.interval"],
+            "6 h"
+        );
+        assert_eq!(
+            loaded.restart_needed,
+            ["kubernetes.operator.watched.namespaces"]
+        );
+    }
+
+    #[test]
+    fn a_namespace_file_overrides_the_global_defaults_for_its_namespace_only() {
+        let loaded = parse(
+            &data(&[
+                ("config.yaml", "taskmanager.numberOfTaskSlots: 3\n"),
+                (
+                    "config-team-a.yaml",
+                    "taskmanager.numberOfTaskSlots: 5\nstate.backend.type: rocksdb\n",
+                ),
+            ]),
+            &base(),
+        )
+        .unwrap();
+        let team_a = loaded.dynamic.flink_defaults_for("team-a");
+        assert_eq!(team_a["taskmanager.numberOfTaskSlots"], "5");
+        assert_eq!(team_a["state.backend.type"], "rocksdb");
+        let team_b = loaded.dynamic.flink_defaults_for("team-b");
+        assert_eq!(team_b["taskmanager.numberOfTaskSlots"], "3");
+        assert!(!team_b.contains_key("state.backend.type"));
+    }
+
+    #[test]
+    fn every_problem_is_named_and_nothing_is_applied() {
+        let problems = parse(
+            &data(&[
+                (
+                    "config.yaml",
+                    "kubernetes.operator.reconcile.interval: soon\nkubernetes.operator.retry.initial.interval: 0 s\n",
+                ),
+                ("config-team-a.yaml", "kubernetes.operator.reconcile.interval: 1 s\n"),
+                ("config-team-b.yaml", "- not\n- a mapping\n"),
+            ]),
+            &base(),
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(
+            problems[0].starts_with(
+                "config.yaml: kubernetes.operator.reconcile.interval: \"soon\" is not a duration"
+            ),
+            "{}",
+            problems[0]
+        );
+        assert_eq!(
+            problems[1],
+            "config.yaml: kubernetes.operator.retry.initial.interval: must be more than 0"
+        );
+        assert!(
+            problems[2].contains("move them to config.yaml"),
+            "{}",
+            problems[2]
+        );
+        assert!(
+            problems[3].starts_with("config-team-b.yaml: not a YAML mapping"),
+            "{}",
+            problems[3]
+        );
+    }
+
+    #[test]
+    fn flink_1_file_name_is_read_and_an_empty_config_map_changes_nothing() {
+        let loaded = parse(
+            &data(&[("flink-conf.yaml", "parallelism.default: 2\n")]),
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(loaded.dynamic.flink_defaults["parallelism.default"], "2");
+        assert_eq!(parse(&BTreeMap::new(), &base()).unwrap().dynamic, base());
+    }
+}
