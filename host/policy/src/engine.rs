@@ -455,6 +455,37 @@ impl PolicyEngine {
         Ok(component)
     }
 
+    /// Forgets every compiled plugin not in `in_use`: from memory, and its artifacts on disk
+    /// (any engine version's). Plugins in use keep running either way (a binding holds its
+    /// plugin); one that comes back is compiled again. Returns how many artifacts were deleted.
+    pub fn retain(&self, in_use: &std::collections::HashSet<Digest>) -> usize {
+        if let Ok(mut compiled) = self.compiled.lock() {
+            compiled.retain(|digest, _| in_use.contains(digest));
+        }
+        let Some(dir) = &self.disk_cache else {
+            return 0;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let keep: std::collections::HashSet<&str> = in_use.iter().map(Digest::hex).collect();
+        let mut deleted = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Only files this engine names `<sha256 hex>-<engine hash>.cwasm` are ours.
+            let Some((hex, rest)) = name.split_once('-') else {
+                continue;
+            };
+            let ours = hex.len() == 64
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                && rest.ends_with(".cwasm");
+            if ours && !keep.contains(hex) && std::fs::remove_file(entry.path()).is_ok() {
+                deleted += 1;
+            }
+        }
+        deleted
+    }
+
     fn cache_file(&self, dir: &Path, digest: &Digest) -> PathBuf {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.engine

@@ -445,6 +445,53 @@ async fn a_disk_cache_serves_a_second_engine_without_compiling() {
 }
 
 #[tokio::test]
+async fn retain_forgets_unused_plugins_but_a_loaded_one_keeps_running() {
+    let dir = std::env::temp_dir().join(format!("flink-policy-prune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not ours").unwrap();
+    let engine = PolicyEngine::new(Some(dir.clone())).unwrap();
+    let quota = plugin_bytes("tenant-quota-scaling");
+    let window = plugin_bytes("maintenance-window-upgrade");
+    let quota_plugin = engine.load("quota", &quota).unwrap();
+    engine.load("window", &window).unwrap();
+    let artifacts = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(artifacts().len(), 3);
+    let in_use = std::collections::HashSet::from([flink_policy::Digest::of(&window)]);
+    assert_eq!(engine.retain(&in_use), 1, "the quota plugin's artifact");
+    let left = artifacts();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(
+        left.contains(&"notes.txt".to_string()),
+        "files not ours stay"
+    );
+    assert!(
+        left.iter()
+            .any(|n| n.starts_with(flink_policy::Digest::of(&window).hex()))
+    );
+    // A binding still holding the plugin keeps calling it.
+    let called = engine
+        .scaling(
+            &quota_plugin,
+            &scaling_input(json!({"tenantMaxSlots": 36})),
+            &scaling_limits(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(called.value, ScalingDecision::Override { .. }));
+    assert_eq!(engine.retain(&Default::default()), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn every_example_plugin_passes_the_contract_with_its_example_config() {
     let configs = [
         (

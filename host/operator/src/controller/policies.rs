@@ -141,6 +141,16 @@ impl Policies {
         };
         let next = Arc::new(next);
         *self.active.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
+        // Compiled plugins no binding uses any more are forgotten (memory and disk cache).
+        let in_use = next
+            .bindings
+            .values()
+            .map(|b| b.plugin.digest.clone())
+            .collect();
+        let deleted = self.engine.retain(&in_use);
+        if deleted > 0 {
+            tracing::info!(deleted, "plugin compile cache: unused artifacts deleted");
+        }
         if let Some(config_map) = &config_map {
             self.report(&api, recorder, config_map, &previous, &next)
                 .await;
