@@ -339,9 +339,7 @@ where
     if notes.is_empty() {
         return;
     }
-    let redactor = serde_json::to_value(resource)
-        .map(|r| Redactor::of(&r))
-        .unwrap_or_default();
+    let redactor = Redactor::for_resource(resource);
     publish_to(&ctx.recorder, &resource.object_ref(&()), notes, &redactor).await;
 }
 

@@ -74,7 +74,7 @@ impl Context {
         // Creating a Wasm engine fails only when the machine cannot map executable memory.
         let policies = policies::Policies::new(settings.policies.clone())
             .unwrap_or_else(|e| panic!("the policy plugin host cannot start: {e}"));
-        let metrics = Metrics::new().with_collector(PluginCollector({
+        let metrics = Arc::new(Metrics::new().with_collector(PluginCollector({
             let policies = Arc::downgrade(&policies);
             move || {
                 policies
@@ -82,7 +82,7 @@ impl Context {
                     .map(|p| plugin_samples(&p))
                     .unwrap_or_default()
             }
-        }));
+        })));
         let base_dynamic = Dynamic {
             intervals: settings.intervals.clone(),
             retry_initial: settings.retry_initial,
@@ -397,10 +397,7 @@ fn error_policy<K: kube::Resource<DynamicType = ()> + serde::Serialize>(
     ctx: Arc<Context>,
 ) -> Action {
     let delay = ctx.failed(&key(&*resource));
-    let error = serde_json::to_value(&*resource)
-        .map(|r| crate::observability::Redactor::of(&r))
-        .unwrap_or_default()
-        .scrub(&error.to_string());
+    let error = crate::observability::Redactor::for_resource(&*resource).scrub(&error.to_string());
     tracing::warn!(resource = %key(&*resource), %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -133,8 +133,14 @@ fn transition_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 2.0, 13))
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Metrics {
-    pub fn new() -> Arc<Metrics> {
+    pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("flink_operator");
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         registry.register(
@@ -180,7 +186,7 @@ impl Metrics {
             "Shards (Leases) this replica owns now, when replicas share the work",
             shards_owned.clone(),
         );
-        Arc::new(Metrics {
+        Metrics {
             registry,
             shards_owned,
             reconciles,
@@ -190,15 +196,12 @@ impl Metrics {
             snapshots,
             scalings,
             tracked: Mutex::default(),
-        })
+        }
     }
 
     /// Adds a collector read at every scrape (the plugin host's counters).
-    pub fn with_collector(mut self: Arc<Self>, collector: impl Collector) -> Arc<Self> {
-        match Arc::get_mut(&mut self) {
-            Some(metrics) => metrics.registry.register_collector(Box::new(collector)),
-            None => tracing::warn!("metrics already shared; a collector was not added"),
-        }
+    pub fn with_collector(mut self, collector: impl Collector) -> Self {
+        self.registry.register_collector(Box::new(collector));
         self
     }
 
@@ -408,6 +411,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn seen<'a>(name: &'a str, state: &'a str) -> Seen<'a> {
         Seen {

@@ -103,6 +103,13 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    /// The redactor of a typed resource (nothing to mask if it does not serialize).
+    pub fn for_resource(resource: &impl serde::Serialize) -> Redactor {
+        serde_json::to_value(resource)
+            .map(|r| Redactor::of(&r))
+            .unwrap_or_default()
+    }
+
     /// `text` with the resource's secrets and any URL password (`scheme://user:PASSWORD@host`)
     /// masked.
     pub fn scrub(&self, text: &str) -> String {

@@ -165,34 +165,39 @@ async fn shared_certificate(
 /// (those that exist), so the API server trusts the certificate.
 async fn publish_ca_bundle(client: &kube::Client, name: &str, ca_pem: &str) -> Result<(), String> {
     let bundle = serde_json::to_value(ByteString(ca_pem.as_bytes().to_vec())).unwrap_or_default();
-    let with_bundle = |webhooks: Option<Value>| -> Option<Value> {
-        let mut webhooks = webhooks?;
-        for webhook in webhooks.as_array_mut()? {
-            webhook["clientConfig"]["caBundle"] = bundle.clone();
-        }
-        Some(json!({"webhooks": webhooks}))
+    set_ca_bundle::<ValidatingWebhookConfiguration>(client, name, &bundle).await?;
+    set_ca_bundle::<MutatingWebhookConfiguration>(client, name, &bundle).await
+}
+
+/// Sets `clientConfig.caBundle` of every webhook of the configuration `name` of kind `K`.
+async fn set_ca_bundle<K>(client: &kube::Client, name: &str, bundle: &Value) -> Result<(), String>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let kind = K::kind(&());
+    let api: Api<K> = Api::all(client.clone());
+    let Some(config) = api.get_opt(name).await.map_err(|e| e.to_string())? else {
+        return Ok(());
     };
-    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    if let Some(config) = validating.get_opt(name).await.map_err(|e| e.to_string())?
-        && let Some(patch) = with_bundle(serde_json::to_value(&config.webhooks).ok())
-    {
-        validating
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| {
-                format!("cannot set the caBundle of ValidatingWebhookConfiguration {name}: {e}")
-            })?;
+    let mut webhooks = serde_json::to_value(&config)
+        .map(|c| c["webhooks"].clone())
+        .unwrap_or_default();
+    let Some(list) = webhooks.as_array_mut() else {
+        return Ok(());
+    };
+    for webhook in list {
+        webhook["clientConfig"]["caBundle"] = bundle.clone();
     }
-    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    if let Some(config) = mutating.get_opt(name).await.map_err(|e| e.to_string())?
-        && let Some(patch) = with_bundle(serde_json::to_value(&config.webhooks).ok())
-    {
-        mutating
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| {
-                format!("cannot set the caBundle of MutatingWebhookConfiguration {name}: {e}")
-            })?;
-    }
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"webhooks": webhooks})),
+    )
+    .await
+    .map_err(|e| format!("cannot set the caBundle of {kind} {name}: {e}"))?;
     Ok(())
 }
