@@ -299,12 +299,7 @@ fn a_cluster_wide_install_creates_the_crds_least_privilege_rbac_and_a_hardened_o
         .expect("the operator Deployment");
     let pod = &deployment["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
-    let args: Vec<String> = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let args = args_of(&deployment);
     let parsed = <Cli as clap::Parser>::try_parse_from(
         std::iter::once("flink-operator".to_string()).chain(args.iter().cloned()),
     );

@@ -3,29 +3,18 @@
 //! lines with the resource's span, and a secret echoed by a validation message masked in both
 //! the event and the log.
 
-use flink_operator::commands::local::install_crds;
+mod common;
+
+use common::{WAIT, eventually};
 use flink_operator::controller::{self, Context};
 use flink_operator::observability::logging::{self, Captured, LogFormat};
 use flink_operator::settings::Settings;
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "hunter2-url";
-
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn cluster() -> Value {
     json!({
@@ -67,17 +56,7 @@ async fn metrics_health_json_logs_and_masked_secrets_from_a_running_operator() {
     let logs = Captured::default();
     logging::try_init(LogFormat::Json, "warn,flink_operator=info", logs.clone())
         .expect("the only subscriber of this test binary");
-    let server = sandbox::ApiServer::default()
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    install_crds(&server).unwrap();
-    let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let (server, client) = common::stand_in(&["team-a"]).await;
 
     let mut settings = Settings::default();
     settings.policies.namespace = "default".into();

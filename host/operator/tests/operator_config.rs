@@ -2,29 +2,17 @@
 //! start, reloaded on change without a restart, per-namespace defaults in what is rendered, an
 //! invalid change kept out with the reason in the annotation and an event.
 
-use flink_operator::commands::local::install_crds;
+mod common;
+
+use common::eventually;
 use flink_operator::controller::config_reload::STATUS_ANNOTATION;
 use flink_operator::controller::{self, Context};
 use flink_operator::settings::Settings;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use std::time::Duration;
 
 async fn set_config(client: &kube::Client, data: Value) {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "flink-system");
@@ -77,20 +65,7 @@ async fn rendered_slots(client: &kube::Client, namespace: &str, name: &str) -> O
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_config_map_is_read_at_start_reloaded_live_and_refused_when_invalid() {
-    let server = sandbox::ApiServer::default()
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    install_crds(&server).unwrap();
-    let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
-    for namespace in ["flink-system", "team-a", "team-b"] {
-        let ns: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .unwrap();
-    }
+    let (server, client) = common::stand_in(&["flink-system", "team-a", "team-b"]).await;
     set_config(
         &client,
         json!({

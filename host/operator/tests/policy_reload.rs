@@ -4,32 +4,21 @@
 //! changes that tenant's pods only. (No Flink is needed: what is checked is what the operator
 //! applies; the reload latency is printed, not asserted.)
 
-use flink_operator::commands::local::install_crds;
+mod common;
+
+use common::eventually;
 use flink_operator::controller::{self, Context, policies::STATUS_ANNOTATION};
 use flink_operator::settings::Settings;
 use flink_policy::dev::plugin_bytes;
 use flink_policy::{Digest, ExtensionPoint};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn deployment(namespace: &str) -> Value {
     json!({
@@ -89,19 +78,7 @@ async fn scale_tms(client: &kube::Client, namespace: &str, replicas: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bindings_reload_live_a_broken_plugin_keeps_the_old_one_and_other_tenants_are_untouched() {
-    let server = sandbox::ApiServer::default()
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    install_crds(&server).unwrap();
-    let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
-    for namespace in ["team-a", "team-b"] {
-        let ns: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-        let _ = Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await;
-    }
+    let (server, client) = common::stand_in(&["team-a", "team-b"]).await;
 
     let dir = std::env::temp_dir().join(format!("policy-reload-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -3,7 +3,9 @@
 //! into the webhook configurations' caBundle, and answers AdmissionReview v1 bodies: allowed,
 //! denied with the field and the fix, and mutated with a JSON patch.
 
-use flink_operator::commands::local::install_crds;
+mod common;
+
+use common::eventually;
 use flink_operator::controller::{self, Context};
 use flink_operator::settings::Settings;
 use flink_operator::webhook::WebhookSettings;
@@ -14,23 +16,9 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SERVICE: &str = "flink-operator-webhook.flink-system.svc";
-
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn webhook_configuration(kind: &str, path: &str) -> Value {
     json!({
@@ -82,17 +70,7 @@ fn review(operation: &str, object: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_serves_tls_with_a_shared_certificate_and_judges_admission_reviews() {
-    let server = sandbox::ApiServer::default()
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    install_crds(&server).unwrap();
-    let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
-    let ns = serde_json::from_value(json!({"metadata": {"name": "flink-system"}})).unwrap();
-    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let (server, client) = common::stand_in(&["flink-system"]).await;
     let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     validating
         .create(
