@@ -273,6 +273,32 @@ pub enum ResourceLifecycleState {
     Upgrading,
 }
 
+/// `status.health` (this operator's): what judging the running deployment needs to remember
+/// across reconciles. Everything else (running since, checkpoints, restarts of the current job)
+/// is read from Flink each time, so a quiet job's status does not change.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentHealth {
+    /// Milliseconds since the epoch when the current cluster was deployed: the readiness
+    /// timeout of a rollback counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_at: Option<i64>,
+    /// The savepoint or checkpoint the current deployment restored from (absent: empty state).
+    /// A job that fails before its first checkpoint still has exactly this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<String>,
+    /// Flink reported a completed checkpoint of the current job: from then on its state is no
+    /// longer `restoredFrom`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checkpointed: bool,
+    /// The restart count (Flink's `numRestarts`) at the start of the current restart window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts_baseline: Option<i64>,
+    /// Milliseconds since the epoch when the current restart window started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts_window_start: Option<i64>,
+}
+
 /// `status.upgrade` (this operator's; upstream derives its progress from other fields): the
 /// stateful upgrade or suspension under way, the step it is at and the state it has secured.
 /// Absent when none runs. The operator resumes from it after a crash at any step.

@@ -238,6 +238,46 @@ pub mod options {
         ConfigOption::new("kubernetes.operator.periodic.savepoint.interval", &[]);
     pub const PERIODIC_CHECKPOINT_INTERVAL: ConfigOption =
         ConfigOption::new("kubernetes.operator.periodic.checkpoint.interval", &[]);
+    pub const CHECKPOINT_TIMEOUT: ConfigOption =
+        ConfigOption::new("execution.checkpointing.timeout", &[]);
+    pub const TOLERABLE_FAILED_CHECKPOINTS: ConfigOption =
+        ConfigOption::new("execution.checkpointing.tolerable-failed-checkpoints", &[]);
+    pub const READINESS_TIMEOUT: ConfigOption =
+        ConfigOption::new("kubernetes.operator.deployment.readiness.timeout", &[]);
+    /// This operator's stability rules (a deployment is stable, and rollback stops watching
+    /// it, only when all hold).
+    pub const STABILITY_MIN_RUNNING_TIME: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.deployment.stability.min-running-time",
+        &[],
+    );
+    pub const STABILITY_MIN_CHECKPOINTS: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.deployment.stability.min-completed-checkpoints",
+        &[],
+    );
+    pub const STABILITY_MAX_RESTARTS: ConfigOption =
+        ConfigOption::new("kubernetes.operator.deployment.stability.max-restarts", &[]);
+    pub const HEALTH_CHECK_ENABLED: ConfigOption =
+        ConfigOption::new("kubernetes.operator.cluster.health-check.enabled", &[]);
+    pub const HEALTH_RESTARTS_WINDOW: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.cluster.health-check.restarts.window",
+        &[],
+    );
+    pub const HEALTH_RESTARTS_THRESHOLD: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.cluster.health-check.restarts.threshold",
+        &[],
+    );
+    pub const HEALTH_CHECKPOINT_PROGRESS_ENABLED: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.cluster.health-check.checkpoint-progress.enabled",
+        &[],
+    );
+    pub const HEALTH_CHECKPOINT_PROGRESS_WINDOW: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.cluster.health-check.checkpoint-progress.window",
+        &[],
+    );
+    pub const JOB_RESTART_FAILED: ConfigOption =
+        ConfigOption::new("kubernetes.operator.job.restart.failed", &[]);
+    pub const JM_DEPLOYMENT_RECOVERY: ConfigOption =
+        ConfigOption::new("kubernetes.operator.jm-deployment-recovery.enabled", &[]);
     pub const MAX_PARALLELISM: ConfigOption = ConfigOption::new("pipeline.max-parallelism", &[]);
     pub const PARALLELISM_OVERRIDES: ConfigOption =
         ConfigOption::new("pipeline.jobvertex-parallelism-overrides", &[]);

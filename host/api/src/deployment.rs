@@ -296,4 +296,8 @@ pub struct FlinkDeploymentStatus {
     /// This operator's: what the autoscaler is doing for the job, when it is enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaler: Option<crate::common::AutoscalerStatus>,
+    /// This operator's: what the health checks and the stability rules of rollback remember
+    /// about the running deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::common::DeploymentHealth>,
 }

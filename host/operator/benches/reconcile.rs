@@ -222,7 +222,7 @@ fn kubelet(server: &sandbox::ServerHandle, jobs: &Jobs) {
                 .and_then(|g| g.parse::<i64>().ok());
             let uid = item.pointer("/metadata/ownerReferences/0/uid").and_then(Value::as_str);
             if let (Some(generation), Some(uid)) = (generation, uid) {
-                jobs.lock().unwrap_or_else(|e| e.into_inner()).insert(format!("{name}-rest.default"), job_id(uid, generation));
+                jobs.lock().unwrap_or_else(|e| e.into_inner()).insert(format!("{name}-rest.default"), job_id(uid, generation, 0));
             }
         }
     });

@@ -34,6 +34,10 @@ struct World {
     now: i64,
     /// What the tenant's upgrade-strategy plugin says, if it has one.
     upgrade_policy: Option<UpgradePolicy>,
+    /// The operator's redeploy (revision annotation) the observed cluster carries.
+    revision: i64,
+    /// Flink configuration defaults of the operator.
+    defaults: BTreeMap<String, String>,
 }
 
 fn app() -> World {
@@ -44,17 +48,18 @@ fn app() -> World {
         observed: ObservedCluster::default(),
         now: 1_000_000,
         upgrade_policy: None,
+        revision: 0,
+        defaults: BTreeMap::new(),
     }
 }
 
 impl World {
     fn decide(&mut self) -> Plan<flink_api::FlinkDeploymentStatus> {
         let intervals = Intervals::default();
-        let defaults = BTreeMap::new();
         let ctx = DecideContext {
             now_ms: self.now,
             intervals: &intervals,
-            defaults: &defaults,
+            defaults: &self.defaults,
             upgrade_policy: self.upgrade_policy.as_ref(),
             autoscaler: None,
         };
@@ -78,6 +83,7 @@ impl World {
     fn cluster_runs(&mut self, generation: i64, job: FlinkJobState) {
         let deployment = ObservedDeployment {
             generation: Some(generation),
+            revision: self.revision,
             replicas: 1,
             ready_replicas: 1,
             deleting: false,
@@ -372,6 +378,7 @@ fn deleting_a_session_cluster_waits_for_its_session_jobs_then_cleans_up() {
     world.observed = ObservedCluster {
         job_manager: Some(ObservedDeployment {
             generation: Some(1),
+            revision: 0,
             replicas: 1,
             ready_replicas: 1,
             deleting: false,
@@ -1056,4 +1063,397 @@ fn suspending_is_never_delayed_by_an_upgrade_strategy() {
         "{:?}",
         plan.actions
     );
+}
+
+// ---- rollback, stability and health ----
+
+use flink_operator::reconcile::observed::JobCounters;
+use flink_operator::render::REVISION_ANNOTATION;
+
+fn with_settings(mode: flink_api::UpgradeMode, settings: &[(&str, &str)]) -> World {
+    let mut world = app();
+    let config = world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default();
+    for (key, value) in settings {
+        config.set(key, *value);
+    }
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = mode;
+    let config = world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default();
+    config.set("execution.checkpointing.savepoint-dir", "file:///tmp/sp");
+    config.set("execution.checkpointing.dir", "file:///tmp/cp");
+    world.reconcile();
+    assert_eq!(world.status().error, None);
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    world
+}
+
+fn counted(world: &mut World, restarts: i64, checkpoints: i64) {
+    world.observed.counters = Some(JobCounters {
+        restarts: Some(restarts),
+        completed_checkpoints: Some(checkpoints),
+        last_checkpoint_at: (checkpoints > 0).then_some(world.now),
+    });
+}
+
+fn applied_revision(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> Option<String> {
+    plan.actions.iter().find_map(|a| match a {
+        Action::ApplyCluster(objects) => objects.job_manager["metadata"]["annotations"]
+            .get(REVISION_ANNOTATION)
+            .and_then(|v| v.as_str())
+            .map(String::from),
+        _ => None,
+    })
+}
+
+fn applied_parallelism(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> Option<String> {
+    plan.actions.iter().find_map(|a| match a {
+        Action::ApplyCluster(objects) => objects.config_map["data"]["config.yaml"]
+            .as_str()
+            .and_then(|c| {
+                c.lines()
+                    .find_map(|l| l.strip_prefix("parallelism.default: "))
+            })
+            .map(|v| v.trim_matches('"').to_string()),
+        _ => None,
+    })
+}
+
+fn reasons(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> Vec<&'static str> {
+    plan.notes.iter().map(|n| n.reason).collect()
+}
+
+fn reconciliation_state(world: &World) -> Option<ReconciliationState> {
+    world
+        .status()
+        .reconciliation_status
+        .as_ref()
+        .map(|r| r.state)
+}
+
+/// A savepoint upgrade to parallelism 3 (generation 2) whose new cluster is deployed.
+fn upgraded_from_savepoint(world: &mut World) {
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    world.reconcile();
+    world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
+    world.job_now(FlinkJobState::Finished);
+    world.reconcile();
+    world.observed = ObservedCluster::default();
+    let plan = world.reconcile();
+    assert_eq!(applied_generation(&plan).as_deref(), Some("2"));
+    assert_eq!(
+        world
+            .status()
+            .health
+            .as_ref()
+            .and_then(|h| h.restored_from.as_deref()),
+        Some(SAVEPOINT)
+    );
+}
+
+const ROLLBACK: &[(&str, &str)] = &[
+    ("kubernetes.operator.deployment.rollback.enabled", "true"),
+    ("kubernetes.operator.deployment.readiness.timeout", "60s"),
+];
+
+#[test]
+fn a_deployment_not_stable_in_time_is_rolled_back_with_the_state_it_started_from() {
+    let mut world = with_settings(flink_api::UpgradeMode::Savepoint, ROLLBACK);
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+    upgraded_from_savepoint(&mut world);
+    // The new job fails at once (it never completes a checkpoint).
+    world.cluster_runs(2, FlinkJobState::Failed);
+    counted(&mut world, 0, 0);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(
+        plan.requeue <= std::time::Duration::from_secs(60),
+        "looks again by the deadline: {:?}",
+        plan.requeue
+    );
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Failed);
+    world.now += 60_000;
+    // The rollback: written ahead, then the failed job's state secured without Flink's help.
+    let stored = world.resource.status.clone();
+    let plan = world.decide();
+    assert!(reasons(&plan).contains(&"Rollback"), "{:?}", plan.notes);
+    let intent = plan.intent.clone().expect("the rollback is written ahead");
+    assert_eq!(
+        intent.reconciliation_status.as_ref().map(|r| r.state),
+        Some(ReconciliationState::RollingBack)
+    );
+    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert_eq!(
+        intent
+            .upgrade
+            .as_ref()
+            .and_then(|p| p.restore_path.as_deref()),
+        Some(SAVEPOINT),
+        "the path is recorded before the cluster is deleted"
+    );
+    // An operator restarted right after the intent resumes the rollback.
+    world.resource.status = Some(intent);
+    let again = world.reconcile();
+    assert_eq!(
+        again.actions,
+        vec![Action::DeleteCluster],
+        "{:?}",
+        again.notes
+    );
+    assert_ne!(world.resource.status, stored);
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::RollingBack);
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert_eq!(applied_generation(&plan).as_deref(), Some("2"));
+    assert_eq!(applied_revision(&plan).as_deref(), Some("1"));
+    assert_eq!(
+        applied_parallelism(&plan).as_deref(),
+        Some("2"),
+        "the stable spec"
+    );
+    assert_eq!(restore_path(&plan).as_deref(), Some(SAVEPOINT));
+    assert_eq!(
+        reconciliation_state(&world),
+        Some(ReconciliationState::RolledBack)
+    );
+    // The rolled-back cluster runs: the user's spec is not deployed again until it changes.
+    world.revision = 1;
+    world.cluster_runs(2, FlinkJobState::Running);
+    counted(&mut world, 0, 1);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::RolledBack);
+    world.now += 600_000;
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "stays rolled back: {:?}",
+        plan.actions
+    );
+    // A new change upgrades from what runs (a savepoint of the rolled-back job).
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(4));
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),
+        "{:?}",
+        plan.actions
+    );
+}
+
+#[test]
+fn a_crash_looping_job_manager_is_rolled_back_unless_its_newest_state_is_unknown() {
+    let mut world = with_settings(flink_api::UpgradeMode::Savepoint, ROLLBACK);
+    upgraded_from_savepoint(&mut world);
+    world.cluster_runs(2, FlinkJobState::Running);
+    world.observed.flink = ObservedFlink::NotAsked;
+    world.observed.pod_problem = Some("CrashLoopBackOff: back-off 40s".into());
+    world.now += 61_000;
+    let mut blocked = World {
+        resource: world.resource.clone(),
+        observed: world.observed.clone(),
+        now: world.now,
+        upgrade_policy: None,
+        revision: 0,
+        defaults: BTreeMap::new(),
+    };
+    let plan = world.reconcile();
+    assert!(reasons(&plan).contains(&"Rollback"), "{:?}", plan.notes);
+    assert!(
+        reasons(&plan).contains(&"StateFallback"),
+        "{:?}",
+        plan.notes
+    );
+    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    // Had the failing job completed a checkpoint, only its JobManager would know the newest.
+    blocked
+        .resource
+        .status
+        .as_mut()
+        .and_then(|s| s.health.as_mut())
+        .expect("health")
+        .checkpointed = true;
+    let plan = blocked.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let error = blocked.status().error.clone().unwrap_or_default();
+    assert!(error.contains("manual restore required"), "{error}");
+}
+
+#[test]
+fn richer_stability_rules_hold_the_stable_spec_until_they_are_met() {
+    let mut world = with_settings(
+        flink_api::UpgradeMode::Stateless,
+        &[
+            (
+                "kubernetes.operator.deployment.stability.min-running-time",
+                "30s",
+            ),
+            (
+                "kubernetes.operator.deployment.stability.min-completed-checkpoints",
+                "2",
+            ),
+        ],
+    );
+    // Running since 6 ms after the epoch in the fixture: move the start to now.
+    if let ObservedFlink::Reachable { jobs, .. } = &mut world.observed.flink {
+        jobs[0].last_modification = world.now;
+    }
+    counted(&mut world, 0, 1);
+    world.reconcile();
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Deployed);
+    let condition = world.status().conditions[0].message.clone();
+    assert!(condition.contains("Not stable yet"), "{condition}");
+    assert!(
+        condition.contains("1 of 2 completed checkpoints"),
+        "{condition}"
+    );
+    world.now += 31_000;
+    counted(&mut world, 0, 2);
+    world.reconcile();
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+}
+
+#[test]
+fn too_many_restarts_restart_the_job_from_its_latest_checkpoint_as_a_new_revision() {
+    let mut world = with_settings(
+        flink_api::UpgradeMode::LastState,
+        &[
+            ("kubernetes.operator.cluster.health-check.enabled", "true"),
+            (
+                "kubernetes.operator.cluster.health-check.restarts.threshold",
+                "2",
+            ),
+            (
+                "kubernetes.operator.cluster.health-check.restarts.window",
+                "60s",
+            ),
+        ],
+    );
+    let old_job = world.job_id();
+    counted(&mut world, 0, 4);
+    world.reconcile();
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+    world.now += 10_000;
+    counted(&mut world, 3, 5);
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: CHECKPOINT.into(),
+        completed_at: world.now,
+    });
+    let plan = world.reconcile();
+    assert!(
+        reasons(&plan).contains(&"RestartUnhealthyJob"),
+        "{:?}",
+        plan.notes
+    );
+    let message = &plan
+        .notes
+        .iter()
+        .find(|n| n.reason == "RestartUnhealthyJob")
+        .expect("note")
+        .message;
+    assert!(
+        message.contains("restarted 3 times within 60 s"),
+        "{message}"
+    );
+    assert!(
+        matches!(
+            &plan.actions[..],
+            [Action::CancelJob {
+                best_effort: false,
+                ..
+            }]
+        ),
+        "{:?}",
+        plan.actions
+    );
+    world.job_now(FlinkJobState::Canceled);
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert_eq!(applied_generation(&plan).as_deref(), Some("1"));
+    assert_eq!(applied_revision(&plan).as_deref(), Some("1"));
+    assert_eq!(restore_path(&plan).as_deref(), Some(CHECKPOINT));
+    assert_ne!(world.job_id(), old_job, "the restarted job has its own id");
+    world.revision = 1;
+    world.cluster_runs(1, FlinkJobState::Running);
+    counted(&mut world, 0, 0);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        world.lifecycle(),
+        ResourceLifecycleState::Stable,
+        "the spec did not change"
+    );
+}
+
+#[test]
+fn a_failed_job_is_redeployed_only_with_restart_failed() {
+    let mut world = with_settings(flink_api::UpgradeMode::Stateless, &[]);
+    world.job_now(FlinkJobState::Failed);
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "upstream's default keeps a failed job: {:?}",
+        plan.actions
+    );
+    let mut world = with_settings(
+        flink_api::UpgradeMode::Stateless,
+        &[("kubernetes.operator.job.restart.failed", "true")],
+    );
+    world.job_now(FlinkJobState::Failed);
+    let plan = world.reconcile();
+    assert!(
+        reasons(&plan).contains(&"RestartUnhealthyJob"),
+        "{:?}",
+        plan.notes
+    );
+    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert_eq!(applied_revision(&plan).as_deref(), Some("1"));
+}
+
+#[test]
+fn a_missing_job_manager_of_a_stateful_job_is_recovered_with_ha_and_reported_without() {
+    let mut world = with_settings(
+        flink_api::UpgradeMode::LastState,
+        &[
+            ("high-availability.type", "kubernetes"),
+            ("high-availability.storageDir", "file:///tmp/ha"),
+        ],
+    );
+    let job = world.job_id();
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert!(
+        reasons(&plan).contains(&"RecoverDeployment"),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| matches!(a, Action::ApplyCluster(_))),
+        "{:?}",
+        plan.actions
+    );
+    assert_eq!(
+        world.job_id(),
+        job,
+        "HA finds the job's checkpoints by its id"
+    );
+    let mut world = with_settings(flink_api::UpgradeMode::LastState, &[]);
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let error = world.status().error.clone().unwrap_or_default();
+    assert!(error.contains("manual restore required"), "{error}");
+    assert!(error.contains("initialSavepointPath"), "{error}");
 }

@@ -73,17 +73,6 @@ pub fn deployment_spec(spec: &FlinkDeploymentSpec, prefix: &str) -> Vec<FieldErr
         job_spec(job, &config, &at(prefix, "job"), &conf_path, &mut errors);
     }
 
-    if config
-        .get(&options::ROLLBACK_ENABLED)
-        .is_some_and(|(_, v)| v.eq_ignore_ascii_case("true"))
-        && !ha_enabled(&config)
-    {
-        errors.push(FieldError::new(
-            &format!("{conf_path}.{}", options::ROLLBACK_ENABLED.key),
-            "rollback needs high availability to find the last stable state; set `high-availability.type: kubernetes` and `high-availability.storageDir`",
-        ));
-    }
-
     let jm = spec.job_manager.clone().unwrap_or_default();
     let jm_path = at(prefix, "jobManager");
     if jm.replicas < 1 {
@@ -238,6 +227,50 @@ pub(super) fn configuration(
             errors.push(FieldError::new(
                 &format!("{conf_path}.{key}"),
                 format!("must be a duration like `1h` or a cron expression like `0 0 * * * ?`, got {value:?}"),
+            ));
+        }
+    }
+    for option in [
+        options::CHECKPOINT_TIMEOUT,
+        options::READINESS_TIMEOUT,
+        options::STABILITY_MIN_RUNNING_TIME,
+        options::HEALTH_RESTARTS_WINDOW,
+        options::HEALTH_CHECKPOINT_PROGRESS_WINDOW,
+    ] {
+        if let Some((key, value)) = config.get(&option)
+            && let Err(e) = parse_flink_duration(&value)
+        {
+            errors.push(FieldError::new(&format!("{conf_path}.{key}"), e));
+        }
+    }
+    for option in [
+        options::TOLERABLE_FAILED_CHECKPOINTS,
+        options::STABILITY_MIN_CHECKPOINTS,
+        options::STABILITY_MAX_RESTARTS,
+        options::HEALTH_RESTARTS_THRESHOLD,
+    ] {
+        if let Some((key, value)) = config.get(&option)
+            && value.trim().parse::<u32>().is_err()
+        {
+            errors.push(FieldError::new(
+                &format!("{conf_path}.{key}"),
+                format!("must be a whole number, 0 or more, got {value:?}"),
+            ));
+        }
+    }
+    for option in [
+        options::ROLLBACK_ENABLED,
+        options::HEALTH_CHECK_ENABLED,
+        options::HEALTH_CHECKPOINT_PROGRESS_ENABLED,
+        options::JOB_RESTART_FAILED,
+        options::JM_DEPLOYMENT_RECOVERY,
+    ] {
+        if let Some((key, value)) = config.get(&option)
+            && !matches!(value.trim(), "true" | "false")
+        {
+            errors.push(FieldError::new(
+                &format!("{conf_path}.{key}"),
+                format!("must be true or false, got {value:?}"),
             ));
         }
     }

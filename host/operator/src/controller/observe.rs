@@ -4,8 +4,8 @@
 
 use super::Context;
 use crate::reconcile::observed::{
-    ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob,
-    ObservedOperation, ObservedSessionJob, SessionCluster, current_job, job_state,
+    JobCounters, ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink,
+    ObservedJob, ObservedOperation, ObservedSessionJob, SessionCluster, current_job, job_state,
 };
 use crate::reconcile::snapshot::{ObservedSnapshot, SnapshotTarget};
 use crate::reconcile::status;
@@ -73,10 +73,16 @@ pub async fn deployment(
     } else {
         ObservedFlink::NotAsked
     };
-    let needs = deployment::observation_needs(resource);
-    let (mut savepoint, mut latest_checkpoint, mut snapshot) = (None, None, None);
+    let defaults = ctx.dynamic().flink_defaults_for(&namespace);
+    let needs = deployment::observation_needs(resource, &defaults);
+    let (mut savepoint, mut latest_checkpoint, mut snapshot, mut counters) =
+        (None, None, None, None);
+    let reachable = matches!(flink, ObservedFlink::Reachable { .. });
     if ready
-        && (needs.savepoint.is_some() || needs.checkpoints_of.is_some() || needs.snapshot.is_some())
+        && (needs.savepoint.is_some()
+            || needs.checkpoints_of.is_some()
+            || needs.snapshot.is_some()
+            || (needs.counters_of.is_some() && reachable))
         && let Ok(client) = ctx.flink.for_cluster(&name, &namespace)
     {
         if let Some((job, trigger)) = &needs.savepoint {
@@ -85,7 +91,18 @@ pub async fn deployment(
         if let Some((job, trigger)) = &needs.snapshot {
             snapshot = savepoint_result(&client, job, trigger).await;
         }
-        if let Some(job) = &needs.checkpoints_of {
+        if let Some(job) = needs.counters_of.as_ref().filter(|_| reachable) {
+            let (observed, latest) = counters_of(&client, job).await;
+            counters = Some(observed);
+            if needs.checkpoints_of.as_deref() == Some(job.as_str()) {
+                latest_checkpoint = latest;
+            }
+        }
+        if let Some(job) = needs
+            .checkpoints_of
+            .as_ref()
+            .filter(|job| needs.counters_of.as_ref() != Some(*job) || !reachable)
+        {
             latest_checkpoint = latest_checkpoint_of(&client, job).await;
         }
     }
@@ -106,6 +123,45 @@ pub async fn deployment(
         savepoint,
         latest_checkpoint,
         snapshot,
+        counters,
+    })
+}
+
+/// The job's restart and checkpoint counters, and its latest completed checkpoint (one
+/// `/checkpoints` request serves both). What Flink does not answer stays `None`.
+async fn counters_of(
+    client: &flink_rest::FlinkClient,
+    job: &str,
+) -> (JobCounters, Option<ObservedCheckpoint>) {
+    let Ok(id) = JobId::parse(job) else {
+        return (JobCounters::default(), None);
+    };
+    let restarts = client
+        .job_metrics(&id, &["numRestarts"])
+        .await
+        .ok()
+        .and_then(|metrics| metrics.into_iter().find(|m| m.id == "numRestarts"))
+        .and_then(|m| m.value)
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as i64);
+    let stats = client.checkpoint_statistics(&id).await.ok();
+    let completed = stats.as_ref().and_then(|s| s.latest.completed.clone());
+    let counters = JobCounters {
+        restarts,
+        completed_checkpoints: stats.as_ref().map(|s| s.counts.completed),
+        last_checkpoint_at: completed.as_ref().map(|c| c.latest_ack_timestamp),
+    };
+    (counters, completed.and_then(addressable))
+}
+
+/// A completed checkpoint the job can be restored from (it has a path).
+fn addressable(completed: flink_rest::model::CheckpointDetails) -> Option<ObservedCheckpoint> {
+    let path = completed
+        .external_path
+        .filter(|p| !p.is_empty() && p != "<checkpoint-not-externally-addressable>")?;
+    Some(ObservedCheckpoint {
+        path,
+        completed_at: completed.latest_ack_timestamp,
     })
 }
 
@@ -118,14 +174,7 @@ async fn latest_checkpoint_of(
         .checkpoint_statistics(&JobId::parse(job).ok()?)
         .await
         .ok()?;
-    let completed = stats.latest.completed?;
-    let path = completed
-        .external_path
-        .filter(|p| !p.is_empty() && p != "<checkpoint-not-externally-addressable>")?;
-    Some(ObservedCheckpoint {
-        path,
-        completed_at: completed.latest_ack_timestamp,
-    })
+    addressable(stats.latest.completed?)
 }
 
 /// Flink's reason for a failed job (the one the status records, else the newest), unless the
@@ -190,6 +239,13 @@ fn observed_deployment(deployment: &Deployment) -> ObservedDeployment {
             .as_ref()
             .and_then(|a| a.get(render::GENERATION_ANNOTATION))
             .and_then(|g| g.parse().ok()),
+        revision: deployment
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(render::REVISION_ANNOTATION))
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0),
         replicas: deployment
             .spec
             .as_ref()

@@ -14,7 +14,7 @@ use super::status::{
     self, error_json, error_message, lifecycle, observe_job, set_running_condition, state_name,
 };
 use super::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
-use super::{Action, Intervals, Note, Plan, job_id, secure, snapshots};
+use super::{Action, Intervals, Note, Plan, health, job_id, secure, snapshots};
 use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
 use flink_api::{
@@ -41,10 +41,16 @@ pub struct ObservationNeeds {
     pub checkpoints_of: Option<String>,
     /// `(job id, trigger id)` of a manual or periodic savepoint whose result is awaited.
     pub snapshot: Option<(String, String)>,
+    /// The job whose restart and checkpoint counters the health checks or the stability rules
+    /// need.
+    pub counters_of: Option<String>,
 }
 
 /// Decided from the status and spec alone, so observation stays dumb.
-pub fn observation_needs(resource: &FlinkDeployment) -> ObservationNeeds {
+pub fn observation_needs(
+    resource: &FlinkDeployment,
+    defaults: &BTreeMap<String, String>,
+) -> ObservationNeeds {
     let status = resource.status.clone().unwrap_or_default();
     let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone());
     let progress = status.upgrade.as_ref();
@@ -69,7 +75,18 @@ pub fn observation_needs(resource: &FlinkDeployment) -> ObservationNeeds {
         .job
         .as_ref()
         .is_some_and(|j| j.upgrade_mode.is_stateful());
-    let checkpoints_of = if stateful && (securing || changed) {
+    let settings = health::Settings::for_spec(&resource.spec, defaults);
+    let running = resource
+        .spec
+        .job
+        .as_ref()
+        .is_some_and(|j| j.state == JobState::Running);
+    let counters_of = job_id
+        .clone()
+        .filter(|_| running && settings.needs_counters());
+    // A restart or a rollback secures the state of a job that may have failed: its latest
+    // checkpoint must be at hand when it is decided.
+    let checkpoints_of = if stateful && (securing || changed || counters_of.is_some()) {
         job_id.clone()
     } else {
         None
@@ -85,6 +102,7 @@ pub fn observation_needs(resource: &FlinkDeployment) -> ObservationNeeds {
         savepoint,
         checkpoints_of,
         snapshot,
+        counters_of,
     }
 }
 
@@ -158,8 +176,20 @@ pub fn decide(
     }
     match last {
         None => d.first_deployment(),
-        Some(last) if d.reconciliation_state() == ReconciliationState::Upgrading => {
+        Some(last)
+            if matches!(
+                d.reconciliation_state(),
+                ReconciliationState::Upgrading | ReconciliationState::RollingBack
+            ) =>
+        {
             d.continue_upgrade(&last)
+        }
+        // Rolled back: the user's spec at this generation is not deployed again until it changes.
+        Some(last)
+            if d.reconciliation_state() == ReconciliationState::RolledBack
+                && last.generation == d.generation() =>
+        {
+            d.steady(&last)
         }
         Some(last) => d.compare(&last),
     }
@@ -349,6 +379,7 @@ impl<'a> Decision<'a> {
             spec,
             generation: self.generation(),
             first_deployment: true,
+            revision: 0,
         };
         self.continue_upgrade(&target);
     }
@@ -357,13 +388,25 @@ impl<'a> Decision<'a> {
     /// secured state of a stateful upgrade).
     fn continue_upgrade(&mut self, target: &ReconciledSpec<FlinkDeploymentSpec>) {
         self.progressing = true;
+        // A restart or a rollback records its target first and then secures the state.
+        if let Some(progress) = &self.status.upgrade
+            && matches!(
+                progress.step,
+                UpgradeStep::Savepointing | UpgradeStep::Cancelling
+            )
+            && progress.restore_path.is_none()
+            && self.secure_state(progress.mode).is_none()
+        {
+            return;
+        }
         let observed = self.observed;
-        let deployed_target = observed
-            .job_manager
-            .as_ref()
-            .is_some_and(|jm| !jm.deleting && jm.generation == Some(target.generation));
+        let deployed_target = observed.job_manager.as_ref().is_some_and(|jm| {
+            !jm.deleting
+                && jm.generation == Some(target.generation)
+                && jm.revision == target.revision
+        });
         if deployed_target {
-            self.set_state(ReconciliationState::Deployed);
+            self.set_state(self.done_state());
             self.status.upgrade = None;
             return;
         }
@@ -380,7 +423,7 @@ impl<'a> Decision<'a> {
             .as_ref()
             .is_some_and(|j| j.state == JobState::Suspended)
         {
-            self.set_state(ReconciliationState::Deployed);
+            self.set_state(self.done_state());
             self.job_status().state = Some(FlinkJobState::Suspended);
             let kept = self.status.upgrade.take().and_then(|p| p.restore_path);
             let message = match &kept {
@@ -399,7 +442,7 @@ impl<'a> Decision<'a> {
     /// Records the deploy as the intent, applies the cluster, then marks it deployed.
     fn deploy(&mut self, target: &ReconciledSpec<FlinkDeploymentSpec>) {
         let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
-        let id = job_id::job_id(uid, target.generation);
+        let id = job_id::job_id(uid, target.generation, target.revision);
         let restore = if target.first_deployment {
             target
                 .spec
@@ -430,6 +473,7 @@ impl<'a> Decision<'a> {
         let mut input = RenderInput::for_resource(self.resource, &target.spec, self.ctx.defaults);
         input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
         input.generation = target.generation;
+        input.revision = target.revision;
         input.restore_from = restore.as_deref();
         let application = target.spec.is_application();
         if application {
@@ -453,9 +497,27 @@ impl<'a> Decision<'a> {
         if let Some(progress) = self.status.upgrade.as_mut() {
             progress.step = UpgradeStep::Deploying;
         }
+        // With HA, a kept job id resumes from Flink's own metadata, not from a path.
+        let kept_job = application
+            && self
+                .status
+                .upgrade
+                .as_ref()
+                .is_some_and(|p| p.mode == UpgradeMode::LastState && p.restore_path.is_none());
+        let carried = self.status.health.take().unwrap_or_default();
+        self.status.health = Some(flink_api::DeploymentHealth {
+            deployed_at: Some(self.ctx.now_ms),
+            restored_from: if kept_job {
+                carried.restored_from
+            } else {
+                restore.clone()
+            },
+            checkpointed: kept_job && carried.checkpointed,
+            ..Default::default()
+        });
         self.intent = Some(self.status.clone());
         self.actions.push(Action::ApplyCluster(Box::new(objects)));
-        self.set_state(ReconciliationState::Deployed);
+        self.set_state(self.done_state());
         // The restore path stays in `jobStatus.upgradeSavepointPath` and the savepoint history.
         self.status.upgrade = None;
         if let Some(path) = &restore
@@ -501,7 +563,8 @@ impl<'a> Decision<'a> {
                 best_effort: true,
             });
         }
-        if self.intent.is_none() && !deleting {
+        // Whatever the status says by now (a secured restore path) is written before the delete.
+        if !deleting {
             self.intent = Some(self.status.clone());
         }
         self.actions.push(Action::DeleteCluster);
@@ -529,7 +592,22 @@ impl<'a> Decision<'a> {
             }
         }
         match diff.class {
-            _ if diff.is_empty() => self.steady(last),
+            _ if diff.is_empty() => {
+                if self.reconciliation_state() == ReconciliationState::RolledBack {
+                    // The user's spec is now what the rollback deployed.
+                    let target = ReconciledSpec {
+                        generation: self.generation(),
+                        ..last.clone()
+                    };
+                    status::record_target(
+                        &mut self.status.reconciliation_status,
+                        &target,
+                        ReconciliationState::Deployed,
+                        self.ctx.now_ms,
+                    );
+                }
+                self.steady(last)
+            }
             DiffClass::Ignore => {
                 self.record(spec, ReconciliationState::Deployed, false);
                 self.steady(last);
@@ -620,6 +698,7 @@ impl<'a> Decision<'a> {
             spec: spec.clone(),
             generation: self.generation(),
             first_deployment: false,
+            revision: 0,
         };
         let running_cluster = self.observed.job_manager.is_some();
         if mode.is_stateful() && spec.is_application() && was_suspended {
@@ -673,6 +752,7 @@ impl<'a> Decision<'a> {
             spec,
             generation: self.generation(),
             first_deployment: false,
+            revision: 0,
         };
         self.continue_upgrade(&target);
     }
@@ -784,8 +864,11 @@ impl<'a> Decision<'a> {
             self.status.upgrade = Some(progress);
             return Some(());
         }
+        // A rollback does not wait for a JobManager that cannot start or a job that never ran.
+        let rolling_back = self.reconciliation_state() == ReconciliationState::RollingBack;
         let jobs = match &self.observed.flink {
             ObservedFlink::Reachable { jobs, .. } => jobs.clone(),
+            _ if rolling_back => return self.secure_from_record(progress),
             _ => {
                 self.status.upgrade = Some(progress);
                 self.wait(
@@ -795,6 +878,9 @@ impl<'a> Decision<'a> {
             }
         };
         let Some(job) = self.current_job(&jobs).cloned() else {
+            if rolling_back {
+                return self.secure_from_record(progress);
+            }
             self.status.upgrade = Some(progress);
             self.fail("UpgradeBlocked", "no job found in the cluster to take its state from; the upgrade waits. Restore it by hand with initialSavepointPath, or switch to upgradeMode: stateless to drop the state".into());
             return None;
@@ -812,6 +898,7 @@ impl<'a> Decision<'a> {
                 max_checkpoint_age: secure::max_checkpoint_age(
                     &self.resource.spec.configuration().flat(),
                 ),
+                started_from: self.started_from(),
                 now_ms: self.ctx.now_ms,
             },
         );
@@ -837,13 +924,57 @@ impl<'a> Decision<'a> {
         out.secured.map(|_| ())
     }
 
+    /// The state the current job started from, when it is still its state: Flink reports no
+    /// completed checkpoint of it and none was ever seen.
+    fn started_from(&self) -> Option<String> {
+        let health = self.status.health.as_ref()?;
+        let none_completed = self
+            .observed
+            .counters
+            .as_ref()
+            .is_some_and(|c| c.completed_checkpoints == Some(0));
+        (health.deployed_at.is_some() && !health.checkpointed && none_completed)
+            .then(|| health.restored_from.clone())
+            .flatten()
+    }
+
+    /// Secures a rollback's state without asking Flink (its JobManager cannot start, or the job
+    /// never ran): a job that never completed a checkpoint still has the state it started from.
+    /// Anything else needs a person: the newest checkpoint is only known to that JobManager.
+    fn secure_from_record(&mut self, mut progress: UpgradeProgress) -> Option<()> {
+        let health = self.status.health.clone().unwrap_or_default();
+        let path = health
+            .restored_from
+            .filter(|_| health.deployed_at.is_some() && !health.checkpointed);
+        match path {
+            Some(path) => {
+                self.notes.push(Note::normal(
+                    "StateFallback",
+                    format!("The failing deployment completed no checkpoint: its state is still {path}, which the rollback restores"),
+                ));
+                progress.restore_path = Some(path.clone());
+                progress.step = UpgradeStep::StoppingCluster;
+                secure::record_secured(self.job_status(), None, Some(&path));
+                self.status.upgrade = Some(progress);
+                self.intent = Some(self.status.clone());
+                Some(())
+            }
+            None => {
+                self.status.upgrade = Some(progress);
+                self.fail("RollbackBlocked", "the failing deployment's JobManager cannot be asked for the job's latest checkpoint: manual restore required. Set spec.job.initialSavepointPath to the newest retained checkpoint of the job and change spec.job.savepointRedeployNonce, or switch to upgradeMode: stateless to start from empty state".into());
+                None
+            }
+        }
+    }
+
     /// Progressing without an error: the condition message says what it waits for.
     fn wait(&mut self, why: &str) {
         self.progressing = true;
         self.waiting = Some(why.to_string());
     }
 
-    /// Nothing to change: keep the deployed cluster as it should be.
+    /// Nothing to change: keep the deployed cluster as it should be, judge its stability (and
+    /// roll it back when it does not become stable in time) and its health.
     fn steady(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>) {
         if last
             .spec
@@ -856,49 +987,288 @@ impl<'a> Decision<'a> {
             }
             return;
         }
-        let stateless = last
-            .spec
-            .job
-            .as_ref()
-            .is_none_or(|j| j.upgrade_mode == UpgradeMode::Stateless);
+        let settings = health::Settings::for_spec(&self.resource.spec, self.ctx.defaults);
         if self.observed.job_manager.is_none() {
-            if stateless {
-                self.notes.push(Note::warning(
-                    "RecoverDeployment",
-                    "The JobManager Deployment is missing; deploying it again (stateless)",
-                ));
-                self.deploy(last);
-            } else {
-                self.fail(
-                    "DeploymentMissing",
-                    "the JobManager Deployment is missing; recovering a stateful job is not supported by this operator version yet. Restart it with a new restartNonce or initialSavepointPath".into(),
-                );
-            }
-            return;
+            return self.recover_missing(last, &settings);
         }
-        let healthy = match self.resource.spec.is_application() {
-            true => {
-                self.status.job_status.as_ref().and_then(|j| j.state)
-                    == Some(FlinkJobState::Running)
-            }
+        let application = self.resource.spec.is_application();
+        let job = match &self.observed.flink {
+            ObservedFlink::Reachable { jobs, .. } if application => self.current_job(jobs).cloned(),
+            _ => None,
+        };
+        if let Some(counters) = &self.observed.counters
+            && counters.completed_checkpoints.is_some_and(|n| n > 0)
+            && let Some(health) = self.status.health.as_mut()
+            && !health.checkpointed
+        {
+            health.checkpointed = true;
+        }
+        if let Some(job) = &job
+            && job.state == FlinkJobState::Failed
+            && settings.restart_failed
+        {
+            return self.restart(
+                last,
+                format!(
+                    "The job FAILED and {} is true: redeploying it",
+                    flink_api::config::options::JOB_RESTART_FAILED.key
+                ),
+            );
+        }
+        let healthy = match application {
+            true => job
+                .as_ref()
+                .is_some_and(|j| j.state == FlinkJobState::Running),
             false => {
                 self.status.job_manager_deployment_status == Some(JobManagerDeploymentStatus::Ready)
             }
         };
-        if healthy {
-            if !self.failed {
-                self.status.error = None;
+        if application && let Some(job) = &job {
+            let mut record = self.status.health.clone().unwrap_or_default();
+            let verdict = health::check(
+                &settings,
+                &mut record,
+                job,
+                self.observed.counters.as_ref(),
+                self.ctx.now_ms,
+            );
+            if settings.health_check && self.status.health.as_ref() != Some(&record) {
+                self.status.health = Some(record);
             }
-            if self.resource.spec.is_application() {
-                self.snapshots();
+            if let Some(why) = verdict.restart {
+                return self.restart(last, format!("Restarting unhealthy job: {why}"));
             }
-            if let Some(r) = self.status.reconciliation_status.as_mut()
-                && r.last_stable_spec != r.last_reconciled_spec
+            if let Some(why) = verdict.skipped
+                && self.status.error.is_none()
             {
+                self.notes.push(Note::warning("HealthCheckSkipped", why));
+            }
+        }
+        if healthy && !self.failed {
+            self.status.error = None;
+        }
+        if healthy && application {
+            self.snapshots();
+        }
+        let recorded_stable = self.status.reconciliation_status.as_ref().is_some_and(|r| {
+            r.last_stable_spec.is_some() && r.last_stable_spec == r.last_reconciled_spec
+        });
+        if recorded_stable {
+            if !healthy {
+                self.progressing = true;
+            }
+            return;
+        }
+        let unmet = match application {
+            true => health::unmet_stability(
+                &settings,
+                job.as_ref(),
+                self.observed.counters.as_ref(),
+                self.ctx.now_ms,
+            ),
+            false if healthy => Vec::new(),
+            false => vec!["the session cluster is not ready".into()],
+        };
+        if unmet.is_empty() {
+            if let Some(r) = self.status.reconciliation_status.as_mut() {
                 r.last_stable_spec = r.last_reconciled_spec.clone();
             }
+            return;
+        }
+        self.progressing = true;
+        if healthy {
+            self.waiting = Some(format!("Not stable yet: {}", unmet.join("; ")));
+        }
+        self.maybe_roll_back(last, &settings, &unmet);
+    }
+
+    /// A deployment that did not become stable within the readiness timeout goes back to the
+    /// last stable spec, once (a rolled-back deployment is not rolled back again).
+    fn maybe_roll_back(
+        &mut self,
+        last: &ReconciledSpec<FlinkDeploymentSpec>,
+        settings: &health::Settings,
+        unmet: &[String],
+    ) {
+        if !settings.rollback || self.reconciliation_state() == ReconciliationState::RolledBack {
+            return;
+        }
+        let Some(stable) = self
+            .status
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.last_stable_spec.as_deref())
+            .and_then(|t| ReconciledSpec::<FlinkDeploymentSpec>::from_json(t).ok())
+        else {
+            return;
+        };
+        if stable.spec == last.spec {
+            return;
+        }
+        let deployed_at = self
+            .status
+            .health
+            .as_ref()
+            .and_then(|h| h.deployed_at)
+            .or_else(|| {
+                self.status
+                    .reconciliation_status
+                    .as_ref()
+                    .map(|r| r.reconciliation_timestamp)
+            })
+            .unwrap_or(self.ctx.now_ms);
+        let deadline = deployed_at + settings.readiness_timeout.as_millis() as i64;
+        if self.ctx.now_ms < deadline {
+            self.requeue_at = Some(deadline);
+            return;
+        }
+        let mut why = unmet.join("; ");
+        if let Some(problem) = &self.observed.pod_problem {
+            why = format!("{why}; {problem}");
+        }
+        self.roll_back(last, stable, &why, settings.readiness_timeout);
+    }
+
+    /// Redeploys the last stable spec: records it (at this generation, as the next revision)
+    /// with state `ROLLING_BACK`, secures the failing job's state in the stable spec's upgrade
+    /// mode, then tears down and deploys like an upgrade. Ends `ROLLED_BACK`.
+    fn roll_back(
+        &mut self,
+        last: &ReconciledSpec<FlinkDeploymentSpec>,
+        stable: ReconciledSpec<FlinkDeploymentSpec>,
+        why: &str,
+        timeout: std::time::Duration,
+    ) {
+        self.notes.push(Note::warning(
+            "Rollback",
+            format!(
+                "Rolling back to the last stable spec (generation {}): not stable within {} s ({why})",
+                stable.generation,
+                timeout.as_secs()
+            ),
+        ));
+        let target = ReconciledSpec {
+            spec: stable.spec,
+            generation: self.generation(),
+            first_deployment: false,
+            revision: last.revision + 1,
+        };
+        self.replace_deployment(&target, ReconciliationState::RollingBack);
+    }
+
+    /// Redeploys what runs now (a health restart, a FAILED job with restart.failed) as the next
+    /// revision, securing its state first in its upgrade mode.
+    fn restart(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>, why: String) {
+        self.notes.push(Note::warning("RestartUnhealthyJob", why));
+        let target = ReconciledSpec {
+            revision: last.revision + 1,
+            first_deployment: false,
+            ..last.clone()
+        };
+        let stable = self.status.reconciliation_status.as_ref().is_some_and(|r| {
+            r.last_stable_spec.is_some() && r.last_stable_spec == r.last_reconciled_spec
+        });
+        self.replace_deployment(&target, ReconciliationState::Upgrading);
+        // The spec did not change: a stable one stays stable.
+        if stable && let Some(r) = self.status.reconciliation_status.as_mut() {
+            r.last_stable_spec = r.last_reconciled_spec.clone();
+        }
+        if let Some(intent) = self.intent.as_mut() {
+            intent.reconciliation_status = self.status.reconciliation_status.clone();
+        }
+    }
+
+    /// Records `target` in `state` as the write-ahead intent, with the securing of the running
+    /// job's state as the first step of a stateful one, and continues like an upgrade.
+    fn replace_deployment(
+        &mut self,
+        target: &ReconciledSpec<FlinkDeploymentSpec>,
+        state: ReconciliationState,
+    ) {
+        let mode = target
+            .spec
+            .job
+            .as_ref()
+            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+        if mode.is_stateful() && target.spec.is_application() {
+            self.status.upgrade = Some(secure::progress(
+                mode,
+                None,
+                target.generation,
+                None,
+                self.ctx.now_ms,
+            ));
+        }
+        status::record_target(
+            &mut self.status.reconciliation_status,
+            target,
+            state,
+            self.ctx.now_ms,
+        );
+        self.intent = Some(self.status.clone());
+        self.continue_upgrade(target);
+    }
+
+    /// The JobManager Deployment is gone while the job should run: stateless and HA jobs are
+    /// deployed again (HA metadata holds a stateful job's checkpoints); without HA the newest
+    /// checkpoint is unknown, so a person decides.
+    fn recover_missing(
+        &mut self,
+        last: &ReconciledSpec<FlinkDeploymentSpec>,
+        settings: &health::Settings,
+    ) {
+        let mode = last
+            .spec
+            .job
+            .as_ref()
+            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+        let ha = flink_api::config::ha_enabled(&last.spec.configuration());
+        let key = flink_api::config::options::JM_DEPLOYMENT_RECOVERY.key;
+        if !settings.jm_recovery {
+            self.fail(
+                "DeploymentMissing",
+                format!("the JobManager Deployment is missing and {key} is false; redeploy it with a new restartNonce"),
+            );
+        } else if !mode.is_stateful() || !last.spec.is_application() {
+            self.notes.push(Note::warning(
+                "RecoverDeployment",
+                "The JobManager Deployment is missing; deploying it again (stateless)",
+            ));
+            self.deploy(last);
+        } else if ha {
+            self.notes.push(Note::warning(
+                "RecoverDeployment",
+                "The JobManager Deployment is missing; deploying it again with the same job id, which resumes from its high availability metadata",
+            ));
+            self.status.upgrade = Some(secure::progress(
+                UpgradeMode::LastState,
+                Some(UpgradeStep::Deploying),
+                last.generation,
+                None,
+                self.ctx.now_ms,
+            ));
+            self.deploy(last);
         } else {
-            self.progressing = true;
+            let known = self
+                .status
+                .job_status
+                .as_ref()
+                .and_then(|j| j.upgrade_savepoint_path.clone())
+                .map_or_else(String::new, |p| format!(" (it was deployed from {p})"));
+            self.fail(
+                "DeploymentMissing",
+                format!("the JobManager Deployment is missing and the job has no high availability metadata, so its newest checkpoint is unknown: manual restore required{known}. Set spec.job.initialSavepointPath to the newest retained checkpoint of the job and change spec.job.savepointRedeployNonce"),
+            );
+        }
+    }
+
+    /// The reconciliation state a finished deploy leaves: `ROLLED_BACK` after a rollback.
+    fn done_state(&self) -> ReconciliationState {
+        match self.reconciliation_state() {
+            ReconciliationState::RollingBack | ReconciliationState::RolledBack => {
+                ReconciliationState::RolledBack
+            }
+            _ => ReconciliationState::Deployed,
         }
     }
 
@@ -1084,6 +1454,7 @@ impl<'a> Decision<'a> {
         };
         let message = match (&self.waiting, running) {
             (Some(why), false) => why.clone(),
+            (Some(why), true) => format!("{message}. {why}"),
             _ => message,
         };
         if !deleting {

@@ -3,9 +3,17 @@
 
 /// The job id of a resource's deployment at `generation`: 16 hex digits from the resource's uid
 /// and 16 from the generation, like upstream (a new generation gets a new id; the same one
-/// always the same id).
-pub fn job_id(uid: &str, generation: i64) -> String {
-    format!("{:016x}{:016x}", fnv1a(uid.as_bytes()), generation as u64)
+/// always the same id). A deploy the operator starts on its own (`revision` > 0: a restart, a
+/// rollback) gets its own id too, with the revision in the top 16 bits.
+pub fn job_id(uid: &str, generation: i64, revision: i64) -> String {
+    let low = (generation as u64) & 0x0000_ffff_ffff_ffff;
+    let high = (revision as u64) << 48;
+    let number = if revision == 0 {
+        generation as u64
+    } else {
+        high | low
+    };
+    format!("{:016x}{number:016x}", fnv1a(uid.as_bytes()))
 }
 
 /// The trigger id of the `attempt`-th stop-with-savepoint of a resource's upgrade to
@@ -41,12 +49,16 @@ mod tests {
 
     #[test]
     fn ids_are_stable_per_uid_and_generation() {
-        let id = job_id("0b9c7c3e-5a8e-4c52-9d2f-8f0e5c1a2b3c", 3);
+        let uid = "0b9c7c3e-5a8e-4c52-9d2f-8f0e5c1a2b3c";
+        let id = job_id(uid, 3, 0);
         assert_eq!(id.len(), 32);
         assert!(id.ends_with("0000000000000003"), "{id}");
-        assert_eq!(id, job_id("0b9c7c3e-5a8e-4c52-9d2f-8f0e5c1a2b3c", 3));
-        assert_ne!(id, job_id("0b9c7c3e-5a8e-4c52-9d2f-8f0e5c1a2b3c", 4));
-        assert_ne!(id, job_id("another", 3));
+        assert_eq!(id, job_id(uid, 3, 0));
+        assert_ne!(id, job_id(uid, 4, 0));
+        assert_ne!(id, job_id("another", 3, 0));
+        let restarted = job_id(uid, 3, 1);
+        assert!(restarted.ends_with("0001000000000003"), "{restarted}");
+        assert_ne!(restarted, job_id(uid, 3, 2));
         assert!(flink_rest::JobId::parse(&id).is_ok());
     }
 }

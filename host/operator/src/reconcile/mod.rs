@@ -6,6 +6,7 @@
 
 pub mod autoscaling;
 pub mod deployment;
+pub mod health;
 pub mod job_id;
 pub mod observed;
 pub mod reconciled_spec;

@@ -25,6 +25,20 @@ pub struct ObservedCluster {
     pub snapshot: Option<ObservedOperation>,
     /// Why the current job failed (Flink's most specific exception message), when it did.
     pub job_failure: Option<String>,
+    /// The current job's restart and checkpoint counters, when the health checks or the
+    /// stability rules need them.
+    pub counters: Option<JobCounters>,
+}
+
+/// What Flink counts for a job since it was submitted; a counter Flink did not answer is `None`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobCounters {
+    /// The job metric `numRestarts`.
+    pub restarts: Option<i64>,
+    /// Completed checkpoints (`GET /jobs/:id/checkpoints`, `counts.completed`).
+    pub completed_checkpoints: Option<i64>,
+    /// When the latest checkpoint completed (ms since the epoch).
+    pub last_checkpoint_at: Option<i64>,
 }
 
 /// An asynchronous Flink operation (savepoint) as last seen.
@@ -53,6 +67,8 @@ impl ObservedCluster {
 pub struct ObservedDeployment {
     /// The spec generation it was rendered from (our annotation), if it carries one.
     pub generation: Option<i64>,
+    /// The operator's redeploy of that generation it is (our annotation; 0 when absent).
+    pub revision: i64,
     pub replicas: i32,
     pub ready_replicas: i32,
     pub deleting: bool,

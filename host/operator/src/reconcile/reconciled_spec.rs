@@ -12,6 +12,10 @@ pub struct ReconciledSpec<S> {
     pub spec: S,
     pub generation: i64,
     pub first_deployment: bool,
+    /// Deploys of this generation the operator started on its own (a health restart, a
+    /// rollback) count up from 0, so each is told apart from the deployment it replaces
+    /// (this operator's; absent in upstream's format means 0).
+    pub revision: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -23,13 +27,17 @@ struct Stored {
 
 impl<S: Serialize + DeserializeOwned> ReconciledSpec<S> {
     pub fn to_json(&self) -> String {
+        let mut resource_metadata = json!({
+            "apiVersion": flink_api::API_VERSION,
+            "metadata": {"generation": self.generation},
+            "firstDeployment": self.first_deployment,
+        });
+        if self.revision != 0 {
+            resource_metadata["revision"] = json!(self.revision);
+        }
         let stored = Stored {
             spec: serde_json::to_value(&self.spec).unwrap_or(Value::Null),
-            resource_metadata: json!({
-                "apiVersion": flink_api::API_VERSION,
-                "metadata": {"generation": self.generation},
-                "firstDeployment": self.first_deployment,
-            }),
+            resource_metadata,
         };
         serde_json::to_string(&stored).unwrap_or_default()
     }
@@ -53,6 +61,11 @@ impl<S: Serialize + DeserializeOwned> ReconciledSpec<S> {
                 .get("firstDeployment")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            revision: stored
+                .resource_metadata
+                .get("revision")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
         })
     }
 }
@@ -69,8 +82,20 @@ mod tests {
         assert_eq!(read.generation, 4);
         assert!(read.first_deployment);
         assert_eq!(read.spec.deployment_name.as_deref(), Some("s"));
+        assert_eq!(read.revision, 0);
         let again =
             ReconciledSpec::<FlinkSessionJobSpec>::from_json(&read.to_json()).expect("reads");
         assert_eq!(again, read);
+        assert!(
+            !read.to_json().contains("revision"),
+            "upstream's format unless restarted"
+        );
+        let restarted = ReconciledSpec {
+            revision: 2,
+            ..read
+        };
+        let again =
+            ReconciledSpec::<FlinkSessionJobSpec>::from_json(&restarted.to_json()).expect("reads");
+        assert_eq!(again, restarted);
     }
 }

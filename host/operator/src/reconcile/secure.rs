@@ -23,6 +23,9 @@ pub struct SecureInput<'a> {
     /// `kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age`: an older latest
     /// checkpoint is not resumed from; a savepoint is taken instead (the job must be running).
     pub max_checkpoint_age: Option<std::time::Duration>,
+    /// What the job started from, when that is still its state (it completed no checkpoint):
+    /// where a job that is no longer running resumes when Flink has no checkpoint of it.
+    pub started_from: Option<String>,
     pub now_ms: i64,
 }
 
@@ -201,6 +204,14 @@ fn cancel_step(input: &SecureInput, out: &mut SecureOutcome) -> Option<String> {
                 ));
                 Some(checkpoint.path.clone())
             }
+            None if input.started_from.is_some() => {
+                let path = input.started_from.clone().unwrap_or_default();
+                out.notes.push(Note::normal(
+                    "StateFallback",
+                    format!("The job is {} and completed no checkpoint: its state is still {path}, which the new deployment restores", state_name(input.job.state)),
+                ));
+                Some(path)
+            }
             None => {
                 out.error = Some(("UpgradeBlocked", "the job is no longer running and Flink reports no completed checkpoint to resume from: manual restore required. Set initialSavepointPath to a savepoint or retained checkpoint, or switch to upgradeMode: stateless to start from empty state".into()));
                 None
@@ -259,6 +270,7 @@ mod tests {
             savepoint: None,
             latest_checkpoint: Some(&checkpoint),
             max_checkpoint_age: Some(std::time::Duration::from_secs(60)),
+            started_from: None,
             now_ms: 30_000,
         };
         let mut fresh = progress(UpgradeStep::Cancelling);

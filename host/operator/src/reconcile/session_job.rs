@@ -57,6 +57,7 @@ pub fn observation_needs(resource: &FlinkSessionJob) -> super::deployment::Obser
             None
         },
         snapshot: None,
+        counters_of: None,
     }
 }
 
@@ -144,6 +145,7 @@ pub fn decide(
                 spec,
                 generation: d.generation(),
                 first_deployment: true,
+                revision: 0,
             });
         }
         Some(last) if d.state() == ReconciliationState::Upgrading => d.continue_upgrade(&last),
@@ -238,7 +240,7 @@ impl<'a> Decision<'a> {
     fn continue_upgrade(&mut self, target: &ReconciledSpec<FlinkSessionJobSpec>) {
         self.progressing = true;
         let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
-        let id = job_id::job_id(uid, target.generation);
+        let id = job_id::job_id(uid, target.generation, target.revision);
         if self.find(&id).is_some() {
             self.set_state(ReconciliationState::Deployed);
             self.status.upgrade = None;
@@ -385,6 +387,7 @@ impl<'a> Decision<'a> {
             spec,
             generation: self.generation(),
             first_deployment: false,
+            revision: 0,
         });
     }
 
@@ -440,6 +443,7 @@ impl<'a> Decision<'a> {
                         .unwrap_or_default()
                         .flat(),
                 ),
+                started_from: None,
                 now_ms: self.ctx.now_ms,
             },
         );

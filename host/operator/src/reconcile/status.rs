@@ -124,16 +124,27 @@ pub fn record_spec<S: serde::Serialize + serde::de::DeserializeOwned + Clone>(
     first_deployment: bool,
     now_ms: i64,
 ) {
-    let text = ReconciledSpec {
+    let target = ReconciledSpec {
         spec: spec.clone(),
         generation,
         first_deployment,
-    }
-    .to_json();
+        revision: 0,
+    };
+    record_target(reconciliation, &target, state, now_ms);
+}
+
+/// Records `target` as deployed or being deployed (`Upgrading`, `RollingBack`), keeping the last
+/// stable spec.
+pub fn record_target<S: serde::Serialize + serde::de::DeserializeOwned>(
+    reconciliation: &mut Option<ReconciliationStatus>,
+    target: &ReconciledSpec<S>,
+    state: ReconciliationState,
+    now_ms: i64,
+) {
     let previous = reconciliation.take().unwrap_or_default();
     *reconciliation = Some(ReconciliationStatus {
         reconciliation_timestamp: now_ms,
-        last_reconciled_spec: Some(text),
+        last_reconciled_spec: Some(target.to_json()),
         last_stable_spec: previous.last_stable_spec,
         state,
     });

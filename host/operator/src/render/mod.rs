@@ -26,6 +26,9 @@ use std::collections::BTreeMap;
 pub const MAIN_CONTAINER: &str = "flink-main-container";
 /// The JobManager Deployment's annotation recording which spec generation it runs.
 pub const GENERATION_ANNOTATION: &str = "flinkdeployment.flink.apache.org/generation";
+/// The JobManager Deployment's annotation recording which of the operator's own redeploys of
+/// that generation it is (a restart, a rollback); absent for the first (revision 0).
+pub const REVISION_ANNOTATION: &str = "flinkdeployment.flink.apache.org/revision";
 /// Where the configuration ConfigMap is mounted in the Flink image.
 pub const CONF_DIR: &str = "/opt/flink/conf";
 pub const REST_PORT: u16 = 8081;
@@ -43,6 +46,8 @@ pub struct RenderInput<'a> {
     pub namespace: &'a str,
     pub uid: &'a str,
     pub generation: i64,
+    /// The operator's own redeploy of that generation (0 for the first).
+    pub revision: i64,
     pub spec: &'a FlinkDeploymentSpec,
     /// Restore from this savepoint or checkpoint (application clusters).
     pub restore_from: Option<&'a str>,
@@ -66,6 +71,7 @@ impl<'a> RenderInput<'a> {
             namespace: resource.metadata.namespace.as_deref().unwrap_or("default"),
             uid: resource.metadata.uid.as_deref().unwrap_or_default(),
             generation: resource.metadata.generation.unwrap_or(0),
+            revision: 0,
             spec,
             restore_from: None,
             job_id: None,
@@ -258,6 +264,9 @@ pub fn render(input: &RenderInput) -> Result<ClusterObjects, RenderError> {
         BTreeMap::from([("component".to_string(), "jobmanager".to_string())]),
     );
     jm_metadata["annotations"] = json!({ GENERATION_ANNOTATION: input.generation.to_string() });
+    if input.revision != 0 {
+        jm_metadata["annotations"][REVISION_ANNOTATION] = json!(input.revision.to_string());
+    }
     let job_manager = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",

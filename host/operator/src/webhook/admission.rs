@@ -202,6 +202,7 @@ mod tests {
             spec: serde_json::from_value::<FlinkDeploymentSpec>(deployed["spec"].clone()).unwrap(),
             generation: 1,
             first_deployment: true,
+            revision: 0,
         };
         deployed["status"] =
             json!({"reconciliationStatus": {"lastReconciledSpec": last.to_json()}});
