@@ -111,6 +111,10 @@ fn main() {
             suspend_and_resume_with_a_savepoint_continue_the_count,
         ),
         (
+            "a_bad_upgrade_is_rolled_back_and_the_count_continues",
+            a_bad_upgrade_is_rolled_back_and_the_count_continues,
+        ),
+        (
             "an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state",
             an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state,
         ),
@@ -863,6 +867,18 @@ fn restored_from(suite: &Suite, job: &str) -> Result<Option<String>, String> {
     Ok(stats.latest.restored.and_then(|r| r.external_path))
 }
 
+/// `f` until it succeeds, at most for `timeout`; its last error otherwise.
+fn retrying<T>(timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> Result<T, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match f() {
+            Ok(value) => return Ok(value),
+            Err(e) if std::time::Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
 fn keeper_patch(suite: &Suite, patch: &str) -> Result<(), String> {
     suite.patch("flinkdep", "keeper", patch).map(|_| ())
 }
@@ -1017,6 +1033,73 @@ fn suspend_and_resume_with_a_savepoint_continue_the_count(suite: &Suite) -> Resu
         after >= before,
         "count went from {before} to {after} across suspend/resume"
     );
+    remember_count(suite, after);
+    Ok(())
+}
+
+/// An upgrade whose job cannot start (its main() rejects an argument) is rolled back after the
+/// readiness timeout to the last stable spec, restoring the savepoint the upgrade took: the count
+/// continues. Putting the stable spec back then just marks it deployed.
+fn a_bad_upgrade_is_rolled_back_and_the_count_continues(suite: &Suite) -> Result<(), String> {
+    keeper_patch(
+        suite,
+        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.deployment.rollback.enabled":"true","kubernetes.operator.deployment.readiness.timeout":"20s"}}}"#,
+    )?;
+    let stable_job = suite.remembered_job()?;
+    let stable_args = suite
+        .deployment("keeper")
+        .and_then(|d| d.pointer("/spec/job/args").cloned())
+        .ok_or("the keeper has args")?;
+    let before = running_count(suite, &stable_job)?;
+    keeper_patch(
+        suite,
+        r#"{"spec":{"job":{"args":["--rate","not-a-number"]}}}"#,
+    )?;
+    let status = suite.wait_deployment(
+        "keeper",
+        "ROLLED_BACK",
+        Some("RUNNING"),
+        Duration::from_secs(240),
+    );
+    let job = text(&status, "/jobStatus/jobId");
+    assert_ne!(job, stable_job, "the rollback deployed a new job");
+    suite.remember_job(&job);
+    let savepoint = text(&status, "/jobStatus/upgradeSavepointPath");
+    assert!(
+        savepoint.contains("/savepoints/"),
+        "the bad upgrade took a savepoint first: {savepoint:?}"
+    );
+    // Flink serves a job's graph and statistics a moment after it reports it running.
+    let restored = retrying(Duration::from_secs(30), || restored_from(suite, &job))?;
+    assert_eq!(
+        restored.unwrap_or_default().trim_end_matches('/'),
+        savepoint.trim_end_matches('/'),
+        "the rolled-back job restored the savepoint the failed upgrade started from"
+    );
+    let after = retrying(Duration::from_secs(30), || running_count(suite, &job))?;
+    assert!(
+        after >= before,
+        "count went from {before} to {after} across the rollback"
+    );
+    let reasons = suite.event_reasons("keeper");
+    assert!(reasons.iter().any(|r| r == "Rollback"), "{reasons:?}");
+    // Back to the stable arguments: nothing is redeployed, the resource is stable again.
+    keeper_patch(
+        suite,
+        &serde_json::json!({"spec": {"job": {"args": stable_args}}}).to_string(),
+    )?;
+    let status =
+        suite.wait_deployment("keeper", "STABLE", Some("RUNNING"), Duration::from_secs(60));
+    assert_eq!(
+        text(&status, "/jobStatus/jobId"),
+        job,
+        "the job was not redeployed"
+    );
+    // The 20 s timeout is for this step only: later deploys on a busy machine take longer.
+    keeper_patch(
+        suite,
+        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.deployment.rollback.enabled":null,"kubernetes.operator.deployment.readiness.timeout":null}}}"#,
+    )?;
     remember_count(suite, after);
     Ok(())
 }

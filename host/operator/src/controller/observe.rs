@@ -146,9 +146,18 @@ async fn counters_of(
         .map(|v| v as i64);
     let stats = client.checkpoint_statistics(&id).await.ok();
     let completed = stats.as_ref().and_then(|s| s.latest.completed.clone());
+    let completed_checkpoints = match &stats {
+        Some(stats) => Some(stats.counts.completed),
+        // Flink has no checkpoint statistics for a job that never ran (its main() failed): a
+        // job that was never RUNNING completed no checkpoint.
+        None => client.job_details(&id).await.ok().and_then(|details| {
+            let ran = details.timestamps.get("RUNNING").is_some_and(|t| *t > 0);
+            (!ran).then_some(0)
+        }),
+    };
     let counters = JobCounters {
         restarts,
-        completed_checkpoints: stats.as_ref().map(|s| s.counts.completed),
+        completed_checkpoints,
         last_checkpoint_at: completed.as_ref().map(|c| c.latest_ack_timestamp),
     };
     (counters, completed.and_then(addressable))

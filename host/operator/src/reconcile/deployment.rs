@@ -86,7 +86,9 @@ pub fn observation_needs(
         .filter(|_| running && settings.needs_counters());
     // A restart or a rollback secures the state of a job that may have failed: its latest
     // checkpoint must be at hand when it is decided.
-    let checkpoints_of = if stateful && (securing || changed || counters_of.is_some()) {
+    // Securing needs it whatever the spec's mode now is (a rollback secures in the stable
+    // spec's mode).
+    let checkpoints_of = if securing || (stateful && (changed || counters_of.is_some())) {
         job_id.clone()
     } else {
         None
