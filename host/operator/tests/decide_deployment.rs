@@ -135,14 +135,30 @@ impl World {
     }
 }
 
-fn applied_generation(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> Option<String> {
+/// The annotation `key` of the JobManager Deployment the plan applies.
+fn applied_annotation(plan: &Plan<flink_api::FlinkDeploymentStatus>, key: &str) -> Option<String> {
     plan.actions.iter().find_map(|a| match a {
-        Action::ApplyCluster(objects) => objects.job_manager["metadata"]["annotations"]
-            [GENERATION_ANNOTATION]
+        Action::ApplyCluster(objects) => objects.job_manager["metadata"]["annotations"][key]
             .as_str()
             .map(String::from),
         _ => None,
     })
+}
+
+/// The Flink configuration value of `key` in the ConfigMap the plan applies.
+fn applied_config(plan: &Plan<flink_api::FlinkDeploymentStatus>, key: &str) -> Option<String> {
+    let prefix = format!("{key}: ");
+    plan.actions.iter().find_map(|a| match a {
+        Action::ApplyCluster(objects) => objects.config_map["data"]["config.yaml"]
+            .as_str()
+            .and_then(|c| c.lines().find_map(|l| l.strip_prefix(prefix.as_str())))
+            .map(|v| v.trim_matches('"').to_string()),
+        _ => None,
+    })
+}
+
+fn applied_generation(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> Option<String> {
+    applied_annotation(plan, GENERATION_ANNOTATION)
 }
 
 #[test]
@@ -446,20 +462,7 @@ const SAVEPOINT: &str = "file:///tmp/sp/savepoint-1";
 const CHECKPOINT: &str = "file:///tmp/cp/abc/chk-7";
 
 fn stateful(mode: flink_api::UpgradeMode) -> World {
-    let mut world = app();
-    world.resource.spec.job.as_mut().expect("job").upgrade_mode = mode;
-    let config = world
-        .resource
-        .spec
-        .flink_configuration
-        .get_or_insert_default();
-    config.set("execution.checkpointing.savepoint-dir", "file:///tmp/sp");
-    config.set("execution.checkpointing.dir", "file:///tmp/cp");
-    world.reconcile();
-    assert_eq!(world.status().error, None);
-    world.cluster_runs(1, FlinkJobState::Running);
-    world.reconcile();
-    world
+    with_settings(mode, &[])
 }
 
 impl World {
@@ -483,16 +486,7 @@ impl World {
 }
 
 fn restore_path(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> Option<String> {
-    plan.actions.iter().find_map(|a| match a {
-        Action::ApplyCluster(objects) => objects.config_map["data"]["config.yaml"]
-            .as_str()
-            .and_then(|c| {
-                c.lines()
-                    .find_map(|l| l.strip_prefix("execution.state-recovery.path: "))
-            })
-            .map(|v| v.trim_matches('"').to_string()),
-        _ => None,
-    })
+    applied_config(plan, "execution.state-recovery.path")
 }
 
 #[test]
@@ -1070,8 +1064,10 @@ fn suspending_is_never_delayed_by_an_upgrade_strategy() {
 use flink_operator::reconcile::observed::JobCounters;
 use flink_operator::render::REVISION_ANNOTATION;
 
+/// An application in `mode` with `settings` in its configuration, deployed and running.
 fn with_settings(mode: flink_api::UpgradeMode, settings: &[(&str, &str)]) -> World {
     let mut world = app();
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = mode;
     let config = world
         .resource
         .spec
@@ -1080,12 +1076,6 @@ fn with_settings(mode: flink_api::UpgradeMode, settings: &[(&str, &str)]) -> Wor
     for (key, value) in settings {
         config.set(key, *value);
     }
-    world.resource.spec.job.as_mut().expect("job").upgrade_mode = mode;
-    let config = world
-        .resource
-        .spec
-        .flink_configuration
-        .get_or_insert_default();
     config.set("execution.checkpointing.savepoint-dir", "file:///tmp/sp");
     config.set("execution.checkpointing.dir", "file:///tmp/cp");
     world.reconcile();
@@ -1104,26 +1094,11 @@ fn counted(world: &mut World, restarts: i64, checkpoints: i64) {
 }
 
 fn applied_revision(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> Option<String> {
-    plan.actions.iter().find_map(|a| match a {
-        Action::ApplyCluster(objects) => objects.job_manager["metadata"]["annotations"]
-            .get(REVISION_ANNOTATION)
-            .and_then(|v| v.as_str())
-            .map(String::from),
-        _ => None,
-    })
+    applied_annotation(plan, REVISION_ANNOTATION)
 }
 
 fn applied_parallelism(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> Option<String> {
-    plan.actions.iter().find_map(|a| match a {
-        Action::ApplyCluster(objects) => objects.config_map["data"]["config.yaml"]
-            .as_str()
-            .and_then(|c| {
-                c.lines()
-                    .find_map(|l| l.strip_prefix("parallelism.default: "))
-            })
-            .map(|v| v.trim_matches('"').to_string()),
-        _ => None,
-    })
+    applied_config(plan, "parallelism.default")
 }
 
 fn reasons(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> Vec<&'static str> {
