@@ -211,10 +211,19 @@ pub(super) fn configuration(
             }
         }
     }
-    if let Some((key, value)) = config.get(&options::CHECKPOINT_INTERVAL)
-        && let Err(e) = parse_flink_duration(&value)
-    {
-        errors.push(FieldError::new(&format!("{conf_path}.{key}"), e));
+    for option in [
+        options::CHECKPOINT_INTERVAL,
+        options::CHECKPOINT_TIMEOUT,
+        options::READINESS_TIMEOUT,
+        options::STABILITY_MIN_RUNNING_TIME,
+        options::HEALTH_RESTARTS_WINDOW,
+        options::HEALTH_CHECKPOINT_PROGRESS_WINDOW,
+    ] {
+        if let Some((key, value)) = config.get(&option)
+            && let Err(e) = parse_flink_duration(&value)
+        {
+            errors.push(FieldError::new(&format!("{conf_path}.{key}"), e));
+        }
     }
     for option in [
         options::PERIODIC_SAVEPOINT_INTERVAL,
@@ -228,19 +237,6 @@ pub(super) fn configuration(
                 &format!("{conf_path}.{key}"),
                 format!("must be a duration like `1h` or a cron expression like `0 0 * * * ?`, got {value:?}"),
             ));
-        }
-    }
-    for option in [
-        options::CHECKPOINT_TIMEOUT,
-        options::READINESS_TIMEOUT,
-        options::STABILITY_MIN_RUNNING_TIME,
-        options::HEALTH_RESTARTS_WINDOW,
-        options::HEALTH_CHECKPOINT_PROGRESS_WINDOW,
-    ] {
-        if let Some((key, value)) = config.get(&option)
-            && let Err(e) = parse_flink_duration(&value)
-        {
-            errors.push(FieldError::new(&format!("{conf_path}.{key}"), e));
         }
     }
     for option in [

@@ -77,12 +77,16 @@ pub async fn deployment(
     let needs = deployment::observation_needs(resource, &defaults);
     let (mut savepoint, mut latest_checkpoint, mut snapshot, mut counters) =
         (None, None, None, None);
-    let reachable = matches!(flink, ObservedFlink::Reachable { .. });
+    // Counters are read only from a JobManager that answered for the job list.
+    let counted = needs
+        .counters_of
+        .as_ref()
+        .filter(|_| matches!(flink, ObservedFlink::Reachable { .. }));
     if ready
         && (needs.savepoint.is_some()
             || needs.checkpoints_of.is_some()
             || needs.snapshot.is_some()
-            || (needs.counters_of.is_some() && reachable))
+            || counted.is_some())
         && let Ok(client) = ctx.flink.for_cluster(&name, &namespace)
     {
         if let Some((job, trigger)) = &needs.savepoint {
@@ -91,17 +95,18 @@ pub async fn deployment(
         if let Some((job, trigger)) = &needs.snapshot {
             snapshot = savepoint_result(&client, job, trigger).await;
         }
-        if let Some(job) = needs.counters_of.as_ref().filter(|_| reachable) {
+        if let Some(job) = counted {
             let (observed, latest) = counters_of(&client, job).await;
             counters = Some(observed);
             if needs.checkpoints_of.as_deref() == Some(job.as_str()) {
                 latest_checkpoint = latest;
             }
         }
+        // One `/checkpoints` request serves both when they are about the same job.
         if let Some(job) = needs
             .checkpoints_of
             .as_ref()
-            .filter(|job| needs.counters_of.as_ref() != Some(*job) || !reachable)
+            .filter(|job| counted != Some(*job))
         {
             latest_checkpoint = latest_checkpoint_of(&client, job).await;
         }

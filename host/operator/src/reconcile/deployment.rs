@@ -926,29 +926,31 @@ impl<'a> Decision<'a> {
         out.secured.map(|_| ())
     }
 
-    /// The state the current job started from, when it is still its state: Flink reports no
-    /// completed checkpoint of it and none was ever seen.
-    fn started_from(&self) -> Option<String> {
+    /// The state the current deployment was restored from, while nothing says the job moved on
+    /// from it (no completed checkpoint was ever seen).
+    fn state_as_deployed(&self) -> Option<String> {
         let health = self.status.health.as_ref()?;
+        (health.deployed_at.is_some() && !health.checkpointed)
+            .then(|| health.restored_from.clone())
+            .flatten()
+    }
+
+    /// The state the current job started from, when Flink confirms it is still its state: it
+    /// reports no completed checkpoint.
+    fn started_from(&self) -> Option<String> {
         let none_completed = self
             .observed
             .counters
             .as_ref()
             .is_some_and(|c| c.completed_checkpoints == Some(0));
-        (health.deployed_at.is_some() && !health.checkpointed && none_completed)
-            .then(|| health.restored_from.clone())
-            .flatten()
+        self.state_as_deployed().filter(|_| none_completed)
     }
 
     /// Secures a rollback's state without asking Flink (its JobManager cannot start, or the job
     /// never ran): a job that never completed a checkpoint still has the state it started from.
     /// Anything else needs a person: the newest checkpoint is only known to that JobManager.
     fn secure_from_record(&mut self, mut progress: UpgradeProgress) -> Option<()> {
-        let health = self.status.health.clone().unwrap_or_default();
-        let path = health
-            .restored_from
-            .filter(|_| health.deployed_at.is_some() && !health.checkpointed);
-        match path {
+        match self.state_as_deployed() {
             Some(path) => {
                 self.notes.push(Note::normal(
                     "StateFallback",
@@ -1052,10 +1054,7 @@ impl<'a> Decision<'a> {
         if healthy && application {
             self.snapshots();
         }
-        let recorded_stable = self.status.reconciliation_status.as_ref().is_some_and(|r| {
-            r.last_stable_spec.is_some() && r.last_stable_spec == r.last_reconciled_spec
-        });
-        if recorded_stable {
+        if self.recorded_stable() {
             if !healthy {
                 self.progressing = true;
             }
@@ -1155,7 +1154,7 @@ impl<'a> Decision<'a> {
             first_deployment: false,
             revision: last.revision + 1,
         };
-        self.replace_deployment(&target, ReconciliationState::RollingBack);
+        self.replace_deployment(&target, ReconciliationState::RollingBack, false);
     }
 
     /// Redeploys what runs now (a health restart, a FAILED job with restart.failed) as the next
@@ -1167,17 +1166,17 @@ impl<'a> Decision<'a> {
             first_deployment: false,
             ..last.clone()
         };
-        let stable = self.status.reconciliation_status.as_ref().is_some_and(|r| {
-            r.last_stable_spec.is_some() && r.last_stable_spec == r.last_reconciled_spec
-        });
-        self.replace_deployment(&target, ReconciliationState::Upgrading);
-        // The spec did not change: a stable one stays stable.
-        if stable && let Some(r) = self.status.reconciliation_status.as_mut() {
-            r.last_stable_spec = r.last_reconciled_spec.clone();
-        }
-        if let Some(intent) = self.intent.as_mut() {
-            intent.reconciliation_status = self.status.reconciliation_status.clone();
-        }
+        // The spec does not change: a stable one stays stable.
+        let keep_stable = self.recorded_stable();
+        self.replace_deployment(&target, ReconciliationState::Upgrading, keep_stable);
+    }
+
+    /// The spec recorded as deployed is also the last stable one.
+    fn recorded_stable(&self) -> bool {
+        self.status
+            .reconciliation_status
+            .as_ref()
+            .is_some_and(status::is_stable)
     }
 
     /// Records `target` in `state` as the write-ahead intent, with the securing of the running
@@ -1186,6 +1185,7 @@ impl<'a> Decision<'a> {
         &mut self,
         target: &ReconciledSpec<FlinkDeploymentSpec>,
         state: ReconciliationState,
+        keep_stable: bool,
     ) {
         let mode = target
             .spec
@@ -1207,6 +1207,9 @@ impl<'a> Decision<'a> {
             state,
             self.ctx.now_ms,
         );
+        if keep_stable && let Some(r) = self.status.reconciliation_status.as_mut() {
+            r.last_stable_spec = r.last_reconciled_spec.clone();
+        }
         self.intent = Some(self.status.clone());
         self.continue_upgrade(target);
     }

@@ -39,12 +39,16 @@ pub fn lifecycle(
     if reconciliation.state == ReconciliationState::RolledBack {
         return L::RolledBack;
     }
-    if reconciliation.last_stable_spec.is_some()
-        && reconciliation.last_stable_spec == reconciliation.last_reconciled_spec
-    {
+    if is_stable(reconciliation) {
         return L::Stable;
     }
     L::Deployed
+}
+
+/// The spec recorded as deployed is also the last stable one.
+pub fn is_stable(reconciliation: &ReconciliationStatus) -> bool {
+    reconciliation.last_stable_spec.is_some()
+        && reconciliation.last_stable_spec == reconciliation.last_reconciled_spec
 }
 
 /// A job state as Flink and the CRD spell it (`RUNNING`).
