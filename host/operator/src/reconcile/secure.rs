@@ -191,8 +191,17 @@ fn savepoint_step(
     }
 }
 
+/// How long after a job ended its checkpoint statistics can still be older than its end: Flink's
+/// REST API serves them from a cache that lives `web.refresh-interval` (3 s), plus a margin.
+/// Read sooner, the "latest" checkpoint can be one the job's last checkpoint already replaced
+/// (and deleted).
+pub const CHECKPOINT_STATISTICS_SETTLE_MS: i64 = 5_000;
+
 fn cancel_step(input: &SecureInput, out: &mut SecureOutcome) -> Option<String> {
     if input.job.state.is_globally_terminal() {
+        if input.now_ms - input.job.last_modification < CHECKPOINT_STATISTICS_SETTLE_MS {
+            return None;
+        }
         return match input.latest_checkpoint {
             Some(checkpoint) => {
                 out.notes.push(Note::normal(
@@ -248,6 +257,42 @@ mod tests {
             attempts: 0,
             started: 0,
         }
+    }
+
+    #[test]
+    fn a_job_that_just_ended_is_not_secured_from_statistics_older_than_its_end() {
+        let cancelled = ObservedJob {
+            id: "j".into(),
+            name: "n".into(),
+            state: FlinkJobState::Canceled,
+            start_time: 0,
+            last_modification: 100_000,
+        };
+        let checkpoint = ObservedCheckpoint {
+            path: "file:/cp/chk-9".into(),
+            completed_at: 99_000,
+        };
+        let mut input = SecureInput {
+            uid: "u",
+            cluster: "c",
+            job: &cancelled,
+            savepoint: None,
+            latest_checkpoint: Some(&checkpoint),
+            max_checkpoint_age: None,
+            started_from: None,
+            now_ms: 102_000,
+        };
+        let mut cancelling = progress(UpgradeStep::Cancelling);
+        let out = secure_job(&mut cancelling, &input);
+        assert_eq!(
+            out.secured, None,
+            "2 s after the cancel: the statistics may be stale"
+        );
+        assert_eq!(out.error, None);
+        assert!(out.actions.is_empty(), "{:?}", out.actions);
+        input.now_ms = 100_000 + CHECKPOINT_STATISTICS_SETTLE_MS;
+        let out = secure_job(&mut cancelling, &input);
+        assert_eq!(out.secured.as_deref(), Some("file:/cp/chk-9"));
     }
 
     #[test]
