@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::eventually;
+use common::{create_deployment, eventually};
 use flink_operator::controller::config_reload::STATUS_ANNOTATION;
 use flink_operator::controller::{self, Context};
 use flink_operator::settings::Settings;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,23 +31,6 @@ async fn status(client: &kube::Client) -> Option<Value> {
     let cm = api.get("flink-operator-config").await.ok()?;
     let text = cm.metadata.annotations?.get(STATUS_ANNOTATION)?.clone();
     serde_json::from_str(&text).ok()
-}
-
-async fn create_deployment(client: &kube::Client, namespace: &str, name: &str) {
-    let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client.clone(), namespace);
-    let deployment = json!({
-        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
-        "metadata": {"name": name},
-        "spec": {"image": "flink:2.3", "flinkVersion": "v2_3", "mode": "standalone",
-                 "jobManager": {"resource": {"memory": "1g", "cpu": 1}},
-                 "taskManager": {"resource": {"memory": "1g", "cpu": 1}, "replicas": 1}}
-    });
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(deployment).unwrap(),
-    )
-    .await
-    .unwrap();
 }
 
 /// The slots the rendered Flink configuration of `name` gives each TaskManager.

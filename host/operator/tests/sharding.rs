@@ -3,14 +3,14 @@
 //! replicas at once, a replica that crashes loses its shards to the others once its Leases
 //! expire, and one that stops gracefully hands them over at once.
 
+mod common;
+
 use flink_operator::commands::local::install_crds;
 use flink_operator::controller::{self, Context};
 use flink_operator::settings::Settings;
 use flink_operator::sharding::elector::ShardingSettings;
 use flink_operator::sharding::lease::Timing;
 use flink_operator::sharding::{Witness, shard_of};
-use kube::api::{Api, PostParams};
-use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,21 +142,8 @@ fn replicas_share_the_shards_never_overlap_and_take_over_from_a_crashed_or_stopp
     let url = server.url();
     server_runtime.block_on(async {
         let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
-        let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client, "default");
         for name in names() {
-            let deployment = json!({
-                "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
-                "metadata": {"name": name},
-                "spec": {"image": "flink:2.3", "flinkVersion": "v2_3", "mode": "standalone",
-                         "jobManager": {"resource": {"memory": "1g", "cpu": 1}},
-                         "taskManager": {"resource": {"memory": "1g", "cpu": 1}, "replicas": 1}}
-            });
-            api.create(
-                &PostParams::default(),
-                &serde_json::from_value(deployment).unwrap(),
-            )
-            .await
-            .unwrap();
+            common::create_deployment(&client, "default", &name).await;
         }
     });
 

@@ -1,5 +1,8 @@
 //! What the operator's integration tests share: an API stand-in with our CRDs and the
-//! namespaces a test needs, and waiting for a condition.
+//! namespaces a test needs, deployments to reconcile, and waiting for a condition.
+
+// Each test crate that includes this module uses a part of it.
+#![allow(dead_code)]
 
 use flink_operator::commands::local::install_crds;
 use k8s_openapi::api::core::v1::Namespace;
@@ -39,4 +42,22 @@ pub async fn stand_in(namespaces: &[&str]) -> (sandbox::ServerHandle, kube::Clie
             .unwrap();
     }
     (server, client)
+}
+
+/// Creates a minimal session-cluster FlinkDeployment `name` in `namespace`.
+pub async fn create_deployment(client: &kube::Client, namespace: &str, name: &str) {
+    let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client.clone(), namespace);
+    let deployment = json!({
+        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+        "metadata": {"name": name},
+        "spec": {"image": "flink:2.3", "flinkVersion": "v2_3", "mode": "standalone",
+                 "jobManager": {"resource": {"memory": "1g", "cpu": 1}},
+                 "taskManager": {"resource": {"memory": "1g", "cpu": 1}, "replicas": 1}}
+    });
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(deployment).unwrap(),
+    )
+    .await
+    .unwrap();
 }
