@@ -1286,10 +1286,35 @@ fn a_session_job_savepoint_upgrade_restores_its_state(suite: &Suite) -> Result<(
         Duration::from_secs(60),
         async || count_of(&client, &old).await.ok().filter(|c| *c >= 100.0),
     ));
+    // The job's tenant has an upgrade strategy that upgrades stateful jobs through a fresh
+    // savepoint: the spec asks for last-state, the plugin's savepoint mode is what happens.
+    let wasm = flink_policy::dev::plugin_bytes("maintenance-window-upgrade");
+    std::fs::write(suite.work.join("plugins/windows.wasm"), &wasm).map_err(|e| e.to_string())?;
+    let policies = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: flink-operator-policies}}\ndata:\n  policies.yaml: |\n    tenantLabel: example.com/tenant\n    tenants:\n    - name: session-team\n      upgrade:\n        plugin: windows\n        sha256: \"{}\"\n        config: {{forceSavepoint: true}}\n",
+        flink_policy::Digest::of(&wasm).0
+    );
+    suite.apply_manifest("policies.yaml", &policies)?;
+    let ctx = suite.ctx();
+    let labels = std::collections::BTreeMap::from([(
+        "example.com/tenant".to_string(),
+        "session-team".to_string(),
+    )]);
+    suite.runtime.block_on(wait_for(
+        "the upgrade strategy active",
+        Duration::from_secs(60),
+        async || {
+            ctx.policies.active().binding_for(
+                "default",
+                &labels,
+                flink_policy::ExtensionPoint::Upgrade,
+            )
+        },
+    ));
     suite.patch(
         "flinksessionjob",
         "second",
-        r#"{"spec":{"job":{"upgradeMode":"savepoint","args":["--rate","1"]}}}"#,
+        r#"{"spec":{"job":{"upgradeMode":"last-state","args":["--rate","1"]}}}"#,
     )?;
     let status = suite.runtime.block_on(wait_for(
         "the upgraded session job running",
@@ -1305,7 +1330,21 @@ fn a_session_job_savepoint_upgrade_restores_its_state(suite: &Suite) -> Result<(
     let savepoint = text(&status, "/jobStatus/upgradeSavepointPath");
     assert!(
         savepoint.contains("/session-savepoints/"),
-        "savepoint {savepoint:?}"
+        "a savepoint, not the latest checkpoint: {savepoint:?}"
+    );
+    let policy = status
+        .pointer("/policies")
+        .and_then(Value::as_array)
+        .and_then(|p| {
+            p.iter()
+                .find(|p| text(p, "/extensionPoint") == "upgrade-strategy")
+                .cloned()
+        })
+        .ok_or_else(|| format!("no upgrade strategy in the status: {status:#}"))?;
+    assert_eq!(text(&policy, "/outcome"), "Applied", "{policy}");
+    assert!(
+        text(&policy, "/message").starts_with("upgrade in savepoint mode"),
+        "{policy}"
     );
     let stats = suite
         .runtime

@@ -75,6 +75,15 @@ impl UpgradeMode {
     pub fn is_stateful(self) -> bool {
         !matches!(self, UpgradeMode::Stateless)
     }
+
+    /// `last-state`, `savepoint` or `stateless`, as users write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpgradeMode::LastState => "last-state",
+            UpgradeMode::Savepoint => "savepoint",
+            UpgradeMode::Stateless => "stateless",
+        }
+    }
 }
 
 /// The state of a Flink job as Flink reports it (`status.jobStatus.state`).

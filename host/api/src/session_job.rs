@@ -51,4 +51,8 @@ pub struct FlinkSessionJobStatus {
     pub reconciliation_status: Option<ReconciliationStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<crate::common::UpgradeProgress>,
+    /// This operator's: the tenant policy plugins that took part in the job's last decisions
+    /// (the upgrade strategy, for a session job).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<crate::common::PolicyDecision>,
 }

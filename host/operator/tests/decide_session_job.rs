@@ -7,6 +7,9 @@ use flink_operator::reconcile::observed::{
     ObservedCheckpoint, ObservedJob, ObservedOperation, ObservedSessionJob, SessionCluster,
 };
 use flink_operator::reconcile::session_job::{FINALIZER, SessionDecideContext, decide};
+use flink_operator::reconcile::upgrade_policy::{
+    UpgradePolicy, UpgradeVerdict, pending_session_job_upgrade,
+};
 use flink_operator::reconcile::{Action, Intervals, Plan};
 
 const JOB: &str = "
@@ -21,6 +24,8 @@ spec:
 struct World {
     resource: FlinkSessionJob,
     observed: ObservedSessionJob,
+    upgrade_policy: Option<UpgradePolicy>,
+    now_ms: i64,
 }
 
 fn ready_cluster(jobs: Vec<ObservedJob>) -> ObservedSessionJob {
@@ -51,6 +56,8 @@ impl World {
         Self {
             resource,
             observed: ready_cluster(vec![]),
+            upgrade_policy: None,
+            now_ms: 1_000,
         }
     }
 
@@ -58,9 +65,10 @@ impl World {
         let intervals = Intervals::default();
         let validation = ValidationSettings::default();
         let ctx = SessionDecideContext {
-            now_ms: 1_000,
+            now_ms: self.now_ms,
             intervals: &intervals,
             validation: &validation,
+            upgrade_policy: self.upgrade_policy.as_ref(),
         };
         let plan = decide(&self.resource, &self.observed, &ctx);
         self.resource.status = Some(plan.status.clone());
@@ -269,4 +277,94 @@ fn a_last_state_session_job_without_a_checkpoint_keeps_running() {
             best_effort: false
         }]
     );
+}
+
+fn verdict(verdict: UpgradeVerdict) -> Option<UpgradePolicy> {
+    Some(UpgradePolicy {
+        by: flink_api::PolicyDecision {
+            extension_point: "upgrade-strategy".into(),
+            tenant: "team-a".into(),
+            plugin: "windows".into(),
+            digest: "sha256:00".into(),
+            ..Default::default()
+        },
+        verdict,
+    })
+}
+
+#[test]
+fn a_session_job_upgrade_waits_for_is_refused_by_and_takes_the_mode_of_the_upgrade_strategy() {
+    const HOUR: i64 = 3_600_000;
+    let mut world = World::new();
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = flink_api::UpgradeMode::LastState;
+    world.reconcile();
+    let old = world.job_id();
+    world.observed = ready_cluster(vec![running(&old)]);
+    world.reconcile();
+    assert_eq!(pending_session_job_upgrade(&world.resource), None);
+    world.resource.spec.job.as_mut().expect("job").parallelism = Some(2);
+    world.resource.metadata.generation = Some(2);
+    let (from, to) = pending_session_job_upgrade(&world.resource).expect("an upgrade to ask about");
+    assert_eq!(
+        (
+            from.job.and_then(|j| j.parallelism),
+            to.job.and_then(|j| j.parallelism)
+        ),
+        (Some(1), Some(2))
+    );
+
+    // Outside the window: nothing moves, the status says until when, and the wait's end is
+    // looked at then.
+    world.upgrade_policy = verdict(UpgradeVerdict::WaitUntil {
+        until_ms: world.now_ms + HOUR,
+        reason: "outside the maintenance window".into(),
+    });
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(plan.status.upgrade.is_none());
+    let policy = &plan.status.policies[0];
+    assert_eq!(
+        (policy.plugin.as_str(), policy.outcome.as_str()),
+        ("windows", "Applied")
+    );
+    assert!(
+        policy
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("waiting until 1970-01-01T01:00:01"),
+        "{policy:?}"
+    );
+    assert!(plan.requeue <= std::time::Duration::from_millis(HOUR as u64));
+    assert!(plan.notes.iter().any(|n| n.reason == "UpgradeWaiting"));
+
+    // Refused: the running job is untouched and the status names the plugin.
+    world.upgrade_policy = verdict(UpgradeVerdict::Refuse {
+        reason: "no upgrades on Fridays".into(),
+    });
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let error = plan.status.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("PolicyError") && error.contains("windows") && error.contains("Fridays"),
+        "{error}"
+    );
+
+    // Proceed through a fresh savepoint although the spec asks for last-state.
+    world.upgrade_policy = verdict(UpgradeVerdict::Proceed {
+        mode: flink_api::UpgradeMode::LastState,
+        savepoint_first: true,
+        reason: "stateful job".into(),
+    });
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Action::StopWithSavepoint { job_id, .. }] if *job_id == old),
+        "{:?}",
+        plan.actions
+    );
+    assert!(plan.notes.iter().any(|n| n.reason == "UpgradePolicy"
+        && n.message.contains("upgrade in savepoint mode")));
+    assert_eq!(plan.status.error, None);
+    // Under way: the plugin is not asked again.
+    assert_eq!(pending_session_job_upgrade(&world.resource), None);
 }

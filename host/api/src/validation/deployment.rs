@@ -359,7 +359,7 @@ fn job_storage(
             &format!("{job_path}.upgradeMode"),
             format!(
                 "{} keeps state across upgrades and needs checkpoint storage; set {} in {conf_path}",
-                mode_name(job),
+                job.upgrade_mode.name(),
                 options::CHECKPOINTS_DIR.describe()
             ),
         ));
@@ -387,14 +387,6 @@ fn job_storage(
                 format!("periodic savepoints need a savepoint directory; set {dir} in {conf_path}"),
             ));
         }
-    }
-}
-
-fn mode_name(job: &JobSpec) -> &'static str {
-    match job.upgrade_mode {
-        crate::UpgradeMode::LastState => "last-state",
-        crate::UpgradeMode::Savepoint => "savepoint",
-        crate::UpgradeMode::Stateless => "stateless",
     }
 }
 

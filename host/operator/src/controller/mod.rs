@@ -235,10 +235,16 @@ async fn reconcile_session_job(
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
         let observed = observe::session_job(&ctx, &resource).await?;
+        let now = now_ms();
+        let upgrade_policy = ctx
+            .policies
+            .session_job_upgrade_verdict(&resource, &observed, now)
+            .await;
         let decide_ctx = session_job::SessionDecideContext {
-            now_ms: now_ms(),
+            now_ms: now,
             intervals: &ctx.dynamic().intervals,
             validation: &ctx.settings.validation,
+            upgrade_policy: upgrade_policy.as_ref(),
         };
         let plan = session_job::decide(&resource, &observed, &decide_ctx);
         let state = state_name(&plan.status.lifecycle_state);

@@ -14,12 +14,14 @@
 //! guard), else the plan is held: nothing is applied and the status says why.
 
 use crate::reconcile::autoscaling::{ScalingPolicy, ScalingVerdict};
-use crate::reconcile::observed::ObservedCluster;
+use crate::reconcile::observed::{ObservedCheckpoint, ObservedCluster, ObservedSessionJob};
 use crate::reconcile::status::{error_json, policy_decision, record_policy, state_name};
 use crate::reconcile::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
 use crate::reconcile::{Action, Note, Plan};
 use crate::settings::PolicySettings;
-use flink_api::{FlinkDeployment, FlinkDeploymentStatus, PolicyDecision};
+use flink_api::{
+    FlinkDeployment, FlinkDeploymentStatus, FlinkSessionJob, JobStatus, PolicyDecision,
+};
 use flink_autoscaler::GraphVertex;
 use flink_autoscaler::decide::JobDecision;
 use flink_autoscaler::window::MetricWindow;
@@ -278,8 +280,8 @@ impl Policies {
         }
     }
 
-    /// The tenant's upgrade-strategy verdict on the upgrade this reconcile would start, when
-    /// there is one and the tenant has such a plugin.
+    /// The tenant's upgrade-strategy verdict on the upgrade this FlinkDeployment's reconcile
+    /// would start, when there is one and the tenant has such a plugin.
     pub async fn upgrade_verdict(
         &self,
         resource: &FlinkDeployment,
@@ -287,11 +289,51 @@ impl Policies {
         now_ms: i64,
     ) -> Option<UpgradePolicy> {
         let (old, new) = upgrade_policy::pending_upgrade(resource)?;
+        let job = resource.status.as_ref().and_then(|s| s.job_status.as_ref());
+        let question = UpgradeQuestion {
+            old_spec: serde_json::to_value(&old).unwrap_or_default(),
+            new_spec: serde_json::to_value(&new).unwrap_or_default(),
+            requested: new.job.as_ref().map(|j| j.upgrade_mode),
+            job,
+            latest_checkpoint: observed.latest_checkpoint.as_ref(),
+        };
+        self.ask_upgrade(resource, question, now_ms).await
+    }
+
+    /// The same for a FlinkSessionJob (the specs the plugin sees are session job specs; the
+    /// resource's kind says so).
+    pub async fn session_job_upgrade_verdict(
+        &self,
+        resource: &FlinkSessionJob,
+        observed: &ObservedSessionJob,
+        now_ms: i64,
+    ) -> Option<UpgradePolicy> {
+        let (old, new) = upgrade_policy::pending_session_job_upgrade(resource)?;
+        let job = resource.status.as_ref().and_then(|s| s.job_status.as_ref());
+        let question = UpgradeQuestion {
+            old_spec: serde_json::to_value(&old).unwrap_or_default(),
+            new_spec: serde_json::to_value(&new).unwrap_or_default(),
+            requested: new.job.as_ref().map(|j| j.upgrade_mode),
+            job,
+            latest_checkpoint: observed.latest_checkpoint.as_ref(),
+        };
+        self.ask_upgrade(resource, question, now_ms).await
+    }
+
+    async fn ask_upgrade<K>(
+        &self,
+        resource: &K,
+        question: UpgradeQuestion<'_>,
+        now_ms: i64,
+    ) -> Option<UpgradePolicy>
+    where
+        K: Resource<DynamicType = ()>,
+    {
         let namespace = resource.namespace().unwrap_or_default();
         let active = self.active();
         let binding = active.binding_for(&namespace, resource.labels(), ExtensionPoint::Upgrade)?;
         let by = decision_base(&binding, &active);
-        let job = resource.status.as_ref().and_then(|s| s.job_status.as_ref());
+        let job = question.job;
         let savepoint = job
             .and_then(|j| j.savepoint_info.as_ref())
             .and_then(|i| i.last_savepoint.as_ref());
@@ -299,26 +341,21 @@ impl Policies {
             .and_then(|j| j.checkpoint_info.as_ref())
             .and_then(|i| i.last_checkpoint.as_ref())
             .map(|c| c.time_stamp);
-        let requested = new
-            .job
-            .as_ref()
-            .map_or(flink_api::UpgradeMode::Stateless, |j| j.upgrade_mode);
         let input = UpgradeInput {
             resource: resource_ref(resource, &binding.tenant),
             now_epoch_ms: now_ms,
-            old_spec: serde_json::to_value(&old).unwrap_or_default(),
-            new_spec: serde_json::to_value(&new).unwrap_or_default(),
-            requested_mode: to_model(requested),
+            old_spec: question.old_spec,
+            new_spec: question.new_spec,
+            requested_mode: to_model(question.requested.unwrap_or_default()),
             job_state: job
                 .and_then(|j| j.state)
                 .map_or_else(String::new, |s| state_name(s).to_string()),
             snapshots: SnapshotInfo {
                 last_savepoint: savepoint.and_then(|s| s.location.clone()),
                 last_savepoint_epoch_ms: savepoint.map(|s| s.time_stamp),
-                last_checkpoint: observed.latest_checkpoint.as_ref().map(|c| c.path.clone()),
-                last_checkpoint_epoch_ms: observed
+                last_checkpoint: question.latest_checkpoint.map(|c| c.path.clone()),
+                last_checkpoint_epoch_ms: question
                     .latest_checkpoint
-                    .as_ref()
                     .map(|c| c.completed_at)
                     .or(checkpoint_time),
             },
@@ -687,14 +724,24 @@ async fn guarded<T>(
     }
 }
 
-fn resource_ref(resource: &FlinkDeployment, tenant: &str) -> ResourceRef {
+fn resource_ref<K: Resource<DynamicType = ()>>(resource: &K, tenant: &str) -> ResourceRef {
     ResourceRef {
-        kind: "FlinkDeployment".into(),
+        kind: K::kind(&()).into_owned(),
         namespace: resource.namespace().unwrap_or_default(),
         name: resource.name_any(),
         tenant: tenant.into(),
         labels: resource.labels().clone(),
     }
+}
+
+/// What an upgrade-strategy plugin is asked about an upgrade, for either kind of resource.
+struct UpgradeQuestion<'a> {
+    old_spec: Value,
+    new_spec: Value,
+    /// The new spec's upgrade mode (None: the spec has no job, i.e. stateless).
+    requested: Option<flink_api::UpgradeMode>,
+    job: Option<&'a JobStatus>,
+    latest_checkpoint: Option<&'a ObservedCheckpoint>,
 }
 
 /// Who decides: the binding's tenant, plugin and digest (the outcome is filled in later). When

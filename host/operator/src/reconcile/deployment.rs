@@ -13,7 +13,7 @@ use super::spec_diff::{DiffClass, deployment_diff};
 use super::status::{
     self, error_json, error_message, lifecycle, observe_job, set_running_condition, state_name,
 };
-use super::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
+use super::upgrade_policy::{self, UpgradePolicy};
 use super::{Action, Intervals, Note, Plan, health, job_id, secure, snapshots};
 use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
@@ -22,15 +22,6 @@ use flink_api::{
     JobStatus, ReconciliationState, UpgradeMode, UpgradeProgress, UpgradeStep,
 };
 use std::collections::BTreeMap;
-
-/// `stateless`, `savepoint`, `last-state`, as users write them.
-fn mode_name(mode: UpgradeMode) -> &'static str {
-    match mode {
-        UpgradeMode::Stateless => "stateless",
-        UpgradeMode::Savepoint => "savepoint",
-        UpgradeMode::LastState => "last-state",
-    }
-}
 
 /// What observation must fetch for this resource besides the cluster's objects and jobs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -686,7 +677,7 @@ impl<'a> Decision<'a> {
                 "SpecChanged",
                 format!(
                     "UPGRADE change(s) detected ({fields}), {action} in {} mode",
-                    mode_name(mode)
+                    mode.name()
                 ),
             ));
             if mode_of(&last.spec).is_stateful() && !mode.is_stateful() && !was_suspended {
@@ -763,69 +754,21 @@ impl<'a> Decision<'a> {
     /// to upgrade in, or None when the upgrade does not start now (waiting, refused, or held
     /// because the plugin could not answer); the status and events say why.
     fn apply_upgrade_policy(&mut self, policy: &UpgradePolicy) -> Option<UpgradeMode> {
-        let plugin = format!("{} ({})", policy.by.plugin, policy.by.digest);
-        match &policy.verdict {
-            UpgradeVerdict::Proceed {
-                mode,
-                savepoint_first,
-                reason,
-            } => {
-                let mode = if *savepoint_first && *mode == UpgradeMode::LastState {
-                    UpgradeMode::Savepoint
-                } else {
-                    *mode
-                };
-                let message = format!("upgrade in {} mode: {reason}", mode_name(mode));
-                upgrade_policy::record(
-                    &mut self.status.policies,
-                    &policy.by,
-                    "Applied",
-                    message.clone(),
-                );
-                self.notes.push(Note::normal(
-                    "UpgradePolicy",
-                    format!("The upgrade strategy {plugin} chose to {message}"),
-                ));
-                Some(mode)
-            }
-            UpgradeVerdict::WaitUntil { until_ms, reason } => {
-                let at = jiff::Timestamp::from_millisecond(*until_ms)
-                    .map_or_else(|_| until_ms.to_string(), |t| t.to_string());
-                let message = format!("waiting until {at}: {reason}");
-                if upgrade_policy::record(
-                    &mut self.status.policies,
-                    &policy.by,
-                    "Applied",
-                    message.clone(),
-                ) {
-                    self.notes.push(Note::normal("UpgradeWaiting", format!("The upgrade strategy {plugin} holds the upgrade, {message}; the running job is untouched")));
-                }
-                self.waiting = Some(format!("The upgrade is {message}"));
-                self.requeue_at = Some(*until_ms);
-                None
-            }
-            UpgradeVerdict::Refuse { reason } => {
-                upgrade_policy::record(
-                    &mut self.status.policies,
-                    &policy.by,
-                    "Applied",
-                    format!("refused: {reason}"),
-                );
-                self.fail("PolicyError", format!("The upgrade strategy {plugin} refused this change: {reason}; the running job is untouched"));
-                None
-            }
-            UpgradeVerdict::Unavailable { reason } => {
-                upgrade_policy::record(
-                    &mut self.status.policies,
-                    &policy.by,
-                    "Held",
-                    reason.clone(),
-                );
-                self.fail("PolicyError", format!("The upgrade strategy {plugin} could not decide ({reason}); the upgrade is held until it can, the running job is untouched"));
-                self.progressing = true;
-                None
-            }
+        let applied = upgrade_policy::apply(policy, &mut self.status.policies);
+        self.notes.extend(applied.notes);
+        if applied.mode.is_some() {
+            // An earlier refusal or hold no longer applies.
+            self.status.error = None;
         }
+        if let Some((kind, message)) = applied.error {
+            self.fail(kind, message);
+        }
+        if let Some((why, until)) = applied.waiting {
+            self.waiting = Some(why);
+            self.requeue_at = Some(until);
+        }
+        self.progressing |= applied.retry_soon;
+        applied.mode
     }
 
     fn progress(
@@ -1502,10 +1445,7 @@ impl<'a> Decision<'a> {
             self.ctx.intervals.reconcile
         };
         if let Some(at) = self.requeue_at {
-            let until = std::time::Duration::from_millis(
-                at.saturating_sub(self.ctx.now_ms).max(1_000) as u64,
-            );
-            requeue = requeue.min(until);
+            requeue = requeue.min(super::until(at, self.ctx.now_ms));
         }
         Plan {
             intent: self.intent,

@@ -143,3 +143,9 @@ impl Default for Intervals {
         }
     }
 }
+
+/// How long until `at_ms` from `now_ms`, at least a second (a wait that ends is looked at
+/// promptly, never hot-looped on).
+pub fn until(at_ms: i64, now_ms: i64) -> Duration {
+    Duration::from_millis(at_ms.saturating_sub(now_ms).max(1_000) as u64)
+}

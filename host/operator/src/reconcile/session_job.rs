@@ -7,6 +7,7 @@ use super::observed::{ObservedJob, ObservedSessionJob, SessionCluster};
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, session_job_diff};
 use super::status::{self, lifecycle, observe_job};
+use super::upgrade_policy::{self, UpgradePolicy};
 use super::{Action, Intervals, Note, Plan, SessionJobSubmission, job_id, secure};
 use flink_api::validation::ValidationSettings;
 use flink_api::{
@@ -22,6 +23,9 @@ pub struct SessionDecideContext<'a> {
     pub now_ms: i64,
     pub intervals: &'a Intervals,
     pub validation: &'a ValidationSettings,
+    /// The tenant's upgrade-strategy verdict on the upgrade this reconcile would start
+    /// (`upgrade_policy::pending_session_job_upgrade`), when the tenant has one.
+    pub upgrade_policy: Option<&'a UpgradePolicy>,
 }
 
 /// What observation must fetch for a session job besides the cluster's jobs.
@@ -75,6 +79,7 @@ pub fn decide(
         actions: Vec::new(),
         notes: Vec::new(),
         progressing: false,
+        requeue_at: None,
     };
     if resource.metadata.deletion_timestamp.is_some() {
         d.delete();
@@ -163,6 +168,8 @@ struct Decision<'a> {
     actions: Vec<Action>,
     notes: Vec<Note>,
     progressing: bool,
+    /// Look again no later than this (ms since the epoch): a policy's wait ends.
+    requeue_at: Option<i64>,
 }
 
 impl<'a> Decision<'a> {
@@ -339,21 +346,32 @@ impl<'a> Decision<'a> {
             }
             return self.steady(last);
         }
-        let mode = spec
+        let mut mode = spec
             .job
             .as_ref()
             .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-        let was_suspended = last
-            .spec
-            .job
-            .as_ref()
-            .is_some_and(|j| j.state == JobState::Suspended);
+        let suspended = |s: &FlinkSessionJobSpec| {
+            s.job
+                .as_ref()
+                .is_some_and(|j| j.state == JobState::Suspended)
+        };
+        let was_suspended = suspended(&last.spec);
         if self.status.upgrade.is_none() {
+            if !was_suspended
+                && !suspended(&spec)
+                && let Some(policy) = self.ctx.upgrade_policy
+            {
+                match self.apply_upgrade_policy(policy) {
+                    Some(chosen) => mode = chosen,
+                    None => return,
+                }
+            }
             self.notes.push(Note::normal(
                 "SpecChanged",
                 format!(
-                    "UPGRADE change(s) detected ({})",
-                    diff.fields(DiffClass::Upgrade)
+                    "UPGRADE change(s) detected ({}), upgrading in {} mode",
+                    diff.fields(DiffClass::Upgrade),
+                    mode.name()
                 ),
             ));
             if last
@@ -389,6 +407,25 @@ impl<'a> Decision<'a> {
             first_deployment: false,
             revision: 0,
         });
+    }
+
+    /// The tenant's upgrade-strategy verdict on the upgrade about to start: the mode to
+    /// upgrade in, or None when it does not start now (the status and events say why).
+    fn apply_upgrade_policy(&mut self, policy: &UpgradePolicy) -> Option<UpgradeMode> {
+        let applied = upgrade_policy::apply(policy, &mut self.status.policies);
+        self.notes.extend(applied.notes);
+        if applied.mode.is_some() {
+            // An earlier refusal or hold no longer applies.
+            self.status.error = None;
+        }
+        if let Some((kind, message)) = applied.error {
+            self.fail(kind, message);
+        }
+        if let Some((_, until)) = applied.waiting {
+            self.requeue_at = Some(until);
+        }
+        self.progressing |= applied.retry_soon;
+        applied.mode
     }
 
     fn progress(
@@ -565,11 +602,14 @@ impl<'a> Decision<'a> {
         if !deleting {
             self.status.observed_generation = Some(self.generation());
         }
-        let requeue = if self.progressing {
+        let mut requeue = if self.progressing {
             self.ctx.intervals.progress
         } else {
             self.ctx.intervals.reconcile
         };
+        if let Some(at) = self.requeue_at {
+            requeue = requeue.min(super::until(at, self.ctx.now_ms));
+        }
         Plan {
             intent: self.intent,
             actions: self.actions,

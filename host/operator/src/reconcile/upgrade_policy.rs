@@ -3,11 +3,12 @@
 //! answer in; `decide` stays pure and applies it: proceed in the chosen mode, wait until a
 //! time, refuse, or hold when the plugin could not answer (fail closed).
 
+use super::Note;
 use super::reconciled_spec::ReconciledSpec;
-use super::spec_diff::{DiffClass, deployment_diff};
+use super::spec_diff::{DiffClass, deployment_diff, session_job_diff};
 use flink_api::{
-    FlinkDeployment, FlinkDeploymentSpec, JobState, PolicyDecision, ReconciliationState,
-    UpgradeMode,
+    FlinkDeployment, FlinkDeploymentSpec, FlinkSessionJob, FlinkSessionJobSpec, JobSpec, JobState,
+    PolicyDecision, ReconciliationState, ReconciliationStatus, UpgradeMode, UpgradeProgress,
 };
 
 #[derive(Clone, Debug, PartialEq)]
@@ -37,38 +38,136 @@ pub struct UpgradePolicy {
     pub verdict: UpgradeVerdict,
 }
 
-/// The upgrade a reconcile would start now: the spec running and the spec to roll out. None
-/// when nothing is to be started (no change, a change that is no upgrade, an upgrade already
-/// under way, or a suspend/resume, which the user asked for and no policy delays).
+/// The upgrade a FlinkDeployment's reconcile would start now: the spec running and the spec to
+/// roll out. None when nothing is to be started (no change, a change that is no upgrade, an
+/// upgrade already under way, or a suspend/resume, which the user asked for and no policy
+/// delays).
 pub fn pending_upgrade(
     resource: &FlinkDeployment,
 ) -> Option<(FlinkDeploymentSpec, FlinkDeploymentSpec)> {
     let status = resource.status.as_ref()?;
-    if status.upgrade.is_some() {
+    pending(
+        status.upgrade.as_ref(),
+        status.reconciliation_status.as_ref(),
+        &resource.spec,
+        |s: &FlinkDeploymentSpec| s.job.as_ref(),
+        |old, new| deployment_diff(old, new).class == DiffClass::Upgrade,
+    )
+}
+
+/// The same for a FlinkSessionJob.
+pub fn pending_session_job_upgrade(
+    resource: &FlinkSessionJob,
+) -> Option<(FlinkSessionJobSpec, FlinkSessionJobSpec)> {
+    let status = resource.status.as_ref()?;
+    pending(
+        status.upgrade.as_ref(),
+        status.reconciliation_status.as_ref(),
+        &resource.spec,
+        |s: &FlinkSessionJobSpec| s.job.as_ref(),
+        |old, new| session_job_diff(old, new).class == DiffClass::Upgrade,
+    )
+}
+
+fn pending<S: Clone + serde::Serialize + serde::de::DeserializeOwned>(
+    upgrade: Option<&UpgradeProgress>,
+    reconciliation: Option<&ReconciliationStatus>,
+    spec: &S,
+    job: impl Fn(&S) -> Option<&JobSpec>,
+    is_upgrade: impl Fn(&S, &S) -> bool,
+) -> Option<(S, S)> {
+    if upgrade.is_some() {
         return None;
     }
-    let reconciliation = status.reconciliation_status.as_ref()?;
+    let reconciliation = reconciliation?;
     if reconciliation.state == ReconciliationState::Upgrading {
         return None;
     }
-    let last = ReconciledSpec::<FlinkDeploymentSpec>::from_json(
-        reconciliation.last_reconciled_spec.as_deref()?,
-    )
-    .ok()?;
-    let suspended = |s: &FlinkDeploymentSpec| {
-        s.job
-            .as_ref()
-            .is_some_and(|j| j.state == JobState::Suspended)
-    };
-    if suspended(&last.spec) || suspended(&resource.spec) {
+    let last =
+        ReconciledSpec::<S>::from_json(reconciliation.last_reconciled_spec.as_deref()?).ok()?;
+    let suspended = |s: &S| job(s).is_some_and(|j| j.state == JobState::Suspended);
+    if suspended(&last.spec) || suspended(spec) {
         return None;
     }
-    (deployment_diff(&last.spec, &resource.spec).class == DiffClass::Upgrade)
-        .then(|| (last.spec, resource.spec.clone()))
+    is_upgrade(&last.spec, spec).then(|| (last.spec, spec.clone()))
+}
+
+/// What a verdict means for the upgrade about to start, for either kind of resource.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The mode to upgrade in; None: the upgrade does not start now.
+    pub mode: Option<UpgradeMode>,
+    pub notes: Vec<Note>,
+    /// An error for the status (kind, message).
+    pub error: Option<(&'static str, String)>,
+    /// Why the upgrade waits (for the Running condition) and until when (to requeue then).
+    pub waiting: Option<(String, i64)>,
+    /// The plugin could not answer: look again soon.
+    pub retry_soon: bool,
+}
+
+/// Applies the tenant's verdict to an upgrade about to start, recording it in `policies`.
+pub fn apply(policy: &UpgradePolicy, policies: &mut Vec<PolicyDecision>) -> Applied {
+    let plugin = format!("{} ({})", policy.by.plugin, policy.by.digest);
+    let mut applied = Applied::default();
+    match &policy.verdict {
+        UpgradeVerdict::Proceed {
+            mode,
+            savepoint_first,
+            reason,
+        } => {
+            let mode = if *savepoint_first && *mode == UpgradeMode::LastState {
+                UpgradeMode::Savepoint
+            } else {
+                *mode
+            };
+            let message = format!("upgrade in {} mode: {reason}", mode.name());
+            record(policies, &policy.by, "Applied", message.clone());
+            applied.notes.push(Note::normal(
+                "UpgradePolicy",
+                format!("The upgrade strategy {plugin} chose to {message}"),
+            ));
+            applied.mode = Some(mode);
+        }
+        UpgradeVerdict::WaitUntil { until_ms, reason } => {
+            let at = jiff::Timestamp::from_millisecond(*until_ms)
+                .map_or_else(|_| until_ms.to_string(), |t| t.to_string());
+            let message = format!("waiting until {at}: {reason}");
+            if record(policies, &policy.by, "Applied", message.clone()) {
+                applied.notes.push(Note::normal("UpgradeWaiting", format!("The upgrade strategy {plugin} holds the upgrade, {message}; the running job is untouched")));
+            }
+            applied.waiting = Some((format!("The upgrade is {message}"), *until_ms));
+        }
+        UpgradeVerdict::Refuse { reason } => {
+            record(
+                policies,
+                &policy.by,
+                "Applied",
+                format!("refused: {reason}"),
+            );
+            applied.error = Some((
+                "PolicyError",
+                format!(
+                    "The upgrade strategy {plugin} refused this change: {reason}; the running job is untouched"
+                ),
+            ));
+        }
+        UpgradeVerdict::Unavailable { reason } => {
+            record(policies, &policy.by, "Held", reason.clone());
+            applied.error = Some((
+                "PolicyError",
+                format!(
+                    "The upgrade strategy {plugin} could not decide ({reason}); the upgrade is held until it can, the running job is untouched"
+                ),
+            ));
+            applied.retry_soon = true;
+        }
+    }
+    applied
 }
 
 /// The record of a policy decision in `status.policies`, and whether it is news (for events).
-pub fn record(
+fn record(
     policies: &mut Vec<PolicyDecision>,
     by: &PolicyDecision,
     outcome: &str,
