@@ -4,6 +4,7 @@
 
 use flink_api::deployment::JobManagerDeploymentStatus;
 use flink_api::{FlinkDeployment, FlinkJobState, ReconciliationState, ResourceLifecycleState};
+use flink_operator::reconcile::autoscaling::AutoscalerView;
 use flink_operator::reconcile::deployment::{DecideContext, FINALIZER, decide};
 use flink_operator::reconcile::observed::{
     ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob,
@@ -38,6 +39,8 @@ struct World {
     revision: i64,
     /// Flink configuration defaults of the operator.
     defaults: BTreeMap<String, String>,
+    /// What the autoscaler's step handed the decision, when the job is autoscaled.
+    autoscaler: Option<AutoscalerView>,
 }
 
 fn app() -> World {
@@ -50,6 +53,7 @@ fn app() -> World {
         upgrade_policy: None,
         revision: 0,
         defaults: BTreeMap::new(),
+        autoscaler: None,
     }
 }
 
@@ -61,7 +65,7 @@ impl World {
             intervals: &intervals,
             defaults: &self.defaults,
             upgrade_policy: self.upgrade_policy.as_ref(),
-            autoscaler: None,
+            autoscaler: self.autoscaler.as_ref(),
         };
         self.now += 1_000;
         decide(&self.resource, &self.observed, &ctx)
@@ -1237,6 +1241,7 @@ fn a_crash_looping_job_manager_is_rolled_back_unless_its_newest_state_is_unknown
         upgrade_policy: None,
         revision: 0,
         defaults: BTreeMap::new(),
+        autoscaler: None,
     };
     let plan = world.reconcile();
     assert!(reasons(&plan).contains(&"Rollback"), "{:?}", plan.notes);
@@ -1431,4 +1436,60 @@ fn a_missing_job_manager_of_a_stateful_job_is_recovered_with_ha_and_reported_wit
     let error = world.status().error.clone().unwrap_or_default();
     assert!(error.contains("manual restore required"), "{error}");
     assert!(error.contains("initialSavepointPath"), "{error}");
+}
+
+#[test]
+fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_chosen_parallelism()
+{
+    let mut world = with_settings(
+        flink_api::UpgradeMode::Savepoint,
+        &[
+            ("job.autoscaler.enabled", "true"),
+            ("jobmanager.scheduler", "default"),
+        ],
+    );
+    let old_job = world.job_id();
+    let chosen = BTreeMap::from([("cbc357ccb763df2852fee8c4fc7d55f2".to_string(), 3)]);
+    world.autoscaler = Some(AutoscalerView {
+        overrides: chosen.clone(),
+        redeploy: Some("count 1 -> 3".into()),
+        ..Default::default()
+    });
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Action::StopWithSavepoint { job_id, .. }] if *job_id == old_job),
+        "{:?}",
+        plan.actions
+    );
+    let note = plan
+        .notes
+        .iter()
+        .find(|n| n.reason == "Scaling")
+        .expect("a Scaling event");
+    assert!(
+        note.message.contains("in savepoint mode") && note.message.contains("count 1 -> 3"),
+        "{}",
+        note.message
+    );
+    world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
+    world.job_now(FlinkJobState::Finished);
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert_eq!(applied_revision(&plan).as_deref(), Some("1"));
+    assert_eq!(restore_path(&plan).as_deref(), Some(SAVEPOINT));
+    assert_eq!(
+        applied_config(&plan, "pipeline.jobvertex-parallelism-overrides").as_deref(),
+        Some("cbc357ccb763df2852fee8c4fc7d55f2:3"),
+        "the new job runs the chosen parallelism"
+    );
+    // The new job runs what was chosen: nothing more to do, and the spec stayed stable.
+    world.autoscaler.as_mut().expect("view").redeploy = None;
+    world.revision = 1;
+    world.cluster_runs(1, FlinkJobState::Running);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+    assert_ne!(world.job_id(), old_job);
 }

@@ -11,8 +11,8 @@ use super::policies::ScalingQuestion;
 use crate::observability::ScalingOutcome;
 use crate::reconcile::Note;
 use crate::reconcile::autoscaling::{
-    AutoscalerView, cluster_resources, graph_of, in_place_requirements, notes_of, resolve,
-    should_sample, state_config_map, status_of, summary_of,
+    AutoscalerView, cluster_resources, graph_of, in_place_requirements, is_adaptive, notes_of,
+    redeploy_needed, resolve, should_sample, state_config_map, status_of, summary_of,
 };
 use crate::reconcile::observed::{ObservedCluster, ObservedFlink};
 use crate::render;
@@ -54,6 +54,7 @@ struct Stepped {
     notes: Vec<Note>,
     policy: Option<flink_api::PolicyDecision>,
     message: Option<String>,
+    redeploy: Option<String>,
 }
 
 /// Runs one autoscaler step when the deployment is autoscaled: what the deployment's decision
@@ -134,12 +135,17 @@ pub async fn step(
             Err(e) => tracing::info!(error = %e, "autoscaler: no sample this time"),
         }
     }
-    let (report, policy, message) = match stepped {
+    let (report, policy, message, redeploy) = match stepped {
         Some(stepped) => {
             notes.extend(stepped.notes);
-            (Some(stepped.report), stepped.policy, stepped.message)
+            (
+                Some(stepped.report),
+                stepped.policy,
+                stepped.message,
+                stepped.redeploy,
+            )
         }
-        None => (None, None, None),
+        None => (None, None, None, None),
     };
     let stored = resource.status.as_ref();
     // A sample without news keeps what the status said about the last decision.
@@ -186,6 +192,7 @@ pub async fn step(
         status: status_of(&state, report.as_ref(), message),
         overrides: state.overrides,
         policy,
+        redeploy,
     })
 }
 
@@ -241,6 +248,7 @@ async fn sample_and_step(
     let mut notes = notes_of(&report, &graph);
     let Some(decision) = report.decision.clone() else {
         return Ok(Some(Stepped {
+            redeploy: redeploy_needed(&details, &graph, &state.overrides),
             report,
             notes,
             policy: None,
@@ -298,6 +306,7 @@ async fn sample_and_step(
         }
     }
     Ok(Some(Stepped {
+        redeploy: redeploy_needed(&details, &graph, &state.overrides),
         report,
         notes,
         policy: resolved.policy,
@@ -399,19 +408,13 @@ async fn apply(
         details,
         graph,
     } = *target;
-    let adaptive = details
-        .scheduler_type
-        .as_deref()
-        .is_some_and(|s| s.eq_ignore_ascii_case("adaptive"));
-    if !adaptive {
+    if !is_adaptive(details) {
+        // The deployment's decision redeploys the job (`AutoscalerView::redeploy`).
         let why = format!(
-            "{} was not rescaled: the job does not run the adaptive scheduler (jobmanager.scheduler: adaptive), so it cannot be rescaled in place; the new parallelism applies at its next deploy",
+            "Rescaling by a redeploy in the job's upgrade mode: {}; the job does not run the adaptive scheduler (jobmanager.scheduler: adaptive), so it cannot be rescaled in place",
             summary_of(graph, changes)
         );
-        return (
-            vec![Note::warning("ScalingLimited", why.clone())],
-            Some(why),
-        );
+        return (vec![Note::normal("Scaling", why)], None);
     }
     let mut notes = Vec::new();
     if resource.spec.mode_or_default()

@@ -19,6 +19,37 @@ pub struct AutoscalerView {
     pub overrides: BTreeMap<String, u32>,
     pub status: AutoscalerStatus,
     pub policy: Option<PolicyDecision>,
+    /// The running job cannot be rescaled in place and does not run the parallelism chosen for
+    /// it: what a redeploy (in the job's upgrade mode) changes.
+    pub redeploy: Option<String>,
+}
+
+/// Whether the job runs the adaptive scheduler, the one that rescales in place.
+pub fn is_adaptive(details: &JobDetails) -> bool {
+    details
+        .scheduler_type
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("adaptive"))
+}
+
+/// For a job that cannot be rescaled in place: the vertices whose running parallelism is not
+/// the one the autoscaler chose, as a summary (None: it runs what was chosen, or it rescales
+/// in place). Derived from what runs, so a redeploy is asked for again after a crash and never
+/// once the new job runs.
+pub fn redeploy_needed(
+    details: &JobDetails,
+    graph: &[GraphVertex],
+    overrides: &BTreeMap<String, u32>,
+) -> Option<String> {
+    if is_adaptive(details) {
+        return None;
+    }
+    let changes: BTreeMap<String, u32> = overrides
+        .iter()
+        .filter(|(id, p)| graph.iter().any(|v| &v.id == *id && v.parallelism != **p))
+        .map(|(id, p)| (id.clone(), *p))
+        .collect();
+    (!changes.is_empty()).then(|| summary_of(graph, &changes))
 }
 
 /// The TaskManagers' resources as the rendered Flink configuration states them (slots, cores,
@@ -375,6 +406,32 @@ mod tests {
             ]}
         }))
         .expect("job details")
+    }
+
+    #[test]
+    fn only_a_job_off_the_adaptive_scheduler_running_other_parallelism_needs_a_redeploy() {
+        let mut details = details();
+        let graph = graph_of(&details);
+        let chosen = BTreeMap::from([("cnt".to_string(), 3), ("src".to_string(), 1)]);
+        details.scheduler_type = Some("Default".into());
+        assert_eq!(
+            redeploy_needed(&details, &graph, &chosen).as_deref(),
+            Some("count -> sink: Writer 1 -> 3")
+        );
+        assert_eq!(redeploy_needed(&details, &graph, &BTreeMap::new()), None);
+        let mut running = graph.clone();
+        running[1].parallelism = 3;
+        assert_eq!(
+            redeploy_needed(&details, &running, &chosen),
+            None,
+            "it runs what was chosen"
+        );
+        details.scheduler_type = Some("Adaptive".into());
+        assert_eq!(
+            redeploy_needed(&details, &graph, &chosen),
+            None,
+            "rescaled in place"
+        );
     }
 
     #[test]

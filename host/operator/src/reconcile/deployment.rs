@@ -985,6 +985,23 @@ impl<'a> Decision<'a> {
             if let Some(why) = verdict.restart {
                 return self.restart(last, format!("Restarting unhealthy job: {why}"));
             }
+            if let Some(change) = self.ctx.autoscaler.and_then(|a| a.redeploy.as_deref())
+                && job.state == FlinkJobState::Running
+            {
+                let mode = last
+                    .spec
+                    .job
+                    .as_ref()
+                    .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+                self.notes.push(Note::normal(
+                    "Scaling",
+                    format!(
+                        "Redeploying the job in {} mode for the autoscaler's parallelism: {change}",
+                        mode.name()
+                    ),
+                ));
+                return self.redeploy_as_next_revision(last);
+            }
             if let Some(why) = verdict.skipped
                 && self.status.error.is_none()
             {
@@ -1104,6 +1121,13 @@ impl<'a> Decision<'a> {
     /// revision, securing its state first in its upgrade mode.
     fn restart(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>, why: String) {
         self.notes.push(Note::warning("RestartUnhealthyJob", why));
+        self.redeploy_as_next_revision(last);
+    }
+
+    /// Redeploys the spec that runs now as the next revision (with what the context adds to
+    /// it now: the autoscaler's parallelism), securing the job's state first in its upgrade
+    /// mode.
+    fn redeploy_as_next_revision(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>) {
         let target = ReconciledSpec {
             revision: last.revision + 1,
             first_deployment: false,
