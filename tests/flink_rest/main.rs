@@ -512,6 +512,18 @@ fn rescale_in_place_keeps_the_job_running_with_the_same_id(suite: &Suite) -> Res
         .map_err(|e| e.to_string())?;
     let details = rescaled.ok_or("vertices did not reach parallelism 3")?;
     check(details.jid == job.as_str(), || "job id changed".into())?;
+    // The slots the job now holds (slot sharing: as many as its widest vertex).
+    let task_managers = suite
+        .block_on(suite.client.task_managers())
+        .map_err(|e| e.to_string())?
+        .taskmanagers;
+    let used: u32 = task_managers
+        .iter()
+        .map(|t| t.slots_number - t.free_slots)
+        .sum();
+    check(!task_managers.is_empty() && used == 3, || {
+        format!("slots in use {used} of {task_managers:?}")
+    })?;
     let after = suite
         .block_on(suite.client.resource_requirements(&job))
         .map_err(|e| e.to_string())?;

@@ -1480,6 +1480,7 @@ fn task_manager_pods(suite: &Suite) -> Vec<(String, i64)> {
             .into_iter()
             .filter(|p| text(p, "/metadata/labels/app") == "elastic")
             .filter(|p| text(p, "/metadata/labels/component") == "taskmanager")
+            .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
             .map(|p| {
                 let restarts = p
                     .pointer("/status/containerStatuses/0/restartCount")
@@ -1621,6 +1622,45 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
         watch_rescale(suite, &job, up, Duration::from_secs(240))?;
     assert!(down < up, "scaled down from {up} to {down}");
     assert_eq!(job_after_down, job, "an in-place rescale keeps the job");
+    // The TaskManager the job no longer uses is released once Flink reports it idle; the
+    // job keeps running on the other one without a restart.
+    let restarts = |suite: &Suite| -> Result<String, String> {
+        let client = suite.flink("elastic")?;
+        let id = JobId::parse(&job).map_err(|e| e.to_string())?;
+        let metrics = suite
+            .runtime
+            .block_on(client.job_metrics(&id, &["numRestarts"]))
+            .map_err(|e| e.to_string())?;
+        Ok(metrics
+            .first()
+            .and_then(|m| m.value.clone())
+            .unwrap_or_default())
+    };
+    let restarts_before = restarts(suite)?;
+    let needed = (down as usize).div_ceil(2);
+    let kept = suite.runtime.block_on(wait_for(
+        "the idle TaskManager released",
+        Duration::from_secs(120),
+        async || {
+            let alive = task_manager_pods(suite);
+            (alive.len() == needed).then_some(alive)
+        },
+    ));
+    assert!(
+        kept.iter().all(|(_, restarts)| *restarts == 0),
+        "kept TaskManagers did not restart: {kept:?}"
+    );
+    let status = suite
+        .deployment("elastic")
+        .and_then(|d| d.get("status").cloned())
+        .unwrap_or_default();
+    assert_eq!(text(&status, "/jobStatus/jobId"), job);
+    assert_eq!(text(&status, "/jobStatus/state"), "RUNNING");
+    assert_eq!(
+        restarts(suite)?,
+        restarts_before,
+        "releasing an idle TaskManager does not restart the job"
+    );
 
     // For comparison, the same change of parallelism by a redeploy (a spec change).
     let started = std::time::Instant::now();

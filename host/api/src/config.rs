@@ -224,6 +224,8 @@ pub mod options {
     pub const PARALLELISM_DEFAULT: ConfigOption = ConfigOption::new("parallelism.default", &[]);
     pub const TASK_SLOTS: ConfigOption = ConfigOption::new("taskmanager.numberOfTaskSlots", &[]);
     pub const SCHEDULER: ConfigOption = ConfigOption::new("jobmanager.scheduler", &[]);
+    pub const TASK_MANAGER_RESOURCE_ID: ConfigOption =
+        ConfigOption::new("taskmanager.resource-id", &[]);
     pub const JM_PROCESS_MEMORY: ConfigOption =
         ConfigOption::new("jobmanager.memory.process.size", &[]);
     pub const JM_FLINK_MEMORY: ConfigOption =

@@ -1,7 +1,9 @@
 //! Cluster and job endpoints: config, overview, details, cancel, exceptions, rescale.
 
 use crate::client::{Call, Idempotency};
-use crate::model::{ClusterConfig, JobDetails, JobExceptions, JobsOverview, ResourceRequirements};
+use crate::model::{
+    ClusterConfig, JobDetails, JobExceptions, JobsOverview, ResourceRequirements, TaskManagers,
+};
 use crate::{FlinkClient, FlinkError, JobId};
 use reqwest::Method;
 
@@ -10,6 +12,11 @@ impl FlinkClient {
     pub async fn config(&self) -> Result<ClusterConfig, FlinkError> {
         self.fetch(Call::get("config", "cluster configuration"))
             .await
+    }
+
+    /// `GET /taskmanagers`: the registered TaskManagers and their free slots.
+    pub async fn task_managers(&self) -> Result<TaskManagers, FlinkError> {
+        self.fetch(Call::get("taskmanagers", "TaskManagers")).await
     }
 
     /// `GET /jobs/overview`.

@@ -15,6 +15,30 @@ pub struct ClusterConfig {
     pub timezone_name: Option<String>,
 }
 
+/// `GET /taskmanagers`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct TaskManagers {
+    #[serde(default)]
+    pub taskmanagers: Vec<TaskManagerSummary>,
+}
+
+/// One registered TaskManager: its resource id (`taskmanager.resource-id`, which the operator
+/// sets to the pod's name) and how many of its slots are free.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskManagerSummary {
+    pub id: String,
+    pub slots_number: u32,
+    pub free_slots: u32,
+}
+
+impl TaskManagerSummary {
+    /// No task runs on it.
+    pub fn is_idle(&self) -> bool {
+        self.free_slots >= self.slots_number
+    }
+}
+
 /// A job's state as Flink reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -11,8 +11,9 @@ use super::policies::ScalingQuestion;
 use crate::observability::ScalingOutcome;
 use crate::reconcile::Note;
 use crate::reconcile::autoscaling::{
-    AutoscalerView, cluster_resources, graph_of, in_place_requirements, is_adaptive, notes_of,
-    redeploy_needed, resolve, should_sample, state_config_map, status_of, summary_of,
+    AutoscalerView, cluster_resources, graph_of, idle_to_release, in_place_requirements,
+    is_adaptive, notes_of, redeploy_needed, resolve, should_sample, state_config_map, status_of,
+    summary_of,
 };
 use crate::reconcile::observed::{ObservedCluster, ObservedFlink};
 use crate::render;
@@ -22,9 +23,9 @@ use flink_autoscaler::limits::{ClusterResources, quota_problem, task_managers_ne
 use flink_autoscaler::{AutoscalerSettings, AutoscalerState, GraphVertex, Sample};
 use flink_rest::{Aggregation, FlinkClient, FlinkError, JobDetails, JobId, JobState};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -246,6 +247,17 @@ async fn sample_and_step(
         tracing::info!(took_ms = took, "autoscaler: rescale finished");
     }
     let mut notes = notes_of(&report, &graph);
+    if state.rescale_requested_ms.is_none() && is_adaptive(&details) {
+        let target = Target {
+            client: &client,
+            job: &job,
+            details: &details,
+            graph: &graph,
+        };
+        notes.extend(
+            release_idle_task_managers(ctx, resource, observed, &target, &state.overrides).await,
+        );
+    }
     let Some(decision) = report.decision.clone() else {
         return Ok(Some(Stepped {
             redeploy: redeploy_needed(&details, &graph, &state.overrides),
@@ -313,6 +325,117 @@ async fn sample_and_step(
         message,
     }))
 }
+
+/// After an in-place scale-down a standalone cluster has TaskManagers the job no longer uses:
+/// the idle ones beyond what the job needs (at the parallelism chosen for it) are let go. They
+/// get the lowest `controller.kubernetes.io/pod-deletion-cost` (any other TaskManager pod loses
+/// an earlier mark), then the Deployment's replicas drop by as many, so its ReplicaSet deletes
+/// exactly those pods and no running task is touched. Errors are logged; the next reconcile
+/// looks again.
+async fn release_idle_task_managers(
+    ctx: &Context,
+    resource: &FlinkDeployment,
+    observed: &ObservedCluster,
+    target: &Target<'_>,
+    chosen: &BTreeMap<String, u32>,
+) -> Vec<Note> {
+    let fixed = resource
+        .spec
+        .task_manager
+        .as_ref()
+        .and_then(|tm| tm.replicas)
+        .is_some();
+    let standalone = resource.spec.mode_or_default()
+        == flink_api::deployment::KubernetesDeploymentMode::Standalone;
+    let Some(running) = observed
+        .task_manager
+        .as_ref()
+        .map(|tm| tm.replicas.max(0) as u32)
+    else {
+        return Vec::new();
+    };
+    if fixed || !standalone {
+        return Vec::new();
+    }
+    let cluster = cluster_of(ctx, resource, observed);
+    let needed = task_managers_needed(target.graph, chosen, cluster.slots_per_task_manager);
+    if running <= needed.max(1) {
+        return Vec::new();
+    }
+    match release(ctx, resource, target.client, running, needed).await {
+        Ok(released) if released.is_empty() => Vec::new(),
+        Ok(released) => vec![Note::normal(
+            "Scaling",
+            format!(
+                "Releasing {} idle TaskManager(s) the job no longer needs ({}); {} remain",
+                released.len(),
+                released.join(", "),
+                running as usize - released.len()
+            ),
+        )],
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot release idle TaskManagers");
+            Vec::new()
+        }
+    }
+}
+
+async fn release(
+    ctx: &Context,
+    resource: &FlinkDeployment,
+    client: &FlinkClient,
+    running: u32,
+    needed: u32,
+) -> Result<Vec<String>, String> {
+    let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+    let reported = client
+        .task_managers()
+        .await
+        .map_err(|e| e.to_string())?
+        .taskmanagers;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let selector =
+        render::task_manager_selector(&resource.name_any(), resource.spec.mode_or_default());
+    let listed = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| e.to_string())?;
+    let alive: Vec<&Pod> = listed
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    let names: Vec<String> = alive.iter().map(|p| p.name_any()).collect();
+    let released = idle_to_release(&reported, &names, running, needed);
+    if released.is_empty() {
+        return Ok(released);
+    }
+    for pod in alive {
+        let name = pod.name_any();
+        let marked = pod.annotations().contains_key(POD_DELETION_COST);
+        let cost = released.contains(&name).then_some(RELEASE_COST);
+        if cost.is_none() && !marked {
+            continue;
+        }
+        let patch = json!({"metadata": {"annotations": {POD_DELETION_COST: cost}}});
+        pods.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| format!("pod {name}: {e}"))?;
+    }
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let tm = render::task_manager_name(&resource.name_any());
+    let patch = json!({"spec": {"replicas": running as usize - released.len()}});
+    deployments
+        .patch(&tm, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| format!("Deployment {tm}: {e}"))?;
+    Ok(released)
+}
+
+/// Kubernetes' annotation for the pods a ReplicaSet deletes first (lowest cost first).
+const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
+/// The cost given to a TaskManager pod being released.
+const RELEASE_COST: &str = "-1000";
 
 /// The cluster's TaskManagers as they run now, with what each one has (from the rendered
 /// configuration).

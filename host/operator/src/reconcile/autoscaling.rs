@@ -9,7 +9,9 @@ use flink_autoscaler::evaluate::label_of;
 use flink_autoscaler::vertex::Reason;
 use flink_autoscaler::window::WindowState;
 use flink_autoscaler::{AutoscalerState, GraphVertex, StepReport};
-use flink_rest::{JobDetails, ParallelismBounds, ResourceRequirements, VertexRequirements};
+use flink_rest::{
+    JobDetails, ParallelismBounds, ResourceRequirements, TaskManagerSummary, VertexRequirements,
+};
 use std::collections::BTreeMap;
 
 /// What the autoscaler hands the deployment's decision: the parallelism a deploy keeps, what
@@ -22,6 +24,27 @@ pub struct AutoscalerView {
     /// The running job cannot be rescaled in place and does not run the parallelism chosen for
     /// it: what a redeploy (in the job's upgrade mode) changes.
     pub redeploy: Option<String>,
+}
+
+/// The TaskManager pods a standalone cluster can let go after a scale-down: `running` of them
+/// run, the job needs `needed`; only TaskManagers Flink reports idle (no slot in use) whose
+/// resource id is one of `pods` (the operator registers TaskManagers under their pod's name)
+/// are chosen, so no running task is disturbed. Sorted by name.
+pub fn idle_to_release(
+    task_managers: &[TaskManagerSummary],
+    pods: &[String],
+    running: u32,
+    needed: u32,
+) -> Vec<String> {
+    let surplus = running.saturating_sub(needed.max(1)) as usize;
+    let mut idle: Vec<String> = task_managers
+        .iter()
+        .filter(|t| t.is_idle() && pods.contains(&t.id))
+        .map(|t| t.id.clone())
+        .collect();
+    idle.sort();
+    idle.truncate(surplus);
+    idle
 }
 
 /// Whether the job runs the adaptive scheduler, the one that rescales in place.
@@ -406,6 +429,39 @@ mod tests {
             ]}
         }))
         .expect("job details")
+    }
+
+    #[test]
+    fn only_idle_task_managers_of_the_cluster_beyond_the_need_are_released() {
+        let tm = |id: &str, free: u32| TaskManagerSummary {
+            id: id.into(),
+            slots_number: 2,
+            free_slots: free,
+        };
+        let pods: Vec<String> = ["tm-a", "tm-b", "tm-c", "tm-d"].map(String::from).to_vec();
+        let reported = [
+            tm("tm-d", 2),
+            tm("tm-a", 0),
+            tm("tm-c", 2),
+            tm("tm-b", 1),
+            tm("10.0.0.9:6122-x", 2),
+        ];
+        assert_eq!(
+            idle_to_release(&reported, &pods, 4, 1),
+            ["tm-c", "tm-d"],
+            "the busy ones and a stranger stay"
+        );
+        assert_eq!(
+            idle_to_release(&reported, &pods, 4, 3),
+            ["tm-c"],
+            "no more than the surplus"
+        );
+        assert!(idle_to_release(&reported, &pods, 2, 2).is_empty());
+        assert_eq!(
+            idle_to_release(&[tm("tm-a", 2)], &pods[..1], 1, 0),
+            Vec::<String>::new(),
+            "one always stays"
+        );
     }
 
     #[test]

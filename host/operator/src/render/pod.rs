@@ -13,6 +13,7 @@ use super::{
     TASKMANAGER_RPC_PORT, component_labels, config_map_name,
 };
 use flink_api::FlinkVersion;
+use flink_api::config::options;
 use flink_api::deployment::KubernetesDeploymentMode;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -134,17 +135,28 @@ pub fn job_manager_pod(
     Ok(pod)
 }
 
+/// The variable the TaskManager's resource id is taken from.
+const POD_NAME_ENV: &str = "POD_NAME";
+
 /// The TaskManager Deployment's pod template (standalone mode).
 pub fn task_manager_pod(
     input: &RenderInput,
     config: &BTreeMap<String, String>,
 ) -> Result<Value, RenderError> {
     let mut pod = user_template(input, config, Component::TaskManager);
+    // The TaskManager registers under its pod's name (the kubelet expands `$(POD_NAME)`), so
+    // the operator can tell which pods are idle after a scale-down, as in native mode.
     decorate(
         &mut pod,
         input,
         Component::TaskManager,
-        vec!["taskmanager".to_string()],
+        vec![
+            "taskmanager".to_string(),
+            format!(
+                "-D{}=$({POD_NAME_ENV})",
+                options::TASK_MANAGER_RESOURCE_ID.key
+            ),
+        ],
         &[("rpc", TASKMANAGER_RPC_PORT)],
     )?;
     Ok(pod)
@@ -249,6 +261,10 @@ fn decorate(
         .any(|e| e.get("name").and_then(Value::as_str) == Some("_POD_IP_ADDRESS"))
     {
         env.push(json!({"name": "_POD_IP_ADDRESS", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}}));
+    }
+    if component == Component::TaskManager {
+        env.retain(|e| e.get("name").and_then(Value::as_str) != Some(POD_NAME_ENV));
+        env.push(json!({"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}));
     }
 
     if let Some(resources) = container_resources(input, component)? {

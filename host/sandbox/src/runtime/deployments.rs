@@ -55,13 +55,18 @@ pub fn plan(
             plan.delete.push(pod_name(pod));
         }
     }
-    // Newest first when scaling down.
+    // Which pods go first when scaling down, as a ReplicaSet ranks them: not ready before
+    // ready, a lower `controller.kubernetes.io/pod-deletion-cost` first, then the newest.
     current.sort_by_key(|p| {
-        std::cmp::Reverse(
-            p.pointer("/metadata/creationTimestamp")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
+        (
+            is_ready(p),
+            deletion_cost(p),
+            std::cmp::Reverse(
+                p.pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ),
         )
     });
     while current.len() > replicas {
@@ -93,6 +98,19 @@ pub fn plan(
         }));
     }
     plan
+}
+
+/// The annotation that tells a ReplicaSet which of its pods to delete first when it scales down.
+pub const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
+
+/// A pod's deletion cost (0 unless annotated with a valid int32, like the ReplicaSet
+/// controller reads it).
+fn deletion_cost(pod: &Value) -> i32 {
+    pod.pointer("/metadata/annotations")
+        .and_then(|a| a.get(POD_DELETION_COST))
+        .and_then(Value::as_str)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 fn pod_name(pod: &Value) -> String {
@@ -181,5 +199,31 @@ mod tests {
         assert_eq!(changed.create.len(), 2);
         let scaled = plan(&deployment(1, "a"), &first.create, &mut suffix);
         assert_eq!((scaled.create.len(), scaled.delete.len()), (0, 1));
+    }
+
+    #[test]
+    fn a_scale_down_deletes_unready_then_cheapest_then_newest_pods_first() {
+        let mut n = 0;
+        let mut suffix = || {
+            n += 1;
+            format!("p{n}")
+        };
+        let mut pods = plan(&deployment(4, "a"), &[], &mut suffix).create;
+        for (i, pod) in pods.iter_mut().enumerate() {
+            pod["metadata"]["creationTimestamp"] = json!(format!("2026-01-01T00:00:0{i}Z"));
+            pod["status"]["conditions"] = json!([{"type": "Ready", "status": "True"}]);
+        }
+        let names: Vec<String> = pods.iter().map(pod_name).collect();
+        // Equal costs: the newest goes.
+        let newest = plan(&deployment(3, "a"), &pods, &mut suffix);
+        assert_eq!(newest.delete, [names[3].clone()]);
+        // The oldest pod is cheap to delete: it goes first, then the newest.
+        pods[0]["metadata"]["annotations"] = json!({POD_DELETION_COST: "-100"});
+        let cheap = plan(&deployment(2, "a"), &pods, &mut suffix);
+        assert_eq!(cheap.delete, [names[0].clone(), names[3].clone()]);
+        // A pod that is not ready goes before any ready one, whatever its cost.
+        pods[1]["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
+        let unready = plan(&deployment(3, "a"), &pods, &mut suffix);
+        assert_eq!(unready.delete, [names[1].clone()]);
     }
 }

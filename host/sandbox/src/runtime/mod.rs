@@ -298,10 +298,14 @@ impl Runtime {
             .pointer("/spec/containers/0")
             .ok_or("the pod has no containers")?;
         let dir = self.pod_dir(pod);
-        let (program, args) =
-            process::command(container, &self.config.flink_home, &self.config.usrlib)?;
-        let mounts = process::materialize_volumes(pod, container, &dir, config_maps, secrets)?;
         let env = process::environment(container, pod, ip);
+        let (program, args) = process::command(
+            container,
+            &env,
+            &self.config.flink_home,
+            &self.config.usrlib,
+        )?;
+        let mounts = process::materialize_volumes(pod, container, &dir, config_maps, secrets)?;
         let conf_dir = dir.join("conf");
         let log_dir = dir.join("log");
         for d in [&conf_dir, &log_dir] {

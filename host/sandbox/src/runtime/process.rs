@@ -43,9 +43,39 @@ pub fn map_path(arg: &str, flink_home: &Path, usrlib: &Path) -> String {
     arg.to_string()
 }
 
-/// The command of a Flink container, or why it cannot run here.
+/// The kubelet's expansion of `$(VAR)` in a command or argument with the container's
+/// environment: a defined variable is replaced, an undefined one is left as written, and
+/// `$$` is a literal `$`.
+pub fn expand(word: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut rest = word;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$$") {
+            out.push('$');
+            rest = after;
+        } else if let Some((name, after)) = tail
+            .strip_prefix("$(")
+            .and_then(|t| t.split_once(')'))
+            .filter(|(name, _)| env.contains_key(*name))
+        {
+            out.push_str(&env[name]);
+            rest = after;
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The command of a Flink container (its `$(VAR)`s expanded with `env`), or why it cannot run
+/// here.
 pub fn command(
     container: &Value,
+    env: &BTreeMap<String, String>,
     flink_home: &Path,
     usrlib: &Path,
 ) -> Result<(String, Vec<String>), String> {
@@ -58,7 +88,7 @@ pub fn command(
                 .cloned()
                 .unwrap_or_default()
         })
-        .filter_map(|v| v.as_str().map(str::to_string))
+        .filter_map(|v| v.as_str().map(|w| expand(w, env)))
         .collect();
     let position = words.iter().position(|w| script_for(w).is_some()).ok_or_else(|| {
         format!(
@@ -327,11 +357,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn variables_expand_like_the_kubelet_does() {
+        let env = BTreeMap::from([
+            ("A".to_string(), "x".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ]);
+        assert_eq!(expand("$(A)-$(A)", &env), "x-x");
+        assert_eq!(expand("$(UNDEFINED) $(EMPTY).", &env), "$(UNDEFINED) .");
+        assert_eq!(expand("$$(A) costs $5 $", &env), "$(A) costs $5 $");
+        assert_eq!(expand("$(A", &env), "$(A");
+    }
+
+    #[test]
     fn flink_entrypoints_map_to_the_distribution_scripts() {
         let home = Path::new("/flink");
         let usrlib = Path::new("/jars");
         let c = json!({"name": "flink-main-container", "args": ["standalone-job", "--job-classname", "A", "--jars", "local:///opt/flink/usrlib/job.jar"]});
-        let (program, args) = command(&c, home, usrlib).unwrap();
+        let env = BTreeMap::from([("POD_NAME".to_string(), "tm-1".to_string())]);
+        let (program, args) = command(&c, &env, home, usrlib).unwrap();
         assert_eq!(program, "bash");
         assert_eq!(
             args,
@@ -344,16 +387,24 @@ mod tests {
                 "/jars/job.jar"
             ]
         );
-        let tm =
-            json!({"name": "tm", "command": ["/docker-entrypoint.sh"], "args": ["taskmanager"]});
+        let tm = json!({"name": "tm", "command": ["/docker-entrypoint.sh"], "args": ["taskmanager", "-Dtaskmanager.resource-id=$(POD_NAME)"]});
         assert_eq!(
-            command(&tm, home, usrlib).unwrap().1[0],
-            "/flink/bin/taskmanager.sh"
+            command(&tm, &env, home, usrlib).unwrap().1,
+            [
+                "/flink/bin/taskmanager.sh",
+                "start-foreground",
+                "-Dtaskmanager.resource-id=tm-1"
+            ]
         );
         assert!(
-            command(&json!({"name": "x", "command": ["nginx"]}), home, usrlib)
-                .unwrap_err()
-                .contains("Flink's entrypoints")
+            command(
+                &json!({"name": "x", "command": ["nginx"]}),
+                &env,
+                home,
+                usrlib
+            )
+            .unwrap_err()
+            .contains("Flink's entrypoints")
         );
     }
 
