@@ -129,8 +129,10 @@ pub fn decide(input: &ScalingInput, config: &Config) -> ScalingDecision {
                 let p = for_target(vertex, busy, target);
                 if Some(p) != recommended && p != vertex.parallelism {
                     reasons.push(format!(
-                        "{}: busy {busy:.2} at hour {hour} target {target:.2} -> {p}",
-                        vertex.name
+                        "{}: busy {}% at hour {hour} target {}% -> {p}",
+                        vertex.name,
+                        percent(busy),
+                        percent(target)
                     ));
                 }
                 p
@@ -180,6 +182,12 @@ pub fn decide(input: &ScalingInput, config: &Config) -> ScalingDecision {
             .collect(),
         reason: reasons.join("; "),
     })
+}
+
+/// A ratio as whole percent, for reasons people read (integer formatting costs a fraction of
+/// float formatting inside a plugin, where every instruction counts against its fuel).
+fn percent(ratio: f64) -> u32 {
+    (ratio * 100.0).round().clamp(0.0, u32::MAX as f64) as u32
 }
 
 /// The parallelism at which the vertex's current load would keep it `target` busy.
