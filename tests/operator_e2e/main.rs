@@ -119,8 +119,8 @@ fn main() {
             an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state,
         ),
         (
-            "manual_and_periodic_savepoints_are_taken_while_the_job_runs",
-            manual_and_periodic_savepoints_are_taken_while_the_job_runs,
+            "manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs",
+            manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs,
         ),
         (
             "state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delete",
@@ -1192,7 +1192,7 @@ fn an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state(
     Ok(())
 }
 
-fn manual_and_periodic_savepoints_are_taken_while_the_job_runs(
+fn manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs(
     suite: &Suite,
 ) -> Result<(), String> {
     let job = suite.remembered_job()?;
@@ -1242,6 +1242,52 @@ fn manual_and_periodic_savepoints_are_taken_while_the_job_runs(
     keeper_patch(
         suite,
         r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.periodic.savepoint.interval":null}}}"#,
+    )?;
+    // A manual checkpoint from its nonce, then periodic ones on a cron schedule (every 5 s).
+    keeper_patch(suite, r#"{"spec":{"job":{"checkpointTriggerNonce":1}}}"#)?;
+    let manual = suite.runtime.block_on(wait_for(
+        "a manual checkpoint",
+        Duration::from_secs(60),
+        async || {
+            let info = suite
+                .deployment("keeper")?
+                .pointer("/status/jobStatus/checkpointInfo/lastCheckpoint")?
+                .clone();
+            (text(&info, "/triggerType") == "MANUAL"
+                && info.pointer("/triggerNonce") == Some(&json!(1)))
+            .then_some(info)
+        },
+    ));
+    let manual_at = manual
+        .pointer("/timeStamp")
+        .and_then(Value::as_i64)
+        .unwrap_or_default();
+    keeper_patch(
+        suite,
+        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.periodic.checkpoint.interval":"0/5 * * * * ?"}}}"#,
+    )?;
+    suite.runtime.block_on(wait_for(
+        "a periodic checkpoint on the cron schedule",
+        Duration::from_secs(60),
+        async || {
+            let info = suite
+                .deployment("keeper")?
+                .pointer("/status/jobStatus/checkpointInfo")?
+                .clone();
+            let last = info.pointer("/lastCheckpoint")?;
+            (text(last, "/triggerType") == "PERIODIC"
+                && last.pointer("/timeStamp").and_then(Value::as_i64) > Some(manual_at))
+            .then_some(())
+        },
+    ));
+    let reasons = suite.event_reasons("keeper");
+    assert!(
+        reasons.iter().any(|r| r == "CheckpointCompleted"),
+        "{reasons:?}"
+    );
+    keeper_patch(
+        suite,
+        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.periodic.checkpoint.interval":null}}}"#,
     )?;
     let status = suite
         .deployment("keeper")

@@ -236,6 +236,10 @@ pub struct CheckpointInfo {
     pub format_type: Option<CheckpointType>,
     #[serde(default)]
     pub last_periodic_checkpoint_timestamp: i64,
+    /// This operator's: the `checkpointTriggerNonce` of the pending or last manual checkpoint
+    /// (so a nonce asks once, also when its checkpoint failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_nonce: Option<i64>,
 }
 
 /// `status.reconciliationStatus.state`.

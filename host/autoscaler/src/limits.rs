@@ -8,6 +8,7 @@
 //! *and* matching the cron). Several are separated by `;`. Times are UTC.
 
 use crate::evaluate::GraphVertex;
+use flink_cron::Cron;
 use std::collections::BTreeMap;
 
 const DAY_S: i64 = 86_400;
@@ -19,18 +20,6 @@ pub struct ExcludedPeriod {
     /// Seconds of the day, `from <= t <= to` (a window past midnight wraps).
     daily: Option<(i64, i64)>,
     cron: Option<Cron>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Cron {
-    seconds: Vec<bool>,
-    minutes: Vec<bool>,
-    hours: Vec<bool>,
-    days: Vec<bool>,
-    months: Vec<bool>,
-    /// 1 = Sunday .. 7 = Saturday (Quartz).
-    weekdays: Vec<bool>,
-    years: Option<Vec<(i64, i64)>>,
 }
 
 fn seconds_of_day(text: &str) -> Result<i64, String> {
@@ -55,125 +44,6 @@ fn seconds_of_day(text: &str) -> Result<i64, String> {
     Ok(total)
 }
 
-const MONTHS: [&str; 12] = [
-    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
-];
-const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-
-/// One cron field as a set over `min..=max`; names (JAN, MON) where `names` starts at `min`.
-fn field(text: &str, min: i64, max: i64, names: &[&str]) -> Result<Vec<bool>, String> {
-    let mut set = vec![false; (max + 1) as usize];
-    let value = |t: &str| -> Result<i64, String> {
-        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(t)) {
-            return Ok(min + i as i64);
-        }
-        let v: i64 = t
-            .parse()
-            .map_err(|_| format!("{t:?} is not a number or name"))?;
-        if (min..=max).contains(&v) {
-            Ok(v)
-        } else {
-            Err(format!("{v} is outside {min}-{max}"))
-        }
-    };
-    for part in text.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (
-                r,
-                s.parse::<i64>()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .ok_or_else(|| format!("{part:?}: the step is not a positive number"))?,
-            ),
-            None => (part, 1),
-        };
-        let (from, to) = match range {
-            "*" | "?" => (min, max),
-            _ => match range.split_once('-') {
-                Some((a, b)) => (value(a)?, value(b)?),
-                None if step > 1 => (value(range)?, max),
-                None => {
-                    let v = value(range)?;
-                    (v, v)
-                }
-            },
-        };
-        let mut v = from;
-        while v <= to {
-            set[v as usize] = true;
-            v += step;
-        }
-    }
-    Ok(set)
-}
-
-fn cron(text: &str) -> Result<Cron, String> {
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    if !(6..=7).contains(&fields.len()) {
-        return Err(format!(
-            "{text:?} is not a Quartz cron expression (6 or 7 fields: seconds minutes hours day-of-month month day-of-week [year])"
-        ));
-    }
-    let years = match fields.get(6) {
-        None | Some(&"*") | Some(&"?") => None,
-        Some(years) => Some(
-            years
-                .split(',')
-                .map(|part| {
-                    let (a, b) = part.split_once('-').unwrap_or((part, part));
-                    match (a.parse::<i64>(), b.parse::<i64>()) {
-                        (Ok(a), Ok(b)) => Ok((a, b)),
-                        _ => Err(format!("{part:?} is not a year or range of years")),
-                    }
-                })
-                .collect::<Result<Vec<_>, String>>()?,
-        ),
-    };
-    Ok(Cron {
-        seconds: field(fields[0], 0, 59, &[])?,
-        minutes: field(fields[1], 0, 59, &[])?,
-        hours: field(fields[2], 0, 23, &[])?,
-        days: field(fields[3], 1, 31, &[])?,
-        months: field(fields[4], 1, 12, &MONTHS)?,
-        weekdays: field(fields[5], 1, 7, &WEEKDAYS)?,
-        years,
-    })
-}
-
-/// Year, month (1-12), day (1-31) of a day count since 1970-01-01 (Hinnant's algorithm).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-impl Cron {
-    fn matches(&self, epoch_s: i64) -> bool {
-        let days = epoch_s.div_euclid(DAY_S);
-        let second_of_day = epoch_s.rem_euclid(DAY_S);
-        let (year, month, day) = civil(days);
-        // 1970-01-01 was a Thursday (Quartz: 5).
-        let weekday = (days + 4).rem_euclid(7) + 1;
-        self.seconds[(second_of_day % 60) as usize]
-            && self.minutes[(second_of_day / 60 % 60) as usize]
-            && self.hours[(second_of_day / 3600) as usize]
-            && self.days[day as usize]
-            && self.months[month as usize]
-            && self.weekdays[weekday as usize]
-            && self
-                .years
-                .as_ref()
-                .is_none_or(|ranges| ranges.iter().any(|(a, b)| (*a..=*b).contains(&year)))
-    }
-}
-
 impl ExcludedPeriod {
     pub fn parse(text: &str) -> Result<ExcludedPeriod, String> {
         let mut period = ExcludedPeriod {
@@ -189,7 +59,7 @@ impl ExcludedPeriod {
                     .ok_or_else(|| format!("{part:?} is not a daily window (H:mm-H:mm)"))?;
                 period.daily = Some((seconds_of_day(from)?, seconds_of_day(to)?));
             } else {
-                period.cron = Some(cron(part)?);
+                period.cron = Some(Cron::parse(part)?);
             }
         }
         if period.daily.is_none() && period.cron.is_none() {
@@ -291,13 +161,6 @@ mod tests {
     /// 2026-11-30 (a Monday) at `h:m:s` UTC, in ms.
     fn monday(h: i64, m: i64, s: i64) -> i64 {
         (1_795_996_800 + h * 3600 + m * 60 + s) * 1000
-    }
-
-    #[test]
-    fn the_calendar_is_right() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(1_795_996_800 / DAY_S), (2026, 11, 30));
-        assert_eq!(civil(19_782), (2024, 2, 29), "a leap day");
     }
 
     #[test]

@@ -1493,3 +1493,54 @@ fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_c
     assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
     assert_ne!(world.job_id(), old_job);
 }
+
+#[test]
+fn a_checkpoint_nonce_triggers_one_checkpoint_recorded_before_the_request() {
+    let mut world = stateful(flink_api::UpgradeMode::LastState);
+    world.reconcile();
+    world
+        .resource
+        .spec
+        .job
+        .as_mut()
+        .expect("job")
+        .checkpoint_trigger_nonce = Some(4);
+    let plan = world.reconcile();
+    let trigger = match &plan.actions[..] {
+        [Action::TriggerCheckpoint { trigger_id, .. }] => trigger_id.clone(),
+        other => panic!("expected one checkpoint trigger, got {other:?}"),
+    };
+    let recorded = |status: &flink_api::FlinkDeploymentStatus| {
+        status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.checkpoint_info.as_ref())
+            .and_then(|i| i.trigger_id.clone())
+    };
+    assert_eq!(
+        plan.intent.as_ref().and_then(recorded),
+        Some(trigger.clone()),
+        "written ahead"
+    );
+    let needs =
+        flink_operator::reconcile::deployment::observation_needs(&world.resource, &BTreeMap::new());
+    assert_eq!(needs.checkpoint.map(|(_, t)| t), Some(trigger));
+    world.observed.checkpoint = Some(ObservedOperation::Completed("file:/tmp/cp/chk-3".into()));
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let info = world
+        .status()
+        .job_status
+        .as_ref()
+        .and_then(|j| j.checkpoint_info.clone())
+        .expect("checkpoint info");
+    assert_eq!(info.trigger_id, None);
+    assert_eq!(info.last_checkpoint.and_then(|c| c.trigger_nonce), Some(4));
+    world.observed.checkpoint = None;
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "the nonce asks once: {:?}",
+        plan.actions
+    );
+}

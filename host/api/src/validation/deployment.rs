@@ -231,11 +231,11 @@ pub(super) fn configuration(
     ] {
         if let Some((key, value)) = config.get(&option)
             && parse_flink_duration(&value).is_err()
-            && !looks_like_cron(&value)
+            && let Err(why) = flink_cron::Cron::parse(&value)
         {
             errors.push(FieldError::new(
                 &format!("{conf_path}.{key}"),
-                format!("must be a duration like `1h` or a cron expression like `0 0 * * * ?`, got {value:?}"),
+                format!("must be a duration like `1h` or a Quartz cron expression like `0 0 * * * ?`, got {value:?} ({why})"),
             ));
         }
     }
@@ -292,15 +292,6 @@ pub(super) fn configuration(
 }
 
 /// Cron as upstream's periodic snapshots take it: 6 or 7 fields (Quartz style).
-fn looks_like_cron(text: &str) -> bool {
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    (6..=7).contains(&fields.len())
-        && fields.iter().all(|f| {
-            f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "*?/,-#LW".contains(c))
-        })
-}
-
 fn needs(option: &ConfigOption, config: &FlinkConfiguration) -> bool {
     config.get(option).is_none_or(|(_, v)| v.trim().is_empty())
 }

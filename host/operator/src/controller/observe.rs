@@ -75,8 +75,8 @@ pub async fn deployment(
     };
     let defaults = ctx.dynamic().flink_defaults_for(&namespace);
     let needs = deployment::observation_needs(resource, &defaults);
-    let (mut savepoint, mut latest_checkpoint, mut snapshot, mut counters) =
-        (None, None, None, None);
+    let (mut savepoint, mut latest_checkpoint, mut snapshot, mut checkpoint, mut counters) =
+        (None, None, None, None, None);
     // Counters are read only from a JobManager that answered for the job list.
     let counted = needs
         .counters_of
@@ -86,6 +86,7 @@ pub async fn deployment(
         && (needs.savepoint.is_some()
             || needs.checkpoints_of.is_some()
             || needs.snapshot.is_some()
+            || needs.checkpoint.is_some()
             || counted.is_some())
         && let Ok(client) = ctx.flink.for_cluster(&name, &namespace)
     {
@@ -94,6 +95,9 @@ pub async fn deployment(
         }
         if let Some((job, trigger)) = &needs.snapshot {
             snapshot = savepoint_result(&client, job, trigger).await;
+        }
+        if let Some((job, trigger)) = &needs.checkpoint {
+            checkpoint = checkpoint_result(&client, job, trigger).await;
         }
         if let Some(job) = counted {
             let (observed, latest) = counters_of(&client, job).await;
@@ -128,6 +132,7 @@ pub async fn deployment(
         savepoint,
         latest_checkpoint,
         snapshot,
+        checkpoint,
         counters,
     })
 }

@@ -32,6 +32,8 @@ pub struct ObservationNeeds {
     pub checkpoints_of: Option<String>,
     /// `(job id, trigger id)` of a manual or periodic savepoint whose result is awaited.
     pub snapshot: Option<(String, String)>,
+    /// `(job id, trigger id)` of a manual or periodic checkpoint whose result is awaited.
+    pub checkpoint: Option<(String, String)>,
     /// The job whose restart and checkpoint counters the health checks or the stability rules
     /// need.
     pub counters_of: Option<String>,
@@ -84,17 +86,21 @@ pub fn observation_needs(
     } else {
         None
     };
-    let snapshot = status
-        .job_status
-        .as_ref()
-        .and_then(|j| j.savepoint_info.as_ref())
-        .and_then(|i| i.trigger_id.clone())
-        .zip(job_id);
-    let snapshot = snapshot.map(|(trigger, job)| (job, trigger));
+    let job_status = status.job_status.as_ref();
+    let awaited = |trigger: Option<String>| job_id.clone().zip(trigger);
     ObservationNeeds {
         savepoint,
         checkpoints_of,
-        snapshot,
+        snapshot: awaited(
+            job_status
+                .and_then(|j| j.savepoint_info.as_ref())
+                .and_then(|i| i.trigger_id.clone()),
+        ),
+        checkpoint: awaited(
+            job_status
+                .and_then(|j| j.checkpoint_info.as_ref())
+                .and_then(|i| i.trigger_id.clone()),
+        ),
         counters_of,
     }
 }
@@ -1277,10 +1283,28 @@ impl<'a> Decision<'a> {
             keep: recorded.upgrade_savepoint_path.as_deref(),
             now_ms: self.ctx.now_ms,
         };
-        let out = snapshots::savepoints(&mut info, &input);
+        let mut out = snapshots::savepoints(&mut info, &input);
         if recorded.savepoint_info.as_ref() != Some(&info) && info != Default::default() {
             self.job_status().savepoint_info = Some(info);
         }
+        let mut checkpoints = recorded.checkpoint_info.clone().unwrap_or_default();
+        let input = snapshots::SnapshotInput {
+            nonce: self
+                .resource
+                .spec
+                .job
+                .as_ref()
+                .and_then(|j| j.checkpoint_trigger_nonce),
+            result: self.observed.checkpoint.as_ref(),
+            ..input
+        };
+        let more = snapshots::checkpoints(&mut checkpoints, &input);
+        if recorded.checkpoint_info.as_ref() != Some(&checkpoints)
+            && checkpoints != Default::default()
+        {
+            self.job_status().checkpoint_info = Some(checkpoints);
+        }
+        out.merge(more);
         self.actions.extend(out.actions);
         self.notes.extend(out.notes);
         if out.write_ahead {

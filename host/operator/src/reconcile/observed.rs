@@ -23,6 +23,8 @@ pub struct ObservedCluster {
     pub latest_checkpoint: Option<ObservedCheckpoint>,
     /// The result of the manual or periodic savepoint the status records, when one is awaited.
     pub snapshot: Option<ObservedOperation>,
+    /// The result of the manual or periodic checkpoint the status records, when one is awaited.
+    pub checkpoint: Option<ObservedOperation>,
     /// Why the current job failed (Flink's most specific exception message), when it did.
     pub job_failure: Option<String>,
     /// The current job's restart and checkpoint counters, when the health checks or the

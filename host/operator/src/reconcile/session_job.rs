@@ -61,6 +61,7 @@ pub fn observation_needs(resource: &FlinkSessionJob) -> super::deployment::Obser
             None
         },
         snapshot: None,
+        checkpoint: None,
         counters_of: None,
     }
 }

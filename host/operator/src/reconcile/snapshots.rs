@@ -1,12 +1,18 @@
-//! Savepoints of a running application besides upgrades: manual ones (`savepointTriggerNonce`),
-//! periodic ones (`kubernetes.operator.periodic.savepoint.interval`), and the history they leave
+//! Snapshots of a running application besides upgrades: manual savepoints
+//! (`savepointTriggerNonce`) and checkpoints (`checkpointTriggerNonce`), periodic ones
+//! (`kubernetes.operator.periodic.savepoint.interval` / `.checkpoint.interval`: a duration, or a
+//! Quartz cron expression for fixed times), and the history savepoints leave
 //! (`kubernetes.operator.savepoint.history.max.count` / `.max.age`, expired ones disposed when
-//! `kubernetes.operator.savepoint.cleanup.enabled`). One savepoint at a time; its trigger id is
-//! recorded in `jobStatus.savepointInfo` before the request.
+//! `kubernetes.operator.savepoint.cleanup.enabled`). One savepoint and one checkpoint at a time;
+//! a trigger id is recorded in `jobStatus.savepointInfo` / `.checkpointInfo` before the request.
 
 use super::observed::ObservedOperation;
 use super::{Action, Note, job_id};
-use flink_api::{Savepoint, SavepointFormatType, SavepointInfo, SnapshotTriggerType};
+use flink_api::{
+    Checkpoint, CheckpointInfo, CheckpointType, Savepoint, SavepointFormatType, SavepointInfo,
+    SnapshotTriggerType,
+};
+use flink_cron::Cron;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -36,6 +42,142 @@ pub struct SnapshotOutcome {
     pub write_ahead: bool,
     /// A savepoint is running: look again soon.
     pub pending: bool,
+}
+
+impl SnapshotOutcome {
+    /// Both outcomes of one reconcile (savepoints and checkpoints) as one.
+    pub fn merge(&mut self, other: SnapshotOutcome) {
+        self.actions.extend(other.actions);
+        self.notes.extend(other.notes);
+        self.write_ahead |= other.write_ahead;
+        self.pending |= other.pending;
+    }
+}
+
+/// When periodic snapshots are due.
+#[derive(Debug, PartialEq)]
+enum Schedule {
+    Every(Duration),
+    /// At the times a Quartz cron expression names.
+    At(Cron),
+}
+
+impl Schedule {
+    /// The setting `key`: None when unset, zero, or invalid (validation reports that).
+    fn of(config: &BTreeMap<String, String>, key: &str) -> Option<Schedule> {
+        let value = config.get(key)?.trim();
+        match flink_api::quantity::parse_flink_duration(value) {
+            Ok(every) if every.is_zero() => None,
+            Ok(every) => Some(Schedule::Every(every)),
+            Err(_) => Cron::parse(value).ok().map(Schedule::At),
+        }
+    }
+
+    /// Whether a periodic snapshot is due at `now_ms`, the last one having been taken at
+    /// `since_ms` (or the job having started then).
+    fn due(&self, since_ms: i64, now_ms: i64) -> bool {
+        match self {
+            Schedule::Every(every) => now_ms - since_ms >= every.as_millis() as i64,
+            Schedule::At(cron) => cron.fires_within(since_ms, now_ms),
+        }
+    }
+}
+
+/// The periodic setting of savepoints and of checkpoints.
+const PERIODIC_SAVEPOINTS: &str = "kubernetes.operator.periodic.savepoint.interval";
+const PERIODIC_CHECKPOINTS: &str = "kubernetes.operator.periodic.checkpoint.interval";
+
+/// A new nonce first (`asked`: it is not the one already asked for), then the schedule.
+fn trigger_due(
+    asked: bool,
+    key: &str,
+    last_periodic_ms: i64,
+    input: &SnapshotInput,
+) -> Option<SnapshotTriggerType> {
+    if asked {
+        return Some(SnapshotTriggerType::Manual);
+    }
+    let since = if last_periodic_ms > 0 {
+        last_periodic_ms
+    } else {
+        input.job_started
+    };
+    Schedule::of(input.config, key)?
+        .due(since, input.now_ms)
+        .then_some(SnapshotTriggerType::Periodic)
+}
+
+/// Manual and periodic checkpoints (`POST /jobs/:id/checkpoints`, Flink 1.19+): the trigger is
+/// recorded (write-ahead), its result observed; a completed one becomes `lastCheckpoint`, a
+/// failed one is reported and its nonce not asked again.
+pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> SnapshotOutcome {
+    let mut out = SnapshotOutcome::default();
+    if let Some(trigger) = info.trigger_id.clone() {
+        let trigger_type = info.trigger_type.unwrap_or_default();
+        match input.result {
+            Some(ObservedOperation::Completed(path)) => {
+                out.notes.push(Note::normal(
+                    "CheckpointCompleted",
+                    format!("{} checkpoint completed: {path}", kind(trigger_type)),
+                ));
+                info.last_checkpoint = Some(Checkpoint {
+                    time_stamp: input.now_ms,
+                    trigger_type,
+                    format_type: info.format_type.unwrap_or_default(),
+                    trigger_nonce: (trigger_type == SnapshotTriggerType::Manual)
+                        .then_some(info.trigger_nonce)
+                        .flatten(),
+                });
+                clear_checkpoint_trigger(info);
+            }
+            Some(ObservedOperation::Failed(cause)) => {
+                out.notes.push(Note::warning(
+                    "CheckpointError",
+                    format!(
+                        "{} checkpoint {trigger} failed: {cause}",
+                        kind(trigger_type)
+                    ),
+                ));
+                clear_checkpoint_trigger(info);
+            }
+            _ => out.pending = true,
+        }
+        return out;
+    }
+    let asked = input.nonce.is_some() && input.nonce != info.trigger_nonce;
+    let Some(kind) = trigger_due(
+        asked,
+        PERIODIC_CHECKPOINTS,
+        info.last_periodic_checkpoint_timestamp,
+        input,
+    ) else {
+        return out;
+    };
+    let trigger = job_id::snapshot_trigger_id(input.uid, input.now_ms);
+    info.trigger_id = Some(trigger.clone());
+    info.trigger_timestamp = Some(input.now_ms);
+    info.trigger_type = Some(kind);
+    info.format_type = Some(CheckpointType::Full);
+    if kind == SnapshotTriggerType::Manual {
+        info.trigger_nonce = input.nonce;
+    } else {
+        info.last_periodic_checkpoint_timestamp = input.now_ms;
+    }
+    out.actions.push(Action::TriggerCheckpoint {
+        cluster: input.cluster.to_string(),
+        job_id: input.job_id.to_string(),
+        trigger_id: trigger,
+    });
+    out.write_ahead = true;
+    out.pending = true;
+    out
+}
+
+fn clear_checkpoint_trigger(info: &mut CheckpointInfo) {
+    info.trigger_id = None;
+    info.trigger_timestamp = None;
+    info.trigger_type = None;
+    info.format_type = None;
 }
 
 pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> SnapshotOutcome {
@@ -116,29 +258,19 @@ fn clear_trigger(info: &mut SavepointInfo) {
 
 /// Which savepoint is due now, if any: a new nonce first, then the periodic one.
 fn due(info: &SavepointInfo, input: &SnapshotInput) -> Option<SnapshotTriggerType> {
-    if let Some(nonce) = input.nonce {
-        let taken = info.trigger_nonce == Some(nonce)
-            || info
+    let asked = input.nonce.is_some_and(|nonce| {
+        info.trigger_nonce != Some(nonce)
+            && !info
                 .savepoint_history
                 .iter()
-                .any(|s| s.trigger_nonce == Some(nonce));
-        if !taken {
-            return Some(SnapshotTriggerType::Manual);
-        }
-    }
-    let interval = setting_duration(
-        input.config,
-        "kubernetes.operator.periodic.savepoint.interval",
-    )?;
-    if interval.is_zero() {
-        return None;
-    }
-    let since = if info.last_periodic_savepoint_timestamp > 0 {
-        info.last_periodic_savepoint_timestamp
-    } else {
-        input.job_started
-    };
-    (input.now_ms - since >= interval.as_millis() as i64).then_some(SnapshotTriggerType::Periodic)
+                .any(|s| s.trigger_nonce == Some(nonce))
+    });
+    trigger_due(
+        asked,
+        PERIODIC_SAVEPOINTS,
+        info.last_periodic_savepoint_timestamp,
+        input,
+    )
 }
 
 fn setting_duration(config: &BTreeMap<String, String>, key: &str) -> Option<Duration> {
@@ -302,5 +434,102 @@ mod tests {
         let mut again = input(&config, None, 3_000);
         again.nonce = Some(1);
         assert!(savepoints(&mut info, &again).actions.is_empty());
+    }
+
+    #[test]
+    fn a_checkpoint_nonce_asks_once_and_periodic_checkpoints_follow_their_interval() {
+        let config = BTreeMap::from([(PERIODIC_CHECKPOINTS.to_string(), "30s".to_string())]);
+        let mut info = CheckpointInfo::default();
+        let mut asked = input(&config, None, 1_000);
+        asked.nonce = Some(7);
+        let out = checkpoints(&mut info, &asked);
+        assert!(out.write_ahead && matches!(&out.actions[..], [Action::TriggerCheckpoint { .. }]));
+        assert_eq!(info.trigger_type, Some(SnapshotTriggerType::Manual));
+        // It fails: reported, and the same nonce does not ask again.
+        let failed = ObservedOperation::Failed("checkpoint declined".into());
+        let mut result = input(&config, Some(&failed), 2_000);
+        result.nonce = Some(7);
+        let out = checkpoints(&mut info, &result);
+        assert!(
+            out.notes
+                .iter()
+                .any(|n| n.reason == "CheckpointError" && n.message.contains("declined"))
+        );
+        let mut again = input(&config, None, 3_000);
+        again.nonce = Some(7);
+        assert!(checkpoints(&mut info, &again).actions.is_empty());
+        // A new nonce asks again; its checkpoint completes.
+        again.nonce = Some(8);
+        assert_eq!(checkpoints(&mut info, &again).actions.len(), 1);
+        let done = ObservedOperation::Completed("file:/cp/chk-9".into());
+        let mut result = input(&config, Some(&done), 4_000);
+        result.nonce = Some(8);
+        let out = checkpoints(&mut info, &result);
+        assert!(out.notes.iter().any(|n| n.reason == "CheckpointCompleted"));
+        assert_eq!(
+            info.last_checkpoint.as_ref().and_then(|c| c.trigger_nonce),
+            Some(8)
+        );
+        // Periodic: 30 s after the job started, then 30 s after that.
+        assert!(
+            checkpoints(&mut info, &input(&config, None, 29_000))
+                .actions
+                .is_empty()
+        );
+        let out = checkpoints(&mut info, &input(&config, None, 30_000));
+        assert_eq!(info.trigger_type, Some(SnapshotTriggerType::Periodic));
+        assert_eq!(out.actions.len(), 1);
+        checkpoints(&mut info, &input(&config, Some(&done), 31_000));
+        assert!(
+            checkpoints(&mut info, &input(&config, None, 59_000))
+                .actions
+                .is_empty()
+        );
+        assert_eq!(
+            checkpoints(&mut info, &input(&config, None, 60_000))
+                .actions
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_cron_schedule_takes_a_savepoint_at_its_times_only() {
+        // Every day at 02:30:00 UTC; 1_795_996_800 s is 2026-11-30 00:00 UTC.
+        let midnight = 1_795_996_800_000;
+        let at = |h: i64, m: i64| midnight + (h * 3600 + m * 60) * 1000;
+        let config =
+            BTreeMap::from([(PERIODIC_SAVEPOINTS.to_string(), "0 30 2 * * ?".to_string())]);
+        let mut info = SavepointInfo::default();
+        let mut started = input(&config, None, at(1, 0));
+        started.job_started = at(0, 10);
+        assert!(
+            savepoints(&mut info, &started).actions.is_empty(),
+            "not yet 02:30"
+        );
+        let mut later = input(&config, None, at(2, 31));
+        later.job_started = at(0, 10);
+        assert!(matches!(
+            &savepoints(&mut info, &later).actions[..],
+            [Action::TriggerSavepoint { .. }]
+        ));
+        let done = ObservedOperation::Completed("file:/sp/nightly".into());
+        savepoints(&mut info, &input(&config, Some(&done), at(2, 32)));
+        assert!(
+            savepoints(&mut info, &input(&config, None, at(23, 59)))
+                .actions
+                .is_empty(),
+            "once a day"
+        );
+        let tomorrow = input(&config, None, at(26, 30));
+        assert_eq!(savepoints(&mut info, &tomorrow).actions.len(), 1);
+    }
+
+    #[test]
+    fn a_zero_or_unusable_schedule_takes_nothing() {
+        for value in ["0s", "0", "every day", "0 0 0 L * ?"] {
+            let config = BTreeMap::from([(PERIODIC_SAVEPOINTS.to_string(), value.to_string())]);
+            assert_eq!(Schedule::of(&config, PERIODIC_SAVEPOINTS), None, "{value}");
+        }
     }
 }
