@@ -4,9 +4,11 @@
 //! deploy an application, look at it, leave it alone, break it, change it, suspend and resume
 //! it, delete it; then a session cluster with two session jobs, deleted in the right order.
 
-use flink_operator::commands::local::{install_crds, operator_context};
+use flink_operator::commands::hosts_resolver;
+use flink_operator::commands::local::{install_crds, local_settings};
 use flink_operator::controller::{self, Context};
 use flink_operator::reconcile::Intervals;
+use flink_operator_tests::fault_proxy::{Fault, FaultProxy};
 use flink_operator_tests::flink_cluster::{FlinkInstall, repo_dir};
 use flink_operator_tests::support::{jvms_under, wait_for};
 use flink_rest::{ClientConfig, FlinkClient, JobId};
@@ -23,6 +25,27 @@ const INTERVALS: Intervals = Intervals {
     progress: Duration::from_secs(1),
 };
 const STARTUP: Duration = Duration::from_secs(150);
+/// The keeper's REST Service, as the operator names it, and where the fault proxy listens for
+/// it (outside the addresses the process runtime gives pods).
+const KEEPER_REST: &str = "keeper-rest.default";
+const PROXY_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 1, 0, 1));
+
+/// Resolves the keeper's REST Service to the fault proxy, every other name as local mode does.
+struct Detour {
+    local: flink_rest::Resolver,
+}
+
+impl reqwest::dns::Resolve for Detour {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        if name.as_str() == KEEPER_REST {
+            let proxy = std::net::SocketAddr::new(PROXY_IP, 0);
+            return Box::pin(
+                async move { Ok(Box::new(std::iter::once(proxy)) as reqwest::dns::Addrs) },
+            );
+        }
+        self.local.resolve(name)
+    }
+}
 
 struct RunningOperator {
     ctx: Arc<Context>,
@@ -38,6 +61,8 @@ struct Suite {
     usrlib: PathBuf,
     kubeconfig: PathBuf,
     work: PathBuf,
+    /// The keeper's REST API goes through it, so a step can make Flink's answers fail.
+    proxy: FaultProxy,
     /// What earlier steps learned.
     job_id: Mutex<Option<String>>,
     /// The stateful job's count when it was last read.
@@ -119,6 +144,10 @@ fn main() {
             an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state,
         ),
         (
+            "the_flink_api_failing_mid_savepoint_neither_loses_nor_duplicates_the_state",
+            the_flink_api_failing_mid_savepoint_neither_loses_nor_duplicates_the_state,
+        ),
+        (
             "manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs",
             manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs,
         ),
@@ -163,7 +192,7 @@ fn main() {
     std::fs::create_dir_all(&work).expect("work dir");
     let usrlib = install.example_jar.parent().expect("jar dir").to_path_buf();
     let runtime_dir = work.join("runtime");
-    let (server, cluster_runtime) = runtime.block_on(async {
+    let (server, cluster_runtime, proxy) = runtime.block_on(async {
         let server = ApiServer::default()
             .start("127.0.0.1:0".parse().expect("addr"))
             .await
@@ -179,7 +208,21 @@ fn main() {
             },
         )
         .expect("runtime starts");
-        (server, cluster_runtime)
+        let hosts = runtime_dir.join("hosts");
+        let proxy = FaultProxy::start(
+            std::net::SocketAddr::new(PROXY_IP, flink_operator::render::REST_PORT),
+            move || {
+                let text = std::fs::read_to_string(&hosts).ok()?;
+                let ip = hosts_resolver::lookup(&text, KEEPER_REST)?;
+                Some(std::net::SocketAddr::new(
+                    ip,
+                    flink_operator::render::REST_PORT,
+                ))
+            },
+        )
+        .await
+        .expect("fault proxy");
+        (server, cluster_runtime, proxy)
     });
     let kubeconfig = work.join("kubeconfig");
     std::fs::write(&kubeconfig, server.kubeconfig()).expect("kubeconfig");
@@ -190,6 +233,7 @@ fn main() {
         usrlib,
         kubeconfig,
         work: runtime_dir,
+        proxy,
         job_id: Mutex::new(None),
         count: Mutex::new(0.0),
     });
@@ -244,14 +288,21 @@ impl Suite {
         let _inside = self.runtime.enter();
         let plugins = self.work.join("plugins");
         let _ = std::fs::create_dir_all(&plugins);
-        let ctx = operator_context(
+        let (client, mut settings) = local_settings(
             &self.server,
             &self.work,
             &self.usrlib,
             INTERVALS,
             Some(plugins),
         )
-        .expect("operator context");
+        .expect("operator settings");
+        let local = settings
+            .flink_client
+            .resolver
+            .take()
+            .expect("local mode resolves Service names");
+        settings.flink_client.resolver = Some(flink_rest::Resolver(Arc::new(Detour { local })));
+        let ctx = Context::new(client, settings);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = self.runtime.spawn(controller::run(ctx.clone(), async move {
             let _ = stopped.await;
@@ -1189,6 +1240,120 @@ fn an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state(
         );
         remember_count(suite, after);
     }
+    Ok(())
+}
+
+/// The savepoint directories of the keeper, by name.
+fn keeper_savepoints(suite: &Suite) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(suite.work.join("keeper/savepoints"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Upgrades the keeper while `fault` hits its stop-with-savepoint `times` times; checks that the
+/// new job restores the one savepoint taken for it and that the count goes on. `during` runs
+/// while the upgrade is under way.
+fn upgrade_through_fault(
+    suite: &Suite,
+    fault: Fault,
+    times: usize,
+    during: impl FnOnce(&str),
+) -> Result<Value, String> {
+    let old = suite.remembered_job()?;
+    let before = running_count(suite, &old)?;
+    let savepoints = keeper_savepoints(suite);
+    suite.proxy.inject("POST", "/stop", fault, times);
+    let parallelism = other_parallelism(suite);
+    keeper_patch(
+        suite,
+        &format!(r#"{{"spec":{{"job":{{"parallelism":{parallelism}}}}}}}"#),
+    )?;
+    during(&old);
+    let status = wait_for_new_job(suite, &old);
+    assert_eq!(suite.proxy.pending_rules(), 0, "{:?}", suite.proxy.log());
+    let job = text(&status, "/jobStatus/jobId");
+    let savepoint = text(&status, "/jobStatus/upgradeSavepointPath");
+    let new: Vec<String> = keeper_savepoints(suite)
+        .difference(&savepoints)
+        .cloned()
+        .collect();
+    assert_eq!(new.len(), 1, "one savepoint for one upgrade: {new:?}");
+    assert!(savepoint.contains(&new[0]), "{savepoint} is {new:?}");
+    let restored = restored_from(suite, &job)?.unwrap_or_default();
+    assert_eq!(
+        restored.trim_end_matches('/'),
+        savepoint.trim_end_matches('/')
+    );
+    let after = running_count(suite, &job)?;
+    assert!(after >= before, "count went from {before} to {after}");
+    remember_count(suite, after);
+    Ok(status)
+}
+
+fn the_flink_api_failing_mid_savepoint_neither_loses_nor_duplicates_the_state(
+    suite: &Suite,
+) -> Result<(), String> {
+    // Flink stops the job with a savepoint but its answers never arrive (the request and its
+    // retry): the operator learns the result by the trigger id it wrote ahead, and the retry
+    // with that id takes no second savepoint.
+    upgrade_through_fault(suite, Fault::LoseResponse, 2, |_| {})?;
+    let lost = suite
+        .proxy
+        .log()
+        .iter()
+        .filter(|l| l.ends_with("-> LoseResponse"))
+        .count();
+    assert_eq!(lost, 2, "{:?}", suite.proxy.log());
+
+    // Flink's API goes away for 20 s right after it accepted the stop: the upgrade waits at its
+    // step with the reason in the status, the JobManager (and the savepoint it holds the result
+    // of) is kept, and the upgrade completes once the API is back.
+    upgrade_through_fault(
+        suite,
+        Fault::PassThenOutage(Duration::from_secs(20)),
+        1,
+        |old| {
+            suite.runtime.block_on(wait_for(
+                "the outage",
+                Duration::from_secs(60),
+                async || suite.proxy.in_outage().then_some(()),
+            ));
+            let mut reported = None;
+            while suite.proxy.in_outage() {
+                let status = suite
+                    .deployment("keeper")
+                    .and_then(|d| d.get("status").cloned())
+                    .unwrap_or_default();
+                assert_eq!(text(&status, "/jobStatus/jobId"), old, "{status:#}");
+                assert_eq!(text(&status, "/upgrade/step"), "SAVEPOINTING", "{status:#}");
+                let job_managers = suite
+                    .labelled("", "pods", "keeper")
+                    .into_iter()
+                    .filter(|p| !p.contains("taskmanager"))
+                    .count();
+                assert_eq!(job_managers, 1, "the cluster is kept");
+                let running = status
+                    .pointer("/conditions")
+                    .and_then(Value::as_array)
+                    .and_then(|c| c.iter().find(|c| text(c, "/type") == "Running"))
+                    .map(|c| text(c, "/message"))
+                    .unwrap_or_default();
+                if running.contains("does not answer") {
+                    reported = Some(running);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            assert!(
+                reported.is_some_and(|r| r.contains("the upgrade waits")),
+                "the Running condition says why the upgrade waits"
+            );
+        },
+    )?;
     Ok(())
 }
 

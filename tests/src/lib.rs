@@ -1,5 +1,6 @@
 //! Test harness shared by the integration and end-to-end suites.
 
+pub mod fault_proxy;
 pub mod flink_cluster;
 pub mod helm;
 pub mod support;

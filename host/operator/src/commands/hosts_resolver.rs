@@ -32,7 +32,8 @@ impl Resolve for HostsFileResolver {
     }
 }
 
-fn lookup(hosts: &str, host: &str) -> Option<IpAddr> {
+/// The address `host` has in a hosts file's text.
+pub fn lookup(hosts: &str, host: &str) -> Option<IpAddr> {
     hosts.lines().find_map(|line| {
         let mut words = line.split_whitespace();
         let ip = words.next()?;

@@ -201,9 +201,7 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
     Ok(())
 }
 
-/// The operator's settings in local mode: quicker intervals than a production cluster needs,
-/// Service names resolved through the runtime's hosts file, `local:///opt/flink/usrlib` jars
-/// read from the local jar directory.
+/// The operator of local mode, wired to the stand-in at `server` (see [`local_settings`]).
 pub fn operator_context(
     server: &ServerHandle,
     work_dir: &Path,
@@ -211,6 +209,21 @@ pub fn operator_context(
     intervals: Intervals,
     plugin_dir: Option<PathBuf>,
 ) -> Result<std::sync::Arc<Context>, String> {
+    let (client, settings) = local_settings(server, work_dir, usrlib, intervals, plugin_dir)?;
+    Ok(Context::new(client, settings))
+}
+
+/// The operator's client and settings in local mode: quicker intervals than a production
+/// cluster needs, Service names resolved through the runtime's hosts file,
+/// `local:///opt/flink/usrlib` jars read from the local jar directory. (Tests change a setting
+/// before building the context, e.g. to route one cluster's REST API through a fault proxy.)
+pub fn local_settings(
+    server: &ServerHandle,
+    work_dir: &Path,
+    usrlib: &Path,
+    intervals: Intervals,
+    plugin_dir: Option<PathBuf>,
+) -> Result<(kube::Client, Settings), String> {
     let url = server
         .url()
         .parse()
@@ -250,7 +263,7 @@ pub fn operator_context(
     // The policies ConfigMap is `flink-operator-policies` in `default`, as `-f` applies it.
     settings.policies.namespace = "default".into();
     settings.policies.plugin_dir = plugin_dir;
-    Ok(Context::new(client, settings))
+    Ok((client, settings))
 }
 
 /// Compiles the example job and puts it into the jar directory.

@@ -2,7 +2,7 @@
 
 pub mod autoscaler;
 pub mod crds;
-mod hosts_resolver;
+pub mod hosts_resolver;
 pub mod local;
 pub mod plugin;
 pub mod run;

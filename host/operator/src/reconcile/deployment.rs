@@ -820,11 +820,15 @@ impl<'a> Decision<'a> {
         let jobs = match &self.observed.flink {
             ObservedFlink::Reachable { jobs, .. } => jobs.clone(),
             _ if rolling_back => return self.secure_from_record(progress),
-            _ => {
+            other => {
                 self.status.upgrade = Some(progress);
-                self.wait(
-                    "the JobManager does not answer; the upgrade waits to secure the job's state",
-                );
+                let why = match other {
+                    ObservedFlink::Unreachable(why) => format!(" ({why})"),
+                    _ => String::new(),
+                };
+                self.wait(&format!(
+                    "the JobManager does not answer{why}; the upgrade waits to secure the job's state"
+                ));
                 return None;
             }
         };
