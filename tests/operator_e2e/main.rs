@@ -144,8 +144,8 @@ fn main() {
             an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state,
         ),
         (
-            "the_flink_api_failing_mid_savepoint_neither_loses_nor_duplicates_the_state",
-            the_flink_api_failing_mid_savepoint_neither_loses_nor_duplicates_the_state,
+            "faults_of_flink_mid_savepoint_neither_lose_nor_duplicate_the_state",
+            faults_of_flink_mid_savepoint_neither_lose_nor_duplicate_the_state,
         ),
         (
             "manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs",
@@ -1255,19 +1255,16 @@ fn keeper_savepoints(suite: &Suite) -> std::collections::BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Upgrades the keeper while `fault` hits its stop-with-savepoint `times` times; checks that the
-/// new job restores the one savepoint taken for it and that the count goes on. `during` runs
-/// while the upgrade is under way.
+/// Upgrades the keeper (`during` runs while the upgrade is under way, e.g. to break and mend
+/// something); checks that the new job restores the one savepoint taken for it (the only one
+/// beside `savepoints`, those there before) and that the count goes on.
 fn upgrade_through_fault(
     suite: &Suite,
-    fault: Fault,
-    times: usize,
+    savepoints: std::collections::BTreeSet<String>,
     during: impl FnOnce(&str),
 ) -> Result<Value, String> {
     let old = suite.remembered_job()?;
     let before = running_count(suite, &old)?;
-    let savepoints = keeper_savepoints(suite);
-    suite.proxy.inject("POST", "/stop", fault, times);
     let parallelism = other_parallelism(suite);
     keeper_patch(
         suite,
@@ -1295,13 +1292,14 @@ fn upgrade_through_fault(
     Ok(status)
 }
 
-fn the_flink_api_failing_mid_savepoint_neither_loses_nor_duplicates_the_state(
+fn faults_of_flink_mid_savepoint_neither_lose_nor_duplicate_the_state(
     suite: &Suite,
 ) -> Result<(), String> {
     // Flink stops the job with a savepoint but its answers never arrive (the request and its
     // retry): the operator learns the result by the trigger id it wrote ahead, and the retry
     // with that id takes no second savepoint.
-    upgrade_through_fault(suite, Fault::LoseResponse, 2, |_| {})?;
+    suite.proxy.inject("POST", "/stop", Fault::LoseResponse, 2);
+    upgrade_through_fault(suite, keeper_savepoints(suite), |_| {})?;
     let lost = suite
         .proxy
         .log()
@@ -1313,48 +1311,101 @@ fn the_flink_api_failing_mid_savepoint_neither_loses_nor_duplicates_the_state(
     // Flink's API goes away for 20 s right after it accepted the stop: the upgrade waits at its
     // step with the reason in the status, the JobManager (and the savepoint it holds the result
     // of) is kept, and the upgrade completes once the API is back.
-    upgrade_through_fault(
-        suite,
+    suite.proxy.inject(
+        "POST",
+        "/stop",
         Fault::PassThenOutage(Duration::from_secs(20)),
         1,
-        |old| {
-            suite.runtime.block_on(wait_for(
-                "the outage",
-                Duration::from_secs(60),
-                async || suite.proxy.in_outage().then_some(()),
-            ));
-            let mut reported = None;
-            while suite.proxy.in_outage() {
-                let status = suite
-                    .deployment("keeper")
-                    .and_then(|d| d.get("status").cloned())
-                    .unwrap_or_default();
-                assert_eq!(text(&status, "/jobStatus/jobId"), old, "{status:#}");
-                assert_eq!(text(&status, "/upgrade/step"), "SAVEPOINTING", "{status:#}");
-                let job_managers = suite
-                    .labelled("", "pods", "keeper")
-                    .into_iter()
-                    .filter(|p| !p.contains("taskmanager"))
-                    .count();
-                assert_eq!(job_managers, 1, "the cluster is kept");
-                let running = status
-                    .pointer("/conditions")
-                    .and_then(Value::as_array)
-                    .and_then(|c| c.iter().find(|c| text(c, "/type") == "Running"))
-                    .map(|c| text(c, "/message"))
-                    .unwrap_or_default();
-                if running.contains("does not answer") {
-                    reported = Some(running);
-                }
-                std::thread::sleep(Duration::from_millis(500));
+    );
+    upgrade_through_fault(suite, keeper_savepoints(suite), |old| {
+        suite.runtime.block_on(wait_for(
+            "the outage",
+            Duration::from_secs(60),
+            async || suite.proxy.in_outage().then_some(()),
+        ));
+        let mut reported = None;
+        while suite.proxy.in_outage() {
+            let status = suite
+                .deployment("keeper")
+                .and_then(|d| d.get("status").cloned())
+                .unwrap_or_default();
+            assert_eq!(text(&status, "/jobStatus/jobId"), old, "{status:#}");
+            assert_eq!(text(&status, "/upgrade/step"), "SAVEPOINTING", "{status:#}");
+            let job_managers = suite
+                .labelled("", "pods", "keeper")
+                .into_iter()
+                .filter(|p| !p.contains("taskmanager"))
+                .count();
+            assert_eq!(job_managers, 1, "the cluster is kept");
+            let running = status
+                .pointer("/conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| text(c, "/type") == "Running"))
+                .map(|c| text(c, "/message"))
+                .unwrap_or_default();
+            if running.contains("does not answer") {
+                reported = Some(running);
             }
-            assert!(
-                reported.is_some_and(|r| r.contains("the upgrade waits")),
-                "the Running condition says why the upgrade waits"
-            );
-        },
-    )?;
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        assert!(
+            reported.is_some_and(|r| r.contains("the upgrade waits")),
+            "the Running condition says why the upgrade waits"
+        );
+    })?;
+
+    // The savepoint itself fails (a file stands where its directory must be created, as an
+    // unwritable directory would): the job keeps running untouched, the status and a
+    // SavepointError event carry Flink's reason, and the upgrade is retried; once the directory
+    // is usable again it completes.
+    let dir = suite.work.join("keeper/savepoints");
+    let aside = suite.work.join("keeper/savepoints-aside");
+    let savepoints = keeper_savepoints(suite);
+    std::fs::rename(&dir, &aside).map_err(|e| e.to_string())?;
+    let blocked = PutBack {
+        moved: aside.clone(),
+        to: dir.clone(),
+    };
+    std::fs::write(&dir, "not a directory").map_err(|e| e.to_string())?;
+    upgrade_through_fault(suite, savepoints, |old| {
+        let status = suite.runtime.block_on(wait_for(
+            "the failed savepoint in the status",
+            Duration::from_secs(120),
+            async || {
+                let status = suite.deployment("keeper")?.get("status")?.clone();
+                text(&status, "/error")
+                    .contains("SavepointError")
+                    .then_some(status)
+            },
+        ));
+        assert_eq!(text(&status, "/jobStatus/jobId"), old, "{status:#}");
+        assert_eq!(text(&status, "/jobStatus/state"), "RUNNING", "{status:#}");
+        let error = text(&status, "/error");
+        assert!(
+            error.contains("the job keeps running and the upgrade is retried"),
+            "{error}"
+        );
+        let reasons = suite.event_reasons("keeper");
+        assert!(reasons.iter().any(|r| r == "SavepointError"), "{reasons:?}");
+        drop(blocked);
+    })?;
     Ok(())
+}
+
+/// Puts a directory a step moved aside back in place (also when the step fails), replacing
+/// whatever was put there instead.
+struct PutBack {
+    moved: PathBuf,
+    to: PathBuf,
+}
+
+impl Drop for PutBack {
+    fn drop(&mut self) {
+        if self.moved.exists() {
+            let _ = std::fs::remove_file(&self.to);
+            let _ = std::fs::rename(&self.moved, &self.to);
+        }
+    }
 }
 
 fn manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs(

@@ -632,7 +632,7 @@ fn a_failed_savepoint_keeps_the_job_running_and_retries_with_a_new_trigger() {
     assert!(
         plan.notes
             .iter()
-            .any(|n| n.reason == "Error" && n.message.contains("not writable")),
+            .any(|n| n.reason == "SavepointError" && n.message.contains("not writable")),
         "{:?}",
         plan.notes
     );

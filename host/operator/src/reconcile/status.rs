@@ -109,10 +109,11 @@ pub fn report_error(error: &mut Option<String>, kind: &str, message: String) -> 
     let new = error.as_deref() != Some(json.as_str());
     *error = Some(json);
     new.then(|| {
-        let reason = if kind == "ValidationError" {
-            "ValidationError"
-        } else {
-            "Error"
+        // Upstream's event reasons where it has one for the kind.
+        let reason = match kind {
+            "ValidationError" => "ValidationError",
+            "SavepointError" => "SavepointError",
+            _ => "Error",
         };
         Note::warning(reason, message)
     })
