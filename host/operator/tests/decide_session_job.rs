@@ -368,3 +368,93 @@ fn a_session_job_upgrade_waits_for_is_refused_by_and_takes_the_mode_of_the_upgra
     // Under way: the plugin is not asked again.
     assert_eq!(pending_session_job_upgrade(&world.resource), None);
 }
+
+#[test]
+fn a_session_job_that_does_not_run_in_time_is_rolled_back_to_its_stable_spec_and_state() {
+    let mut world = World::new();
+    world.now_ms = 1_000_000;
+    let job = world.resource.spec.job.as_mut().expect("job");
+    job.upgrade_mode = flink_api::UpgradeMode::Savepoint;
+    job.args = vec!["--rate".into(), "10".into()];
+    let config = world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default();
+    config.set("kubernetes.operator.deployment.rollback.enabled", "true");
+    config.set("kubernetes.operator.deployment.readiness.timeout", "60s");
+    world.reconcile();
+    let stable_job = world.job_id();
+    world.observed = ready_cluster(vec![running(&stable_job)]);
+    world.reconcile();
+    // A bad upgrade: its savepoint is taken, the new job is submitted from it and fails.
+    world.resource.spec.job.as_mut().expect("job").args = vec!["--rate".into(), "oops".into()];
+    world.resource.metadata.generation = Some(2);
+    let plan = world.reconcile();
+    assert!(matches!(
+        &plan.actions[..],
+        [Action::StopWithSavepoint { .. }]
+    ));
+    let mut stopped = running(&stable_job);
+    stopped.state = FlinkJobState::Finished;
+    world.observed = ready_cluster(vec![stopped.clone()]);
+    world.observed.savepoint = Some(ObservedOperation::Completed("file:/sp/good".into()));
+    let plan = world.reconcile();
+    assert!(submitted_id(&plan).is_some());
+    let bad_job = world.job_id();
+    let mut failed = running(&bad_job);
+    failed.state = FlinkJobState::Failed;
+    world.observed = ready_cluster(vec![stopped, failed]);
+    world.now_ms += 30_000;
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "not yet: {:?}", plan.actions);
+    assert!(plan.requeue <= std::time::Duration::from_secs(30));
+    // Past the readiness timeout: back to the stable spec, restored from the state the failed
+    // job was started from (it never checkpointed).
+    world.now_ms += 31_000;
+    let plan = world.reconcile();
+    assert!(
+        plan.notes.iter().any(|n| n.reason == "Rollback"),
+        "{:?}",
+        plan.notes
+    );
+    let intent = plan.intent.clone().expect("written ahead");
+    assert_eq!(
+        intent.reconciliation_status.as_ref().map(|r| r.state),
+        Some(ReconciliationState::RollingBack)
+    );
+    let submission = plan
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::SubmitSessionJob(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("the stable spec's job is submitted");
+    assert_eq!(submission.args, ["--rate", "10"]);
+    assert_eq!(submission.restore_from.as_deref(), Some("file:/sp/good"));
+    assert!(submission.job_id != bad_job && submission.job_id != stable_job);
+    let state = |world: &World| {
+        world
+            .resource
+            .status
+            .as_ref()
+            .and_then(|s| s.reconciliation_status.as_ref())
+            .map(|r| r.state)
+    };
+    assert_eq!(state(&world), Some(ReconciliationState::RolledBack));
+    // It runs; the failed spec is not tried again while the resource is not edited.
+    world.observed = ready_cluster(vec![running(&submission.job_id)]);
+    for _ in 0..3 {
+        world.now_ms += 60_000;
+        let plan = world.reconcile();
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    }
+    assert_eq!(state(&world), Some(ReconciliationState::RolledBack));
+    // The user edits back to the stable arguments: that is simply what runs.
+    world.resource.spec.job.as_mut().expect("job").args = vec!["--rate".into(), "10".into()];
+    world.resource.metadata.generation = Some(3);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(state(&world), Some(ReconciliationState::Deployed));
+}

@@ -8,7 +8,7 @@ use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, session_job_diff};
 use super::status::{self, lifecycle, observe_job};
 use super::upgrade_policy::{self, UpgradePolicy};
-use super::{Action, Intervals, Note, Plan, SessionJobSubmission, job_id, secure};
+use super::{Action, Intervals, Note, Plan, SessionJobSubmission, health, job_id, secure};
 use flink_api::validation::ValidationSettings;
 use flink_api::{
     FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus, JobState,
@@ -55,7 +55,9 @@ pub fn observation_needs(resource: &FlinkSessionJob) -> super::deployment::Obser
         .is_some_and(|p| matches!(p.step, UpgradeStep::Cancelling | UpgradeStep::Savepointing));
     super::deployment::ObservationNeeds {
         savepoint,
-        checkpoints_of: if stateful && (securing || changed) {
+        // Securing needs it whatever the spec's mode now is (a rollback secures in the stable
+        // spec's mode).
+        checkpoints_of: if securing || (stateful && changed) {
             job_id
         } else {
             None
@@ -154,7 +156,14 @@ pub fn decide(
                 revision: 0,
             });
         }
-        Some(last) if d.state() == ReconciliationState::Upgrading => d.continue_upgrade(&last),
+        Some(last)
+            if matches!(
+                d.state(),
+                ReconciliationState::Upgrading | ReconciliationState::RollingBack
+            ) =>
+        {
+            d.continue_upgrade(&last)
+        }
         Some(last) => d.compare(&last),
     }
     d.finish()
@@ -250,8 +259,17 @@ impl<'a> Decision<'a> {
         let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
         let id = job_id::job_id(uid, target.generation, target.revision);
         if self.find(&id).is_some() {
-            self.set_state(ReconciliationState::Deployed);
+            self.set_state(self.done_state());
             self.status.upgrade = None;
+            return;
+        }
+        // A rollback secures the failing job's state (in the stable spec's mode) here: it does
+        // not pass through `compare`, which secures an upgrade's.
+        if self.state() == ReconciliationState::RollingBack
+            && let Some(progress) = self.status.upgrade.clone()
+            && progress.restore_path.is_none()
+            && self.secure(progress.mode).is_none()
+        {
             return;
         }
         if let Some(old) = self.recorded_job()
@@ -320,7 +338,7 @@ impl<'a> Decision<'a> {
         self.intent = Some(self.status.clone());
         self.actions
             .push(Action::SubmitSessionJob(Box::new(submission)));
-        self.set_state(ReconciliationState::Deployed);
+        self.set_state(self.done_state());
         self.notes.push(Note::normal(
             "Submit",
             format!("Submitting job {id} to session cluster {}", self.cluster()),
@@ -330,6 +348,17 @@ impl<'a> Decision<'a> {
     fn compare(&mut self, last: &ReconciledSpec<FlinkSessionJobSpec>) {
         let spec = self.resource.spec.clone();
         let diff = session_job_diff(&last.spec, &spec);
+        if self.state() == ReconciliationState::RolledBack {
+            // The spec that failed is not tried again until the user edits the resource; an
+            // edit back to the stable spec is simply what runs.
+            if last.generation == self.generation() {
+                return self.steady(last);
+            }
+            if diff.class != DiffClass::Upgrade {
+                self.record(&spec, ReconciliationState::Deployed, false);
+                return self.steady(last);
+            }
+        }
         // A stop or cancel already sent means the job is stopping: the upgrade completes even if
         // the change was reverted; otherwise a reverted change abandons it.
         let stopping = self
@@ -395,7 +424,8 @@ impl<'a> Decision<'a> {
                 .job_status
                 .as_ref()
                 .and_then(|j| j.upgrade_savepoint_path.clone());
-            self.status.upgrade = Some(self.progress(mode, UpgradeStep::StoppingCluster, path));
+            self.status.upgrade =
+                Some(self.progress(mode, Some(UpgradeStep::StoppingCluster), path));
         } else if mode.is_stateful() && self.secure(mode).is_none() {
             return;
         }
@@ -432,16 +462,10 @@ impl<'a> Decision<'a> {
     fn progress(
         &self,
         mode: UpgradeMode,
-        step: UpgradeStep,
+        step: Option<UpgradeStep>,
         restore: Option<String>,
     ) -> UpgradeProgress {
-        secure::progress(
-            mode,
-            Some(step),
-            self.generation(),
-            restore,
-            self.ctx.now_ms,
-        )
+        secure::progress(mode, step, self.generation(), restore, self.ctx.now_ms)
     }
 
     /// Secures the recorded job's state (see `secure`); `Some` once the restore path is known.
@@ -458,7 +482,21 @@ impl<'a> Decision<'a> {
             self.status.upgrade = Some(progress);
             return Some(());
         }
+        let started_from = self
+            .status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.upgrade_savepoint_path.clone());
         let Some(job) = self.recorded_job().cloned() else {
+            // A rollback of a job whose submission never took: its state is still what it was
+            // to start from.
+            if self.state() == ReconciliationState::RollingBack
+                && let Some(path) = started_from
+            {
+                progress.restore_path = Some(path);
+                self.status.upgrade = Some(progress);
+                return Some(());
+            }
             self.status.upgrade = Some(progress);
             self.fail("UpgradeBlocked", "the session cluster does not list the job to take its state from; the upgrade waits. Set initialSavepointPath, or switch to upgradeMode: stateless to drop the state".into());
             return None;
@@ -481,7 +519,7 @@ impl<'a> Decision<'a> {
                         .unwrap_or_default()
                         .flat(),
                 ),
-                started_from: None,
+                started_from,
                 now_ms: self.ctx.now_ms,
             },
         );
@@ -518,7 +556,11 @@ impl<'a> Decision<'a> {
         {
             return;
         }
-        match self.recorded_job() {
+        let job = self.recorded_job();
+        if self.maybe_roll_back(last, job) {
+            return;
+        }
+        match job {
             Some(job) if job.state == FlinkJobState::Running => {
                 self.status.error = None;
                 if let Some(r) = self.status.reconciliation_status.as_mut()
@@ -543,6 +585,98 @@ impl<'a> Decision<'a> {
                     .job_id = None;
                 self.continue_upgrade(last);
             }
+        }
+    }
+
+    /// A session job whose spec is not stable (its job never ran) within the readiness timeout
+    /// goes back to its last stable spec, once, like a FlinkDeployment: the stable spec is
+    /// recorded at this generation as the next revision with `ROLLING_BACK`, the failing job's
+    /// state is secured in the stable spec's mode, and the stable spec's job is submitted.
+    /// The settings are read from the session job's `flinkConfiguration`.
+    fn maybe_roll_back(
+        &mut self,
+        last: &ReconciledSpec<FlinkSessionJobSpec>,
+        job: Option<&ObservedJob>,
+    ) -> bool {
+        let config = self
+            .resource
+            .spec
+            .flink_configuration
+            .clone()
+            .unwrap_or_default()
+            .flat();
+        let settings = health::Settings::of(&config);
+        let reconciliation = self
+            .status
+            .reconciliation_status
+            .clone()
+            .unwrap_or_default();
+        if !settings.rollback
+            || reconciliation.state == ReconciliationState::RolledBack
+            || status::is_stable(&reconciliation)
+            || job.is_some_and(|j| j.state == FlinkJobState::Running)
+        {
+            return false;
+        }
+        let Some(stable) = reconciliation
+            .last_stable_spec
+            .as_deref()
+            .and_then(|t| ReconciledSpec::<FlinkSessionJobSpec>::from_json(t).ok())
+        else {
+            return false;
+        };
+        if stable.spec == last.spec {
+            return false;
+        }
+        let deadline =
+            reconciliation.reconciliation_timestamp + settings.readiness_timeout.as_millis() as i64;
+        if self.ctx.now_ms < deadline {
+            self.requeue_at = Some(deadline);
+            return false;
+        }
+        let why = match job {
+            Some(job) => format!("its job is {}", status::state_name(job.state)),
+            None => "its job is not in the session cluster".to_string(),
+        };
+        self.notes.push(Note::warning(
+            "Rollback",
+            format!(
+                "Rolling back to the last stable spec (generation {}): not running within {} s ({why})",
+                stable.generation,
+                settings.readiness_timeout.as_secs()
+            ),
+        ));
+        let mode = stable
+            .spec
+            .job
+            .as_ref()
+            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+        let target = ReconciledSpec {
+            spec: stable.spec,
+            generation: self.generation(),
+            first_deployment: false,
+            revision: last.revision + 1,
+        };
+        self.status.upgrade = mode.is_stateful().then(|| self.progress(mode, None, None));
+        status::record_target(
+            &mut self.status.reconciliation_status,
+            &target,
+            ReconciliationState::RollingBack,
+            self.ctx.now_ms,
+        );
+        self.status.error = None;
+        self.intent = Some(self.status.clone());
+        self.continue_upgrade(&target);
+        true
+    }
+
+    /// The state a finished submission leaves: `ROLLED_BACK` after a rollback.
+    fn done_state(&self) -> ReconciliationState {
+        match self.state() {
+            ReconciliationState::RollingBack | ReconciliationState::RolledBack => {
+                ReconciliationState::RolledBack
+            }
+            _ => ReconciliationState::Deployed,
         }
     }
 
