@@ -112,6 +112,10 @@ fn main() {
             a_session_job_savepoint_upgrade_restores_its_state,
         ),
         (
+            "a_bad_session_job_upgrade_is_rolled_back_and_the_count_continues",
+            a_bad_session_job_upgrade_is_rolled_back_and_the_count_continues,
+        ),
+        (
             "a_session_cluster_waits_for_its_jobs_before_it_is_deleted",
             a_session_cluster_waits_for_its_jobs_before_it_is_deleted,
         ),
@@ -798,6 +802,59 @@ fn a_session_cluster_runs_two_session_jobs(suite: &Suite) -> Result<(), String> 
         running, expected,
         "one cluster runs exactly the two recorded jobs"
     );
+    Ok(())
+}
+
+fn a_bad_session_job_upgrade_is_rolled_back_and_the_count_continues(
+    suite: &Suite,
+) -> Result<(), String> {
+    let status = session_job_status(suite, "second").ok_or("no second job")?;
+    let old = text(&status, "/jobStatus/jobId");
+    let client = suite.flink("shared")?;
+    let before = suite.runtime.block_on(count_of(&client, &old))?;
+    // Rollback on, a short readiness timeout, and arguments the job's main() rejects: the
+    // session cluster refuses the job, so it never runs.
+    suite.patch(
+        "flinksessionjob",
+        "second",
+        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.deployment.rollback.enabled":"true","kubernetes.operator.deployment.readiness.timeout":"20s"},"job":{"args":["--rate","not-a-number"]}}}"#,
+    )?;
+    let status = suite.runtime.block_on(wait_for(
+        "the session job rolled back and running",
+        STARTUP,
+        async || {
+            let status = session_job_status(suite, "second")?;
+            (text(&status, "/reconciliationStatus/state") == "ROLLED_BACK"
+                && text(&status, "/jobStatus/state") == "RUNNING")
+                .then_some(status)
+        },
+    ));
+    let job = text(&status, "/jobStatus/jobId");
+    assert_ne!(job, old);
+    let savepoint = text(&status, "/jobStatus/upgradeSavepointPath");
+    let stats = suite
+        .runtime
+        .block_on(client.checkpoint_statistics(&JobId::parse(&job).map_err(|e| e.to_string())?))
+        .map_err(|e| e.to_string())?;
+    let restored = stats
+        .latest
+        .restored
+        .and_then(|r| r.external_path)
+        .unwrap_or_default();
+    assert_eq!(
+        restored.trim_end_matches('/'),
+        savepoint.trim_end_matches('/'),
+        "the rolled-back job restores the savepoint the failed upgrade took"
+    );
+    let after = suite.runtime.block_on(count_of(&client, &job))?;
+    assert!(after >= before, "count went from {before} to {after}");
+    let details = suite
+        .runtime
+        .block_on(client.job_details(&JobId::parse(&job).map_err(|e| e.to_string())?))
+        .map_err(|e| e.to_string())?;
+    assert_eq!(details.state, flink_rest::JobState::Running);
+    let reasons = suite.event_reasons("second");
+    assert!(reasons.iter().any(|r| r == "Rollback"), "{reasons:?}");
     Ok(())
 }
 

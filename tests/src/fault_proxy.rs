@@ -1,6 +1,6 @@
 //! A fault-injecting HTTP/1.1 proxy in front of one Flink REST endpoint, for tests that prove
 //! what the operator does when Flink's API fails in the middle of an operation. One request per
-//! connection (the proxy asks both sides for `Connection: close`), so every request meets the
+//! connection (the proxy tells both sides `Connection: close`), so every request meets the
 //! rules; a rule matches a method and a path fragment and applies a number of times.
 //!
 //! Loopback only; the task ends with the proxy.
@@ -164,7 +164,13 @@ async fn serve(
                     let _ = tokio::io::copy(&mut flink_read, &mut tokio::io::sink()).await;
                     tokio::time::sleep(HOLD_LOST).await;
                 } else {
-                    let _ = tokio::io::copy(&mut flink_read, &mut client_write).await;
+                    // The client must not reuse the connection either: Flink closes it after
+                    // answering a `Connection: close` request without saying so.
+                    if let Ok((head, rest)) = read_head(&mut flink_read).await {
+                        let _ = client_write.write_all(close_after(&head).as_bytes()).await;
+                        let _ = client_write.write_all(&rest).await;
+                        let _ = tokio::io::copy(&mut flink_read, &mut client_write).await;
+                    }
                     let _ = client_write.shutdown().await;
                 }
             };
@@ -190,8 +196,10 @@ fn take_rule(rules: &mut Vec<Rule>, method: &str, path: &str) -> Option<Fault> {
     Some(fault)
 }
 
-/// Reads the request head; returns it and the body bytes read with it.
-async fn read_head(client: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
+/// Reads a request's or response's head; returns it and the body bytes read with it.
+async fn read_head(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> std::io::Result<(String, Vec<u8>)> {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -202,7 +210,7 @@ async fn read_head(client: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)>
         if buffer.len() > MAX_HEAD {
             return Err(std::io::Error::other("request head too large"));
         }
-        let n = client.read(&mut chunk).await?;
+        let n = stream.read(&mut chunk).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }

@@ -55,4 +55,8 @@ pub struct FlinkSessionJobStatus {
     /// (the upgrade strategy, for a session job).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<crate::common::PolicyDecision>,
+    /// This operator's: when the current spec's job was deployed (the readiness timeout of a
+    /// rollback counts from here; a resubmission of the same job does not move it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::common::DeploymentHealth>,
 }

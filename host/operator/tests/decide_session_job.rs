@@ -61,7 +61,8 @@ impl World {
         }
     }
 
-    fn reconcile(&mut self) -> Plan<flink_api::FlinkSessionJobStatus> {
+    /// Decides without recording the status (a plan whose actions failed).
+    fn decide(&self) -> Plan<flink_api::FlinkSessionJobStatus> {
         let intervals = Intervals::default();
         let validation = ValidationSettings::default();
         let ctx = SessionDecideContext {
@@ -70,7 +71,11 @@ impl World {
             validation: &validation,
             upgrade_policy: self.upgrade_policy.as_ref(),
         };
-        let plan = decide(&self.resource, &self.observed, &ctx);
+        decide(&self.resource, &self.observed, &ctx)
+    }
+
+    fn reconcile(&mut self) -> Plan<flink_api::FlinkSessionJobStatus> {
+        let plan = self.decide();
         self.resource.status = Some(plan.status.clone());
         plan
     }
@@ -457,4 +462,122 @@ fn a_session_job_that_does_not_run_in_time_is_rolled_back_to_its_stable_spec_and
     let plan = world.reconcile();
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
     assert_eq!(state(&world), Some(ReconciliationState::Deployed));
+}
+
+#[test]
+fn a_session_job_whose_submission_keeps_failing_is_rolled_back_after_the_timeout() {
+    let mut world = World::new();
+    world.now_ms = 1_000_000;
+    let config = world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default();
+    config.set("kubernetes.operator.deployment.rollback.enabled", "true");
+    config.set("kubernetes.operator.deployment.readiness.timeout", "60s");
+    world.reconcile();
+    let stable_job = world.job_id();
+    world.observed = ready_cluster(vec![running(&stable_job)]);
+    world.reconcile();
+    world.resource.spec.job.as_mut().expect("job").args = vec!["--rate".into(), "oops".into()];
+    world.resource.metadata.generation = Some(2);
+    let plan = world.reconcile();
+    assert_eq!(
+        plan.actions.len(),
+        1,
+        "the old job is cancelled: {:?}",
+        plan.actions
+    );
+    let mut cancelled = running(&stable_job);
+    cancelled.state = FlinkJobState::Canceled;
+    world.observed = ready_cluster(vec![cancelled.clone()]);
+    assert!(submitted_id(&world.reconcile()).is_some());
+    // Flink refuses the job (its main() throws): it never appears, and each reconcile submits
+    // it again; that does not move the readiness timeout (60 s after the upgrade started).
+    let started = world.now_ms;
+    let mut resubmitted = 0;
+    let plan = loop {
+        world.now_ms += 10_000;
+        let plan = world.reconcile();
+        if plan.notes.iter().any(|n| n.reason == "Rollback") {
+            break plan;
+        }
+        assert!(
+            world.now_ms - started < 60_000,
+            "no rollback by {}",
+            world.now_ms - started
+        );
+        resubmitted += usize::from(submitted_id(&plan).is_some());
+    };
+    assert_eq!(
+        resubmitted, 5,
+        "submitted again on each reconcile until the timeout"
+    );
+    let submission = plan
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::SubmitSessionJob(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("the stable spec's job is submitted");
+    assert!(submission.args.is_empty(), "{:?}", submission.args);
+}
+
+#[test]
+fn a_submission_that_fails_every_time_is_rolled_back_after_the_timeout() {
+    let mut world = World::new();
+    world.now_ms = 1_000_000;
+    let config = world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default();
+    config.set("kubernetes.operator.deployment.rollback.enabled", "true");
+    config.set("kubernetes.operator.deployment.readiness.timeout", "60s");
+    world.reconcile();
+    let stable_job = world.job_id();
+    world.observed = ready_cluster(vec![running(&stable_job)]);
+    world.reconcile();
+    world.resource.spec.job.as_mut().expect("job").args = vec!["--rate".into(), "oops".into()];
+    world.resource.metadata.generation = Some(2);
+    world.reconcile();
+    let mut cancelled = running(&stable_job);
+    cancelled.state = FlinkJobState::Canceled;
+    world.observed = ready_cluster(vec![cancelled]);
+    // The submission fails every time (the action errs, so only the intent is stored).
+    let mut attempts = 0;
+    for _ in 0..7 {
+        let plan = world.decide();
+        world.now_ms += 10_000;
+        if submitted_id(&plan).is_some() && !plan.notes.iter().any(|n| n.reason == "Rollback") {
+            attempts += 1;
+            world.resource.status = plan.intent.clone();
+            continue;
+        }
+        assert!(
+            plan.notes.iter().any(|n| n.reason == "Rollback"),
+            "{:?}",
+            plan.notes
+        );
+        assert!(attempts >= 5, "retried until the timeout: {attempts}");
+        assert_eq!(
+            plan.intent
+                .as_ref()
+                .and_then(|s| s.reconciliation_status.as_ref())
+                .map(|r| r.state),
+            Some(ReconciliationState::RollingBack)
+        );
+        let submission = plan
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                Action::SubmitSessionJob(s) => Some(s.clone()),
+                _ => None,
+            })
+            .expect("the stable spec's job is submitted");
+        assert!(submission.args.is_empty(), "{:?}", submission.args);
+        return;
+    }
+    panic!("never rolled back after {attempts} failed submissions");
 }

@@ -149,6 +149,7 @@ pub fn decide(
         None => {
             let spec = resource.spec.clone();
             d.record(&spec, ReconciliationState::Upgrading, true);
+            d.mark_deployed();
             d.continue_upgrade(&ReconciledSpec {
                 spec,
                 generation: d.generation(),
@@ -261,6 +262,20 @@ impl<'a> Decision<'a> {
         if self.find(&id).is_some() {
             self.set_state(self.done_state());
             self.status.upgrade = None;
+            return;
+        }
+        // The job was submitted and Flink never listed it (its main() failed, say): each
+        // reconcile submits it again until the readiness timeout rolls it back.
+        let submitted = self
+            .status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.job_id.as_deref())
+            == Some(id.as_str());
+        if submitted
+            && self.state() == ReconciliationState::Upgrading
+            && self.maybe_roll_back(target, None)
+        {
             return;
         }
         // A rollback secures the failing job's state (in the stable spec's mode) here: it does
@@ -430,6 +445,7 @@ impl<'a> Decision<'a> {
             return;
         }
         self.record(&spec, ReconciliationState::Upgrading, false);
+        self.mark_deployed();
         self.status.error = None;
         self.intent = Some(self.status.clone());
         self.continue_upgrade(&ReconciledSpec {
@@ -628,8 +644,13 @@ impl<'a> Decision<'a> {
         if stable.spec == last.spec {
             return false;
         }
-        let deadline =
-            reconciliation.reconciliation_timestamp + settings.readiness_timeout.as_millis() as i64;
+        let deployed_at = self
+            .status
+            .health
+            .as_ref()
+            .and_then(|h| h.deployed_at)
+            .unwrap_or(reconciliation.reconciliation_timestamp);
+        let deadline = deployed_at + settings.readiness_timeout.as_millis() as i64;
         if self.ctx.now_ms < deadline {
             self.requeue_at = Some(deadline);
             return false;
@@ -664,10 +685,20 @@ impl<'a> Decision<'a> {
             ReconciliationState::RollingBack,
             self.ctx.now_ms,
         );
+        self.mark_deployed();
         self.status.error = None;
         self.intent = Some(self.status.clone());
         self.continue_upgrade(&target);
         true
+    }
+
+    /// A new spec (or the stable one, rolling back) is being deployed now: its readiness
+    /// timeout starts.
+    fn mark_deployed(&mut self) {
+        self.status.health = Some(flink_api::DeploymentHealth {
+            deployed_at: Some(self.ctx.now_ms),
+            ..Default::default()
+        });
     }
 
     /// The state a finished submission leaves: `ROLLED_BACK` after a rollback.
