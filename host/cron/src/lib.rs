@@ -84,21 +84,11 @@ impl Cron {
 
     /// Whether the second `epoch_s` (since the Unix epoch, UTC) matches.
     pub fn matches(&self, epoch_s: i64) -> bool {
-        let days = epoch_s.div_euclid(DAY_S);
         let second_of_day = epoch_s.rem_euclid(DAY_S);
-        let (year, month, day) = civil(days);
-        // 1970-01-01 was a Thursday (Quartz: 5).
-        let weekday = (days + 4).rem_euclid(7) + 1;
         self.seconds[(second_of_day % 60) as usize]
             && self.minutes[(second_of_day / 60 % 60) as usize]
             && self.hours[(second_of_day / 3600) as usize]
-            && self.days[day as usize]
-            && self.months[month as usize]
-            && self.weekdays[weekday as usize]
-            && self
-                .years
-                .as_ref()
-                .is_none_or(|ranges| ranges.iter().any(|(a, b)| (*a..=*b).contains(&year)))
+            && self.day_matches(epoch_s.div_euclid(DAY_S))
     }
 
     /// Whether the expression fires at some second after `after_ms` up to and including
@@ -130,6 +120,7 @@ impl Cron {
         false
     }
 
+    /// Whether the day `days` since 1970-01-01 matches the day, month, weekday and year fields.
     fn day_matches(&self, days: i64) -> bool {
         let (year, month, day) = civil(days);
         // 1970-01-01 was a Thursday (Quartz: 5).
