@@ -289,14 +289,13 @@ impl Policies {
         now_ms: i64,
     ) -> Option<UpgradePolicy> {
         let (old, new) = upgrade_policy::pending_upgrade(resource)?;
-        let job = resource.status.as_ref().and_then(|s| s.job_status.as_ref());
-        let question = UpgradeQuestion {
-            old_spec: serde_json::to_value(&old).unwrap_or_default(),
-            new_spec: serde_json::to_value(&new).unwrap_or_default(),
-            requested: new.job.as_ref().map(|j| j.upgrade_mode),
-            job,
-            latest_checkpoint: observed.latest_checkpoint.as_ref(),
-        };
+        let question = UpgradeQuestion::new(
+            &old,
+            &new,
+            new.job.as_ref(),
+            resource.status.as_ref().and_then(|s| s.job_status.as_ref()),
+            observed.latest_checkpoint.as_ref(),
+        );
         self.ask_upgrade(resource, question, now_ms).await
     }
 
@@ -309,14 +308,13 @@ impl Policies {
         now_ms: i64,
     ) -> Option<UpgradePolicy> {
         let (old, new) = upgrade_policy::pending_session_job_upgrade(resource)?;
-        let job = resource.status.as_ref().and_then(|s| s.job_status.as_ref());
-        let question = UpgradeQuestion {
-            old_spec: serde_json::to_value(&old).unwrap_or_default(),
-            new_spec: serde_json::to_value(&new).unwrap_or_default(),
-            requested: new.job.as_ref().map(|j| j.upgrade_mode),
-            job,
-            latest_checkpoint: observed.latest_checkpoint.as_ref(),
-        };
+        let question = UpgradeQuestion::new(
+            &old,
+            &new,
+            new.job.as_ref(),
+            resource.status.as_ref().and_then(|s| s.job_status.as_ref()),
+            observed.latest_checkpoint.as_ref(),
+        );
         self.ask_upgrade(resource, question, now_ms).await
     }
 
@@ -742,6 +740,25 @@ struct UpgradeQuestion<'a> {
     requested: Option<flink_api::UpgradeMode>,
     job: Option<&'a JobStatus>,
     latest_checkpoint: Option<&'a ObservedCheckpoint>,
+}
+
+impl<'a> UpgradeQuestion<'a> {
+    /// The question about the specs `old` and `new` (`new_job` is the new spec's job).
+    fn new(
+        old: &impl serde::Serialize,
+        new: &impl serde::Serialize,
+        new_job: Option<&flink_api::JobSpec>,
+        job: Option<&'a JobStatus>,
+        latest_checkpoint: Option<&'a ObservedCheckpoint>,
+    ) -> Self {
+        UpgradeQuestion {
+            old_spec: serde_json::to_value(old).unwrap_or_default(),
+            new_spec: serde_json::to_value(new).unwrap_or_default(),
+            requested: new_job.map(|j| j.upgrade_mode),
+            job,
+            latest_checkpoint,
+        }
+    }
 }
 
 /// Who decides: the binding's tenant, plugin and digest (the outcome is filled in later). When

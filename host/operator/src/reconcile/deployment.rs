@@ -760,15 +760,9 @@ impl<'a> Decision<'a> {
     /// to upgrade in, or None when the upgrade does not start now (waiting, refused, or held
     /// because the plugin could not answer); the status and events say why.
     fn apply_upgrade_policy(&mut self, policy: &UpgradePolicy) -> Option<UpgradeMode> {
-        let applied = upgrade_policy::apply(policy, &mut self.status.policies);
+        let applied =
+            upgrade_policy::apply(policy, &mut self.status.policies, &mut self.status.error);
         self.notes.extend(applied.notes);
-        if applied.mode.is_some() {
-            // An earlier refusal or hold no longer applies.
-            self.status.error = None;
-        }
-        if let Some((kind, message)) = applied.error {
-            self.fail(kind, message);
-        }
         if let Some((why, until)) = applied.waiting {
             self.waiting = Some(why);
             self.requeue_at = Some(until);

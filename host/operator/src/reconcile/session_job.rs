@@ -459,15 +459,9 @@ impl<'a> Decision<'a> {
     /// The tenant's upgrade-strategy verdict on the upgrade about to start: the mode to
     /// upgrade in, or None when it does not start now (the status and events say why).
     fn apply_upgrade_policy(&mut self, policy: &UpgradePolicy) -> Option<UpgradeMode> {
-        let applied = upgrade_policy::apply(policy, &mut self.status.policies);
+        let applied =
+            upgrade_policy::apply(policy, &mut self.status.policies, &mut self.status.error);
         self.notes.extend(applied.notes);
-        if applied.mode.is_some() {
-            // An earlier refusal or hold no longer applies.
-            self.status.error = None;
-        }
-        if let Some((kind, message)) = applied.error {
-            self.fail(kind, message);
-        }
         if let Some((_, until)) = applied.waiting {
             self.requeue_at = Some(until);
         }

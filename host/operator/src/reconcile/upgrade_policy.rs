@@ -98,16 +98,20 @@ pub struct Applied {
     /// The mode to upgrade in; None: the upgrade does not start now.
     pub mode: Option<UpgradeMode>,
     pub notes: Vec<Note>,
-    /// An error for the status (kind, message).
-    pub error: Option<(&'static str, String)>,
     /// Why the upgrade waits (for the Running condition) and until when (to requeue then).
     pub waiting: Option<(String, i64)>,
     /// The plugin could not answer: look again soon.
     pub retry_soon: bool,
 }
 
-/// Applies the tenant's verdict to an upgrade about to start, recording it in `policies`.
-pub fn apply(policy: &UpgradePolicy, policies: &mut Vec<PolicyDecision>) -> Applied {
+/// Applies the tenant's verdict to an upgrade about to start, recording it in `policies` and
+/// in the resource's `error` (a refusal or a hold is reported there; a go-ahead clears what an
+/// earlier verdict reported).
+pub fn apply(
+    policy: &UpgradePolicy,
+    policies: &mut Vec<PolicyDecision>,
+    error: &mut Option<String>,
+) -> Applied {
     let plugin = format!("{} ({})", policy.by.plugin, policy.by.digest);
     let mut applied = Applied::default();
     match &policy.verdict {
@@ -128,6 +132,7 @@ pub fn apply(policy: &UpgradePolicy, policies: &mut Vec<PolicyDecision>) -> Appl
                 format!("The upgrade strategy {plugin} chose to {message}"),
             ));
             applied.mode = Some(mode);
+            *error = None;
         }
         UpgradeVerdict::WaitUntil { until_ms, reason } => {
             let at = jiff::Timestamp::from_millisecond(*until_ms)
@@ -145,7 +150,8 @@ pub fn apply(policy: &UpgradePolicy, policies: &mut Vec<PolicyDecision>) -> Appl
                 "Applied",
                 format!("refused: {reason}"),
             );
-            applied.error = Some((
+            applied.notes.extend(super::status::report_error(
+                error,
                 "PolicyError",
                 format!(
                     "The upgrade strategy {plugin} refused this change: {reason}; the running job is untouched"
@@ -154,7 +160,8 @@ pub fn apply(policy: &UpgradePolicy, policies: &mut Vec<PolicyDecision>) -> Appl
         }
         UpgradeVerdict::Unavailable { reason } => {
             record(policies, &policy.by, "Held", reason.clone());
-            applied.error = Some((
+            applied.notes.extend(super::status::report_error(
+                error,
                 "PolicyError",
                 format!(
                     "The upgrade strategy {plugin} could not decide ({reason}); the upgrade is held until it can, the running job is untouched"
