@@ -247,13 +247,13 @@ async fn sample_and_step(
         tracing::info!(took_ms = took, "autoscaler: rescale finished");
     }
     let mut notes = notes_of(&report, &graph);
+    let target = Target {
+        client: &client,
+        job: &job,
+        details: &details,
+        graph: &graph,
+    };
     if state.rescale_requested_ms.is_none() && is_adaptive(&details) {
-        let target = Target {
-            client: &client,
-            job: &job,
-            details: &details,
-            graph: &graph,
-        };
         notes.extend(
             release_idle_task_managers(ctx, resource, observed, &target, &state.overrides).await,
         );
@@ -305,12 +305,6 @@ async fn sample_and_step(
     }
     if let (Some(cluster), false) = (&cluster, resolved.apply.is_empty()) {
         state.record_applied(&graph, &decision, &resolved.apply, now_ms, settings);
-        let target = Target {
-            client: &client,
-            job: &job,
-            details: &details,
-            graph: &graph,
-        };
         let (more, failure) = apply(ctx, resource, cluster, &target, &resolved.apply).await;
         notes.extend(more);
         if failure.is_some() {
