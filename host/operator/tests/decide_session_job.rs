@@ -10,7 +10,7 @@ use flink_operator::reconcile::session_job::{FINALIZER, SessionDecideContext, de
 use flink_operator::reconcile::upgrade_policy::{
     UpgradePolicy, UpgradeVerdict, pending_session_job_upgrade,
 };
-use flink_operator::reconcile::{Action, Intervals, Plan};
+use flink_operator::reconcile::{Action, Intervals, Plan, SessionJobSubmission};
 
 const JOB: &str = "
 apiVersion: flink.apache.org/v1beta1
@@ -90,11 +90,42 @@ impl World {
     }
 }
 
-fn submitted_id(plan: &Plan<flink_api::FlinkSessionJobStatus>) -> Option<String> {
+/// The submission the plan makes, if any.
+fn submission(plan: &Plan<flink_api::FlinkSessionJobStatus>) -> Option<SessionJobSubmission> {
     plan.actions.iter().find_map(|a| match a {
-        Action::SubmitSessionJob(s) => Some(s.job_id.clone()),
+        Action::SubmitSessionJob(s) => Some((**s).clone()),
         _ => None,
     })
+}
+
+fn submitted_id(plan: &Plan<flink_api::FlinkSessionJobStatus>) -> Option<String> {
+    submission(plan).map(|s| s.job_id)
+}
+
+impl World {
+    /// Rollback on with a 60 s readiness timeout; the job submitted and running (its spec
+    /// stable). Returns the running job's id.
+    fn with_rollback_running(&mut self) -> String {
+        self.now_ms = 1_000_000;
+        let config = self
+            .resource
+            .spec
+            .flink_configuration
+            .get_or_insert_default();
+        config.set("kubernetes.operator.deployment.rollback.enabled", "true");
+        config.set("kubernetes.operator.deployment.readiness.timeout", "60s");
+        self.reconcile();
+        let stable_job = self.job_id();
+        self.observed = ready_cluster(vec![running(&stable_job)]);
+        self.reconcile();
+        stable_job
+    }
+
+    /// The user's bad upgrade: arguments the job's main() rejects, as generation 2.
+    fn edit_to_bad_arguments(&mut self) {
+        self.resource.spec.job.as_mut().expect("job").args = vec!["--rate".into(), "oops".into()];
+        self.resource.metadata.generation = Some(2);
+    }
 }
 
 #[test]
@@ -228,10 +259,7 @@ fn a_savepoint_upgrade_of_a_session_job_stops_it_with_a_savepoint_and_restores_t
     world.observed = ready_cluster(vec![stopped]);
     world.observed.savepoint = Some(ObservedOperation::Completed("file:/sp/session-1".into()));
     let plan = world.reconcile();
-    let submission = plan.actions.iter().find_map(|a| match a {
-        Action::SubmitSessionJob(s) => Some(s.clone()),
-        _ => None,
-    });
+    let submission = submission(&plan);
     let submission = submission.expect("the new job is submitted");
     assert_eq!(
         submission.restore_from.as_deref(),
@@ -377,24 +405,12 @@ fn a_session_job_upgrade_waits_for_is_refused_by_and_takes_the_mode_of_the_upgra
 #[test]
 fn a_session_job_that_does_not_run_in_time_is_rolled_back_to_its_stable_spec_and_state() {
     let mut world = World::new();
-    world.now_ms = 1_000_000;
     let job = world.resource.spec.job.as_mut().expect("job");
     job.upgrade_mode = flink_api::UpgradeMode::Savepoint;
     job.args = vec!["--rate".into(), "10".into()];
-    let config = world
-        .resource
-        .spec
-        .flink_configuration
-        .get_or_insert_default();
-    config.set("kubernetes.operator.deployment.rollback.enabled", "true");
-    config.set("kubernetes.operator.deployment.readiness.timeout", "60s");
-    world.reconcile();
-    let stable_job = world.job_id();
-    world.observed = ready_cluster(vec![running(&stable_job)]);
-    world.reconcile();
+    let stable_job = world.with_rollback_running();
     // A bad upgrade: its savepoint is taken, the new job is submitted from it and fails.
-    world.resource.spec.job.as_mut().expect("job").args = vec!["--rate".into(), "oops".into()];
-    world.resource.metadata.generation = Some(2);
+    world.edit_to_bad_arguments();
     let plan = world.reconcile();
     assert!(matches!(
         &plan.actions[..],
@@ -428,14 +444,7 @@ fn a_session_job_that_does_not_run_in_time_is_rolled_back_to_its_stable_spec_and
         intent.reconciliation_status.as_ref().map(|r| r.state),
         Some(ReconciliationState::RollingBack)
     );
-    let submission = plan
-        .actions
-        .iter()
-        .find_map(|a| match a {
-            Action::SubmitSessionJob(s) => Some(s.clone()),
-            _ => None,
-        })
-        .expect("the stable spec's job is submitted");
+    let submission = submission(&plan).expect("the stable spec's job is submitted");
     assert_eq!(submission.args, ["--rate", "10"]);
     assert_eq!(submission.restore_from.as_deref(), Some("file:/sp/good"));
     assert!(submission.job_id != bad_job && submission.job_id != stable_job);
@@ -467,20 +476,8 @@ fn a_session_job_that_does_not_run_in_time_is_rolled_back_to_its_stable_spec_and
 #[test]
 fn a_session_job_whose_submission_keeps_failing_is_rolled_back_after_the_timeout() {
     let mut world = World::new();
-    world.now_ms = 1_000_000;
-    let config = world
-        .resource
-        .spec
-        .flink_configuration
-        .get_or_insert_default();
-    config.set("kubernetes.operator.deployment.rollback.enabled", "true");
-    config.set("kubernetes.operator.deployment.readiness.timeout", "60s");
-    world.reconcile();
-    let stable_job = world.job_id();
-    world.observed = ready_cluster(vec![running(&stable_job)]);
-    world.reconcile();
-    world.resource.spec.job.as_mut().expect("job").args = vec!["--rate".into(), "oops".into()];
-    world.resource.metadata.generation = Some(2);
+    let stable_job = world.with_rollback_running();
+    world.edit_to_bad_arguments();
     let plan = world.reconcile();
     assert_eq!(
         plan.actions.len(),
@@ -513,34 +510,15 @@ fn a_session_job_whose_submission_keeps_failing_is_rolled_back_after_the_timeout
         resubmitted, 5,
         "submitted again on each reconcile until the timeout"
     );
-    let submission = plan
-        .actions
-        .iter()
-        .find_map(|a| match a {
-            Action::SubmitSessionJob(s) => Some(s.clone()),
-            _ => None,
-        })
-        .expect("the stable spec's job is submitted");
+    let submission = submission(&plan).expect("the stable spec's job is submitted");
     assert!(submission.args.is_empty(), "{:?}", submission.args);
 }
 
 #[test]
 fn a_submission_that_fails_every_time_is_rolled_back_after_the_timeout() {
     let mut world = World::new();
-    world.now_ms = 1_000_000;
-    let config = world
-        .resource
-        .spec
-        .flink_configuration
-        .get_or_insert_default();
-    config.set("kubernetes.operator.deployment.rollback.enabled", "true");
-    config.set("kubernetes.operator.deployment.readiness.timeout", "60s");
-    world.reconcile();
-    let stable_job = world.job_id();
-    world.observed = ready_cluster(vec![running(&stable_job)]);
-    world.reconcile();
-    world.resource.spec.job.as_mut().expect("job").args = vec!["--rate".into(), "oops".into()];
-    world.resource.metadata.generation = Some(2);
+    let stable_job = world.with_rollback_running();
+    world.edit_to_bad_arguments();
     world.reconcile();
     let mut cancelled = running(&stable_job);
     cancelled.state = FlinkJobState::Canceled;
@@ -568,14 +546,7 @@ fn a_submission_that_fails_every_time_is_rolled_back_after_the_timeout() {
                 .map(|r| r.state),
             Some(ReconciliationState::RollingBack)
         );
-        let submission = plan
-            .actions
-            .iter()
-            .find_map(|a| match a {
-                Action::SubmitSessionJob(s) => Some(s.clone()),
-                _ => None,
-            })
-            .expect("the stable spec's job is submitted");
+        let submission = submission(&plan).expect("the stable spec's job is submitted");
         assert!(submission.args.is_empty(), "{:?}", submission.args);
         return;
     }
