@@ -259,8 +259,7 @@ fn a_savepoint_upgrade_of_a_session_job_stops_it_with_a_savepoint_and_restores_t
     world.observed = ready_cluster(vec![stopped]);
     world.observed.savepoint = Some(ObservedOperation::Completed("file:/sp/session-1".into()));
     let plan = world.reconcile();
-    let submission = submission(&plan);
-    let submission = submission.expect("the new job is submitted");
+    let submission = submission(&plan).expect("the new job is submitted");
     assert_eq!(
         submission.restore_from.as_deref(),
         Some("file:/sp/session-1")
