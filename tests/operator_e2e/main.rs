@@ -760,6 +760,40 @@ fn deleting_the_application_leaves_no_object_and_no_process(suite: &Suite) -> Re
     Ok(())
 }
 
+/// Makes the policies ConfigMap bind the example plugin `package` to the tenant whose resources
+/// carry `example.com/tenant: <tenant>`, for `point`, with `config` (YAML flow text); waits until
+/// the operator has it active. The ConfigMap holds only this binding afterwards.
+fn bind_tenant_plugin(
+    suite: &Suite,
+    tenant: &str,
+    point: flink_policy::ExtensionPoint,
+    package: &str,
+    config: &str,
+) -> Result<(), String> {
+    let wasm = flink_policy::dev::plugin_bytes(package);
+    std::fs::write(suite.work.join(format!("plugins/{package}.wasm")), &wasm)
+        .map_err(|e| e.to_string())?;
+    let section = match point {
+        flink_policy::ExtensionPoint::Scaling => "scaling",
+        flink_policy::ExtensionPoint::Upgrade => "upgrade",
+        flink_policy::ExtensionPoint::PodTemplate => "podTemplate",
+    };
+    let policies = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: flink-operator-policies}}\ndata:\n  policies.yaml: |\n    tenantLabel: example.com/tenant\n    tenants:\n    - name: {tenant}\n      {section}:\n        plugin: {package}\n        sha256: \"{}\"\n        config: {config}\n",
+        flink_policy::Digest::of(&wasm).0
+    );
+    suite.apply_manifest("policies.yaml", &policies)?;
+    let ctx = suite.ctx();
+    let labels =
+        std::collections::BTreeMap::from([("example.com/tenant".to_string(), tenant.to_string())]);
+    suite.runtime.block_on(wait_for(
+        &format!("the {} plugin of {tenant} active", point.world()),
+        Duration::from_secs(60),
+        async || ctx.policies.active().binding_for("default", &labels, point),
+    ));
+    Ok(())
+}
+
 fn session_job_status(suite: &Suite, name: &str) -> Option<Value> {
     suite
         .get(flink_api::GROUP, "v1beta1", "flinksessionjobs", name)?
@@ -1607,29 +1641,13 @@ fn a_session_job_savepoint_upgrade_restores_its_state(suite: &Suite) -> Result<(
     ));
     // The job's tenant has an upgrade strategy that upgrades stateful jobs through a fresh
     // savepoint: the spec asks for last-state, the plugin's savepoint mode is what happens.
-    let wasm = flink_policy::dev::plugin_bytes("maintenance-window-upgrade");
-    std::fs::write(suite.work.join("plugins/windows.wasm"), &wasm).map_err(|e| e.to_string())?;
-    let policies = format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: flink-operator-policies}}\ndata:\n  policies.yaml: |\n    tenantLabel: example.com/tenant\n    tenants:\n    - name: session-team\n      upgrade:\n        plugin: windows\n        sha256: \"{}\"\n        config: {{forceSavepoint: true}}\n",
-        flink_policy::Digest::of(&wasm).0
-    );
-    suite.apply_manifest("policies.yaml", &policies)?;
-    let ctx = suite.ctx();
-    let labels = std::collections::BTreeMap::from([(
-        "example.com/tenant".to_string(),
-        "session-team".to_string(),
-    )]);
-    suite.runtime.block_on(wait_for(
-        "the upgrade strategy active",
-        Duration::from_secs(60),
-        async || {
-            ctx.policies.active().binding_for(
-                "default",
-                &labels,
-                flink_policy::ExtensionPoint::Upgrade,
-            )
-        },
-    ));
+    bind_tenant_plugin(
+        suite,
+        "session-team",
+        flink_policy::ExtensionPoint::Upgrade,
+        "maintenance-window-upgrade",
+        "{forceSavepoint: true}",
+    )?;
     suite.patch(
         "flinksessionjob",
         "second",
@@ -1816,29 +1834,13 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
 ) -> Result<(), String> {
     // The tenant's scaling policy caps its jobs at 3 slots in all (the built-in decision will
     // want 4).
-    let wasm = flink_policy::dev::plugin_bytes("tenant-quota-scaling");
-    std::fs::write(suite.work.join("plugins/quota.wasm"), &wasm).map_err(|e| e.to_string())?;
-    let policies = format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: flink-operator-policies}}\ndata:\n  policies.yaml: |\n    tenantLabel: example.com/tenant\n    tenants:\n    - name: elastic-team\n      scaling:\n        plugin: quota\n        sha256: \"{}\"\n        config: {{tenantMaxSlots: 3}}\n",
-        flink_policy::Digest::of(&wasm).0
-    );
-    suite.apply_manifest("policies.yaml", &policies)?;
-    let ctx = suite.ctx();
-    let labels = std::collections::BTreeMap::from([(
-        "example.com/tenant".to_string(),
-        "elastic-team".to_string(),
-    )]);
-    suite.runtime.block_on(wait_for(
-        "the scaling policy active",
-        Duration::from_secs(60),
-        async || {
-            ctx.policies.active().binding_for(
-                "default",
-                &labels,
-                flink_policy::ExtensionPoint::Scaling,
-            )
-        },
-    ));
+    bind_tenant_plugin(
+        suite,
+        "elastic-team",
+        flink_policy::ExtensionPoint::Scaling,
+        "tenant-quota-scaling",
+        "{tenantMaxSlots: 3}",
+    )?;
 
     let rate_file = suite.work.join("elastic-rate");
     std::fs::write(&rate_file, "100").map_err(|e| e.to_string())?;
