@@ -1240,12 +1240,7 @@ impl<'a> Decision<'a> {
 
     /// The reconciliation state a finished deploy leaves: `ROLLED_BACK` after a rollback.
     fn done_state(&self) -> ReconciliationState {
-        match self.reconciliation_state() {
-            ReconciliationState::RollingBack | ReconciliationState::RolledBack => {
-                ReconciliationState::RolledBack
-            }
-            _ => ReconciliationState::Deployed,
-        }
+        status::done_state(self.reconciliation_state())
     }
 
     /// Manual and periodic savepoints of the running job, and the history they leave.

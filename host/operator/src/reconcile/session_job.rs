@@ -697,12 +697,7 @@ impl<'a> Decision<'a> {
 
     /// The state a finished submission leaves: `ROLLED_BACK` after a rollback.
     fn done_state(&self) -> ReconciliationState {
-        match self.state() {
-            ReconciliationState::RollingBack | ReconciliationState::RolledBack => {
-                ReconciliationState::RolledBack
-            }
-            _ => ReconciliationState::Deployed,
-        }
+        status::done_state(self.state())
     }
 
     fn delete(&mut self) {

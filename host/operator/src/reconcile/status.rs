@@ -155,6 +155,17 @@ pub fn record_target<S: serde::Serialize + serde::de::DeserializeOwned>(
     });
 }
 
+/// The reconciliation state a finished deploy leaves when it started in `state`: `ROLLED_BACK`
+/// after a rollback, else `DEPLOYED`.
+pub fn done_state(state: ReconciliationState) -> ReconciliationState {
+    match state {
+        ReconciliationState::RollingBack | ReconciliationState::RolledBack => {
+            ReconciliationState::RolledBack
+        }
+        _ => ReconciliationState::Deployed,
+    }
+}
+
 /// Moves the reconciliation state, stamping the time only when it changes.
 pub fn set_state(
     reconciliation: &mut Option<ReconciliationStatus>,
