@@ -1055,38 +1055,20 @@ impl<'a> Decision<'a> {
         settings: &health::Settings,
         unmet: &[String],
     ) {
-        if !settings.rollback || self.reconciliation_state() == ReconciliationState::RolledBack {
-            return;
-        }
-        let Some(stable) = self
-            .status
-            .reconciliation_status
-            .as_ref()
-            .and_then(|r| r.last_stable_spec.as_deref())
-            .and_then(|t| ReconciledSpec::<FlinkDeploymentSpec>::from_json(t).ok())
-        else {
-            return;
+        let stable = match health::rollback(
+            settings,
+            self.status.reconciliation_status.as_ref(),
+            self.status.health.as_ref(),
+            last,
+            self.ctx.now_ms,
+        ) {
+            health::Rollback::No => return,
+            health::Rollback::At(deadline) => {
+                self.requeue_at = Some(deadline);
+                return;
+            }
+            health::Rollback::Due(stable) => stable,
         };
-        if stable.spec == last.spec {
-            return;
-        }
-        let deployed_at = self
-            .status
-            .health
-            .as_ref()
-            .and_then(|h| h.deployed_at)
-            .or_else(|| {
-                self.status
-                    .reconciliation_status
-                    .as_ref()
-                    .map(|r| r.reconciliation_timestamp)
-            })
-            .unwrap_or(self.ctx.now_ms);
-        let deadline = deployed_at + settings.readiness_timeout.as_millis() as i64;
-        if self.ctx.now_ms < deadline {
-            self.requeue_at = Some(deadline);
-            return;
-        }
         let mut why = unmet.join("; ");
         if let Some(problem) = &self.observed.pod_problem {
             why = format!("{why}; {problem}");

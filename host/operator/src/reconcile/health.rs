@@ -5,12 +5,64 @@
 //! three rules can ask for more: running for a while, checkpoints completing, few restarts.
 
 use super::observed::{JobCounters, ObservedJob};
+use super::reconciled_spec::ReconciledSpec;
 use super::status::state_name;
 use flink_api::config::options;
 use flink_api::quantity::parse_flink_duration;
-use flink_api::{DeploymentHealth, FlinkDeploymentSpec, FlinkJobState};
+use flink_api::{
+    DeploymentHealth, FlinkDeploymentSpec, FlinkJobState, ReconciliationState, ReconciliationStatus,
+};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// Whether a deploy that is not stable goes back to its last stable spec now.
+#[derive(Debug, PartialEq)]
+pub enum Rollback<S> {
+    /// Rollback is off, already done, or there is nothing else to go back to.
+    No,
+    /// Not before this time (ms since the epoch): the readiness timeout runs.
+    At(i64),
+    /// Now, to this spec.
+    Due(ReconciledSpec<S>),
+}
+
+/// The rollback rule of FlinkDeployments and FlinkSessionJobs, for a deploy of `last` that the
+/// caller found not stable: once (not when `ROLLED_BACK`), to a stable spec that differs, after
+/// `readiness.timeout` counted from `health.deployedAt` (else the reconciliation time).
+pub fn rollback<S>(
+    settings: &Settings,
+    reconciliation: Option<&ReconciliationStatus>,
+    health: Option<&DeploymentHealth>,
+    last: &ReconciledSpec<S>,
+    now_ms: i64,
+) -> Rollback<S>
+where
+    S: PartialEq + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let Some(reconciliation) = reconciliation else {
+        return Rollback::No;
+    };
+    if !settings.rollback || reconciliation.state == ReconciliationState::RolledBack {
+        return Rollback::No;
+    }
+    let Some(stable) = reconciliation
+        .last_stable_spec
+        .as_deref()
+        .and_then(|t| ReconciledSpec::<S>::from_json(t).ok())
+        .filter(|stable| stable.spec != last.spec)
+    else {
+        return Rollback::No;
+    };
+    let deployed_at = health
+        .and_then(|h| h.deployed_at)
+        .unwrap_or(reconciliation.reconciliation_timestamp);
+    let deadline = deployed_at + settings.readiness_timeout.as_millis() as i64;
+    if now_ms < deadline {
+        Rollback::At(deadline)
+    } else {
+        Rollback::Due(stable)
+    }
+}
 
 /// The rollback, stability and health settings (upstream's keys and defaults, and ours for the
 /// stability rules). Values that do not parse are refused by validation before they get here;

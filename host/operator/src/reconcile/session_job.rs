@@ -616,39 +616,28 @@ impl<'a> Decision<'a> {
             .unwrap_or_default()
             .flat();
         let settings = health::Settings::of(&config);
-        let reconciliation = self
+        let stable = self
             .status
             .reconciliation_status
-            .clone()
-            .unwrap_or_default();
-        if !settings.rollback
-            || reconciliation.state == ReconciliationState::RolledBack
-            || status::is_stable(&reconciliation)
-            || job.is_some_and(|j| j.state == FlinkJobState::Running)
-        {
-            return false;
-        }
-        let Some(stable) = reconciliation
-            .last_stable_spec
-            .as_deref()
-            .and_then(|t| ReconciledSpec::<FlinkSessionJobSpec>::from_json(t).ok())
-        else {
-            return false;
-        };
-        if stable.spec == last.spec {
-            return false;
-        }
-        let deployed_at = self
-            .status
-            .health
             .as_ref()
-            .and_then(|h| h.deployed_at)
-            .unwrap_or(reconciliation.reconciliation_timestamp);
-        let deadline = deployed_at + settings.readiness_timeout.as_millis() as i64;
-        if self.ctx.now_ms < deadline {
-            self.requeue_at = Some(deadline);
+            .is_some_and(status::is_stable);
+        if stable || job.is_some_and(|j| j.state == FlinkJobState::Running) {
             return false;
         }
+        let stable = match health::rollback(
+            &settings,
+            self.status.reconciliation_status.as_ref(),
+            self.status.health.as_ref(),
+            last,
+            self.ctx.now_ms,
+        ) {
+            health::Rollback::No => return false,
+            health::Rollback::At(deadline) => {
+                self.requeue_at = Some(deadline);
+                return false;
+            }
+            health::Rollback::Due(stable) => stable,
+        };
         let why = match job {
             Some(job) => format!("its job is {}", status::state_name(job.state)),
             None => "its job is not in the session cluster".to_string(),
