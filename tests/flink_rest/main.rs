@@ -389,16 +389,32 @@ fn metrics_are_polled_until_flink_reports_them(suite: &Suite) -> Result<(), Stri
     check(job_metrics["numRestarts"] == "0", || {
         format!("{job_metrics:?}")
     })?;
+    // The TaskManager metrics the autoscaler's memory pressure check reads exist under the
+    // names it asks for (GC time share and heap usage of the worst TaskManager).
     let tm = suite
-        .block_on(
-            suite
-                .client
-                .taskmanager_metrics(&["Status.JVM.Memory.Heap.Used"], &[Aggregation::Max]),
-        )
+        .block_on(suite.client.taskmanager_metrics(
+            &flink_autoscaler::collect::TASK_MANAGER_QUERY,
+            &[Aggregation::Max],
+        ))
         .map_err(|e| e.to_string())?;
-    check(tm.first().and_then(|m| m.max).unwrap_or(0.0) > 0.0, || {
-        format!("TaskManager metrics {tm:?}")
-    })?;
+    let values = tm
+        .iter()
+        .map(|m| {
+            let aggregated = flink_autoscaler::collect::Aggregated {
+                max: m.max,
+                ..Default::default()
+            };
+            (m.id.clone(), aggregated)
+        })
+        .collect();
+    let (memory, notes) = flink_autoscaler::collect::task_manager_sample(&values);
+    check(
+        notes.is_empty()
+            && (0.0..=1.0).contains(&memory.gc_pressure)
+            && memory.heap_usage > 0.0
+            && memory.heap_usage < 1.0,
+        || format!("TaskManager metrics {tm:?}: {memory:?} {notes:?}"),
+    )?;
     let jm = suite
         .block_on(suite.client.jobmanager_metrics(&["taskSlotsTotal"]))
         .map_err(|e| e.to_string())?;
@@ -524,6 +540,17 @@ fn rescale_in_place_keeps_the_job_running_with_the_same_id(suite: &Suite) -> Res
     check(!task_managers.is_empty() && used == 3, || {
         format!("slots in use {used} of {task_managers:?}")
     })?;
+    // Each TaskManager says how much memory its process was given (memory tuning compares it
+    // with what it chose).
+    check(
+        task_managers.iter().all(|t| {
+            t.memory_configuration
+                .as_ref()
+                .and_then(|m| m.total_process_memory)
+                .is_some_and(|bytes| bytes > 0)
+        }),
+        || format!("memory configuration of {task_managers:?}"),
+    )?;
     let after = suite
         .block_on(suite.client.resource_requirements(&job))
         .map_err(|e| e.to_string())?;

@@ -221,6 +221,10 @@ pub mod options {
     );
     pub const CHECKPOINT_INTERVAL: ConfigOption =
         ConfigOption::new("execution.checkpointing.interval", &[]);
+    pub const CHECKPOINT_RETENTION: ConfigOption = ConfigOption::new(
+        "execution.checkpointing.externalized-checkpoint-retention",
+        &[],
+    );
     pub const PARALLELISM_DEFAULT: ConfigOption = ConfigOption::new("parallelism.default", &[]);
     pub const TASK_SLOTS: ConfigOption = ConfigOption::new("taskmanager.numberOfTaskSlots", &[]);
     pub const SCHEDULER: ConfigOption = ConfigOption::new("jobmanager.scheduler", &[]);

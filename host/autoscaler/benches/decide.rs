@@ -4,7 +4,7 @@
 //! Run: `cargo bench -p flink-autoscaler`. Aim (issue 6): under 1 ms for 100 vertices.
 
 use flink_autoscaler::decide::decide;
-use flink_autoscaler::evaluate::{GraphVertex, Sample, VertexSample};
+use flink_autoscaler::evaluate::{GraphVertex, Sample, TaskManagerSample, VertexSample};
 use flink_autoscaler::{AutoscalerSettings, AutoscalerState};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ fn job(vertices: usize) -> (Vec<GraphVertex>, Vec<Sample>) {
             },
             source_partitions: if i == 0 { 24 } else { 0 },
             name: String::new(),
+            ship_strategies: Default::default(),
         })
         .collect();
     let samples = (0..SAMPLES)
@@ -47,10 +48,12 @@ fn job(vertices: usize) -> (Vec<GraphVertex>, Vec<Sample>) {
                             load,
                             lag: if i == 0 { 1000.0 * n } else { f64::NAN },
                             observed_tpr: f64::NAN,
+                            accumulated_busy_ms: f64::NAN,
                         };
                         (v.id.clone(), sample)
                     })
                     .collect(),
+                task_managers: TaskManagerSample::MISSING,
             }
         })
         .collect();

@@ -4,8 +4,8 @@
 //! to [`vertex_sample`]. A metric Flink did not report stays NaN and is named in the notes;
 //! nothing is invented.
 
-use crate::evaluate::VertexSample;
-use crate::settings::AutoscalerSettings;
+use crate::evaluate::{TaskManagerSample, VertexSample};
+use crate::settings::{AutoscalerSettings, BusyTimeAggregator};
 use std::collections::BTreeMap;
 
 /// One metric's aggregations over a vertex's subtasks.
@@ -13,10 +13,12 @@ use std::collections::BTreeMap;
 pub struct Aggregated {
     pub sum: Option<f64>,
     pub max: Option<f64>,
+    pub min: Option<f64>,
     pub avg: Option<f64>,
 }
 
 const BUSY: &str = "busyTimeMsPerSecond";
+const ACCUMULATED_BUSY: &str = "accumulateBusyTimeMs";
 const BACKPRESSURE: &str = "backPressuredTimeMsPerSecond";
 const RECORDS_IN: &str = "numRecordsIn";
 const RECORDS_OUT: &str = "numRecordsOut";
@@ -29,17 +31,21 @@ fn is_source_metric(name: &str, metric: &str) -> bool {
 
 /// The metric names to ask for, among those the vertex reports (`GET .../subtasks/metrics`
 /// lists them): the task's busy and back-pressured time and record counters, and for a source
-/// its operator's counters and every `pendingRecords` gauge.
+/// its operator's counters and every `pendingRecords` gauge. Only names the vertex reports are
+/// asked for once it reports any: one unknown name makes Flink answer `[]` for all of them.
 pub fn vertex_query(available: &[String], source: bool) -> Vec<String> {
     let mut names: Vec<String> = [
         BUSY,
+        ACCUMULATED_BUSY,
         BACKPRESSURE,
         RECORDS_IN,
         RECORDS_OUT,
         RECORDS_IN_PER_SECOND,
     ]
+    .into_iter()
+    .filter(|n| available.is_empty() || available.iter().any(|a| a == n))
     .map(String::from)
-    .to_vec();
+    .collect();
     if source {
         names.extend(
             available
@@ -74,9 +80,25 @@ pub fn vertex_sample(
 ) -> (VertexSample, Vec<String>) {
     let mut notes = Vec::new();
     let mut sample = VertexSample::MISSING;
-    match values.get(BUSY).and_then(|v| v.max) {
+    let busy = values
+        .get(BUSY)
+        .and_then(|v| match settings.busy_time_aggregator {
+            BusyTimeAggregator::Max => v.max,
+            BusyTimeAggregator::Min => v.min,
+            BusyTimeAggregator::Avg => v.avg,
+        });
+    match busy {
         Some(busy) if busy.is_finite() => sample.load = busy.max(0.0) / 1000.0,
         _ => notes.push(format!("{BUSY} not reported yet")),
+    }
+    sample.accumulated_busy_ms = values
+        .get(ACCUMULATED_BUSY)
+        .and_then(|v| v.sum)
+        .unwrap_or(f64::NAN);
+    if settings.busy_time_aggregator == BusyTimeAggregator::Avg
+        && sample.accumulated_busy_ms.is_nan()
+    {
+        notes.push(format!("{ACCUMULATED_BUSY} not reported yet"));
     }
     sample.records_out = values
         .get(RECORDS_OUT)
@@ -121,6 +143,40 @@ pub fn vertex_sample(
     (sample, notes)
 }
 
+const GC_TIME: &str = "Status.JVM.GarbageCollector.All.TimeMsPerSecond";
+const HEAP_USED: &str = "Status.JVM.Memory.Heap.Used";
+const HEAP_MAX: &str = "Status.JVM.Memory.Heap.Max";
+const METASPACE_USED: &str = "Status.JVM.Memory.Metaspace.Used";
+const MANAGED_USED: &str = "Status.Flink.Memory.Managed.Used";
+
+/// The TaskManager metrics to ask `/taskmanagers/metrics` for, with the `max` aggregation.
+pub const TASK_MANAGER_QUERY: [&str; 5] =
+    [GC_TIME, HEAP_USED, HEAP_MAX, METASPACE_USED, MANAGED_USED];
+
+/// The TaskManagers' sample from Flink's answer to [`TASK_MANAGER_QUERY`] (the worst
+/// TaskManager counts), with a note per metric that was missing.
+pub fn task_manager_sample(
+    values: &BTreeMap<String, Aggregated>,
+) -> (TaskManagerSample, Vec<String>) {
+    let max = |name: &str| values.get(name).and_then(|v| v.max);
+    let mut notes = Vec::new();
+    let mut sample = TaskManagerSample::MISSING;
+    match max(GC_TIME) {
+        Some(ms) => sample.gc_pressure = ms / 1000.0,
+        None => notes.push(format!("TaskManagers: {GC_TIME} not reported yet")),
+    }
+    match (max(HEAP_USED), max(HEAP_MAX)) {
+        (Some(used), Some(limit)) if limit > 0.0 => sample.heap_usage = used / limit,
+        _ => notes.push(format!(
+            "TaskManagers: {HEAP_USED} / {HEAP_MAX} not reported yet"
+        )),
+    }
+    sample.heap_used = max(HEAP_USED).unwrap_or(f64::NAN);
+    sample.metaspace_used = max(METASPACE_USED).unwrap_or(f64::NAN);
+    sample.managed_used = max(MANAGED_USED).unwrap_or(f64::NAN);
+    (sample, notes)
+}
+
 /// A source's observed true processing rate: while it is catching up (its lag is at least
 /// `observed-true-processing-rate.lag-threshold` of input), what it reads per second of time
 /// it was not back-pressured. NaN when it is not catching up (nothing is observed then).
@@ -160,6 +216,7 @@ mod tests {
                     Aggregated {
                         sum: Some(*v),
                         max: Some(*v),
+                        min: Some(*v),
                         avg: Some(*v),
                     },
                 )
@@ -211,6 +268,57 @@ mod tests {
     }
 
     #[test]
+    fn the_busy_time_is_aggregated_over_subtasks_as_configured() {
+        let values: BTreeMap<String, Aggregated> = [
+            (
+                "busyTimeMsPerSecond".to_string(),
+                Aggregated {
+                    sum: Some(900.0),
+                    max: Some(600.0),
+                    min: Some(100.0),
+                    avg: Some(300.0),
+                },
+            ),
+            (
+                "accumulateBusyTimeMs".to_string(),
+                Aggregated {
+                    sum: Some(12_000.0),
+                    ..Aggregated::default()
+                },
+            ),
+        ]
+        .into();
+        let load = |aggregator| {
+            let settings = AutoscalerSettings {
+                busy_time_aggregator: aggregator,
+                ..Default::default()
+            };
+            vertex_sample(&values, false, &settings).0.load
+        };
+        assert_eq!(load(BusyTimeAggregator::Max), 0.6);
+        assert_eq!(load(BusyTimeAggregator::Min), 0.1);
+        assert_eq!(load(BusyTimeAggregator::Avg), 0.3);
+        let (sample, _) = vertex_sample(&values, false, &AutoscalerSettings::default());
+        assert_eq!(sample.accumulated_busy_ms, 12_000.0);
+    }
+
+    #[test]
+    fn the_worst_task_managers_gc_time_and_heap_are_the_jobs() {
+        let (sample, notes) = task_manager_sample(&answers(&[
+            ("Status.JVM.GarbageCollector.All.TimeMsPerSecond", 250.0),
+            ("Status.JVM.Memory.Heap.Used", 384.0 * 1024.0 * 1024.0),
+            ("Status.JVM.Memory.Heap.Max", 512.0 * 1024.0 * 1024.0),
+        ]));
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!((sample.gc_pressure, sample.heap_usage), (0.25, 0.75));
+        assert_eq!(sample.heap_used, 384.0 * 1024.0 * 1024.0);
+        assert!(sample.metaspace_used.is_nan(), "not reported, not invented");
+        let (sample, notes) = task_manager_sample(&BTreeMap::new());
+        assert!(sample.gc_pressure.is_nan() && sample.heap_usage.is_nan());
+        assert_eq!(notes.len(), 2, "{notes:?}");
+    }
+
+    #[test]
     fn only_a_sources_own_metrics_are_asked_for() {
         let available: Vec<String> = [
             "busyTimeMsPerSecond",
@@ -229,6 +337,15 @@ mod tests {
                 .iter()
                 .any(|n| n.contains("watermark") || n.starts_with("count."))
         );
-        assert_eq!(vertex_query(&available, false).len(), 5);
+        assert_eq!(
+            vertex_query(&available, false),
+            ["busyTimeMsPerSecond"],
+            "only what the vertex reports"
+        );
+        assert_eq!(
+            vertex_query(&[], false).len(),
+            6,
+            "nothing listed yet: the task metrics every vertex has"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::delay::DelayedScaleDowns;
 use crate::evaluate::{GraphVertex, JobEvaluation, Sample, evaluate};
-use crate::history::{Ineffective, ScalingHistory};
+use crate::history::{Ineffective, ScalingHistory, observed_scalability};
 use crate::settings::AutoscalerSettings;
 use crate::vertex::{VertexOutcome, target_parallelism};
 use std::collections::BTreeMap;
@@ -20,6 +20,59 @@ pub struct JobDecision {
     /// Scale-ups whose previous scale-up did not deliver (an IneffectiveScaling event each);
     /// with detection enabled they are not in `changes`.
     pub ineffective: BTreeMap<String, Ineffective>,
+    /// Nothing was decided because the TaskManagers are short of memory (a MemoryPressure
+    /// event): more subtasks would not help a job that is busy collecting garbage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_pressure: Option<MemoryPressure>,
+}
+
+/// Which memory limit a job is over, with the numbers.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "over", rename_all = "camelCase")]
+pub enum MemoryPressure {
+    /// `memory.gc-pressure.threshold`: share of time in GC at the latest sample.
+    #[serde(rename_all = "camelCase")]
+    GcPressure { gc_pressure: f64, threshold: f64 },
+    /// `memory.heap-usage.threshold`: heap usage averaged over the window.
+    #[serde(rename_all = "camelCase")]
+    HeapUsage { heap_usage: f64, threshold: f64 },
+}
+
+impl MemoryPressure {
+    /// Whether the evaluated job is over a limit (a value Flink did not report never is).
+    pub fn of(evaluation: &JobEvaluation, settings: &AutoscalerSettings) -> Option<Self> {
+        if evaluation.gc_pressure > settings.gc_pressure_threshold {
+            Some(MemoryPressure::GcPressure {
+                gc_pressure: evaluation.gc_pressure,
+                threshold: settings.gc_pressure_threshold,
+            })
+        } else if evaluation.heap_usage > settings.heap_usage_threshold {
+            Some(MemoryPressure::HeapUsage {
+                heap_usage: evaluation.heap_usage,
+                threshold: settings.heap_usage_threshold,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// For events and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            MemoryPressure::GcPressure {
+                gc_pressure,
+                threshold,
+            } => format!(
+                "GC pressure {gc_pressure} is above job.autoscaler.memory.gc-pressure.threshold ({threshold}); not scaling: give the TaskManagers more memory"
+            ),
+            MemoryPressure::HeapUsage {
+                heap_usage,
+                threshold,
+            } => format!(
+                "Heap usage {heap_usage} is above job.autoscaler.memory.heap-usage.threshold ({threshold}); not scaling: give the TaskManagers more memory"
+            ),
+        }
+    }
 }
 
 /// The decision for a job at `now_ms`. `excluded` vertices (`vertex.exclude.ids`) are
@@ -39,6 +92,15 @@ pub fn decide(
     history: &ScalingHistory,
 ) -> JobDecision {
     let evaluation = evaluate(graph, samples, settings);
+    if let Some(pressure) = MemoryPressure::of(&evaluation, settings) {
+        return JobDecision {
+            evaluation,
+            changes: BTreeMap::new(),
+            held_inside_band: BTreeMap::new(),
+            ineffective: BTreeMap::new(),
+            memory_pressure: Some(pressure),
+        };
+    }
     let interval_ms = settings.scale_down_interval.as_millis() as i64;
     let mut changes = BTreeMap::new();
     let mut ineffective = BTreeMap::new();
@@ -49,11 +111,21 @@ pub fn decide(
         let Some(evaluated) = evaluation.vertices.get(&vertex.id) else {
             continue;
         };
+        let scalability = if settings.observed_scalability {
+            observed_scalability(
+                history.of(&vertex.id),
+                settings.observed_scalability_min_observations,
+                settings.observed_scalability_coefficient_min,
+            )
+        } else {
+            1.0
+        };
         let Some(mut outcome) = target_parallelism(
             &vertex.metrics(evaluated),
             settings,
             evaluation.backlog,
             restart_s,
+            scalability,
         ) else {
             pending.clear(&vertex.id);
             continue;
@@ -102,6 +174,7 @@ pub fn decide(
             changes,
             held_inside_band: BTreeMap::new(),
             ineffective,
+            memory_pressure: None,
         }
     } else {
         JobDecision {
@@ -109,6 +182,7 @@ pub fn decide(
             changes: BTreeMap::new(),
             held_inside_band: changes,
             ineffective,
+            memory_pressure: None,
         }
     }
 }
@@ -116,7 +190,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::VertexSample;
+    use crate::evaluate::{TaskManagerSample, VertexSample};
 
     fn vertex(id: &str, inputs: &[&str], parallelism: u32) -> GraphVertex {
         GraphVertex {
@@ -126,6 +200,7 @@ mod tests {
             inputs: inputs.iter().map(|i| (i.to_string(), false)).collect(),
             source_partitions: 0,
             name: String::new(),
+            ship_strategies: Default::default(),
         }
     }
 
@@ -141,6 +216,7 @@ mod tests {
                     load,
                     lag: lag_growth * n,
                     observed_tpr: f64::NAN,
+                    accumulated_busy_ms: f64::NAN,
                 };
                 Sample {
                     time_ms: i * 1000,
@@ -149,6 +225,7 @@ mod tests {
                         ("map".to_string(), at(rate, map_load)),
                     ]
                     .into(),
+                    task_managers: TaskManagerSample::MISSING,
                 }
             })
             .collect()
@@ -177,6 +254,96 @@ mod tests {
         assert_eq!(decision.changes.keys().collect::<Vec<_>>(), vec!["map"]);
         assert_eq!(decision.changes["map"].new, 4);
         assert!(decision.changes["map"].outside_band);
+    }
+
+    #[test]
+    fn a_job_short_of_memory_is_not_scaled() {
+        let decide_with = |settings: &AutoscalerSettings, gc: f64, heap: f64| {
+            let mut samples = window(1000.0, 200.0, 0.5, 0.95);
+            for (i, s) in samples.iter_mut().enumerate() {
+                s.task_managers.gc_pressure = if i == 10 { gc } else { 0.0 };
+                s.task_managers.heap_usage = heap;
+            }
+            decide(
+                &graph(),
+                &samples,
+                settings,
+                300.0,
+                &[],
+                0,
+                &mut DelayedScaleDowns::default(),
+                &ScalingHistory::default(),
+            )
+        };
+        let defaults = AutoscalerSettings::default();
+        let scaled = decide_with(&defaults, 0.4, 0.9);
+        assert_eq!(scaled.changes["map"].new, 4, "the thresholds are off (1.0)");
+        assert_eq!(scaled.memory_pressure, None);
+        let strict = AutoscalerSettings {
+            gc_pressure_threshold: 0.3,
+            heap_usage_threshold: 0.8,
+            ..Default::default()
+        };
+        let gc = decide_with(&strict, 0.4, 0.5);
+        assert!(gc.changes.is_empty() && gc.held_inside_band.is_empty());
+        assert_eq!(
+            gc.memory_pressure,
+            Some(MemoryPressure::GcPressure {
+                gc_pressure: 0.4,
+                threshold: 0.3
+            }),
+            "the latest sample's GC pressure counts"
+        );
+        assert_eq!(
+            decide_with(&strict, 0.1, 0.9).memory_pressure,
+            Some(MemoryPressure::HeapUsage {
+                heap_usage: 0.9,
+                threshold: 0.8
+            })
+        );
+        assert_eq!(
+            decide_with(&strict, f64::NAN, f64::NAN).changes["map"].new,
+            4,
+            "not reported is not over"
+        );
+    }
+
+    #[test]
+    fn with_observed_scalability_a_vertex_that_scaled_poorly_gets_more_subtasks() {
+        // The map's past scalings: 100/s at 2, 180/s at 4, 300/s at 8: coefficient 0.8. Its
+        // factor 1915 / 1052.632 = 1.819 becomes 2.274: ceil(4.55) = 5 instead of 4.
+        let mut history = ScalingHistory::default();
+        for (time_ms, current, tpr) in [(0, 2, 100.0), (1, 4, 180.0), (2, 8, 300.0)] {
+            let record = crate::history::ScalingRecord {
+                time_ms,
+                current,
+                new: current * 2,
+                true_processing_rate: tpr,
+                expected_processing_rate: tpr * 2.0,
+            };
+            history.record("map", record, 3, i64::MAX);
+        }
+        let decide_with = |settings: &AutoscalerSettings| {
+            decide(
+                &graph(),
+                &window(1000.0, 200.0, 0.5, 0.95),
+                settings,
+                300.0,
+                &[],
+                0,
+                &mut DelayedScaleDowns::default(),
+                &history,
+            )
+        };
+        assert_eq!(
+            decide_with(&AutoscalerSettings::default()).changes["map"].new,
+            4
+        );
+        let enabled = AutoscalerSettings {
+            observed_scalability: true,
+            ..Default::default()
+        };
+        assert_eq!(decide_with(&enabled).changes["map"].new, 5);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! upstream stores it ([`round3`]).
 
 use crate::round::{jmax, round3};
-use crate::settings::AutoscalerSettings;
+use crate::settings::{AutoscalerSettings, BusyTimeAggregator};
 use crate::vertex::VertexMetrics;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -25,6 +25,11 @@ pub struct GraphVertex {
     /// What the job graph calls it (for people; decisions use the id).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// How each input's records are shipped (`HASH`, `FORWARD`, `RESCALE`, `REBALANCE`, ...,
+    /// as Flink's plan says), for the network memory memory tuning sizes. An input left out is
+    /// taken as `HASH` when keyed, else `REBALANCE` (all-to-all, the most buffers).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ship_strategies: BTreeMap<String, String>,
 }
 
 /// What to call vertex `id` of `graph` for people: its name, else its id.
@@ -53,6 +58,14 @@ pub struct VertexSample {
     /// The busiest subtask's busy ratio (0.0 - 1.0).
     #[serde(with = "crate::floats", default = "crate::floats::missing")]
     pub load: f64,
+    /// `accumulateBusyTimeMs` summed over subtasks (ms, a counter): the busy time when
+    /// `metrics.busy-time.aggregator` is AVG.
+    #[serde(
+        with = "crate::floats",
+        default = "crate::floats::missing",
+        skip_serializing_if = "crate::floats::is_missing"
+    )]
+    pub accumulated_busy_ms: f64,
     /// Records waiting at a source (`pendingRecords`); NaN elsewhere.
     #[serde(with = "crate::floats", default = "crate::floats::missing")]
     pub lag: f64,
@@ -68,6 +81,7 @@ impl VertexSample {
         records_out: f64::NAN,
         records_in_per_second: f64::NAN,
         load: f64::NAN,
+        accumulated_busy_ms: f64::NAN,
         lag: f64::NAN,
         observed_tpr: f64::NAN,
     };
@@ -78,6 +92,59 @@ impl VertexSample {
 pub struct Sample {
     pub time_ms: i64,
     pub vertices: BTreeMap<String, VertexSample>,
+    /// The TaskManagers' JVMs (left out of recordings made before it was collected).
+    #[serde(default)]
+    pub task_managers: TaskManagerSample,
+}
+
+/// The TaskManagers' memory at one sample time, from `/taskmanagers/metrics` aggregated over
+/// TaskManagers (the worst one counts). NaN when Flink did not report it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskManagerSample {
+    /// Share of time in garbage collection: `Status.JVM.GarbageCollector.All.TimeMsPerSecond`
+    /// (max) / 1000.
+    #[serde(with = "crate::floats", default = "crate::floats::missing")]
+    pub gc_pressure: f64,
+    /// `Status.JVM.Memory.Heap.Used` (max) / `Status.JVM.Memory.Heap.Max` (max).
+    #[serde(with = "crate::floats", default = "crate::floats::missing")]
+    pub heap_usage: f64,
+    /// Bytes used (max over TaskManagers): `Status.JVM.Memory.Heap.Used`,
+    /// `Status.JVM.Memory.Metaspace.Used`, `Status.Flink.Memory.Managed.Used` (memory tuning).
+    #[serde(
+        with = "crate::floats",
+        default = "crate::floats::missing",
+        skip_serializing_if = "crate::floats::is_missing"
+    )]
+    pub heap_used: f64,
+    #[serde(
+        with = "crate::floats",
+        default = "crate::floats::missing",
+        skip_serializing_if = "crate::floats::is_missing"
+    )]
+    pub metaspace_used: f64,
+    #[serde(
+        with = "crate::floats",
+        default = "crate::floats::missing",
+        skip_serializing_if = "crate::floats::is_missing"
+    )]
+    pub managed_used: f64,
+}
+
+impl TaskManagerSample {
+    pub const MISSING: TaskManagerSample = TaskManagerSample {
+        gc_pressure: f64::NAN,
+        heap_usage: f64::NAN,
+        heap_used: f64::NAN,
+        metaspace_used: f64::NAN,
+        managed_used: f64::NAN,
+    };
+}
+
+impl Default for TaskManagerSample {
+    fn default() -> Self {
+        Self::MISSING
+    }
 }
 
 /// What evaluation concluded about a vertex, rounded as upstream stores it.
@@ -112,9 +179,17 @@ fn rate(series: &Series, metric: fn(&VertexSample) -> f64) -> f64 {
 /// `avg(M, k)`: the mean of the finite samples; NaN with fewer than `k` of them, +Inf when
 /// only infinite ones exist.
 fn average(series: &Series, metric: fn(&VertexSample) -> f64, k: usize) -> f64 {
+    mean_of_at_least(series.iter().map(|(_, s)| metric(s)), k)
+}
+
+/// `avg(M)` of values that are not a vertex's.
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    mean_of_at_least(values, 1)
+}
+
+fn mean_of_at_least(values: impl Iterator<Item = f64>, k: usize) -> f64 {
     let (mut sum, mut finite, mut infinite) = (0.0, 0usize, false);
-    for (_, s) in series {
-        let value = metric(s);
+    for value in values {
         if value.is_finite() {
             sum += value;
             finite += 1;
@@ -170,6 +245,15 @@ pub struct JobEvaluation {
     pub backlog: bool,
     /// Vertices that could not be evaluated, and why (missing metrics are said, not invented).
     pub missing: Vec<(String, &'static str)>,
+    /// The TaskManagers' GC pressure at the latest sample that has it (NaN: not reported).
+    #[serde(with = "crate::floats")]
+    pub gc_pressure: f64,
+    /// The fullest heap's usage ratio, averaged over the window.
+    #[serde(with = "crate::floats")]
+    pub heap_usage: f64,
+    /// The memory the TaskManagers used, averaged over the window (for memory tuning).
+    #[serde(skip)]
+    pub memory_used: crate::memory::MemoryUsage,
 }
 
 /// The edge rate into `to` from `from` as a share of `from`'s input rate.
@@ -217,6 +301,18 @@ pub fn evaluate(
         vertices: BTreeMap::new(),
         backlog: false,
         missing: Vec::new(),
+        gc_pressure: samples
+            .iter()
+            .rev()
+            .map(|s| s.task_managers.gc_pressure)
+            .find(|v| !v.is_nan())
+            .map_or(f64::NAN, round3),
+        heap_usage: round3(mean(samples.iter().map(|s| s.task_managers.heap_usage))),
+        memory_used: crate::memory::MemoryUsage {
+            heap: mean(samples.iter().map(|s| s.task_managers.heap_used)),
+            metaspace: mean(samples.iter().map(|s| s.task_managers.metaspace_used)),
+            managed: mean(samples.iter().map(|s| s.task_managers.managed_used)),
+        },
     };
     let series = by_vertex(samples);
     // How many vertices each vertex feeds (counted once, not per edge).
@@ -236,16 +332,27 @@ pub fn evaluate(
             .get(vertex.id.as_str())
             .map_or(&[][..], Vec::as_slice);
         let in_rate = rate(id, |s| s.records_in);
-        let busy = average(id, |s| s.load, 1) * 1000.0;
+        let average_busy = settings.busy_time_aggregator == BusyTimeAggregator::Avg;
+        let busy = if average_busy {
+            rate(id, |s| s.accumulated_busy_ms) / f64::from(vertex.parallelism.max(1))
+        } else {
+            average(id, |s| s.load, 1) * 1000.0
+        };
         if busy.is_nan() {
-            out.missing
-                .push((vertex.id.clone(), "no busy time (busyTimeMsPerSecond)"));
+            out.missing.push((
+                vertex.id.clone(),
+                if average_busy {
+                    "no busy time (accumulateBusyTimeMs)"
+                } else {
+                    "no busy time (busyTimeMsPerSecond)"
+                },
+            ));
             continue;
         }
         // True processing rate: what the vertex processes per second of busy time.
-        // Non-sources: the mean of the per-second gauge; sources (and a gauge that is missing):
-        // the counter's rate.
-        let per_second = if vertex.inputs.is_empty() {
+        // Non-sources: the mean of the per-second gauge; sources (and a gauge that is missing,
+        // and the AVG aggregator, whose busy time is a counter's rate too): the counter's rate.
+        let per_second = if vertex.inputs.is_empty() || average_busy {
             f64::NAN
         } else {
             average(id, |s| s.records_in_per_second, 1)
@@ -260,8 +367,13 @@ pub fn evaluate(
         } else {
             numerator / (busy / 1000.0)
         };
-        let observed = average(id, |s| s.observed_tpr, 2);
-        let tpr = if observed.is_nan() || (busy_tpr.is_finite() && busy_tpr <= observed * 1.15) {
+        let observed = average(
+            id,
+            |s| s.observed_tpr,
+            settings.observed_min_observations.max(1),
+        );
+        let switch = 1.0 + settings.observed_switch_threshold;
+        let tpr = if observed.is_nan() || (busy_tpr.is_finite() && busy_tpr <= observed * switch) {
             busy_tpr
         } else {
             observed
@@ -342,6 +454,7 @@ mod tests {
                 .iter()
                 .map(|(id, s)| (id.to_string(), *s))
                 .collect(),
+            task_managers: TaskManagerSample::MISSING,
         }
     }
 
@@ -353,6 +466,7 @@ mod tests {
             load,
             lag,
             observed_tpr: f64::NAN,
+            accumulated_busy_ms: f64::NAN,
         }
     }
 
@@ -364,6 +478,7 @@ mod tests {
             inputs: inputs.iter().map(|i| (i.to_string(), true)).collect(),
             source_partitions: 0,
             name: String::new(),
+            ship_strategies: Default::default(),
         }
     }
 
@@ -402,6 +517,35 @@ mod tests {
         assert!(
             !evaluation.backlog,
             "1000 records of lag is one second of input"
+        );
+    }
+
+    #[test]
+    fn the_avg_aggregator_takes_the_busy_time_from_its_counter() {
+        // The map's two subtasks were busy 1200 ms per second together: 600 ms each on
+        // average, so 500/s processed is 500 / 0.6 = 833.333/s at full utilization (the MAX
+        // aggregator's 0.8 load gave 625).
+        let mut samples = window();
+        for (i, s) in samples.iter_mut().enumerate() {
+            let map = s.vertices.get_mut("map").unwrap();
+            map.accumulated_busy_ms = 1200.0 * i as f64;
+            map.records_in_per_second = 10.0;
+        }
+        let graph = [vertex("source", &[]), vertex("map", &["source"])];
+        let settings = AutoscalerSettings {
+            busy_time_aggregator: BusyTimeAggregator::Avg,
+            ..Default::default()
+        };
+        let evaluation = evaluate(&graph, &samples, &settings);
+        let map = evaluation.vertices["map"];
+        assert_eq!(map.busy_time_ms_per_second, 600.0);
+        assert_eq!(
+            map.true_processing_rate, 833.333,
+            "the counter's rate, not the gauge"
+        );
+        assert_eq!(
+            evaluation.missing,
+            vec![("source".to_string(), "no busy time (accumulateBusyTimeMs)")]
         );
     }
 

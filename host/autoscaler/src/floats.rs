@@ -45,3 +45,8 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D:
 pub fn missing() -> f64 {
     f64::NAN
 }
+
+/// Whether a value is left out when written (a metric only some settings use).
+pub fn is_missing(value: &f64) -> bool {
+    value.is_nan()
+}

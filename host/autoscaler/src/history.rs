@@ -4,6 +4,7 @@
 //! `scaling.effectiveness.threshold` of what it promised is reported, and (when detection is
 //! enabled) not repeated.
 
+use crate::round::{ceil_decimals, jmax, jmin};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -51,6 +52,11 @@ impl ScalingHistory {
         records.drain(..excess);
     }
 
+    /// A vertex's records, oldest first (none: empty).
+    pub fn of(&self, vertex: &str) -> &[ScalingRecord] {
+        self.0.get(vertex).map_or(&[], Vec::as_slice)
+    }
+
     /// For a vertex about to scale up from `current` with true processing rate `tpr` now: the
     /// last scale-up to `current` if it delivered less than `threshold` of its promise.
     pub fn ineffective(
@@ -78,6 +84,54 @@ impl ScalingHistory {
             effectiveness,
         })
     }
+}
+
+/// How well a vertex scaled so far (`observed-scalability.*`): the coefficient `a` of the
+/// model `rate = baseline * a * parallelism`, fitted by least squares to the true processing
+/// rates the vertex's scalings were decided at, where `baseline` is the rate per subtask at
+/// the smallest parallelism seen (at parallelism 1 if it ran there). 1.0 means linear scaling
+/// (and is the answer with fewer than `min_observations` records or a missing rate); below 1 a
+/// vertex delivers less per added subtask, so the scale factor is divided by it. Clamped to
+/// `[coefficient_min, 1]` and rounded up to two decimals, as upstream.
+pub fn observed_scalability(
+    records: &[ScalingRecord],
+    min_observations: usize,
+    coefficient_min: f64,
+) -> f64 {
+    if records.is_empty() || records.len() < min_observations {
+        return 1.0;
+    }
+    let baseline = baseline_rate(records);
+    if baseline.is_nan() || records.iter().any(|r| r.true_processing_rate.is_nan()) {
+        return 1.0;
+    }
+    let (weighted, squares) = records.iter().fold((0.0, 0.0), |(w, s), r| {
+        let p = f64::from(r.current);
+        (w + p * r.true_processing_rate, s + p * p)
+    });
+    if squares == 0.0 {
+        return 1.0;
+    }
+    let alpha = jmax(coefficient_min, jmin(1.0, weighted / (squares * baseline)));
+    if alpha.is_nan() {
+        return 1.0;
+    }
+    ceil_decimals(alpha, 2)
+}
+
+/// The processing rate of one subtask: the newest record taken at parallelism 1, else the
+/// newest at the smallest parallelism, per subtask.
+fn baseline_rate(records: &[ScalingRecord]) -> f64 {
+    let mut smallest: Option<&ScalingRecord> = None;
+    for record in records.iter().rev() {
+        if record.current == 1 {
+            return record.true_processing_rate;
+        }
+        if smallest.is_none_or(|s| record.current < s.current) {
+            smallest = Some(record);
+        }
+    }
+    smallest.map_or(f64::NAN, |r| r.true_processing_rate / f64::from(r.current))
 }
 
 #[cfg(test)]
@@ -112,6 +166,42 @@ mod tests {
             history.ineffective("v", 8, 1050.0, 0.1).is_none(),
             "only the scale-up to the current parallelism counts"
         );
+    }
+
+    fn at(current: u32, tpr: f64) -> ScalingRecord {
+        up(0, current, current * 2, tpr, f64::NAN)
+    }
+
+    #[test]
+    fn observed_scalability_fits_how_the_rate_grew_with_parallelism() {
+        // Linear: 50/s per subtask at every parallelism.
+        let linear = [at(2, 100.0), at(4, 200.0), at(8, 400.0)];
+        assert_eq!(observed_scalability(&linear, 3, 0.5), 1.0);
+        // Diminishing: baseline 100/2 = 50; (2*100 + 4*180 + 8*300) / ((4 + 16 + 64) * 50)
+        // = 3320 / 4200 = 0.7905, rounded up to 0.8.
+        let diminishing = [at(2, 100.0), at(4, 180.0), at(8, 300.0)];
+        assert_eq!(observed_scalability(&diminishing, 3, 0.5), 0.8);
+        // Almost flat: 1600 / 4200 = 0.381, held at the minimum.
+        let flat = [at(2, 100.0), at(4, 110.0), at(8, 120.0)];
+        assert_eq!(observed_scalability(&flat, 3, 0.5), 0.5);
+        // Better than linear is taken as linear.
+        let super_linear = [at(2, 100.0), at(4, 300.0), at(8, 900.0)];
+        assert_eq!(observed_scalability(&super_linear, 3, 0.5), 1.0);
+        // A record at parallelism 1 is the baseline: 1 * 60 + 2 * 100 + 4 * 180 = 980 over
+        // (1 + 4 + 16) * 60 = 1260: 0.7778, rounded up to 0.78.
+        let from_one = [at(2, 100.0), at(4, 180.0), at(1, 60.0)];
+        assert_eq!(observed_scalability(&from_one, 3, 0.5), 0.78);
+    }
+
+    #[test]
+    fn too_few_or_incomplete_observations_assume_linear_scaling() {
+        let diminishing = [at(2, 100.0), at(4, 180.0), at(8, 300.0)];
+        assert_eq!(observed_scalability(&diminishing[..2], 3, 0.5), 1.0);
+        assert_eq!(observed_scalability(&[], 0, 0.5), 1.0);
+        let missing = [at(2, 100.0), at(4, f64::NAN), at(8, 300.0)];
+        assert_eq!(observed_scalability(&missing, 3, 0.5), 1.0);
+        let idle = [at(2, 0.0), at(4, 0.0), at(8, 0.0)];
+        assert_eq!(observed_scalability(&idle, 3, 0.5), 1.0, "0 / 0");
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub struct AutoscalerState {
     pub rescale_requested_ms: Option<i64>,
     /// The job graph at the last sample (so a stored state is a replayable recording).
     pub graph: Vec<GraphVertex>,
+    /// The TaskManager memory chosen with the last scaling (`memory.tuning.enabled`); a deploy
+    /// renders it, and TaskManagers running other memory are redeployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::memory::MemoryRecommendation>,
 }
 
 /// What one step concluded.
@@ -261,7 +265,7 @@ pub fn overrides_text(overrides: &BTreeMap<String, u32>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::VertexSample;
+    use crate::evaluate::{TaskManagerSample, VertexSample};
     use std::time::Duration;
 
     fn settings() -> AutoscalerSettings {
@@ -281,6 +285,7 @@ mod tests {
             inputs,
             source_partitions: 0,
             name: String::new(),
+            ship_strategies: Default::default(),
         };
         vec![
             vertex("source", source, vec![]),
@@ -300,6 +305,7 @@ mod tests {
             load,
             lag,
             observed_tpr: f64::NAN,
+            accumulated_busy_ms: f64::NAN,
         };
         Sample {
             time_ms: second * 1000,
@@ -308,6 +314,7 @@ mod tests {
                 ("map".into(), at(map_load, f64::NAN)),
             ]
             .into(),
+            task_managers: TaskManagerSample::MISSING,
         }
     }
 

@@ -8,8 +8,9 @@
 //! factor limits and bounds ([`vertex::target_parallelism`]); alignment ([`align`]); and the
 //! job-level rule that only a vertex outside its band starts a rescale ([`decide`]). Also the
 //! metric window's bookkeeping ([`window`]) and the delayed scale-down ([`delay`]). Scaling
-//! history with ineffective-scale-up detection ([`history`]). Still to come: tracked restart
-//! time, memory and quota checks.
+//! history with ineffective-scale-up detection and the observed scalability coefficient
+//! ([`history`]); memory pressure ([`decide::MemoryPressure`]); tracked restart time and quotas
+//! ([`limits`]); memory tuning ([`memory`]).
 
 pub mod align;
 pub mod collect;
@@ -20,13 +21,14 @@ mod floats;
 pub mod history;
 pub mod job;
 pub mod limits;
+pub mod memory;
 pub mod replay;
 pub mod round;
 pub mod settings;
 pub mod vertex;
 pub mod window;
 
-pub use evaluate::{GraphVertex, Sample, VertexSample};
+pub use evaluate::{GraphVertex, Sample, TaskManagerSample, VertexSample};
 pub use job::{AutoscalerState, StepReport};
-pub use settings::{AlignmentMode, AutoscalerSettings};
+pub use settings::{AlignmentMode, AutoscalerSettings, BusyTimeAggregator};
 pub use vertex::{Reason, Thresholds, VertexMetrics, VertexOutcome};

@@ -208,6 +208,7 @@ mod tests {
             inputs: vec![],
             source_partitions: 0,
             name: String::new(),
+            ship_strategies: Default::default(),
         }];
         let cluster = ClusterResources {
             task_managers: 2,

@@ -83,6 +83,29 @@ pub fn jmin(a: f64, b: f64) -> f64 {
     }
 }
 
+/// `x` rounded up (towards +Inf) to `places` decimals on its shortest decimal form, as Java's
+/// `BigDecimal.valueOf(x).setScale(places, CEILING)`: 0.5 stays 0.5 and 0.57 stays 0.57 (not
+/// 0.5700000000000001), 0.501 becomes 0.51 at two places.
+pub fn ceil_decimals(x: f64, places: usize) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    let text = format!("{x}");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    if fraction.len() <= places {
+        return x;
+    }
+    let kept = format!("{whole}.{}", &fraction[..places]);
+    let truncated: f64 = kept.parse().unwrap_or(x);
+    if x > 0.0 && fraction[places..].bytes().any(|b| b != b'0') {
+        // One unit of the last kept place up, computed on integers so no binary drift.
+        let scale = 10f64.powi(places as i32);
+        ((truncated * scale).round() + 1.0) / scale
+    } else {
+        truncated
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +136,17 @@ mod tests {
         assert!(jmax(f64::NAN, 1.0).is_nan());
         assert!(jmin(1.0, f64::NAN).is_nan());
         assert_eq!(jmax(1.0, 2.0), 2.0);
+    }
+
+    #[test]
+    fn ceiling_works_on_the_decimal_form() {
+        assert_eq!(ceil_decimals(0.5, 2), 0.5);
+        assert_eq!(ceil_decimals(0.57, 2), 0.57, "not 0.5700000000000001");
+        assert_eq!(ceil_decimals(0.501, 2), 0.51);
+        assert_eq!(ceil_decimals(0.7904761904761904, 2), 0.8);
+        assert_eq!(ceil_decimals(1.0, 2), 1.0);
+        assert_eq!(ceil_decimals(0.0002, 3), 0.001, "never rounded down to 0");
+        assert_eq!(ceil_decimals(0.125, 3), 0.125);
+        assert_eq!(ceil_decimals(-0.1234, 3), -0.123, "towards +Inf");
     }
 }

@@ -17,6 +17,21 @@ pub enum AlignmentMode {
     Off,
 }
 
+/// How a vertex's busy time is taken from its subtasks
+/// (`job.autoscaler.metrics.busy-time.aggregator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BusyTimeAggregator {
+    /// The busiest subtask's `busyTimeMsPerSecond` (sizes for the hottest subtask).
+    #[default]
+    Max,
+    /// The least busy subtask's.
+    Min,
+    /// The mean over subtasks, from the growth of `accumulateBusyTimeMs`; the true processing
+    /// rate's numerator is then the `numRecordsIn` counter's rate.
+    Avg,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AutoscalerSettings {
     /// `utilization.target`
@@ -66,6 +81,27 @@ pub struct AutoscalerSettings {
     /// `observed-true-processing-rate.lag-threshold`: a source whose lag is at least this many
     /// seconds of input is catching up, and its observed rate is a true processing rate sample.
     pub observed_lag_threshold: Duration,
+    /// `observed-true-processing-rate.switch-threshold`: the observed rate replaces the busy
+    /// time based one when that is more than this fraction above it.
+    pub observed_switch_threshold: f64,
+    /// `observed-true-processing-rate.min-observations`: observed samples needed to use them.
+    pub observed_min_observations: usize,
+    /// `metrics.busy-time.aggregator`
+    pub busy_time_aggregator: BusyTimeAggregator,
+    /// `observed-scalability.enabled` / `.min-observations` / `.coefficient-min`: divide the
+    /// scale factor by how well the vertex scaled so far (see
+    /// [`crate::history::observed_scalability`]).
+    pub observed_scalability: bool,
+    pub observed_scalability_min_observations: usize,
+    pub observed_scalability_coefficient_min: f64,
+    /// `memory.gc-pressure.threshold`: no scaling while a TaskManager spends more than this
+    /// fraction of its time in GC (latest sample).
+    pub gc_pressure_threshold: f64,
+    /// `memory.heap-usage.threshold`: no scaling while the fullest TaskManager heap is above
+    /// this fraction of its maximum (average over the window).
+    pub heap_usage_threshold: f64,
+    /// `memory.tuning.*`
+    pub memory_tuning: crate::memory::TuningSettings,
     /// `history.max.count` / `history.max.age`: scaling history kept per vertex.
     pub history_max_count: usize,
     pub history_max_age: Duration,
@@ -103,6 +139,15 @@ impl Default for AutoscalerSettings {
             restart_time_tracking: false,
             restart_time_limit: Duration::from_secs(15 * 60),
             observed_lag_threshold: Duration::from_secs(30),
+            observed_switch_threshold: 0.15,
+            observed_min_observations: 2,
+            busy_time_aggregator: BusyTimeAggregator::Max,
+            observed_scalability: false,
+            observed_scalability_min_observations: 3,
+            observed_scalability_coefficient_min: 0.5,
+            gc_pressure_threshold: 1.0,
+            heap_usage_threshold: 1.0,
+            memory_tuning: crate::memory::TuningSettings::default(),
             history_max_count: 3,
             history_max_age: Duration::from_secs(24 * 60 * 60),
             excluded_periods: Vec::new(),
@@ -249,6 +294,32 @@ impl AutoscalerSettings {
         }
         for (key, slot) in [
             (
+                "observed-true-processing-rate.switch-threshold",
+                &mut settings.observed_switch_threshold,
+            ),
+            (
+                "observed-scalability.coefficient-min",
+                &mut settings.observed_scalability_coefficient_min,
+            ),
+            (
+                "memory.gc-pressure.threshold",
+                &mut settings.gc_pressure_threshold,
+            ),
+            (
+                "memory.heap-usage.threshold",
+                &mut settings.heap_usage_threshold,
+            ),
+            (
+                "memory.tuning.overhead",
+                &mut settings.memory_tuning.overhead,
+            ),
+        ] {
+            if let Some(v) = number(key, &mut problems) {
+                *slot = v;
+            }
+        }
+        for (key, slot) in [
+            (
                 "scaling.effectiveness.detection.enabled",
                 &mut settings.effectiveness_detection,
             ),
@@ -257,6 +328,19 @@ impl AutoscalerSettings {
             (
                 "restart.time-tracking.enabled",
                 &mut settings.restart_time_tracking,
+            ),
+            (
+                "observed-scalability.enabled",
+                &mut settings.observed_scalability,
+            ),
+            ("memory.tuning.enabled", &mut settings.memory_tuning.enabled),
+            (
+                "memory.tuning.maximize-managed-memory",
+                &mut settings.memory_tuning.maximize_managed,
+            ),
+            (
+                "memory.tuning.scale-down-compensation.enabled",
+                &mut settings.memory_tuning.scale_down_compensation,
             ),
         ] {
             if let Some(text) = value(key) {
@@ -290,13 +374,38 @@ impl AutoscalerSettings {
                 Err(why) => problems.push(format!("{PREFIX}quota.memory: {why}")),
             }
         }
-        if let Some(text) = value("history.max.count") {
-            match text.parse::<usize>() {
-                Ok(v) => settings.history_max_count = v,
-                Err(_) => problems.push(format!(
-                    "{PREFIX}history.max.count: {text:?} is not a whole number"
-                )),
+        for (key, slot) in [
+            ("history.max.count", &mut settings.history_max_count),
+            (
+                "observed-true-processing-rate.min-observations",
+                &mut settings.observed_min_observations,
+            ),
+            (
+                "observed-scalability.min-observations",
+                &mut settings.observed_scalability_min_observations,
+            ),
+        ] {
+            if let Some(text) = value(key) {
+                match text.parse::<usize>() {
+                    Ok(v) => *slot = v,
+                    Err(_) => {
+                        problems.push(format!("{PREFIX}{key}: {text:?} is not a whole number"))
+                    }
+                }
             }
+        }
+        if let Some(text) = value("metrics.busy-time.aggregator") {
+            settings.busy_time_aggregator = match text.to_ascii_uppercase().as_str() {
+                "MAX" => BusyTimeAggregator::Max,
+                "MIN" => BusyTimeAggregator::Min,
+                "AVG" => BusyTimeAggregator::Avg,
+                _ => {
+                    problems.push(format!(
+                        "{PREFIX}metrics.busy-time.aggregator: {text:?} is not MAX, MIN or AVG"
+                    ));
+                    settings.busy_time_aggregator
+                }
+            };
         }
         for (key, slot) in [
             (
@@ -395,6 +504,31 @@ impl AutoscalerSettings {
                 settings.scale_up_max_factor
             ));
         }
+        let coefficient_min = settings.observed_scalability_coefficient_min;
+        if !(coefficient_min > 0.0 && coefficient_min <= 1.0) {
+            problems.push(format!(
+                "{PREFIX}observed-scalability.coefficient-min: {coefficient_min} is not within (0, 1]; use e.g. 0.5"
+            ));
+        }
+        for (key, threshold) in [
+            (
+                "memory.gc-pressure.threshold",
+                settings.gc_pressure_threshold,
+            ),
+            ("memory.heap-usage.threshold", settings.heap_usage_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&threshold) {
+                problems.push(format!(
+                    "{PREFIX}{key}: {threshold} is not within [0, 1] (1 disables the check)"
+                ));
+            }
+        }
+        if settings.memory_tuning.overhead < 0.0 {
+            problems.push(format!(
+                "{PREFIX}memory.tuning.overhead: {} is negative; use e.g. 0.2 (20% over the observed usage)",
+                settings.memory_tuning.overhead
+            ));
+        }
         if settings.vertex_min_parallelism > settings.vertex_max_parallelism {
             problems.push(format!(
                 "{PREFIX}vertex.min-parallelism: {} is above vertex.max-parallelism ({})",
@@ -490,6 +624,57 @@ mod tests {
             bad.iter()
                 .any(|p| p.starts_with("job.autoscaler.excluded.periods:"))
         );
+        let memory_and_rates = AutoscalerSettings::from_config(&config(&[
+            ("memory.gc-pressure.threshold", "0.3"),
+            ("memory.heap-usage.threshold", "0.9"),
+            ("observed-scalability.enabled", "true"),
+            ("observed-scalability.min-observations", "5"),
+            ("observed-scalability.coefficient-min", "0.25"),
+            ("observed-true-processing-rate.switch-threshold", "0.3"),
+            ("observed-true-processing-rate.min-observations", "4"),
+            ("metrics.busy-time.aggregator", "avg"),
+            ("memory.tuning.enabled", "true"),
+            ("memory.tuning.overhead", "0.5"),
+            ("memory.tuning.maximize-managed-memory", "true"),
+            ("memory.tuning.scale-down-compensation.enabled", "false"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            memory_and_rates.memory_tuning,
+            crate::memory::TuningSettings {
+                enabled: true,
+                overhead: 0.5,
+                maximize_managed: true,
+                scale_down_compensation: false,
+            }
+        );
+        assert_eq!(
+            (
+                memory_and_rates.gc_pressure_threshold,
+                memory_and_rates.heap_usage_threshold
+            ),
+            (0.3, 0.9)
+        );
+        assert!(memory_and_rates.observed_scalability);
+        assert_eq!(memory_and_rates.observed_scalability_min_observations, 5);
+        assert_eq!(memory_and_rates.observed_scalability_coefficient_min, 0.25);
+        assert_eq!(memory_and_rates.observed_switch_threshold, 0.3);
+        assert_eq!(memory_and_rates.observed_min_observations, 4);
+        assert_eq!(
+            memory_and_rates.busy_time_aggregator,
+            BusyTimeAggregator::Avg
+        );
+        let bad = AutoscalerSettings::from_config(&config(&[
+            ("memory.heap-usage.threshold", "90"),
+            ("observed-scalability.coefficient-min", "0"),
+            ("metrics.busy-time.aggregator", "median"),
+        ]))
+        .unwrap_err();
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(bad.contains(
+            &"job.autoscaler.memory.heap-usage.threshold: 90 is not within [0, 1] (1 disables the check)"
+                .to_string()
+        ));
         assert_eq!(settings.restart_seconds(&[]), 300.0, "nothing measured yet");
         assert_eq!(settings.restart_seconds(&[4_900, 12_345]), 12.0);
         assert_eq!(

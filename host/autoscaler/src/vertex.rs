@@ -46,6 +46,10 @@ pub enum Reason {
         true_processing_rate: f64,
         factor: f64,
     },
+    /// The vertex scaled less than linearly so far (`observed-scalability.enabled`): the
+    /// factor was divided by the fitted coefficient.
+    #[serde(rename_all = "camelCase")]
+    ObservedScalability { coefficient: f64, factor: f64 },
     /// The factor was limited by `scale-up.max-factor` / `scale-down.max-factor`.
     #[serde(rename_all = "camelCase")]
     FactorLimited { wanted: f64, limited_to: f64 },
@@ -126,12 +130,15 @@ pub fn thresholds(
     }
 }
 
-/// The new parallelism of a vertex, or None when it stays as it is.
+/// The new parallelism of a vertex, or None when it stays as it is. `scalability` is the
+/// vertex's observed scalability coefficient (1.0: linear, or not enabled), see
+/// [`crate::history::observed_scalability`].
 pub fn target_parallelism(
     m: &VertexMetrics,
     settings: &AutoscalerSettings,
     backlog: bool,
     restart_s: f64,
+    scalability: f64,
 ) -> Option<VertexOutcome> {
     let p = m.parallelism;
     let catch_up_s = settings.catch_up_seconds();
@@ -140,12 +147,19 @@ pub fn target_parallelism(
         return None;
     }
     let mut reasons = Vec::new();
-    let wanted = required / m.true_processing_rate;
+    let mut wanted = required / m.true_processing_rate;
     reasons.push(Reason::ScaleFactor {
         required_capacity: required,
         true_processing_rate: m.true_processing_rate,
         factor: wanted,
     });
+    if scalability != 1.0 {
+        wanted /= scalability;
+        reasons.push(Reason::ObservedScalability {
+            coefficient: scalability,
+            factor: wanted,
+        });
+    }
     let (min_factor, max_factor) = (
         1.0 - settings.scale_down_max_factor,
         1.0 + settings.scale_up_max_factor,
@@ -247,6 +261,7 @@ mod tests {
             &AutoscalerSettings::default(),
             false,
             300.0,
+            1.0,
         )
         .unwrap();
         assert_eq!((outcome.current, outcome.new), (2, 6));
@@ -271,6 +286,30 @@ mod tests {
     }
 
     #[test]
+    fn a_vertex_that_scaled_less_than_linearly_asks_for_more() {
+        // The factor 2.55 of the slow vertex above, divided by the coefficient 0.8: 3.1875,
+        // ceil(3.1875 * 2) = 7 instead of 6.
+        let outcome = target_parallelism(
+            &vertex(2, 100.0, 160.0),
+            &AutoscalerSettings::default(),
+            false,
+            300.0,
+            0.8,
+        )
+        .unwrap();
+        assert_eq!(outcome.new, 7);
+        assert!(
+            outcome.reasons.iter().any(|r| matches!(
+                r,
+                Reason::ObservedScalability { coefficient, factor }
+                    if *coefficient == 0.8 && (factor - 3.1875).abs() < 1e-9
+            )),
+            "{:?}",
+            outcome.reasons
+        );
+    }
+
+    #[test]
     fn a_scale_down_is_limited_by_the_max_factor() {
         // Needs round(10 * 300 / 1800 + 10 / 0.7) = round(1.67 + 14.29) = 16 of 1000: factor
         // 0.016, limited to 1 - 0.6 = 0.4: 10 -> 4.
@@ -279,6 +318,7 @@ mod tests {
             &AutoscalerSettings::default(),
             false,
             300.0,
+            1.0,
         )
         .unwrap();
         assert_eq!(outcome.new, 4);
@@ -301,11 +341,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            target_parallelism(&vertex(4, 100.0, 70.0), &settings, false, 300.0),
+            target_parallelism(&vertex(4, 100.0, 70.0), &settings, false, 300.0, 1.0),
             None
         );
         assert_eq!(
-            target_parallelism(&vertex(4, f64::NAN, 70.0), &settings, false, 300.0),
+            target_parallelism(&vertex(4, f64::NAN, 70.0), &settings, false, 300.0, 1.0),
             None,
             "no rate, no decision"
         );
@@ -317,7 +357,8 @@ mod tests {
             vertex_max_parallelism: 12,
             ..Default::default()
         };
-        let outcome = target_parallelism(&vertex(2, 10.0, 160.0), &settings, false, 300.0).unwrap();
+        let outcome =
+            target_parallelism(&vertex(2, 10.0, 160.0), &settings, false, 300.0, 1.0).unwrap();
         assert_eq!(outcome.new, 12);
         assert!(
             outcome
@@ -334,7 +375,7 @@ mod tests {
             alignment: crate::AlignmentMode::EvenlySpread,
             ..Default::default()
         };
-        let outcome = target_parallelism(&keyed, &settings, false, 300.0).unwrap();
+        let outcome = target_parallelism(&keyed, &settings, false, 300.0, 1.0).unwrap();
         // ceil(2.55 * 4) = 11, aligned to 16 (a divisor of 128).
         assert_eq!(outcome.new, 16);
         assert!(outcome.reasons.contains(&Reason::Aligned {
@@ -351,7 +392,7 @@ mod tests {
             for tpr in [1.0, 37.5, 100.0, 999.0, 1e6] {
                 for target in [0.0, 1.0, 80.0, 160.0, 5000.0, 1e7] {
                     let m = vertex(p, tpr, target);
-                    let Some(outcome) = target_parallelism(&m, &settings, false, 300.0) else {
+                    let Some(outcome) = target_parallelism(&m, &settings, false, 300.0, 1.0) else {
                         continue;
                     };
                     assert!(outcome.new >= 1 && outcome.new <= 128, "{m:?}: {outcome:?}");
@@ -367,7 +408,7 @@ mod tests {
                     }
                     // Deterministic.
                     assert_eq!(
-                        target_parallelism(&m, &settings, false, 300.0),
+                        target_parallelism(&m, &settings, false, 300.0, 1.0),
                         Some(outcome)
                     );
                 }

@@ -102,6 +102,7 @@ mod tests {
         Sample {
             time_ms,
             vertices: Default::default(),
+            task_managers: crate::evaluate::TaskManagerSample::MISSING,
         }
     }
 

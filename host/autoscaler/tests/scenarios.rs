@@ -10,7 +10,7 @@
 //! subtask is as busy as its share of the records; a skewed key makes one subtask busier than
 //! the others. A rescale stops processing for `RESTART_S` seconds.
 
-use flink_autoscaler::evaluate::{GraphVertex, Sample, VertexSample};
+use flink_autoscaler::evaluate::{GraphVertex, Sample, TaskManagerSample, VertexSample};
 use flink_autoscaler::{AutoscalerSettings, AutoscalerState};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -49,6 +49,7 @@ fn graph(job: &Job) -> Vec<GraphVertex> {
             inputs: vec![],
             source_partitions: 0,
             name: "Source".into(),
+            ship_strategies: Default::default(),
         },
         GraphVertex {
             id: "work".into(),
@@ -57,6 +58,7 @@ fn graph(job: &Job) -> Vec<GraphVertex> {
             inputs: vec![("source".into(), true)],
             source_partitions: 0,
             name: "work".into(),
+            ship_strategies: Default::default(),
         },
     ]
 }
@@ -110,6 +112,7 @@ fn run_from(trace: &Trace, mut job: Job, settings: &AutoscalerSettings, backlog:
             load: load.min(1.0),
             lag,
             observed_tpr: f64::NAN,
+            accumulated_busy_ms: f64::NAN,
         };
         let sample = Sample {
             time_ms: t * 1000,
@@ -117,6 +120,7 @@ fn run_from(trace: &Trace, mut job: Job, settings: &AutoscalerSettings, backlog:
                 ("source".into(), vertex(0.05, lag)),
                 ("work".into(), vertex(average(&busy[recent..]), f64::NAN)),
             ]),
+            task_managers: TaskManagerSample::MISSING,
         };
         let graph = graph(&job);
         let report = state.step(&graph, sample, running_since * 1000, settings);

@@ -30,6 +30,17 @@ pub struct TaskManagerSummary {
     pub id: String,
     pub slots_number: u32,
     pub free_slots: u32,
+    /// How its memory was sized (`memoryConfiguration`; Flink 1.12+).
+    #[serde(default)]
+    pub memory_configuration: Option<TaskManagerMemoryConfiguration>,
+}
+
+/// A TaskManager's memory as it runs (bytes).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskManagerMemoryConfiguration {
+    #[serde(default)]
+    pub total_process_memory: Option<u64>,
 }
 
 impl TaskManagerSummary {

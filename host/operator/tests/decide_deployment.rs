@@ -1450,9 +1450,29 @@ fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_c
     );
     let old_job = world.job_id();
     let chosen = BTreeMap::from([("cbc357ccb763df2852fee8c4fc7d55f2".to_string(), 3)]);
+    // Memory tuning chose smaller TaskManagers (600 MiB instead of the spec's).
+    let tuned = flink_autoscaler::memory::MemoryRecommendation {
+        process: 600 << 20,
+        heap: 120 << 20,
+        managed: 0,
+        network: 1 << 20,
+        metaspace: 96 << 20,
+        set: BTreeMap::from([
+            (
+                "taskmanager.memory.process.size".to_string(),
+                "629145600 bytes".to_string(),
+            ),
+            (
+                "taskmanager.memory.managed.fraction".to_string(),
+                "0".to_string(),
+            ),
+        ]),
+        remove: vec!["taskmanager.memory.managed.size".to_string()],
+    };
     world.autoscaler = Some(AutoscalerView {
         overrides: chosen.clone(),
         redeploy: Some("count 1 -> 3".into()),
+        memory: Some(tuned),
         ..Default::default()
     });
     let plan = world.reconcile();
@@ -1483,6 +1503,27 @@ fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_c
         applied_config(&plan, "pipeline.jobvertex-parallelism-overrides").as_deref(),
         Some("cbc357ccb763df2852fee8c4fc7d55f2:3"),
         "the new job runs the chosen parallelism"
+    );
+    assert_eq!(
+        applied_config(&plan, "taskmanager.memory.process.size").as_deref(),
+        Some("629145600 bytes"),
+        "and the tuned TaskManager memory"
+    );
+    assert_eq!(
+        applied_config(&plan, "taskmanager.memory.managed.fraction").as_deref(),
+        Some("0")
+    );
+    let tm_memory = plan.actions.iter().find_map(|a| match a {
+        Action::ApplyCluster(objects) => objects.task_manager.as_ref().map(|tm| {
+            tm.pointer("/spec/template/spec/containers/0/resources/limits/memory")
+                .cloned()
+        }),
+        _ => None,
+    });
+    assert_eq!(
+        tm_memory.flatten(),
+        Some(serde_json::json!("600Mi")),
+        "the TaskManager pods get the tuned memory"
     );
     // The new job runs what was chosen: nothing more to do, and the spec stayed stable.
     world.autoscaler.as_mut().expect("view").redeploy = None;

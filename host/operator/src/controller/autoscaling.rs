@@ -12,13 +12,15 @@ use crate::observability::ScalingOutcome;
 use crate::reconcile::Note;
 use crate::reconcile::autoscaling::{
     AutoscalerView, cluster_resources, graph_of, idle_to_release, in_place_requirements,
-    is_adaptive, notes_of, redeploy_needed, resolve, should_sample, state_config_map, status_of,
-    summary_of,
+    is_adaptive, memory_redeploy, notes_of, redeploy_needed, resolve, should_sample,
+    state_config_map, status_of, summary_of,
 };
 use crate::reconcile::observed::{ObservedCluster, ObservedFlink};
 use crate::render;
 use flink_api::FlinkDeployment;
-use flink_autoscaler::collect::{Aggregated, vertex_query, vertex_sample};
+use flink_autoscaler::collect::{
+    Aggregated, TASK_MANAGER_QUERY, task_manager_sample, vertex_query, vertex_sample,
+};
 use flink_autoscaler::limits::{ClusterResources, quota_problem, task_managers_needed};
 use flink_autoscaler::{AutoscalerSettings, AutoscalerState, GraphVertex, Sample};
 use flink_rest::{Aggregation, FlinkClient, FlinkError, JobDetails, JobId, JobState};
@@ -189,11 +191,17 @@ pub async fn step(
         ctx.metrics.scaling(&namespace, outcome);
     }
     publish(ctx, resource, &notes).await;
+    // Tuning switched off: deploys render the user's memory again.
+    let memory = state
+        .memory
+        .clone()
+        .filter(|_| settings.memory_tuning.enabled);
     Some(AutoscalerView {
         status: status_of(&state, report.as_ref(), message),
         overrides: state.overrides,
         policy,
         redeploy,
+        memory,
     })
 }
 
@@ -259,8 +267,9 @@ async fn sample_and_step(
         );
     }
     let Some(decision) = report.decision.clone() else {
+        let memory = memory_change(&target, state, settings).await;
         return Ok(Some(Stepped {
-            redeploy: redeploy_needed(&details, &graph, &state.overrides),
+            redeploy: redeploy_of(&target, state, memory),
             report,
             notes,
             policy: None,
@@ -286,7 +295,34 @@ async fn sample_and_step(
     let mut resolved = resolve(&report, &graph, policy.as_ref(), !report.hold);
     notes.extend(std::mem::take(&mut resolved.notes));
     let mut message = resolved.message;
-    let cluster = (!resolved.apply.is_empty()).then(|| cluster_of(ctx, resource, observed));
+    let mut cluster = (!resolved.apply.is_empty()).then(|| cluster_of(ctx, resource, observed));
+    let tuned = match &cluster {
+        Some(cluster) => tune_memory(
+            ctx,
+            resource,
+            settings,
+            &graph,
+            &decision,
+            &resolved.apply,
+            cluster,
+        ),
+        None => None,
+    };
+    if let Some(tuned) = &tuned {
+        notes.push(Note::normal(
+            "ConfigurationRecommendation",
+            format!(
+                "Memory tuning recommends the following configuration (automatic tuning is {}):\n{}",
+                if settings.memory_tuning.enabled { "enabled" } else { "disabled" },
+                tuned.describe()
+            ),
+        ));
+    }
+    let tuned = tuned.filter(|_| settings.memory_tuning.enabled);
+    // The quota is checked with the memory the TaskManagers will have.
+    if let (Some(cluster), Some(tuned)) = (cluster.as_mut(), &tuned) {
+        cluster.memory = tuned.process;
+    }
     if let Some(cluster) = &cluster
         && let Some(problem) = quota_problem(
             &graph,
@@ -303,21 +339,114 @@ async fn sample_and_step(
         message = Some(problem);
         resolved.apply.clear();
     }
-    if let (Some(cluster), false) = (&cluster, resolved.apply.is_empty()) {
+    let applying = !resolved.apply.is_empty();
+    if applying {
         state.record_applied(&graph, &decision, &resolved.apply, now_ms, settings);
-        let (more, failure) = apply(ctx, resource, cluster, &target, &resolved.apply).await;
+        if tuned.is_some() {
+            state.memory = tuned;
+        }
+    }
+    let memory = memory_change(&target, state, settings).await;
+    if let (Some(cluster), true) = (&cluster, applying) {
+        let (more, failure) = apply(
+            ctx,
+            resource,
+            cluster,
+            &target,
+            &resolved.apply,
+            memory.as_deref(),
+        )
+        .await;
         notes.extend(more);
         if failure.is_some() {
             message = failure;
         }
     }
     Ok(Some(Stepped {
-        redeploy: redeploy_needed(&details, &graph, &state.overrides),
+        redeploy: redeploy_of(&target, state, memory),
         report,
         notes,
         policy: resolved.policy,
         message,
     }))
+}
+
+/// What a redeploy must change, derived from what runs: the vertices' parallelism (a job off
+/// the adaptive scheduler) and the TaskManagers' memory (`memory`, from [`memory_change`]).
+fn redeploy_of(
+    target: &Target<'_>,
+    state: &AutoscalerState,
+    memory: Option<String>,
+) -> Option<String> {
+    match (
+        redeploy_needed(target.details, target.graph, &state.overrides),
+        memory,
+    ) {
+        (Some(p), Some(m)) => Some(format!("{p}; {m}")),
+        (p, m) => p.or(m),
+    }
+}
+
+/// The TaskManagers run another memory than memory tuning chose (asks Flink's `/taskmanagers`
+/// only when tuning is on and chose something).
+async fn memory_change(
+    target: &Target<'_>,
+    state: &AutoscalerState,
+    settings: &AutoscalerSettings,
+) -> Option<String> {
+    let tuned = state
+        .memory
+        .as_ref()
+        .filter(|_| settings.memory_tuning.enabled)?;
+    match target.client.task_managers().await {
+        Ok(running) => memory_redeploy(&running.taskmanagers, tuned),
+        Err(e) => {
+            tracing::info!(error = %e, "autoscaler: cannot read the TaskManagers' memory");
+            None
+        }
+    }
+}
+
+/// The memory tuning recommendation for a rescale to `apply` (None when the TaskManagers'
+/// memory cannot be derived or Flink did not report their usage).
+fn tune_memory(
+    ctx: &Context,
+    resource: &FlinkDeployment,
+    settings: &AutoscalerSettings,
+    graph: &[GraphVertex],
+    decision: &flink_autoscaler::decide::JobDecision,
+    apply: &BTreeMap<String, u32>,
+    cluster: &ClusterResources,
+) -> Option<flink_autoscaler::memory::MemoryRecommendation> {
+    if cluster.memory == 0 {
+        return None;
+    }
+    let config = spec_config(ctx, resource);
+    let spec = match flink_autoscaler::memory::TaskManagerMemory::derive(&config, cluster.memory) {
+        Ok(spec) => spec,
+        Err(why) => {
+            tracing::info!(%why, "autoscaler: TaskManager memory not tuned");
+            return None;
+        }
+    };
+    let spt = cluster.slots_per_task_manager;
+    let task_managers = (
+        task_managers_needed(graph, &BTreeMap::new(), spt),
+        task_managers_needed(graph, apply, spt),
+    );
+    flink_autoscaler::memory::recommend(
+        &spec,
+        &decision.evaluation.memory_used,
+        graph,
+        apply,
+        &config,
+        task_managers,
+        &settings.memory_tuning,
+    )
+    .unwrap_or_else(|why| {
+        tracing::info!(%why, "autoscaler: TaskManager memory not tuned");
+        None
+    })
 }
 
 /// After an in-place scale-down a standalone cluster has TaskManagers the job no longer uses:
@@ -431,6 +560,19 @@ const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 /// The cost given to a TaskManager pod being released.
 const RELEASE_COST: &str = "-1000";
 
+/// The Flink configuration the user's spec renders (without the autoscaler's memory tuning).
+fn spec_config(ctx: &Context, resource: &FlinkDeployment) -> BTreeMap<String, String> {
+    let defaults = ctx
+        .dynamic()
+        .flink_defaults_for(&resource.namespace().unwrap_or_default());
+    render::flink_config(&render::RenderInput::for_resource(
+        resource,
+        &resource.spec,
+        &defaults,
+    ))
+    .unwrap_or_default()
+}
+
 /// The cluster's TaskManagers as they run now, with what each one has (from the rendered
 /// configuration).
 fn cluster_of(
@@ -438,15 +580,7 @@ fn cluster_of(
     resource: &FlinkDeployment,
     observed: &ObservedCluster,
 ) -> ClusterResources {
-    let defaults = ctx
-        .dynamic()
-        .flink_defaults_for(&resource.namespace().unwrap_or_default());
-    let config = render::flink_config(&render::RenderInput::for_resource(
-        resource,
-        &resource.spec,
-        &defaults,
-    ))
-    .unwrap_or_default();
+    let config = spec_config(ctx, resource);
     let task_managers = observed
         .task_manager
         .as_ref()
@@ -483,7 +617,12 @@ async fn collect(
                 job,
                 &vertex.id,
                 &names,
-                &[Aggregation::Sum, Aggregation::Max, Aggregation::Avg],
+                &[
+                    Aggregation::Sum,
+                    Aggregation::Max,
+                    Aggregation::Min,
+                    Aggregation::Avg,
+                ],
             )
             .await?;
         let values: BTreeMap<String, Aggregated> = answers
@@ -492,6 +631,7 @@ async fn collect(
                 let aggregated = Aggregated {
                     sum: m.sum,
                     max: m.max,
+                    min: m.min,
                     avg: m.avg,
                 };
                 (m.id, aggregated)
@@ -501,10 +641,26 @@ async fn collect(
         missing.extend(notes.into_iter().map(|n| format!("{}: {n}", vertex.name)));
         vertices.insert(vertex.id.clone(), sample);
     }
+    let answers = client
+        .taskmanager_metrics(&TASK_MANAGER_QUERY, &[Aggregation::Max])
+        .await?;
+    let values: BTreeMap<String, Aggregated> = answers
+        .into_iter()
+        .map(|m| {
+            let aggregated = Aggregated {
+                max: m.max,
+                ..Aggregated::default()
+            };
+            (m.id, aggregated)
+        })
+        .collect();
+    let (task_managers, notes) = task_manager_sample(&values);
+    missing.extend(notes);
     Ok((
         Sample {
             time_ms: now_ms,
             vertices,
+            task_managers,
         },
         missing,
     ))
@@ -518,6 +674,7 @@ async fn apply(
     cluster: &ClusterResources,
     target: &Target<'_>,
     changes: &BTreeMap<String, u32>,
+    memory_change: Option<&str>,
 ) -> (Vec<Note>, Option<String>) {
     let Target {
         client,
@@ -525,6 +682,14 @@ async fn apply(
         details,
         graph,
     } = *target;
+    if let Some(memory) = memory_change {
+        // The deployment's decision redeploys the job with both (`AutoscalerView::redeploy`).
+        let why = format!(
+            "Rescaling by a redeploy in the job's upgrade mode: {}; {memory}: TaskManager memory cannot change in place",
+            summary_of(graph, changes)
+        );
+        return (vec![Note::normal("Scaling", why)], None);
+    }
     if !is_adaptive(details) {
         // The deployment's decision redeploys the job (`AutoscalerView::redeploy`).
         let why = format!(

@@ -22,8 +22,27 @@ pub struct AutoscalerView {
     pub status: AutoscalerStatus,
     pub policy: Option<PolicyDecision>,
     /// The running job cannot be rescaled in place and does not run the parallelism chosen for
-    /// it: what a redeploy (in the job's upgrade mode) changes.
+    /// it, or its TaskManagers do not run the memory tuning chose: what a redeploy (in the
+    /// job's upgrade mode) changes.
     pub redeploy: Option<String>,
+    /// The TaskManager memory memory tuning chose (`memory.tuning.enabled`), for deploys.
+    pub memory: Option<flink_autoscaler::memory::MemoryRecommendation>,
+}
+
+/// The TaskManagers (as Flink reports them) run another process size than memory tuning
+/// chose: what a redeploy changes. Nothing when no TaskManager reports its memory.
+pub fn memory_redeploy(
+    task_managers: &[TaskManagerSummary],
+    tuned: &flink_autoscaler::memory::MemoryRecommendation,
+) -> Option<String> {
+    let running = task_managers
+        .iter()
+        .filter_map(|t| t.memory_configuration.as_ref()?.total_process_memory)
+        .find(|bytes| *bytes != tuned.process)?;
+    Some(format!(
+        "TaskManager memory {running} -> {} bytes (job.autoscaler.memory.tuning.enabled)",
+        tuned.process
+    ))
 }
 
 /// The TaskManager pods a standalone cluster can let go after a scale-down: `running` of them
@@ -298,6 +317,11 @@ pub fn graph_of(details: &JobDetails) -> Vec<GraphVertex> {
                 .collect(),
             source_partitions: 0,
             name: v.name.clone(),
+            ship_strategies: edges
+                .iter()
+                .filter(|(_, to, _)| *to == v.id)
+                .map(|(from, _, strategy)| (from.clone(), strategy.to_string()))
+                .collect(),
         })
         .collect()
 }
@@ -395,6 +419,9 @@ pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
             }
         }
     }
+    if let Some(pressure) = &decision.memory_pressure {
+        notes.push(Note::normal("MemoryPressure", pressure.describe()));
+    }
     for (id, ineffective) in &decision.ineffective {
         notes.push(Note::warning(
             "IneffectiveScaling",
@@ -432,11 +459,41 @@ mod tests {
     }
 
     #[test]
+    fn task_managers_running_other_memory_than_tuned_are_redeployed() {
+        let tm = |bytes: Option<u64>| TaskManagerSummary {
+            id: "tm".into(),
+            slots_number: 1,
+            free_slots: 0,
+            memory_configuration: Some(flink_rest::model::TaskManagerMemoryConfiguration {
+                total_process_memory: bytes,
+            }),
+        };
+        let tuned = flink_autoscaler::memory::MemoryRecommendation {
+            process: 600 << 20,
+            heap: 0,
+            managed: 0,
+            network: 0,
+            metaspace: 0,
+            set: BTreeMap::new(),
+            remove: Vec::new(),
+        };
+        let why = memory_redeploy(&[tm(Some(1 << 30))], &tuned).expect("a redeploy");
+        assert!(why.contains("1073741824 -> 629145600 bytes"), "{why}");
+        assert_eq!(memory_redeploy(&[tm(Some(600 << 20))], &tuned), None);
+        assert_eq!(
+            memory_redeploy(&[tm(None)], &tuned),
+            None,
+            "not reported: not judged"
+        );
+    }
+
+    #[test]
     fn only_idle_task_managers_of_the_cluster_beyond_the_need_are_released() {
         let tm = |id: &str, free: u32| TaskManagerSummary {
             id: id.into(),
             slots_number: 2,
             free_slots: free,
+            memory_configuration: None,
         };
         let pods: Vec<String> = ["tm-a", "tm-b", "tm-c", "tm-d"].map(String::from).to_vec();
         let reported = [

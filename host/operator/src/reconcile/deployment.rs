@@ -471,6 +471,7 @@ impl<'a> Decision<'a> {
         };
         let mut input = RenderInput::for_resource(self.resource, &target.spec, self.ctx.defaults);
         input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
+        input.autoscaler_memory = self.ctx.autoscaler.and_then(|a| a.memory.as_ref());
         input.generation = target.generation;
         input.revision = target.revision;
         input.restore_from = restore.as_deref();
@@ -622,6 +623,7 @@ impl<'a> Decision<'a> {
                 self.record(spec, ReconciliationState::Deployed, false);
                 let mut input = RenderInput::for_resource(self.resource, spec, self.ctx.defaults);
                 input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
+                input.autoscaler_memory = self.ctx.autoscaler.and_then(|a| a.memory.as_ref());
                 input.job_id = self
                     .status
                     .job_status
@@ -1448,6 +1450,7 @@ impl<'a> Decision<'a> {
                     self.ctx.defaults,
                 );
                 input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
+                input.autoscaler_memory = self.ctx.autoscaler.and_then(|a| a.memory.as_ref());
                 let config = render::flink_config(&input).unwrap_or_default();
                 self.status.task_manager = Some(TaskManagerInfo {
                     label_selector: Some(render::task_manager_selector(

@@ -168,20 +168,7 @@ pub fn flink_config(input: &RenderInput) -> Result<BTreeMap<String, String>, Ren
                 "execution.savepoint.ignore-unclaimed-state",
             )
         };
-        // A cancelled job's checkpoints must survive the cancel for a last-state upgrade (and
-        // for savepoint mode's fallback to the latest checkpoint).
-        const RETENTION: &str = "execution.checkpointing.externalized-checkpoint-retention";
-        match job.upgrade_mode {
-            flink_api::UpgradeMode::LastState => {
-                config.insert(RETENTION.into(), "RETAIN_ON_CANCELLATION".into());
-            }
-            flink_api::UpgradeMode::Savepoint => {
-                config
-                    .entry(RETENTION.into())
-                    .or_insert_with(|| "RETAIN_ON_CANCELLATION".into());
-            }
-            flink_api::UpgradeMode::Stateless => {}
-        }
+        retain_checkpoints(&mut config, job.upgrade_mode);
         for key in options::SAVEPOINT_PATH.all_keys() {
             config.remove(key);
         }
@@ -193,7 +180,33 @@ pub fn flink_config(input: &RenderInput) -> Result<BTreeMap<String, String>, Ren
         }
         autoscaled(&mut config, input.autoscaler_overrides);
     }
+    // Tuned TaskManager memory replaces the user's sizing (the pod's memory follows).
+    if let Some(tuned) = input.autoscaler_memory {
+        for key in &tuned.remove {
+            config.remove(key);
+        }
+        config.extend(tuned.set.clone());
+    }
     Ok(config)
+}
+
+/// A cancelled job's checkpoints must survive the cancel for a last-state upgrade, restart or
+/// rollback (and for savepoint mode's fallback to the latest checkpoint): stateful jobs retain
+/// them (savepoint mode unless the user chose otherwise). Application clusters and session
+/// job submissions alike.
+pub fn retain_checkpoints(config: &mut BTreeMap<String, String>, mode: flink_api::UpgradeMode) {
+    let key = options::CHECKPOINT_RETENTION.key;
+    match mode {
+        flink_api::UpgradeMode::LastState => {
+            config.insert(key.into(), "RETAIN_ON_CANCELLATION".into());
+        }
+        flink_api::UpgradeMode::Savepoint => {
+            config
+                .entry(key.into())
+                .or_insert_with(|| "RETAIN_ON_CANCELLATION".into());
+        }
+        flink_api::UpgradeMode::Stateless => {}
+    }
 }
 
 /// An autoscaled job runs the adaptive scheduler unless the user chose a scheduler (so a

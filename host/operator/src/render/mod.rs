@@ -13,7 +13,7 @@ mod config;
 mod pod;
 mod resources;
 
-pub use config::{config_file_name, config_file_text, flink_config};
+pub use config::{config_file_name, config_file_text, flink_config, retain_checkpoints};
 pub use pod::{NATIVE_TM_TEMPLATE_FILE, merge_templates};
 
 use flink_api::config::options;
@@ -57,6 +57,8 @@ pub struct RenderInput<'a> {
     pub defaults: &'a BTreeMap<String, String>,
     /// The parallelism the autoscaler chose per vertex (kept across deploys).
     pub autoscaler_overrides: Option<&'a BTreeMap<String, u32>>,
+    /// The TaskManager memory the autoscaler's memory tuning chose (kept across deploys).
+    pub autoscaler_memory: Option<&'a flink_autoscaler::memory::MemoryRecommendation>,
 }
 
 impl<'a> RenderInput<'a> {
@@ -77,6 +79,7 @@ impl<'a> RenderInput<'a> {
             job_id: None,
             defaults,
             autoscaler_overrides: None,
+            autoscaler_memory: None,
         }
     }
 

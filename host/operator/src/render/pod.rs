@@ -303,12 +303,22 @@ fn container_resources(
             )
         }
     };
+    // Tuned TaskManager memory is the TaskManager pod's memory.
+    let tuned = match component {
+        Component::TaskManager => input.autoscaler_memory.map(|m| m.process),
+        _ => None,
+    };
     if let Some(resources) = resources {
-        return Ok(Some(
-            serde_json::to_value(resources).unwrap_or_else(|_| json!({})),
-        ));
+        let mut value = serde_json::to_value(resources).unwrap_or_else(|_| json!({}));
+        if let Some(bytes) = tuned {
+            for part in ["requests", "limits"] {
+                value[part]["memory"] = json!(memory_quantity(bytes));
+            }
+        }
+        return Ok(Some(value));
     }
     let (memory, cpu) = component_resources(resource, None, prefix)?;
+    let memory = tuned.or(memory);
     let mut requests = Map::new();
     if let Some(cpu) = cpu {
         requests.insert("cpu".into(), json!(cpu_quantity(cpu)));
