@@ -116,6 +116,10 @@ fn main() {
             a_bad_session_job_upgrade_is_rolled_back_and_the_count_continues,
         ),
         (
+            "an_unhealthy_session_job_is_restarted_from_its_last_checkpoint",
+            an_unhealthy_session_job_is_restarted_from_its_last_checkpoint,
+        ),
+        (
             "a_session_cluster_waits_for_its_jobs_before_it_is_deleted",
             a_session_cluster_waits_for_its_jobs_before_it_is_deleted,
         ),
@@ -853,6 +857,17 @@ fn a_bad_session_job_upgrade_is_rolled_back_and_the_count_continues(
         "second",
         r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.deployment.rollback.enabled":"true","kubernetes.operator.deployment.readiness.timeout":"20s"},"job":{"args":["--rate","not-a-number"]}}}"#,
     )?;
+    // Until the rollback, the session job's status carries Flink's reason for refusing it.
+    let refused = suite.runtime.block_on(wait_for(
+        "Flink's refusal in the session job's status",
+        STARTUP,
+        async || {
+            let error = text(&session_job_status(suite, "second")?, "/error");
+            error.contains("not-a-number").then_some(error)
+        },
+    ));
+    // Flink's most specific cause: the job's own NumberFormatException.
+    assert!(refused.contains("Flink refused"), "{refused}");
     let status = suite.runtime.block_on(wait_for(
         "the session job rolled back and running",
         STARTUP,
@@ -889,6 +904,84 @@ fn a_bad_session_job_upgrade_is_rolled_back_and_the_count_continues(
     assert_eq!(details.state, flink_rest::JobState::Running);
     let reasons = suite.event_reasons("second");
     assert!(reasons.iter().any(|r| r == "Rollback"), "{reasons:?}");
+    Ok(())
+}
+
+/// The health check of a session job on a real Flink: the job fails again and again (the
+/// example job throws while a file exists); more than 2 restarts within the window make the
+/// operator submit it again from its latest checkpoint (last-state); once the cause is gone it
+/// runs on, its count continued.
+fn an_unhealthy_session_job_is_restarted_from_its_last_checkpoint(
+    suite: &Suite,
+) -> Result<(), String> {
+    let fail = suite.work.join("fail-first");
+    let patch = serde_json::json!({"spec": {
+        "flinkConfiguration": {
+            "kubernetes.operator.cluster.health-check.enabled": "true",
+            "kubernetes.operator.cluster.health-check.restarts.threshold": "2",
+            "kubernetes.operator.cluster.health-check.restarts.window": "5 min",
+        },
+        "job": {
+            "upgradeMode": "last-state",
+            "args": ["--rate", "50", "--fail-while-file", fail.display().to_string()],
+        },
+    }});
+    suite.patch("flinksessionjob", "first", &patch.to_string())?;
+    let client = suite.flink("shared")?;
+    let healthy = suite.runtime.block_on(wait_for(
+        "the session job upgraded and checkpointing",
+        STARTUP,
+        async || {
+            let status = session_job_status(suite, "first")?;
+            let job = text(&status, "/jobStatus/jobId");
+            let id = JobId::parse(&job).ok()?;
+            let stats = client.checkpoint_statistics(&id).await.ok()?;
+            (text(&status, "/reconciliationStatus/state") == "DEPLOYED"
+                && text(&status, "/jobStatus/state") == "RUNNING"
+                && stats.counts.completed > 0
+                && status.pointer("/health/restartsBaseline").is_some())
+            .then_some(job)
+        },
+    ));
+    let before = suite.runtime.block_on(count_of(&client, &healthy))?;
+    std::fs::write(&fail, b"fail").map_err(|e| e.to_string())?;
+    let restarted = suite.runtime.block_on(wait_for(
+        "the operator restarting the failing job",
+        STARTUP,
+        async || {
+            let status = session_job_status(suite, "first")?;
+            let job = text(&status, "/jobStatus/jobId");
+            (job != healthy).then_some(job)
+        },
+    ));
+    std::fs::remove_file(&fail).map_err(|e| e.to_string())?;
+    let reasons = suite.event_reasons("first");
+    assert!(
+        reasons.iter().any(|r| r == "RestartUnhealthyJob"),
+        "{reasons:?}"
+    );
+    let id = JobId::parse(&restarted).map_err(|e| e.to_string())?;
+    suite
+        .runtime
+        .block_on(wait_for("the restarted job running", STARTUP, async || {
+            let details = client.job_details(&id).await.ok()?;
+            (details.state == flink_rest::JobState::Running).then_some(())
+        }));
+    let stats = suite
+        .runtime
+        .block_on(client.checkpoint_statistics(&id))
+        .map_err(|e| e.to_string())?;
+    let restored = stats
+        .latest
+        .restored
+        .and_then(|r| r.external_path)
+        .unwrap_or_default();
+    assert!(
+        restored.contains("session-checkpoints"),
+        "restored from a checkpoint, not empty: {restored:?}"
+    );
+    let after = suite.runtime.block_on(count_of(&client, &restarted))?;
+    assert!(after >= before, "count went from {before} to {after}");
     Ok(())
 }
 

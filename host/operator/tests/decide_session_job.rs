@@ -4,9 +4,13 @@
 use flink_api::validation::ValidationSettings;
 use flink_api::{FlinkJobState, FlinkSessionJob, ReconciliationState};
 use flink_operator::reconcile::observed::{
-    ObservedCheckpoint, ObservedJob, ObservedOperation, ObservedSessionJob, SessionCluster,
+    JobCounters, ObservedCheckpoint, ObservedJob, ObservedOperation, ObservedSessionJob,
+    SessionCluster,
 };
-use flink_operator::reconcile::session_job::{FINALIZER, SessionDecideContext, decide};
+use flink_operator::reconcile::session_job::{
+    FINALIZER, SessionDecideContext, decide, observation_needs,
+};
+use flink_operator::reconcile::status;
 use flink_operator::reconcile::upgrade_policy::{
     UpgradePolicy, UpgradeVerdict, pending_session_job_upgrade,
 };
@@ -550,4 +554,245 @@ fn a_submission_that_fails_every_time_is_rolled_back_after_the_timeout() {
         return;
     }
     panic!("never rolled back after {attempts} failed submissions");
+}
+
+impl World {
+    /// Sets `key` in the session job's `flinkConfiguration`.
+    fn configure(&mut self, key: &str, value: &str) {
+        self.resource
+            .spec
+            .flink_configuration
+            .get_or_insert_default()
+            .set(key, value);
+    }
+
+    /// The job submitted and running, with Flink counting `restarts` and `checkpoints`.
+    fn running_with(&mut self, restarts: i64, checkpoints: i64) -> String {
+        if self.resource.status.is_none() {
+            self.reconcile();
+        }
+        let job = self.job_id();
+        self.observed = ready_cluster(vec![running(&job)]);
+        self.observed.counters = Some(JobCounters {
+            restarts: Some(restarts),
+            completed_checkpoints: Some(checkpoints),
+            last_checkpoint_at: None,
+        });
+        job
+    }
+
+    fn reconciliation(&self) -> flink_api::ReconciliationStatus {
+        self.resource
+            .status
+            .as_ref()
+            .and_then(|s| s.reconciliation_status.clone())
+            .expect("reconciliation status")
+    }
+}
+
+#[test]
+fn a_session_job_restarting_too_often_is_submitted_again_from_its_savepoint() {
+    let mut world = World::new();
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = flink_api::UpgradeMode::Savepoint;
+    world.configure("kubernetes.operator.cluster.health-check.enabled", "true");
+    world.configure(
+        "kubernetes.operator.cluster.health-check.restarts.threshold",
+        "2",
+    );
+    assert!(
+        observation_needs(&world.resource).counters_of.is_none(),
+        "nothing to count before a job runs"
+    );
+    let old = world.running_with(1, 0);
+    assert_eq!(
+        observation_needs(&world.resource).counters_of.as_deref(),
+        Some(old.as_str()),
+        "the health check needs the job's counters"
+    );
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let health = world
+        .resource
+        .status
+        .as_ref()
+        .and_then(|s| s.health.clone());
+    assert_eq!(health.and_then(|h| h.restarts_baseline), Some(1));
+    assert!(status::is_stable(&world.reconciliation()));
+    // Three more restarts within the two-minute window: over the threshold of 2.
+    world.now_ms += 30_000;
+    world.running_with(4, 0);
+    let plan = world.reconcile();
+    let restart = plan
+        .notes
+        .iter()
+        .find(|n| n.reason == "RestartUnhealthyJob")
+        .expect("a RestartUnhealthyJob event");
+    assert!(
+        restart.message.contains("restarted 3 times"),
+        "{}",
+        restart.message
+    );
+    assert!(
+        matches!(&plan.actions[..], [Action::StopWithSavepoint { job_id, .. }] if *job_id == old),
+        "its state is secured first: {:?}",
+        plan.actions
+    );
+    assert!(
+        plan.intent
+            .as_ref()
+            .and_then(|s| s.upgrade.as_ref())
+            .is_some_and(|p| p.trigger_id.is_some()),
+        "trigger written ahead"
+    );
+    // The savepoint completes: the same spec is submitted as a new job from it.
+    let mut stopped = running(&old);
+    stopped.state = FlinkJobState::Finished;
+    world.observed = ready_cluster(vec![stopped]);
+    world.observed.savepoint = Some(ObservedOperation::Completed("file:/sp/restart".into()));
+    let plan = world.reconcile();
+    let submission = submission(&plan).expect("submitted again");
+    assert_eq!(submission.restore_from.as_deref(), Some("file:/sp/restart"));
+    assert_ne!(submission.job_id, old);
+    let reconciliation = world.reconciliation();
+    assert_eq!(reconciliation.state, ReconciliationState::Deployed);
+    assert!(
+        status::is_stable(&reconciliation),
+        "the spec did not change: it stays stable"
+    );
+    // The new job runs: no restart, nothing more to do.
+    world.observed = ready_cluster(vec![running(&submission.job_id)]);
+    world.now_ms += 10_000;
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+}
+
+#[test]
+fn a_failed_session_job_is_submitted_again_when_restart_failed_is_on() {
+    let mut world = World::new();
+    let old = world.running_with(0, 0);
+    world.reconcile();
+    let mut failed = running(&old);
+    failed.state = FlinkJobState::Failed;
+    world.observed = ready_cluster(vec![failed.clone()]);
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "off by default: {:?}",
+        plan.actions
+    );
+    world.configure("kubernetes.operator.job.restart.failed", "true");
+    let plan = world.reconcile();
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.reason == "RestartUnhealthyJob" && n.message.contains("FAILED")),
+        "{:?}",
+        plan.notes
+    );
+    let submission = submission(&plan).expect("a stateless job is submitted at once");
+    assert_ne!(submission.job_id, old);
+}
+
+#[test]
+fn a_running_session_job_is_stable_only_once_its_stability_rules_hold() {
+    let mut world = World::new();
+    world.configure("kubernetes.operator.deployment.rollback.enabled", "true");
+    world.configure("kubernetes.operator.deployment.readiness.timeout", "60s");
+    world.configure(
+        "kubernetes.operator.deployment.stability.min-completed-checkpoints",
+        "1",
+    );
+    world.now_ms = 1_000_000;
+    world.running_with(0, 1);
+    world.reconcile();
+    assert!(status::is_stable(&world.reconciliation()), "one checkpoint");
+    // An upgrade whose job runs but never completes a checkpoint.
+    world.edit_to_bad_arguments();
+    let plan = world.reconcile();
+    assert_eq!(plan.actions.len(), 1, "the old job is cancelled");
+    let mut cancelled = running(&world.job_id());
+    cancelled.state = FlinkJobState::Canceled;
+    world.observed = ready_cluster(vec![cancelled]);
+    world.reconcile();
+    let upgraded = world.running_with(0, 0);
+    world.now_ms += 30_000;
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(!status::is_stable(&world.reconciliation()));
+    assert!(plan.requeue <= std::time::Duration::from_secs(30));
+    world.now_ms += 31_000;
+    let plan = world.reconcile();
+    let rollback = plan
+        .notes
+        .iter()
+        .find(|n| n.reason == "Rollback")
+        .expect("rolled back");
+    assert!(
+        rollback
+            .message
+            .contains("0 of 1 completed checkpoints (kubernetes.operator.deployment.stability.min-completed-checkpoints)"),
+        "{}",
+        rollback.message
+    );
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| matches!(a, Action::CancelJob { job_id, .. } if *job_id == upgraded)),
+        "{:?}",
+        plan.actions
+    );
+}
+
+#[test]
+fn a_switch_to_last_state_secures_the_stateless_job_with_a_savepoint_and_retains_from_then_on() {
+    let mut world = World::new();
+    let old = world.running_with(0, 3);
+    world.reconcile();
+    // The running job was submitted stateless: its checkpoints go with a cancel, so the
+    // last-state upgrade must not cancel it.
+    let job = world.resource.spec.job.as_mut().expect("job");
+    job.upgrade_mode = flink_api::UpgradeMode::LastState;
+    job.args = vec!["--rate".into(), "20".into()];
+    world.resource.metadata.generation = Some(2);
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: "file:/cp/chk-3".into(),
+        completed_at: 900,
+    });
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Action::StopWithSavepoint { job_id, .. }] if *job_id == old),
+        "{:?}",
+        plan.actions
+    );
+    let mut stopped = running(&old);
+    stopped.state = FlinkJobState::Finished;
+    world.observed = ready_cluster(vec![stopped]);
+    world.observed.savepoint = Some(ObservedOperation::Completed("file:/sp/switch".into()));
+    let plan = world.reconcile();
+    let submission = submission(&plan).expect("submitted");
+    assert_eq!(submission.restore_from.as_deref(), Some("file:/sp/switch"));
+    assert_eq!(
+        submission
+            .configuration
+            .get("execution.checkpointing.externalized-checkpoint-retention")
+            .map(String::as_str),
+        Some("RETAIN_ON_CANCELLATION"),
+        "a last-state job keeps its checkpoints when cancelled"
+    );
+    // Its next last-state upgrade cancels it and resumes from its latest checkpoint.
+    let new = submission.job_id;
+    world.observed = ready_cluster(vec![running(&new)]);
+    world.reconcile();
+    world.resource.spec.job.as_mut().expect("job").args = vec!["--rate".into(), "30".into()];
+    world.resource.metadata.generation = Some(3);
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: "file:/cp/chk-9".into(),
+        completed_at: 950,
+    });
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Action::CancelJob { job_id, .. }] if *job_id == new),
+        "{:?}",
+        plan.actions
+    );
 }

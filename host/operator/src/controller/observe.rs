@@ -371,14 +371,25 @@ pub async fn session_job(
         ObservedFlink::NotAsked => (None, None),
     };
     let needs = session_job::observation_needs(resource);
-    let (mut savepoint, mut latest_checkpoint) = (None, None);
+    let (mut savepoint, mut latest_checkpoint, mut counters) = (None, None, None);
     if jobs.is_some()
         && let Ok(client) = ctx.flink.for_cluster(&cluster_name, &namespace)
     {
         if let Some((job, trigger)) = &needs.savepoint {
             savepoint = savepoint_result(&client, job, trigger).await;
         }
-        if let Some(job) = &needs.checkpoints_of {
+        if let Some(job) = &needs.counters_of {
+            let (observed, latest) = counters_of(&client, job).await;
+            counters = Some(observed);
+            if needs.checkpoints_of.as_ref() == Some(job) {
+                latest_checkpoint = latest;
+            }
+        }
+        if let Some(job) = needs
+            .checkpoints_of
+            .as_ref()
+            .filter(|job| needs.counters_of.as_ref() != Some(*job))
+        {
             latest_checkpoint = latest_checkpoint_of(&client, job).await;
         }
     }
@@ -388,6 +399,7 @@ pub async fn session_job(
         unreachable,
         savepoint,
         latest_checkpoint,
+        counters,
     })
 }
 

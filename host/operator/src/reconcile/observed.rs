@@ -113,6 +113,9 @@ pub struct ObservedSessionJob {
     pub savepoint: Option<ObservedOperation>,
     /// The recorded job's latest completed checkpoint, when a last-state upgrade needs it.
     pub latest_checkpoint: Option<ObservedCheckpoint>,
+    /// The recorded job's restart and checkpoint counters, when the health checks or the
+    /// stability rules need them.
+    pub counters: Option<JobCounters>,
 }
 
 impl ObservedSessionJob {

@@ -53,19 +53,40 @@ pub fn observation_needs(resource: &FlinkSessionJob) -> super::deployment::Obser
         .is_some_and(|j| j.upgrade_mode.is_stateful());
     let securing = progress
         .is_some_and(|p| matches!(p.step, UpgradeStep::Cancelling | UpgradeStep::Savepointing));
+    let running = resource
+        .spec
+        .job
+        .as_ref()
+        .is_some_and(|j| j.state == JobState::Running);
+    let counters_of = job_id
+        .clone()
+        .filter(|_| running && health_settings(resource).needs_counters());
     super::deployment::ObservationNeeds {
         savepoint,
         // Securing needs it whatever the spec's mode now is (a rollback secures in the stable
-        // spec's mode).
-        checkpoints_of: if securing || (stateful && changed) {
+        // spec's mode); a restart or rollback the counters may call for secures the job too.
+        checkpoints_of: if securing || (stateful && (changed || counters_of.is_some())) {
             job_id
         } else {
             None
         },
         snapshot: None,
         checkpoint: None,
-        counters_of: None,
+        counters_of,
     }
+}
+
+/// The rollback, stability and health settings of a session job: its own
+/// `flinkConfiguration` (the `kubernetes.operator.*` keys there are the operator's, they are
+/// not passed to Flink).
+fn health_settings(resource: &FlinkSessionJob) -> health::Settings {
+    let config = resource
+        .spec
+        .flink_configuration
+        .clone()
+        .unwrap_or_default()
+        .flat();
+    health::Settings::of(&config)
 }
 
 pub fn decide(
@@ -274,13 +295,14 @@ impl<'a> Decision<'a> {
             == Some(id.as_str());
         if submitted
             && self.state() == ReconciliationState::Upgrading
-            && self.maybe_roll_back(target, None)
+            && self.maybe_roll_back(target, &["its job is not in the session cluster".into()])
         {
             return;
         }
-        // A rollback secures the failing job's state (in the stable spec's mode) here: it does
-        // not pass through `compare`, which secures an upgrade's.
-        if self.state() == ReconciliationState::RollingBack
+        // A rollback (in the stable spec's mode) and a restart (a later revision of the same
+        // spec) secure the job's state here: they do not pass through `compare`, which secures
+        // an upgrade's before recording it.
+        if (self.state() == ReconciliationState::RollingBack || target.revision > 0)
             && let Some(progress) = self.status.upgrade.clone()
             && progress.restore_path.is_none()
             && self.secure(progress.mode).is_none()
@@ -318,7 +340,7 @@ impl<'a> Decision<'a> {
             self.progressing = false;
             return;
         }
-        let configuration = target
+        let mut configuration = target
             .spec
             .flink_configuration
             .clone()
@@ -327,6 +349,7 @@ impl<'a> Decision<'a> {
             .into_iter()
             .filter(|(k, _)| !k.starts_with("kubernetes.operator."))
             .collect();
+        crate::render::retain_checkpoints(&mut configuration, job.upgrade_mode);
         let submission = SessionJobSubmission {
             cluster: self.cluster(),
             jar_uri: job.jar_uri.clone().unwrap_or_default(),
@@ -469,24 +492,58 @@ impl<'a> Decision<'a> {
         applied.mode
     }
 
+    /// Securing in `mode` from `step` (default: the mode's first). A last-state securing of a
+    /// job that was submitted without retaining its checkpoints on cancel (a stateless spec)
+    /// takes a savepoint instead: cancelling it would delete the checkpoint it must resume
+    /// from.
     fn progress(
         &self,
         mode: UpgradeMode,
         step: Option<UpgradeStep>,
         restore: Option<String>,
     ) -> UpgradeProgress {
+        let step = step.or_else(|| {
+            (mode == UpgradeMode::LastState && !self.submitted_retaining())
+                .then_some(UpgradeStep::Savepointing)
+        });
         secure::progress(mode, step, self.generation(), restore, self.ctx.now_ms)
+    }
+
+    /// Whether the recorded job was submitted retaining its checkpoints on cancel (a stateful
+    /// spec, or the user's own retention setting).
+    fn submitted_retaining(&self) -> bool {
+        let Some(recorded) = self
+            .status
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.last_reconciled_spec.as_deref())
+            .and_then(|t| ReconciledSpec::<FlinkSessionJobSpec>::from_json(t).ok())
+        else {
+            return false;
+        };
+        let stateful = recorded
+            .spec
+            .job
+            .as_ref()
+            .is_some_and(|j| j.upgrade_mode.is_stateful());
+        let configured = recorded
+            .spec
+            .flink_configuration
+            .unwrap_or_default()
+            .flat()
+            .get(flink_api::config::options::CHECKPOINT_RETENTION.key)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("RETAIN_ON_CANCELLATION"));
+        stateful || configured
     }
 
     /// Secures the recorded job's state (see `secure`); `Some` once the restore path is known.
     fn secure(&mut self, mode: UpgradeMode) -> Option<()> {
         self.progressing = true;
-        let (generation, now) = (self.generation(), self.ctx.now_ms);
         let mut progress = self
             .status
             .upgrade
             .take()
-            .unwrap_or_else(|| secure::progress(mode, None, generation, None, now));
+            .unwrap_or_else(|| self.progress(mode, None, None));
         progress.target_generation = self.generation();
         if progress.restore_path.is_some() {
             self.status.upgrade = Some(progress);
@@ -567,13 +624,56 @@ impl<'a> Decision<'a> {
             return;
         }
         let job = self.recorded_job();
-        if self.maybe_roll_back(last, job) {
+        let settings = health_settings(self.resource);
+        let counters = self.observed.counters.as_ref();
+        if let Some(job) = job
+            && job.state == FlinkJobState::Failed
+            && settings.restart_failed
+        {
+            return self.restart(
+                last,
+                format!(
+                    "The job FAILED and {} is true: submitting it again",
+                    flink_api::config::options::JOB_RESTART_FAILED.key
+                ),
+            );
+        }
+        if let Some(job) = job
+            && job.state == FlinkJobState::Running
+        {
+            let mut record = self.status.health.clone().unwrap_or_default();
+            let verdict = health::check(&settings, &mut record, job, counters, self.ctx.now_ms);
+            if settings.health_check && self.status.health.as_ref() != Some(&record) {
+                self.status.health = Some(record);
+            }
+            if let Some(why) = verdict.restart {
+                return self.restart(last, format!("Restarting unhealthy job: {why}"));
+            }
+            if let Some(why) = verdict.skipped
+                && self.status.error.is_none()
+            {
+                self.notes.push(Note::warning("HealthCheckSkipped", why));
+            }
+        }
+        let stable = self
+            .status
+            .reconciliation_status
+            .as_ref()
+            .is_some_and(status::is_stable);
+        let unmet = match stable {
+            true => Vec::new(),
+            false => health::unmet_stability(&settings, job, counters, self.ctx.now_ms),
+        };
+        if self.maybe_roll_back(last, &unmet) {
             return;
         }
         match job {
             Some(job) if job.state == FlinkJobState::Running => {
                 self.status.error = None;
-                if let Some(r) = self.status.reconciliation_status.as_mut()
+                if !unmet.is_empty() {
+                    // Running, not stable yet: looked at again soon.
+                    self.progressing = true;
+                } else if let Some(r) = self.status.reconciliation_status.as_mut()
                     && r.last_stable_spec != r.last_reconciled_spec
                 {
                     r.last_stable_spec = r.last_reconciled_spec.clone();
@@ -598,30 +698,24 @@ impl<'a> Decision<'a> {
         }
     }
 
-    /// A session job whose spec is not stable (its job never ran) within the readiness timeout
-    /// goes back to its last stable spec, once, like a FlinkDeployment: the stable spec is
-    /// recorded at this generation as the next revision with `ROLLING_BACK`, the failing job's
-    /// state is secured in the stable spec's mode, and the stable spec's job is submitted.
-    /// The settings are read from the session job's `flinkConfiguration`.
+    /// A session job whose spec is not stable within the readiness timeout (`unmet` says
+    /// why: its job never ran, or the stability rules are not met) goes back to its last
+    /// stable spec, once, like a FlinkDeployment: the stable spec is recorded at this
+    /// generation as the next revision with `ROLLING_BACK`, the failing job's state is secured
+    /// in the stable spec's mode, and the stable spec's job is submitted. The settings are read
+    /// from the session job's `flinkConfiguration`.
     fn maybe_roll_back(
         &mut self,
         last: &ReconciledSpec<FlinkSessionJobSpec>,
-        job: Option<&ObservedJob>,
+        unmet: &[String],
     ) -> bool {
-        let config = self
-            .resource
-            .spec
-            .flink_configuration
-            .clone()
-            .unwrap_or_default()
-            .flat();
-        let settings = health::Settings::of(&config);
+        let settings = health_settings(self.resource);
         let stable = self
             .status
             .reconciliation_status
             .as_ref()
             .is_some_and(status::is_stable);
-        if stable || job.is_some_and(|j| j.state == FlinkJobState::Running) {
+        if stable || unmet.is_empty() {
             return false;
         }
         let stable = match health::rollback(
@@ -638,16 +732,13 @@ impl<'a> Decision<'a> {
             }
             health::Rollback::Due(stable) => stable,
         };
-        let why = match job {
-            Some(job) => format!("its job is {}", status::state_name(job.state)),
-            None => "its job is not in the session cluster".to_string(),
-        };
         self.notes.push(Note::warning(
             "Rollback",
             format!(
-                "Rolling back to the last stable spec (generation {}): not running within {} s ({why})",
+                "Rolling back to the last stable spec (generation {}): not stable within {} s ({})",
                 stable.generation,
-                settings.readiness_timeout.as_secs()
+                settings.readiness_timeout.as_secs(),
+                unmet.join("; ")
             ),
         ));
         let mode = stable
@@ -673,6 +764,47 @@ impl<'a> Decision<'a> {
         self.intent = Some(self.status.clone());
         self.continue_upgrade(&target);
         true
+    }
+
+    /// Submits the spec that runs now again as the next revision (a new job id), its state
+    /// secured first in its upgrade mode, as a FlinkDeployment's restart redeploys it. The
+    /// spec does not change: a stable one stays stable.
+    fn restart(&mut self, last: &ReconciledSpec<FlinkSessionJobSpec>, why: String) {
+        self.notes.push(Note::warning("RestartUnhealthyJob", why));
+        let mode = last
+            .spec
+            .job
+            .as_ref()
+            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+        let target = ReconciledSpec {
+            revision: last.revision + 1,
+            first_deployment: false,
+            ..last.clone()
+        };
+        let keep_stable = self
+            .status
+            .reconciliation_status
+            .as_ref()
+            .is_some_and(status::is_stable);
+        // After a rollback the spec that failed stays untried: the restart finishes ROLLED_BACK.
+        let state = match self.state() {
+            ReconciliationState::RolledBack => ReconciliationState::RollingBack,
+            _ => ReconciliationState::Upgrading,
+        };
+        self.status.upgrade = mode.is_stateful().then(|| self.progress(mode, None, None));
+        status::record_target(
+            &mut self.status.reconciliation_status,
+            &target,
+            state,
+            self.ctx.now_ms,
+        );
+        if keep_stable && let Some(r) = self.status.reconciliation_status.as_mut() {
+            r.last_stable_spec = r.last_reconciled_spec.clone();
+        }
+        self.mark_deployed();
+        self.status.error = None;
+        self.intent = Some(self.status.clone());
+        self.continue_upgrade(&target);
     }
 
     /// A new spec (or the stable one, rolling back) is being deployed now: its readiness

@@ -42,7 +42,9 @@ import java.util.concurrent.TimeUnit;
  * <p>Arguments: {@code --rate N} records per second for the whole job (default 1000),
  * {@code --rate-file PATH} a file holding the rate, read every second while it exists (so a
  * test changes the load without restarting the job), {@code --cost-micros N} CPU time per
- * record in the counter (default 0), {@code --keys N} number of distinct keys (default 128).
+ * record in the counter (default 0), {@code --keys N} number of distinct keys (default 128),
+ * {@code --fail-while-file PATH} the counter fails (throws) while that file exists, so a test
+ * makes the job restart again and again and lets it recover by deleting the file.
  *
  * <p>The source waits for its rate limiter without holding the task thread, so it reports idle
  * time rather than busy time while it waits, as a real source waiting for input does.
@@ -56,6 +58,7 @@ public final class StatefulCounterJob {
         final long costMicros = longArg(args, "--cost-micros", 0);
         final long keys = longArg(args, "--keys", 128);
         final String rateFile = stringArg(args, "--rate-file", null);
+        final String failFile = stringArg(args, "--fail-while-file", null);
 
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         DataGeneratorSource<Long> numbers = new DataGeneratorSource<>(
@@ -66,7 +69,7 @@ public final class StatefulCounterJob {
         env.fromSource(numbers, WatermarkStrategy.noWatermarks(), "numbers")
                 .uid("numbers")
                 .keyBy(n -> n % keys)
-                .map(new Counter(costMicros))
+                .map(new Counter(costMicros, failFile))
                 .uid("count")
                 .name("count")
                 .sinkTo(new DiscardingSink<>())
@@ -173,23 +176,33 @@ public final class StatefulCounterJob {
     /** Counts per key and in total, spending {@code costMicros} of CPU per record. */
     static final class Counter extends RichMapFunction<Long, Long> implements CheckpointedFunction {
         private final long costMicros;
+        private final String failFile;
         private transient ValueState<Long> perKey;
         private transient ListState<Long> totalState;
         private transient long total;
         private transient long sink;
+        private transient long failFileCheckedAt;
 
-        Counter(long costMicros) {
+        Counter(long costMicros, String failFile) {
             this.costMicros = costMicros;
+            this.failFile = failFile;
         }
 
         @Override
         public void open(OpenContext context) {
             perKey = getRuntimeContext().getState(new ValueStateDescriptor<>("per-key-count", Long.class));
             getRuntimeContext().getMetricGroup().gauge("runningCount", (Gauge<Long>) () -> total);
+            failFileCheckedAt = System.nanoTime() - 1_000_000_000L;
         }
 
         @Override
         public Long map(Long value) throws Exception {
+            if (failFile != null && System.nanoTime() - failFileCheckedAt > 100_000_000L) {
+                failFileCheckedAt = System.nanoTime();
+                if (Files.exists(Paths.get(failFile))) {
+                    throw new IllegalStateException("injected failure: " + failFile + " exists");
+                }
+            }
             if (costMicros > 0) {
                 long end = System.nanoTime() + costMicros * 1000;
                 long x = value;
