@@ -956,18 +956,6 @@ impl<'a> Decision<'a> {
         {
             health.checkpointed = true;
         }
-        if let Some(job) = &job
-            && job.state == FlinkJobState::Failed
-            && settings.restart_failed
-        {
-            return self.restart(
-                last,
-                format!(
-                    "The job FAILED and {} is true: redeploying it",
-                    flink_api::config::options::JOB_RESTART_FAILED.key
-                ),
-            );
-        }
         let healthy = match application {
             true => job
                 .as_ref()
@@ -977,19 +965,15 @@ impl<'a> Decision<'a> {
             }
         };
         if application && let Some(job) = &job {
-            let mut record = self.status.health.clone().unwrap_or_default();
-            let verdict = health::check(
+            let verdict = health::judge(
                 &settings,
-                &mut record,
+                &mut self.status.health,
                 job,
                 self.observed.counters.as_ref(),
                 self.ctx.now_ms,
             );
-            if settings.health_check && self.status.health.as_ref() != Some(&record) {
-                self.status.health = Some(record);
-            }
             if let Some(why) = verdict.restart {
-                return self.restart(last, format!("Restarting unhealthy job: {why}"));
+                return self.restart(last, why);
             }
             if let Some(change) = self.ctx.autoscaler.and_then(|a| a.redeploy.as_deref())
                 && job.state == FlinkJobState::Running

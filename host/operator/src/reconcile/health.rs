@@ -251,6 +251,38 @@ pub struct Verdict {
     pub skipped: Option<String>,
 }
 
+/// The health rules applied to the job the operator deployed (FlinkDeployments and
+/// FlinkSessionJobs alike): a FAILED job is restarted when `job.restart.failed`; otherwise
+/// [`check`] judges it, its restart window kept in `health` (written only when the check is
+/// on, so a quiet job's status does not change). The reason a restart is due is worded for
+/// the `RestartUnhealthyJob` event.
+pub fn judge(
+    settings: &Settings,
+    health: &mut Option<DeploymentHealth>,
+    job: &ObservedJob,
+    counters: Option<&JobCounters>,
+    now_ms: i64,
+) -> Verdict {
+    if job.state == FlinkJobState::Failed && settings.restart_failed {
+        return Verdict {
+            restart: Some(format!(
+                "The job FAILED and {} is true: restarting it",
+                options::JOB_RESTART_FAILED.key
+            )),
+            skipped: None,
+        };
+    }
+    let mut record = health.clone().unwrap_or_default();
+    let mut verdict = check(settings, &mut record, job, counters, now_ms);
+    if settings.health_check && health.as_ref() != Some(&record) {
+        *health = Some(record);
+    }
+    verdict.restart = verdict
+        .restart
+        .map(|why| format!("Restarting unhealthy job: {why}"));
+    verdict
+}
+
 /// The health check of a job the operator deployed: too many restarts in the window, or no
 /// checkpoint for too long. Updates the restart window kept in `health` (rolled over once a
 /// window has passed, and when the counter went back, i.e. a new job).

@@ -626,28 +626,16 @@ impl<'a> Decision<'a> {
         let job = self.recorded_job();
         let settings = health_settings(self.resource);
         let counters = self.observed.counters.as_ref();
-        if let Some(job) = job
-            && job.state == FlinkJobState::Failed
-            && settings.restart_failed
-        {
-            return self.restart(
-                last,
-                format!(
-                    "The job FAILED and {} is true: submitting it again",
-                    flink_api::config::options::JOB_RESTART_FAILED.key
-                ),
+        if let Some(job) = job {
+            let verdict = health::judge(
+                &settings,
+                &mut self.status.health,
+                job,
+                counters,
+                self.ctx.now_ms,
             );
-        }
-        if let Some(job) = job
-            && job.state == FlinkJobState::Running
-        {
-            let mut record = self.status.health.clone().unwrap_or_default();
-            let verdict = health::check(&settings, &mut record, job, counters, self.ctx.now_ms);
-            if settings.health_check && self.status.health.as_ref() != Some(&record) {
-                self.status.health = Some(record);
-            }
             if let Some(why) = verdict.restart {
-                return self.restart(last, format!("Restarting unhealthy job: {why}"));
+                return self.restart(last, why);
             }
             if let Some(why) = verdict.skipped
                 && self.status.error.is_none()
