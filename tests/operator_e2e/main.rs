@@ -881,15 +881,7 @@ fn a_bad_session_job_upgrade_is_rolled_back_and_the_count_continues(
     let job = text(&status, "/jobStatus/jobId");
     assert_ne!(job, old);
     let savepoint = text(&status, "/jobStatus/upgradeSavepointPath");
-    let stats = suite
-        .runtime
-        .block_on(client.checkpoint_statistics(&JobId::parse(&job).map_err(|e| e.to_string())?))
-        .map_err(|e| e.to_string())?;
-    let restored = stats
-        .latest
-        .restored
-        .and_then(|r| r.external_path)
-        .unwrap_or_default();
+    let restored = restored_in(suite, "shared", &job)?.unwrap_or_default();
     assert_eq!(
         restored.trim_end_matches('/'),
         savepoint.trim_end_matches('/'),
@@ -967,15 +959,7 @@ fn an_unhealthy_session_job_is_restarted_from_its_last_checkpoint(
             let details = client.job_details(&id).await.ok()?;
             (details.state == flink_rest::JobState::Running).then_some(())
         }));
-    let stats = suite
-        .runtime
-        .block_on(client.checkpoint_statistics(&id))
-        .map_err(|e| e.to_string())?;
-    let restored = stats
-        .latest
-        .restored
-        .and_then(|r| r.external_path)
-        .unwrap_or_default();
+    let restored = restored_in(suite, "shared", &restarted)?.unwrap_or_default();
     assert!(
         restored.contains("session-checkpoints"),
         "restored from a checkpoint, not empty: {restored:?}"
@@ -1091,9 +1075,14 @@ fn running_count(suite: &Suite, job: &str) -> Result<f64, String> {
     suite.runtime.block_on(count_of(&client, job))
 }
 
-/// The path Flink says the job was restored from.
+/// The path Flink says the keeper's job was restored from.
 fn restored_from(suite: &Suite, job: &str) -> Result<Option<String>, String> {
-    let client = suite.flink("keeper")?;
+    restored_in(suite, "keeper", job)
+}
+
+/// The path Flink says a job of `cluster` was restored from.
+fn restored_in(suite: &Suite, cluster: &str, job: &str) -> Result<Option<String>, String> {
+    let client = suite.flink(cluster)?;
     let id = JobId::parse(job).map_err(|e| e.to_string())?;
     let stats = suite
         .runtime
@@ -1786,15 +1775,7 @@ fn a_session_job_savepoint_upgrade_restores_its_state(suite: &Suite) -> Result<(
         text(&policy, "/message").starts_with("upgrade in savepoint mode"),
         "{policy}"
     );
-    let stats = suite
-        .runtime
-        .block_on(client.checkpoint_statistics(&JobId::parse(&job).map_err(|e| e.to_string())?))
-        .map_err(|e| e.to_string())?;
-    let restored = stats
-        .latest
-        .restored
-        .and_then(|r| r.external_path)
-        .unwrap_or_default();
+    let restored = restored_in(suite, "shared", &job)?.unwrap_or_default();
     assert_eq!(
         restored.trim_end_matches('/'),
         savepoint.trim_end_matches('/')
@@ -2116,6 +2097,7 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
         up_downtime < redeploy_downtime,
         "in place ({up_downtime:?}) is quicker than a redeploy ({redeploy_downtime:?})"
     );
+    memory_tuning_redeploys_with_right_sized_task_managers(suite, &rate_file, &status)?;
     suite.kubectl(&["delete", "flinkdep", "elastic", "--wait=false"])?;
     suite.runtime.block_on(wait_for(
         "elastic's pods and autoscaler state gone with it",
@@ -2128,6 +2110,79 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
             .then_some(())
         },
     ));
+    Ok(())
+}
+
+/// Memory tuning on real Flink: with `memory.tuning.enabled` the next scale-up also sizes the
+/// TaskManagers from what they were seen to use; TaskManager memory cannot change in place, so
+/// the job is redeployed and its TaskManagers run the tuned process size (as Flink reports
+/// it), smaller than the spec's 800Mi, at the new parallelism.
+fn memory_tuning_redeploys_with_right_sized_task_managers(
+    suite: &Suite,
+    rate_file: &std::path::Path,
+    status: &Value,
+) -> Result<(), String> {
+    let job = text(status, "/jobStatus/jobId");
+    // Twice the observed use: the test's JVMs must not run out of metaspace after a restart.
+    suite.patch(
+        "flinkdep",
+        "elastic",
+        r#"{"spec":{"flinkConfiguration":{"job.autoscaler.memory.tuning.enabled":"true","job.autoscaler.memory.tuning.overhead":"1.0"}}}"#,
+    )?;
+    std::fs::write(rate_file, "1000").map_err(|e| e.to_string())?;
+    let (job_after, tuned) = suite.runtime.block_on(wait_for(
+        "the job redeployed onto TaskManagers with the tuned memory",
+        Duration::from_secs(300),
+        async || {
+            let status = suite.deployment("elastic")?.get("status")?.clone();
+            let now = text(&status, "/jobStatus/jobId");
+            if now == job || text(&status, "/jobStatus/state") != "RUNNING" {
+                return None;
+            }
+            // The redeployed JobManager has a new address.
+            let client = suite.flink("elastic").ok()?;
+            let running = client.task_managers().await.ok()?.taskmanagers;
+            let sizes: Vec<u64> = running
+                .iter()
+                .filter_map(|t| t.memory_configuration.as_ref()?.total_process_memory)
+                .collect();
+            (!sizes.is_empty() && sizes.iter().all(|s| *s == sizes[0]) && sizes[0] != 800 << 20)
+                .then_some((now, sizes[0]))
+        },
+    ));
+    std::fs::write(rate_file, "50").map_err(|e| e.to_string())?;
+    assert!(tuned < 800 << 20, "tuned to {tuned} bytes");
+    let reasons = suite.event_reasons("elastic");
+    assert!(
+        reasons.iter().any(|r| r == "ConfigurationRecommendation"),
+        "{reasons:?}"
+    );
+    // The redeployed job takes the chosen parallelism too (restored in place once it runs:
+    // Flink 2.x ignores the rendered parallelism overrides).
+    let client = suite.flink("elastic")?;
+    let id = JobId::parse(&job_after).map_err(|e| e.to_string())?;
+    let parallelism = suite.runtime.block_on(wait_for(
+        "the redeployed counter at the chosen parallelism",
+        Duration::from_secs(120),
+        async || {
+            let details = client.job_details(&id).await.ok()?;
+            let counter = details
+                .vertices
+                .iter()
+                .find(|v| v.name.starts_with("count"))?;
+            (counter.parallelism > 2).then_some(counter.parallelism)
+        },
+    ));
+    let status = suite
+        .deployment("elastic")
+        .and_then(|d| d.get("status").cloned())
+        .unwrap_or_default();
+    assert_eq!(
+        text(&status, "/jobStatus/jobId"),
+        job_after,
+        "one redeploy: no churn from the recommendation moving with the usage"
+    );
+    eprintln!("memory tuning: TaskManagers 838860800 -> {tuned} bytes, counter at {parallelism}");
     Ok(())
 }
 

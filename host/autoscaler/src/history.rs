@@ -14,9 +14,12 @@ pub struct ScalingRecord {
     pub time_ms: i64,
     pub current: u32,
     pub new: u32,
-    /// The true processing rate when the decision was taken.
+    /// The true processing rate when the decision was taken (an idle source's is infinite,
+    /// which JSON cannot hold as a number: see [`crate::floats`]).
+    #[serde(with = "crate::floats")]
     pub true_processing_rate: f64,
     /// What the new parallelism was expected to process.
+    #[serde(with = "crate::floats")]
     pub expected_processing_rate: f64,
 }
 
@@ -202,6 +205,24 @@ mod tests {
         assert_eq!(observed_scalability(&missing, 3, 0.5), 1.0);
         let idle = [at(2, 0.0), at(4, 0.0), at(8, 0.0)];
         assert_eq!(observed_scalability(&idle, 3, 0.5), 1.0, "0 / 0");
+    }
+
+    #[test]
+    fn a_record_of_an_idle_source_survives_storage() {
+        // An idle source's true processing rate is infinite; a plain f64 would be written as
+        // null and the whole stored state could not be read back.
+        let mut history = ScalingHistory::default();
+        history.record(
+            "source",
+            up(0, 2, 1, f64::INFINITY, f64::INFINITY),
+            3,
+            i64::MAX,
+        );
+        history.record("map", up(0, 2, 4, f64::NAN, 10.0), 3, i64::MAX);
+        let text = serde_json::to_string(&history).unwrap();
+        let back: ScalingHistory = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.0["source"][0].true_processing_rate, f64::INFINITY);
+        assert!(back.0["map"][0].true_processing_rate.is_nan());
     }
 
     #[test]

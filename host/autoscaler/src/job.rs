@@ -80,7 +80,7 @@ impl AutoscalerState {
     ) -> StepReport {
         let now_ms = sample.time_ms;
         self.graph = graph.to_vec();
-        let rescale_took_ms = self.rescale_finished(running_since_ms);
+        let rescale_took_ms = self.rescale_finished(running_since_ms, graph);
         if let Some(requested) = self.rescale_requested_ms {
             // The job has not restarted at its new parallelism yet: what it reports now says
             // nothing about the new parallelism, and deciding again would scale twice.
@@ -204,10 +204,18 @@ impl AutoscalerState {
         }
     }
 
-    /// A rescale asked for before the job's latest start has finished: how long it took.
-    fn rescale_finished(&mut self, running_since_ms: i64) -> Option<i64> {
+    /// A rescale asked for before the job's latest start has finished, once the job runs at
+    /// the chosen parallelism: how long it took. A redeployed job on the adaptive scheduler
+    /// starts with the slots that registered first and reaches its parallelism later; deciding
+    /// in between would rescale (or, with memory tuning, redeploy) it again.
+    fn rescale_finished(&mut self, running_since_ms: i64, graph: &[GraphVertex]) -> Option<i64> {
         let requested = self.rescale_requested_ms?;
-        if running_since_ms <= requested {
+        let at_chosen = graph.iter().all(|v| {
+            self.overrides
+                .get(&v.id)
+                .is_none_or(|chosen| *chosen == v.parallelism)
+        });
+        if running_since_ms <= requested || !at_chosen {
             return None;
         }
         self.rescale_requested_ms = None;
@@ -355,7 +363,12 @@ mod tests {
         let waiting = state.step(&g, sample(13, 1000.0, 1.0), 0, &settings);
         assert_eq!(waiting.window, WindowState::Rescaling { since_ms: 12_000 });
         assert!(waiting.apply.is_empty() && waiting.decision.is_none());
-        // The job runs again 4.5 s later, rescaled: the window starts over, the time is kept.
+        // Restarted, but not yet at the chosen parallelism (a redeployed job on the adaptive
+        // scheduler starts with the slots that registered first): still rescaling.
+        let not_yet = state.step(&g, sample(15, 1000.0, 1.0), 14_000, &settings);
+        assert_eq!(not_yet.window, WindowState::Rescaling { since_ms: 12_000 });
+        // Running at the chosen parallelism since 4.5 s after the request: the window starts
+        // over, the time is kept.
         let g = with_parallelism(&g, &state.overrides);
         let report = state.step(&g, sample(17, 1000.0, 0.5), 16_500, &settings);
         assert_eq!(report.rescale_took_ms, Some(4_500));
@@ -412,8 +425,29 @@ mod tests {
         for second in 2..=8 {
             let mut s = sample(second, 500.0, 0.3);
             s.vertices.get_mut("map").unwrap().observed_tpr = f64::INFINITY;
+            s.vertices.get_mut("map").unwrap().accumulated_busy_ms = 1000.0 * second as f64;
+            s.task_managers = TaskManagerSample {
+                gc_pressure: 0.01,
+                heap_usage: 0.4,
+                heap_used: 100e6,
+                metaspace_used: 50e6,
+                managed_used: 0.0,
+            };
             state.step(&graph(1, 1), s, 0, &settings);
         }
+        state.memory = Some(crate::memory::MemoryRecommendation {
+            process: 600 << 20,
+            heap: 120 << 20,
+            managed: 0,
+            network: 1 << 20,
+            metaspace: 96 << 20,
+            set: [(
+                "taskmanager.memory.process.size".into(),
+                "629145600 bytes".into(),
+            )]
+            .into(),
+            remove: vec!["taskmanager.memory.managed.size".into()],
+        });
         let text = serde_json::to_string(&state).unwrap();
         assert!(text.contains("\"lag\":null") && text.contains("\"Infinity\""));
         let back: AutoscalerState = serde_json::from_str(&text).unwrap();

@@ -223,7 +223,25 @@ pub struct MemoryRecommendation {
     pub remove: Vec<String>,
 }
 
+/// How far a new recommendation's process size must move from the applied one to replace it.
+const MATERIAL_CHANGE: f64 = 0.05;
+
 impl MemoryRecommendation {
+    /// Whether this recommendation replaces `applied` (the memory the TaskManagers were given):
+    /// when nothing was applied yet, or its process size differs by more than 5%. Applying it
+    /// redeploys the job, and the usage it comes from moves a little with every sample, so a
+    /// small difference must not redeploy the job on every rescale (ours; upstream applies
+    /// every recommendation).
+    pub fn replaces(&self, applied: Option<&MemoryRecommendation>) -> bool {
+        match applied {
+            None => true,
+            Some(applied) => {
+                let before = applied.process as f64;
+                (self.process as f64 - before).abs() > before * MATERIAL_CHANGE
+            }
+        }
+    }
+
     /// One line per setting, for the event.
     pub fn describe(&self) -> String {
         let mut lines: Vec<String> = self.set.iter().map(|(k, v)| format!("{k}: {v}")).collect();
@@ -531,6 +549,23 @@ mod tests {
     }
 
     #[test]
+    fn only_a_material_change_replaces_the_applied_memory() {
+        let at = |process: u64| MemoryRecommendation {
+            process,
+            heap: 0,
+            managed: 0,
+            network: 0,
+            metaspace: 0,
+            set: BTreeMap::new(),
+            remove: Vec::new(),
+        };
+        assert!(at(600 * MIB).replaces(None));
+        assert!(!at(610 * MIB).replaces(Some(&at(600 * MIB))), "usage noise");
+        assert!(at(640 * MIB).replaces(Some(&at(600 * MIB))));
+        assert!(at(560 * MIB).replaces(Some(&at(600 * MIB))));
+    }
+
+    #[test]
     fn fewer_task_managers_get_more_heap_and_rocksdb_may_take_the_rest() {
         let spec = TaskManagerMemory::derive(&BTreeMap::new(), GIB).unwrap();
         let usage = MemoryUsage {
@@ -539,54 +574,37 @@ mod tests {
             managed: (10 * MIB) as f64,
         };
         let graph = [vertex("source", 2, &[])];
-        let settings = TuningSettings {
+        let tune = |usage: &MemoryUsage, settings: &TuningSettings| {
+            recommend(
+                &spec,
+                usage,
+                &graph,
+                &BTreeMap::new(),
+                &BTreeMap::new(),
+                (2, 1),
+                settings,
+            )
+            .unwrap()
+        };
+        let maximize = TuningSettings {
             maximize_managed: true,
             ..Default::default()
         };
-        let tuned = recommend(
-            &spec,
-            &usage,
-            &graph,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            (2, 1),
-            &settings,
-        )
-        .unwrap()
-        .unwrap();
+        let tuned = tune(&usage, &maximize).unwrap();
         // Managed memory took everything left; the compensation for going from 2 to 1
         // TaskManagers found nothing left to add.
         assert_eq!(tuned.process, GIB);
         assert_eq!(tuned.heap, 120 * MIB);
-        let tuned = recommend(
-            &spec,
-            &usage,
-            &graph,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            (2, 1),
-            &TuningSettings::default(),
-        )
-        .unwrap()
-        .unwrap();
+        let tuned = tune(&usage, &TuningSettings::default()).unwrap();
         assert_eq!(
             tuned.heap,
             240 * MIB,
             "twice the heap on half the TaskManagers"
         );
         assert_eq!(tuned.managed, spec.managed, "in use: kept as configured");
-        let unknown = MemoryUsage::default();
         assert_eq!(
-            recommend(
-                &spec,
-                &unknown,
-                &graph,
-                &BTreeMap::new(),
-                &BTreeMap::new(),
-                (1, 1),
-                &settings
-            ),
-            Ok(None),
+            tune(&MemoryUsage::default(), &maximize),
+            None,
             "nothing reported, nothing tuned"
         );
     }

@@ -115,7 +115,15 @@ pub async fn step(
         .and_then(|m| m.binary_data.as_ref())
         .and_then(|b| b.get(STATE_KEY))
         .map(|bytes| bytes.0.clone());
-    let mut state: AutoscalerState = previous.as_deref().and_then(unpack).unwrap_or_default();
+    let mut state: AutoscalerState = match previous.as_deref().map(unpack) {
+        Some(Some(state)) => state,
+        Some(None) => {
+            // Never silently: the overrides and history it held are lost.
+            tracing::warn!(config_map = %map_name, "the stored autoscaler state cannot be read; starting over");
+            AutoscalerState::default()
+        }
+        None => AutoscalerState::default(),
+    };
     let nonce_unchanged = data.get(NONCE_KEY) == nonce.as_ref();
     let mut notes = Vec::new();
     if !nonce_unchanged && stored.is_some() {
@@ -240,6 +248,7 @@ async fn sample_and_step(
         return Ok(None);
     }
     let graph = graph_of(&details);
+    let mut notes_before = Vec::new();
     let (sample, missing) = collect(&client, &job, &graph, settings, now_ms).await?;
     if !missing.is_empty() {
         tracing::debug!(?missing, "autoscaler: metrics not reported");
@@ -250,11 +259,13 @@ async fn sample_and_step(
         .copied()
         .filter(|t| *t > 0)
         .unwrap_or(details.start_time);
+    notes_before.extend(restore_chosen_parallelism(&client, &job, &details, &graph, state).await);
     let report = state.step(&graph, sample, running_since, settings);
     if let Some(took) = report.rescale_took_ms {
         tracing::info!(took_ms = took, "autoscaler: rescale finished");
     }
-    let mut notes = notes_of(&report, &graph);
+    let mut notes = notes_before;
+    notes.extend(notes_of(&report, &graph));
     let target = Target {
         client: &client,
         job: &job,
@@ -269,7 +280,7 @@ async fn sample_and_step(
     let Some(decision) = report.decision.clone() else {
         let memory = memory_change(&target, state, settings).await;
         return Ok(Some(Stepped {
-            redeploy: redeploy_of(&target, state, memory),
+            redeploy: redeploy_of(resource, &target, state, memory),
             report,
             notes,
             policy: None,
@@ -342,8 +353,10 @@ async fn sample_and_step(
     let applying = !resolved.apply.is_empty();
     if applying {
         state.record_applied(&graph, &decision, &resolved.apply, now_ms, settings);
-        if tuned.is_some() {
-            state.memory = tuned;
+        if let Some(tuned) = tuned
+            && tuned.replaces(state.memory.as_ref())
+        {
+            state.memory = Some(tuned);
         }
     }
     let memory = memory_change(&target, state, settings).await;
@@ -363,7 +376,7 @@ async fn sample_and_step(
         }
     }
     Ok(Some(Stepped {
-        redeploy: redeploy_of(&target, state, memory),
+        redeploy: redeploy_of(resource, &target, state, memory),
         report,
         notes,
         policy: resolved.policy,
@@ -371,17 +384,77 @@ async fn sample_and_step(
     }))
 }
 
+/// A deployed job on the adaptive scheduler that does not run the parallelism the autoscaler
+/// chose gets it in place. Flink 2.x does not apply `pipeline.jobvertex-parallelism-overrides`
+/// to the job an application cluster submits (seen on Flink 2.3: a redeploy came up at the
+/// graph's own parallelism), so the overrides a deploy renders are not enough; the resource
+/// requirements are, and they are only written when they differ (an in-place rescale still
+/// waiting for slots is left alone).
+async fn restore_chosen_parallelism(
+    client: &FlinkClient,
+    job: &JobId,
+    details: &JobDetails,
+    graph: &[GraphVertex],
+    state: &AutoscalerState,
+) -> Vec<Note> {
+    let differs: BTreeMap<String, u32> = state
+        .overrides
+        .iter()
+        .filter(|(id, p)| graph.iter().any(|v| &v.id == *id && v.parallelism != **p))
+        .map(|(id, p)| (id.clone(), *p))
+        .collect();
+    if differs.is_empty() || !is_adaptive(details) {
+        return Vec::new();
+    }
+    let result = async {
+        let current = client.resource_requirements(job).await?;
+        let wanted = in_place_requirements(&current, &state.overrides);
+        if wanted == current {
+            return Ok(false);
+        }
+        client.set_resource_requirements(job, &wanted).await?;
+        Ok::<_, FlinkError>(true)
+    }
+    .await;
+    match result {
+        Ok(true) => vec![Note::normal(
+            "Scaling",
+            format!(
+                "Restoring the chosen parallelism in place: {}",
+                summary_of(graph, &differs)
+            ),
+        )],
+        Ok(false) => Vec::new(),
+        Err(e) => {
+            tracing::info!(error = %e, "autoscaler: cannot restore the chosen parallelism");
+            Vec::new()
+        }
+    }
+}
+
+/// Whether a redeploy with `pipeline.jobvertex-parallelism-overrides` sets the job's
+/// parallelism: Flink 1.x applies the overrides to the job it runs; Flink 2.3 does not (seen:
+/// a DataStream job submitted with them, in an application and a session cluster, runs its
+/// graph's own parallelism).
+fn overrides_honoured(resource: &FlinkDeployment) -> bool {
+    !resource
+        .spec
+        .flink_version
+        .unwrap_or(flink_api::deployment::FlinkVersion::V2_3)
+        .is_2x()
+}
+
 /// What a redeploy must change, derived from what runs: the vertices' parallelism (a job off
 /// the adaptive scheduler) and the TaskManagers' memory (`memory`, from [`memory_change`]).
 fn redeploy_of(
+    resource: &FlinkDeployment,
     target: &Target<'_>,
     state: &AutoscalerState,
     memory: Option<String>,
 ) -> Option<String> {
-    match (
-        redeploy_needed(target.details, target.graph, &state.overrides),
-        memory,
-    ) {
+    let parallelism = redeploy_needed(target.details, target.graph, &state.overrides)
+        .filter(|_| overrides_honoured(resource));
+    match (parallelism, memory) {
         (Some(p), Some(m)) => Some(format!("{p}; {m}")),
         (p, m) => p.or(m),
     }
@@ -689,6 +762,16 @@ async fn apply(
             summary_of(graph, changes)
         );
         return (vec![Note::normal("Scaling", why)], None);
+    }
+    if !is_adaptive(details) && !overrides_honoured(resource) {
+        let why = format!(
+            "Not rescaled ({}): the job does not run the adaptive scheduler, and Flink 2.x does not apply pipeline.jobvertex-parallelism-overrides to the job it runs, so a redeploy would not change its parallelism; use jobmanager.scheduler: adaptive (the default for autoscaled jobs)",
+            summary_of(graph, changes)
+        );
+        return (
+            vec![Note::warning("ScalingLimited", why.clone())],
+            Some(why),
+        );
     }
     if !is_adaptive(details) {
         // The deployment's decision redeploys the job (`AutoscalerView::redeploy`).
