@@ -39,6 +39,60 @@ pub struct ObservationNeeds {
     pub counters_of: Option<String>,
 }
 
+impl ObservationNeeds {
+    /// What a job's upgrade, rollback and health checks need, the same for FlinkDeployments and
+    /// FlinkSessionJobs: the awaited stop-with-savepoint of the recorded `job_id`, its counters
+    /// when a health or stability rule of `settings` needs them, and its latest checkpoint when
+    /// its state may have to be secured (a securing under way in whatever mode, or a stateful
+    /// `job` whose spec changed or whose counters may call for a restart or rollback).
+    /// `changed`: the spec's generation is not the recorded one.
+    pub fn for_job(
+        job_id: Option<String>,
+        progress: Option<&flink_api::UpgradeProgress>,
+        job: Option<&flink_api::JobSpec>,
+        changed: bool,
+        settings: &health::Settings,
+    ) -> Self {
+        let savepoint = match (progress, &job_id) {
+            (Some(p), Some(job)) if p.step == UpgradeStep::Savepointing => {
+                p.trigger_id.clone().map(|t| (job.clone(), t))
+            }
+            _ => None,
+        };
+        let securing = progress
+            .is_some_and(|p| matches!(p.step, UpgradeStep::Cancelling | UpgradeStep::Savepointing));
+        let stateful = job.is_some_and(|j| j.upgrade_mode.is_stateful());
+        let running = job.is_some_and(|j| j.state == JobState::Running);
+        let counters_of = job_id
+            .clone()
+            .filter(|_| running && settings.needs_counters());
+        let checkpoints_of = if securing || (stateful && (changed || counters_of.is_some())) {
+            job_id
+        } else {
+            None
+        };
+        Self {
+            savepoint,
+            checkpoints_of,
+            snapshot: None,
+            checkpoint: None,
+            counters_of,
+        }
+    }
+}
+
+/// Whether `resource_generation` is not the generation of the spec `reconciliation` records.
+pub fn spec_changed<S: serde::Serialize + serde::de::DeserializeOwned>(
+    reconciliation: Option<&flink_api::ReconciliationStatus>,
+    resource_generation: Option<i64>,
+) -> bool {
+    let recorded = reconciliation
+        .and_then(|r| r.last_reconciled_spec.as_deref())
+        .and_then(|t| ReconciledSpec::<S>::from_json(t).ok())
+        .map(|r| r.generation);
+    recorded.is_some() && recorded != resource_generation
+}
+
 /// Decided from the status and spec alone, so observation stays dumb.
 pub fn observation_needs(
     resource: &FlinkDeployment,
@@ -46,51 +100,20 @@ pub fn observation_needs(
 ) -> ObservationNeeds {
     let status = resource.status.clone().unwrap_or_default();
     let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone());
-    let progress = status.upgrade.as_ref();
-    let savepoint = match (progress, &job_id) {
-        (Some(p), Some(job)) if p.step == UpgradeStep::Savepointing => {
-            p.trigger_id.clone().map(|t| (job.clone(), t))
-        }
-        _ => None,
-    };
-    let securing = progress
-        .is_some_and(|p| matches!(p.step, UpgradeStep::Cancelling | UpgradeStep::Savepointing));
-    let recorded_generation = status
-        .reconciliation_status
-        .as_ref()
-        .and_then(|r| r.last_reconciled_spec.as_deref())
-        .and_then(|t| ReconciledSpec::<FlinkDeploymentSpec>::from_json(t).ok())
-        .map(|r| r.generation);
-    let changed =
-        recorded_generation.is_some() && recorded_generation != resource.metadata.generation;
-    let stateful = resource
-        .spec
-        .job
-        .as_ref()
-        .is_some_and(|j| j.upgrade_mode.is_stateful());
-    let settings = health::Settings::for_spec(&resource.spec, defaults);
-    let running = resource
-        .spec
-        .job
-        .as_ref()
-        .is_some_and(|j| j.state == JobState::Running);
-    let counters_of = job_id
-        .clone()
-        .filter(|_| running && settings.needs_counters());
-    // A restart or a rollback secures the state of a job that may have failed: its latest
-    // checkpoint must be at hand when it is decided.
-    // Securing needs it whatever the spec's mode now is (a rollback secures in the stable
-    // spec's mode).
-    let checkpoints_of = if securing || (stateful && (changed || counters_of.is_some())) {
-        job_id.clone()
-    } else {
-        None
-    };
+    let changed = spec_changed::<FlinkDeploymentSpec>(
+        status.reconciliation_status.as_ref(),
+        resource.metadata.generation,
+    );
+    let needs = ObservationNeeds::for_job(
+        job_id.clone(),
+        status.upgrade.as_ref(),
+        resource.spec.job.as_ref(),
+        changed,
+        &health::Settings::for_spec(&resource.spec, defaults),
+    );
     let job_status = status.job_status.as_ref();
     let awaited = |trigger: Option<String>| job_id.clone().zip(trigger);
     ObservationNeeds {
-        savepoint,
-        checkpoints_of,
         snapshot: awaited(
             job_status
                 .and_then(|j| j.savepoint_info.as_ref())
@@ -101,7 +124,7 @@ pub fn observation_needs(
                 .and_then(|j| j.checkpoint_info.as_ref())
                 .and_then(|i| i.trigger_id.clone()),
         ),
-        counters_of,
+        ..needs
     }
 }
 

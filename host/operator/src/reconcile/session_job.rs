@@ -31,49 +31,16 @@ pub struct SessionDecideContext<'a> {
 /// What observation must fetch for a session job besides the cluster's jobs.
 pub fn observation_needs(resource: &FlinkSessionJob) -> super::deployment::ObservationNeeds {
     let status = resource.status.clone().unwrap_or_default();
-    let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone());
-    let progress = status.upgrade.as_ref();
-    let savepoint = match (progress, &job_id) {
-        (Some(p), Some(job)) if p.step == UpgradeStep::Savepointing => {
-            p.trigger_id.clone().map(|t| (job.clone(), t))
-        }
-        _ => None,
-    };
-    let recorded = status
-        .reconciliation_status
-        .as_ref()
-        .and_then(|r| r.last_reconciled_spec.as_deref())
-        .and_then(|t| ReconciledSpec::<FlinkSessionJobSpec>::from_json(t).ok())
-        .map(|r| r.generation);
-    let changed = recorded.is_some() && recorded != resource.metadata.generation;
-    let stateful = resource
-        .spec
-        .job
-        .as_ref()
-        .is_some_and(|j| j.upgrade_mode.is_stateful());
-    let securing = progress
-        .is_some_and(|p| matches!(p.step, UpgradeStep::Cancelling | UpgradeStep::Savepointing));
-    let running = resource
-        .spec
-        .job
-        .as_ref()
-        .is_some_and(|j| j.state == JobState::Running);
-    let counters_of = job_id
-        .clone()
-        .filter(|_| running && health_settings(resource).needs_counters());
-    super::deployment::ObservationNeeds {
-        savepoint,
-        // Securing needs it whatever the spec's mode now is (a rollback secures in the stable
-        // spec's mode); a restart or rollback the counters may call for secures the job too.
-        checkpoints_of: if securing || (stateful && (changed || counters_of.is_some())) {
-            job_id
-        } else {
-            None
-        },
-        snapshot: None,
-        checkpoint: None,
-        counters_of,
-    }
+    super::deployment::ObservationNeeds::for_job(
+        status.job_status.as_ref().and_then(|j| j.job_id.clone()),
+        status.upgrade.as_ref(),
+        resource.spec.job.as_ref(),
+        super::deployment::spec_changed::<FlinkSessionJobSpec>(
+            status.reconciliation_status.as_ref(),
+            resource.metadata.generation,
+        ),
+        &health_settings(resource),
+    )
 }
 
 /// The rollback, stability and health settings of a session job: its own
