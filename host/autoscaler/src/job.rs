@@ -210,12 +210,7 @@ impl AutoscalerState {
     /// in between would rescale (or, with memory tuning, redeploy) it again.
     fn rescale_finished(&mut self, running_since_ms: i64, graph: &[GraphVertex]) -> Option<i64> {
         let requested = self.rescale_requested_ms?;
-        let at_chosen = graph.iter().all(|v| {
-            self.overrides
-                .get(&v.id)
-                .is_none_or(|chosen| *chosen == v.parallelism)
-        });
-        if running_since_ms <= requested || !at_chosen {
+        if running_since_ms <= requested || !not_running(graph, &self.overrides).is_empty() {
             return None;
         }
         self.rescale_requested_ms = None;
@@ -258,6 +253,16 @@ pub fn with_parallelism(
             parallelism: parallelism.get(&v.id).copied().unwrap_or(v.parallelism),
             ..v.clone()
         })
+        .collect()
+}
+
+/// The chosen parallelism of the vertices of `graph` that run another one (empty: the job
+/// runs what was chosen).
+pub fn not_running(graph: &[GraphVertex], chosen: &BTreeMap<String, u32>) -> BTreeMap<String, u32> {
+    chosen
+        .iter()
+        .filter(|(id, p)| graph.iter().any(|v| &v.id == *id && v.parallelism != **p))
+        .map(|(id, p)| (id.clone(), *p))
         .collect()
 }
 

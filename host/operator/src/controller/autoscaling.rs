@@ -397,12 +397,7 @@ async fn restore_chosen_parallelism(
     graph: &[GraphVertex],
     state: &AutoscalerState,
 ) -> Vec<Note> {
-    let differs: BTreeMap<String, u32> = state
-        .overrides
-        .iter()
-        .filter(|(id, p)| graph.iter().any(|v| &v.id == *id && v.parallelism != **p))
-        .map(|(id, p)| (id.clone(), *p))
-        .collect();
+    let differs = flink_autoscaler::job::not_running(graph, &state.overrides);
     if differs.is_empty() || !is_adaptive(details) {
         return Vec::new();
     }

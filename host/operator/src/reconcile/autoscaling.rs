@@ -86,11 +86,7 @@ pub fn redeploy_needed(
     if is_adaptive(details) {
         return None;
     }
-    let changes: BTreeMap<String, u32> = overrides
-        .iter()
-        .filter(|(id, p)| graph.iter().any(|v| &v.id == *id && v.parallelism != **p))
-        .map(|(id, p)| (id.clone(), *p))
-        .collect();
+    let changes = flink_autoscaler::job::not_running(graph, overrides);
     (!changes.is_empty()).then(|| summary_of(graph, &changes))
 }
 
