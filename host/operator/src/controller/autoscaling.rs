@@ -306,18 +306,19 @@ async fn sample_and_step(
     let mut resolved = resolve(&report, &graph, policy.as_ref(), !report.hold);
     notes.extend(std::mem::take(&mut resolved.notes));
     let mut message = resolved.message;
-    let mut cluster = (!resolved.apply.is_empty()).then(|| cluster_of(ctx, resource, observed));
-    let tuned = match &cluster {
-        Some(cluster) => tune_memory(
-            ctx,
-            resource,
+    // The user's rendered configuration, once, for the TaskManagers and the memory tuning.
+    let config = (!resolved.apply.is_empty()).then(|| spec_config(ctx, resource));
+    let mut cluster = config.as_ref().map(|c| cluster_of(c, observed));
+    let tuned = match (&config, &cluster) {
+        (Some(config), Some(cluster)) => tune_memory(
+            config,
             settings,
             &graph,
             &decision,
             &resolved.apply,
             cluster,
         ),
-        None => None,
+        _ => None,
     };
     if let Some(tuned) = &tuned {
         notes.push(Note::normal(
@@ -478,8 +479,7 @@ async fn memory_change(
 /// The memory tuning recommendation for a rescale to `apply` (None when the TaskManagers'
 /// memory cannot be derived or Flink did not report their usage).
 fn tune_memory(
-    ctx: &Context,
-    resource: &FlinkDeployment,
+    config: &BTreeMap<String, String>,
     settings: &AutoscalerSettings,
     graph: &[GraphVertex],
     decision: &flink_autoscaler::decide::JobDecision,
@@ -489,8 +489,7 @@ fn tune_memory(
     if cluster.memory == 0 {
         return None;
     }
-    let config = spec_config(ctx, resource);
-    let spec = match flink_autoscaler::memory::TaskManagerMemory::derive(&config, cluster.memory) {
+    let spec = match flink_autoscaler::memory::TaskManagerMemory::derive(config, cluster.memory) {
         Ok(spec) => spec,
         Err(why) => {
             tracing::info!(%why, "autoscaler: TaskManager memory not tuned");
@@ -507,7 +506,7 @@ fn tune_memory(
         &decision.evaluation.memory_used,
         graph,
         apply,
-        &config,
+        config,
         task_managers,
         &settings.memory_tuning,
     )
@@ -548,7 +547,7 @@ async fn release_idle_task_managers(
     if fixed || !standalone {
         return Vec::new();
     }
-    let cluster = cluster_of(ctx, resource, observed);
+    let cluster = cluster_of(&spec_config(ctx, resource), observed);
     let needed = task_managers_needed(target.graph, chosen, cluster.slots_per_task_manager);
     if running <= needed.max(1) {
         return Vec::new();
@@ -642,18 +641,13 @@ fn spec_config(ctx: &Context, resource: &FlinkDeployment) -> BTreeMap<String, St
 }
 
 /// The cluster's TaskManagers as they run now, with what each one has (from the rendered
-/// configuration).
-fn cluster_of(
-    ctx: &Context,
-    resource: &FlinkDeployment,
-    observed: &ObservedCluster,
-) -> ClusterResources {
-    let config = spec_config(ctx, resource);
+/// `config`).
+fn cluster_of(config: &BTreeMap<String, String>, observed: &ObservedCluster) -> ClusterResources {
     let task_managers = observed
         .task_manager
         .as_ref()
         .map_or(0, |tm| tm.replicas.max(0) as u32);
-    cluster_resources(&config, task_managers)
+    cluster_resources(config, task_managers)
 }
 
 /// The running job a rescale is for.
