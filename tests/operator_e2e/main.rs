@@ -1595,7 +1595,12 @@ fn manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs(
     suite: &Suite,
 ) -> Result<(), String> {
     let job = suite.remembered_job()?;
-    keeper_patch(suite, r#"{"spec":{"job":{"savepointTriggerNonce":1}}}"#)?;
+    // First kept in the status (upstream with FlinkStateSnapshot resources off), then as
+    // resources (upstream's default).
+    keeper_patch(
+        suite,
+        r#"{"spec":{"job":{"savepointTriggerNonce":1},"flinkConfiguration":{"kubernetes.operator.snapshot.resource.enabled":"false"}}}"#,
+    )?;
     let manual = suite.runtime.block_on(wait_for(
         "a manual savepoint",
         Duration::from_secs(60),
@@ -1686,8 +1691,9 @@ fn manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs(
     );
     keeper_patch(
         suite,
-        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.periodic.checkpoint.interval":null}}}"#,
+        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.periodic.checkpoint.interval":null,"kubernetes.operator.snapshot.resource.enabled":null}}}"#,
     )?;
+    snapshots_become_flinkstatesnapshots(suite)?;
     let status = suite
         .deployment("keeper")
         .and_then(|d| d.get("status").cloned())
@@ -1698,6 +1704,95 @@ fn manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs(
         "savepoints do not redeploy the job"
     );
     assert_eq!(text(&status, "/jobStatus/state"), "RUNNING");
+    Ok(())
+}
+
+/// The keeper's FlinkStateSnapshots as `kubectl get -l` selects them: (name, trigger type,
+/// state, path).
+fn keeper_snapshots(suite: &Suite) -> Result<Vec<(String, String, String, String)>, String> {
+    let listed = suite.kubectl(&[
+        "get",
+        "flinkstatesnapshots",
+        "-l",
+        "job-reference.kind=FlinkDeployment,job-reference.name=keeper",
+        "-o",
+        "json",
+    ])?;
+    let listed: Value = serde_json::from_str(&listed).map_err(|e| e.to_string())?;
+    Ok(listed["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            (
+                text(s, "/metadata/name"),
+                text(s, "/metadata/labels/snapshot.trigger-type"),
+                text(s, "/status/state"),
+                text(s, "/status/path"),
+            )
+        })
+        .collect())
+}
+
+/// With FlinkStateSnapshot resources on (the default): a nonce creates one savepoint resource,
+/// periodic savepoints create one each, and their history is kept at
+/// `kubernetes.operator.savepoint.history.max.count`.
+fn snapshots_become_flinkstatesnapshots(suite: &Suite) -> Result<(), String> {
+    keeper_patch(suite, r#"{"spec":{"job":{"savepointTriggerNonce":2}}}"#)?;
+    let (name, path) = suite.runtime.block_on(wait_for(
+        "a savepoint resource for the nonce, completed",
+        Duration::from_secs(60),
+        async || {
+            keeper_snapshots(suite)
+                .ok()?
+                .into_iter()
+                .find(|(_, trigger, state, _)| trigger == "MANUAL" && state == "COMPLETED")
+                .map(|(name, _, _, path)| (name, path))
+        },
+    ));
+    assert!(name.starts_with("keeper-savepoint-manual-"), "{name}");
+    let files = std::path::PathBuf::from(format!(
+        "/{}",
+        path.trim_start_matches("file:").trim_start_matches('/')
+    ));
+    assert!(files.join("_metadata").is_file(), "no savepoint at {path}");
+    keeper_patch(
+        suite,
+        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.periodic.savepoint.interval":"2s","kubernetes.operator.savepoint.history.max.count":"2"}}}"#,
+    )?;
+    let mut seen = std::collections::BTreeSet::new();
+    let live = suite.runtime.block_on(wait_for(
+        "four periodic savepoint resources, the oldest deleted",
+        Duration::from_secs(90),
+        async || {
+            let periodic: Vec<_> = keeper_snapshots(suite)
+                .ok()?
+                .into_iter()
+                .filter(|(_, trigger, _, _)| trigger == "PERIODIC")
+                .collect();
+            seen.extend(periodic.iter().map(|(name, ..)| name.clone()));
+            let first = seen.first()?;
+            (seen.len() >= 4 && !periodic.iter().any(|(name, ..)| name == first))
+                .then_some(periodic)
+        },
+    ));
+    keeper_patch(
+        suite,
+        r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.periodic.savepoint.interval":null,"kubernetes.operator.savepoint.history.max.count":null}}}"#,
+    )?;
+    // Two kept, plus the newest one created before the history was trimmed again.
+    assert!(live.len() <= 3, "{live:?}");
+    assert!(
+        live.iter()
+            .any(|(_, _, state, path)| state == "COMPLETED" && path.contains("savepoint-")),
+        "{live:?}"
+    );
+    let manual = keeper_snapshots(suite)?;
+    assert!(
+        manual.iter().any(|(n, ..)| *n == name),
+        "manual snapshots are not part of the history: {manual:?}"
+    );
     Ok(())
 }
 
@@ -1785,6 +1880,38 @@ fn a_session_job_savepoint_upgrade_restores_its_state(suite: &Suite) -> Result<(
         after >= before,
         "session job count went from {before} to {after}"
     );
+    // A checkpoint nonce becomes a FlinkStateSnapshot of the session job, taken through the
+    // session cluster.
+    suite.patch(
+        "flinksessionjob",
+        "second",
+        r#"{"spec":{"job":{"checkpointTriggerNonce":1}}}"#,
+    )?;
+    let path = suite.runtime.block_on(wait_for(
+        "a completed checkpoint resource of the session job",
+        Duration::from_secs(60),
+        async || {
+            let listed = suite
+                .kubectl(&[
+                    "get",
+                    "flinksnp",
+                    "-l",
+                    "job-reference.kind=FlinkSessionJob,job-reference.name=second",
+                    "-o",
+                    "json",
+                ])
+                .ok()?;
+            let listed: Value = serde_json::from_str(&listed).ok()?;
+            listed["items"].as_array()?.iter().find_map(|s| {
+                (text(s, "/metadata/labels/snapshot.trigger-type") == "MANUAL"
+                    && text(s, "/status/state") == "COMPLETED")
+                    .then(|| text(s, "/status/path"))
+            })
+        },
+    ));
+    assert!(path.contains(&job) && path.contains("chk-"), "{path}");
+    let status = session_job_status(suite, "second").ok_or("no second job")?;
+    assert_eq!(text(&status, "/jobStatus/jobId"), job, "not redeployed");
     Ok(())
 }
 

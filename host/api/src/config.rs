@@ -186,6 +186,14 @@ impl ConfigOption {
             .collect()
     }
 
+    /// Its trimmed value in a flat configuration (the current key first).
+    pub fn in_flat<'a>(&self, config: &'a BTreeMap<String, String>) -> Option<&'a str> {
+        std::iter::once(self.key)
+            .chain(self.deprecated.iter().copied())
+            .find_map(|k| config.get(k))
+            .map(|v| v.trim())
+    }
+
     /// `a` (or its older name `b`), for messages.
     pub fn describe(&self) -> String {
         match self.deprecated {
@@ -285,6 +293,26 @@ pub mod options {
     pub const JM_DEPLOYMENT_RECOVERY: ConfigOption =
         ConfigOption::new("kubernetes.operator.jm-deployment-recovery.enabled", &[]);
     pub const MAX_PARALLELISM: ConfigOption = ConfigOption::new("pipeline.max-parallelism", &[]);
+    /// Manual and periodic snapshots as FlinkStateSnapshot resources (upstream's default since
+    /// 1.10), else in the status's `savepointInfo` / `checkpointInfo`.
+    pub const SNAPSHOT_RESOURCE_ENABLED: ConfigOption =
+        ConfigOption::new("kubernetes.operator.snapshot.resource.enabled", &[]);
+    /// `disposeOnDelete` of the savepoint resources the operator creates.
+    pub const SAVEPOINT_DISPOSE_ON_DELETE: ConfigOption =
+        ConfigOption::new("kubernetes.operator.savepoint.dispose-on-delete", &[]);
+    pub const SAVEPOINT_FORMAT_TYPE: ConfigOption =
+        ConfigOption::new("kubernetes.operator.savepoint.format.type", &[]);
+    pub const SAVEPOINT_CLEANUP_ENABLED: ConfigOption =
+        ConfigOption::new("kubernetes.operator.savepoint.cleanup.enabled", &[]);
+    pub const SAVEPOINT_HISTORY_MAX_COUNT: ConfigOption =
+        ConfigOption::new("kubernetes.operator.savepoint.history.max.count", &[]);
+    pub const SAVEPOINT_HISTORY_MAX_AGE: ConfigOption =
+        ConfigOption::new("kubernetes.operator.savepoint.history.max.age", &[]);
+    /// How many checkpoints Flink retains; as many checkpoint resources are kept.
+    pub const MAX_RETAINED_CHECKPOINTS: ConfigOption = ConfigOption::new(
+        "execution.checkpointing.num-retained",
+        &["state.checkpoints.num-retained"],
+    );
     pub const PARALLELISM_OVERRIDES: ConfigOption =
         ConfigOption::new("pipeline.jobvertex-parallelism-overrides", &[]);
 }

@@ -103,3 +103,34 @@ pub struct FlinkStateSnapshotStatus {
     #[serde(default)]
     pub failures: i32,
 }
+
+/// Labels upstream puts on FlinkStateSnapshots so they can be selected
+/// (`kubectl get flinksnp -l job-reference.name=keeper`).
+pub mod labels {
+    /// `SAVEPOINT` or `CHECKPOINT`.
+    pub const SNAPSHOT_TYPE: &str = "snapshot.type";
+    /// `MANUAL`, `PERIODIC` or `UPGRADE`: what asked for it (absent: a user's, `MANUAL`).
+    pub const TRIGGER_TYPE: &str = "snapshot.trigger-type";
+    /// The kind of the job's resource: `FlinkDeployment` or `FlinkSessionJob`.
+    pub const JOB_KIND: &str = "job-reference.kind";
+    /// The name of the job's resource.
+    pub const JOB_NAME: &str = "job-reference.name";
+}
+
+/// Ours: the `savepointTriggerNonce` / `checkpointTriggerNonce` a snapshot was created for, so
+/// one nonce creates one snapshot even when the operator stops right after creating it.
+pub const TRIGGER_NONCE_ANNOTATION: &str = "flink-operator.io/trigger-nonce";
+
+impl SavepointSpec {
+    /// Upstream's default is to dispose of the files when the resource is deleted.
+    pub fn disposes_on_delete(&self) -> bool {
+        self.dispose_on_delete.unwrap_or(true)
+    }
+}
+
+impl FlinkStateSnapshotSpec {
+    /// Retries of a failed trigger: upstream's default -1 retries forever (with back-off).
+    pub fn retries(&self) -> i32 {
+        self.backoff_limit.unwrap_or(-1)
+    }
+}

@@ -30,6 +30,8 @@ struct World {
     observed: ObservedSessionJob,
     upgrade_policy: Option<UpgradePolicy>,
     now_ms: i64,
+    /// Operator-wide Flink configuration defaults.
+    defaults: std::collections::BTreeMap<String, String>,
 }
 
 fn ready_cluster(jobs: Vec<ObservedJob>) -> ObservedSessionJob {
@@ -62,6 +64,7 @@ impl World {
             observed: ready_cluster(vec![]),
             upgrade_policy: None,
             now_ms: 1_000,
+            defaults: Default::default(),
         }
     }
 
@@ -74,6 +77,7 @@ impl World {
             intervals: &intervals,
             validation: &validation,
             upgrade_policy: self.upgrade_policy.as_ref(),
+            defaults: &self.defaults,
         };
         decide(&self.resource, &self.observed, &ctx)
     }
@@ -600,12 +604,16 @@ fn a_session_job_restarting_too_often_is_submitted_again_from_its_savepoint() {
         "2",
     );
     assert!(
-        observation_needs(&world.resource).counters_of.is_none(),
+        observation_needs(&world.resource, &world.defaults)
+            .counters_of
+            .is_none(),
         "nothing to count before a job runs"
     );
     let old = world.running_with(1, 0);
     assert_eq!(
-        observation_needs(&world.resource).counters_of.as_deref(),
+        observation_needs(&world.resource, &world.defaults)
+            .counters_of
+            .as_deref(),
         Some(old.as_str()),
         "the health check needs the job's counters"
     );
@@ -795,4 +803,83 @@ fn a_switch_to_last_state_secures_the_stateless_job_with_a_savepoint_and_retains
         "{:?}",
         plan.actions
     );
+}
+
+/// A session job running on the shared cluster, its spec changed by `edit` (a new generation).
+fn running_then(edit: impl FnOnce(&mut flink_api::FlinkSessionJobSpec)) -> World {
+    let mut world = World::new();
+    world.reconcile();
+    let id = world.job_id();
+    world.observed = ready_cluster(vec![running(&id)]);
+    world.reconcile();
+    world.reconcile();
+    edit(&mut world.resource.spec);
+    world.resource.metadata.generation = Some(2);
+    world
+}
+
+#[test]
+fn a_session_jobs_periodic_savepoints_are_flinkstatesnapshots_of_the_session_job() {
+    let mut world = running_then(|spec| {
+        spec.flink_configuration
+            .get_or_insert_default()
+            .set("kubernetes.operator.periodic.savepoint.interval", "10s");
+    });
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "not due yet: {:?}", plan.actions);
+    assert!(observation_needs(&world.resource, &world.defaults).snapshot_resources);
+    world.observed.snapshots = Some(Vec::new());
+    world.now_ms = 20_000;
+    let plan = world.reconcile();
+    let [Action::CreateSnapshot(snapshot)] = &plan.actions[..] else {
+        panic!("expected one snapshot resource, got {:?}", plan.actions);
+    };
+    assert_eq!(
+        snapshot.metadata.name.as_deref(),
+        Some("first-savepoint-periodic-20000")
+    );
+    let labels = snapshot.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels["job-reference.kind"], "FlinkSessionJob");
+    assert_eq!(labels["job-reference.name"], "first");
+    assert_eq!(
+        snapshot.spec.job_reference.as_ref().and_then(|r| r.kind),
+        Some(flink_api::snapshot::JobKind::FlinkSessionJob)
+    );
+}
+
+#[test]
+fn a_session_jobs_savepoint_nonce_in_the_status_takes_one_savepoint_through_the_session_cluster() {
+    let mut world = running_then(|spec| {
+        spec.job.as_mut().expect("job").savepoint_trigger_nonce = Some(1);
+    });
+    world.defaults.insert(
+        "kubernetes.operator.snapshot.resource.enabled".into(),
+        "false".into(),
+    );
+    let plan = world.reconcile();
+    let trigger = match &plan.actions[..] {
+        [
+            Action::TriggerSavepoint {
+                cluster,
+                trigger_id,
+                ..
+            },
+        ] if cluster == "shared" => trigger_id.clone(),
+        other => panic!("expected a savepoint of the session cluster, got {other:?}"),
+    };
+    let needs = observation_needs(&world.resource, &world.defaults);
+    assert_eq!(needs.snapshot.map(|(_, t)| t), Some(trigger));
+    world.observed.snapshot = Some(ObservedOperation::Completed("file:/sp/savepoint-1".into()));
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let last = world
+        .resource
+        .status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.savepoint_info.as_ref())
+        .and_then(|i| i.last_savepoint.clone())
+        .expect("the savepoint is recorded");
+    assert_eq!(last.location.as_deref(), Some("file:/sp/savepoint-1"));
+    assert_eq!(last.trigger_nonce, Some(1));
 }

@@ -293,6 +293,25 @@ where
             }
         }
         Action::SubmitSessionJob(submission) => submit(ctx, namespace, &submission).await?,
+        Action::CreateSnapshot(snapshot) => {
+            let snapshots: Api<flink_api::FlinkStateSnapshot> =
+                Api::namespaced(ctx.client.clone(), namespace);
+            match snapshots.create(&Default::default(), &snapshot).await {
+                Ok(_) => {}
+                // Created by an earlier attempt of this reconcile.
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Action::DeleteSnapshot { name } => {
+            let snapshots: Api<flink_api::FlinkStateSnapshot> =
+                Api::namespaced(ctx.client.clone(), namespace);
+            match snapshots.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
     Ok(())
 }

@@ -240,11 +240,14 @@ async fn reconcile_session_job(
             .policies
             .session_job_upgrade_verdict(&resource, &observed, now)
             .await;
+        let dynamic = ctx.dynamic();
+        let defaults = dynamic.flink_defaults_for(&resource.namespace().unwrap_or_default());
         let decide_ctx = session_job::SessionDecideContext {
             now_ms: now,
-            intervals: &ctx.dynamic().intervals,
+            intervals: &dynamic.intervals,
             validation: &ctx.settings.validation,
             upgrade_policy: upgrade_policy.as_ref(),
+            defaults: &defaults,
         };
         let plan = session_job::decide(&resource, &observed, &decide_ctx);
         let state = state_name(&plan.status.lifecycle_state);

@@ -4,14 +4,15 @@
 
 use super::Context;
 use crate::reconcile::observed::{
-    JobCounters, ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink,
-    ObservedJob, ObservedOperation, ObservedSessionJob, SessionCluster, current_job, job_state,
+    JobCounters, JobSnapshot, ObservedCheckpoint, ObservedCluster, ObservedDeployment,
+    ObservedFlink, ObservedJob, ObservedOperation, ObservedSessionJob, SessionCluster, current_job,
+    job_state,
 };
 use crate::reconcile::snapshot::{ObservedSnapshot, SnapshotTarget};
 use crate::reconcile::status;
 use crate::reconcile::{deployment, session_job};
 use crate::render;
-use flink_api::{FlinkDeployment, FlinkSessionJob};
+use flink_api::{FlinkDeployment, FlinkSessionJob, SnapshotTriggerType};
 use flink_rest::{FlinkError, JobId, Operation, TriggerId};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -121,7 +122,13 @@ pub async fn deployment(
         }
         _ => None,
     };
+    let snapshots =
+        match needs.snapshot_resources && matches!(flink, ObservedFlink::Reachable { .. }) {
+            true => Some(job_snapshots(ctx, &namespace, "FlinkDeployment", &name).await?),
+            false => None,
+        };
     Ok(ObservedCluster {
+        snapshots,
         job_failure,
         job_manager,
         task_manager,
@@ -370,13 +377,21 @@ pub async fn session_job(
         ObservedFlink::Unreachable(why) => (None, Some(why)),
         ObservedFlink::NotAsked => (None, None),
     };
-    let needs = session_job::observation_needs(resource);
+    let defaults = ctx.dynamic().flink_defaults_for(&namespace);
+    let needs = session_job::observation_needs(resource, &defaults);
     let (mut savepoint, mut latest_checkpoint, mut counters) = (None, None, None);
+    let (mut snapshot, mut checkpoint) = (None, None);
     if jobs.is_some()
         && let Ok(client) = ctx.flink.for_cluster(&cluster_name, &namespace)
     {
         if let Some((job, trigger)) = &needs.savepoint {
             savepoint = savepoint_result(&client, job, trigger).await;
+        }
+        if let Some((job, trigger)) = &needs.snapshot {
+            snapshot = savepoint_result(&client, job, trigger).await;
+        }
+        if let Some((job, trigger)) = &needs.checkpoint {
+            checkpoint = checkpoint_result(&client, job, trigger).await;
         }
         if let Some(job) = &needs.counters_of {
             let (observed, latest) = counters_of(&client, job).await;
@@ -393,6 +408,11 @@ pub async fn session_job(
             latest_checkpoint = latest_checkpoint_of(&client, job).await;
         }
     }
+    let name = resource.metadata.name.as_deref().unwrap_or_default();
+    let snapshots = match needs.snapshot_resources && jobs.is_some() {
+        true => Some(job_snapshots(ctx, &namespace, "FlinkSessionJob", name).await?),
+        false => None,
+    };
     Ok(ObservedSessionJob {
         cluster,
         jobs,
@@ -400,7 +420,60 @@ pub async fn session_job(
         savepoint,
         latest_checkpoint,
         counters,
+        snapshot,
+        checkpoint,
+        snapshots,
     })
+}
+
+/// The FlinkStateSnapshots labelled as `kind` `name`'s (a direct list: one created by the
+/// previous reconcile is seen).
+async fn job_snapshots(
+    ctx: &Context,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+) -> Result<Vec<JobSnapshot>, kube::Error> {
+    use flink_api::snapshot::{SnapshotState, TRIGGER_NONCE_ANNOTATION, labels};
+    let api: Api<flink_api::FlinkStateSnapshot> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("{}={kind},{}={name}", labels::JOB_KIND, labels::JOB_NAME);
+    let list = api.list(&ListParams::default().labels(&selector)).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .map(|s| {
+            let label = s
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(labels::TRIGGER_TYPE))
+                .map(String::as_str);
+            JobSnapshot {
+                name: s.metadata.name.clone().unwrap_or_default(),
+                created_ms: s
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map_or(0, |t| t.0.as_millisecond()),
+                savepoint: s.spec.savepoint.is_some(),
+                trigger_type: match label {
+                    Some("PERIODIC") => SnapshotTriggerType::Periodic,
+                    Some("UPGRADE") => SnapshotTriggerType::Upgrade,
+                    Some("MANUAL") | None => SnapshotTriggerType::Manual,
+                    Some(_) => SnapshotTriggerType::Unknown,
+                },
+                completed: s.status.as_ref().and_then(|st| st.state)
+                    == Some(SnapshotState::Completed),
+                nonce: s
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(TRIGGER_NONCE_ANNOTATION))
+                    .and_then(|n| n.parse().ok()),
+                deleting: s.metadata.deletion_timestamp.is_some(),
+            }
+        })
+        .collect())
 }
 
 /// The job a FlinkStateSnapshot refers to, and the result of its recorded trigger.

@@ -17,6 +17,7 @@ use super::upgrade_policy::{self, UpgradePolicy};
 use super::{Action, Intervals, Note, Plan, health, job_id, secure, snapshots};
 use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
+use flink_api::snapshot::JobKind;
 use flink_api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkJobState, JobState,
     JobStatus, ReconciliationState, UpgradeMode, UpgradeProgress, UpgradeStep,
@@ -37,6 +38,8 @@ pub struct ObservationNeeds {
     /// The job whose restart and checkpoint counters the health checks or the stability rules
     /// need.
     pub counters_of: Option<String>,
+    /// The job's FlinkStateSnapshots (a manual or periodic snapshot may be due).
+    pub snapshot_resources: bool,
 }
 
 impl ObservationNeeds {
@@ -77,6 +80,44 @@ impl ObservationNeeds {
             snapshot: None,
             checkpoint: None,
             counters_of,
+            snapshot_resources: false,
+        }
+    }
+
+    /// Adds what manual and periodic snapshots need: the results of the triggers `job_status`
+    /// records, and the job's snapshot resources when one may be due (its job runs and no
+    /// upgrade is under way). `config`: the resource's flat configuration.
+    pub fn with_snapshots(
+        self,
+        job_status: Option<&flink_api::JobStatus>,
+        progress: Option<&flink_api::UpgradeProgress>,
+        job: Option<&flink_api::JobSpec>,
+        config: &BTreeMap<String, String>,
+    ) -> Self {
+        let job_id = job_status.and_then(|j| j.job_id.clone());
+        let awaited = |trigger: Option<String>| job_id.clone().zip(trigger);
+        let running = job_status.and_then(|j| j.state) == Some(flink_api::FlinkJobState::Running)
+            && progress.is_none()
+            && job.is_some_and(|j| j.state == JobState::Running);
+        Self {
+            snapshot: awaited(
+                job_status
+                    .and_then(|j| j.savepoint_info.as_ref())
+                    .and_then(|i| i.trigger_id.clone()),
+            ),
+            checkpoint: awaited(
+                job_status
+                    .and_then(|j| j.checkpoint_info.as_ref())
+                    .and_then(|i| i.trigger_id.clone()),
+            ),
+            snapshot_resources: running
+                && snapshots::resources_needed(
+                    config,
+                    job_status,
+                    job.and_then(|j| j.savepoint_trigger_nonce),
+                    job.and_then(|j| j.checkpoint_trigger_nonce),
+                ),
+            ..self
         }
     }
 }
@@ -104,28 +145,21 @@ pub fn observation_needs(
         status.reconciliation_status.as_ref(),
         resource.metadata.generation,
     );
-    let needs = ObservationNeeds::for_job(
-        job_id.clone(),
+    let mut config = defaults.clone();
+    config.extend(resource.spec.configuration().flat());
+    ObservationNeeds::for_job(
+        job_id,
         status.upgrade.as_ref(),
         resource.spec.job.as_ref(),
         changed,
-        &health::Settings::for_spec(&resource.spec, defaults),
-    );
-    let job_status = status.job_status.as_ref();
-    let awaited = |trigger: Option<String>| job_id.clone().zip(trigger);
-    ObservationNeeds {
-        snapshot: awaited(
-            job_status
-                .and_then(|j| j.savepoint_info.as_ref())
-                .and_then(|i| i.trigger_id.clone()),
-        ),
-        checkpoint: awaited(
-            job_status
-                .and_then(|j| j.checkpoint_info.as_ref())
-                .and_then(|i| i.trigger_id.clone()),
-        ),
-        ..needs
-    }
+        &health::Settings::of(&config),
+    )
+    .with_snapshots(
+        status.job_status.as_ref(),
+        status.upgrade.as_ref(),
+        resource.spec.job.as_ref(),
+        &config,
+    )
 }
 
 /// Upstream's finalizer name, so resources move between the operators.
@@ -1248,47 +1282,32 @@ impl<'a> Decision<'a> {
             self.ctx.defaults,
         ))
         .unwrap_or_default();
-        let recorded = self.status.job_status.clone().unwrap_or_default();
-        let mut info = recorded.savepoint_info.clone().unwrap_or_default();
+        let mut job_status = self.status.job_status.clone().unwrap_or_default();
         let name = self.name().to_string();
+        let spec_job = self.resource.spec.job.as_ref();
+        let keep = job_status.upgrade_savepoint_path.clone();
         let input = snapshots::SnapshotInput {
             uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
             cluster: &name,
             job_id: &job.id,
-            nonce: self
-                .resource
-                .spec
-                .job
-                .as_ref()
-                .and_then(|j| j.savepoint_trigger_nonce),
+            nonce: spec_job.and_then(|j| j.savepoint_trigger_nonce),
             config: &config,
             result: self.observed.snapshot.as_ref(),
             job_started: job.start_time,
-            keep: recorded.upgrade_savepoint_path.as_deref(),
+            keep: keep.as_deref(),
             now_ms: self.ctx.now_ms,
+            owner: (JobKind::FlinkDeployment, &name),
+            resources: self.observed.snapshots.as_deref(),
         };
-        let mut out = snapshots::savepoints(&mut info, &input);
-        if recorded.savepoint_info.as_ref() != Some(&info) && info != Default::default() {
-            self.job_status().savepoint_info = Some(info);
+        let out = snapshots::of_job(
+            &mut job_status,
+            &input,
+            spec_job.and_then(|j| j.checkpoint_trigger_nonce),
+            self.observed.checkpoint.as_ref(),
+        );
+        if self.status.job_status.as_ref() != Some(&job_status) {
+            self.status.job_status = Some(job_status);
         }
-        let mut checkpoints = recorded.checkpoint_info.clone().unwrap_or_default();
-        let input = snapshots::SnapshotInput {
-            nonce: self
-                .resource
-                .spec
-                .job
-                .as_ref()
-                .and_then(|j| j.checkpoint_trigger_nonce),
-            result: self.observed.checkpoint.as_ref(),
-            ..input
-        };
-        let more = snapshots::checkpoints(&mut checkpoints, &input);
-        if recorded.checkpoint_info.as_ref() != Some(&checkpoints)
-            && checkpoints != Default::default()
-        {
-            self.job_status().checkpoint_info = Some(checkpoints);
-        }
-        out.merge(more);
         self.actions.extend(out.actions);
         self.notes.extend(out.notes);
         if out.write_ahead {

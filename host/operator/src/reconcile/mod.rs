@@ -71,6 +71,14 @@ pub enum Action {
     },
     /// Upload a session job's jar to the session cluster and run it with a fixed job id.
     SubmitSessionJob(Box<SessionJobSubmission>),
+    /// Create a FlinkStateSnapshot in the resource's namespace (one that exists already is
+    /// left as it is).
+    CreateSnapshot(Box<flink_api::FlinkStateSnapshot>),
+    /// Delete a FlinkStateSnapshot of the resource's namespace (its own finalizer disposes of
+    /// a savepoint's files when it says so).
+    DeleteSnapshot {
+        name: String,
+    },
 }
 
 /// What a session job's submission needs.

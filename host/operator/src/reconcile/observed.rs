@@ -30,6 +30,27 @@ pub struct ObservedCluster {
     /// The current job's restart and checkpoint counters, when the health checks or the
     /// stability rules need them.
     pub counters: Option<JobCounters>,
+    /// The FlinkStateSnapshots of this resource's job, when snapshots are resources and one may
+    /// be due.
+    pub snapshots: Option<Vec<JobSnapshot>>,
+}
+
+/// A FlinkStateSnapshot of a job (labelled `job-reference.kind` / `.name`), as far as the
+/// snapshot triggers and the history need it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobSnapshot {
+    pub name: String,
+    /// `metadata.creationTimestamp`, ms since the epoch.
+    pub created_ms: i64,
+    /// A savepoint (else a checkpoint).
+    pub savepoint: bool,
+    /// Its `snapshot.trigger-type` label (a user's own: `Manual`).
+    pub trigger_type: flink_api::SnapshotTriggerType,
+    pub completed: bool,
+    /// The nonce it was created for (our annotation).
+    pub nonce: Option<i64>,
+    /// Being deleted.
+    pub deleting: bool,
 }
 
 /// What Flink counts for a job since it was submitted; a counter Flink did not answer is `None`.
@@ -116,6 +137,12 @@ pub struct ObservedSessionJob {
     /// The recorded job's restart and checkpoint counters, when the health checks or the
     /// stability rules need them.
     pub counters: Option<JobCounters>,
+    /// The result of the manual or periodic savepoint the status records, when one is awaited.
+    pub snapshot: Option<ObservedOperation>,
+    /// The result of the manual or periodic checkpoint the status records, when one is awaited.
+    pub checkpoint: Option<ObservedOperation>,
+    /// The FlinkStateSnapshots of this job, when snapshots are resources and one may be due.
+    pub snapshots: Option<Vec<JobSnapshot>>,
 }
 
 impl ObservedSessionJob {

@@ -8,12 +8,16 @@ use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, session_job_diff};
 use super::status::{self, lifecycle, observe_job};
 use super::upgrade_policy::{self, UpgradePolicy};
-use super::{Action, Intervals, Note, Plan, SessionJobSubmission, health, job_id, secure};
+use super::{
+    Action, Intervals, Note, Plan, SessionJobSubmission, health, job_id, secure, snapshots,
+};
+use flink_api::snapshot::JobKind;
 use flink_api::validation::ValidationSettings;
 use flink_api::{
     FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus, JobState,
     JobStatus, ReconciliationState, UpgradeMode, UpgradeProgress, UpgradeStep,
 };
+use std::collections::BTreeMap;
 
 /// Upstream's finalizer name.
 pub const FINALIZER: &str = "flinksessionjobs.flink.apache.org/finalizer";
@@ -26,10 +30,15 @@ pub struct SessionDecideContext<'a> {
     /// The tenant's upgrade-strategy verdict on the upgrade this reconcile would start
     /// (`upgrade_policy::pending_session_job_upgrade`), when the tenant has one.
     pub upgrade_policy: Option<&'a UpgradePolicy>,
+    /// Operator-wide Flink configuration defaults (the snapshot settings).
+    pub defaults: &'a BTreeMap<String, String>,
 }
 
 /// What observation must fetch for a session job besides the cluster's jobs.
-pub fn observation_needs(resource: &FlinkSessionJob) -> super::deployment::ObservationNeeds {
+pub fn observation_needs(
+    resource: &FlinkSessionJob,
+    defaults: &BTreeMap<String, String>,
+) -> super::deployment::ObservationNeeds {
     let status = resource.status.clone().unwrap_or_default();
     super::deployment::ObservationNeeds::for_job(
         status.job_status.as_ref().and_then(|j| j.job_id.clone()),
@@ -41,6 +50,30 @@ pub fn observation_needs(resource: &FlinkSessionJob) -> super::deployment::Obser
         ),
         &health_settings(resource),
     )
+    .with_snapshots(
+        status.job_status.as_ref(),
+        status.upgrade.as_ref(),
+        resource.spec.job.as_ref(),
+        &snapshot_settings(resource, defaults),
+    )
+}
+
+/// The snapshot settings of a session job: its own `flinkConfiguration` over the operator's
+/// defaults.
+fn snapshot_settings(
+    resource: &FlinkSessionJob,
+    defaults: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut config = defaults.clone();
+    config.extend(
+        resource
+            .spec
+            .flink_configuration
+            .clone()
+            .unwrap_or_default()
+            .flat(),
+    );
+    config
 }
 
 /// The rollback, stability and health settings of a session job: its own
@@ -625,6 +658,7 @@ impl<'a> Decision<'a> {
         match job {
             Some(job) if job.state == FlinkJobState::Running => {
                 self.status.error = None;
+                self.snapshots(job);
                 if !unmet.is_empty() {
                     // Running, not stable yet: looked at again soon.
                     self.progressing = true;
@@ -650,6 +684,47 @@ impl<'a> Decision<'a> {
                     .job_id = None;
                 self.continue_upgrade(last);
             }
+        }
+    }
+
+    /// Manual and periodic savepoints and checkpoints of the running job, as for
+    /// FlinkDeployments.
+    fn snapshots(&mut self, job: &ObservedJob) {
+        let config = snapshot_settings(self.resource, self.ctx.defaults);
+        let mut job_status = self.status.job_status.clone().unwrap_or_default();
+        let name = self.resource.metadata.name.clone().unwrap_or_default();
+        let cluster = self.cluster();
+        let spec_job = self.resource.spec.job.as_ref();
+        let keep = job_status.upgrade_savepoint_path.clone();
+        let input = snapshots::SnapshotInput {
+            uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
+            cluster: &cluster,
+            job_id: &job.id,
+            nonce: spec_job.and_then(|j| j.savepoint_trigger_nonce),
+            config: &config,
+            result: self.observed.snapshot.as_ref(),
+            job_started: job.start_time,
+            keep: keep.as_deref(),
+            now_ms: self.ctx.now_ms,
+            owner: (JobKind::FlinkSessionJob, &name),
+            resources: self.observed.snapshots.as_deref(),
+        };
+        let out = snapshots::of_job(
+            &mut job_status,
+            &input,
+            spec_job.and_then(|j| j.checkpoint_trigger_nonce),
+            self.observed.checkpoint.as_ref(),
+        );
+        if self.status.job_status.as_ref() != Some(&job_status) {
+            self.status.job_status = Some(job_status);
+        }
+        self.actions.extend(out.actions);
+        self.notes.extend(out.notes);
+        if out.write_ahead {
+            self.intent = Some(self.status.clone());
+        }
+        if out.pending {
+            self.progressing = true;
         }
     }
 

@@ -53,7 +53,7 @@ pub fn decide(
         if !has_finalizer {
             return plan;
         }
-        let dispose = savepoint.is_some_and(|s| s.dispose_on_delete == Some(true))
+        let dispose = savepoint.is_some_and(|s| s.disposes_on_delete())
             && status.state == Some(SnapshotState::Completed);
         if let (true, Some(path)) = (dispose, status.path.clone()) {
             plan.actions.push(match &observed.target {
@@ -106,6 +106,10 @@ pub fn decide(
         "Checkpoint"
     };
     let Some(trigger) = status.trigger_id.clone() else {
+        if let Some(wait) = retry_wait(&status, now_ms) {
+            plan.requeue = wait;
+            return plan;
+        }
         match &observed.target {
             SnapshotTarget::Missing(why) => {
                 finish(
@@ -175,7 +179,7 @@ pub fn decide(
         }
         Some(ObservedOperation::Failed(cause)) => {
             status.failures += 1;
-            let limit = resource.spec.backoff_limit.unwrap_or(1);
+            let limit = resource.spec.retries();
             let message = format!("{kind} {trigger} failed: {cause}");
             plan.notes
                 .push(Note::warning("SnapshotFailed", message.clone()));
@@ -201,6 +205,22 @@ pub fn decide(
     }
     plan.status = status;
     plan
+}
+
+/// Upstream's back-off between attempts: 10 s after the first failure, doubling (at most
+/// 10 min); the time left before the next attempt, counted from the failed one's trigger.
+fn retry_wait(status: &FlinkStateSnapshotStatus, now_ms: i64) -> Option<std::time::Duration> {
+    if status.failures <= 0 {
+        return None;
+    }
+    let triggered = status
+        .trigger_timestamp
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())?
+        .as_millisecond();
+    let backoff = (10_000i64 << (status.failures - 1).min(6)).min(600_000);
+    let left = triggered + backoff - now_ms;
+    (left > 0).then(|| std::time::Duration::from_millis(left as u64))
 }
 
 fn finish(
@@ -285,10 +305,12 @@ spec:
         let mut resource = snapshot(SAVEPOINT);
         let mut failed = running();
         failed.result = Some(ObservedOperation::Failed("no space".into()));
-        for attempt in 1..=2 {
-            let plan = decide(&resource, &running(), 1_000, &Intervals::default());
+        // Attempts 10 s apart (upstream's first back-off); the first failure is retried.
+        for (attempt, at) in [(1, 1_000), (2, 11_000)] {
+            let plan = decide(&resource, &running(), at, &Intervals::default());
+            assert_eq!(plan.actions.len(), 1, "attempt {attempt} triggers");
             resource.status = plan.intent.clone().or(Some(plan.status.clone()));
-            let plan = decide(&resource, &failed, 2_000, &Intervals::default());
+            let plan = decide(&resource, &failed, at + 500, &Intervals::default());
             resource.status = Some(plan.status.clone());
             let expected = if attempt == 1 {
                 SnapshotState::TriggerPending
@@ -296,7 +318,60 @@ spec:
                 SnapshotState::Failed
             };
             assert_eq!(plan.status.state, Some(expected), "attempt {attempt}");
+            if attempt == 1 {
+                let early = decide(&resource, &running(), 5_000, &Intervals::default());
+                assert!(early.actions.is_empty(), "backing off: {:?}", early.actions);
+                assert_eq!(early.requeue, std::time::Duration::from_secs(6));
+            }
         }
+    }
+
+    #[test]
+    fn upstreams_defaults_retry_forever_with_a_growing_back_off_and_dispose_on_delete() {
+        let mut resource = snapshot(
+            "
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkStateSnapshot
+metadata: {name: sp, namespace: default, uid: abc}
+spec:
+  jobReference: {kind: FlinkDeployment, name: keeper}
+  savepoint: {}
+",
+        );
+        let mut failed = running();
+        failed.result = Some(ObservedOperation::Failed("no space".into()));
+        let mut at = 0;
+        for attempt in 1..=5 {
+            let plan = decide(&resource, &running(), at, &Intervals::default());
+            assert_eq!(plan.actions.len(), 1, "attempt {attempt}");
+            resource.status = plan.intent.clone();
+            let plan = decide(&resource, &failed, at + 1, &Intervals::default());
+            assert_eq!(plan.status.state, Some(SnapshotState::TriggerPending));
+            resource.status = Some(plan.status.clone());
+            // 10 s, 20 s, 40 s, ... after the failed attempt's trigger.
+            let backoff = 10_000 << (attempt - 1);
+            assert!(
+                decide(
+                    &resource,
+                    &running(),
+                    at + backoff - 1,
+                    &Intervals::default()
+                )
+                .actions
+                .is_empty()
+            );
+            at += backoff;
+        }
+        let status = resource.status.get_or_insert_with(Default::default);
+        status.state = Some(SnapshotState::Completed);
+        status.path = Some("file:/sp/1".into());
+        resource.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        let plan = decide(&resource, &running(), at, &Intervals::default());
+        assert!(
+            matches!(&plan.actions[0], Action::DisposeSavepoint { path, .. } if path == "file:/sp/1")
+        );
     }
 
     #[test]

@@ -3,14 +3,21 @@
 //! (`kubernetes.operator.periodic.savepoint.interval` / `.checkpoint.interval`: a duration, or a
 //! Quartz cron expression for fixed times), and the history savepoints leave
 //! (`kubernetes.operator.savepoint.history.max.count` / `.max.age`, expired ones disposed when
-//! `kubernetes.operator.savepoint.cleanup.enabled`). One savepoint and one checkpoint at a time;
-//! a trigger id is recorded in `jobStatus.savepointInfo` / `.checkpointInfo` before the request.
+//! `kubernetes.operator.savepoint.cleanup.enabled`).
+//!
+//! Two ways, as upstream: with `kubernetes.operator.snapshot.resource.enabled` (the default) a
+//! due snapshot becomes a FlinkStateSnapshot resource (its own controller takes it), and the
+//! history is those resources; without it, one savepoint and one checkpoint at a time are
+//! triggered here, the trigger id recorded in `jobStatus.savepointInfo` / `.checkpointInfo`
+//! before the request.
 
-use super::observed::ObservedOperation;
+use super::observed::{JobSnapshot, ObservedOperation};
 use super::{Action, Note, job_id};
+use flink_api::config::options;
+use flink_api::snapshot::{CheckpointSpec, JobKind, JobReference, SavepointSpec, labels};
 use flink_api::{
-    Checkpoint, CheckpointInfo, CheckpointType, Savepoint, SavepointFormatType, SavepointInfo,
-    SnapshotTriggerType,
+    Checkpoint, CheckpointInfo, CheckpointType, FlinkStateSnapshot, FlinkStateSnapshotSpec,
+    Savepoint, SavepointFormatType, SavepointInfo, SnapshotTriggerType,
 };
 use flink_cron::Cron;
 use std::collections::BTreeMap;
@@ -32,6 +39,62 @@ pub struct SnapshotInput<'a> {
     /// A path that must never be disposed (what an upgrade restored from).
     pub keep: Option<&'a str>,
     pub now_ms: i64,
+    /// The resource whose job this is (what created snapshot resources refer to).
+    pub owner: (JobKind, &'a str),
+    /// The job's FlinkStateSnapshots, when snapshots are resources and they were listed (a
+    /// snapshot is created only when they were: they tell whether it already was).
+    pub resources: Option<&'a [JobSnapshot]>,
+}
+
+/// Manual and periodic savepoints and checkpoints of a running job, for either resource kind:
+/// `input` is the savepoints' (`nonce`: the savepoint nonce, `result`: the awaited savepoint);
+/// `checkpoint_nonce` and `checkpoint_result` are the checkpoints'. Updates `job_status`.
+pub fn of_job(
+    job_status: &mut flink_api::JobStatus,
+    input: &SnapshotInput,
+    checkpoint_nonce: Option<i64>,
+    checkpoint_result: Option<&ObservedOperation>,
+) -> SnapshotOutcome {
+    let mut info = job_status.savepoint_info.clone().unwrap_or_default();
+    let mut out = savepoints(&mut info, input);
+    if job_status.savepoint_info.as_ref() != Some(&info) && info != Default::default() {
+        job_status.savepoint_info = Some(info);
+    }
+    let mut info = job_status.checkpoint_info.clone().unwrap_or_default();
+    let input = SnapshotInput {
+        nonce: checkpoint_nonce,
+        result: checkpoint_result,
+        ..*input
+    };
+    out.merge(checkpoints(&mut info, &input));
+    if job_status.checkpoint_info.as_ref() != Some(&info) && info != Default::default() {
+        job_status.checkpoint_info = Some(info);
+    }
+    out
+}
+
+/// Whether a resource's snapshots are FlinkStateSnapshot resources
+/// (`kubernetes.operator.snapshot.resource.enabled`, default true).
+pub fn as_resources(config: &BTreeMap<String, String>) -> bool {
+    options::SNAPSHOT_RESOURCE_ENABLED.in_flat(config) != Some("false")
+}
+
+/// Whether observation must list the job's FlinkStateSnapshots: they are resources, and a
+/// nonce is new or a schedule is set (the history is trimmed when snapshots are created).
+pub fn resources_needed(
+    config: &BTreeMap<String, String>,
+    job_status: Option<&flink_api::JobStatus>,
+    savepoint_nonce: Option<i64>,
+    checkpoint_nonce: Option<i64>,
+) -> bool {
+    let handled = |asked: Option<i64>, recorded: Option<i64>| asked.is_none() || asked == recorded;
+    let savepoints = job_status.and_then(|j| j.savepoint_info.as_ref());
+    let checkpoints = job_status.and_then(|j| j.checkpoint_info.as_ref());
+    as_resources(config)
+        && (!handled(savepoint_nonce, savepoints.and_then(|i| i.trigger_nonce))
+            || !handled(checkpoint_nonce, checkpoints.and_then(|i| i.trigger_nonce))
+            || Schedule::of(config, PERIODIC_SAVEPOINTS).is_some()
+            || Schedule::of(config, PERIODIC_CHECKPOINTS).is_some())
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -145,6 +208,19 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Snapshot
         return out;
     }
     let asked = input.nonce.is_some() && input.nonce != info.trigger_nonce;
+    if as_resources(input.config) {
+        if let Some(existing) = input.resources {
+            let nonce = input.nonce.filter(|_| asked);
+            let last = info.last_periodic_checkpoint_timestamp;
+            match create_due(Kind::Checkpoint, nonce, last, input, existing, &mut out) {
+                Recorded::Nonce(nonce) => info.trigger_nonce = Some(nonce),
+                Recorded::Periodic(at) => info.last_periodic_checkpoint_timestamp = at,
+                Recorded::Nothing => {}
+            }
+            trim_resources(existing, Kind::Checkpoint, input, &mut out);
+        }
+        return out;
+    }
     let Some(kind) = trigger_due(
         asked,
         PERIODIC_CHECKPOINTS,
@@ -216,6 +292,17 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> SnapshotOu
             }
             _ => out.pending = true,
         }
+    } else if as_resources(input.config) {
+        if let Some(existing) = input.resources {
+            let nonce = asked_nonce(info, input);
+            let last = info.last_periodic_savepoint_timestamp;
+            match create_due(Kind::Savepoint, nonce, last, input, existing, &mut out) {
+                Recorded::Nonce(nonce) => info.trigger_nonce = Some(nonce),
+                Recorded::Periodic(at) => info.last_periodic_savepoint_timestamp = at,
+                Recorded::Nothing => {}
+            }
+            trim_resources(existing, Kind::Savepoint, input, &mut out);
+        }
     } else if let Some(kind) = due(info, input) {
         let trigger = job_id::snapshot_trigger_id(input.uid, input.now_ms);
         info.trigger_id = Some(trigger.clone());
@@ -256,52 +343,298 @@ fn clear_trigger(info: &mut SavepointInfo) {
     info.format_type = None;
 }
 
-/// Which savepoint is due now, if any: a new nonce first, then the periodic one.
-fn due(info: &SavepointInfo, input: &SnapshotInput) -> Option<SnapshotTriggerType> {
-    let asked = input.nonce.is_some_and(|nonce| {
-        info.trigger_nonce != Some(nonce)
+/// The savepoint nonce, when it asks for a savepoint not taken (or tried) yet.
+fn asked_nonce(info: &SavepointInfo, input: &SnapshotInput) -> Option<i64> {
+    input.nonce.filter(|nonce| {
+        info.trigger_nonce != Some(*nonce)
             && !info
                 .savepoint_history
                 .iter()
-                .any(|s| s.trigger_nonce == Some(nonce))
-    });
+                .any(|s| s.trigger_nonce == Some(*nonce))
+    })
+}
+
+/// Which savepoint is due now, if any: a new nonce first, then the periodic one.
+fn due(info: &SavepointInfo, input: &SnapshotInput) -> Option<SnapshotTriggerType> {
     trigger_due(
-        asked,
+        asked_nonce(info, input).is_some(),
         PERIODIC_SAVEPOINTS,
         info.last_periodic_savepoint_timestamp,
         input,
     )
 }
 
-fn setting_duration(config: &BTreeMap<String, String>, key: &str) -> Option<Duration> {
-    config
-        .get(key)
-        .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Savepoint,
+    Checkpoint,
 }
 
-/// Drops savepoints beyond the history limits (never the last one, never `keep`) and disposes
-/// of their files through Flink when cleanup is enabled.
+impl Kind {
+    fn is_savepoint(self) -> bool {
+        self == Kind::Savepoint
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Savepoint => "savepoint",
+            Kind::Checkpoint => "checkpoint",
+        }
+    }
+
+    fn periodic_key(self) -> &'static str {
+        match self {
+            Kind::Savepoint => PERIODIC_SAVEPOINTS,
+            Kind::Checkpoint => PERIODIC_CHECKPOINTS,
+        }
+    }
+}
+
+/// What the status must remember of a snapshot resource created (or found created).
+#[derive(Debug, PartialEq)]
+enum Recorded {
+    Nothing,
+    Nonce(i64),
+    Periodic(i64),
+}
+
+/// A due snapshot as a FlinkStateSnapshot resource: a new `nonce` first, then the schedule
+/// (counted from the status's `last_periodic`, or from the newest periodic resource when that
+/// is newer: the operator stopped between creating it and recording it). A snapshot already
+/// created for the nonce is only recorded, so one nonce makes one resource.
+fn create_due(
+    kind: Kind,
+    nonce: Option<i64>,
+    last_periodic: i64,
+    input: &SnapshotInput,
+    existing: &[JobSnapshot],
+    out: &mut SnapshotOutcome,
+) -> Recorded {
+    let same_kind = || {
+        existing
+            .iter()
+            .filter(|s| s.savepoint == kind.is_savepoint())
+    };
+    if let Some(nonce) = nonce {
+        if !same_kind().any(|s| s.nonce == Some(nonce)) {
+            create(kind, SnapshotTriggerType::Manual, Some(nonce), input, out);
+        }
+        return Recorded::Nonce(nonce);
+    }
+    let newest = same_kind()
+        .filter(|s| s.trigger_type == SnapshotTriggerType::Periodic)
+        .map(|s| s.created_ms)
+        .max()
+        .unwrap_or(0);
+    if trigger_due(false, kind.periodic_key(), last_periodic.max(newest), input).is_none() {
+        return Recorded::Nothing;
+    }
+    create(kind, SnapshotTriggerType::Periodic, None, input, out);
+    Recorded::Periodic(input.now_ms)
+}
+
+fn create(
+    kind: Kind,
+    trigger: SnapshotTriggerType,
+    nonce: Option<i64>,
+    input: &SnapshotInput,
+    out: &mut SnapshotOutcome,
+) {
+    let snapshot = snapshot_resource(kind, trigger, nonce, input);
+    let name = snapshot.metadata.name.clone().unwrap_or_default();
+    out.notes.push(Note::normal(
+        "SnapshotCreated",
+        format!(
+            "{} {}: FlinkStateSnapshot {name}",
+            self::kind(trigger),
+            kind.word()
+        ),
+    ));
+    out.actions.push(Action::CreateSnapshot(Box::new(snapshot)));
+}
+
+/// The FlinkStateSnapshot upstream creates for a manual or periodic snapshot: named
+/// `<resource>-<savepoint|checkpoint>-<manual|periodic>-<ms>`, labelled so it can be selected,
+/// a savepoint into the job's savepoint directory, disposed of on deletion when
+/// `kubernetes.operator.savepoint.dispose-on-delete`.
+fn snapshot_resource(
+    kind: Kind,
+    trigger: SnapshotTriggerType,
+    nonce: Option<i64>,
+    input: &SnapshotInput,
+) -> FlinkStateSnapshot {
+    let (job_kind, job_name) = input.owner;
+    let trigger_label = match trigger {
+        SnapshotTriggerType::Manual => "MANUAL",
+        SnapshotTriggerType::Periodic => "PERIODIC",
+        SnapshotTriggerType::Upgrade => "UPGRADE",
+        SnapshotTriggerType::Unknown => "UNKNOWN",
+    };
+    let name = format!(
+        "{job_name}-{}-{}-{}",
+        kind.word(),
+        trigger_label.to_ascii_lowercase(),
+        input.now_ms
+    );
+    let kind_label = match job_kind {
+        JobKind::FlinkDeployment => "FlinkDeployment",
+        JobKind::FlinkSessionJob => "FlinkSessionJob",
+    };
+    let mut snapshot = FlinkStateSnapshot::new(
+        &name,
+        FlinkStateSnapshotSpec {
+            job_reference: Some(JobReference {
+                kind: Some(job_kind),
+                name: Some(job_name.to_string()),
+            }),
+            savepoint: kind.is_savepoint().then(|| SavepointSpec {
+                path: options::SAVEPOINTS_DIR
+                    .in_flat(input.config)
+                    .map(str::to_string),
+                format_type: Some(match options::SAVEPOINT_FORMAT_TYPE.in_flat(input.config) {
+                    Some(v) if v.eq_ignore_ascii_case("native") => SavepointFormatType::Native,
+                    _ => SavepointFormatType::Canonical,
+                }),
+                dispose_on_delete: Some(
+                    options::SAVEPOINT_DISPOSE_ON_DELETE.in_flat(input.config) == Some("true"),
+                ),
+                already_exists: Some(false),
+            }),
+            checkpoint: (!kind.is_savepoint()).then(CheckpointSpec::default),
+            backoff_limit: None,
+        },
+    );
+    snapshot.metadata.labels = Some(BTreeMap::from([
+        (
+            labels::SNAPSHOT_TYPE.to_string(),
+            kind.word().to_ascii_uppercase(),
+        ),
+        (labels::TRIGGER_TYPE.to_string(), trigger_label.to_string()),
+        (labels::JOB_KIND.to_string(), kind_label.to_string()),
+        (labels::JOB_NAME.to_string(), job_name.to_string()),
+    ]));
+    snapshot.metadata.annotations = nonce.map(|nonce| {
+        BTreeMap::from([(
+            flink_api::snapshot::TRIGGER_NONCE_ANNOTATION.to_string(),
+            nonce.to_string(),
+        )])
+    });
+    snapshot
+}
+
+/// Upstream's history of snapshot resources: of the periodic and upgrade ones of `kind` (a
+/// user's and manual ones are never touched), the oldest beyond the count (savepoints:
+/// `...savepoint.history.max.count`, checkpoints: as many as Flink retains,
+/// `execution.checkpointing.num-retained`) and savepoints older than `...history.max.age` are
+/// deleted, keeping the newest completed one and the newest one. Deleting a savepoint resource
+/// disposes of its files when it says `disposeOnDelete`. Off with
+/// `kubernetes.operator.savepoint.cleanup.enabled: false`.
+fn trim_resources(
+    existing: &[JobSnapshot],
+    kind: Kind,
+    input: &SnapshotInput,
+    out: &mut SnapshotOutcome,
+) {
+    if options::SAVEPOINT_CLEANUP_ENABLED.in_flat(input.config) == Some("false") {
+        return;
+    }
+    let mut candidates: Vec<&JobSnapshot> = existing
+        .iter()
+        .filter(|s| !s.deleting && s.savepoint == kind.is_savepoint())
+        .filter(|s| {
+            matches!(
+                s.trigger_type,
+                SnapshotTriggerType::Periodic | SnapshotTriggerType::Upgrade
+            )
+        })
+        .collect();
+    candidates.sort_by_key(|s| (s.created_ms, s.name.clone()));
+    if candidates.len() < 2 {
+        return;
+    }
+    let (max_count, oldest_allowed) = match kind {
+        Kind::Savepoint => {
+            let limits = HistoryLimits::of(input.config);
+            (
+                limits.max_count,
+                input.now_ms - limits.max_age.as_millis() as i64,
+            )
+        }
+        Kind::Checkpoint => {
+            let retained = options::MAX_RETAINED_CHECKPOINTS
+                .in_flat(input.config)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1);
+            (retained.max(1), i64::MIN)
+        }
+    };
+    let newest_completed = candidates
+        .iter()
+        .rev()
+        .find(|s| s.completed)
+        .map(|s| &s.name);
+    let total = candidates.len();
+    let mut deleted = 0;
+    for snapshot in &candidates[..total - 1] {
+        if Some(&snapshot.name) == newest_completed {
+            continue;
+        }
+        if total - deleted > max_count || snapshot.created_ms < oldest_allowed {
+            deleted += 1;
+            out.actions.push(Action::DeleteSnapshot {
+                name: snapshot.name.clone(),
+            });
+        }
+    }
+}
+
+/// `kubernetes.operator.savepoint.history.max.count` (10, at least 1) and `.max.age` (24 h).
+struct HistoryLimits {
+    max_count: usize,
+    max_age: Duration,
+}
+
+impl HistoryLimits {
+    fn of(config: &BTreeMap<String, String>) -> Self {
+        Self {
+            max_count: options::SAVEPOINT_HISTORY_MAX_COUNT
+                .in_flat(config)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(10)
+                .max(1),
+            max_age: options::SAVEPOINT_HISTORY_MAX_AGE
+                .in_flat(config)
+                .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
+                .unwrap_or(Duration::from_secs(24 * 3600)),
+        }
+    }
+}
+
+/// Drops savepoints beyond the history limits (never `keep`; never the last one unless
+/// savepoint resources completed since) and disposes of their files through Flink when cleanup
+/// is enabled. Completed savepoint resources of the job count towards the limit (upstream).
 fn trim_history(info: &mut SavepointInfo, input: &SnapshotInput, out: &mut SnapshotOutcome) {
-    let max_count = input
-        .config
-        .get("kubernetes.operator.savepoint.history.max.count")
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(10)
-        .max(1);
-    let max_age = setting_duration(
-        input.config,
-        "kubernetes.operator.savepoint.history.max.age",
-    )
-    .unwrap_or(Duration::from_secs(24 * 3600));
-    let cleanup = input
-        .config
-        .get("kubernetes.operator.savepoint.cleanup.enabled")
-        .is_none_or(|v| v.trim() != "false");
+    let limits = HistoryLimits::of(input.config);
+    let completed_resources = input
+        .resources
+        .filter(|_| as_resources(input.config))
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| s.savepoint && s.completed)
+        .count();
+    let max_count = match completed_resources {
+        0 => limits.max_count,
+        n => limits.max_count.saturating_sub(n),
+    };
+    let max_age = limits.max_age;
+    let cleanup = options::SAVEPOINT_CLEANUP_ENABLED.in_flat(input.config) != Some("false");
     let last = info
         .last_savepoint
         .as_ref()
         .and_then(|s| s.location.clone());
-    let protected = |s: &Savepoint| s.location == last || s.location.as_deref() == input.keep;
+    let protected = |s: &Savepoint| {
+        (s.location == last && completed_resources == 0) || s.location.as_deref() == input.keep
+    };
     let oldest_allowed = input.now_ms - max_age.as_millis() as i64;
     let excess = info.savepoint_history.len().saturating_sub(max_count);
     let mut removed = Vec::new();
@@ -345,12 +678,223 @@ mod tests {
             job_started: 0,
             keep: None,
             now_ms: now,
+            owner: (JobKind::FlinkDeployment, "keeper"),
+            resources: None,
         }
+    }
+
+    /// Settings with snapshots kept in the status (upstream's legacy way).
+    fn legacy(mut config: BTreeMap<String, String>) -> BTreeMap<String, String> {
+        config.insert(
+            options::SNAPSHOT_RESOURCE_ENABLED.key.to_string(),
+            "false".to_string(),
+        );
+        config
+    }
+
+    /// What observation would list after `actions` created snapshot resources at `at`.
+    fn created(actions: &[Action], at: i64) -> Vec<JobSnapshot> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::CreateSnapshot(s) => Some(JobSnapshot {
+                    name: s.metadata.name.clone().unwrap_or_default(),
+                    created_ms: at,
+                    savepoint: s.spec.savepoint.is_some(),
+                    trigger_type: match s.metadata.labels.as_ref().unwrap()[labels::TRIGGER_TYPE]
+                        .as_str()
+                    {
+                        "PERIODIC" => SnapshotTriggerType::Periodic,
+                        _ => SnapshotTriggerType::Manual,
+                    },
+                    completed: false,
+                    nonce: s
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(flink_api::snapshot::TRIGGER_NONCE_ANNOTATION))
+                        .and_then(|n| n.parse().ok()),
+                    deleting: false,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_nonce_creates_one_snapshot_resource_even_across_a_crash() {
+        let config = BTreeMap::from([(
+            "execution.checkpointing.savepoint-dir".to_string(),
+            "file:///sp".to_string(),
+        )]);
+        let mut info = SavepointInfo::default();
+        let mut asked = input(&config, None, 1_000);
+        asked.nonce = Some(3);
+        // Not listed: nothing can be decided.
+        assert_eq!(savepoints(&mut info, &asked), SnapshotOutcome::default());
+        asked.resources = Some(&[]);
+        let out = savepoints(&mut info, &asked);
+        let [Action::CreateSnapshot(snapshot)] = &out.actions[..] else {
+            panic!("{:?}", out.actions)
+        };
+        assert!(!out.write_ahead, "the resource itself is the record");
+        assert_eq!(
+            snapshot.metadata.name.as_deref(),
+            Some("keeper-savepoint-manual-1000")
+        );
+        let labels = snapshot.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels[labels::SNAPSHOT_TYPE], "SAVEPOINT");
+        assert_eq!(labels[labels::TRIGGER_TYPE], "MANUAL");
+        assert_eq!(labels[labels::JOB_KIND], "FlinkDeployment");
+        assert_eq!(labels[labels::JOB_NAME], "keeper");
+        let spec = snapshot.spec.savepoint.clone().unwrap_or_default();
+        assert_eq!(spec.path.as_deref(), Some("file:///sp"));
+        assert_eq!(spec.dispose_on_delete, Some(false), "upstream's default");
+        assert_eq!(info.trigger_nonce, Some(3));
+        assert_eq!(info.trigger_id, None, "nothing is triggered here");
+        // The operator stopped before the status was written: the resource tells.
+        let listed = created(&out.actions, 1_000);
+        let mut forgot = SavepointInfo::default();
+        let mut again = input(&config, None, 2_000);
+        again.nonce = Some(3);
+        again.resources = Some(&listed);
+        let out = savepoints(&mut forgot, &again);
+        assert!(out.actions.is_empty(), "{:?}", out.actions);
+        assert_eq!(forgot.trigger_nonce, Some(3));
+        // The same nonce asks once; a new one asks again.
+        assert!(savepoints(&mut info, &again).actions.is_empty());
+        again.nonce = Some(4);
+        assert_eq!(savepoints(&mut info, &again).actions.len(), 1);
+    }
+
+    #[test]
+    fn periodic_snapshot_resources_follow_the_schedule_and_their_history_is_trimmed() {
+        let config = BTreeMap::from([
+            (PERIODIC_SAVEPOINTS.to_string(), "10s".to_string()),
+            (PERIODIC_CHECKPOINTS.to_string(), "10s".to_string()),
+            (
+                "kubernetes.operator.savepoint.history.max.count".to_string(),
+                "2".to_string(),
+            ),
+        ]);
+        let mut info = SavepointInfo::default();
+        let mut checkpoint_info = CheckpointInfo::default();
+        let mut listed: Vec<JobSnapshot> = Vec::new();
+        let mut deleted = Vec::new();
+        for now in [5_000, 10_000, 15_000, 20_000, 30_000, 40_000] {
+            let mut at = input(&config, None, now);
+            at.resources = Some(&listed);
+            let out = savepoints(&mut info, &at);
+            let more = checkpoints(&mut checkpoint_info, &at);
+            let mut new = created(&out.actions, now);
+            new.extend(created(&more.actions, now));
+            for action in out.actions.iter().chain(&more.actions) {
+                if let Action::DeleteSnapshot { name } = action {
+                    deleted.push(name.clone());
+                    listed.retain(|s| &s.name != name);
+                }
+            }
+            // Whatever existed has completed by the next reconcile.
+            listed.iter_mut().for_each(|s| s.completed = true);
+            listed.extend(new);
+        }
+        let names = |savepoint: bool| {
+            listed
+                .iter()
+                .filter(|s| s.savepoint == savepoint)
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>()
+        };
+        // Due at 10 s, 20 s, 30 s, 40 s: four savepoints; at most two kept before the newest
+        // is created (the count is enforced on what was listed).
+        assert_eq!(
+            names(true),
+            vec![
+                "keeper-savepoint-periodic-20000",
+                "keeper-savepoint-periodic-30000",
+                "keeper-savepoint-periodic-40000"
+            ]
+        );
+        // Checkpoints: as many as Flink retains (1): the newest completed one is kept, and the
+        // newest listed one (still running when trimmed).
+        assert_eq!(
+            names(false),
+            vec![
+                "keeper-checkpoint-periodic-20000",
+                "keeper-checkpoint-periodic-30000",
+                "keeper-checkpoint-periodic-40000"
+            ]
+        );
+        assert!(deleted.contains(&"keeper-savepoint-periodic-10000".to_string()));
+        assert_eq!(info.last_periodic_savepoint_timestamp, 40_000);
+        // The operator stopped after creating the last one, before recording it: the resource
+        // counts, no second savepoint.
+        let mut forgot = SavepointInfo {
+            last_periodic_savepoint_timestamp: 30_000,
+            ..Default::default()
+        };
+        let mut at = input(&config, None, 41_000);
+        at.resources = Some(&listed);
+        let out = savepoints(&mut forgot, &at);
+        assert!(
+            !out.actions
+                .iter()
+                .any(|a| matches!(a, Action::CreateSnapshot(_))),
+            "{:?}",
+            out.actions
+        );
+    }
+
+    #[test]
+    fn the_history_keeps_the_newest_completed_snapshot_and_leaves_manual_ones_alone() {
+        let config = BTreeMap::from([(
+            "kubernetes.operator.savepoint.history.max.count".to_string(),
+            "1".to_string(),
+        )]);
+        let snapshot = |name: &str, at, trigger_type, completed| JobSnapshot {
+            name: name.to_string(),
+            created_ms: at,
+            savepoint: true,
+            trigger_type,
+            completed,
+            nonce: None,
+            deleting: false,
+        };
+        let listed = vec![
+            snapshot("manual", 1, SnapshotTriggerType::Manual, true),
+            snapshot("old", 2, SnapshotTriggerType::Periodic, true),
+            snapshot("done", 3, SnapshotTriggerType::Upgrade, true),
+            snapshot("failed", 4, SnapshotTriggerType::Periodic, false),
+            snapshot("running", 5, SnapshotTriggerType::Periodic, false),
+        ];
+        let mut at = input(&config, None, 10);
+        at.resources = Some(&listed);
+        let out = savepoints(&mut SavepointInfo::default(), &at);
+        let deleted: Vec<&str> = out
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DeleteSnapshot { name } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(deleted, vec!["old", "failed"]);
+        let off = BTreeMap::from([(
+            "kubernetes.operator.savepoint.cleanup.enabled".to_string(),
+            "false".to_string(),
+        )]);
+        let mut at = input(&off, None, 10);
+        at.resources = Some(&listed);
+        assert!(
+            savepoints(&mut SavepointInfo::default(), &at)
+                .actions
+                .is_empty()
+        );
     }
 
     #[test]
     fn a_new_nonce_triggers_one_manual_savepoint() {
-        let config = BTreeMap::new();
+        let config = legacy(BTreeMap::new());
         let mut info = SavepointInfo::default();
         let mut asked = input(&config, None, 1_000);
         asked.nonce = Some(3);
@@ -377,7 +921,7 @@ mod tests {
 
     #[test]
     fn periodic_savepoints_come_every_interval_and_the_history_is_bounded() {
-        let config = BTreeMap::from([
+        let config = legacy(BTreeMap::from([
             (
                 "kubernetes.operator.periodic.savepoint.interval".to_string(),
                 "10s".to_string(),
@@ -386,7 +930,7 @@ mod tests {
                 "kubernetes.operator.savepoint.history.max.count".to_string(),
                 "2".to_string(),
             ),
-        ]);
+        ]));
         let mut info = SavepointInfo::default();
         assert!(
             savepoints(&mut info, &input(&config, None, 5_000))
@@ -417,7 +961,7 @@ mod tests {
 
     #[test]
     fn a_failed_savepoint_is_reported_and_not_retried_for_the_same_nonce() {
-        let config = BTreeMap::new();
+        let config = legacy(BTreeMap::new());
         let mut info = SavepointInfo::default();
         let mut asked = input(&config, None, 1_000);
         asked.nonce = Some(1);
@@ -438,7 +982,10 @@ mod tests {
 
     #[test]
     fn a_checkpoint_nonce_asks_once_and_periodic_checkpoints_follow_their_interval() {
-        let config = BTreeMap::from([(PERIODIC_CHECKPOINTS.to_string(), "30s".to_string())]);
+        let config = legacy(BTreeMap::from([(
+            PERIODIC_CHECKPOINTS.to_string(),
+            "30s".to_string(),
+        )]));
         let mut info = CheckpointInfo::default();
         let mut asked = input(&config, None, 1_000);
         asked.nonce = Some(7);
@@ -498,8 +1045,10 @@ mod tests {
         // Every day at 02:30:00 UTC; 1_795_996_800 s is 2026-11-30 00:00 UTC.
         let midnight = 1_795_996_800_000;
         let at = |h: i64, m: i64| midnight + (h * 3600 + m * 60) * 1000;
-        let config =
-            BTreeMap::from([(PERIODIC_SAVEPOINTS.to_string(), "0 30 2 * * ?".to_string())]);
+        let config = legacy(BTreeMap::from([(
+            PERIODIC_SAVEPOINTS.to_string(),
+            "0 30 2 * * ?".to_string(),
+        )]));
         let mut info = SavepointInfo::default();
         let mut started = input(&config, None, at(1, 0));
         started.job_started = at(0, 10);
