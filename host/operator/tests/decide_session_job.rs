@@ -883,3 +883,45 @@ fn a_session_jobs_savepoint_nonce_in_the_status_takes_one_savepoint_through_the_
     assert_eq!(last.location.as_deref(), Some("file:/sp/savepoint-1"));
     assert_eq!(last.trigger_nonce, Some(1));
 }
+
+#[test]
+fn a_savepoint_job_submitted_deleting_its_checkpoints_is_not_cancelled_for_last_state() {
+    let mut world = World::new();
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = flink_api::UpgradeMode::Savepoint;
+    world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default()
+        .set(
+            "execution.checkpointing.externalized-checkpoint-retention",
+            "DELETE_ON_CANCELLATION",
+        );
+    let plan = world.reconcile();
+    let submitted = submission(&plan).expect("submitted");
+    assert_eq!(
+        submitted
+            .configuration
+            .get("execution.checkpointing.externalized-checkpoint-retention")
+            .map(String::as_str),
+        Some("DELETE_ON_CANCELLATION"),
+        "the user's choice stands in savepoint mode"
+    );
+    let old = world.running_with(0, 3);
+    world.reconcile();
+    // A cancel would delete the checkpoints the last-state upgrade resumes from.
+    let job = world.resource.spec.job.as_mut().expect("job");
+    job.upgrade_mode = flink_api::UpgradeMode::LastState;
+    job.args = vec!["--rate".into(), "20".into()];
+    world.resource.metadata.generation = Some(2);
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: "file:/cp/chk-3".into(),
+        completed_at: 900,
+    });
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Action::StopWithSavepoint { job_id, .. }] if *job_id == old),
+        "{:?}",
+        plan.actions
+    );
+}

@@ -58,6 +58,26 @@ pub fn observation_needs(
     )
 }
 
+/// The Flink configuration a session job is submitted with: its own `flinkConfiguration`
+/// without the operator's settings, retaining checkpoints on cancel when it is stateful.
+fn submission_configuration(spec: &FlinkSessionJobSpec) -> BTreeMap<String, String> {
+    let mut configuration = spec
+        .flink_configuration
+        .clone()
+        .unwrap_or_default()
+        .flat()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("kubernetes.operator."))
+        .collect();
+    let mode = spec
+        .job
+        .as_ref()
+        .map(|j| j.upgrade_mode)
+        .unwrap_or_default();
+    crate::render::retain_checkpoints(&mut configuration, mode);
+    configuration
+}
+
 /// The snapshot settings of a session job: its own `flinkConfiguration` over the operator's
 /// defaults.
 fn snapshot_settings(
@@ -340,16 +360,7 @@ impl<'a> Decision<'a> {
             self.progressing = false;
             return;
         }
-        let mut configuration = target
-            .spec
-            .flink_configuration
-            .clone()
-            .unwrap_or_default()
-            .flat()
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with("kubernetes.operator."))
-            .collect();
-        crate::render::retain_checkpoints(&mut configuration, job.upgrade_mode);
+        let configuration = submission_configuration(&target.spec);
         let submission = SessionJobSubmission {
             cluster: self.cluster(),
             jar_uri: job.jar_uri.clone().unwrap_or_default(),
@@ -509,31 +520,19 @@ impl<'a> Decision<'a> {
         secure::progress(mode, step, self.generation(), restore, self.ctx.now_ms)
     }
 
-    /// Whether the recorded job was submitted retaining its checkpoints on cancel (a stateful
-    /// spec, or the user's own retention setting).
+    /// Whether the recorded job was submitted retaining its checkpoints on cancel: what its
+    /// submission's configuration said.
     fn submitted_retaining(&self) -> bool {
-        let Some(recorded) = self
-            .status
+        self.status
             .reconciliation_status
             .as_ref()
             .and_then(|r| r.last_reconciled_spec.as_deref())
             .and_then(|t| ReconciledSpec::<FlinkSessionJobSpec>::from_json(t).ok())
-        else {
-            return false;
-        };
-        let stateful = recorded
-            .spec
-            .job
-            .as_ref()
-            .is_some_and(|j| j.upgrade_mode.is_stateful());
-        let configured = recorded
-            .spec
-            .flink_configuration
-            .unwrap_or_default()
-            .flat()
-            .get(flink_api::config::options::CHECKPOINT_RETENTION.key)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("RETAIN_ON_CANCELLATION"));
-        stateful || configured
+            .is_some_and(|recorded| {
+                submission_configuration(&recorded.spec)
+                    .get(flink_api::config::options::CHECKPOINT_RETENTION.key)
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("RETAIN_ON_CANCELLATION"))
+            })
     }
 
     /// Secures the recorded job's state (see `secure`); `Some` once the restore path is known.
