@@ -1199,6 +1199,19 @@ fn a_savepoint_upgrade_continues_the_count(suite: &Suite) -> Result<(), String> 
         "count went from {before} to {after}: state lost"
     );
     assert_eq!(status.get("upgrade"), None, "no upgrade left in progress");
+    // Snapshot resources are on (upstream's default): the savepoint is also an UPGRADE
+    // FlinkStateSnapshot of the keeper, completed at once.
+    let recorded = suite.runtime.block_on(wait_for(
+        "the upgrade savepoint as a FlinkStateSnapshot",
+        Duration::from_secs(30),
+        async || {
+            keeper_snapshots(suite)
+                .ok()?
+                .into_iter()
+                .find(|(_, trigger, state, _)| trigger == "UPGRADE" && state == "COMPLETED")
+        },
+    ));
+    assert_eq!(recorded.3, savepoint, "{recorded:?}");
     remember_count(suite, after);
     Ok(())
 }

@@ -465,6 +465,24 @@ fn a_new_restart_nonce_redeploys_and_ignored_fields_do_not() {
 const SAVEPOINT: &str = "file:///tmp/sp/savepoint-1";
 const CHECKPOINT: &str = "file:///tmp/cp/abc/chk-7";
 
+/// The FlinkStateSnapshots a plan creates.
+fn snapshot_records(actions: &[Action]) -> Vec<Action> {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::CreateSnapshot(_)))
+        .cloned()
+        .collect()
+}
+
+/// A plan's actions but the FlinkStateSnapshots it creates.
+fn without_snapshot_records(actions: &[Action]) -> Vec<Action> {
+    actions
+        .iter()
+        .filter(|a| !matches!(a, Action::CreateSnapshot(_)))
+        .cloned()
+        .collect()
+}
+
 fn stateful(mode: flink_api::UpgradeMode) -> World {
     with_settings(mode, &[])
 }
@@ -513,6 +531,11 @@ fn a_savepoint_upgrade_records_the_trigger_then_the_path_before_deleting_anythin
         world.recorded_generation().contains("\"generation\":1"),
         "nothing is recorded as deployed yet"
     );
+    assert!(
+        flink_operator::reconcile::deployment::observation_needs(&world.resource, &world.defaults)
+            .snapshot_resources,
+        "the job's snapshots are listed while its upgrade savepoint is awaited (to trim them)"
+    );
     // The savepoint runs: nothing else happens, and no second trigger is sent.
     world.observed.savepoint = Some(ObservedOperation::InProgress);
     let plan = world.reconcile();
@@ -540,8 +563,25 @@ fn a_savepoint_upgrade_records_the_trigger_then_the_path_before_deleting_anythin
         intent.reconciliation_status.as_ref().map(|r| r.state),
         Some(ReconciliationState::Upgrading)
     );
+    // The savepoint is also recorded as an UPGRADE FlinkStateSnapshot (snapshot resources
+    // are on by default), once: named after the upgrade's start.
+    let [Action::CreateSnapshot(record)] = &snapshot_records(&plan.actions)[..] else {
+        panic!("expected one snapshot record: {:?}", plan.actions)
+    };
+    let recorded = record.spec.savepoint.clone().unwrap_or_default();
+    assert_eq!(recorded.path.as_deref(), Some(SAVEPOINT));
+    assert_eq!(recorded.already_exists, Some(true));
     assert_eq!(
-        plan.actions,
+        record
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("snapshot.trigger-type"))
+            .map(String::as_str),
+        Some("UPGRADE")
+    );
+    assert_eq!(
+        without_snapshot_records(&plan.actions),
         vec![Action::DeleteCluster],
         "a stopped job is not cancelled again"
     );
@@ -549,6 +589,35 @@ fn a_savepoint_upgrade_records_the_trigger_then_the_path_before_deleting_anythin
     let plan = world.reconcile();
     assert_eq!(restore_path(&plan).as_deref(), Some(SAVEPOINT));
     assert_eq!(applied_generation(&plan).as_deref(), Some("2"));
+    let info = world
+        .status()
+        .job_status
+        .as_ref()
+        .and_then(|j| j.savepoint_info.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        info.last_savepoint.and_then(|s| s.location).as_deref(),
+        Some(SAVEPOINT)
+    );
+    assert!(
+        info.savepoint_history.is_empty(),
+        "its history is the FlinkStateSnapshots (upstream)"
+    );
+    assert_eq!(world.progress(), None);
+}
+
+#[test]
+fn without_snapshot_resources_an_upgrade_savepoint_goes_into_the_status_history() {
+    let mut world = with_settings(
+        flink_api::UpgradeMode::Savepoint,
+        &[("kubernetes.operator.snapshot.resource.enabled", "false")],
+    );
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    world.reconcile();
+    world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
+    world.job_now(FlinkJobState::Finished);
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Action::DeleteCluster], "no resource");
     let history = world
         .status()
         .job_status
@@ -556,7 +625,6 @@ fn a_savepoint_upgrade_records_the_trigger_then_the_path_before_deleting_anythin
         .and_then(|j| j.savepoint_info.as_ref())
         .map(|i| i.savepoint_history.len());
     assert_eq!(history, Some(1), "the savepoint is in the history");
-    assert_eq!(world.progress(), None);
 }
 
 #[test]
@@ -760,7 +828,10 @@ fn a_stateful_suspend_keeps_the_savepoint_and_resume_restores_it() {
     world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
     world.job_now(FlinkJobState::Finished);
     let plan = world.reconcile();
-    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert_eq!(
+        without_snapshot_records(&plan.actions),
+        vec![Action::DeleteCluster]
+    );
     world.observed = ObservedCluster::default();
     let plan = world.reconcile();
     assert!(
@@ -869,7 +940,10 @@ fn savepoint_on_deletion_stops_the_job_with_a_savepoint_before_the_cluster_goes(
     world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
     world.job_now(FlinkJobState::Finished);
     let plan = world.reconcile();
-    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert_eq!(
+        without_snapshot_records(&plan.actions),
+        vec![Action::DeleteCluster]
+    );
     assert!(
         plan.notes
             .iter()
@@ -1494,7 +1568,10 @@ fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_c
     world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
     world.job_now(FlinkJobState::Finished);
     let plan = world.reconcile();
-    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert_eq!(
+        without_snapshot_records(&plan.actions),
+        vec![Action::DeleteCluster]
+    );
     world.cluster_gone();
     let plan = world.reconcile();
     assert_eq!(applied_revision(&plan).as_deref(), Some("1"));

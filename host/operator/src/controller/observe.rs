@@ -464,6 +464,17 @@ async fn job_snapshots(
                 },
                 completed: s.status.as_ref().and_then(|st| st.state)
                     == Some(SnapshotState::Completed),
+                path: s
+                    .status
+                    .as_ref()
+                    .and_then(|st| st.path.clone())
+                    .or_else(|| {
+                        s.spec
+                            .savepoint
+                            .as_ref()
+                            .filter(|sp| sp.already_exists == Some(true))
+                            .and_then(|sp| sp.path.clone())
+                    }),
                 nonce: s
                     .metadata
                     .annotations

@@ -110,13 +110,15 @@ impl ObservationNeeds {
                     .and_then(|j| j.checkpoint_info.as_ref())
                     .and_then(|i| i.trigger_id.clone()),
             ),
-            snapshot_resources: running
-                && snapshots::resources_needed(
-                    config,
-                    job_status,
-                    job.and_then(|j| j.savepoint_trigger_nonce),
-                    job.and_then(|j| j.checkpoint_trigger_nonce),
-                ),
+            // Also while an upgrade's savepoint is awaited: it is recorded as a resource.
+            snapshot_resources: (self.savepoint.is_some() && snapshots::as_resources(config))
+                || running
+                    && snapshots::resources_needed(
+                        config,
+                        job_status,
+                        job.and_then(|j| j.savepoint_trigger_nonce),
+                        job.and_then(|j| j.checkpoint_trigger_nonce),
+                    ),
             ..self
         }
     }
@@ -923,11 +925,27 @@ impl<'a> Decision<'a> {
             intent.upgrade = Some(progress.clone());
             self.intent = Some(intent);
         }
+        let mut config = self.ctx.defaults.clone();
+        config.extend(self.resource.spec.configuration().flat());
+        let as_resources = snapshots::as_resources(&config);
         secure::record_secured(
             self.job_status(),
             out.savepoint.as_ref(),
             out.secured.as_deref(),
+            !as_resources,
         );
+        if let Some(path) = out.savepoint.as_ref().and_then(|s| s.location.as_deref()) {
+            let recorded = snapshots::record_upgrade_savepoint(
+                path,
+                progress.started,
+                (JobKind::FlinkDeployment, &name),
+                &config,
+                self.observed.snapshots.as_deref(),
+                self.ctx.now_ms,
+            );
+            self.actions.extend(recorded.actions);
+            self.notes.extend(recorded.notes);
+        }
         self.status.upgrade = Some(progress);
         out.secured.map(|_| ())
     }
@@ -964,7 +982,7 @@ impl<'a> Decision<'a> {
                 ));
                 progress.restore_path = Some(path.clone());
                 progress.step = UpgradeStep::StoppingCluster;
-                secure::record_secured(self.job_status(), None, Some(&path));
+                secure::record_secured(self.job_status(), None, Some(&path), true);
                 self.status.upgrade = Some(progress);
                 self.intent = Some(self.status.clone());
                 Some(())
@@ -1282,39 +1300,24 @@ impl<'a> Decision<'a> {
             self.ctx.defaults,
         ))
         .unwrap_or_default();
-        let mut job_status = self.status.job_status.clone().unwrap_or_default();
         let name = self.name().to_string();
-        let spec_job = self.resource.spec.job.as_ref();
-        let keep = job_status.upgrade_savepoint_path.clone();
-        let input = snapshots::SnapshotInput {
-            uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
-            cluster: &name,
-            job_id: &job.id,
-            nonce: spec_job.and_then(|j| j.savepoint_trigger_nonce),
-            config: &config,
-            result: self.observed.snapshot.as_ref(),
-            job_started: job.start_time,
-            keep: keep.as_deref(),
-            now_ms: self.ctx.now_ms,
-            owner: (JobKind::FlinkDeployment, &name),
-            resources: self.observed.snapshots.as_deref(),
-        };
         let out = snapshots::of_job(
-            &mut job_status,
-            &input,
-            spec_job.and_then(|j| j.checkpoint_trigger_nonce),
-            self.observed.checkpoint.as_ref(),
+            &mut self.status.job_status,
+            &snapshots::RunningJob {
+                uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
+                cluster: &name,
+                job: &job,
+                spec: self.resource.spec.job.as_ref(),
+                config: &config,
+                owner: (JobKind::FlinkDeployment, &name),
+                savepoint: self.observed.snapshot.as_ref(),
+                checkpoint: self.observed.checkpoint.as_ref(),
+                resources: self.observed.snapshots.as_deref(),
+                now_ms: self.ctx.now_ms,
+            },
         );
-        if self.status.job_status.as_ref() != Some(&job_status) {
-            self.status.job_status = Some(job_status);
-        }
-        self.actions.extend(out.actions);
-        self.notes.extend(out.notes);
-        if out.write_ahead {
+        if out.into_decision(&mut self.actions, &mut self.notes, &mut self.progressing) {
             self.intent = Some(self.status.clone());
-        }
-        if out.pending {
-            self.progressing = true;
         }
     }
 

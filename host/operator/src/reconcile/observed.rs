@@ -47,6 +47,8 @@ pub struct JobSnapshot {
     /// Its `snapshot.trigger-type` label (a user's own: `Manual`).
     pub trigger_type: flink_api::SnapshotTriggerType,
     pub completed: bool,
+    /// Where the snapshot is (`status.path`, or the path of an `alreadyExists` savepoint).
+    pub path: Option<String>,
     /// The nonce it was created for (our annotation).
     pub nonce: Option<i64>,
     /// Being deleted.

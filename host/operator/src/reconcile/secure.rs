@@ -69,19 +69,23 @@ pub fn progress(
     }
 }
 
-/// Records in the job status what securing produced: the savepoint (in the history) and the
+/// Records in the job status what securing produced: the savepoint (`lastSavepoint`, and the
+/// status history when `history`: snapshots are not FlinkStateSnapshot resources) and the
 /// restore path (`upgradeSavepointPath`), which is never forgotten from here on.
 pub fn record_secured(
     job_status: &mut JobStatus,
     savepoint: Option<&Savepoint>,
     secured: Option<&str>,
+    history: bool,
 ) {
     if let Some(savepoint) = savepoint {
         let info = job_status
             .savepoint_info
             .get_or_insert_with(Default::default);
         info.last_savepoint = Some(savepoint.clone());
-        info.savepoint_history.push(savepoint.clone());
+        if history {
+            info.savepoint_history.push(savepoint.clone());
+        }
     }
     if let Some(path) = secured {
         job_status.upgrade_savepoint_path = Some(path.to_string());

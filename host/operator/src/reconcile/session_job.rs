@@ -597,13 +597,28 @@ impl<'a> Decision<'a> {
         if out.slow_down {
             self.progressing = false;
         }
+        let config = snapshot_settings(self.resource, self.ctx.defaults);
         secure::record_secured(
             self.status
                 .job_status
                 .get_or_insert_with(JobStatus::default),
             out.savepoint.as_ref(),
             out.secured.as_deref(),
+            !snapshots::as_resources(&config),
         );
+        if let Some(path) = out.savepoint.as_ref().and_then(|s| s.location.as_deref()) {
+            let name = self.resource.metadata.name.clone().unwrap_or_default();
+            let recorded = snapshots::record_upgrade_savepoint(
+                path,
+                progress.started,
+                (JobKind::FlinkSessionJob, &name),
+                &config,
+                self.observed.snapshots.as_deref(),
+                self.ctx.now_ms,
+            );
+            self.actions.extend(recorded.actions);
+            self.notes.extend(recorded.notes);
+        }
         if out.write_ahead {
             let mut intent = self.status.clone();
             intent.upgrade = Some(progress.clone());
@@ -690,40 +705,25 @@ impl<'a> Decision<'a> {
     /// FlinkDeployments.
     fn snapshots(&mut self, job: &ObservedJob) {
         let config = snapshot_settings(self.resource, self.ctx.defaults);
-        let mut job_status = self.status.job_status.clone().unwrap_or_default();
         let name = self.resource.metadata.name.clone().unwrap_or_default();
         let cluster = self.cluster();
-        let spec_job = self.resource.spec.job.as_ref();
-        let keep = job_status.upgrade_savepoint_path.clone();
-        let input = snapshots::SnapshotInput {
-            uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
-            cluster: &cluster,
-            job_id: &job.id,
-            nonce: spec_job.and_then(|j| j.savepoint_trigger_nonce),
-            config: &config,
-            result: self.observed.snapshot.as_ref(),
-            job_started: job.start_time,
-            keep: keep.as_deref(),
-            now_ms: self.ctx.now_ms,
-            owner: (JobKind::FlinkSessionJob, &name),
-            resources: self.observed.snapshots.as_deref(),
-        };
         let out = snapshots::of_job(
-            &mut job_status,
-            &input,
-            spec_job.and_then(|j| j.checkpoint_trigger_nonce),
-            self.observed.checkpoint.as_ref(),
+            &mut self.status.job_status,
+            &snapshots::RunningJob {
+                uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
+                cluster: &cluster,
+                job,
+                spec: self.resource.spec.job.as_ref(),
+                config: &config,
+                owner: (JobKind::FlinkSessionJob, &name),
+                savepoint: self.observed.snapshot.as_ref(),
+                checkpoint: self.observed.checkpoint.as_ref(),
+                resources: self.observed.snapshots.as_deref(),
+                now_ms: self.ctx.now_ms,
+            },
         );
-        if self.status.job_status.as_ref() != Some(&job_status) {
-            self.status.job_status = Some(job_status);
-        }
-        self.actions.extend(out.actions);
-        self.notes.extend(out.notes);
-        if out.write_ahead {
+        if out.into_decision(&mut self.actions, &mut self.notes, &mut self.progressing) {
             self.intent = Some(self.status.clone());
-        }
-        if out.pending {
-            self.progressing = true;
         }
     }
 

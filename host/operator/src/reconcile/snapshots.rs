@@ -46,29 +46,60 @@ pub struct SnapshotInput<'a> {
     pub resources: Option<&'a [JobSnapshot]>,
 }
 
-/// Manual and periodic savepoints and checkpoints of a running job, for either resource kind:
-/// `input` is the savepoints' (`nonce`: the savepoint nonce, `result`: the awaited savepoint);
-/// `checkpoint_nonce` and `checkpoint_result` are the checkpoints'. Updates `job_status`.
-pub fn of_job(
-    job_status: &mut flink_api::JobStatus,
-    input: &SnapshotInput,
-    checkpoint_nonce: Option<i64>,
-    checkpoint_result: Option<&ObservedOperation>,
-) -> SnapshotOutcome {
-    let mut info = job_status.savepoint_info.clone().unwrap_or_default();
-    let mut out = savepoints(&mut info, input);
-    if job_status.savepoint_info.as_ref() != Some(&info) && info != Default::default() {
-        job_status.savepoint_info = Some(info);
-    }
-    let mut info = job_status.checkpoint_info.clone().unwrap_or_default();
+/// A running job as its manual and periodic snapshots need it, from either resource kind.
+pub struct RunningJob<'a> {
+    pub uid: &'a str,
+    /// The FlinkDeployment whose REST API serves the job.
+    pub cluster: &'a str,
+    pub job: &'a super::observed::ObservedJob,
+    /// The resource's `spec.job` (the nonces).
+    pub spec: Option<&'a flink_api::JobSpec>,
+    /// The resource's flat configuration (the `kubernetes.operator.*` snapshot settings).
+    pub config: &'a BTreeMap<String, String>,
+    pub owner: (JobKind, &'a str),
+    /// The results of the savepoint and the checkpoint the status records, when awaited.
+    pub savepoint: Option<&'a ObservedOperation>,
+    pub checkpoint: Option<&'a ObservedOperation>,
+    /// The job's FlinkStateSnapshots, when listed.
+    pub resources: Option<&'a [JobSnapshot]>,
+    pub now_ms: i64,
+}
+
+/// Manual and periodic savepoints and checkpoints of a running job, for either resource kind;
+/// updates `job_status` (left as it is when nothing changed).
+pub fn of_job(job_status: &mut Option<flink_api::JobStatus>, job: &RunningJob) -> SnapshotOutcome {
+    let mut status = job_status.clone().unwrap_or_default();
+    let keep = status.upgrade_savepoint_path.clone();
     let input = SnapshotInput {
-        nonce: checkpoint_nonce,
-        result: checkpoint_result,
-        ..*input
+        uid: job.uid,
+        cluster: job.cluster,
+        job_id: &job.job.id,
+        nonce: job.spec.and_then(|j| j.savepoint_trigger_nonce),
+        config: job.config,
+        result: job.savepoint,
+        job_started: job.job.start_time,
+        keep: keep.as_deref(),
+        now_ms: job.now_ms,
+        owner: job.owner,
+        resources: job.resources,
+    };
+    let mut info = status.savepoint_info.clone().unwrap_or_default();
+    let mut out = savepoints(&mut info, &input);
+    if status.savepoint_info.as_ref() != Some(&info) && info != Default::default() {
+        status.savepoint_info = Some(info);
+    }
+    let mut info = status.checkpoint_info.clone().unwrap_or_default();
+    let input = SnapshotInput {
+        nonce: job.spec.and_then(|j| j.checkpoint_trigger_nonce),
+        result: job.checkpoint,
+        ..input
     };
     out.merge(checkpoints(&mut info, &input));
-    if job_status.checkpoint_info.as_ref() != Some(&info) && info != Default::default() {
-        job_status.checkpoint_info = Some(info);
+    if status.checkpoint_info.as_ref() != Some(&info) && info != Default::default() {
+        status.checkpoint_info = Some(info);
+    }
+    if job_status.as_ref() != Some(&status) {
+        *job_status = Some(status);
     }
     out
 }
@@ -108,6 +139,20 @@ pub struct SnapshotOutcome {
 }
 
 impl SnapshotOutcome {
+    /// Adds the actions and events to a decision's (a pending snapshot keeps it looking soon);
+    /// true when the status must be written before the actions.
+    pub fn into_decision(
+        self,
+        actions: &mut Vec<Action>,
+        notes: &mut Vec<Note>,
+        progressing: &mut bool,
+    ) -> bool {
+        actions.extend(self.actions);
+        notes.extend(self.notes);
+        *progressing |= self.pending;
+        self.write_ahead
+    }
+
     /// Both outcomes of one reconcile (savepoints and checkpoints) as one.
     pub fn merge(&mut self, other: SnapshotOutcome) {
         self.actions.extend(other.actions);
@@ -440,7 +485,14 @@ fn create(
     input: &SnapshotInput,
     out: &mut SnapshotOutcome,
 ) {
-    let snapshot = snapshot_resource(kind, trigger, nonce, input);
+    let snapshot = snapshot_resource(
+        kind,
+        trigger,
+        nonce,
+        input.owner,
+        input.config,
+        input.now_ms,
+    );
     let name = snapshot.metadata.name.clone().unwrap_or_default();
     out.notes.push(Note::normal(
         "SnapshotCreated",
@@ -461,9 +513,11 @@ fn snapshot_resource(
     kind: Kind,
     trigger: SnapshotTriggerType,
     nonce: Option<i64>,
-    input: &SnapshotInput,
+    owner: (JobKind, &str),
+    config: &BTreeMap<String, String>,
+    stamp: i64,
 ) -> FlinkStateSnapshot {
-    let (job_kind, job_name) = input.owner;
+    let (job_kind, job_name) = owner;
     let trigger_label = match trigger {
         SnapshotTriggerType::Manual => "MANUAL",
         SnapshotTriggerType::Periodic => "PERIODIC",
@@ -474,7 +528,7 @@ fn snapshot_resource(
         "{job_name}-{}-{}-{}",
         kind.word(),
         trigger_label.to_ascii_lowercase(),
-        input.now_ms
+        stamp
     );
     let kind_label = match job_kind {
         JobKind::FlinkDeployment => "FlinkDeployment",
@@ -488,15 +542,13 @@ fn snapshot_resource(
                 name: Some(job_name.to_string()),
             }),
             savepoint: kind.is_savepoint().then(|| SavepointSpec {
-                path: options::SAVEPOINTS_DIR
-                    .in_flat(input.config)
-                    .map(str::to_string),
-                format_type: Some(match options::SAVEPOINT_FORMAT_TYPE.in_flat(input.config) {
+                path: options::SAVEPOINTS_DIR.in_flat(config).map(str::to_string),
+                format_type: Some(match options::SAVEPOINT_FORMAT_TYPE.in_flat(config) {
                     Some(v) if v.eq_ignore_ascii_case("native") => SavepointFormatType::Native,
                     _ => SavepointFormatType::Canonical,
                 }),
                 dispose_on_delete: Some(
-                    options::SAVEPOINT_DISPOSE_ON_DELETE.in_flat(input.config) == Some("true"),
+                    options::SAVEPOINT_DISPOSE_ON_DELETE.in_flat(config) == Some("true"),
                 ),
                 already_exists: Some(false),
             }),
@@ -535,8 +587,24 @@ fn trim_resources(
     input: &SnapshotInput,
     out: &mut SnapshotOutcome,
 ) {
-    if options::SAVEPOINT_CLEANUP_ENABLED.in_flat(input.config) == Some("false") {
-        return;
+    out.actions.extend(
+        trimmed(existing, kind, input.config, input.keep, input.now_ms)
+            .into_iter()
+            .map(|name| Action::DeleteSnapshot { name }),
+    );
+}
+
+/// The snapshot resources `trim_resources` deletes; never the one at `keep` (what the job
+/// was restored from).
+fn trimmed(
+    existing: &[JobSnapshot],
+    kind: Kind,
+    config: &BTreeMap<String, String>,
+    keep: Option<&str>,
+    now_ms: i64,
+) -> Vec<String> {
+    if options::SAVEPOINT_CLEANUP_ENABLED.in_flat(config) == Some("false") {
+        return Vec::new();
     }
     let mut candidates: Vec<&JobSnapshot> = existing
         .iter()
@@ -550,19 +618,16 @@ fn trim_resources(
         .collect();
     candidates.sort_by_key(|s| (s.created_ms, s.name.clone()));
     if candidates.len() < 2 {
-        return;
+        return Vec::new();
     }
     let (max_count, oldest_allowed) = match kind {
         Kind::Savepoint => {
-            let limits = HistoryLimits::of(input.config);
-            (
-                limits.max_count,
-                input.now_ms - limits.max_age.as_millis() as i64,
-            )
+            let limits = HistoryLimits::of(config);
+            (limits.max_count, now_ms - limits.max_age.as_millis() as i64)
         }
         Kind::Checkpoint => {
             let retained = options::MAX_RETAINED_CHECKPOINTS
-                .in_flat(input.config)
+                .in_flat(config)
                 .and_then(|v| v.parse::<usize>().ok())
                 .unwrap_or(1);
             (retained.max(1), i64::MIN)
@@ -574,18 +639,70 @@ fn trim_resources(
         .find(|s| s.completed)
         .map(|s| &s.name);
     let total = candidates.len();
-    let mut deleted = 0;
+    let mut deleted = Vec::new();
     for snapshot in &candidates[..total - 1] {
-        if Some(&snapshot.name) == newest_completed {
+        if Some(&snapshot.name) == newest_completed
+            || (keep.is_some() && snapshot.path.as_deref() == keep)
+        {
             continue;
         }
-        if total - deleted > max_count || snapshot.created_ms < oldest_allowed {
-            deleted += 1;
-            out.actions.push(Action::DeleteSnapshot {
-                name: snapshot.name.clone(),
-            });
+        if total - deleted.len() > max_count || snapshot.created_ms < oldest_allowed {
+            deleted.push(snapshot.name.clone());
         }
     }
+    deleted
+}
+
+/// With snapshot resources on (upstream): a savepoint an upgrade, a suspension or a rollback
+/// took is recorded as an `UPGRADE` FlinkStateSnapshot (`alreadyExists`, completed at once),
+/// named after the upgrade's start (`started_ms`) so a retried reconcile creates it once, and
+/// the job's savepoint resources listed while it was awaited are trimmed. Best effort: the
+/// job status records the path first, and the upgrade restores from there.
+pub fn record_upgrade_savepoint(
+    path: &str,
+    started_ms: i64,
+    owner: (JobKind, &str),
+    config: &BTreeMap<String, String>,
+    listed: Option<&[JobSnapshot]>,
+    now_ms: i64,
+) -> SnapshotOutcome {
+    let mut out = SnapshotOutcome::default();
+    if !as_resources(config) {
+        return out;
+    }
+    let mut snapshot = snapshot_resource(
+        Kind::Savepoint,
+        SnapshotTriggerType::Upgrade,
+        None,
+        owner,
+        config,
+        started_ms,
+    );
+    if let Some(savepoint) = snapshot.spec.savepoint.as_mut() {
+        savepoint.path = Some(path.to_string());
+        savepoint.already_exists = Some(true);
+    }
+    out.notes.push(Note::normal(
+        "SnapshotCreated",
+        format!(
+            "Upgrade savepoint {path}: FlinkStateSnapshot {}",
+            snapshot.metadata.name.as_deref().unwrap_or_default()
+        ),
+    ));
+    out.actions.push(Action::CreateSnapshot(Box::new(snapshot)));
+    let trimmed = trimmed(
+        listed.unwrap_or_default(),
+        Kind::Savepoint,
+        config,
+        Some(path),
+        now_ms,
+    );
+    out.actions.extend(
+        trimmed
+            .into_iter()
+            .map(|name| Action::DeleteSnapshot { name }),
+    );
+    out
 }
 
 /// `kubernetes.operator.savepoint.history.max.count` (10, at least 1) and `.max.age` (24 h).
@@ -708,6 +825,7 @@ mod tests {
                         _ => SnapshotTriggerType::Manual,
                     },
                     completed: false,
+                    path: None,
                     nonce: s
                         .metadata
                         .annotations
@@ -845,6 +963,78 @@ mod tests {
         );
     }
 
+    fn listed(name: &str, at: i64, trigger_type: SnapshotTriggerType, path: &str) -> JobSnapshot {
+        JobSnapshot {
+            name: name.to_string(),
+            created_ms: at,
+            savepoint: true,
+            trigger_type,
+            completed: true,
+            path: Some(path.to_string()),
+            nonce: None,
+            deleting: false,
+        }
+    }
+
+    #[test]
+    fn an_upgrade_savepoint_is_recorded_as_a_resource_and_the_restored_one_is_never_trimmed() {
+        let config = BTreeMap::from([(
+            "kubernetes.operator.savepoint.history.max.count".to_string(),
+            "1".to_string(),
+        )]);
+        let before = vec![
+            listed(
+                "restored",
+                1,
+                SnapshotTriggerType::Upgrade,
+                "file:/sp/restored",
+            ),
+            listed("p2", 2, SnapshotTriggerType::Periodic, "file:/sp/2"),
+            listed("p3", 3, SnapshotTriggerType::Periodic, "file:/sp/3"),
+        ];
+        let deleted = |actions: &[Action]| -> Vec<String> {
+            actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::DeleteSnapshot { name } => Some(name.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut at = input(&config, None, 10);
+        at.resources = Some(&before);
+        at.keep = Some("file:/sp/restored");
+        let out = savepoints(&mut SavepointInfo::default(), &at);
+        assert_eq!(
+            deleted(&out.actions),
+            vec!["p2"],
+            "the job restored from it"
+        );
+        at.keep = None;
+        let out = savepoints(&mut SavepointInfo::default(), &at);
+        assert_eq!(deleted(&out.actions), vec!["restored", "p2"]);
+        // An upgrade's savepoint: one resource named after the upgrade's start, the history
+        // trimmed around it.
+        let owner = (JobKind::FlinkDeployment, "keeper");
+        let out = record_upgrade_savepoint("file:/sp/new", 7, owner, &config, Some(&before), 10);
+        let Some(Action::CreateSnapshot(record)) = out.actions.first() else {
+            panic!("{:?}", out.actions)
+        };
+        assert_eq!(
+            record.metadata.name.as_deref(),
+            Some("keeper-savepoint-upgrade-7")
+        );
+        let spec = record.spec.savepoint.clone().unwrap_or_default();
+        assert_eq!(
+            (spec.path.as_deref(), spec.already_exists),
+            (Some("file:/sp/new"), Some(true))
+        );
+        assert_eq!(deleted(&out.actions), vec!["restored", "p2"]);
+        // Off without snapshot resources.
+        let out = record_upgrade_savepoint("file:/sp/new", 7, owner, &legacy(config), None, 10);
+        assert_eq!(out, SnapshotOutcome::default());
+    }
+
     #[test]
     fn the_history_keeps_the_newest_completed_snapshot_and_leaves_manual_ones_alone() {
         let config = BTreeMap::from([(
@@ -857,6 +1047,7 @@ mod tests {
             savepoint: true,
             trigger_type,
             completed,
+            path: None,
             nonce: None,
             deleting: false,
         };
