@@ -77,6 +77,10 @@ fn main() {
             savepoint_trigger_is_idempotent_and_completes_on_disk,
         ),
         (
+            "a_native_format_savepoint_completes",
+            a_native_format_savepoint_completes,
+        ),
+        (
             "manual_checkpoint_completes_and_is_counted",
             manual_checkpoint_completes_and_is_counted,
         ),
@@ -465,6 +469,32 @@ fn savepoint_trigger_is_idempotent_and_completes_on_disk(suite: &Suite) -> Resul
     })?;
     suite.scenario().first_savepoint = Some(location);
     Ok(())
+}
+
+/// `kubernetes.operator.savepoint.format.type: NATIVE` and a FlinkStateSnapshot's
+/// `formatType: NATIVE` ask Flink for this.
+fn a_native_format_savepoint_completes(suite: &Suite) -> Result<(), String> {
+    let job = suite.job()?;
+    let trigger = TriggerId::from_u128(0x4a7e);
+    let request = SavepointRequest {
+        trigger_id: Some(trigger.clone()),
+        format_type: flink_rest::SavepointFormat::Native,
+        ..SavepointRequest::default()
+    };
+    suite
+        .block_on(suite.client.trigger_savepoint(&job, &request))
+        .map_err(|e| e.to_string())?;
+    let location = suite
+        .block_on(
+            suite
+                .client
+                .await_savepoint(&job, &trigger, Duration::from_secs(60)),
+        )
+        .map_err(|e| e.to_string())?
+        .map_err(|cause| format!("native savepoint failed: {cause}"))?;
+    check(local_path(&location).join("_metadata").is_file(), || {
+        format!("no _metadata under {location}")
+    })
 }
 
 fn manual_checkpoint_completes_and_is_counted(suite: &Suite) -> Result<(), String> {

@@ -607,6 +607,27 @@ fn a_savepoint_upgrade_records_the_trigger_then_the_path_before_deleting_anythin
 }
 
 #[test]
+fn the_savepoint_format_setting_chooses_the_upgrade_savepoints_format() {
+    let mut world = with_settings(
+        flink_api::UpgradeMode::Savepoint,
+        &[("kubernetes.operator.savepoint.format.type", "NATIVE")],
+    );
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let plan = world.reconcile();
+    assert!(
+        matches!(
+            &plan.actions[..],
+            [Action::StopWithSavepoint {
+                format: flink_api::SavepointFormatType::Native,
+                ..
+            }]
+        ),
+        "{:?}",
+        plan.actions
+    );
+}
+
+#[test]
 fn without_snapshot_resources_an_upgrade_savepoint_goes_into_the_status_history() {
     let mut world = with_settings(
         flink_api::UpgradeMode::Savepoint,

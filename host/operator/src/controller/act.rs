@@ -231,12 +231,13 @@ where
             cluster,
             job_id,
             trigger_id,
+            format,
         } => {
             let client = ctx.flink.for_cluster(&cluster, namespace)?;
             let request = StopRequest {
                 target_directory: None,
                 drain: false,
-                format_type: SavepointFormat::Canonical,
+                format_type: savepoint_format(format),
                 trigger_id: Some(TriggerId::parse(&trigger_id)?),
             };
             client
@@ -248,12 +249,13 @@ where
             job_id,
             trigger_id,
             directory,
+            format,
         } => {
             let client = ctx.flink.for_cluster(&cluster, namespace)?;
             let request = SavepointRequest {
                 target_directory: directory,
                 cancel_job: false,
-                format_type: SavepointFormat::Canonical,
+                format_type: savepoint_format(format),
                 trigger_id: Some(TriggerId::parse(&trigger_id)?),
             };
             client
@@ -314,6 +316,14 @@ where
         }
     }
     Ok(())
+}
+
+/// Flink's savepoint format: native only when asked for.
+fn savepoint_format(format: flink_api::SavepointFormatType) -> SavepointFormat {
+    match format {
+        flink_api::SavepointFormatType::Native => SavepointFormat::Native,
+        _ => SavepointFormat::Canonical,
+    }
 }
 
 async fn submit(

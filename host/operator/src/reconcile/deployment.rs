@@ -897,6 +897,8 @@ impl<'a> Decision<'a> {
         };
         let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
         let name = self.name().to_string();
+        let mut config = self.ctx.defaults.clone();
+        config.extend(self.resource.spec.configuration().flat());
         let out = secure::secure_job(
             &mut progress,
             &secure::SecureInput {
@@ -905,9 +907,8 @@ impl<'a> Decision<'a> {
                 job: &job,
                 savepoint: self.observed.savepoint.as_ref(),
                 latest_checkpoint: self.observed.latest_checkpoint.as_ref(),
-                max_checkpoint_age: secure::max_checkpoint_age(
-                    &self.resource.spec.configuration().flat(),
-                ),
+                max_checkpoint_age: secure::max_checkpoint_age(&config),
+                format: snapshots::savepoint_format(&config),
                 started_from: self.started_from(),
                 now_ms: self.ctx.now_ms,
             },
@@ -925,8 +926,6 @@ impl<'a> Decision<'a> {
             intent.upgrade = Some(progress.clone());
             self.intent = Some(intent);
         }
-        let mut config = self.ctx.defaults.clone();
-        config.extend(self.resource.spec.configuration().flat());
         let as_resources = snapshots::as_resources(&config);
         secure::record_secured(
             self.job_status(),

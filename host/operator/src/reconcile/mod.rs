@@ -45,6 +45,8 @@ pub enum Action {
         cluster: String,
         job_id: String,
         trigger_id: String,
+        /// Canonical unless `NATIVE` (`kubernetes.operator.savepoint.format.type`).
+        format: flink_api::SavepointFormatType,
     },
     /// Take a savepoint (the job keeps running) under a trigger id the status already records,
     /// into `directory` or the cluster's savepoint directory.
@@ -53,6 +55,7 @@ pub enum Action {
         job_id: String,
         trigger_id: String,
         directory: Option<String>,
+        format: flink_api::SavepointFormatType,
     },
     /// Take a checkpoint under a trigger id the status already records (Flink 1.19+).
     TriggerCheckpoint {

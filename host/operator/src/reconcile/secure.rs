@@ -23,6 +23,8 @@ pub struct SecureInput<'a> {
     /// `kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age`: an older latest
     /// checkpoint is not resumed from; a savepoint is taken instead (the job must be running).
     pub max_checkpoint_age: Option<std::time::Duration>,
+    /// The format of a savepoint taken to secure the state.
+    pub format: SavepointFormatType,
     /// What the job started from, when that is still its state (it completed no checkpoint):
     /// where a job that is no longer running resumes when Flink has no checkpoint of it.
     pub started_from: Option<String>,
@@ -161,6 +163,7 @@ fn savepoint_step(
             cluster: input.cluster.to_string(),
             job_id: input.job.id.clone(),
             trigger_id: trigger,
+            format: input.format,
         });
         return None;
     };
@@ -174,7 +177,7 @@ fn savepoint_step(
                 time_stamp: input.now_ms,
                 location: Some(path.clone()),
                 trigger_type: SnapshotTriggerType::Upgrade,
-                format_type: SavepointFormatType::Canonical,
+                format_type: input.format,
                 trigger_nonce: None,
             });
             Some(path.clone())
@@ -283,6 +286,7 @@ mod tests {
             savepoint: None,
             latest_checkpoint: Some(&checkpoint),
             max_checkpoint_age: None,
+            format: SavepointFormatType::Canonical,
             started_from: None,
             now_ms: 102_000,
         };
@@ -319,6 +323,7 @@ mod tests {
             savepoint: None,
             latest_checkpoint: Some(&checkpoint),
             max_checkpoint_age: Some(std::time::Duration::from_secs(60)),
+            format: SavepointFormatType::Canonical,
             started_from: None,
             now_ms: 30_000,
         };

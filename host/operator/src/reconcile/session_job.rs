@@ -568,6 +568,7 @@ impl<'a> Decision<'a> {
             return None;
         };
         let cluster = self.cluster();
+        let config = snapshot_settings(self.resource, self.ctx.defaults);
         let out = secure::secure_job(
             &mut progress,
             &secure::SecureInput {
@@ -576,15 +577,8 @@ impl<'a> Decision<'a> {
                 job: &job,
                 savepoint: self.observed.savepoint.as_ref(),
                 latest_checkpoint: self.observed.latest_checkpoint.as_ref(),
-                max_checkpoint_age: secure::max_checkpoint_age(
-                    &self
-                        .resource
-                        .spec
-                        .flink_configuration
-                        .clone()
-                        .unwrap_or_default()
-                        .flat(),
-                ),
+                max_checkpoint_age: secure::max_checkpoint_age(&config),
+                format: snapshots::savepoint_format(&config),
                 started_from,
                 now_ms: self.ctx.now_ms,
             },
@@ -597,7 +591,6 @@ impl<'a> Decision<'a> {
         if out.slow_down {
             self.progressing = false;
         }
-        let config = snapshot_settings(self.resource, self.ctx.defaults);
         secure::record_secured(
             self.status
                 .job_status

@@ -6,7 +6,7 @@
 use super::observed::ObservedOperation;
 use super::{Action, Intervals, Note, Plan, job_id};
 use flink_api::snapshot::SnapshotState;
-use flink_api::{FlinkStateSnapshot, FlinkStateSnapshotStatus};
+use flink_api::{FlinkStateSnapshot, FlinkStateSnapshotStatus, SavepointFormatType};
 
 /// Upstream's finalizer name.
 pub const FINALIZER: &str = "flinkstatesnapshots.flink.apache.org/finalizer";
@@ -150,6 +150,7 @@ pub fn decide(
                         job_id: job.clone(),
                         trigger_id: trigger,
                         directory: s.path.clone(),
+                        format: s.format_type.unwrap_or(SavepointFormatType::Canonical),
                     },
                     None => Action::TriggerCheckpoint {
                         cluster: cluster.clone(),
@@ -297,6 +298,23 @@ spec:
         assert_eq!(
             plan.status.path.as_deref(),
             Some("file:/tmp/sp/savepoint-1")
+        );
+    }
+
+    #[test]
+    fn a_native_savepoint_is_asked_for_in_flinks_native_format() {
+        let resource = snapshot(&SAVEPOINT.replace("disposeOnDelete: true", "formatType: NATIVE"));
+        let plan = decide(&resource, &running(), 1_000, &Intervals::default());
+        assert!(
+            matches!(
+                &plan.actions[..],
+                [Action::TriggerSavepoint {
+                    format: SavepointFormatType::Native,
+                    ..
+                }]
+            ),
+            "{:?}",
+            plan.actions
         );
     }
 

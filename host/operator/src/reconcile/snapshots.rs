@@ -104,6 +104,15 @@ pub fn of_job(job_status: &mut Option<flink_api::JobStatus>, job: &RunningJob) -
     out
 }
 
+/// The format the operator's savepoints are taken in (`kubernetes.operator.savepoint.format.type`,
+/// canonical unless `NATIVE`).
+pub fn savepoint_format(config: &BTreeMap<String, String>) -> SavepointFormatType {
+    match options::SAVEPOINT_FORMAT_TYPE.in_flat(config) {
+        Some(v) if v.eq_ignore_ascii_case("native") => SavepointFormatType::Native,
+        _ => SavepointFormatType::Canonical,
+    }
+}
+
 /// Whether a resource's snapshots are FlinkStateSnapshot resources
 /// (`kubernetes.operator.snapshot.resource.enabled`, default true).
 pub fn as_resources(config: &BTreeMap<String, String>) -> bool {
@@ -310,7 +319,7 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> SnapshotOu
                     time_stamp: input.now_ms,
                     location: Some(path.clone()),
                     trigger_type: info.trigger_type.unwrap_or_default(),
-                    format_type: SavepointFormatType::Canonical,
+                    format_type: info.format_type.unwrap_or(SavepointFormatType::Canonical),
                     trigger_nonce: info.trigger_nonce,
                 };
                 out.notes.push(Note::normal(
@@ -353,7 +362,8 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> SnapshotOu
         info.trigger_id = Some(trigger.clone());
         info.trigger_timestamp = Some(input.now_ms);
         info.trigger_type = Some(kind);
-        info.format_type = Some(SavepointFormatType::Canonical);
+        let format = savepoint_format(input.config);
+        info.format_type = Some(format);
         if kind == SnapshotTriggerType::Manual {
             info.trigger_nonce = input.nonce;
         } else {
@@ -364,6 +374,7 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> SnapshotOu
             job_id: input.job_id.to_string(),
             trigger_id: trigger,
             directory: None,
+            format,
         });
         out.write_ahead = true;
         out.pending = true;
@@ -543,10 +554,7 @@ fn snapshot_resource(
             }),
             savepoint: kind.is_savepoint().then(|| SavepointSpec {
                 path: options::SAVEPOINTS_DIR.in_flat(config).map(str::to_string),
-                format_type: Some(match options::SAVEPOINT_FORMAT_TYPE.in_flat(config) {
-                    Some(v) if v.eq_ignore_ascii_case("native") => SavepointFormatType::Native,
-                    _ => SavepointFormatType::Canonical,
-                }),
+                format_type: Some(savepoint_format(config)),
                 dispose_on_delete: Some(
                     options::SAVEPOINT_DISPOSE_ON_DELETE.in_flat(config) == Some("true"),
                 ),
