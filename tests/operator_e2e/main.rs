@@ -1969,6 +1969,24 @@ fn state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delet
     );
     let checkpoint = completed("keeper-checkpoint");
     assert!(checkpoint.contains("chk-"), "checkpoint at {checkpoint}");
+    // A user's snapshots get upstream's labels too: selectable by job, kind and state.
+    suite.runtime.block_on(wait_for(
+        "the user's snapshots selectable by their labels",
+        Duration::from_secs(30),
+        async || {
+            let names = suite
+                .kubectl(&[
+                    "get",
+                    "flinksnp",
+                    "-l",
+                    "job-reference.name=keeper,snapshot.state=COMPLETED,snapshot.trigger-type=MANUAL",
+                    "-o",
+                    "name",
+                ])
+                .ok()?;
+            (names.contains("/keeper-backup") && names.contains("/keeper-checkpoint")).then_some(())
+        },
+    ));
     suite.kubectl(&[
         "delete",
         "flinkstatesnapshot",

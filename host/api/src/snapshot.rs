@@ -111,6 +111,8 @@ pub mod labels {
     pub const SNAPSHOT_TYPE: &str = "snapshot.type";
     /// `MANUAL`, `PERIODIC` or `UPGRADE`: what asked for it (absent: a user's, `MANUAL`).
     pub const TRIGGER_TYPE: &str = "snapshot.trigger-type";
+    /// The snapshot's `status.state`, once it has one.
+    pub const STATE: &str = "snapshot.state";
     /// The kind of the job's resource: `FlinkDeployment` or `FlinkSessionJob`.
     pub const JOB_KIND: &str = "job-reference.kind";
     /// The name of the job's resource.

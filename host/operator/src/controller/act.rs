@@ -305,6 +305,17 @@ where
                 Err(e) => return Err(e.into()),
             }
         }
+        Action::SetLabels(labels) => {
+            let patch = json!({"metadata": {"labels": labels}});
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Action::DeleteSnapshot { name } => {
             let snapshots: Api<flink_api::FlinkStateSnapshot> =
                 Api::namespaced(ctx.client.clone(), namespace);

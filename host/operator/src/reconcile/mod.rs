@@ -77,6 +77,8 @@ pub enum Action {
     /// Create a FlinkStateSnapshot in the resource's namespace (one that exists already is
     /// left as it is).
     CreateSnapshot(Box<flink_api::FlinkStateSnapshot>),
+    /// Merge these labels into the resource's.
+    SetLabels(std::collections::BTreeMap<String, String>),
     /// Delete a FlinkStateSnapshot of the resource's namespace (its own finalizer disposes of
     /// a savepoint's files when it says so).
     DeleteSnapshot {

@@ -5,8 +5,9 @@
 
 use super::observed::ObservedOperation;
 use super::{Action, Intervals, Note, Plan, job_id};
-use flink_api::snapshot::SnapshotState;
+use flink_api::snapshot::{JobKind, SnapshotState, labels};
 use flink_api::{FlinkStateSnapshot, FlinkStateSnapshotStatus, SavepointFormatType};
+use std::collections::BTreeMap;
 
 /// Upstream's finalizer name.
 pub const FINALIZER: &str = "flinkstatesnapshots.flink.apache.org/finalizer";
@@ -30,6 +31,68 @@ pub struct ObservedSnapshot {
 }
 
 pub fn decide(
+    resource: &FlinkStateSnapshot,
+    observed: &ObservedSnapshot,
+    now_ms: i64,
+    intervals: &Intervals,
+) -> Plan<FlinkStateSnapshotStatus> {
+    let mut plan = decide_status(resource, observed, now_ms, intervals);
+    if resource.metadata.deletion_timestamp.is_none() {
+        let wanted = labels(resource, &plan.status);
+        let current = resource.metadata.labels.clone().unwrap_or_default();
+        if wanted.iter().any(|(k, v)| current.get(k) != Some(v)) {
+            plan.actions.push(Action::SetLabels(wanted));
+        }
+    }
+    plan
+}
+
+/// Upstream's labels, kept up to date so snapshots can be selected by job, kind, trigger and
+/// state (`kubectl get flinksnp -l snapshot.state=COMPLETED,job-reference.name=keeper`).
+fn labels(
+    resource: &FlinkStateSnapshot,
+    status: &FlinkStateSnapshotStatus,
+) -> BTreeMap<String, String> {
+    let current = resource.metadata.labels.as_ref();
+    let mut wanted = BTreeMap::from([
+        (
+            labels::SNAPSHOT_TYPE.to_string(),
+            match resource.spec.savepoint {
+                Some(_) => "SAVEPOINT",
+                None => "CHECKPOINT",
+            }
+            .to_string(),
+        ),
+        (
+            labels::TRIGGER_TYPE.to_string(),
+            current
+                .and_then(|l| l.get(labels::TRIGGER_TYPE))
+                .cloned()
+                .unwrap_or_else(|| "MANUAL".to_string()),
+        ),
+    ]);
+    if let Some(state) = status.state {
+        let state = serde_json::to_value(state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        wanted.insert(labels::STATE.to_string(), state);
+    }
+    let reference = resource.spec.job_reference.as_ref();
+    if let Some(kind) = reference.and_then(|r| r.kind) {
+        let kind = match kind {
+            JobKind::FlinkDeployment => "FlinkDeployment",
+            JobKind::FlinkSessionJob => "FlinkSessionJob",
+        };
+        wanted.insert(labels::JOB_KIND.to_string(), kind.to_string());
+    }
+    if let Some(name) = reference.and_then(|r| r.name.clone()) {
+        wanted.insert(labels::JOB_NAME.to_string(), name);
+    }
+    wanted
+}
+
+fn decide_status(
     resource: &FlinkStateSnapshot,
     observed: &ObservedSnapshot,
     now_ms: i64,
@@ -249,6 +312,51 @@ fn timestamp(ms: i64) -> String {
 mod tests {
     use super::*;
 
+    /// The plan without its label update (`labels_follow_the_kind_the_job_and_the_state`).
+    fn decided(
+        resource: &FlinkStateSnapshot,
+        observed: &ObservedSnapshot,
+        now_ms: i64,
+        intervals: &Intervals,
+    ) -> Plan<FlinkStateSnapshotStatus> {
+        let mut plan = decide(resource, observed, now_ms, intervals);
+        plan.actions.retain(|a| !matches!(a, Action::SetLabels(_)));
+        plan
+    }
+
+    #[test]
+    fn labels_follow_the_kind_the_job_and_the_state() {
+        let mut resource = snapshot(SAVEPOINT);
+        let plan = decide(&resource, &running(), 1_000, &Intervals::default());
+        let Some(Action::SetLabels(labels)) = plan.actions.last() else {
+            panic!("{:?}", plan.actions)
+        };
+        let expected = [
+            ("job-reference.kind", "FlinkDeployment"),
+            ("job-reference.name", "keeper"),
+            ("snapshot.state", "IN_PROGRESS"),
+            ("snapshot.trigger-type", "MANUAL"),
+            ("snapshot.type", "SAVEPOINT"),
+        ];
+        let got: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(got, expected);
+        // Once they are on, nothing is patched until the state changes.
+        resource.metadata.labels = Some(labels.clone());
+        resource.status = plan.intent.clone();
+        let plan = decide(&resource, &running(), 2_000, &Intervals::default());
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        let mut done = running();
+        done.result = Some(ObservedOperation::Completed("file:/tmp/sp/1".into()));
+        let plan = decide(&resource, &done, 3_000, &Intervals::default());
+        assert!(matches!(
+            plan.actions.last(),
+            Some(Action::SetLabels(l)) if l["snapshot.state"] == "COMPLETED"
+        ));
+    }
+
     fn snapshot(yaml: &str) -> FlinkStateSnapshot {
         let mut s: FlinkStateSnapshot = serde_saphyr::from_str(yaml).expect("fixture");
         s.metadata.finalizers = Some(vec![FINALIZER.into()]);
@@ -278,7 +386,7 @@ spec:
     #[test]
     fn a_savepoint_is_triggered_once_then_completes() {
         let mut resource = snapshot(SAVEPOINT);
-        let plan = decide(&resource, &running(), 1_000, &Intervals::default());
+        let plan = decided(&resource, &running(), 1_000, &Intervals::default());
         assert!(
             matches!(&plan.actions[..], [Action::TriggerSavepoint { directory: Some(d), .. }] if d == "file:///tmp/sp")
         );
@@ -287,13 +395,13 @@ spec:
             Some(SnapshotState::InProgress)
         );
         resource.status = plan.intent.clone();
-        let plan = decide(&resource, &running(), 2_000, &Intervals::default());
+        let plan = decided(&resource, &running(), 2_000, &Intervals::default());
         assert!(plan.actions.is_empty(), "no second trigger while it runs");
         let mut done = running();
         done.result = Some(ObservedOperation::Completed(
             "file:/tmp/sp/savepoint-1".into(),
         ));
-        let plan = decide(&resource, &done, 3_000, &Intervals::default());
+        let plan = decided(&resource, &done, 3_000, &Intervals::default());
         assert_eq!(plan.status.state, Some(SnapshotState::Completed));
         assert_eq!(
             plan.status.path.as_deref(),
@@ -304,7 +412,7 @@ spec:
     #[test]
     fn a_native_savepoint_is_asked_for_in_flinks_native_format() {
         let resource = snapshot(&SAVEPOINT.replace("disposeOnDelete: true", "formatType: NATIVE"));
-        let plan = decide(&resource, &running(), 1_000, &Intervals::default());
+        let plan = decided(&resource, &running(), 1_000, &Intervals::default());
         assert!(
             matches!(
                 &plan.actions[..],
@@ -325,10 +433,10 @@ spec:
         failed.result = Some(ObservedOperation::Failed("no space".into()));
         // Attempts 10 s apart (upstream's first back-off); the first failure is retried.
         for (attempt, at) in [(1, 1_000), (2, 11_000)] {
-            let plan = decide(&resource, &running(), at, &Intervals::default());
+            let plan = decided(&resource, &running(), at, &Intervals::default());
             assert_eq!(plan.actions.len(), 1, "attempt {attempt} triggers");
             resource.status = plan.intent.clone().or(Some(plan.status.clone()));
-            let plan = decide(&resource, &failed, at + 500, &Intervals::default());
+            let plan = decided(&resource, &failed, at + 500, &Intervals::default());
             resource.status = Some(plan.status.clone());
             let expected = if attempt == 1 {
                 SnapshotState::TriggerPending
@@ -337,7 +445,7 @@ spec:
             };
             assert_eq!(plan.status.state, Some(expected), "attempt {attempt}");
             if attempt == 1 {
-                let early = decide(&resource, &running(), 5_000, &Intervals::default());
+                let early = decided(&resource, &running(), 5_000, &Intervals::default());
                 assert!(early.actions.is_empty(), "backing off: {:?}", early.actions);
                 assert_eq!(early.requeue, std::time::Duration::from_secs(6));
             }
@@ -360,16 +468,16 @@ spec:
         failed.result = Some(ObservedOperation::Failed("no space".into()));
         let mut at = 0;
         for attempt in 1..=5 {
-            let plan = decide(&resource, &running(), at, &Intervals::default());
+            let plan = decided(&resource, &running(), at, &Intervals::default());
             assert_eq!(plan.actions.len(), 1, "attempt {attempt}");
             resource.status = plan.intent.clone();
-            let plan = decide(&resource, &failed, at + 1, &Intervals::default());
+            let plan = decided(&resource, &failed, at + 1, &Intervals::default());
             assert_eq!(plan.status.state, Some(SnapshotState::TriggerPending));
             resource.status = Some(plan.status.clone());
             // 10 s, 20 s, 40 s, ... after the failed attempt's trigger.
             let backoff = 10_000 << (attempt - 1);
             assert!(
-                decide(
+                decided(
                     &resource,
                     &running(),
                     at + backoff - 1,
@@ -386,7 +494,7 @@ spec:
         resource.metadata.deletion_timestamp = Some(
             k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
         );
-        let plan = decide(&resource, &running(), at, &Intervals::default());
+        let plan = decided(&resource, &running(), at, &Intervals::default());
         assert!(
             matches!(&plan.actions[0], Action::DisposeSavepoint { path, .. } if path == "file:/sp/1")
         );
@@ -399,7 +507,7 @@ spec:
             target: SnapshotTarget::NotRunning("the job is SUSPENDED".into()),
             result: None,
         };
-        let plan = decide(&resource, &observed, 1_000, &Intervals::default());
+        let plan = decided(&resource, &observed, 1_000, &Intervals::default());
         assert_eq!(plan.status.state, Some(SnapshotState::Abandoned));
         assert!(plan.actions.is_empty());
     }
@@ -415,7 +523,7 @@ spec:
         resource.metadata.deletion_timestamp = Some(
             k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
         );
-        let plan = decide(&resource, &running(), 1_000, &Intervals::default());
+        let plan = decided(&resource, &running(), 1_000, &Intervals::default());
         assert_eq!(
             plan.actions[0],
             Action::DisposeSavepoint {
@@ -427,7 +535,7 @@ spec:
             target: SnapshotTarget::Missing("gone".into()),
             result: None,
         };
-        let plan = decide(&resource, &gone, 1_000, &Intervals::default());
+        let plan = decided(&resource, &gone, 1_000, &Intervals::default());
         assert_eq!(
             plan.actions[0],
             Action::DeleteSavepointFiles {
