@@ -164,6 +164,10 @@ fn main() {
             state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delete,
         ),
         (
+            "an_unhealthy_deployment_is_restarted_from_its_last_checkpoint",
+            an_unhealthy_deployment_is_restarted_from_its_last_checkpoint,
+        ),
+        (
             "a_stateless_upgrade_starts_the_count_from_zero",
             a_stateless_upgrade_starts_the_count_from_zero,
         ),
@@ -396,6 +400,8 @@ impl Suite {
         let ip = self.server.with_store(|s| {
             let rt = s.resource_type("", "v1", "pods").cloned()?;
             let (pods, _) = s.list(&rt, &Default::default()).ok()?;
+            // The newest JobManager that is not going away: right after a redeploy the old
+            // one may still be listed.
             pods.into_iter()
                 .filter(|p| {
                     p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some(cluster)
@@ -405,11 +411,13 @@ impl Suite {
                         .and_then(Value::as_str)
                         == Some("jobmanager")
                 })
-                .find_map(|p| {
-                    p.pointer("/status/podIP")
-                        .and_then(Value::as_str)
-                        .map(String::from)
+                .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+                .filter_map(|p| {
+                    let ip = p.pointer("/status/podIP").and_then(Value::as_str)?;
+                    Some((text(&p, "/metadata/creationTimestamp"), ip.to_string()))
                 })
+                .max()
+                .map(|(_, ip)| ip)
         });
         let ip = ip.ok_or_else(|| format!("no JobManager pod of {cluster} with an IP"))?;
         FlinkClient::new(&format!("http://{ip}:8081"), ClientConfig::default())
@@ -1081,14 +1089,19 @@ fn restored_from(suite: &Suite, job: &str) -> Result<Option<String>, String> {
 }
 
 /// The path Flink says a job of `cluster` was restored from.
+///
+/// Asked again for up to 30 s: right after a job starts, Flink 2.3 can list it as RUNNING and
+/// still answer its checkpoint statistics with "Could not find Flink job" for a moment.
 fn restored_in(suite: &Suite, cluster: &str, job: &str) -> Result<Option<String>, String> {
-    let client = suite.flink(cluster)?;
     let id = JobId::parse(job).map_err(|e| e.to_string())?;
-    let stats = suite
-        .runtime
-        .block_on(client.checkpoint_statistics(&id))
-        .map_err(|e| e.to_string())?;
-    Ok(stats.latest.restored.and_then(|r| r.external_path))
+    retrying(Duration::from_secs(30), || {
+        let client = suite.flink(cluster)?;
+        let stats = suite
+            .runtime
+            .block_on(client.checkpoint_statistics(&id))
+            .map_err(|e| e.to_string())?;
+        Ok(stats.latest.restored.and_then(|r| r.external_path))
+    })
 }
 
 /// `f` until it succeeds, at most for `timeout`; its last error otherwise.
@@ -1337,6 +1350,93 @@ fn a_bad_upgrade_is_rolled_back_and_the_count_continues(suite: &Suite) -> Result
         suite,
         r#"{"spec":{"flinkConfiguration":{"kubernetes.operator.deployment.rollback.enabled":null,"kubernetes.operator.deployment.readiness.timeout":null}}}"#,
     )?;
+    remember_count(suite, after);
+    Ok(())
+}
+
+/// The health check of a FlinkDeployment on real Flink (the session-job step proves the same
+/// rules for a session job): a job that keeps failing over is redeployed from its latest
+/// checkpoint, and its count continues.
+fn an_unhealthy_deployment_is_restarted_from_its_last_checkpoint(
+    suite: &Suite,
+) -> Result<(), String> {
+    let fail = suite.work.join("fail-keeper");
+    let patch = serde_json::json!({"spec": {
+        "flinkConfiguration": {
+            "kubernetes.operator.cluster.health-check.enabled": "true",
+            "kubernetes.operator.cluster.health-check.restarts.threshold": "2",
+            "kubernetes.operator.cluster.health-check.restarts.window": "5 min",
+        },
+        "job": {
+            "upgradeMode": "last-state",
+            "args": ["--rate", "5", "--fail-while-file", fail.display().to_string()],
+        },
+    }});
+    let old = suite.remembered_job()?;
+    keeper_patch(suite, &patch.to_string())?;
+    // Every redeploy moves the JobManager: a client is made for the cluster that runs now.
+    let healthy = suite.runtime.block_on(wait_for(
+        "the keeper upgraded and checkpointing",
+        STARTUP,
+        async || {
+            let status = suite.deployment("keeper")?.get("status")?.clone();
+            let job = text(&status, "/jobStatus/jobId");
+            let id = JobId::parse(&job).ok()?;
+            let client = suite.flink("keeper").ok()?;
+            let stats = client.checkpoint_statistics(&id).await.ok()?;
+            (job != old
+                && text(&status, "/lifecycleState") == "STABLE"
+                && text(&status, "/jobStatus/state") == "RUNNING"
+                && stats.counts.completed > 0
+                && status.pointer("/health/restartsBaseline").is_some())
+            .then_some(job)
+        },
+    ));
+    let before = running_count(suite, &healthy)?;
+    std::fs::write(&fail, b"fail").map_err(|e| e.to_string())?;
+    suite.runtime.block_on(wait_for(
+        "the operator restarting the failing job",
+        STARTUP,
+        async || {
+            let status = suite.deployment("keeper")?.get("status")?.clone();
+            let job = text(&status, "/jobStatus/jobId");
+            (job != healthy && !job.is_empty()).then_some(())
+        },
+    ));
+    std::fs::remove_file(&fail).map_err(|e| e.to_string())?;
+    let reasons = suite.event_reasons("keeper");
+    assert!(
+        reasons.iter().any(|r| r == "RestartUnhealthyJob"),
+        "{reasons:?}"
+    );
+    // The job that runs now (a restart while the file was still there would be another one),
+    // as Flink reports it.
+    let restarted = text(&wait_for_new_job(suite, &healthy), "/jobStatus/jobId");
+    let id = JobId::parse(&restarted).map_err(|e| e.to_string())?;
+    suite
+        .runtime
+        .block_on(wait_for("the restarted job running", STARTUP, async || {
+            let client = suite.flink("keeper").ok()?;
+            let details = client.job_details(&id).await.ok()?;
+            (details.state == flink_rest::JobState::Running).then_some(())
+        }));
+    let restored = restored_from(suite, &restarted)?.unwrap_or_default();
+    assert!(
+        restored.contains("/checkpoints/") || restored.contains("/savepoints/"),
+        "restored from the job's state, not empty: {restored:?}"
+    );
+    // The state came along: the count reaches where it was (from zero it would take minutes).
+    let client = suite.flink("keeper")?;
+    let after = suite.runtime.block_on(wait_for(
+        "the count back where it was",
+        Duration::from_secs(60),
+        async || {
+            count_of(&client, &restarted)
+                .await
+                .ok()
+                .filter(|c| *c >= before)
+        },
+    ));
     remember_count(suite, after);
     Ok(())
 }
