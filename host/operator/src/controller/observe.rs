@@ -498,6 +498,12 @@ pub async fn snapshot(
         .namespace
         .clone()
         .unwrap_or_else(|| "default".into());
+    if !crate::reconcile::snapshot::needs_target(resource) {
+        return Ok(ObservedSnapshot {
+            target: SnapshotTarget::NotObserved,
+            result: None,
+        });
+    }
     let reference = resource.spec.job_reference.clone().unwrap_or_default();
     let name = reference.name.clone().unwrap_or_default();
     let running =

@@ -21,6 +21,26 @@ pub enum SnapshotTarget {
     NotRunning(String),
     /// `cluster` is the FlinkDeployment whose REST API serves the job.
     Running { cluster: String, job_id: String },
+    /// Not looked up: the snapshot is done and not being deleted, nothing needs its job
+    /// (see [`needs_target`]).
+    NotObserved,
+}
+
+/// Whether deciding needs the referenced job: while the snapshot is still to be taken, and when
+/// it is deleted (disposal goes through its cluster). A finished snapshot's reconciles then
+/// cost no request, however many of them the history keeps.
+pub fn needs_target(resource: &FlinkStateSnapshot) -> bool {
+    let finished = resource
+        .status
+        .as_ref()
+        .and_then(|s| s.state)
+        .is_some_and(|s| {
+            matches!(
+                s,
+                SnapshotState::Completed | SnapshotState::Abandoned | SnapshotState::Failed
+            )
+        });
+    resource.metadata.deletion_timestamp.is_some() || !finished
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -174,6 +194,8 @@ fn decide_status(
             return plan;
         }
         match &observed.target {
+            // Only a finished snapshot is not looked up; nothing to trigger without its job.
+            SnapshotTarget::NotObserved => {}
             SnapshotTarget::Missing(why) => {
                 finish(
                     &mut status,
@@ -322,6 +344,32 @@ mod tests {
         let mut plan = decide(resource, observed, now_ms, intervals);
         plan.actions.retain(|a| !matches!(a, Action::SetLabels(_)));
         plan
+    }
+
+    #[test]
+    fn only_a_finished_snapshot_that_stays_is_decided_without_its_job() {
+        let mut resource = snapshot(SAVEPOINT);
+        assert!(needs_target(&resource), "to be taken");
+        resource.status = Some(FlinkStateSnapshotStatus {
+            state: Some(SnapshotState::Completed),
+            path: Some("file:/tmp/sp/savepoint-1".into()),
+            ..Default::default()
+        });
+        assert!(!needs_target(&resource), "done");
+        let unobserved = ObservedSnapshot {
+            target: SnapshotTarget::NotObserved,
+            result: None,
+        };
+        let plan = decided(&resource, &unobserved, 1_000, &Intervals::default());
+        assert!(plan.actions.is_empty() && plan.notes.is_empty());
+        assert_eq!(plan.status, resource.status.clone().unwrap_or_default());
+        resource.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        assert!(
+            needs_target(&resource),
+            "deletion disposes through its cluster"
+        );
     }
 
     #[test]
