@@ -151,14 +151,7 @@ where
                     .collect()
             };
             let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": resource.resource_version()}});
-            match api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
+            merge_unless_gone(api, &name, &patch).await?;
             if action == Action::RemoveFinalizer {
                 ctx.flink.forget(&name, namespace);
             }
@@ -306,15 +299,7 @@ where
             }
         }
         Action::SetLabels(labels) => {
-            let patch = json!({"metadata": {"labels": labels}});
-            match api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
+            merge_unless_gone(api, &name, &json!({"metadata": {"labels": labels}})).await?;
         }
         Action::DeleteSnapshot { name } => {
             let snapshots: Api<flink_api::FlinkStateSnapshot> =
@@ -327,6 +312,21 @@ where
         }
     }
     Ok(())
+}
+
+/// Merge-patches the resource; one that is gone needs nothing more.
+async fn merge_unless_gone<K>(api: &Api<K>, name: &str, patch: &Value) -> Result<(), ReconcileError>
+where
+    K: FlinkResource,
+{
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Flink's savepoint format: native only when asked for.
