@@ -51,6 +51,16 @@ pub enum JobKind {
     FlinkSessionJob,
 }
 
+impl JobKind {
+    /// The kind as the API spells it (also the `job-reference.kind` label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::FlinkDeployment => "FlinkDeployment",
+            JobKind::FlinkSessionJob => "FlinkSessionJob",
+        }
+    }
+}
+
 /// `spec.savepoint`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -117,6 +127,28 @@ pub mod labels {
     pub const JOB_KIND: &str = "job-reference.kind";
     /// The name of the job's resource.
     pub const JOB_NAME: &str = "job-reference.name";
+
+    use crate::common::SnapshotTriggerType;
+
+    /// `snapshot.trigger-type`'s value for `trigger`.
+    pub fn trigger_type(trigger: SnapshotTriggerType) -> &'static str {
+        match trigger {
+            SnapshotTriggerType::Manual => "MANUAL",
+            SnapshotTriggerType::Periodic => "PERIODIC",
+            SnapshotTriggerType::Upgrade => "UPGRADE",
+            SnapshotTriggerType::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// What a `snapshot.trigger-type` label says; none is a user's snapshot: `MANUAL`.
+    pub fn trigger_type_of(label: Option<&str>) -> SnapshotTriggerType {
+        match label {
+            None | Some("MANUAL") => SnapshotTriggerType::Manual,
+            Some("PERIODIC") => SnapshotTriggerType::Periodic,
+            Some("UPGRADE") => SnapshotTriggerType::Upgrade,
+            Some(_) => SnapshotTriggerType::Unknown,
+        }
+    }
 }
 
 /// Ours: the `savepointTriggerNonce` / `checkpointTriggerNonce` a snapshot was created for, so

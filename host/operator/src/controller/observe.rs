@@ -12,7 +12,8 @@ use crate::reconcile::snapshot::{ObservedSnapshot, SnapshotTarget};
 use crate::reconcile::status;
 use crate::reconcile::{deployment, session_job};
 use crate::render;
-use flink_api::{FlinkDeployment, FlinkSessionJob, SnapshotTriggerType};
+use flink_api::snapshot::JobKind;
+use flink_api::{FlinkDeployment, FlinkSessionJob};
 use flink_rest::{FlinkError, JobId, Operation, TriggerId};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -124,7 +125,7 @@ pub async fn deployment(
     };
     let snapshots =
         match needs.snapshot_resources && matches!(flink, ObservedFlink::Reachable { .. }) {
-            true => Some(job_snapshots(ctx, &namespace, "FlinkDeployment", &name).await?),
+            true => Some(job_snapshots(ctx, &namespace, JobKind::FlinkDeployment, &name).await?),
             false => None,
         };
     Ok(ObservedCluster {
@@ -410,7 +411,7 @@ pub async fn session_job(
     }
     let name = resource.metadata.name.as_deref().unwrap_or_default();
     let snapshots = match needs.snapshot_resources && jobs.is_some() {
-        true => Some(job_snapshots(ctx, &namespace, "FlinkSessionJob", name).await?),
+        true => Some(job_snapshots(ctx, &namespace, JobKind::FlinkSessionJob, name).await?),
         false => None,
     };
     Ok(ObservedSessionJob {
@@ -431,12 +432,17 @@ pub async fn session_job(
 async fn job_snapshots(
     ctx: &Context,
     namespace: &str,
-    kind: &str,
+    kind: JobKind,
     name: &str,
 ) -> Result<Vec<JobSnapshot>, kube::Error> {
     use flink_api::snapshot::{SnapshotState, TRIGGER_NONCE_ANNOTATION, labels};
     let api: Api<flink_api::FlinkStateSnapshot> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!("{}={kind},{}={name}", labels::JOB_KIND, labels::JOB_NAME);
+    let selector = format!(
+        "{}={},{}={name}",
+        labels::JOB_KIND,
+        kind.as_str(),
+        labels::JOB_NAME
+    );
     let list = api.list(&ListParams::default().labels(&selector)).await?;
     Ok(list
         .items
@@ -456,12 +462,7 @@ async fn job_snapshots(
                     .as_ref()
                     .map_or(0, |t| t.0.as_millisecond()),
                 savepoint: s.spec.savepoint.is_some(),
-                trigger_type: match label {
-                    Some("PERIODIC") => SnapshotTriggerType::Periodic,
-                    Some("UPGRADE") => SnapshotTriggerType::Upgrade,
-                    Some("MANUAL") | None => SnapshotTriggerType::Manual,
-                    Some(_) => SnapshotTriggerType::Unknown,
-                },
+                trigger_type: labels::trigger_type_of(label),
                 completed: s.status.as_ref().and_then(|st| st.state)
                     == Some(SnapshotState::Completed),
                 path: s
@@ -492,7 +493,6 @@ pub async fn snapshot(
     ctx: &Context,
     resource: &flink_api::FlinkStateSnapshot,
 ) -> Result<ObservedSnapshot, kube::Error> {
-    use flink_api::snapshot::JobKind;
     let namespace = resource
         .metadata
         .namespace

@@ -5,7 +5,7 @@
 
 use super::observed::ObservedOperation;
 use super::{Action, Intervals, Note, Plan, job_id};
-use flink_api::snapshot::{JobKind, SnapshotState, labels};
+use flink_api::snapshot::{SnapshotState, labels};
 use flink_api::{FlinkStateSnapshot, FlinkStateSnapshotStatus, SavepointFormatType};
 use std::collections::BTreeMap;
 
@@ -69,7 +69,7 @@ pub fn decide(
 
 /// Upstream's labels, kept up to date so snapshots can be selected by job, kind, trigger and
 /// state (`kubectl get flinksnp -l snapshot.state=COMPLETED,job-reference.name=keeper`).
-fn labels(
+pub fn labels(
     resource: &FlinkStateSnapshot,
     status: &FlinkStateSnapshotStatus,
 ) -> BTreeMap<String, String> {
@@ -85,10 +85,12 @@ fn labels(
         ),
         (
             labels::TRIGGER_TYPE.to_string(),
-            current
-                .and_then(|l| l.get(labels::TRIGGER_TYPE))
-                .cloned()
-                .unwrap_or_else(|| "MANUAL".to_string()),
+            labels::trigger_type(labels::trigger_type_of(
+                current
+                    .and_then(|l| l.get(labels::TRIGGER_TYPE))
+                    .map(String::as_str),
+            ))
+            .to_string(),
         ),
     ]);
     if let Some(state) = status.state {
@@ -100,11 +102,7 @@ fn labels(
     }
     let reference = resource.spec.job_reference.as_ref();
     if let Some(kind) = reference.and_then(|r| r.kind) {
-        let kind = match kind {
-            JobKind::FlinkDeployment => "FlinkDeployment",
-            JobKind::FlinkSessionJob => "FlinkSessionJob",
-        };
-        wanted.insert(labels::JOB_KIND.to_string(), kind.to_string());
+        wanted.insert(labels::JOB_KIND.to_string(), kind.as_str().to_string());
     }
     if let Some(name) = reference.and_then(|r| r.name.clone()) {
         wanted.insert(labels::JOB_NAME.to_string(), name);

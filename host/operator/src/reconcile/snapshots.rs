@@ -529,22 +529,13 @@ fn snapshot_resource(
     stamp: i64,
 ) -> FlinkStateSnapshot {
     let (job_kind, job_name) = owner;
-    let trigger_label = match trigger {
-        SnapshotTriggerType::Manual => "MANUAL",
-        SnapshotTriggerType::Periodic => "PERIODIC",
-        SnapshotTriggerType::Upgrade => "UPGRADE",
-        SnapshotTriggerType::Unknown => "UNKNOWN",
-    };
+    let trigger_label = labels::trigger_type(trigger);
     let name = format!(
         "{job_name}-{}-{}-{}",
         kind.word(),
         trigger_label.to_ascii_lowercase(),
         stamp
     );
-    let kind_label = match job_kind {
-        JobKind::FlinkDeployment => "FlinkDeployment",
-        JobKind::FlinkSessionJob => "FlinkSessionJob",
-    };
     let mut snapshot = FlinkStateSnapshot::new(
         &name,
         FlinkStateSnapshotSpec {
@@ -564,15 +555,12 @@ fn snapshot_resource(
             backoff_limit: None,
         },
     );
-    snapshot.metadata.labels = Some(BTreeMap::from([
-        (
-            labels::SNAPSHOT_TYPE.to_string(),
-            kind.word().to_ascii_uppercase(),
-        ),
-        (labels::TRIGGER_TYPE.to_string(), trigger_label.to_string()),
-        (labels::JOB_KIND.to_string(), kind_label.to_string()),
-        (labels::JOB_NAME.to_string(), job_name.to_string()),
-    ]));
+    // Its trigger type; the others are the ones every snapshot carries.
+    snapshot.metadata.labels = Some(BTreeMap::from([(
+        labels::TRIGGER_TYPE.to_string(),
+        trigger_label.to_string(),
+    )]));
+    snapshot.metadata.labels = Some(super::snapshot::labels(&snapshot, &Default::default()));
     snapshot.metadata.annotations = nonce.map(|nonce| {
         BTreeMap::from([(
             flink_api::snapshot::TRIGGER_NONCE_ANNOTATION.to_string(),
@@ -826,12 +814,13 @@ mod tests {
                     name: s.metadata.name.clone().unwrap_or_default(),
                     created_ms: at,
                     savepoint: s.spec.savepoint.is_some(),
-                    trigger_type: match s.metadata.labels.as_ref().unwrap()[labels::TRIGGER_TYPE]
-                        .as_str()
-                    {
-                        "PERIODIC" => SnapshotTriggerType::Periodic,
-                        _ => SnapshotTriggerType::Manual,
-                    },
+                    trigger_type: labels::trigger_type_of(
+                        s.metadata
+                            .labels
+                            .as_ref()
+                            .and_then(|l| l.get(labels::TRIGGER_TYPE))
+                            .map(String::as_str),
+                    ),
                     completed: false,
                     path: None,
                     nonce: s
