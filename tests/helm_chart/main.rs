@@ -159,6 +159,32 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Two first uses at once, into an empty cache of their own: before `first_use`, both
+/// created the same venv and one failed with "File exists" (issue 24).
+#[test]
+fn two_first_uses_of_helm_at_once_both_get_a_working_helm() {
+    let cache = std::env::temp_dir().join(format!("helm-first-use-{}", std::process::id()));
+    let _cleanup = TempDir(cache.clone());
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let users: Vec<_> = (0..2)
+        .map(|_| {
+            let (cache, start) = (cache.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let helm = Helm::ensure_in(&cache)?;
+                helm.run(&["lint", &chart().display().to_string()])
+            })
+        })
+        .collect();
+    for user in users {
+        let lint = user
+            .join()
+            .expect("no panic")
+            .expect("installed and linted");
+        assert_eq!(problems(&lint), vec![], "{lint:#}");
+    }
+}
+
 #[test]
 fn the_chart_lints_clean_and_a_broken_copy_does_not() {
     let helm = helm();

@@ -25,15 +25,12 @@ pub struct FlinkInstall {
 }
 
 impl FlinkInstall {
-    /// Runs the project's setup script (a no-op when the cache is warm).
     /// The pinned Flink (installed into the cache on first use, like `flink-operator local`
     /// does) and the example job compiled against it (rebuilt when its sources change).
     pub fn ensure() -> Result<Self, String> {
         let cache = sandbox::flink_dist::cache_dir();
-        let flink_home = match sandbox::flink_dist::find(&cache) {
-            Some(home) => home,
-            None => sandbox::flink_dist::install(&cache, &|line| eprintln!("flink-setup: {line}"))?,
-        };
+        let flink_home =
+            sandbox::flink_dist::ensure(&cache, &|line| eprintln!("flink-setup: {line}"))?;
         let example_jar = compile_example_job(&flink_home, &cache)?;
         Ok(Self {
             flink_home,

@@ -3,12 +3,11 @@
 //! real Helm engine, not by a template re-implementation.
 
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 pub const HELM_SDKPY: &str = "0.1.32";
-/// Its native dependencies, pinned with it. helm-sdkpy declares Python >= 3.12 but runs on the
-/// 3.11 this machine has (it is a ctypes wrapper of a Go library).
+/// Its native dependencies, pinned with it.
 const PACKAGES: [&str; 3] = ["helm-sdkpy==0.1.32", "cffi==2.1.1", "pycparser==3.12"];
 
 pub struct Helm {
@@ -17,29 +16,26 @@ pub struct Helm {
 }
 
 impl Helm {
-    /// The venv with helm-sdkpy, installed on first use.
+    /// The venv with helm-sdkpy in the cache, installed on first use.
     pub fn ensure() -> Result<Helm, String> {
-        let venv = sandbox::flink_dist::cache_dir().join(format!("helm-sdkpy-{HELM_SDKPY}"));
-        let python = venv.join("bin/python");
-        let marker = venv.join(".installed");
-        if !marker.is_file() {
-            let _ = std::fs::remove_dir_all(&venv);
-            run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-                .map_err(|e| format!("{e}; the chart test needs Python 3 with venv"))?;
-            run(Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .arg("--ignore-requires-python")
-                .args(PACKAGES))?;
-            std::fs::write(&marker, PACKAGES.join("\n")).map_err(|e| e.to_string())?;
-        }
+        Self::ensure_in(&sandbox::flink_dist::cache_dir())
+    }
+
+    /// The venv with helm-sdkpy in `cache`, installed there once however many threads or
+    /// processes ask at the same time.
+    pub fn ensure_in(cache: &Path) -> Result<Helm, String> {
+        let venv = cache.join(format!("helm-sdkpy-{HELM_SDKPY}"));
+        sandbox::first_use::ensure(
+            &venv,
+            &PACKAGES.join(" "),
+            &|line| eprintln!("helm-setup: {line}"),
+            |staging| {
+                sandbox::flink_dist::python_venv(staging, &PACKAGES)
+                    .map_err(|e| format!("{e}; the chart test needs Python 3 with venv"))
+            },
+        )?;
         Ok(Helm {
-            python,
+            python: venv.join("bin/python"),
             script: crate::flink_cluster::repo_dir().join("tests/helm/helm.py"),
         })
     }
@@ -60,17 +56,5 @@ impl Helm {
                 String::from_utf8_lossy(&output.stdout)
             )
         })
-    }
-}
-
-fn run(command: &mut Command) -> Result<(), String> {
-    let status = command
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{command:?} failed ({status})"))
     }
 }

@@ -6,6 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::first_use;
+
 /// The pinned version.
 pub const FLINK_VERSION: &str = "2.3.0";
 
@@ -21,7 +23,16 @@ pub fn cache_dir() -> PathBuf {
         .join("flink-operator")
 }
 
-/// A user's `FLINK_HOME` may be any version; a cached one must be the pinned one.
+/// What the cached install holds, which is also its stamp (another list is a stale install).
+fn packages() -> [String; 2] {
+    [
+        format!("apache-flink=={FLINK_VERSION}"),
+        format!("apache-flink-libraries=={FLINK_VERSION}"),
+    ]
+}
+
+/// A user's `FLINK_HOME` may be any version; a cached one must be the pinned one, completely
+/// installed.
 pub fn find(cache: &Path) -> Option<PathBuf> {
     let runnable = |p: &Path| p.join("bin/jobmanager.sh").is_file();
     if let Some(home) = std::env::var_os("FLINK_HOME")
@@ -30,63 +41,47 @@ pub fn find(cache: &Path) -> Option<PathBuf> {
     {
         return Some(home);
     }
-    let lib = cache.join(format!("flink-{FLINK_VERSION}/lib"));
-    std::fs::read_dir(lib)
+    let venv = cache.join(format!("flink-{FLINK_VERSION}"));
+    if !first_use::is_complete(&venv, &packages().join(" ")) {
+        return None;
+    }
+    distribution_in(&venv)
+}
+
+fn distribution_in(venv: &Path) -> Option<PathBuf> {
+    fs::read_dir(venv.join("lib"))
         .ok()?
         .flatten()
         .map(|python| python.path().join("site-packages/pyflink"))
         .find(|p| {
-            runnable(p)
+            p.join("bin/jobmanager.sh").is_file()
                 && p.join(format!("lib/flink-dist-{FLINK_VERSION}.jar"))
                     .is_file()
         })
 }
 
-/// Installs the pinned distribution into `cache` (a Python venv with `apache-flink` and
-/// `apache-flink-libraries`, `--no-deps`), telling `progress` what it does.
-pub fn install(cache: &Path, progress: &dyn Fn(&str)) -> Result<PathBuf, String> {
+/// `FLINK_HOME`, or the pinned distribution in `cache`, installed there first if it is not (a
+/// Python venv with `apache-flink` and `apache-flink-libraries`, `--no-deps`), once however
+/// many processes ask at the same time (`first_use`). `progress` hears what it does.
+pub fn ensure(cache: &Path, progress: &dyn Fn(&str)) -> Result<PathBuf, String> {
+    if let Some(home) = find(cache) {
+        return Ok(home);
+    }
     let venv = cache.join(format!("flink-{FLINK_VERSION}"));
-    progress(&format!(
-        "installing Flink {FLINK_VERSION} from PyPI into {} (about 350 MB, once)",
-        venv.display()
-    ));
-    let _ = std::fs::remove_dir_all(&venv);
-    std::fs::create_dir_all(cache)
-        .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
-    let run = |program: &Path, args: &[&str]| -> Result<(), String> {
-        let status = Command::new(program)
-            .args(args)
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} {} failed ({status})",
-                program.display(),
-                args.join(" ")
-            ))
-        }
-    };
-    run(
-        Path::new("python3"),
-        &["-m", "venv", venv.to_str().ok_or("non-UTF-8 cache path")?],
-    )
-    .map_err(|e| format!("{e}; Flink is installed from PyPI and needs Python 3 with venv"))?;
-    let flink = format!("apache-flink=={FLINK_VERSION}");
-    let libraries = format!("apache-flink-libraries=={FLINK_VERSION}");
-    run(
-        &venv.join("bin/pip"),
-        &[
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            &flink,
-            &libraries,
-        ],
-    )?;
+    let packages = packages();
+    first_use::ensure(&venv, &packages.join(" "), progress, |staging| {
+        progress(&format!(
+            "installing Flink {FLINK_VERSION} from PyPI into {} (about 350 MB, once)",
+            venv.display()
+        ));
+        python_venv(staging, &packages.each_ref().map(String::as_str))?;
+        distribution_in(staging).map(|_| ()).ok_or_else(|| {
+            format!(
+                "the installed packages hold no Flink {FLINK_VERSION} distribution under {}",
+                staging.display()
+            )
+        })
+    })?;
     let home = find(cache).ok_or_else(|| {
         format!(
             "the installed packages hold no Flink distribution under {}",
@@ -100,14 +95,40 @@ pub fn install(cache: &Path, progress: &dyn Fn(&str)) -> Result<PathBuf, String>
     Ok(home)
 }
 
+/// Creates a Python venv at `dir` and installs `packages` into it (`--no-deps`: pinned lists
+/// name every package). Only `bin/python` is run from it afterwards, never a script with the
+/// venv's path in its first line, so the venv still works after `first_use` renames it.
+pub fn python_venv(dir: &Path, packages: &[&str]) -> Result<(), String> {
+    let python = "; it needs Python 3 with venv";
+    run(
+        Command::new("python3").arg("-m").arg("venv").arg(dir),
+        python,
+    )?;
+    run(
+        Command::new(dir.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                // helm-sdkpy declares Python >= 3.12 but runs on 3.11 (a ctypes wrapper of a
+                // Go library); nothing pinned here needs the check.
+                "--ignore-requires-python",
+            ])
+            .args(packages),
+        python,
+    )
+}
+
 /// Compiles the example job (`examples/jobs/stateful-counter`, Java sources under `src`) with
-/// `javac` against the distribution into `<cache>/jobs-<version>/stateful-counter.jar`; reused
-/// while the sources are unchanged.
+/// `javac` against the distribution into `<cache>/jobs-<version>/stateful-counter-<digest of
+/// the sources>/stateful-counter.jar`, once however many processes ask at the same time.
 pub fn example_job(flink_home: &Path, cache: &Path, src: &Path) -> Result<PathBuf, String> {
     use std::hash::{Hash, Hasher};
-    let src = src.to_path_buf();
     let mut sources = Vec::new();
-    let mut stack = vec![src.clone()];
+    let mut stack = vec![src.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -129,50 +150,53 @@ pub fn example_job(flink_home: &Path, cache: &Path, src: &Path) -> Result<PathBu
             .hash(&mut hasher);
     }
     let stamp = format!("{:016x}", hasher.finish());
-    let out = cache.join(format!("jobs-{}", FLINK_VERSION));
-    let jar = out.join("stateful-counter.jar");
-    let stamp_file = out.join("stateful-counter.stamp");
-    if jar.is_file() && fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
-        return Ok(jar);
-    }
-    eprintln!("flink-setup: compiling the stateful-counter example job");
-    let classes = out.join("classes");
-    let _ = fs::remove_dir_all(&classes);
-    fs::create_dir_all(&classes).map_err(|e| e.to_string())?;
-    let run = |program: &str, args: Vec<String>| -> Result<(), String> {
-        let status = Command::new(program).args(&args).status().map_err(|e| {
-            format!("cannot run {program} ({e}): the example job needs a JDK 17 (apt-get install openjdk-17-jdk-headless)")
-        })?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("{program} failed ({status})"))
-        }
-    };
-    let mut javac = vec![
-        "--release".to_string(),
-        "11".into(),
-        "-nowarn".into(),
-        "-cp".into(),
-        format!("{}/lib/*", flink_home.display()),
-        "-d".into(),
-        classes.display().to_string(),
-    ];
-    javac.extend(sources.iter().map(|s| s.display().to_string()));
-    run("javac", javac)?;
-    run(
-        "jar",
-        vec![
-            "--create".into(),
-            "--file".into(),
-            jar.display().to_string(),
-            "--main-class".into(),
-            "org.flinkoperator.examples.StatefulCounterJob".into(),
-            "-C".into(),
-            classes.display().to_string(),
-            ".".into(),
-        ],
+    let dest = cache
+        .join(format!("jobs-{FLINK_VERSION}"))
+        .join(format!("stateful-counter-{stamp}"));
+    let jdk = "; the example job needs a JDK 17 (apt-get install openjdk-17-jdk-headless)";
+    first_use::ensure(
+        &dest,
+        &stamp,
+        &|line| eprintln!("flink-setup: {line}"),
+        |staging| {
+            eprintln!("flink-setup: compiling the stateful-counter example job");
+            let classes = staging.join("classes");
+            run(
+                Command::new("javac")
+                    .args(["--release", "11", "-nowarn", "-cp"])
+                    .arg(format!("{}/lib/*", flink_home.display()))
+                    .arg("-d")
+                    .arg(&classes)
+                    .args(&sources),
+                jdk,
+            )?;
+            run(
+                Command::new("jar")
+                    .args(["--create", "--file"])
+                    .arg(staging.join("stateful-counter.jar"))
+                    .args([
+                        "--main-class",
+                        "org.flinkoperator.examples.StatefulCounterJob",
+                        "-C",
+                    ])
+                    .arg(&classes)
+                    .arg("."),
+                jdk,
+            )
+        },
     )?;
-    fs::write(&stamp_file, stamp).map_err(|e| e.to_string())?;
-    Ok(jar)
+    Ok(dest.join("stateful-counter.jar"))
+}
+
+/// Runs `command` to success; `missing` (`; ...`) says what to install when it cannot start.
+fn run(command: &mut Command, missing: &str) -> Result<(), String> {
+    let status = command
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {command:?} ({e}){missing}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed ({status})"))
+    }
 }

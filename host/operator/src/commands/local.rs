@@ -81,10 +81,11 @@ fn default_dir() -> PathBuf {
 /// `FLINK_HOME`, the cached pinned distribution, or (unless told not to) a fresh install of it.
 fn flink_home(no_install: bool) -> Result<PathBuf, String> {
     let cache = flink_dist::cache_dir();
-    match flink_dist::find(&cache) {
-        Some(home) => Ok(home),
-        None if no_install => Err("none found and --no-install given; set FLINK_HOME".into()),
-        None => flink_dist::install(&cache, &|line| say!("{line}")),
+    if no_install {
+        flink_dist::find(&cache)
+            .ok_or_else(|| "none found and --no-install given; set FLINK_HOME".into())
+    } else {
+        flink_dist::ensure(&cache, &|line| say!("{line}"))
     }
 }
 
@@ -274,8 +275,12 @@ fn example_jar(flink_home: &Path, usrlib: &Path) -> Result<PathBuf, String> {
         return Err(format!("no sources at {}", sources.display()));
     }
     let built = flink_dist::example_job(flink_home, &flink_dist::cache_dir(), &sources)?;
+    // Copied beside the target and renamed over it, so a pod of another `local` sharing the
+    // directory never reads a half-written jar.
     let target = usrlib.join("stateful-counter.jar");
-    std::fs::copy(&built, &target)
+    let staging = usrlib.join(format!(".stateful-counter.jar.{}", std::process::id()));
+    std::fs::copy(&built, &staging)
+        .and_then(|_| std::fs::rename(&staging, &target))
         .map_err(|e| format!("cannot copy it to {}: {e}", target.display()))?;
     Ok(target)
 }
