@@ -17,6 +17,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Timeout of jar uploads, which carry megabytes.
     pub upload_timeout: Duration,
+    /// The largest answer read from a JobManager: a tenant controls its image, so its answers
+    /// are read in chunks and refused past this size rather than buffered whole.
+    pub max_answer_bytes: usize,
     /// Retries of idempotent calls after the first attempt.
     pub retries: usize,
     pub min_backoff: Duration,
@@ -25,6 +28,9 @@ pub struct ClientConfig {
     /// the way the local cluster's pods do).
     pub resolver: Option<Resolver>,
 }
+
+/// 16 MiB: a job graph of a thousand vertices with long SQL operator names is a few MiB.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// A host-name resolver for the HTTP client.
 #[derive(Clone)]
@@ -48,6 +54,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
             upload_timeout: Duration::from_secs(120),
+            max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
             retries: 3,
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(3),
@@ -238,13 +245,27 @@ impl FlinkClient {
         request_name: &str,
         what: &str,
     ) -> Result<(StatusCode, Vec<u8>), FlinkError> {
-        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let mut response = request.send().await.map_err(|e| self.transport_error(&e))?;
         let status = response.status();
-        let body = response
-            .bytes()
+        let limit = self.config.max_answer_bytes;
+        let too_large = || FlinkError::AnswerTooLarge {
+            request: request_name.to_string(),
+            limit,
+        };
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
             .map_err(|e| self.transport_error(&e))?
-            .to_vec();
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         if status.is_success() {
             return Ok((status, body));
         }
@@ -335,4 +356,112 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A hostile JobManager on loopback: answers every request with `total` bytes of a JSON
+    /// string, announcing the length or not; counts what it managed to send.
+    fn hostile_job_manager(total: u64, announce: bool) -> (String, Arc<AtomicU64>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = if announce {
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n")
+            } else {
+                "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_string()
+            };
+            if stream.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            let chunk = vec![b'a'; 64 << 10];
+            while counter.load(Ordering::Relaxed) < total {
+                if stream.write_all(&chunk).is_err() {
+                    return;
+                }
+                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        });
+        (format!("http://127.0.0.1:{port}"), sent)
+    }
+
+    fn client(base: &str) -> FlinkClient {
+        let config = ClientConfig {
+            max_answer_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            retries: 0,
+            ..ClientConfig::default()
+        };
+        FlinkClient::new(base, config).expect("client")
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_refused_after_the_limit_without_reading_the_rest() {
+        let (base, sent) = hostile_job_manager(2 << 30, false);
+        let error = client(&base)
+            .fetch::<serde_json::Value>(Call::get("jobs/overview", "jobs"))
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            error,
+            FlinkError::AnswerTooLarge {
+                request: "GET jobs/overview".into(),
+                limit: 1 << 20
+            }
+        );
+        assert!(!error.is_transient(), "a hostile answer is not retried");
+        // The client stopped reading: the sender is blocked by TCP flow control long before
+        // 2 GiB (socket buffers are a few MiB at most).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent = sent.load(Ordering::Relaxed);
+        assert!(sent < 64 << 20, "the JobManager got {sent} bytes out");
+    }
+
+    #[tokio::test]
+    async fn an_announced_oversized_answer_is_refused_before_its_body() {
+        let (base, _) = hostile_job_manager(2 << 30, true);
+        let error = client(&base)
+            .fetch::<serde_json::Value>(Call::get("jobs/overview", "jobs"))
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(error, FlinkError::AnswerTooLarge { .. }),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_within_the_limit_are_read_whole() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let body = format!("\"{}\"", "a".repeat((1 << 20) - 2));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        let answer: serde_json::Value = client(&format!("http://127.0.0.1:{port}"))
+            .fetch(Call::get("jobs/overview", "jobs"))
+            .await
+            .expect("exactly the limit is read");
+        assert_eq!(answer.as_str().map(str::len), Some((1 << 20) - 2));
+    }
 }

@@ -25,6 +25,12 @@ pub enum FlinkError {
         status: u16,
         detail: String,
     },
+    /// An answer larger than the client reads (`ClientConfig::max_answer_bytes`); the rest of
+    /// it was never read.
+    #[error(
+        "the answer to {request} is larger than {limit} bytes, the most the operator reads from a JobManager"
+    )]
+    AnswerTooLarge { request: String, limit: usize },
     /// Metrics Flink had not reported when the caller stopped waiting.
     #[error("metrics {missing:?} of {scope} were not reported within {waited:?}")]
     MetricsUnavailable {
