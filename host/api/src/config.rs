@@ -168,6 +168,148 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
+/// Which of Flink's configuration files an entry is written into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigFile {
+    /// Flink 2's `config.yaml`: standard YAML, so quoted keys and values hold anything
+    /// printable.
+    Yaml,
+    /// Flink 1's `flink-conf.yaml`: read line by line, split at the first `": "`, cut at the
+    /// first `#`, trimmed; nothing can be escaped.
+    Legacy,
+}
+
+/// Why `key: value` cannot go into `file` and come back from Flink's own parser as exactly
+/// that key and that value (and no other key); None when it can. Validation reports it with
+/// the field, and rendering refuses such an entry whatever its source.
+///
+/// Control characters (CR, LF, NUL, ...) are refused everywhere: a line break would start a
+/// new entry in a 1.x file and in the lines Flink's shell scripts read back from either file.
+pub fn file_entry_problem(key: &str, value: &str, file: ConfigFile) -> Option<String> {
+    let control = |text: &str| text.chars().find(|c| c.is_control() && *c != '\t');
+    if key.is_empty() {
+        return Some("an empty key; name the option".into());
+    }
+    if let Some(c) = control(key) {
+        return Some(format!(
+            "the key holds the control character U+{:04X}; remove it",
+            c as u32
+        ));
+    }
+    if key.trim() != key {
+        return Some("the key starts or ends with whitespace; remove it".into());
+    }
+    if key.contains('#') || key.contains(": ") || key.ends_with(':') {
+        return Some(
+            "the key holds '#' or ':' followed by a space, which would change the structure of Flink's configuration file; no Flink option is named so"
+                .into(),
+        );
+    }
+    if let Some(c) = control(value) {
+        return Some(format!(
+            "the value holds the control character U+{:04X}; remove it (a line break would start another entry of the configuration file)",
+            c as u32
+        ));
+    }
+    if file == ConfigFile::Legacy {
+        if value.contains('#') {
+            return Some(
+                "the value holds '#', where Flink 1.x's flink-conf.yaml ends the value; remove it or use Flink 2 (config.yaml)"
+                    .into(),
+            );
+        }
+        // Java's String.trim(), which the 1.x reader applies.
+        if value.trim_matches(|c: char| c <= ' ') != value {
+            return Some(
+                "the value starts or ends with whitespace, which Flink 1.x's flink-conf.yaml drops; remove it"
+                    .into(),
+            );
+        }
+    }
+    None
+}
+
+/// Flink's configuration file holding `entries`, in `file`'s format. `Yaml` writes every key
+/// and value as a double-quoted scalar, so nothing is reinterpreted (`0x1F`, `true`, `[a]`
+/// stay text); `Legacy` writes `key: value` lines (none for an empty value, which Flink 1.x
+/// skips). The first entry that cannot be written
+/// ([`file_entry_problem`]) is refused as `(key, problem)`: never rendered altered.
+pub fn config_file_text<'a>(
+    entries: impl IntoIterator<Item = (&'a String, &'a String)>,
+    file: ConfigFile,
+) -> Result<String, (String, String)> {
+    let mut text = String::new();
+    for (key, value) in entries {
+        if let Some(problem) = file_entry_problem(key, value, file) {
+            return Err((key.clone(), problem));
+        }
+        match file {
+            ConfigFile::Yaml => {
+                text.push_str(&yaml_quoted(key));
+                text.push_str(": ");
+                text.push_str(&yaml_quoted(value));
+            }
+            // Flink 1.x skips a line without a value: the key is unset either way.
+            ConfigFile::Legacy if value.is_empty() => continue,
+            ConfigFile::Legacy => {
+                text.push_str(key);
+                text.push_str(": ");
+                text.push_str(value);
+            }
+        }
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// A YAML double-quoted scalar. Beyond `"` and `\`, every character Flink's YAML reader
+/// (snakeyaml-engine) does not take raw is escaped: controls (C0, DEL, C1), the line and
+/// paragraph separators, the byte-order mark and U+FFFE/U+FFFF.
+pub fn yaml_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}'
+                ) =>
+            {
+                out.push_str(&format!("\\u{:04X}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A Flink list option's value (`List<String>`, e.g. the program arguments) as Flink reads it
+/// back element for element, whatever the elements hold: a YAML flow sequence for
+/// `config.yaml`, Flink's `;`-separated form with every element single-quoted (a quote doubled)
+/// for `flink-conf.yaml`.
+pub fn list_value(items: &[String], file: ConfigFile) -> String {
+    match file {
+        ConfigFile::Yaml => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|i| yaml_quoted(i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ConfigFile::Legacy => items
+            .iter()
+            .map(|i| format!("'{}'", i.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(";"),
+    }
+}
+
 /// A Flink option with its current key and the deprecated keys Flink still reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConfigOption {

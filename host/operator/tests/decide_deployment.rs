@@ -151,12 +151,11 @@ fn applied_annotation(plan: &Plan<flink_api::FlinkDeploymentStatus>, key: &str) 
 
 /// The Flink configuration value of `key` in the ConfigMap the plan applies.
 fn applied_config(plan: &Plan<flink_api::FlinkDeploymentStatus>, key: &str) -> Option<String> {
-    let prefix = format!("{key}: ");
     plan.actions.iter().find_map(|a| match a {
         Action::ApplyCluster(objects) => objects.config_map["data"]["config.yaml"]
             .as_str()
-            .and_then(|c| c.lines().find_map(|l| l.strip_prefix(prefix.as_str())))
-            .map(|v| v.trim_matches('"').to_string()),
+            .and_then(|c| serde_saphyr::from_str::<BTreeMap<String, String>>(c).ok())
+            .and_then(|config| config.get(key).cloned()),
         _ => None,
     })
 }

@@ -41,9 +41,8 @@ async fn rendered_slots(client: &kube::Client, namespace: &str, name: &str) -> O
     let text = data
         .get("config.yaml")
         .or_else(|| data.get("flink-conf.yaml"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("taskmanager.numberOfTaskSlots:"))
-        .map(|v| v.trim().trim_matches('"').to_string())
+    let config: std::collections::BTreeMap<String, String> = serde_saphyr::from_str(text).ok()?;
+    config.get("taskmanager.numberOfTaskSlots").cloned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

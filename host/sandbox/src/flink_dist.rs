@@ -122,10 +122,28 @@ pub fn python_venv(dir: &Path, packages: &[&str]) -> Result<(), String> {
     )
 }
 
-/// Compiles the example job (`examples/jobs/stateful-counter`, Java sources under `src`) with
-/// `javac` against the distribution into `<cache>/jobs-<version>/stateful-counter-<digest of
-/// the sources>/stateful-counter.jar`, once however many processes ask at the same time.
+/// Compiles the example job (`examples/jobs/stateful-counter`, Java sources under `src`)
+/// against the distribution (see [`java_program`]).
 pub fn example_job(flink_home: &Path, cache: &Path, src: &Path) -> Result<PathBuf, String> {
+    java_program(
+        flink_home,
+        cache,
+        src,
+        "stateful-counter",
+        "org.flinkoperator.examples.StatefulCounterJob",
+    )
+}
+
+/// Compiles the Java sources under `src` with `javac` against the distribution's `lib/` into
+/// `<cache>/jobs-<version>/<name>-<digest of the sources>/<name>.jar` (main class `main`),
+/// once however many processes ask at the same time; a change of the sources builds anew.
+pub fn java_program(
+    flink_home: &Path,
+    cache: &Path,
+    src: &Path,
+    name: &str,
+    main: &str,
+) -> Result<PathBuf, String> {
     use std::hash::{Hash, Hasher};
     let mut sources = Vec::new();
     let mut stack = vec![src.to_path_buf()];
@@ -152,14 +170,15 @@ pub fn example_job(flink_home: &Path, cache: &Path, src: &Path) -> Result<PathBu
     let stamp = format!("{:016x}", hasher.finish());
     let dest = cache
         .join(format!("jobs-{FLINK_VERSION}"))
-        .join(format!("stateful-counter-{stamp}"));
-    let jdk = "; the example job needs a JDK 17 (apt-get install openjdk-17-jdk-headless)";
+        .join(format!("{name}-{stamp}"));
+    let jar = format!("{name}.jar");
+    let jdk = "; it needs a JDK 17 (apt-get install openjdk-17-jdk-headless)";
     first_use::ensure(
         &dest,
         &stamp,
         &|line| eprintln!("flink-setup: {line}"),
         |staging| {
-            eprintln!("flink-setup: compiling the stateful-counter example job");
+            eprintln!("flink-setup: compiling {name}");
             let classes = staging.join("classes");
             run(
                 Command::new("javac")
@@ -173,19 +192,15 @@ pub fn example_job(flink_home: &Path, cache: &Path, src: &Path) -> Result<PathBu
             run(
                 Command::new("jar")
                     .args(["--create", "--file"])
-                    .arg(staging.join("stateful-counter.jar"))
-                    .args([
-                        "--main-class",
-                        "org.flinkoperator.examples.StatefulCounterJob",
-                        "-C",
-                    ])
+                    .arg(staging.join(&jar))
+                    .args(["--main-class", main, "-C"])
                     .arg(&classes)
                     .arg("."),
                 jdk,
             )
         },
     )?;
-    Ok(dest.join("stateful-counter.jar"))
+    Ok(dest.join(jar))
 }
 
 /// Runs `command` to success; `missing` (`; ...`) says what to install when it cannot start.

@@ -4,7 +4,7 @@ use super::{FieldError, at, check_name};
 use crate::FlinkConfiguration;
 use crate::blue_green::FlinkBlueGreenDeployment;
 use crate::common::JobSpec;
-use crate::config::{ConfigOption, ha_enabled, options};
+use crate::config::{ConfigFile, ConfigOption, file_entry_problem, ha_enabled, options};
 use crate::deployment::{FlinkDeployment, FlinkDeploymentSpec, FlinkVersion, Resource};
 use crate::pod_template::PodTemplate;
 use crate::quantity::{parse_cpu, parse_flink_duration, parse_memory};
@@ -68,9 +68,22 @@ pub fn deployment_spec(spec: &FlinkDeploymentSpec, prefix: &str) -> Vec<FieldErr
         Some(_) => {}
     }
 
-    configuration(&config, &conf_path, &mut errors);
+    // Flink 2 when the version is missing (reported above), as rendering assumes.
+    let file = match spec.flink_version {
+        Some(version) if !version.is_2x() => ConfigFile::Legacy,
+        _ => ConfigFile::Yaml,
+    };
+    configuration(&config, &conf_path, file, &mut errors);
     if let Some(job) = &spec.job {
         job_spec(job, &config, &at(prefix, "job"), &conf_path, &mut errors);
+        for (i, arg) in job.args.iter().enumerate() {
+            if file == ConfigFile::Legacy && arg.contains('#') {
+                errors.push(FieldError::new(
+                    &format!("{}.args[{i}]", at(prefix, "job")),
+                    "holds '#', where Flink 1.x's flink-conf.yaml (which carries the arguments) ends a value; remove it or use Flink 2",
+                ));
+            }
+        }
     }
 
     let jm = spec.job_manager.clone().unwrap_or_default();
@@ -162,9 +175,12 @@ const OPERATOR_OWNED: [(&str, &str); 2] = [
     ("kubernetes.cluster-id", "it is the resource's name"),
 ];
 
+/// `file`: where the configuration is written (a session job's goes to Flink as JSON, which
+/// holds what `ConfigFile::Yaml` holds).
 pub(super) fn configuration(
     config: &FlinkConfiguration,
     conf_path: &str,
+    file: ConfigFile,
     errors: &mut Vec<FieldError>,
 ) {
     for duplicate in config.duplicate_keys() {
@@ -174,6 +190,14 @@ pub(super) fn configuration(
         ));
     }
     let flat = config.flat();
+    for (key, value) in &flat {
+        if let Some(problem) = file_entry_problem(key, value, file) {
+            errors.push(FieldError::new(
+                &format!("{conf_path}.{}", key.escape_debug()),
+                problem,
+            ));
+        }
+    }
     for (key, why) in OPERATOR_OWNED {
         if flat.contains_key(key) {
             errors.push(FieldError::new(
@@ -319,6 +343,18 @@ pub(super) fn job_spec(
 
 /// Rules on the job spec that need no configuration.
 pub(super) fn job_basics(job: &JobSpec, job_path: &str, errors: &mut Vec<FieldError>) {
+    // Arguments travel in the configuration file (native mode) and container arguments.
+    for (i, arg) in job.args.iter().enumerate() {
+        if let Some(c) = arg.chars().find(|c| c.is_control() && *c != '\t') {
+            errors.push(FieldError::new(
+                &format!("{job_path}.args[{i}]"),
+                format!(
+                    "holds the control character U+{:04X}; remove it (pass several values as several arguments)",
+                    c as u32
+                ),
+            ));
+        }
+    }
     if let Some(p) = job.parallelism.filter(|p| *p < 1) {
         errors.push(FieldError::new(
             &format!("{job_path}.parallelism"),

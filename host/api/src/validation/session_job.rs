@@ -2,6 +2,7 @@
 
 use super::deployment::{configuration, job_basics};
 use super::{FieldError, ValidationSettings, check_name};
+use crate::config::ConfigFile;
 use crate::session_job::FlinkSessionJob;
 
 /// Option prefixes that configure the cluster, not a job; they belong to the session deployment.
@@ -32,7 +33,12 @@ pub fn session_job(resource: &FlinkSessionJob, settings: &ValidationSettings) ->
         ));
     }
     let config = spec.flink_configuration.clone().unwrap_or_default();
-    configuration(&config, "spec.flinkConfiguration", &mut errors);
+    configuration(
+        &config,
+        "spec.flinkConfiguration",
+        ConfigFile::Yaml,
+        &mut errors,
+    );
     for key in config.flat().keys() {
         let cluster_level = CLUSTER_PREFIXES.iter().any(|p| key.starts_with(p))
             && !key.starts_with("kubernetes.operator.");

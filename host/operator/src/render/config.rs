@@ -8,7 +8,7 @@
 use super::resources::{cpu_text, flink_memory_text, memory_bytes};
 use super::{BLOB_PORT, REST_PORT, RPC_PORT, RenderError, RenderInput, TASKMANAGER_RPC_PORT};
 use flink_api::FlinkVersion;
-use flink_api::config::options;
+use flink_api::config::{ConfigFile, list_value, options};
 use flink_api::deployment::KubernetesDeploymentMode;
 use std::collections::BTreeMap;
 
@@ -21,19 +21,27 @@ pub fn config_file_name(version: FlinkVersion) -> &'static str {
     }
 }
 
-/// The file's text. 2.x reads standard YAML, so every value is a double-quoted scalar (JSON
-/// string syntax is valid YAML) and nothing is reinterpreted; 1.x reads `key: value` lines.
-pub fn config_file_text(version: FlinkVersion, config: &BTreeMap<String, String>) -> String {
-    let mut text = String::new();
-    for (key, value) in config {
-        if version.is_2x() {
-            let quoted = serde_json::Value::String(value.clone()).to_string();
-            text.push_str(&format!("{key}: {quoted}\n"));
-        } else {
-            text.push_str(&format!("{key}: {}\n", value.replace('\n', " ")));
-        }
+/// The format of the version's file.
+pub fn config_file(version: FlinkVersion) -> ConfigFile {
+    if version.is_2x() {
+        ConfigFile::Yaml
+    } else {
+        ConfigFile::Legacy
     }
-    text
+}
+
+/// The file's text (`flink_api::config::config_file_text`); an entry the file cannot hold as
+/// it is, whatever its source (defaults, the spec, a path Flink reported), is refused.
+pub fn config_file_text(
+    version: FlinkVersion,
+    config: &BTreeMap<String, String>,
+) -> Result<String, RenderError> {
+    flink_api::config::config_file_text(config, config_file(version)).map_err(|(key, problem)| {
+        RenderError::new(
+            &format!("flinkConfiguration.{}", key.escape_debug()),
+            problem,
+        )
+    })
 }
 
 /// The effective flat configuration of the cluster.
@@ -145,7 +153,10 @@ pub fn flink_config(input: &RenderInput) -> Result<BTreeMap<String, String>, Ren
             set("$internal.application.main", class.clone());
         }
         if !job.args.is_empty() {
-            set("$internal.application.program-args", job.args.join(";"));
+            set(
+                "$internal.application.program-args",
+                list_value(&job.args, config_file(version)),
+            );
         }
         if let Some(id) = input.job_id {
             set("$internal.pipeline.job-id", id.to_string());

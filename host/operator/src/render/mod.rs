@@ -13,7 +13,9 @@ mod config;
 mod pod;
 mod resources;
 
-pub use config::{config_file_name, config_file_text, flink_config, retain_checkpoints};
+pub use config::{
+    config_file, config_file_name, config_file_text, flink_config, retain_checkpoints,
+};
 pub use pod::{NATIVE_TM_TEMPLATE_FILE, merge_templates};
 
 use flink_api::config::options;
@@ -217,7 +219,7 @@ pub fn render(input: &RenderInput) -> Result<ClusterObjects, RenderError> {
     let mut data = BTreeMap::new();
     data.insert(
         config_file_name(input.version()).to_string(),
-        config_file_text(input.version(), &config),
+        config_file_text(input.version(), &config)?,
     );
     for (file, text) in log_configuration(input) {
         data.insert(file, text);

@@ -321,7 +321,7 @@ impl Runtime {
             "user.artifacts.base-dir".into(),
             dir.join("artifacts").display().to_string(),
         );
-        std::fs::write(conf_dir.join("config.yaml"), process::config_yaml(&config))
+        std::fs::write(conf_dir.join("config.yaml"), process::config_yaml(&config)?)
             .map_err(|e| e.to_string())?;
         for file in [
             "log4j-console.properties",

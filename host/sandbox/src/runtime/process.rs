@@ -2,7 +2,7 @@
 //! materialise its volumes and configuration, and run it as a local process on its own
 //! loopback address.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -345,16 +345,16 @@ pub fn flink_config(
     Ok(config)
 }
 
-pub fn config_yaml(config: &BTreeMap<String, String>) -> String {
-    config
-        .iter()
-        .map(|(k, v)| format!("{k}: {}\n", json!(v)))
-        .collect()
+/// The pod's `config.yaml`, written as the operator renders one.
+pub fn config_yaml(config: &BTreeMap<String, String>) -> Result<String, String> {
+    flink_api::config::config_file_text(config, flink_api::config::ConfigFile::Yaml)
+        .map_err(|(key, problem)| format!("configuration key {key:?}: {problem}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn variables_expand_like_the_kubelet_does() {
