@@ -500,13 +500,7 @@ fn a_namespaced_install_grants_nothing_cluster_wide_and_an_upgrade_can_take_over
         .expect("the operator ConfigMap");
     let data: std::collections::BTreeMap<String, String> =
         serde_json::from_value(operator_config["data"].clone()).unwrap();
-    let base = flink_operator::operator_config::Dynamic {
-        intervals: Default::default(),
-        retry_initial: std::time::Duration::from_secs(5),
-        retry_max: std::time::Duration::from_secs(300),
-        flink_defaults: Default::default(),
-        namespace_defaults: Default::default(),
-    };
+    let base = flink_operator::operator_config::Dynamic::from_settings(&Default::default());
     let loaded = flink_operator::operator_config::parse(&data, &base)
         .unwrap_or_else(|problems| panic!("{problems:?}"));
     assert_eq!(

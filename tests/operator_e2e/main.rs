@@ -120,6 +120,10 @@ fn main() {
             an_unhealthy_session_job_is_restarted_from_its_last_checkpoint,
         ),
         (
+            "a_session_job_naming_the_operators_own_files_uploads_nothing",
+            a_session_job_naming_the_operators_own_files_uploads_nothing,
+        ),
+        (
             "a_session_cluster_waits_for_its_jobs_before_it_is_deleted",
             a_session_cluster_waits_for_its_jobs_before_it_is_deleted,
         ),
@@ -975,6 +979,58 @@ fn an_unhealthy_session_job_is_restarted_from_its_last_checkpoint(
     let after = suite.runtime.block_on(count_of(&client, &restarted))?;
     assert!(after >= before, "count went from {before} to {after}");
     Ok(())
+}
+
+/// Hostile (docs/security.md): a tenant's session job names a file of the operator through a
+/// symbolic link in the jar directory, and one through `..`; neither is read, both say why,
+/// and the session cluster holds no uploaded jar.
+fn a_session_job_naming_the_operators_own_files_uploads_nothing(
+    suite: &Suite,
+) -> Result<(), String> {
+    let link = suite.usrlib.join("escape.jar");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&suite.kubeconfig, &link).map_err(|e| e.to_string())?;
+    let job = |name: &str, uri: &str| {
+        format!(
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkSessionJob\nmetadata: {{name: {name}}}\nspec:\n  deploymentName: shared\n  job: {{jarURI: \"{uri}\", parallelism: 1, upgradeMode: stateless}}\n"
+        )
+    };
+    let manifest = [
+        job("thief-link", "local:///opt/flink/usrlib/escape.jar"),
+        job(
+            "thief-dots",
+            &format!("local:///opt/flink/usrlib/..{}", suite.kubeconfig.display()),
+        ),
+    ]
+    .join("---\n");
+    suite.apply_manifest("thieves.yaml", &manifest)?;
+    for name in ["thief-link", "thief-dots"] {
+        let error = suite.runtime.block_on(wait_for(
+            "the refusal in the status",
+            Duration::from_secs(60),
+            async || {
+                let error = text(&session_job_status(suite, name)?, "/error");
+                (!error.is_empty()).then_some(error)
+            },
+        ));
+        assert!(
+            error.contains("outside the directories the operator serves jars from"),
+            "{name}: {error}"
+        );
+    }
+    let jars = suite
+        .runtime
+        .block_on(suite.flink("shared")?.jars())
+        .map_err(|e| e.to_string())?;
+    assert_eq!(jars.files, vec![], "nothing was uploaded");
+    suite.kubectl(&[
+        "delete",
+        "flinksessionjob",
+        "thief-link",
+        "thief-dots",
+        "--timeout=60s",
+    ])?;
+    std::fs::remove_file(&link).map_err(|e| e.to_string())
 }
 
 fn a_session_cluster_waits_for_its_jobs_before_it_is_deleted(suite: &Suite) -> Result<(), String> {

@@ -11,6 +11,7 @@
 //! assert_eq!(findings[0].error.to_string(), "spec.job.parallelism: must be at least 1, got 0");
 //! ```
 
+pub mod artifact;
 pub mod blue_green;
 pub mod common;
 pub mod config;

@@ -116,6 +116,7 @@ fn jar_schemes_are_an_operator_setting() {
     );
     let settings = ValidationSettings {
         session_job_jar_schemes: vec!["s3".into()],
+        ..ValidationSettings::default()
     };
     assert!(validate_documents(docs, &settings).is_empty());
 }

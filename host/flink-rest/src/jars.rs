@@ -1,14 +1,42 @@
 //! Jar upload, run and delete: how session jobs are submitted.
 
 use crate::client::{Call, Idempotency};
-use crate::model::{JarRunRequest, JarRunResponse, JarUploadResponse};
+use crate::model::{JarRunRequest, JarRunResponse, JarUploadResponse, UploadedJars};
 use crate::{FlinkClient, FlinkError, JarId, JobId};
 use reqwest::Method;
 
 impl FlinkClient {
-    /// `POST /jars/upload`. Not retried: a retry would leave a second copy behind.
+    /// `POST /jars/upload` of a jar in memory. Not retried: a retry would leave a second copy
+    /// behind.
     pub async fn upload_jar(&self, file_name: &str, bytes: Vec<u8>) -> Result<JarId, FlinkError> {
-        let part = reqwest::multipart::Part::bytes(bytes)
+        self.upload(reqwest::multipart::Part::bytes(bytes), file_name)
+            .await
+    }
+
+    /// `POST /jars/upload` of `len` bytes read from `file` as they are sent, so a jar of any
+    /// size costs the caller one buffer.
+    pub async fn upload_jar_file(
+        &self,
+        file_name: &str,
+        file: tokio::fs::File,
+        len: u64,
+    ) -> Result<JarId, FlinkError> {
+        use tokio::io::AsyncReadExt;
+        let stream = tokio_util::io::ReaderStream::new(file.take(len));
+        let body = reqwest::Body::wrap_stream(stream);
+        self.upload(
+            reqwest::multipart::Part::stream_with_length(body, len),
+            file_name,
+        )
+        .await
+    }
+
+    async fn upload(
+        &self,
+        part: reqwest::multipart::Part,
+        file_name: &str,
+    ) -> Result<JarId, FlinkError> {
+        let part = part
             .file_name(file_name.to_string())
             .mime_str("application/x-java-archive")
             .map_err(|e| FlinkError::InvalidArgument(format!("jar part: {e}")))?;
@@ -50,6 +78,11 @@ impl FlinkClient {
         .json(request)?;
         let response: JarRunResponse = self.fetch(call).await?;
         JobId::parse(&response.jobid)
+    }
+
+    /// `GET /jars`: what is uploaded and not deleted.
+    pub async fn jars(&self) -> Result<UploadedJars, FlinkError> {
+        self.fetch(Call::get("jars", "jar list")).await
     }
 
     /// `DELETE /jars/:id`.

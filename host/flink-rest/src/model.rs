@@ -529,6 +529,19 @@ pub(crate) struct JarUploadResponse {
     pub filename: String,
 }
 
+/// `GET /jars`: the jars uploaded to the cluster and not deleted.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct UploadedJars {
+    #[serde(default)]
+    pub files: Vec<UploadedJar>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct UploadedJar {
+    pub id: String,
+    pub name: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub(crate) struct JarRunResponse {
     pub jobid: String,

@@ -25,8 +25,9 @@ pub enum Command {
         /// A file, a directory (searched for *.yaml and *.yml) or `-` for standard input.
         #[arg(short = 'f', long = "filename", required = true)]
         inputs: Vec<PathBuf>,
-        /// URI schemes session-job jars may be fetched from.
-        #[arg(long, value_delimiter = ',', default_value = "local,file,http,https")]
+        /// URI schemes session-job jars may be fetched from (the operator's
+        /// `kubernetes.operator.user.artifacts.allowed-schemes`; `local` mode adds `local`).
+        #[arg(long, value_delimiter = ',', default_value = "https")]
         jar_schemes: Vec<String>,
     },
     /// Run a local cluster on loopback: the Kubernetes API stand-in with our CRDs and a
@@ -153,6 +154,32 @@ pub struct RunArgs {
     /// CA.
     #[arg(long)]
     webhook_configuration: Option<String>,
+    /// URI schemes session-job jars may be fetched from
+    /// (`kubernetes.operator.user.artifacts.allowed-schemes`; the operator ConfigMap wins).
+    #[arg(long, value_delimiter = ',', default_value = "https")]
+    artifact_schemes: Vec<String>,
+    /// Refuse jar hosts that are or resolve to loopback, link-local, private, wildcard or
+    /// multicast addresses (`...user.artifacts.disallow-restricted-hosts`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    artifact_disallow_restricted_hosts: bool,
+    /// Where downloaded jars are written before their upload (`...user.artifacts.base.dir`).
+    #[arg(long, default_value = "/opt/flink/artifacts")]
+    artifact_base_dir: PathBuf,
+    /// A directory of the operator's file system that `local://PREFIX/...` session-job jars are
+    /// read from (and `file://` ones, when that scheme is allowed): `PREFIX=DIR`. Repeatable;
+    /// none by default, so no file of the operator can be named.
+    #[arg(long = "artifact-local-root", value_name = "PREFIX=DIR", value_parser = local_root)]
+    artifact_local_roots: Vec<(String, PathBuf)>,
+}
+
+fn local_root(text: &str) -> Result<(String, PathBuf), String> {
+    let (prefix, dir) = text
+        .split_once('=')
+        .ok_or("expected PREFIX=DIR, e.g. /opt/flink/usrlib=/srv/jars")?;
+    if !prefix.starts_with('/') || !dir.starts_with('/') {
+        return Err("PREFIX and DIR must be absolute paths".into());
+    }
+    Ok((prefix.trim_end_matches('/').to_string(), PathBuf::from(dir)))
 }
 
 #[derive(Subcommand, Debug)]
@@ -272,6 +299,10 @@ pub fn run(cli: Cli) -> ExitCode {
                 webhook_service,
                 webhook_secret,
                 webhook_configuration,
+                artifact_schemes,
+                artifact_disallow_restricted_hosts,
+                artifact_base_dir,
+                artifact_local_roots,
             } = *args;
             logging::init(log_format, "warn,flink_operator=info");
             let mut settings = crate::settings::Settings {
@@ -291,6 +322,13 @@ pub fn run(cli: Cli) -> ExitCode {
             settings.policies.cache_dir = plugin_cache_dir;
             settings.policies.pool_slots = plugin_pool_slots;
             settings.http_address = Some(http_address);
+            settings.validation.session_job_jar_schemes = artifact_schemes
+                .iter()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .collect();
+            settings.validation.disallow_restricted_hosts = artifact_disallow_restricted_hosts;
+            settings.artifacts.base_dir = artifact_base_dir;
+            settings.artifacts.local_roots = artifact_local_roots;
             if let Some(address) = webhook_address {
                 let namespace = &settings.policies.namespace;
                 settings.webhook = Some(crate::webhook::WebhookSettings {
@@ -305,7 +343,6 @@ pub fn run(cli: Cli) -> ExitCode {
                     .to_vec(),
                     secret: webhook_secret,
                     configuration: webhook_configuration,
-                    validation: settings.validation.clone(),
                 });
             }
             if leader_elect {

@@ -6,6 +6,10 @@
 
 use crate::reconcile::Intervals;
 use flink_api::FlinkConfiguration;
+use flink_api::artifact::{
+    ALLOWED_SCHEMES_KEY, HTTP_HEADER_KEY, RESTRICTED_HOSTS_KEY, parse_headers,
+};
+use flink_api::validation::ValidationSettings;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -26,9 +30,28 @@ pub struct Dynamic {
     pub flink_defaults: BTreeMap<String, String>,
     /// Per namespace, over `flink_defaults`.
     pub namespace_defaults: BTreeMap<String, BTreeMap<String, String>>,
+    /// What validation refuses: the artifact schemes and restricted hosts
+    /// (`kubernetes.operator.user.artifacts.*`), for the reconciler and the webhook alike.
+    pub validation: ValidationSettings,
+    /// Headers sent with every session-job jar download (`...user.artifacts.http.header`);
+    /// a session job's own configuration may add its own.
+    pub artifact_headers: Vec<(String, String)>,
 }
 
 impl Dynamic {
+    /// What the command line's settings give, before any ConfigMap.
+    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
+        Self {
+            intervals: settings.intervals.clone(),
+            retry_initial: settings.retry_initial,
+            retry_max: settings.retry_max,
+            flink_defaults: settings.flink_defaults.clone(),
+            namespace_defaults: BTreeMap::new(),
+            validation: settings.validation.clone(),
+            artifact_headers: Vec::new(),
+        }
+    }
+
     /// The defaults for a resource in `namespace`.
     pub fn flink_defaults_for(&self, namespace: &str) -> BTreeMap<String, String> {
         let mut defaults = self.flink_defaults.clone();
@@ -106,6 +129,31 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                                 dynamic.retry_max = d;
                             }
                         }
+                        _ if key == ALLOWED_SCHEMES_KEY => {
+                            let schemes: Vec<String> = value
+                                .split([';', ','])
+                                .map(|s| s.trim().to_ascii_lowercase())
+                                .filter(|s| !s.is_empty())
+                                .collect();
+                            if schemes.iter().all(|s| {
+                                s.bytes()
+                                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                            }) {
+                                dynamic.validation.session_job_jar_schemes = schemes;
+                            } else {
+                                problems
+                                    .push(at("is not a list of URI schemes, e.g. `https;http`"));
+                            }
+                        }
+                        _ if key == RESTRICTED_HOSTS_KEY => match value.trim() {
+                            "true" => dynamic.validation.disallow_restricted_hosts = true,
+                            "false" => dynamic.validation.disallow_restricted_hosts = false,
+                            _ => problems.push(at("must be true or false")),
+                        },
+                        _ if key == HTTP_HEADER_KEY => match parse_headers(&value) {
+                            Ok(headers) => dynamic.artifact_headers = headers,
+                            Err(e) => problems.push(format!("{global_file}: {e}")),
+                        },
                         _ if AT_START.contains(&key.as_str()) => restart_needed.push(key.clone()),
                         // Per-resource operator options (periodic savepoints, history, …) are
                         // defaults for every deployment's configuration.
@@ -171,7 +219,7 @@ fn is_process_key(key: &str) -> bool {
                 | "retry.initial.interval"
                 | "retry.max.interval"
         )
-    )
+    ) || [ALLOWED_SCHEMES_KEY, RESTRICTED_HOSTS_KEY, HTTP_HEADER_KEY].contains(&key)
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -207,7 +255,57 @@ mod tests {
             retry_max: Duration::from_secs(300),
             flink_defaults: BTreeMap::from([("taskmanager.numberOfTaskSlots".into(), "1".into())]),
             namespace_defaults: BTreeMap::new(),
+            validation: ValidationSettings::default(),
+            artifact_headers: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_artifact_keys_set_what_validation_and_the_fetch_allow_and_stay_out_of_flink() {
+        let loaded = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.user.artifacts.allowed-schemes: HTTPS;http
+kubernetes.operator.user.artifacts.disallow-restricted-hosts: false
+kubernetes.operator.user.artifacts.http.header: 'Authorization:Bearer t'
+",
+            )]),
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.dynamic.validation,
+            ValidationSettings {
+                session_job_jar_schemes: vec!["https".into(), "http".into()],
+                disallow_restricted_hosts: false,
+            }
+        );
+        assert_eq!(
+            loaded.dynamic.artifact_headers,
+            [("Authorization".to_string(), "Bearer t".to_string())]
+        );
+        assert_eq!(loaded.dynamic.flink_defaults, base().flink_defaults);
+        let problems = parse(
+            &data(&[
+                (
+                    "config.yaml",
+                    "kubernetes.operator.user.artifacts.disallow-restricted-hosts: maybe
+",
+                ),
+                (
+                    "config-team-a.yaml",
+                    "kubernetes.operator.user.artifacts.allowed-schemes: file
+",
+                ),
+            ]),
+            &base(),
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(
+            problems[1].contains("move them to config.yaml"),
+            "a namespace cannot widen them"
+        );
     }
 
     fn data(files: &[(&str, &str)]) -> BTreeMap<String, String> {

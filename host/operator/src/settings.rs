@@ -23,8 +23,9 @@ pub struct Settings {
     pub flink_client: flink_rest::ClientConfig,
     /// Flink configuration every cluster starts from (`kubernetes.operator` default config).
     pub flink_defaults: BTreeMap<String, String>,
+    /// What validation refuses; the operator ConfigMap can change the artifact keys in it.
     pub validation: ValidationSettings,
-    pub jars: JarSettings,
+    pub artifacts: ArtifactSettings,
     /// The field manager of server-side applies and status writes.
     pub field_manager: String,
     pub policies: PolicySettings,
@@ -72,14 +73,39 @@ impl Default for PolicySettings {
     }
 }
 
-/// How session-job jars are fetched.
+/// How session-job jars are fetched (which ones may be is `ValidationSettings`).
 #[derive(Clone, Debug)]
-pub struct JarSettings {
+pub struct ArtifactSettings {
+    /// `kubernetes.operator.user.artifacts.base.dir`: where downloads are written before they
+    /// are uploaded to the session cluster (one file per fetch, removed after the upload).
+    pub base_dir: PathBuf,
+    /// What `local://` means on the operator's file system: a URI path under a prefix (the
+    /// path in the Flink image, e.g. `/opt/flink/usrlib`) is read from the directory mapped to
+    /// it, and only from there (after resolving `..` and symbolic links); `file://` paths must
+    /// lie in one of the directories too. None by default: `local://` then names a file of
+    /// the Flink image only, which a session job cannot upload.
+    pub local_roots: Vec<(String, PathBuf)>,
+    /// The largest jar fetched.
     pub max_bytes: u64,
+    /// A whole download's timeout.
     pub timeout: Duration,
-    /// `local://` paths are read from the operator's file system, after mapping these path
-    /// prefixes (local mode maps `/opt/flink/usrlib` to its jar directory).
-    pub local_path_prefixes: Vec<(String, PathBuf)>,
+    /// Redirects followed, each checked like the first URI.
+    pub max_redirects: usize,
+    /// Fetches at once, over all resources (each may hold `max_bytes` on disk).
+    pub concurrent_fetches: usize,
+}
+
+impl Default for ArtifactSettings {
+    fn default() -> Self {
+        Self {
+            base_dir: PathBuf::from("/opt/flink/artifacts"),
+            local_roots: Vec::new(),
+            max_bytes: 256 << 20,
+            timeout: Duration::from_secs(120),
+            max_redirects: 5,
+            concurrent_fetches: 4,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -94,11 +120,7 @@ impl Default for Settings {
             flink_client: flink_rest::ClientConfig::default(),
             flink_defaults: BTreeMap::new(),
             validation: ValidationSettings::default(),
-            jars: JarSettings {
-                max_bytes: 256 << 20,
-                timeout: Duration::from_secs(120),
-                local_path_prefixes: Vec::new(),
-            },
+            artifacts: ArtifactSettings::default(),
             field_manager: "flink-operator".into(),
             policies: PolicySettings::default(),
             http_address: None,

@@ -22,7 +22,7 @@ kind: FlinkSessionJob
 metadata: {name: first, namespace: default, uid: 9d0c7a8e-0000-1111-2222-333344445555, generation: 1}
 spec:
   deploymentName: shared
-  job: {jarURI: 'local:///opt/flink/usrlib/job.jar', parallelism: 1}
+  job: {jarURI: 'https://repo.example.com/jobs/job.jar', parallelism: 1}
 ";
 
 struct World {

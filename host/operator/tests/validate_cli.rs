@@ -45,9 +45,16 @@ fn every_upstream_example_validates_clean() {
     assert!(output.status.success());
 }
 
+/// The examples are for `flink-operator local`, which serves `local://` jars of its jar
+/// directory; with the operator's defaults (https only) their session job is refused.
 #[test]
 fn every_project_example_validates_clean() {
-    let output = validate(&["-f", repo().join("examples").to_str().unwrap()]);
+    let output = validate(&[
+        "--jar-schemes",
+        "https,local",
+        "-f",
+        repo().join("examples").to_str().unwrap(),
+    ]);
     assert_eq!(stdout_lines(&output), Vec::<String>::new());
     assert!(output.status.success());
 }

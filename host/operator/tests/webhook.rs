@@ -49,7 +49,6 @@ fn start(
         dns_names: vec![SERVICE.to_string()],
         secret: "flink-operator-webhook-cert".into(),
         configuration: Some("flink-operator".into()),
-        validation: Default::default(),
     });
     let ctx = Context::new(client.clone(), settings);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -170,9 +170,17 @@ pub fn deployment_spec(spec: &FlinkDeploymentSpec, prefix: &str) -> Vec<FieldErr
 }
 
 /// Options the operator sets itself and users must not.
-const OPERATOR_OWNED: [(&str, &str); 2] = [
+const OPERATOR_OWNED: [(&str, &str); 4] = [
     ("kubernetes.namespace", "it is the resource's namespace"),
     ("kubernetes.cluster-id", "it is the resource's name"),
+    (
+        crate::artifact::ALLOWED_SCHEMES_KEY,
+        "an administrator sets it in the operator ConfigMap",
+    ),
+    (
+        crate::artifact::RESTRICTED_HOSTS_KEY,
+        "an administrator sets it in the operator ConfigMap",
+    ),
 ];
 
 /// `file`: where the configuration is written (a session job's goes to Flink as JSON, which

@@ -49,16 +49,19 @@ impl fmt::Display for FieldError {
 /// Operator settings that change what is valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidationSettings {
-    /// URI schemes the operator fetches session-job jars from.
+    /// URI schemes the operator fetches session-job jars from, lowercase
+    /// (`kubernetes.operator.user.artifacts.allowed-schemes`; upstream's default: `https`).
     pub session_job_jar_schemes: Vec<String>,
+    /// Refuse jar hosts that are or resolve to loopback, link-local, private, wildcard or
+    /// multicast addresses (`kubernetes.operator.user.artifacts.disallow-restricted-hosts`).
+    pub disallow_restricted_hosts: bool,
 }
 
 impl Default for ValidationSettings {
     fn default() -> Self {
         Self {
-            session_job_jar_schemes: ["local", "file", "http", "https"]
-                .map(String::from)
-                .to_vec(),
+            session_job_jar_schemes: vec!["https".into()],
+            disallow_restricted_hosts: true,
         }
     }
 }

@@ -65,17 +65,8 @@ pub fn session_job(resource: &FlinkSessionJob, settings: &ValidationSettings) ->
             "is required; give the job jar's URI, e.g. `https://repo.example.com/job.jar`",
         )),
         Some(uri) => {
-            let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-            match scheme {
-                Some(s) if settings.session_job_jar_schemes.contains(&s) => {}
-                other => errors.push(FieldError::new(
-                    "spec.job.jarURI",
-                    format!(
-                        "{}, got {uri:?}; use one of {} (the allowed schemes are an operator setting)",
-                        other.map(|s| format!("scheme `{s}` is not allowed")).unwrap_or_else(|| "has no scheme".into()),
-                        settings.session_job_jar_schemes.iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(", ")
-                    ),
-                )),
+            if let Some(problem) = crate::artifact::uri_problem(uri, settings) {
+                errors.push(FieldError::new("spec.job.jarURI", problem));
             }
         }
     }

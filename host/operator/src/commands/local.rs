@@ -99,7 +99,7 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
     let (documents, problems) = if options.files.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        read_and_validate(&options.files, &ValidationSettings::default())
+        read_and_validate(&options.files, &local_validation())
     };
     if !problems.is_empty() {
         return Err(format!(
@@ -256,7 +256,11 @@ pub fn local_settings(
     )));
     settings.flink_client.retries = 1;
     settings.flink_client.request_timeout = Duration::from_secs(5);
-    settings.jars.local_path_prefixes = vec![("/opt/flink/usrlib".into(), usrlib.to_path_buf())];
+    // Session jobs may name jars in the jar directory (`local:///opt/flink/usrlib/...`), the
+    // one directory of this machine the operator serves; downloads go beside it.
+    settings.validation = local_validation();
+    settings.artifacts.local_roots = vec![("/opt/flink/usrlib".into(), usrlib.to_path_buf())];
+    settings.artifacts.base_dir = work_dir.join("artifacts");
     // Loopback only, on a free port: several local clusters (and test suites) run side by side.
     settings.http_address = Some(([127, 0, 0, 1], 0).into());
     // `flink-operator-config` in `default` configures the operator, as in a cluster.
@@ -265,6 +269,13 @@ pub fn local_settings(
     settings.policies.namespace = "default".into();
     settings.policies.plugin_dir = plugin_dir;
     Ok((client, settings))
+}
+
+/// What local mode allows besides the defaults: `local://` jars of its jar directory.
+fn local_validation() -> ValidationSettings {
+    let mut validation = ValidationSettings::default();
+    validation.session_job_jar_schemes.push("local".into());
+    validation
 }
 
 /// Compiles the example job and puts it into the jar directory.

@@ -15,7 +15,11 @@ struct Origin {
 
 pub fn run(inputs: &[PathBuf], jar_schemes: Vec<String>) -> ExitCode {
     let settings = ValidationSettings {
-        session_job_jar_schemes: jar_schemes,
+        session_job_jar_schemes: jar_schemes
+            .iter()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect(),
+        ..ValidationSettings::default()
     };
     let (_, lines) = read_and_validate(inputs, &settings);
     let mut out = std::io::stdout().lock();

@@ -4,7 +4,7 @@
 //! event, and the reconcile is retried with back-off.
 
 use super::status_patch::merge_patch;
-use super::{Context, ReconcileError, jar};
+use super::{Context, ReconcileError};
 use crate::observability::Redactor;
 use crate::reconcile::status::error_json;
 use crate::reconcile::{Action, Note, Plan, SessionJobSubmission};
@@ -343,10 +343,31 @@ async fn submit(
     submission: &SessionJobSubmission,
 ) -> Result<(), ReconcileError> {
     let client = ctx.flink.for_cluster(&submission.cluster, namespace)?;
-    let (file_name, bytes) = jar::fetch(&submission.jar_uri, &ctx.settings)
+    let dynamic = ctx.dynamic();
+    // The operator's headers, then the session job's own (upstream reads the job's effective
+    // configuration); they reach the jar's own host only.
+    let mut headers = dynamic.artifact_headers.clone();
+    if let Some(text) = submission
+        .configuration
+        .get(flink_api::artifact::HTTP_HEADER_KEY)
+    {
+        headers.extend(flink_api::artifact::parse_headers(text).map_err(ReconcileError::Jar)?);
+    }
+    let artifact = ctx
+        .artifacts
+        .fetch(&submission.jar_uri, &dynamic.validation, &headers)
         .await
         .map_err(ReconcileError::Jar)?;
-    let jar = client.upload_jar(&file_name, bytes).await?;
+    let file = artifact
+        .file
+        .try_clone()
+        .await
+        .map_err(|e| ReconcileError::Jar(format!("cannot read the fetched jar: {e}")))?;
+    // `artifact` lives until the upload ends: its download and its fetch slot with it.
+    let jar = client
+        .upload_jar_file(&artifact.file_name, file, artifact.len)
+        .await?;
+    drop(artifact);
     let request = JarRunRequest {
         entry_class: submission.entry_class.clone(),
         program_args_list: submission.args.clone(),

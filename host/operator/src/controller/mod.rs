@@ -2,10 +2,10 @@
 //! FlinkStateSnapshot (and again when an owned Deployment changes): observe → decide → act.
 
 mod act;
+pub mod artifact;
 mod autoscaling;
 pub mod config_reload;
 mod flink_clients;
-mod jar;
 mod observe;
 pub mod policies;
 pub mod status_patch;
@@ -49,6 +49,8 @@ pub struct Context {
     pub shards: Option<Arc<Shards>>,
     /// Where the admission webhook listens, once it does.
     pub webhook: Arc<crate::webhook::Bound>,
+    /// Fetches session jobs' jars (bounded, checked, never whole in memory).
+    pub artifacts: artifact::Fetcher,
     /// What the command line set of what the operator ConfigMap can change.
     pub base_dynamic: Dynamic,
     /// What is in effect now: the ConfigMap's settings over `base_dynamic`.
@@ -83,18 +85,13 @@ impl Context {
                     .unwrap_or_default()
             }
         })));
-        let base_dynamic = Dynamic {
-            intervals: settings.intervals.clone(),
-            retry_initial: settings.retry_initial,
-            retry_max: settings.retry_max,
-            flink_defaults: settings.flink_defaults.clone(),
-            namespace_defaults: Default::default(),
-        };
+        let base_dynamic = Dynamic::from_settings(&settings);
         Arc::new(Self {
             policies,
             metrics,
             health: Arc::default(),
             webhook: Arc::default(),
+            artifacts: artifact::Fetcher::new(settings.artifacts.clone()),
             base_dynamic: base_dynamic.clone(),
             dynamic: std::sync::RwLock::new(Arc::new(base_dynamic)),
             shards: settings
@@ -245,7 +242,7 @@ async fn reconcile_session_job(
         let decide_ctx = session_job::SessionDecideContext {
             now_ms: now,
             intervals: &dynamic.intervals,
-            validation: &ctx.settings.validation,
+            validation: &dynamic.validation,
             upgrade_policy: upgrade_policy.as_ref(),
             defaults: &defaults,
         };
@@ -473,10 +470,19 @@ pub async fn run(
         shutdown.clone(),
     )));
     if let Some(webhook) = &settings.webhook {
+        let current = {
+            let ctx = Arc::downgrade(&ctx);
+            Arc::new(move || {
+                ctx.upgrade()
+                    .map(|ctx| ctx.dynamic().validation.clone())
+                    .unwrap_or_default()
+            })
+        };
         let serving = crate::webhook::serve(
             ctx.client.clone(),
             settings.policies.namespace.clone(),
             webhook.clone(),
+            current,
             ctx.webhook.clone(),
             shutdown.clone(),
         );

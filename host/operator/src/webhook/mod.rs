@@ -35,8 +35,11 @@ pub struct WebhookSettings {
     /// The Validating- and MutatingWebhookConfiguration whose `caBundle` gets the generated
     /// CA (None: cert-manager's CA injector or the user fills it).
     pub configuration: Option<String>,
-    pub validation: ValidationSettings,
 }
+
+/// The validation settings in effect at the moment of a request (the operator ConfigMap can
+/// change them while the webhook serves).
+pub type CurrentValidation = Arc<dyn Fn() -> ValidationSettings + Send + Sync>;
 
 /// Where the webhook listens, once bound (port 0 picks one).
 #[derive(Debug, Default)]
@@ -52,6 +55,7 @@ pub async fn serve(
     client: kube::Client,
     namespace: String,
     settings: WebhookSettings,
+    validation: CurrentValidation,
     bound: Arc<Bound>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
@@ -77,7 +81,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
-        .with_state(Arc::new(settings.validation.clone()));
+        .with_state(validation);
     axum::serve(tls::TlsListener { tcp, acceptor }, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -85,10 +89,10 @@ pub async fn serve(
 }
 
 async fn validate(
-    State(settings): State<Arc<ValidationSettings>>,
+    State(validation): State<CurrentValidation>,
     Json(review): Json<Value>,
 ) -> Json<Value> {
-    Json(admission::validate(&review, &settings))
+    Json(admission::validate(&review, &validation()))
 }
 
 async fn mutate(Json(review): Json<Value>) -> Json<Value> {
