@@ -111,6 +111,10 @@ pub struct RunArgs {
     /// cost of a call, for `slots x 4 x 512 MiB` of reserved virtual memory.
     #[arg(long)]
     plugin_pool_slots: Option<u32>,
+    /// MiB of memory all plugin calls together may hold: each call reserves its binding's
+    /// memory limit before it runs, so the reconcile concurrency cannot multiply it.
+    #[arg(long, default_value_t = 1024)]
+    plugin_memory_budget_mb: u64,
     /// Where to serve `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, default_value = "0.0.0.0:8080")]
     http_address: std::net::SocketAddr,
@@ -286,6 +290,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 plugin_dir,
                 plugin_cache_dir,
                 plugin_pool_slots,
+                plugin_memory_budget_mb,
                 http_address,
                 log_format,
                 leader_elect,
@@ -321,6 +326,7 @@ pub fn run(cli: Cli) -> ExitCode {
             settings.policies.plugin_dir = plugin_dir;
             settings.policies.cache_dir = plugin_cache_dir;
             settings.policies.pool_slots = plugin_pool_slots;
+            settings.policies.budget.memory_bytes = plugin_memory_budget_mb << 20;
             settings.http_address = Some(http_address);
             settings.validation.session_job_jar_schemes = artifact_schemes
                 .iter()

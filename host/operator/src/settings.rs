@@ -58,6 +58,8 @@ pub struct PolicySettings {
     /// Pre-reserved plugin instance slots (faster calls, virtual memory reserved up front);
     /// None: instances are mapped per call.
     pub pool_slots: Option<u32>,
+    /// The memory all plugin calls together may hold (each reserves its limit first).
+    pub budget: flink_policy::Budget,
 }
 
 impl Default for PolicySettings {
@@ -69,6 +71,7 @@ impl Default for PolicySettings {
             cache_dir: None,
             maxima: flink_policy::Limits::operator_maxima(),
             pool_slots: None,
+            budget: flink_policy::Budget::default(),
         }
     }
 }

@@ -1,14 +1,16 @@
 //! The plugin host's costs, side by side in one run: warm call latency per extension point on
 //! the contract's realistic samples (a 20-vertex job, a full rendered pod template), the same
 //! while a hostile plugin loops on the other core, cold load (compile) against the in-memory
-//! and on-disk caches, and memory per loaded plugin. Run: `cargo bench -p flink-policy`.
+//! and on-disk caches, memory per loaded plugin, and what hostile plugins can make the host
+//! hold (200 calls at once, with and without the memory budget; a JSON Patch copy bomb). Run:
+//! `cargo bench -p flink-policy` (`-- hostile` for the last table only).
 //!
 //! Aims (issue 7): warm p99 under 200 µs for scaling, under 1 ms for pod templates; a cached
 //! load under 20 ms.
 
 use flink_policy::contract::{Sample, samples};
 use flink_policy::dev::plugin_bytes;
-use flink_policy::{EngineOptions, ExtensionPoint, Limits, PolicyEngine, PoolingOptions};
+use flink_policy::{Budget, EngineOptions, ExtensionPoint, Limits, PolicyEngine, PoolingOptions};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,13 +29,27 @@ fn millis(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
-fn rss_kib() -> u64 {
+fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// Resets the peak resident size (VmHWM) to the current one (Linux's clear_refs, value 5).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The peak resident size since the last `reset_peak`, in MiB.
+fn peak_mib() -> u64 {
+    status_kib("VmHWM:") / 1024
 }
 
 struct Case {
@@ -97,6 +113,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // `cargo bench -p flink-policy -- hostile`: only the last table.
+    if std::env::args().skip(1).any(|a| a == "hostile") {
+        hostile_memory(&runtime);
+        return;
+    }
     let on_demand = Arc::new(PolicyEngine::new(None).expect("engine"));
     let pooling = Arc::new(
         PolicyEngine::with_options(EngineOptions {
@@ -105,6 +126,7 @@ fn main() {
                 instances: 64,
                 max_memory_bytes: 64 << 20,
             }),
+            ..Default::default()
         })
         .expect("pooling engine"),
     );
@@ -238,5 +260,94 @@ fn main() {
         before / 1024,
         after / 1024,
         after.saturating_sub(before) / loaded.len() as u64
+    );
+
+    hostile_memory(&runtime);
+}
+
+/// What hostile plugins can make the host hold: 200 calls at once (the default reconcile
+/// concurrency) of a plugin that allocates until its 64 MiB limit stops it, with the default
+/// 1 GiB budget and with none; and the host refusing a 40-operation `copy` bomb.
+fn hostile_memory(runtime: &tokio::runtime::Runtime) {
+    println!("\n## What hostile plugins can make the host hold\n");
+    println!("| scenario | calls | failed as | wall time | peak RSS over the start |");
+    println!("|---|---:|---|---:|---:|");
+    for (name, budget) in [
+        ("memory hog x200, budget 1 GiB (default)", Budget::default()),
+        (
+            "memory hog x200, no budget (before issue 18)",
+            Budget {
+                memory_bytes: 1 << 50,
+                wait: Duration::from_secs(60),
+            },
+        ),
+    ] {
+        let engine = Arc::new(
+            PolicyEngine::with_options(EngineOptions {
+                budget,
+                ..EngineOptions::default()
+            })
+            .expect("engine"),
+        );
+        let hostile = engine
+            .load("hostile", &plugin_bytes("hostile-plugin"))
+            .expect("load hostile");
+        let input = flink_policy::contract::job_of(20, &json!({"misbehave": "memory"}));
+        let limits = Limits::default_for(ExtensionPoint::Scaling);
+        let start = rss_kib() / 1024;
+        reset_peak();
+        let started = Instant::now();
+        let failures = runtime.block_on(async {
+            let calls = (0..200).map(|_| {
+                let (engine, hostile, input) = (engine.clone(), hostile.clone(), input.clone());
+                tokio::spawn(async move { engine.scaling(&hostile, &input, &limits).await })
+            });
+            let mut kinds = std::collections::BTreeMap::<String, u32>::new();
+            for call in futures::future::join_all(calls).await {
+                let kind = match call.expect("task") {
+                    Ok(_) => "answered".to_string(),
+                    Err(failure) => format!("{failure:?}")
+                        .split([' ', '{', '('])
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                };
+                *kinds.entry(kind).or_default() += 1;
+            }
+            kinds
+        });
+        let elapsed = started.elapsed();
+        println!(
+            "| {name} | 200 | {} | {} | {} MiB |",
+            failures
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            millis(elapsed),
+            peak_mib().saturating_sub(start)
+        );
+    }
+    let template = json!({"metadata": {"labels": {"app": "orders"}},
+                          "spec": {"containers": [{"name": "flink-main-container", "image": "flink:2.3"}]}});
+    let mut ops = vec![json!({"op": "add", "path": "/metadata/annotations", "value": {"a": "x"}})];
+    for i in 0..40 {
+        ops.push(json!({"op": "copy", "from": "/metadata/annotations", "path": format!("/metadata/annotations/k{i}")}));
+    }
+    let bomb = Value::Array(ops).to_string();
+    let start = rss_kib() / 1024;
+    reset_peak();
+    let started = Instant::now();
+    let refused = flink_policy::outputs::pod_template(&template, &bomb, &Default::default());
+    println!(
+        "| JSON Patch: 40 `copy` operations ({} bytes) | 1 | {} | {} | {} MiB |",
+        bomb.len(),
+        if refused.is_err() {
+            "refused"
+        } else {
+            "APPLIED"
+        },
+        millis(started.elapsed()),
+        peak_mib().saturating_sub(start)
     );
 }

@@ -116,6 +116,10 @@ pub enum CallFailure {
     InvalidOutput { message: String },
     #[error("failed: {message}")]
     PluginError { message: String },
+    #[error(
+        "was not called: other plugin calls held the operator's plugin memory budget for {waited_ms} ms"
+    )]
+    Busy { waited_ms: u64 },
     #[error("cannot be called as {wanted}: it implements {actual}")]
     WrongExtensionPoint {
         wanted: &'static str,
@@ -183,6 +187,7 @@ impl WasiView for CallState {
 
 impl bindings::scaling::flinkop::policy::types::Host for CallState {}
 
+
 impl bindings::LogHost for CallState {
     fn log(&mut self, level: LogLevel, message: String) {
         if self.logs_left == 0 {
@@ -222,34 +227,54 @@ impl bindings::LogHost for CallState {
     }
 }
 
-/// Caps each linear memory, and remembers that it refused growth so an allocation failure
-/// (which a Rust guest turns into an abort) is reported as what it is.
+/// Caps what one call's store may allocate: every linear memory and every table together
+/// (a component has several of each), and remembers that it refused growth so an allocation
+/// failure (which a Rust guest turns into an abort) is reported as what it is.
 struct Limiter {
-    memory_bytes: usize,
+    limit_bytes: usize,
+    used_bytes: usize,
     refused_memory: bool,
+}
+
+/// What the limiter counts for one table element (a function reference and its metadata).
+const TABLE_ELEMENT_BYTES: usize = 16;
+
+impl Limiter {
+    fn grow(&mut self, bytes: usize) -> bool {
+        match self.used_bytes.checked_add(bytes) {
+            Some(total) if total <= self.limit_bytes => {
+                self.used_bytes = total;
+                true
+            }
+            _ => {
+                self.refused_memory = true;
+                false
+            }
+        }
+    }
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            self.refused_memory = true;
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(self.grow(desired.saturating_sub(current)))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        Ok(self.grow(
+            desired
+                .saturating_sub(current)
+                .saturating_mul(TABLE_ELEMENT_BYTES),
+        ))
     }
 
     fn instances(&self) -> usize {
@@ -265,6 +290,61 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// The memory all plugin calls of the operator may hold at once. Each call reserves its
+/// binding's whole memory limit before it starts and returns it when its store is dropped,
+/// so however many reconciles run (200 by default), plugins never hold more than this; a call
+/// that cannot reserve within `wait` fails as `Busy` (each extension point then fails as it
+/// does for any failure: scaling open, upgrades held, pod templates on the last good patch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub memory_bytes: u64,
+    pub wait: Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            memory_bytes: 1 << 30,
+            wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The budget in MiB permits.
+struct Reservations {
+    permits: tokio::sync::Semaphore,
+    total_mib: u32,
+    wait: Duration,
+}
+
+impl Reservations {
+    fn new(budget: Budget) -> Self {
+        let total_mib = u32::try_from(budget.memory_bytes >> 20)
+            .unwrap_or(u32::MAX)
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS as u32);
+        Reservations {
+            permits: tokio::sync::Semaphore::new(total_mib as usize),
+            total_mib,
+            wait: budget.wait,
+        }
+    }
+
+    async fn reserve(
+        &self,
+        memory_bytes: u64,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, CallFailure> {
+        let mib = u32::try_from(memory_bytes.div_ceil(1 << 20))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_mib);
+        match tokio::time::timeout(self.wait, self.permits.acquire_many(mib)).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(CallFailure::Busy {
+                waited_ms: self.wait.as_millis() as u64,
+            }),
+        }
+    }
+}
+
 /// How the engine is set up.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -274,6 +354,8 @@ pub struct EngineOptions {
     /// bench), at the price of reserving `instances x 4 x max_memory_bytes` of virtual memory
     /// up front and at most `instances` calls at once (more fail as traps until one ends).
     pub pooling: Option<PoolingOptions>,
+    /// The memory all calls together may hold.
+    pub budget: Budget,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -290,6 +372,7 @@ pub struct PolicyEngine {
     linker: Linker<CallState>,
     compiled: Mutex<HashMap<Digest, Component>>,
     disk_cache: Option<PathBuf>,
+    reservations: Reservations,
 }
 
 impl PolicyEngine {
@@ -299,7 +382,7 @@ impl PolicyEngine {
     pub fn new(disk_cache: Option<PathBuf>) -> wasmtime::Result<PolicyEngine> {
         PolicyEngine::with_options(EngineOptions {
             disk_cache,
-            pooling: None,
+            ..EngineOptions::default()
         })
     }
 
@@ -350,6 +433,7 @@ impl PolicyEngine {
             linker,
             compiled: Mutex::default(),
             disk_cache,
+            reservations: Reservations::new(options.budget),
         })
     }
 
@@ -503,6 +587,14 @@ impl PolicyEngine {
         body: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
         output_bytes: impl FnOnce(&R) -> u64,
     ) -> Result<Called<R>, CallFailure> {
+        // Held until the store below is dropped, at the end of this function.
+        let _reserved = match self.reservations.reserve(limits.memory_bytes).await {
+            Ok(reserved) => reserved,
+            Err(busy) => {
+                tracing::warn!(plugin = %plugin.name, digest = %plugin.digest, "plugin call {busy}");
+                return Err(busy);
+            }
+        };
         let stdio = MemoryOutputPipe::new(STDIO_BYTES);
         let wasi = WasiCtx::builder()
             .stdout(stdio.clone())
@@ -512,7 +604,8 @@ impl PolicyEngine {
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter {
-                memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
+                limit_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
+                used_bytes: 0,
                 refused_memory: false,
             },
             plugin: plugin.name.clone(),
@@ -629,4 +722,27 @@ fn classify(
         None => format!("{err:#}"),
     };
     CallFailure::Trap { message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_counts_every_memory_and_table_of_the_store_together() {
+        let mut limiter = Limiter {
+            limit_bytes: 64 << 20,
+            used_bytes: 0,
+            refused_memory: false,
+        };
+        // A first memory of 40 MiB, then a second: together they would pass the limit.
+        assert!(limiter.memory_growing(0, 40 << 20, None).unwrap());
+        assert!(!limiter.memory_growing(0, 40 << 20, None).unwrap());
+        assert!(limiter.refused_memory);
+        // Growing the first by what is left is fine; tables count against the same budget.
+        assert!(limiter.memory_growing(40 << 20, 60 << 20, None).unwrap());
+        assert!(limiter.table_growing(0, 1_000, None).unwrap());
+        assert!(!limiter.table_growing(1_000, 1_000_000, None).unwrap());
+        assert_eq!(limiter.used_bytes, (60 << 20) + 1_000 * TABLE_ELEMENT_BYTES);
+    }
 }

@@ -27,7 +27,7 @@ pub mod stats;
 pub mod tenancy;
 
 pub use engine::{
-    CallFailure, Called, Digest, EngineOptions, LoadError, LogLine, Plugin, PolicyEngine,
+    Budget, CallFailure, Called, Digest, EngineOptions, LoadError, LogLine, Plugin, PolicyEngine,
     PoolingOptions,
 };
 pub use guard::PodGuard;

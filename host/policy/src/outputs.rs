@@ -156,6 +156,14 @@ pub fn upgrade(
     Ok((decision, notes))
 }
 
+/// The most operations a pod-template patch may have.
+pub const MAX_PATCH_OPERATIONS: usize = 1_000;
+/// The largest template a patch may leave, in bytes of JSON (a ConfigMap, which carries a
+/// native TaskManager template, holds 1 MiB).
+pub const MAX_PATCHED_BYTES: usize = 1 << 20;
+/// The deepest template a patch may leave (a PodTemplateSpec is about 12 levels deep).
+pub const MAX_PATCHED_DEPTH: usize = 64;
+
 /// A pod-template answer: a JSON Patch that applies to the rendered template, leaves a valid
 /// PodTemplateSpec, and introduces nothing the tenant's guard forbids.
 pub fn pod_template(
@@ -168,8 +176,7 @@ pub fn pod_template(
     let patch: json_patch::Patch = serde_json::from_value(patch_value.clone())
         .map_err(|err| format!("the patch is not an RFC 6902 JSON Patch: {err}"))?;
     let mut patched = template.clone();
-    json_patch::patch(&mut patched, &patch)
-        .map_err(|err| format!("the patch does not apply: {err}"))?;
+    apply_bounded(&mut patched, &patch)?;
     serde_json::from_value::<k8s_openapi::api::core::v1::PodTemplateSpec>(patched.clone())
         .map_err(|err| format!("the patched template is not a valid PodTemplateSpec: {err}"))?;
     let violations = guard::violations(template, &patched, guard);
@@ -183,6 +190,102 @@ pub fn pod_template(
         patch: patch_value,
         pod_template: patched,
     })
+}
+
+/// Applies `patch` one operation at a time, refusing before an operation would take the
+/// document past [`MAX_PATCHED_BYTES`] or [`MAX_PATCHED_DEPTH`]: `copy` doubles a document per
+/// operation, so 40 operations of a few bytes each could ask for terabytes. What an operation
+/// adds is measured before it runs, and the measuring stops at the limit, so a refused patch
+/// costs at most about the limit.
+fn apply_bounded(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), String> {
+    use json_patch::PatchOperation as Op;
+    if patch.0.len() > MAX_PATCH_OPERATIONS {
+        return Err(format!(
+            "the patch has {} operations, more than the {MAX_PATCH_OPERATIONS} the host applies",
+            patch.0.len()
+        ));
+    }
+    let mut size = weight(doc, usize::MAX);
+    for (i, op) in patch.0.iter().enumerate() {
+        let budget = MAX_PATCHED_BYTES.saturating_sub(size) + 1;
+        let (added, path, value_depth) = match op {
+            Op::Add(op) => (
+                weight(&op.value, budget),
+                op.path.as_str(),
+                depth(&op.value),
+            ),
+            Op::Replace(op) => (
+                weight(&op.value, budget),
+                op.path.as_str(),
+                depth(&op.value),
+            ),
+            Op::Copy(op) => match doc.pointer(op.from.as_str()) {
+                Some(source) => (weight(source, budget), op.path.as_str(), depth(source)),
+                // json_patch names the missing source below.
+                None => (0, op.path.as_str(), 0),
+            },
+            Op::Move(op) => (0, op.path.as_str(), 0),
+            Op::Remove(_) | Op::Test(_) => (0, "", 0),
+        };
+        size = size.saturating_add(added);
+        if size > MAX_PATCHED_BYTES {
+            return Err(format!(
+                "operation {i} would make the template larger than {MAX_PATCHED_BYTES} bytes; the patch is refused"
+            ));
+        }
+        let levels = path.matches('/').count() + value_depth;
+        if levels > MAX_PATCHED_DEPTH {
+            return Err(format!(
+                "operation {i} would nest the template {levels} levels deep, more than {MAX_PATCHED_DEPTH}; the patch is refused"
+            ));
+        }
+        json_patch::patch(doc, std::slice::from_ref(op))
+            .map_err(|err| format!("the patch does not apply: operation {i}: {err}"))?;
+    }
+    Ok(())
+}
+
+/// About how many bytes `value` takes as JSON, counted no further than `budget`.
+fn weight(value: &Value, budget: usize) -> usize {
+    let mut total = 0usize;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        total += match v {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => 8,
+            Value::String(s) => s.len() + 2,
+            Value::Array(items) => {
+                stack.extend(items);
+                2 + items.len()
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    total += key.len() + 4;
+                    stack.push(item);
+                }
+                2
+            }
+        };
+        if total > budget {
+            return total;
+        }
+    }
+    total
+}
+
+/// How many levels of arrays and objects `value` nests.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, level + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, level + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 #[cfg(test)]
@@ -210,6 +313,7 @@ mod tests {
             vertices: vec![vertex("a", 2), vertex("b", 4)],
             recommendations: vec![],
             tenant_slots_in_use: 0,
+            tenant_usage_error: None,
             config: json!({}),
         }
     }
@@ -332,5 +436,139 @@ mod tests {
             err.contains("refused by the tenant's guard: spec.hostPID"),
             "{err}"
         );
+    }
+
+    fn rendered() -> Value {
+        json!({"metadata": {"labels": {"app": "orders"}},
+               "spec": {"containers": [{"name": "flink-main-container", "image": "flink:2.3"}]}})
+    }
+
+    /// The patch of the issue: 40 `copy` operations, each doubling the template (under 3 KB
+    /// of text). Before the host measured while applying, this asked for terabytes.
+    #[test]
+    fn a_copy_bomb_is_refused_at_the_size_limit_without_being_applied() {
+        let mut ops =
+            vec![json!({"op": "add", "path": "/metadata/annotations", "value": {"a": "x"}})];
+        for i in 0..40 {
+            ops.push(json!({"op": "copy", "from": "/metadata/annotations", "path": format!("/metadata/annotations/k{i}")}));
+        }
+        let started = std::time::Instant::now();
+        let error = pod_template(
+            &rendered(),
+            &Value::Array(ops).to_string(),
+            &PodGuard::default(),
+        )
+        .expect_err("refused");
+        assert!(error.contains("larger than 1048576 bytes"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn too_many_operations_and_too_deep_templates_are_refused() {
+        let many: Vec<Value> = (0..=MAX_PATCH_OPERATIONS)
+            .map(|_| json!({"op": "test", "path": "/spec", "value": null}))
+            .collect();
+        let error = pod_template(
+            &rendered(),
+            &Value::Array(many).to_string(),
+            &PodGuard::default(),
+        )
+        .expect_err("refused");
+        assert!(error.contains("1001 operations"), "{error}");
+        let mut deep = json!("bottom");
+        for _ in 0..70 {
+            deep = json!({"d": deep});
+        }
+        let patch = json!([{"op": "add", "path": "/metadata/annotations", "value": deep}]);
+        let error = pod_template(&rendered(), &patch.to_string(), &PodGuard::default())
+            .expect_err("refused");
+        assert!(error.contains("levels deep"), "{error}");
+    }
+
+    #[test]
+    fn an_ordinary_patch_applies_whole() {
+        let patch = json!([
+            {"op": "add", "path": "/metadata/annotations", "value": {"team": "a"}},
+            {"op": "copy", "from": "/metadata/annotations/team", "path": "/metadata/annotations/owner"},
+            {"op": "move", "from": "/metadata/annotations/owner", "path": "/metadata/annotations/lead"},
+        ]);
+        let decision =
+            pod_template(&rendered(), &patch.to_string(), &PodGuard::default()).expect("applies");
+        assert_eq!(
+            decision.pod_template["metadata"]["annotations"],
+            json!({"team": "a", "lead": "a"})
+        );
+    }
+}
+
+#[cfg(test)]
+mod patch_properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn template() -> Value {
+        json!({"metadata": {"labels": {"app": "orders"}, "annotations": {"a": "x"}},
+               "spec": {"containers": [{"name": "flink-main-container", "image": "flink:2.3",
+                        "env": [{"name": "TZ", "value": "UTC"}]}],
+                        "volumes": [{"name": "conf", "configMap": {"name": "c"}}]}})
+    }
+
+    fn pointer() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "/metadata/annotations/b",
+            "/metadata/annotations",
+            "/metadata/labels/app",
+            "/spec/containers/0/env/-",
+            "/spec/containers/0/securityContext",
+            "/spec/volumes/-",
+            "/spec/volumes/0",
+            "/spec/hostNetwork",
+            "/spec",
+            "",
+            "/nope/deeper",
+        ])
+        .prop_map(String::from)
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(json!(true)),
+            Just(json!({"privileged": true})),
+            Just(json!({"name": "h", "hostPath": {"path": "/"}})),
+            "[a-z]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+        })
+    }
+
+    fn operation() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (pointer(), value()).prop_map(|(p, v)| json!({"op": "add", "path": p, "value": v})),
+            (pointer(), value()).prop_map(|(p, v)| json!({"op": "replace", "path": p, "value": v})),
+            (pointer(), pointer()).prop_map(|(f, p)| json!({"op": "copy", "from": f, "path": p})),
+            (pointer(), pointer()).prop_map(|(f, p)| json!({"op": "move", "from": f, "path": p})),
+            pointer().prop_map(|p| json!({"op": "remove", "path": p})),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+        /// Whatever patch a plugin returns, the host answers (never panics), and what it
+        /// accepts stays within the bounds and passes the default guard.
+        #[test]
+        fn any_patch_is_refused_or_yields_a_bounded_guarded_template(
+            ops in prop::collection::vec(operation(), 0..60)
+        ) {
+            let text = Value::Array(ops).to_string();
+            if let Ok(decision) = pod_template(&template(), &text, &PodGuard::default()) {
+                prop_assert!(weight(&decision.pod_template, usize::MAX) <= MAX_PATCHED_BYTES);
+                prop_assert!(depth(&decision.pod_template) <= MAX_PATCHED_DEPTH);
+                prop_assert!(guard::violations(&template(), &decision.pod_template, &PodGuard::default()).is_empty());
+            }
+        }
     }
 }

@@ -287,6 +287,60 @@ async fn a_memory_bomb_hits_the_memory_cap() {
     engine_still_serves().await;
 }
 
+/// However many calls run at once, plugins together hold at most the engine's budget: a call
+/// that cannot reserve its memory limit in time is not run (`Busy`), and runs once the budget
+/// is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_memory_budget_wait_for_it_and_then_fail_as_busy() {
+    let engine = Arc::new(
+        PolicyEngine::with_options(flink_policy::EngineOptions {
+            budget: flink_policy::Budget {
+                memory_bytes: 64 << 20,
+                wait: std::time::Duration::from_millis(50),
+            },
+            ..Default::default()
+        })
+        .expect("engine"),
+    );
+    let hostile = engine
+        .load("hostile", &plugin_bytes("hostile-plugin"))
+        .expect("load");
+    let quota = engine
+        .load("quota", &plugin_bytes("tenant-quota-scaling"))
+        .expect("load");
+    // Loops until its deadline, holding the whole budget meanwhile.
+    let looping = Limits {
+        fuel: u64::MAX / 2,
+        ..scaling_limits()
+    };
+    let holder = {
+        let (engine, hostile) = (engine.clone(), hostile.clone());
+        tokio::spawn(async move {
+            engine
+                .scaling(
+                    &hostile,
+                    &scaling_input(json!({"misbehave": "loop"})),
+                    &looping,
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let input = scaling_input(json!({"tenantMaxSlots": 36}));
+    let refused = engine.scaling(&quota, &input, &scaling_limits()).await;
+    assert_eq!(refused.unwrap_err(), CallFailure::Busy { waited_ms: 50 });
+    assert!(matches!(
+        holder.await.expect("task").unwrap_err(),
+        CallFailure::Timeout { .. }
+    ));
+    assert!(
+        engine
+            .scaling(&quota, &input, &scaling_limits())
+            .await
+            .is_ok()
+    );
+}
+
 #[tokio::test]
 async fn runaway_recursion_exhausts_the_stack_not_the_host() {
     let failure = hostile(
@@ -549,6 +603,7 @@ async fn a_pooling_engine_contains_plugins_the_same_way() {
             instances: 8,
             max_memory_bytes: Limits::operator_maxima().memory_bytes,
         }),
+        ..Default::default()
     })
     .expect("a pooling engine");
     let quota = pooled

@@ -69,6 +69,7 @@ impl Policies {
                     instances,
                     max_memory_bytes: settings.maxima.memory_bytes,
                 }),
+            budget: settings.budget,
         };
         let engine = PolicyEngine::with_options(options)
             .map_err(|e| format!("cannot start the Wasm engine: {e:#}"))?;
