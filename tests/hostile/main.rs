@@ -4,3 +4,4 @@
 
 mod config_file;
 mod job_manager_answers;
+mod pod_plugins;

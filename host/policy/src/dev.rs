@@ -13,6 +13,7 @@ pub const PLUGINS: &[&str] = &[
     "hostile-plugin",
     "hostile-imports-plugin",
     "hostile-version-plugin",
+    "hostile-pods-plugin",
 ];
 
 /// The target directory of the running test or bench binary (`<target>/<profile>/deps/<bin>`).
