@@ -174,6 +174,11 @@ pub struct RunArgs {
     /// none by default, so no file of the operator can be named.
     #[arg(long = "artifact-local-root", value_name = "PREFIX=DIR", value_parser = local_root)]
     artifact_local_roots: Vec<(String, PathBuf)>,
+    /// A directory of the operator's file system under which it deletes a `file:` savepoint
+    /// whose cluster is gone (only a directory holding `_metadata`). Repeatable; none by
+    /// default, so no resource can make the operator delete a file.
+    #[arg(long = "snapshot-local-root", value_name = "DIR")]
+    snapshot_local_roots: Vec<PathBuf>,
 }
 
 fn local_root(text: &str) -> Result<(String, PathBuf), String> {
@@ -308,6 +313,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 artifact_disallow_restricted_hosts,
                 artifact_base_dir,
                 artifact_local_roots,
+                snapshot_local_roots,
             } = *args;
             logging::init(log_format, "warn,flink_operator=info");
             let mut settings = crate::settings::Settings {
@@ -335,6 +341,7 @@ pub fn run(cli: Cli) -> ExitCode {
             settings.validation.disallow_restricted_hosts = artifact_disallow_restricted_hosts;
             settings.artifacts.base_dir = artifact_base_dir;
             settings.artifacts.local_roots = artifact_local_roots;
+            settings.snapshots.local_roots = snapshot_local_roots;
             if let Some(address) = webhook_address {
                 let namespace = &settings.policies.namespace;
                 settings.webhook = Some(crate::webhook::WebhookSettings {

@@ -26,6 +26,7 @@ pub struct Settings {
     /// What validation refuses; the operator ConfigMap can change the artifact keys in it.
     pub validation: ValidationSettings,
     pub artifacts: ArtifactSettings,
+    pub snapshots: SnapshotSettings,
     /// The field manager of server-side applies and status writes.
     pub field_manager: String,
     pub policies: PolicySettings,
@@ -76,6 +77,15 @@ impl Default for PolicySettings {
     }
 }
 
+/// Snapshot files the operator deletes itself.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotSettings {
+    /// Directories under which the operator deletes a `file:` savepoint (a directory holding
+    /// `_metadata`) whose cluster is gone and cannot dispose of it. None by default: the
+    /// operator then never deletes a file because a resource names it.
+    pub local_roots: Vec<PathBuf>,
+}
+
 /// How session-job jars are fetched (which ones may be is `ValidationSettings`).
 #[derive(Clone, Debug)]
 pub struct ArtifactSettings {
@@ -124,6 +134,7 @@ impl Default for Settings {
             flink_defaults: BTreeMap::new(),
             validation: ValidationSettings::default(),
             artifacts: ArtifactSettings::default(),
+            snapshots: SnapshotSettings::default(),
             field_manager: "flink-operator".into(),
             policies: PolicySettings::default(),
             http_address: None,

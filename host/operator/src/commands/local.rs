@@ -261,6 +261,10 @@ pub fn local_settings(
     settings.validation = local_validation();
     settings.artifacts.local_roots = vec![("/opt/flink/usrlib".into(), usrlib.to_path_buf())];
     settings.artifacts.base_dir = work_dir.join("artifacts");
+    // Savepoints of deleted local clusters are deleted under the examples' state directory
+    // and this cluster's own.
+    settings.snapshots.local_roots =
+        vec![PathBuf::from("/tmp/flink-operator"), work_dir.to_path_buf()];
     // Loopback only, on a free port: several local clusters (and test suites) run side by side.
     settings.http_address = Some(([127, 0, 0, 1], 0).into());
     // `flink-operator-config` in `default` configures the operator, as in a cluster.

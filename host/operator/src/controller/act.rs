@@ -267,16 +267,10 @@ where
                 .await?;
         }
         Action::DeleteSavepointFiles { path } => {
-            // Only local file systems: anything else needs Flink's file system plugins.
-            if let Some(dir) = path.strip_prefix("file:") {
-                let dir = format!("/{}", dir.trim_start_matches('/'));
-                match tokio::fs::remove_dir_all(&dir).await {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => tracing::warn!(%path, error = %e, "cannot delete savepoint files"),
-                }
-            } else {
-                tracing::warn!(%path, "savepoint outside file:// left in place: its cluster is gone");
+            if let Err(why) =
+                super::snapshot_files::delete(&path, &ctx.settings.snapshots.local_roots).await
+            {
+                tracing::warn!(%path, "savepoint files not deleted: {why}");
             }
         }
         Action::DisposeSavepoint { cluster, path } => {

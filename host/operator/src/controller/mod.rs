@@ -8,6 +8,7 @@ pub mod config_reload;
 mod flink_clients;
 mod observe;
 pub mod policies;
+mod snapshot_files;
 pub mod status_patch;
 
 use crate::observability::endpoints::{self, Health};

@@ -134,7 +134,10 @@ fn decide_status(
         if !has_finalizer {
             return plan;
         }
-        let dispose = savepoint.is_some_and(|s| s.disposes_on_delete())
+        // A savepoint the user registered (`alreadyExists`) is theirs to keep: the operator
+        // disposes only of what it took.
+        let dispose = savepoint
+            .is_some_and(|s| s.disposes_on_delete() && s.already_exists != Some(true))
             && status.state == Some(SnapshotState::Completed);
         if let (true, Some(path)) = (dispose, status.path.clone()) {
             plan.actions.push(match &observed.target {
@@ -588,5 +591,39 @@ spec:
                 path: "file:/tmp/sp/savepoint-1".into()
             }
         );
+    }
+
+    #[test]
+    fn a_savepoint_the_user_registered_is_never_disposed_of() {
+        let mut resource = snapshot(&SAVEPOINT.replace(
+            "path: 'file:///tmp/sp'",
+            "path: 'file:///etc', alreadyExists: true",
+        ));
+        assert_eq!(
+            resource
+                .spec
+                .savepoint
+                .as_ref()
+                .and_then(|s| s.already_exists),
+            Some(true)
+        );
+        resource.status = Some(FlinkStateSnapshotStatus {
+            state: Some(SnapshotState::Completed),
+            path: Some("file:///etc".into()),
+            ..Default::default()
+        });
+        resource.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        for observed in [
+            running(),
+            ObservedSnapshot {
+                target: SnapshotTarget::Missing("gone".into()),
+                result: None,
+            },
+        ] {
+            let plan = decided(&resource, &observed, 1_000, &Intervals::default());
+            assert_eq!(plan.actions, vec![Action::RemoveFinalizer]);
+        }
     }
 }
