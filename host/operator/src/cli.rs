@@ -356,6 +356,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     .to_vec(),
                     secret: webhook_secret,
                     configuration: webhook_configuration,
+                    reload_every: std::time::Duration::from_secs(10),
                 });
             }
             if leader_elect {

@@ -49,6 +49,7 @@ fn start(
         dns_names: vec![SERVICE.to_string()],
         secret: "flink-operator-webhook-cert".into(),
         configuration: Some("flink-operator".into()),
+        reload_every: std::time::Duration::from_millis(200),
     });
     let ctx = Context::new(client.clone(), settings);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -219,4 +220,93 @@ async fn the_webhook_serves_tls_with_a_shared_certificate_and_judges_admission_r
             .unwrap();
     }
     server.shutdown().await;
+}
+
+/// Hostile (docs/security.md): clients that open connections and never finish a TLS handshake
+/// hold up nobody, and a certificate cert-manager renews in its directory is served without a
+/// restart (handshakes are per-connection tasks; the served certificate is swapped whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_handshakes_hold_up_nobody_and_a_renewed_certificate_is_served_without_a_restart() {
+    use flink_operator::webhook::tls;
+    let (_server, client) = common::stand_in(&["flink-system"]).await;
+    let dir = std::env::temp_dir().join(format!("webhook-certs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |certificate: &tls::Certificate| {
+        std::fs::write(dir.join("tls.crt"), &certificate.cert_pem).unwrap();
+        std::fs::write(dir.join("tls.key"), &certificate.key_pem).unwrap();
+        std::fs::write(dir.join("ca.crt"), &certificate.ca_pem).unwrap();
+    };
+    let first = tls::generate(&[SERVICE.to_string()]).unwrap();
+    write(&first);
+    let mut settings = Settings::default();
+    settings.policies.namespace = "flink-system".into();
+    settings.webhook = Some(WebhookSettings {
+        address: ([127, 0, 0, 1], 0).into(),
+        cert_dir: Some(dir.clone()),
+        dns_names: vec![SERVICE.to_string()],
+        secret: "unused".into(),
+        configuration: None,
+        reload_every: Duration::from_millis(200),
+    });
+    let ctx = Context::new(client.clone(), settings);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(controller::run(ctx.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let address = eventually("the webhook", async || ctx.webhook.address.get().copied()).await;
+    assert!(
+        ctx.webhook
+            .serving
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+
+    // Forty connections that never say a word.
+    let mut stalled = Vec::new();
+    for _ in 0..40 {
+        stalled.push(tokio::net::TcpStream::connect(address).await.unwrap());
+    }
+    let trusting = |ca: &str| {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+            .resolve(SERVICE, address)
+            .timeout(Duration::from_secs(3))
+            .build()
+            .unwrap()
+    };
+    let validate = async |client: &reqwest::Client| {
+        client
+            .post(format!("https://{SERVICE}:{}/validate", address.port()))
+            .json(&review("CREATE", json!({"kind": "FlinkStateSnapshot"})))
+            .send()
+            .await
+    };
+    let started = std::time::Instant::now();
+    let answer = validate(&trusting(&first.ca_pem))
+        .await
+        .expect("answered while 40 handshakes stall");
+    assert!(answer.status().is_success());
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // cert-manager renews: another CA and key, written in place.
+    let renewed = tls::generate(&[SERVICE.to_string()]).unwrap();
+    write(&renewed);
+    eventually("the renewed certificate served", async || {
+        validate(&trusting(&renewed.ca_pem)).await.ok().map(|_| ())
+    })
+    .await;
+    assert!(
+        validate(&trusting(&first.ca_pem)).await.is_err(),
+        "the old certificate is no longer served"
+    );
+    drop(stalled);
+    let _ = stop.send(());
+    let _ = task.await;
+    assert!(
+        !ctx.webhook
+            .serving
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

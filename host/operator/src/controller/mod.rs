@@ -471,6 +471,7 @@ pub async fn run(
         shutdown.clone(),
     )));
     if let Some(webhook) = &settings.webhook {
+        let _ = ctx.health.webhook.set(ctx.webhook.clone());
         let current = {
             let ctx = Arc::downgrade(&ctx);
             Arc::new(move || {

@@ -28,6 +28,8 @@ pub struct Health {
     api_answered_ms: AtomicI64,
     /// Where the HTTP port was bound (port 0 picks one).
     pub address: OnceLock<SocketAddr>,
+    /// The admission webhook, when this replica serves one: not ready while it does not.
+    pub webhook: OnceLock<Arc<crate::webhook::Bound>>,
 }
 
 impl Health {
@@ -55,6 +57,11 @@ impl Health {
     /// Whether the operator does its work now.
     pub fn ready(&self, now_ms: i64) -> Result<(), String> {
         self.live()?;
+        if let Some(webhook) = self.webhook.get()
+            && !webhook.serving.load(Ordering::Relaxed)
+        {
+            return Err("the admission webhook is not serving".into());
+        }
         let answered = self.api_answered_ms.load(Ordering::Relaxed);
         if answered == 0 {
             return Err("the Kubernetes API has not answered yet".into());
@@ -141,5 +148,20 @@ mod tests {
         );
         health.controllers_stopped();
         assert!(health.live().is_err());
+    }
+
+    #[test]
+    fn a_replica_whose_webhook_does_not_serve_is_not_ready() {
+        let health = Health::default();
+        health.controllers_started();
+        health.api_answered(1_000_000);
+        let webhook = Arc::new(crate::webhook::Bound::default());
+        let _ = health.webhook.set(webhook.clone());
+        assert_eq!(
+            health.ready(1_000_000),
+            Err("the admission webhook is not serving".to_string())
+        );
+        webhook.serving.store(true, Ordering::Relaxed);
+        assert_eq!(health.ready(1_000_000), Ok(()));
     }
 }

@@ -35,18 +35,22 @@ pub struct WebhookSettings {
     /// The Validating- and MutatingWebhookConfiguration whose `caBundle` gets the generated
     /// CA (None: cert-manager's CA injector or the user fills it).
     pub configuration: Option<String>,
+    /// How often `cert_dir` is read again for a renewed certificate.
+    pub reload_every: std::time::Duration,
 }
 
 /// The validation settings in effect at the moment of a request (the operator ConfigMap can
 /// change them while the webhook serves).
 pub type CurrentValidation = Arc<dyn Fn() -> ValidationSettings + Send + Sync>;
 
-/// Where the webhook listens, once bound (port 0 picks one).
+/// Where the webhook listens, once bound (port 0 picks one), and whether it serves now.
 #[derive(Debug, Default)]
 pub struct Bound {
     pub address: OnceLock<std::net::SocketAddr>,
     /// The CA clients must trust.
     pub ca_pem: OnceLock<String>,
+    /// True while requests are served (`/readyz` is false otherwise).
+    pub serving: std::sync::atomic::AtomicBool,
 }
 
 /// Serves the webhook until `shutdown`; an error says why it cannot (then the API server's
@@ -69,7 +73,8 @@ pub async fn serve(
             certificate
         }
     };
-    let acceptor = tls::acceptor(&certificate)?;
+    let served = Arc::new(tls::ServedCertificate::new(&certificate)?);
+    let acceptor = tls::acceptor(served.clone())?;
     let tcp = tokio::net::TcpListener::bind(settings.address)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.address))?;
@@ -82,10 +87,32 @@ pub async fn serve(
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
         .with_state(validation);
-    axum::serve(tls::TlsListener { tcp, acceptor }, app)
+    let listener = tls::TlsListener::new(tcp, acceptor)
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.address))?;
+    let shutdown = futures::FutureExt::shared(shutdown);
+    // cert-manager renews its certificate in place: the new one is served without a restart.
+    let reloading = settings.cert_dir.clone().map(|dir| {
+        tokio::spawn(tls::reload_from(
+            dir,
+            served,
+            settings.reload_every,
+            shutdown.clone(),
+        ))
+    });
+    bound
+        .serving
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| format!("the webhook stopped: {e}"))
+        .map_err(|e| format!("the webhook stopped: {e}"));
+    bound
+        .serving
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    if let Some(reloading) = reloading {
+        reloading.abort();
+    }
+    served
 }
 
 async fn validate(

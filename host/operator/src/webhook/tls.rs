@@ -4,12 +4,16 @@
 //! between replicas through a Secret.
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
+use tokio_rustls::rustls::sign::CertifiedKey;
 
 /// A serving certificate and its key (PEM), and the CA that signed it (PEM, for `caBundle`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,57 +71,242 @@ pub fn from_dir(dir: &Path) -> Result<Certificate, String> {
     })
 }
 
-/// The rustls acceptor for `certificate`.
-pub fn acceptor(certificate: &Certificate) -> Result<TlsAcceptor, String> {
+/// The certificate being served, swapped whole when cert-manager renews it: handshakes in
+/// flight keep the one they started with.
+#[derive(Debug)]
+pub struct ServedCertificate {
+    current: std::sync::RwLock<Arc<CertifiedKey>>,
+}
+
+impl ServedCertificate {
+    pub fn new(certificate: &Certificate) -> Result<ServedCertificate, String> {
+        Ok(ServedCertificate {
+            current: std::sync::RwLock::new(Arc::new(certified_key(certificate)?)),
+        })
+    }
+
+    /// Serves `certificate` from the next handshake on; a certificate that does not parse is
+    /// refused and the current one kept.
+    pub fn replace(&self, certificate: &Certificate) -> Result<(), String> {
+        let key = Arc::new(certified_key(certificate)?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = key;
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for ServedCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+fn certified_key(certificate: &Certificate) -> Result<CertifiedKey, String> {
     let chain = CertificateDer::pem_slice_iter(certificate.cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("the webhook certificate is not PEM: {e}"))?;
+    if chain.is_empty() {
+        return Err("the webhook certificate file holds no certificate".into());
+    }
     let key = PrivateKeyDer::from_pem_slice(certificate.key_pem.as_bytes())
         .map_err(|e| format!("the webhook key is not PEM: {e}"))?;
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .map_err(|e| format!("the webhook certificate and key do not fit: {e}"))?;
+    CertifiedKey::from_der(chain, key, &provider())
+        .map_err(|e| format!("the webhook certificate and key do not fit: {e}"))
+}
+
+fn provider() -> CryptoProvider {
+    tokio_rustls::rustls::crypto::ring::default_provider()
+}
+
+/// The rustls acceptor serving whatever `served` holds at each handshake.
+pub fn acceptor(served: Arc<ServedCertificate>) -> Result<TlsAcceptor, String> {
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_cert_resolver(served);
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// TCP accepted, then TLS; a client that fails or stalls its handshake is dropped and the
-/// next one accepted (the API server is the only client, and retries).
-pub struct TlsListener {
-    pub tcp: tokio::net::TcpListener,
-    pub acceptor: TlsAcceptor,
+/// Re-reads `dir` (cert-manager's Secret, mounted) every `every` and serves a renewed
+/// certificate from then on, until `shutdown`. A Secret volume is updated by swapping a
+/// symbolic link, so the files' content, not an inotify event, is what is compared.
+pub async fn reload_from(
+    dir: std::path::PathBuf,
+    served: Arc<ServedCertificate>,
+    every: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut last = from_dir(&dir).ok();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = &mut shutdown => return,
+        }
+        let Ok(now) = from_dir(&dir) else {
+            continue;
+        };
+        if last.as_ref() == Some(&now) {
+            continue;
+        }
+        match served.replace(&now) {
+            Ok(()) => {
+                tracing::info!(dir = %dir.display(), "serving the renewed webhook certificate")
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "the renewed webhook certificate is not served; the previous one stays")
+            }
+        }
+        last = Some(now);
+    }
 }
 
-/// How long a TLS handshake may take.
-const HANDSHAKE: Duration = Duration::from_secs(10);
+/// How long a client may take for its TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(5);
+/// How long an established connection may stay silent before it is closed.
+const IDLE: Duration = Duration::from_secs(60);
+/// Connections at once (handshaking or established); more are closed at once. The API
+/// server, the webhook's only client, needs a handful.
+pub const MAX_CONNECTIONS: usize = 128;
+
+/// TCP accepted, then TLS in a task of its own with a short timeout, so a client that stalls
+/// its handshake holds up nobody; at most [`MAX_CONNECTIONS`] at once, each closed after
+/// [`IDLE`] without a byte from the client.
+pub struct TlsListener {
+    ready: tokio::sync::mpsc::Receiver<(Connection, std::net::SocketAddr)>,
+    local: std::net::SocketAddr,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+impl TlsListener {
+    pub fn new(tcp: tokio::net::TcpListener, acceptor: TlsAcceptor) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let (done, ready) = tokio::sync::mpsc::channel(16);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let accepting = tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "webhook: cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "webhook: {MAX_CONNECTIONS} connections open; closing a new one");
+                    continue;
+                };
+                let (acceptor, done) = (acceptor.clone(), done.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let connection = Connection {
+                                tls,
+                                _slot: slot,
+                                idle: Box::pin(tokio::time::sleep(IDLE)),
+                            };
+                            let _ = done.send((connection, peer)).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "webhook: TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "webhook: TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener {
+            ready,
+            local,
+            accepting,
+        })
+    }
+}
 
 impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Io = Connection;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (stream, peer) = match self.tcp.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook: cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            match tokio::time::timeout(HANDSHAKE, self.acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => return (tls, peer),
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "webhook: TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "webhook: TLS handshake timed out"),
-            }
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accepting task ended (the listener is being dropped): nothing more comes.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
+        Ok(self.local)
+    }
+}
+
+/// An established webhook connection: its slot, freed when it closes, and its idle deadline,
+/// pushed back by every read.
+pub struct Connection {
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    idle: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl tokio::io::AsyncRead for Connection {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let filled = buf.filled().len();
+        match std::pin::Pin::new(&mut self.tls).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > filled {
+                    let deadline = tokio::time::Instant::now() + IDLE;
+                    self.idle.as_mut().reset(deadline);
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "webhook connection idle",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Connection {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tls).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tls).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tls).poll_shutdown(cx)
     }
 }
