@@ -7,6 +7,7 @@ pub mod controller;
 pub mod observability;
 pub mod operator_config;
 pub mod reconcile;
+pub mod redact;
 pub mod render;
 pub mod settings;
 pub mod sharding;

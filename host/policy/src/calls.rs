@@ -226,6 +226,21 @@ impl PolicyEngine {
         guard: &PodGuard,
         limits: &Limits,
     ) -> Result<Called<PodTemplateDecision>, CallFailure> {
+        self.pod_template_onto(plugin, input, &input.pod_template, guard, limits)
+            .await
+    }
+
+    /// Like [`PolicyEngine::pod_template`], with the patch applied to `template` rather than
+    /// to the one the plugin saw: the operator shows plugins a template with its secrets
+    /// masked and patches the real one.
+    pub async fn pod_template_onto(
+        &self,
+        plugin: &Plugin,
+        input: &PodInput,
+        template: &Value,
+        guard: &PodGuard,
+        limits: &Limits,
+    ) -> Result<Called<PodTemplateDecision>, CallFailure> {
         let Prepared::Pods(pre) = &plugin.pre else {
             return Err(wrong(plugin, ExtensionPoint::PodTemplate));
         };

@@ -5,7 +5,7 @@
 
 use super::status_patch::merge_patch;
 use super::{Context, ReconcileError};
-use crate::observability::Redactor;
+use crate::redact::Redactor;
 use crate::reconcile::status::error_json;
 use crate::reconcile::{Action, Note, Plan, SessionJobSubmission};
 use crate::render;
@@ -65,12 +65,13 @@ where
     if let Some(add) = actions.next_if_eq(&Action::AddFinalizer) {
         run(ctx, resource, &api, &namespace, add, finalizer).await?;
     }
+    let redactor = ctx.redactor(resource);
     if let Some(intent) = &plan.intent {
-        write_status(&api, &name, &mut written, intent).await?;
+        write_status(&api, &name, &mut written, intent, &redactor).await?;
     }
     for action in actions {
         if let Err(error) = run(ctx, resource, &api, &namespace, action, finalizer).await {
-            let message = error.to_string();
+            let message = redactor.scrub(&error.to_string());
             let mut failed = written.clone();
             failed["error"] = json!(error_json("ReconcileError", &message));
             if let Some(patch) = merge_patch(&written, &failed) {
@@ -87,23 +88,28 @@ where
             return Err(error);
         }
     }
-    write_status(&api, &name, &mut written, &plan.status).await?;
+    write_status(&api, &name, &mut written, &plan.status, &redactor).await?;
     publish(ctx, resource, &plan.notes).await;
     Ok(())
 }
 
-/// Patches the status from `written` to `status`, if anything differs.
+/// Patches the status from `written` to `status`, if anything differs; `error`, free text
+/// that may echo the spec or Flink, with the resource's secrets masked.
 async fn write_status<K, S>(
     api: &Api<K>,
     name: &str,
     written: &mut Value,
     status: &S,
+    redactor: &Redactor,
 ) -> Result<(), ReconcileError>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize,
 {
-    let target = serde_json::to_value(status).unwrap_or(Value::Null);
+    let mut target = serde_json::to_value(status).unwrap_or(Value::Null);
+    if let Some(error) = target.get_mut("error").filter(|e| e.is_string()) {
+        *error = redactor.scrub_json(error);
+    }
     if let Some(patch) = merge_patch(written, &target) {
         match api
             .patch_status(
@@ -394,7 +400,7 @@ where
     if notes.is_empty() {
         return;
     }
-    let redactor = Redactor::for_resource(resource);
+    let redactor = ctx.redactor(resource);
     publish_to(&ctx.recorder, &resource.object_ref(&()), notes, &redactor).await;
 }
 

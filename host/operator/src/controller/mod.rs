@@ -15,6 +15,7 @@ use crate::observability::endpoints::{self, Health};
 use crate::observability::metrics::{PluginCollector, PluginSample};
 use crate::observability::{Metrics, Seen};
 use crate::operator_config::Dynamic;
+use crate::redact::Redactor;
 use crate::reconcile::{deployment, session_job, snapshot};
 use crate::settings::Settings;
 use crate::sharding::{InFlight, Shards, Witnessed};
@@ -114,6 +115,14 @@ impl Context {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The secrets of `resource` and of the defaults it starts from, to mask in anything said
+    /// about it (events, logs, `status.error`).
+    pub fn redactor<K: kube::Resource + serde::Serialize>(&self, resource: &K) -> Redactor {
+        let namespace = resource.meta().namespace.clone().unwrap_or_default();
+        Redactor::for_resource(resource)
+            .with_defaults(&self.dynamic().flink_defaults_for(&namespace))
     }
 
     pub(crate) fn set_dynamic(&self, dynamic: Dynamic) {
@@ -404,7 +413,7 @@ fn error_policy<K: kube::Resource<DynamicType = ()> + serde::Serialize>(
     ctx: Arc<Context>,
 ) -> Action {
     let delay = ctx.failed(&key(&*resource));
-    let error = crate::observability::Redactor::for_resource(&*resource).scrub(&error.to_string());
+    let error = ctx.redactor(&*resource).scrub(&error.to_string());
     tracing::warn!(resource = %key(&*resource), %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

@@ -18,6 +18,7 @@ use crate::reconcile::observed::{ObservedCheckpoint, ObservedCluster, ObservedSe
 use crate::reconcile::status::{error_json, policy_decision, record_policy, state_name};
 use crate::reconcile::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
 use crate::reconcile::{Action, Note, Plan};
+use crate::redact::Redactor;
 use crate::settings::PolicySettings;
 use flink_api::{
     FlinkDeployment, FlinkDeploymentStatus, FlinkSessionJob, JobStatus, PolicyDecision,
@@ -555,12 +556,20 @@ impl Policies {
                 .flink_version
                 .map(|v| v.as_str().to_string())
                 .unwrap_or_default(),
-            pod_template: template.clone(),
+            // A plugin never holds the resource's secrets (literal env values): it sees them
+            // masked, and its patch is applied to the real template.
+            pod_template: Redactor::for_resource(resource).scrub_json(template),
             config: binding.config.clone(),
         };
         let answer = guarded(binding, now_ms, async {
             self.engine
-                .pod_template(&binding.plugin, &input, &binding.guard, &binding.limits)
+                .pod_template_onto(
+                    &binding.plugin,
+                    &input,
+                    template,
+                    &binding.guard,
+                    &binding.limits,
+                )
                 .await
         })
         .await;
@@ -752,9 +761,14 @@ impl<'a> UpgradeQuestion<'a> {
         job: Option<&'a JobStatus>,
         latest_checkpoint: Option<&'a ObservedCheckpoint>,
     ) -> Self {
+        let old_spec = serde_json::to_value(old).unwrap_or_default();
+        let new_spec = serde_json::to_value(new).unwrap_or_default();
+        // A plugin never holds the specs' secrets: it sees both specs with them masked.
+        let redactor = Redactor::of(&serde_json::json!({ "spec": &old_spec }))
+            .merge(Redactor::of(&serde_json::json!({ "spec": &new_spec })));
         UpgradeQuestion {
-            old_spec: serde_json::to_value(old).unwrap_or_default(),
-            new_spec: serde_json::to_value(new).unwrap_or_default(),
+            old_spec: redactor.scrub_json(&old_spec),
+            new_spec: redactor.scrub_json(&new_spec),
             requested: new_job.map(|j| j.upgrade_mode),
             job,
             latest_checkpoint,

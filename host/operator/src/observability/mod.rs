@@ -4,7 +4,5 @@
 pub mod endpoints;
 pub mod logging;
 pub mod metrics;
-pub mod redact;
 
 pub use metrics::{Metrics, ScalingOutcome, Seen};
-pub use redact::Redactor;

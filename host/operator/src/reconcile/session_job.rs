@@ -262,6 +262,10 @@ impl<'a> Decision<'a> {
     }
 
     fn fail(&mut self, kind: &str, message: String) {
+        // Masked here, as it will be stored, so an unchanged error is recognised as such.
+        let message = crate::redact::Redactor::for_resource(self.resource)
+            .with_defaults(self.ctx.defaults)
+            .scrub(&message);
         self.notes
             .extend(status::report_error(&mut self.status.error, kind, message));
     }

@@ -1,27 +1,46 @@
-//! Keeping secrets out of events and logs. A resource carries secrets in plain sight (an
-//! `s3.secret-key` in its Flink configuration, a `--password` job argument, a literal env value,
-//! a password in a jar URL), and Flink or a validation message may echo them back. Every event
-//! note and every logged error about a resource goes through that resource's [`Redactor`].
+//! Keeping secrets out of events, logs, statuses and plugins. A resource carries secrets in
+//! plain sight (an `s3.secret-key` in its Flink configuration, a `--password` job argument, a
+//! literal env value, a password in a jar URL), the operator's default configuration may too,
+//! and Flink, a validation message or a plugin may echo them back. Every event note, logged
+//! error and `status.error` about a resource goes through that resource's [`Redactor`], and
+//! what a plugin is given (specs, pod templates) has its secrets masked first, so a plugin
+//! never holds one to log or return.
+//!
+//! Not covered (docs/security.md): the rendered Flink configuration ConfigMap holds the values
+//! in plain text, as upstream's does; Flink reads them from there.
 
 use serde_json::Value;
+use std::collections::BTreeMap;
 
-/// What replaces a secret.
+/// What replaces a secret (Flink's own `GlobalConfiguration.HIDDEN_CONTENT`).
 pub const MASK: &str = "******";
 
 /// Whether a Flink configuration key (or an env var, or a job argument name) names a secret:
-/// it mentions a password, secret, token or credential, or a part of it is or ends in `key`
-/// (`s3.access-key`, `fs.azure.account.key`, `apikey`; not `keystore`, whose value is a path).
+/// Flink's own rule (`GlobalConfiguration.isSensitive`, 2.x with FLINK-39561: the key, lower
+/// case, contains one of its words), the artifact headers upstream's operator sends, and any
+/// part that is or ends in `key` (`s3.access-key`, `apikey`; not `keystore`, a path).
 pub fn is_sensitive_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    const WORDS: [&str; 8] = [
+    const WORDS: [&str; 17] = [
+        // Flink's list.
         "password",
         "secret",
-        "token",
-        "credential",
-        "jaas.config",
+        "fs.azure.account.key",
+        "apikey",
+        "api-key",
         "auth-params",
+        "service-key",
+        "token",
         "basic-auth",
+        "jaas.config",
         "http-headers",
+        "access-key",
+        "access.key",
+        "accesskey",
+        // Ours: credentials, and `kubernetes.operator.user.artifacts.http.header`.
+        "credential",
+        "http.header",
+        "private-key",
     ];
     WORDS.iter().any(|w| key.contains(w))
         || key.split(['.', '-', '_']).any(|part| part.ends_with("key"))
@@ -40,17 +59,22 @@ const MIN_SECRET_LEN: usize = 4;
 
 impl Redactor {
     /// The secrets in a resource as JSON (FlinkDeployment, FlinkSessionJob): the values of
-    /// sensitive Flink configuration keys, the value after (or in) a sensitive job argument,
-    /// and literal values of sensitive env vars in the pod templates.
+    /// sensitive Flink configuration keys (flat or nested), the value after (or in) a
+    /// sensitive job argument, and literal values of sensitive env vars in the pod templates.
     pub fn of(resource: &Value) -> Redactor {
         let mut secrets = Vec::new();
         let spec = resource.get("spec").unwrap_or(&Value::Null);
-        if let Some(config) = spec.get("flinkConfiguration").and_then(Value::as_object) {
-            for (key, value) in config {
-                if is_sensitive_key(key) {
-                    secrets.push(text(value));
-                }
-            }
+        if let Some(config) = spec.get("flinkConfiguration").filter(|c| c.is_object())
+            && let Ok(config) =
+                serde_json::from_value::<flink_api::FlinkConfiguration>(config.clone())
+        {
+            secrets.extend(
+                config
+                    .flat()
+                    .into_iter()
+                    .filter(|(key, _)| is_sensitive_key(key))
+                    .map(|(_, value)| value),
+            );
         }
         if let Some(args) = spec.pointer("/job/args").and_then(Value::as_array) {
             let args: Vec<String> = args.iter().map(text).collect();
@@ -73,34 +97,73 @@ impl Redactor {
             "/jobManager/podTemplate",
             "/taskManager/podTemplate",
         ] {
-            let containers = spec
-                .pointer(&format!("{template}/spec/containers"))
-                .into_iter()
-                .chain(spec.pointer(&format!("{template}/spec/initContainers")))
-                .filter_map(Value::as_array)
-                .flatten();
-            for container in containers {
-                for env in container
-                    .get("env")
+            for list in ["containers", "initContainers", "ephemeralContainers"] {
+                for container in spec
+                    .pointer(&format!("{template}/spec/{list}"))
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
                 {
-                    if env
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .is_some_and(is_sensitive_key)
-                        && let Some(value) = env.get("value").and_then(Value::as_str)
+                    for env in container
+                        .get("env")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
                     {
-                        secrets.push(value.to_string());
+                        if env
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .is_some_and(is_sensitive_key)
+                            && let Some(value) = env.get("value").and_then(Value::as_str)
+                        {
+                            secrets.push(value.to_string());
+                        }
                     }
                 }
             }
         }
+        Redactor::from_secrets(secrets)
+    }
+
+    fn from_secrets(mut secrets: Vec<String>) -> Redactor {
         secrets.retain(|s| s.len() >= MIN_SECRET_LEN);
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
         Redactor { secrets }
+    }
+
+    /// This redactor and the sensitive values of `defaults` (the operator's default Flink
+    /// configuration, which every resource starts from).
+    pub fn with_defaults(self, defaults: &BTreeMap<String, String>) -> Redactor {
+        self.merge(Redactor::from_secrets(
+            defaults
+                .iter()
+                .filter(|(key, _)| is_sensitive_key(key))
+                .map(|(_, value)| value.clone())
+                .collect(),
+        ))
+    }
+
+    /// Both redactors' secrets (e.g. an old spec's and a new one's).
+    pub fn merge(self, other: Redactor) -> Redactor {
+        let mut secrets = self.secrets;
+        secrets.extend(other.secrets);
+        Redactor::from_secrets(secrets)
+    }
+
+    /// `value` with every string scrubbed: what a plugin is given instead of a spec or a pod
+    /// template holding secrets.
+    pub fn scrub_json(&self, value: &Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.scrub(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|i| self.scrub_json(i)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.scrub_json(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
     }
 
     /// The redactor of a typed resource (nothing to mask if it does not serialize).
@@ -207,6 +270,30 @@ mod tests {
         assert_eq!(
             redactor.scrub(message),
             "S3 refused ******/******; args --db-password ****** --token=******; env ******; 2 slots in eu-west-1, ssl true, input orders"
+        );
+    }
+
+    #[test]
+    fn nested_configuration_defaults_and_flinks_new_keys_are_secrets_too() {
+        let resource = json!({"spec": {"flinkConfiguration": {
+            "s3": {"secret-key": "nested-secret"},
+            "fs.oss.accessKeyId": "oss-access-id",
+            "kubernetes.operator.user.artifacts.http.header": "Authorization:Bearer jar-token"
+        }}});
+        let defaults = BTreeMap::from([(
+            "fs.s3a.secret.key".to_string(),
+            "default-secret".to_string(),
+        )]);
+        let redactor = Redactor::of(&resource).with_defaults(&defaults);
+        assert_eq!(
+            redactor
+                .scrub("nested-secret oss-access-id Authorization:Bearer jar-token default-secret"),
+            "****** ****** ****** ******"
+        );
+        let spec = json!({"job": {"args": ["--x", "has nested-secret inside"]}, "n": 3});
+        assert_eq!(
+            redactor.scrub_json(&spec),
+            json!({"job": {"args": ["--x", "has ****** inside"]}, "n": 3})
         );
     }
 
