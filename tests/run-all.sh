@@ -27,7 +27,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "policy plugins (wasm32-wasip2)"
 cargo build --quiet --profile plugin --target wasm32-wasip2 \
   -p tenant-quota-scaling -p maintenance-window-upgrade -p connector-pod-template \
-  -p hostile-plugin -p hostile-imports-plugin -p hostile-version-plugin -p hostile-pods-plugin
+  -p hostile-plugin -p hostile-imports-plugin -p hostile-version-plugin -p legacy-v1-0-plugin -p hostile-pods-plugin
 
 step "tests"
 cargo test --workspace --no-fail-fast "$@"

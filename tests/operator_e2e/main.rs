@@ -776,9 +776,10 @@ fn deleting_the_application_leaves_no_object_and_no_process(suite: &Suite) -> Re
     Ok(())
 }
 
-/// Makes the policies ConfigMap bind the example plugin `package` to the tenant whose resources
-/// carry `example.com/tenant: <tenant>`, for `point`, with `config` (YAML flow text); waits until
-/// the operator has it active. The ConfigMap holds only this binding afterwards.
+/// Makes the policies ConfigMap bind the example plugin `package` to `tenant`, which owns the
+/// `default` namespace (every resource in it is the tenant's, whatever its labels), for
+/// `point`, with `config` (YAML flow text); waits until the operator has it active. The
+/// ConfigMap holds only this binding afterwards; [`unbind_tenants`] empties it.
 fn bind_tenant_plugin(
     suite: &Suite,
     tenant: &str,
@@ -795,7 +796,7 @@ fn bind_tenant_plugin(
         flink_policy::ExtensionPoint::PodTemplate => "podTemplate",
     };
     let policies = format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: flink-operator-policies}}\ndata:\n  policies.yaml: |\n    tenantLabel: example.com/tenant\n    tenants:\n    - name: {tenant}\n      {section}:\n        plugin: {package}\n        sha256: \"{}\"\n        config: {config}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: flink-operator-policies}}\ndata:\n  policies.yaml: |\n    tenants:\n    - name: {tenant}\n      namespaces: [default]\n      {section}:\n        plugin: {package}\n        sha256: \"{}\"\n        config: {config}\n",
         flink_policy::Digest::of(&wasm).0
     );
     suite.apply_manifest("policies.yaml", &policies)?;
@@ -806,6 +807,21 @@ fn bind_tenant_plugin(
         &format!("the {} plugin of {tenant} active", point.world()),
         Duration::from_secs(60),
         async || ctx.policies.active().binding_for("default", &labels, point),
+    ));
+    Ok(())
+}
+
+/// Makes the policies ConfigMap bind nothing, and waits until the operator has no binding.
+fn unbind_tenants(suite: &Suite) -> Result<(), String> {
+    suite.apply_manifest(
+        "policies.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flink-operator-policies}\ndata:\n  policies.yaml: |\n    tenants: []\n",
+    )?;
+    let ctx = suite.ctx();
+    suite.runtime.block_on(wait_for(
+        "no tenant binding active",
+        Duration::from_secs(60),
+        async || ctx.policies.active().bindings.is_empty().then_some(()),
     ));
     Ok(())
 }
@@ -1118,7 +1134,13 @@ async fn count_of(client: &FlinkClient, job: &str) -> Result<f64, String> {
         .vertices
         .iter()
         .find(|v| v.name.starts_with("count"))
-        .ok_or("no count vertex")?;
+        .ok_or_else(|| {
+            format!(
+                "no count vertex in job {job} ({:?}): {:?}",
+                details.state,
+                details.vertices.iter().map(|v| &v.name).collect::<Vec<_>>()
+            )
+        })?;
     let metrics = client
         .vertex_metrics_when_present(
             &id,
@@ -2081,7 +2103,8 @@ fn a_session_job_savepoint_upgrade_restores_its_state(suite: &Suite) -> Result<(
     assert!(path.contains(&job) && path.contains("chk-"), "{path}");
     let status = session_job_status(suite, "second").ok_or("no second job")?;
     assert_eq!(text(&status, "/jobStatus/jobId"), job, "not redeployed");
-    Ok(())
+    // The tenant owns `default`: the other resources of the afternoon are not its.
+    unbind_tenants(suite)
 }
 
 fn snapshot_status(suite: &Suite, name: &str) -> Option<Value> {

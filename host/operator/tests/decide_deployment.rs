@@ -41,6 +41,8 @@ struct World {
     defaults: BTreeMap<String, String>,
     /// What the autoscaler's step handed the decision, when the job is autoscaled.
     autoscaler: Option<AutoscalerView>,
+    /// Why the resource's tenant cannot be told, if it cannot.
+    tenancy: Option<flink_api::validation::FieldError>,
 }
 
 fn app() -> World {
@@ -54,6 +56,7 @@ fn app() -> World {
         revision: 0,
         defaults: BTreeMap::new(),
         autoscaler: None,
+        tenancy: None,
     }
 }
 
@@ -66,6 +69,7 @@ impl World {
             defaults: &self.defaults,
             upgrade_policy: self.upgrade_policy.as_ref(),
             autoscaler: self.autoscaler.as_ref(),
+            tenancy: self.tenancy.as_ref(),
         };
         self.now += 1_000;
         decide(&self.resource, &self.observed, &ctx)
@@ -387,6 +391,35 @@ fn a_crash_looping_job_manager_is_reported_without_a_hot_loop() {
             .contains("CrashLoopBackOff")
     );
     assert_eq!(plan.requeue, Intervals::default().reconcile);
+}
+
+#[test]
+fn a_resource_whose_tenant_cannot_be_told_is_held_like_an_invalid_spec() {
+    let mut world = app();
+    world.tenancy = Some(flink_api::validation::FieldError::new(
+        "metadata.labels.example.com/tenant",
+        "is not set in namespace shared, which tenants share; set the label example.com/tenant to one of a, b",
+    ));
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "nothing deployed: {:?}",
+        plan.actions
+    );
+    let error = world.status().error.clone().unwrap_or_default();
+    assert!(
+        error.contains("metadata.labels.example.com/tenant"),
+        "{error}"
+    );
+    world.tenancy = None;
+    let plan = world.reconcile();
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| matches!(a, Action::ApplyCluster(_))),
+        "deployed once the label is fixed: {:?}",
+        plan.actions
+    );
 }
 
 #[test]
@@ -1336,6 +1369,7 @@ fn a_crash_looping_job_manager_is_rolled_back_unless_its_newest_state_is_unknown
         revision: 0,
         defaults: BTreeMap::new(),
         autoscaler: None,
+        tenancy: None,
     };
     let plan = world.reconcile();
     assert!(reasons(&plan).contains(&"Rollback"), "{:?}", plan.notes);

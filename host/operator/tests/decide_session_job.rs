@@ -78,6 +78,7 @@ impl World {
             validation: &validation,
             upgrade_policy: self.upgrade_policy.as_ref(),
             defaults: &self.defaults,
+            tenancy: None,
         };
         decide(&self.resource, &self.observed, &ctx)
     }

@@ -38,7 +38,7 @@ fn check_prints_the_world_version_and_imports() {
     let wasm = plugin_wasm("tenant-quota-scaling");
     let shape = stdout_json(&plugin(&["check", path(&wasm)]));
     assert_eq!(shape["world"], "scaling-policy");
-    assert_eq!(shape["interfaceVersion"], "1.0.0");
+    assert_eq!(shape["interfaceVersion"], "1.1.0");
     assert!(shape["digest"].as_str().unwrap().starts_with("sha256:"));
     let imports: Vec<&str> = shape["imports"]
         .as_array()
@@ -47,7 +47,8 @@ fn check_prints_the_world_version_and_imports() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        imports.contains(&"flinkop:policy/host@1.0.0"),
+        imports.contains(&"flinkop:policy/host@1.1.0")
+            && imports.contains(&"flinkop:policy/tenant@1.1.0"),
         "{imports:?}"
     );
 }

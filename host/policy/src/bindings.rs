@@ -1,5 +1,7 @@
 //! The host side of `wit/policy.wit`, version 1.x: one generated module per world. The shared
-//! `types` and `host` interfaces are generated once (with the scaling world) and reused.
+//! `types` and `host` interfaces are generated once (with the scaling world) and reused. A
+//! plugin of an older minor version (1.0) instantiates against these too: wasmtime resolves
+//! its `@1.0.0` imports and exports to the `@1.1.0` ones, which only add.
 //!
 //! Nothing outside this crate sees these types: `model` is the host's own, serde-friendly view,
 //! so a future 2.x interface can get its own module here without changing callers.
@@ -37,9 +39,10 @@ pub mod pods {
 }
 
 pub use scaling::flinkop::policy::host::Host as LogHost;
+pub use scaling::flinkop::policy::tenant::Host as TenantHost;
 pub use scaling::flinkop::policy::types::{LogLevel, PluginError, ResourceRef};
 
 /// The interface version these bindings were generated from.
-pub const INTERFACE_VERSION: &str = "1.0.0";
+pub const INTERFACE_VERSION: &str = "1.1.0";
 /// The WIT package plugins export.
 pub const PACKAGE: &str = "flinkop:policy";

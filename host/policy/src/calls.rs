@@ -161,11 +161,16 @@ impl PolicyEngine {
             return Err(wrong(plugin, ExtensionPoint::Scaling));
         };
         let wit = input.to_wit();
+        let usage = match &input.tenant_usage_error {
+            Some(why) => Err(why.clone()),
+            None => Ok(input.tenant_slots_in_use),
+        };
         let called = self
             .call(
                 plugin,
                 limits,
                 async |store| {
+                    store.data_mut().tenant_usage = usage;
                     let instance = pre.instantiate_async(&mut *store).await?;
                     instance
                         .flinkop_policy_scaling()
@@ -260,8 +265,7 @@ impl PolicyEngine {
             )
             .await?;
         let called = plugin_error(called)?;
-        let decision =
-            outputs::pod_template(&input.pod_template, &called.value, guard).map_err(invalid)?;
+        let decision = outputs::pod_template(template, &called.value, guard).map_err(invalid)?;
         Ok(called.map(|_| decision))
     }
 }

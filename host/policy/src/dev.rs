@@ -13,6 +13,7 @@ pub const PLUGINS: &[&str] = &[
     "hostile-plugin",
     "hostile-imports-plugin",
     "hostile-version-plugin",
+    "legacy-v1-0-plugin",
     "hostile-pods-plugin",
 ];
 

@@ -174,6 +174,8 @@ pub(crate) struct CallState {
     logs: Vec<LogLine>,
     logs_left: u32,
     dropped_logs: u32,
+    /// What `tenant.slots-in-use` answers (scaling calls set it).
+    pub(crate) tenant_usage: Result<u32, String>,
 }
 
 impl WasiView for CallState {
@@ -187,6 +189,11 @@ impl WasiView for CallState {
 
 impl bindings::scaling::flinkop::policy::types::Host for CallState {}
 
+impl bindings::TenantHost for CallState {
+    fn slots_in_use(&mut self) -> Result<u32, String> {
+        self.tenant_usage.clone()
+    }
+}
 
 impl bindings::LogHost for CallState {
     fn log(&mut self, level: LogLevel, message: String) {
@@ -428,6 +435,10 @@ impl PolicyEngine {
             &mut linker,
             |s| s,
         )?;
+        bindings::scaling::flinkop::policy::tenant::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )?;
         Ok(PolicyEngine {
             engine,
             linker,
@@ -612,6 +623,7 @@ impl PolicyEngine {
             logs: Vec::new(),
             logs_left: limits.log_lines,
             dropped_logs: 0,
+            tenant_usage: Err("the tenant's usage is told to scaling plugins only".into()),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

@@ -21,6 +21,16 @@ pub struct Shape {
     pub exports: Vec<String>,
 }
 
+impl Shape {
+    /// Whether the plugin asks the host for the tenant's usage (interface 1.1's `tenant`), so
+    /// it can be told when the usage is unknown.
+    pub fn imports_tenant(&self) -> bool {
+        self.imports.iter().any(|i| {
+            split(i).is_some_and(|(p, interface, _)| p == PACKAGE && interface == "tenant")
+        })
+    }
+}
+
 /// Why a component is not a plugin this host can run. Each message says what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShapeError {
@@ -78,7 +88,7 @@ const WASI_CLI: &[&str] = &[
 ];
 
 /// Why an import is refused, or None when the allowlist has it. The allowlist is our `host`
-/// (log) and `types`, and the parts of WASI that Rust's standard library links in for any
+/// (log), `tenant` (1.1) and `types`, and the parts of WASI that Rust's standard library links in for any
 /// program: streams and an empty CLI environment (stdin closed, output captured and capped).
 pub fn denied_import(name: &str) -> Option<&'static str> {
     let Some((package, interface, _)) = split(name) else {
@@ -87,7 +97,7 @@ pub fn denied_import(name: &str) -> Option<&'static str> {
         );
     };
     match package {
-        PACKAGE if interface == "host" || interface == "types" => None,
+        PACKAGE if matches!(interface, "host" | "types" | "tenant") => None,
         "wasi:io" if WASI_IO.contains(&interface) => None,
         "wasi:cli" if WASI_CLI.contains(&interface) => None,
         "wasi:clocks" => Some(

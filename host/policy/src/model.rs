@@ -131,6 +131,10 @@ pub struct ScalingInput {
     pub recommendations: Vec<Recommendation>,
     #[serde(default)]
     pub tenant_slots_in_use: u32,
+    /// Why the tenant's usage could not be read (then `tenant_slots_in_use` is 0 and a 1.1
+    /// plugin's `tenant.slots-in-use` answers this error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_usage_error: Option<String>,
     #[serde(default = "empty_object")]
     pub config: Value,
 }

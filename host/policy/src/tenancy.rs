@@ -3,10 +3,11 @@
 //!
 //! The policies ConfigMap's `policies.yaml`:
 //! ```yaml
-//! tenantLabel: example.com/tenant        # optional: a resource's tenant is this label's value,
-//! tenants:                               # else the tenant that lists its namespace
+//! tenantLabel: example.com/tenant        # names the tenant in a shared namespace
+//! tenants:
 //! - name: team-a
-//!   namespaces: [team-a, team-a-staging]
+//!   namespaces: [team-a, team-a-staging]  # team-a's alone: every resource here is team-a's
+//!   sharedNamespaces: [analytics]         # shared: a resource names team-a by tenantLabel
 //!   podTemplate:
 //!     plugin: connector-pod-template     # <plugin>.wasm in the plugin directory or binaryData
 //!     sha256: 3f5c…                      # the pin: other bytes are never run
@@ -49,8 +50,14 @@ pub struct PolicyConfig {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tenant {
     pub name: String,
+    /// This tenant's own namespaces: every resource in them is the tenant's, whatever its
+    /// labels say (nobody there can opt out of the tenant's policies or claim another's).
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// Namespaces the tenant shares with others: a resource there names its tenant with
+    /// `tenantLabel`, among the tenants that share the namespace.
+    #[serde(default)]
+    pub shared_namespaces: Vec<String>,
     #[serde(default)]
     pub scaling: Option<Binding>,
     #[serde(default)]
@@ -73,6 +80,21 @@ pub struct Binding {
     /// Pod templates only: what the plugin's patches may introduce.
     #[serde(default)]
     pub guard: PodGuard,
+    /// Scaling only: what happens when the tenant's usage cannot be read (the plugin is not
+    /// asked with a made-up number).
+    #[serde(default)]
+    pub on_unknown_usage: UnknownUsage,
+}
+
+/// A scaling binding's choice when the tenant's usage cannot be read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UnknownUsage {
+    /// No scaling until it can (fail closed): right for a quota.
+    #[default]
+    Veto,
+    /// The built-in autoscaler's decision applies (fail open).
+    Follow,
 }
 
 impl Tenant {
@@ -123,11 +145,18 @@ impl PolicyConfig {
                 problems.push(format!("tenants[{i}].name: {:?} is empty or used twice; each tenant needs its own name", tenant.name));
             }
             for namespace in &tenant.namespaces {
-                if let Some(other) = owners.insert(namespace, &tenant.name) {
+                if let Some(other) = owners.get(namespace.as_str()) {
                     problems.push(format!(
-                        "tenants[{i}].namespaces: {namespace} already belongs to tenant {other}; a namespace has one tenant (use tenantLabel to split one)"
+                        "tenants[{i}].namespaces: {namespace} already belongs to tenant {other}; a namespace has one tenant (list it under sharedNamespaces of each tenant that shares it)"
                     ));
+                } else {
+                    owners.insert(namespace, &tenant.name);
                 }
+            }
+            if !tenant.shared_namespaces.is_empty() && self.tenant_label.is_none() {
+                problems.push(format!(
+                    "tenants[{i}].sharedNamespaces: a shared namespace needs tenantLabel, the label that names a resource's tenant there"
+                ));
             }
             for point in ExtensionPoint::ALL {
                 let Some(binding) = tenant.binding(point) else {
@@ -155,23 +184,69 @@ impl PolicyConfig {
                         "{at}.guard: only podTemplate bindings have a guard"
                     ));
                 }
+                if point != ExtensionPoint::Scaling
+                    && binding.on_unknown_usage != UnknownUsage::default()
+                {
+                    problems.push(format!(
+                        "{at}.onUnknownUsage: only scaling bindings read the tenant's usage"
+                    ));
+                }
+            }
+        }
+        for (i, tenant) in self.tenants.iter().enumerate() {
+            for namespace in &tenant.shared_namespaces {
+                if let Some(owner) = owners.get(namespace.as_str()) {
+                    problems.push(format!(
+                        "tenants[{i}].sharedNamespaces: {namespace} is tenant {owner}'s own namespace; share it from every tenant's sharedNamespaces instead"
+                    ));
+                }
             }
         }
         problems
     }
 
-    /// The tenant a resource belongs to: by `tenantLabel` when set and present, else by namespace.
-    pub fn tenant_of(&self, namespace: &str, labels: &BTreeMap<String, String>) -> Option<&Tenant> {
-        if let Some(value) = self
-            .tenant_label
-            .as_ref()
-            .and_then(|label| labels.get(label))
-        {
-            return self.tenants.iter().find(|t| &t.name == value);
-        }
-        self.tenants
+    /// The tenant a resource in `namespace` with `labels` belongs to. In a tenant's own
+    /// namespace, that tenant (labels cannot change it); in a shared namespace, the sharing
+    /// tenant `tenantLabel` names, and an error naming the label and the choices when it names
+    /// none of them (the operator then holds the resource: nobody escapes their tenant's
+    /// policies by leaving the label out); elsewhere, none.
+    pub fn tenant_of(
+        &self,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Option<&Tenant>, String> {
+        if let Some(owner) = self
+            .tenants
             .iter()
             .find(|t| t.namespaces.iter().any(|n| n == namespace))
+        {
+            return Ok(Some(owner));
+        }
+        let sharing: Vec<&Tenant> = self
+            .tenants
+            .iter()
+            .filter(|t| t.shared_namespaces.iter().any(|n| n == namespace))
+            .collect();
+        if sharing.is_empty() {
+            return Ok(None);
+        }
+        let label = self.tenant_label.as_deref().unwrap_or_default();
+        let named = labels.get(label);
+        sharing
+            .iter()
+            .find(|t| Some(&t.name) == named)
+            .map(|t| Some(*t))
+            .ok_or_else(|| {
+                format!(
+                    "{} in namespace {namespace}, which tenants share; set the label {label} to one of {}",
+                    named.map_or("is not set".to_string(), |v| format!("names {v:?}, which is not a tenant sharing it,")),
+                    sharing
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
     }
 }
 
@@ -248,6 +323,7 @@ pub struct ActiveBinding {
     pub config: Value,
     pub limits: Limits,
     pub guard: PodGuard,
+    pub on_unknown_usage: UnknownUsage,
     pub breaker: Breaker,
     /// What the binding was activated from, to tell an unchanged binding on the next reload.
     source: Binding,
@@ -285,7 +361,8 @@ impl ActivePolicies {
         labels: &BTreeMap<String, String>,
         point: ExtensionPoint,
     ) -> Option<Arc<ActiveBinding>> {
-        let tenant = self.config.tenant_of(namespace, labels)?;
+        // An unresolved tenant has no binding here; the operator refuses the resource itself.
+        let tenant = self.config.tenant_of(namespace, labels).ok()??;
         self.bindings.get(&(tenant.name.clone(), point)).cloned()
     }
 
@@ -425,6 +502,7 @@ pub async fn activate(
                             config: binding.config.clone(),
                             limits,
                             guard: binding.guard,
+                            on_unknown_usage: binding.on_unknown_usage,
                             breaker: Breaker::default(),
                             source: binding.clone(),
                         }),
@@ -507,25 +585,49 @@ mod tests {
     }
 
     #[test]
-    fn the_tenant_label_wins_over_the_namespace() {
+    fn a_label_names_the_tenant_only_in_a_namespace_tenants_share() {
         let config = PolicyConfig::parse(
-            "tenantLabel: t\ntenants:\n- {name: a, namespaces: [shared]}\n- {name: b}\n",
+            "tenantLabel: t\ntenants:\n- {name: a, namespaces: [team-a], sharedNamespaces: [shared]}\n- {name: b, namespaces: [team-b], sharedNamespaces: [shared]}\n- {name: c}\n",
         )
         .unwrap();
         let labels = |v: &str| BTreeMap::from([("t".to_string(), v.to_string())]);
+        let name = |r: Result<Option<&Tenant>, String>| r.map(|t| t.map(|t| t.name.clone()));
+        // In its own namespace a resource cannot leave its tenant or claim another.
         assert_eq!(
-            config.tenant_of("shared", &BTreeMap::new()).unwrap().name,
-            "a"
+            name(config.tenant_of("team-a", &BTreeMap::new())),
+            Ok(Some("a".into()))
         );
-        assert_eq!(config.tenant_of("shared", &labels("b")).unwrap().name, "b");
-        assert!(config.tenant_of("shared", &labels("nobody")).is_none());
-        assert!(config.tenant_of("elsewhere", &BTreeMap::new()).is_none());
+        assert_eq!(
+            name(config.tenant_of("team-a", &labels("b"))),
+            Ok(Some("a".into()))
+        );
+        assert_eq!(
+            name(config.tenant_of("team-b", &labels("nobody"))),
+            Ok(Some("b".into()))
+        );
+        // In a shared one, the label chooses among those sharing it, and nothing else does.
+        assert_eq!(
+            name(config.tenant_of("shared", &labels("b"))),
+            Ok(Some("b".into()))
+        );
+        for missing in [BTreeMap::new(), labels("c"), labels("nobody")] {
+            let error = config.tenant_of("shared", &missing).unwrap_err();
+            assert!(error.contains("set the label t to one of a, b"), "{error}");
+        }
+        assert_eq!(name(config.tenant_of("elsewhere", &labels("a"))), Ok(None));
         let errors = PolicyConfig::parse(
-            "tenants:\n- {name: a, namespaces: [x]}\n- {name: b, namespaces: [x]}\n",
+            "tenants:\n- {name: a, namespaces: [x]}\n- {name: b, namespaces: [x], sharedNamespaces: [other]}\n- {name: c, sharedNamespaces: [x]}\n",
         )
         .unwrap_err();
         assert!(
             errors[0].contains("x already belongs to tenant a"),
+            "{errors:#?}"
+        );
+        assert!(errors[1].contains("needs tenantLabel"), "{errors:#?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("x is tenant a's own namespace")),
             "{errors:#?}"
         );
     }

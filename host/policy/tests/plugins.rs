@@ -47,6 +47,7 @@ fn scaling_input(config: Value) -> ScalingInput {
             reasons: vec!["busy".into()],
         }],
         tenant_slots_in_use: 30,
+        tenant_usage_error: None,
         config,
     }
 }
@@ -59,7 +60,8 @@ fn scaling_limits() -> Limits {
 async fn the_quota_plugin_caps_a_scale_up_inside_wasm() {
     let plugin = load("tenant-quota-scaling");
     assert_eq!(plugin.shape.extension_point, ExtensionPoint::Scaling);
-    assert_eq!(plugin.shape.interface_version, "1.0.0");
+    assert_eq!(plugin.shape.interface_version, "1.1.0");
+    assert!(plugin.shape.imports_tenant());
     let called = engine()
         .scaling(
             &plugin,
@@ -338,6 +340,46 @@ async fn calls_beyond_the_memory_budget_wait_for_it_and_then_fail_as_busy() {
             .scaling(&quota, &input, &scaling_limits())
             .await
             .is_ok()
+    );
+}
+
+/// The quota is never enforced against a made-up 0: told that the usage is unknown, the quota
+/// plugin (interface 1.1) vetoes and says why.
+#[tokio::test]
+async fn a_quota_plugin_is_told_when_the_tenants_usage_is_unknown() {
+    let plugin = load("tenant-quota-scaling");
+    let mut input = scaling_input(json!({"tenantMaxSlots": 36}));
+    input.tenant_slots_in_use = 0;
+    input.tenant_usage_error =
+        Some("the tenant's FlinkDeployments cannot be listed: timeout".into());
+    let decision = engine()
+        .scaling(&plugin, &input, &scaling_limits())
+        .await
+        .expect("decided")
+        .value;
+    assert!(
+        matches!(&decision, ScalingDecision::Veto { reason } if reason.contains("cannot be listed: timeout")),
+        "{decision:?}"
+    );
+}
+
+/// A plugin built for interface 1.0 (before `tenant` existed) loads and decides on a 1.1 host;
+/// it cannot be told an unknown usage, which the operator knows from its imports.
+#[tokio::test]
+async fn a_plugin_of_interface_1_0_still_loads_and_decides() {
+    let plugin = load("legacy-v1-0-plugin");
+    assert_eq!(plugin.shape.interface_version, "1.0.0");
+    assert!(!plugin.shape.imports_tenant());
+    let decision = engine()
+        .scaling(&plugin, &scaling_input(json!({})), &scaling_limits())
+        .await
+        .expect("decided")
+        .value;
+    assert_eq!(
+        decision,
+        ScalingDecision::Veto {
+            reason: "interface 1.0 plugin: the tenant uses 30 slots".into()
+        }
     );
 }
 

@@ -42,8 +42,8 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "wit_export_upgrade",
             with: {
-                "flinkop:policy/types@1.0.0": crate::bindings::scaling_world::flinkop::policy::types,
-                "flinkop:policy/host@1.0.0": crate::bindings::scaling_world::flinkop::policy::host,
+                "flinkop:policy/types@1.1.0": crate::bindings::scaling_world::flinkop::policy::types,
+                "flinkop:policy/host@1.1.0": crate::bindings::scaling_world::flinkop::policy::host,
             },
         });
     }
@@ -55,8 +55,8 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "wit_export_pods",
             with: {
-                "flinkop:policy/types@1.0.0": crate::bindings::scaling_world::flinkop::policy::types,
-                "flinkop:policy/host@1.0.0": crate::bindings::scaling_world::flinkop::policy::host,
+                "flinkop:policy/types@1.1.0": crate::bindings::scaling_world::flinkop::policy::types,
+                "flinkop:policy/host@1.1.0": crate::bindings::scaling_world::flinkop::policy::host,
             },
         });
     }
@@ -204,6 +204,38 @@ pub fn log(level: LogLevel, message: &str) {
     bindings::scaling_world::flinkop::policy::host::log(level, message);
     #[cfg(not(target_arch = "wasm32"))]
     eprintln!("[{level:?}] {message}");
+}
+
+/// Scaling plugins: the task slots the tenant's other jobs use now, or why the operator could
+/// not read them (interface 1.1's `tenant.slots-in-use`). A quota should refuse to decide on
+/// an unknown usage rather than take `input.tenant_slots_in_use`, which is 0 then. Natively
+/// (unit tests) it answers what [`testing::set_tenant_usage`] set on this thread, else the
+/// input's number.
+pub fn tenant_usage(input: &scaling::ScalingInput) -> Result<u32, String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = input;
+        bindings::scaling_world::flinkop::policy::tenant::slots_in_use()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    testing::USAGE
+        .with(|usage| usage.borrow().clone())
+        .unwrap_or(Ok(input.tenant_slots_in_use))
+}
+
+/// For plugins' native unit tests.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing {
+    use std::cell::RefCell;
+
+    thread_local! {
+        pub(crate) static USAGE: RefCell<Option<Result<u32, String>>> = const { RefCell::new(None) };
+    }
+
+    /// What [`crate::tenant_usage`] answers on this thread (None: the input's number).
+    pub fn set_tenant_usage(usage: Option<Result<u32, String>>) {
+        USAGE.with(|u| *u.borrow_mut() = usage);
+    }
 }
 
 /// Reads the tenant's JSON config into `T`. An empty text reads as `{}`. The error names the

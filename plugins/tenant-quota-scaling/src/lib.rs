@@ -112,9 +112,18 @@ pub fn decide(input: &ScalingInput, config: &Config) -> ScalingDecision {
         .find(|t| t.hours().contains(hour))
         .map(|t| t.utilization);
     let in_peak = config.peaks.iter().any(|p| p.contains(hour));
-    let quota_left = config
-        .tenant_max_slots
-        .map(|max| max.saturating_sub(input.tenant_slots_in_use));
+    let quota_left = match config.tenant_max_slots {
+        None => None,
+        Some(max) => match flink_policy_sdk::tenant_usage(input) {
+            Ok(used) => Some(max.saturating_sub(used)),
+            // A quota is not enforced against a usage nobody knows: no scaling this time.
+            Err(why) => {
+                return ScalingDecision::Veto(format!(
+                    "the tenant's usage is unknown ({why}); no scaling against the quota of {max} slots until it is known"
+                ));
+            }
+        },
+    };
 
     let mut reasons = Vec::new();
     let mut wanted: Vec<(String, u32, u32)> = Vec::new(); // (vertex, current, wanted)
@@ -278,6 +287,18 @@ mod tests {
             ("a", 6)
         );
         assert!(o.reason.contains("quota leaves 6 slots"), "{}", o.reason);
+    }
+
+    #[test]
+    fn an_unknown_usage_vetoes_instead_of_counting_as_zero() {
+        let i = input(3, vec![vertex("a", 2, 0.9)], &[("a", 10)], 0);
+        flink_policy_sdk::testing::set_tenant_usage(Some(Err("the API did not answer".into())));
+        let decision = decide(&i, &config(r#"{"tenantMaxSlots": 36}"#));
+        flink_policy_sdk::testing::set_tenant_usage(None);
+        assert!(
+            matches!(&decision, ScalingDecision::Veto(r) if r.contains("the API did not answer")),
+            "{decision:?}"
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use crate::observability::endpoints::{self, Health};
 use crate::observability::metrics::{PluginCollector, PluginSample};
 use crate::observability::{Metrics, Seen};
 use crate::operator_config::Dynamic;
-use crate::redact::Redactor;
 use crate::reconcile::{deployment, session_job, snapshot};
+use crate::redact::Redactor;
 use crate::settings::Settings;
 use crate::sharding::{InFlight, Shards, Witnessed};
 use flink_api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
@@ -204,12 +204,14 @@ async fn reconcile_deployment(
             .policies
             .upgrade_verdict(&resource, &observed, now)
             .await;
+        let tenancy = ctx.policies.tenancy_error(&*resource);
         let decide_ctx = deployment::DecideContext {
             now_ms: now,
             intervals: &dynamic.intervals,
             defaults: &defaults,
             upgrade_policy: upgrade_policy.as_ref(),
             autoscaler: autoscaler.as_ref(),
+            tenancy: tenancy.as_ref(),
         };
         let plan = deployment::decide(&resource, &observed, &decide_ctx);
         let plan = ctx
@@ -249,12 +251,14 @@ async fn reconcile_session_job(
             .await;
         let dynamic = ctx.dynamic();
         let defaults = dynamic.flink_defaults_for(&resource.namespace().unwrap_or_default());
+        let tenancy = ctx.policies.tenancy_error(&*resource);
         let decide_ctx = session_job::SessionDecideContext {
             now_ms: now,
             intervals: &dynamic.intervals,
             validation: &dynamic.validation,
             upgrade_policy: upgrade_policy.as_ref(),
             defaults: &defaults,
+            tenancy: tenancy.as_ref(),
         };
         let plan = session_job::decide(&resource, &observed, &decide_ctx);
         let state = state_name(&plan.status.lifecycle_state);
@@ -586,3 +590,4 @@ async fn probe_api(ctx: Arc<Context>, shutdown: impl std::future::Future<Output 
         _ = shutdown => {}
     }
 }
+

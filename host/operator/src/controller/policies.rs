@@ -20,6 +20,7 @@ use crate::reconcile::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
 use crate::reconcile::{Action, Note, Plan};
 use crate::redact::Redactor;
 use crate::settings::PolicySettings;
+use flink_api::validation::FieldError;
 use flink_api::{
     FlinkDeployment, FlinkDeploymentStatus, FlinkSessionJob, JobStatus, PolicyDecision,
 };
@@ -30,6 +31,7 @@ use flink_policy::model::{
     Component, PodInput, Recommendation, ResourceRef, ScalingDecision, ScalingInput, SnapshotInfo,
     UpgradeDecision, UpgradeInput, UpgradeMode as ModelMode, Vertex,
 };
+use flink_policy::tenancy::UnknownUsage;
 use flink_policy::tenancy::{
     ActiveBinding, ActivePolicies, Breaker, CONFIG_KEY, PluginSource, PolicyConfig, activate,
 };
@@ -412,19 +414,38 @@ impl Policies {
         let active = self.active();
         let binding = active.binding_for(&namespace, resource.labels(), ExtensionPoint::Scaling)?;
         let by = decision_base(&binding, &active);
-        // Inside the guarded call: an open breaker skips listing the tenant's deployments too.
+        let usage = tenant_slots_in_use(client, &active, &binding.tenant, resource).await;
+        // A quota is never enforced against a made-up 0: a plugin of interface 1.1 is told
+        // the error (`tenant.slots-in-use`); one of 1.0 cannot be, so it is not asked and the
+        // binding's choice decides.
+        if let Err(why) = &usage
+            && !binding.plugin.shape.imports_tenant()
+        {
+            let verdict = match binding.on_unknown_usage {
+                UnknownUsage::Veto => ScalingVerdict::Veto {
+                    reason: format!(
+                        "{why}; no scaling until the tenant's usage can be read (onUnknownUsage: veto)"
+                    ),
+                },
+                UnknownUsage::Follow => ScalingVerdict::Unavailable {
+                    reason: format!(
+                        "{why}; the built-in decision applies (onUnknownUsage: follow)"
+                    ),
+                },
+            };
+            return Some(ScalingPolicy { by, verdict });
+        }
         let answer = guarded(&binding, now_ms, async {
-            let tenant_slots_in_use =
-                tenant_slots_in_use(client, &active, &binding.tenant, resource).await;
             let mut input = scaling_input(
                 resource_ref(resource, &binding.tenant),
                 graph,
                 decision,
                 window,
-                tenant_slots_in_use,
+                *usage.as_ref().unwrap_or(&0),
                 binding.config.clone(),
                 now_ms,
             );
+            input.tenant_usage_error = usage.as_ref().err().cloned();
             input.job_id = job_id.to_string();
             self.engine
                 .scaling(&binding.plugin, &input, &binding.limits)
@@ -531,6 +552,22 @@ impl Policies {
         let base = decision_base(&binding, &active);
         let stored = resource.status.clone().unwrap_or_default();
         apply_outcomes(plan, &stored, base, &outcomes)
+    }
+
+    /// Why `resource`'s tenant cannot be told (a shared namespace whose tenant label names no
+    /// tenant sharing it), as the resource's field error; None when it can (or none applies).
+    pub fn tenancy_error<K: Resource<DynamicType = ()>>(&self, resource: &K) -> Option<FieldError> {
+        let active = self.active();
+        let namespace = resource.namespace().unwrap_or_default();
+        let problem = active
+            .config
+            .tenant_of(&namespace, resource.labels())
+            .err()?;
+        let label = active.config.tenant_label.clone().unwrap_or_default();
+        Some(FieldError::new(
+            &format!("metadata.labels.{label}"),
+            problem,
+        ))
     }
 
     /// One pod template through the plugin, or its fallback: the outcome and the template to
@@ -669,24 +706,28 @@ fn scaling_input(
         vertices,
         recommendations,
         tenant_slots_in_use,
+        tenant_usage_error: None,
         config,
     }
 }
 
 /// Task slots the tenant's other FlinkDeployments use: each one's highest parallelism (the
-/// autoscaler's, when it scaled the job, else `spec.job.parallelism`), summed. A listing that
-/// fails counts as 0 (the plugin then sees only this job).
+/// autoscaler's, when it scaled the job, else `spec.job.parallelism`), summed; resources count
+/// for the tenant they belong to (`tenant_of`), so no label makes one count for another. A
+/// listing that fails is an error, never 0.
 async fn tenant_slots_in_use(
     client: &Client,
     active: &ActivePolicies,
     tenant: &str,
     resource: &FlinkDeployment,
-) -> u32 {
+) -> Result<u32, String> {
     let all: Api<FlinkDeployment> = Api::all(client.clone());
-    let Ok(list) = all.list(&Default::default()).await else {
-        return 0;
-    };
-    list.items
+    let list = all
+        .list(&Default::default())
+        .await
+        .map_err(|e| format!("the tenant's FlinkDeployments cannot be listed: {e}"))?;
+    Ok(list
+        .items
         .iter()
         .filter(|d| d.uid() != resource.uid())
         .filter(|d| {
@@ -694,7 +735,7 @@ async fn tenant_slots_in_use(
             active
                 .config
                 .tenant_of(&namespace, d.labels())
-                .is_some_and(|t| t.name == tenant)
+                .is_ok_and(|t| t.is_some_and(|t| t.name == tenant))
         })
         .map(|d| {
             let spec = d.spec.job.as_ref().and_then(|j| j.parallelism).unwrap_or(1);
@@ -706,7 +747,7 @@ async fn tenant_slots_in_use(
                 .unwrap_or(0);
             spec.max(scaled).max(0) as u32
         })
-        .sum()
+        .sum())
 }
 
 /// A plugin call behind its binding's circuit breaker: the answer, or why there is none (the

@@ -18,6 +18,7 @@ use super::{Action, Intervals, Note, Plan, health, job_id, secure, snapshots};
 use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
 use flink_api::snapshot::JobKind;
+use flink_api::validation::FieldError;
 use flink_api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkJobState, JobState,
     JobStatus, ReconciliationState, UpgradeMode, UpgradeProgress, UpgradeStep,
@@ -180,6 +181,9 @@ pub struct DecideContext<'a> {
     /// The autoscaler's part, when it is enabled: the parallelism a deploy keeps, the status it
     /// shows and the scaling plugin's decision.
     pub autoscaler: Option<&'a super::autoscaling::AutoscalerView>,
+    /// Why the resource's tenant cannot be told (a shared namespace without a valid tenant
+    /// label): an error of the resource like an invalid spec, so nothing changes until fixed.
+    pub tenancy: Option<&'a FieldError>,
 }
 
 pub fn decide(
@@ -222,6 +226,7 @@ pub fn decide(
         }
     };
     let mut errors = flink_api::validation::deployment(resource);
+    errors.extend(ctx.tenancy.cloned());
     if let Some(last) = &last {
         errors.extend(flink_api::validation::deployment_change(
             &last.spec,

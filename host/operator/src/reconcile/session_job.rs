@@ -32,6 +32,8 @@ pub struct SessionDecideContext<'a> {
     pub upgrade_policy: Option<&'a UpgradePolicy>,
     /// Operator-wide Flink configuration defaults (the snapshot settings).
     pub defaults: &'a BTreeMap<String, String>,
+    /// Why the resource's tenant cannot be told (see `deployment::DecideContext::tenancy`).
+    pub tenancy: Option<&'a flink_api::validation::FieldError>,
 }
 
 /// What observation must fetch for a session job besides the cluster's jobs.
@@ -151,6 +153,7 @@ pub fn decide(
         }
     };
     let mut errors = flink_api::validation::session_job(resource, ctx.validation);
+    errors.extend(ctx.tenancy.cloned());
     if let Some(last) = &last {
         errors.extend(flink_api::validation::session_job_change(
             &last.spec,

@@ -101,6 +101,7 @@ pub fn job_of(n: usize, config: &Value) -> ScalingInput {
         vertices,
         recommendations,
         tenant_slots_in_use: 24,
+        tenant_usage_error: None,
         config: config.clone(),
     }
 }
