@@ -7,6 +7,7 @@
 use flink_operator::cli::Cli;
 use flink_operator_tests::flink_cluster::repo_dir;
 use flink_operator_tests::helm::Helm;
+use flink_operator_tests::rbac::{Rbac, Request};
 use sandbox::{ApiServer, ServerHandle};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -104,6 +105,104 @@ impl Cluster {
                 .map(|(items, _)| items)
                 .unwrap_or_default()
         })
+    }
+
+    /// The installed RBAC, to ask who may do what where.
+    fn rbac(&self) -> Rbac {
+        let mut objects = Vec::new();
+        for (plural, kind) in [
+            ("roles", "Role"),
+            ("clusterroles", "ClusterRole"),
+            ("rolebindings", "RoleBinding"),
+            ("clusterrolebindings", "ClusterRoleBinding"),
+        ] {
+            for mut object in self.list("rbac.authorization.k8s.io", plural) {
+                object["kind"] = json!(kind);
+                objects.push(object);
+            }
+        }
+        Rbac::of(objects)
+    }
+}
+
+fn request<'a>(
+    verb: &'a str,
+    group: &'a str,
+    resource: &'a str,
+    namespace: Option<&'a str>,
+) -> Request<'a> {
+    Request {
+        verb,
+        group,
+        resource,
+        namespace,
+        name: None,
+    }
+}
+
+const VERBS: [&str; 8] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+
+/// `account` may do nothing at all in `namespace`: no verb on anything the operator's
+/// namespace holds (its ConfigMaps are every tenant's defaults and plugin bindings).
+fn assert_nothing_in(rbac: &Rbac, account: (&str, &str), namespace: &str) {
+    for (group, resource) in [
+        ("", "configmaps"),
+        ("", "secrets"),
+        ("", "pods"),
+        ("", "pods/exec"),
+        ("", "serviceaccounts"),
+        ("", "serviceaccounts/token"),
+        ("", "services"),
+        ("apps", "deployments"),
+        ("coordination.k8s.io", "leases"),
+        ("events.k8s.io", "events"),
+        ("flink.apache.org", "flinkdeployments"),
+    ] {
+        for verb in VERBS {
+            assert!(
+                !rbac.allows(account, &request(verb, group, resource, Some(namespace))),
+                "{account:?} may {verb} {group}/{resource} in {namespace}"
+            );
+        }
+    }
+}
+
+/// `account` cannot grant itself more: no RBAC writes, no impersonation, no tokens of other
+/// accounts, no exec into pods, nowhere.
+fn assert_no_escalation(rbac: &Rbac, account: (&str, &str)) {
+    for namespace in [None, Some("team-x"), Some(account.0)] {
+        for (verb, group, resource) in [
+            ("create", "rbac.authorization.k8s.io", "roles"),
+            ("create", "rbac.authorization.k8s.io", "rolebindings"),
+            ("create", "rbac.authorization.k8s.io", "clusterroles"),
+            ("create", "rbac.authorization.k8s.io", "clusterrolebindings"),
+            ("bind", "rbac.authorization.k8s.io", "clusterroles"),
+            ("escalate", "rbac.authorization.k8s.io", "clusterroles"),
+            ("impersonate", "", "serviceaccounts"),
+            ("impersonate", "", "users"),
+            ("create", "", "serviceaccounts/token"),
+            ("create", "", "pods/exec"),
+            ("list", "", "secrets"),
+            (
+                "create",
+                "certificates.k8s.io",
+                "certificatesigningrequests",
+            ),
+        ] {
+            assert!(
+                !rbac.allows(account, &request(verb, group, resource, namespace)),
+                "{account:?} may {verb} {group}/{resource} in {namespace:?}"
+            );
+        }
     }
 }
 
@@ -297,22 +396,38 @@ fn a_cluster_wide_install_creates_the_crds_least_privilege_rbac_and_a_hardened_o
             )
             .is_some()
     );
-    // Flink's own pods get their account and role where jobs run.
+    // Flink's own pods (a tenant's image) get no account in the operator's namespace; with
+    // every namespace watched, none is made unless namespaces are listed for it.
     assert!(
         cluster
             .get("", "serviceaccounts", Some("flink-system"), "flink")
-            .is_some()
+            .is_none()
     );
-    assert!(
-        cluster
-            .get(
-                "rbac.authorization.k8s.io",
-                "roles",
-                Some("flink-system"),
-                "flink"
-            )
-            .is_some()
-    );
+    let rbac = cluster.rbac();
+    assert_nothing_in(&rbac, ("flink-system", "flink"), "flink-system");
+    assert_no_escalation(&rbac, ("flink-system", "ops-flink-operator"));
+    let operator = ("flink-system", "ops-flink-operator");
+    assert!(rbac.allows(
+        operator,
+        &request(
+            "watch",
+            "flink.apache.org",
+            "flinkdeployments",
+            Some("team-x")
+        )
+    ));
+    assert!(rbac.allows(
+        operator,
+        &request("create", "apps", "deployments", Some("team-x"))
+    ));
+    assert!(!rbac.allows(operator, &request("get", "", "secrets", Some("team-x"))));
+    assert!(rbac.allows(
+        operator,
+        &Request {
+            name: Some("flink-operator-policies"),
+            ..request("patch", "", "configmaps", Some("flink-system"))
+        }
+    ));
 
     // The operator: arguments this binary accepts, non-root, read-only, probes on its port.
     let deployment = cluster
@@ -432,8 +547,9 @@ fn a_namespaced_install_grants_nothing_cluster_wide_and_an_upgrade_can_take_over
     for namespace in ["team-a", "team-b"] {
         cluster.kubectl(&["create", "namespace", namespace]);
     }
+    // The operator's own namespace is watched too: Flink's job account still gets nothing there.
     let mut values = json!({
-        "watchNamespaces": ["team-a", "team-b"],
+        "watchNamespaces": ["team-a", "team-b", "ops"],
         "policies": {
             "pluginConfigMap": "team-plugins",
             "policiesYaml": "tenants:\n- name: team-a\n  namespaces: [team-a]\n"
@@ -460,6 +576,7 @@ fn a_namespaced_install_grants_nothing_cluster_wide_and_an_upgrade_can_take_over
     assert_eq!(
         roles,
         [
+            "ops/scoped-flink-operator",
             "ops/scoped-flink-operator-policies",
             "team-a/flink",
             "team-a/scoped-flink-operator",
@@ -467,13 +584,38 @@ fn a_namespaced_install_grants_nothing_cluster_wide_and_an_upgrade_can_take_over
             "team-b/scoped-flink-operator"
         ]
     );
+    let rbac = cluster.rbac();
+    for job in ["team-a", "team-b"] {
+        let flink = (job, "flink");
+        assert!(rbac.allows(flink, &request("create", "", "pods", Some(job))));
+        assert!(rbac.allows(flink, &request("update", "", "configmaps", Some(job))));
+        assert_nothing_in(&rbac, flink, "ops");
+        assert_no_escalation(&rbac, flink);
+    }
+    assert_nothing_in(&rbac, ("ops", "flink"), "ops");
+    let operator = ("ops", "scoped-flink-operator");
+    assert_no_escalation(&rbac, operator);
+    assert_nothing_in(&rbac, operator, "team-c");
+    assert!(rbac.allows(
+        operator,
+        &request(
+            "watch",
+            "flink.apache.org",
+            "flinkdeployments",
+            Some("team-b")
+        )
+    ));
+    assert!(!rbac.allows(
+        operator,
+        &request("watch", "flink.apache.org", "flinkdeployments", None)
+    ));
     let deployment = cluster
         .get("apps", "deployments", Some("ops"), "scoped-flink-operator")
         .expect("the operator Deployment");
     let pod = &deployment["spec"]["template"]["spec"];
     let args = pod["containers"][0]["args"].as_array().unwrap();
     assert!(
-        args.contains(&json!("--namespace=team-a,team-b")),
+        args.contains(&json!("--namespace=team-a,team-b,ops")),
         "{args:?}"
     );
     assert!(args.contains(&json!("--plugin-dir=/plugins")), "{args:?}");

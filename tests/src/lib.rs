@@ -3,4 +3,5 @@
 pub mod fault_proxy;
 pub mod flink_cluster;
 pub mod helm;
+pub mod rbac;
 pub mod support;

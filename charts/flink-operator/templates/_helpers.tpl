@@ -28,12 +28,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{/* The namespaces that get a Role for Flink's own pods: the watched ones, or the release's. */}}
+{{/* Where Flink's job service account and Role go: the watched namespaces (or the listed
+ones when all are watched), never the release namespace. */}}
 {{- define "flink-operator.jobNamespaces" -}}
-{{- if .Values.watchNamespaces -}}
-{{- join "," .Values.watchNamespaces -}}
-{{- else -}}
-{{- .Release.Namespace -}}
-{{- end -}}
+{{- $namespaces := .Values.watchNamespaces | default .Values.rbac.jobServiceAccount.namespaces -}}
+{{- without $namespaces .Release.Namespace | join "," -}}
 {{- end -}}
 
 {{/* What the operator may do to the resources it reconciles and the objects it creates. */}}
