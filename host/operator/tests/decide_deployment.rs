@@ -82,6 +82,14 @@ impl World {
         plan
     }
 
+    /// The user deletes the resource now.
+    fn delete(&mut self) {
+        self.resource.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::from_millisecond(self.now).expect("a time"),
+            ));
+    }
+
     fn edit(&mut self, change: impl FnOnce(&mut flink_api::FlinkDeploymentSpec)) {
         change(&mut self.resource.spec);
         *self.resource.metadata.generation.get_or_insert(0) += 1;
@@ -423,6 +431,35 @@ fn a_resource_whose_tenant_cannot_be_told_is_held_like_an_invalid_spec() {
 }
 
 #[test]
+fn a_deletion_whose_cluster_never_goes_gives_up_after_the_cleanup_timeout() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    world.delete();
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.contains(&Action::DeleteCluster),
+        "{:?}",
+        plan.actions
+    );
+    // The cluster's pods never go (a node lost, a stuck finalizer of their own).
+    world.now += 299_000;
+    let plan = world.reconcile();
+    assert!(!plan.actions.contains(&Action::RemoveFinalizer));
+    world.now += 2_000;
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Action::RemoveFinalizer]);
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.warning && n.reason == "CleanupFailed" && n.message.contains("300 s")),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
 fn deleting_a_session_cluster_waits_for_its_session_jobs_then_cleans_up() {
     let mut world = app();
     world.resource.spec.job = None;
@@ -439,9 +476,7 @@ fn deleting_a_session_cluster_waits_for_its_session_jobs_then_cleans_up() {
         session_jobs: vec!["job-a".into()],
         ..Default::default()
     };
-    world.resource.metadata.deletion_timestamp = Some(
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
-    );
+    world.delete();
     let plan = world.reconcile();
     assert!(plan.actions.is_empty());
     assert!(plan.notes.iter().any(|n| n.message.contains("job-a")));
@@ -981,9 +1016,7 @@ fn savepoint_on_deletion_stops_the_job_with_a_savepoint_before_the_cluster_goes(
         .flink_configuration
         .get_or_insert_default()
         .set("kubernetes.operator.job.savepoint-on-deletion", "true");
-    world.resource.metadata.deletion_timestamp = Some(
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
-    );
+    world.delete();
     let plan = world.reconcile();
     assert!(
         matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),

@@ -220,9 +220,10 @@ fn deletion_cancels_the_job_then_releases_the_finalizer() {
     let id = world.job_id();
     world.observed = ready_cluster(vec![running(&id)]);
     world.reconcile();
-    world.resource.metadata.deletion_timestamp = Some(
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
-    );
+    world.resource.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::from_millisecond(world.now_ms).unwrap(),
+        ));
     let plan = world.reconcile();
     assert_eq!(
         plan.actions,

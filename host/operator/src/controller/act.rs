@@ -5,9 +5,9 @@
 
 use super::status_patch::merge_patch;
 use super::{Context, ReconcileError};
-use crate::redact::Redactor;
 use crate::reconcile::status::error_json;
 use crate::reconcile::{Action, Note, Plan, SessionJobSubmission};
+use crate::redact::Redactor;
 use crate::render;
 use flink_rest::{
     CheckpointKind, FlinkError, JarRunRequest, JobId, SavepointFormat, SavepointRequest,
@@ -61,16 +61,40 @@ where
         written = json!({});
     }
     let mut actions = plan.actions.into_iter().peekable();
+    // Every write to the resource carries the resourceVersion the plan was decided from (then
+    // the one each write returned): a stale decision, e.g. of a replica that lost the
+    // resource's shard mid-reconcile, is refused (409) instead of overwriting a newer
+    // write-ahead record; the next reconcile decides again from what is stored.
+    let mut version = resource.resource_version();
     // The finalizer goes on before anything is created that deletion could otherwise miss.
     if let Some(add) = actions.next_if_eq(&Action::AddFinalizer) {
-        run(ctx, resource, &api, &namespace, add, finalizer).await?;
+        run(
+            ctx,
+            resource,
+            &api,
+            &namespace,
+            add,
+            finalizer,
+            &mut version,
+        )
+        .await?;
     }
     let redactor = ctx.redactor(resource);
     if let Some(intent) = &plan.intent {
-        write_status(&api, &name, &mut written, intent, &redactor).await?;
+        write_status(&api, &name, &mut written, intent, &redactor, &mut version).await?;
     }
     for action in actions {
-        if let Err(error) = run(ctx, resource, &api, &namespace, action, finalizer).await {
+        if let Err(error) = run(
+            ctx,
+            resource,
+            &api,
+            &namespace,
+            action,
+            finalizer,
+            &mut version,
+        )
+        .await
+        {
             let message = redactor.scrub(&error.to_string());
             let mut failed = written.clone();
             failed["error"] = json!(error_json("ReconcileError", &message));
@@ -79,7 +103,7 @@ where
                     .patch_status(
                         &name,
                         &PatchParams::default(),
-                        &Patch::Merge(&json!({"status": patch})),
+                        &Patch::Merge(&versioned(json!({"status": patch}), &version)),
                     )
                     .await;
             }
@@ -88,7 +112,15 @@ where
             return Err(error);
         }
     }
-    write_status(&api, &name, &mut written, &plan.status, &redactor).await?;
+    write_status(
+        &api,
+        &name,
+        &mut written,
+        &plan.status,
+        &redactor,
+        &mut version,
+    )
+    .await?;
     publish(ctx, resource, &plan.notes).await;
     Ok(())
 }
@@ -101,6 +133,7 @@ async fn write_status<K, S>(
     written: &mut Value,
     status: &S,
     redactor: &Redactor,
+    version: &mut Option<String>,
 ) -> Result<(), ReconcileError>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
@@ -115,11 +148,11 @@ where
             .patch_status(
                 name,
                 &PatchParams::default(),
-                &Patch::Merge(&json!({"status": patch})),
+                &Patch::Merge(&versioned(json!({"status": patch}), version)),
             )
             .await
         {
-            Ok(_) => {}
+            Ok(stored) => *version = stored.resource_version(),
             // Gone (finalizer removed and deleted): nothing left to record.
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(e.into()),
@@ -129,6 +162,14 @@ where
     Ok(())
 }
 
+/// `patch` with `metadata.resourceVersion` set to `version`: a precondition of the write.
+fn versioned(mut patch: Value, version: &Option<String>) -> Value {
+    if let Some(version) = version {
+        patch["metadata"]["resourceVersion"] = json!(version);
+    }
+    patch
+}
+
 async fn run<K>(
     ctx: &Context,
     resource: &K,
@@ -136,6 +177,7 @@ async fn run<K>(
     namespace: &str,
     action: Action,
     finalizer: &str,
+    version: &mut Option<String>,
 ) -> Result<(), ReconcileError>
 where
     K: FlinkResource,
@@ -156,10 +198,10 @@ where
                     .cloned()
                     .collect()
             };
-            let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": resource.resource_version()}});
-            merge_unless_gone(api, &name, &patch).await?;
+            let patch = versioned(json!({"metadata": {"finalizers": finalizers}}), version);
+            merge_unless_gone(api, &name, &patch, version).await?;
             if action == Action::RemoveFinalizer {
-                ctx.flink.forget(&name, namespace);
+                ctx.forget(resource);
             }
         }
         Action::ApplyCluster(objects) => {
@@ -299,7 +341,8 @@ where
             }
         }
         Action::SetLabels(labels) => {
-            merge_unless_gone(api, &name, &json!({"metadata": {"labels": labels}})).await?;
+            let patch = versioned(json!({"metadata": {"labels": labels}}), version);
+            merge_unless_gone(api, &name, &patch, version).await?;
         }
         Action::DeleteSnapshot { name } => {
             let snapshots: Api<flink_api::FlinkStateSnapshot> =
@@ -314,8 +357,14 @@ where
     Ok(())
 }
 
-/// Merge-patches the resource; one that is gone needs nothing more.
-async fn merge_unless_gone<K>(api: &Api<K>, name: &str, patch: &Value) -> Result<(), ReconcileError>
+/// Merge-patches the resource (the patch carries its precondition); one that is gone needs
+/// nothing more.
+async fn merge_unless_gone<K>(
+    api: &Api<K>,
+    name: &str,
+    patch: &Value,
+    version: &mut Option<String>,
+) -> Result<(), ReconcileError>
 where
     K: FlinkResource,
 {
@@ -323,7 +372,10 @@ where
         .patch(name, &PatchParams::default(), &Patch::Merge(patch))
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(stored) => {
+            *version = stored.resource_version();
+            Ok(())
+        }
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e.into()),
     }

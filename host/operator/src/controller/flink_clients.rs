@@ -35,6 +35,11 @@ impl FlinkClients {
         Ok(client)
     }
 
+    /// Clients kept.
+    pub fn kept(&self) -> usize {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Forgets a deleted cluster's client.
     pub fn forget(&self, name: &str, namespace: &str) {
         let url = rest_url(name, namespace);

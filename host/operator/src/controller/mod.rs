@@ -1,7 +1,7 @@
 //! The controllers: kube-runtime drives a reconcile per FlinkDeployment, FlinkSessionJob and
 //! FlinkStateSnapshot (and again when an owned Deployment changes): observe → decide → act.
 
-mod act;
+pub mod act;
 pub mod artifact;
 mod autoscaling;
 pub mod config_reload;
@@ -67,6 +67,13 @@ pub enum ReconcileError {
     Flink(#[from] flink_rest::FlinkError),
     #[error("{0}")]
     Jar(String),
+}
+
+impl ReconcileError {
+    /// A write refused because the resource changed since it was read (409).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ReconcileError::Kube(kube::Error::Api(e)) if e.code == 409)
+    }
 }
 
 impl Context {
@@ -137,6 +144,35 @@ impl Context {
     }
 
     /// The back-off after another failure: doubling from the initial interval up to the max.
+    /// Forgets everything kept about a resource that is gone: its failure count, its Flink
+    /// client, its plugins' last good patches.
+    pub fn forget<K: kube::Resource<DynamicType = ()>>(&self, resource: &K) {
+        let (namespace, name) = (
+            resource.meta().namespace.clone().unwrap_or_default(),
+            resource.meta().name.clone().unwrap_or_default(),
+        );
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key(resource));
+        self.flink.forget(&name, &namespace);
+        self.policies.forget(&namespace, &name);
+        // The metrics forget it themselves when the reconcile that removed the finalizer
+        // reports it gone.
+    }
+
+    /// How many entries all per-resource maps hold (for tests: none once every resource is
+    /// gone).
+    pub fn per_resource_entries(&self) -> usize {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+            + self.flink.kept()
+            + self.policies.remembered()
+            + self.metrics.tracked_len()
+    }
+
     fn failed(&self, key: &str) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let count = failures.entry(key.to_string()).or_insert(0);
@@ -411,11 +447,19 @@ where
     Ok(Action::requeue(requeue))
 }
 
+/// After a conflict the resource changed since the decision (a newer watch event, or another
+/// replica's write): decide again at once from what is stored; not a failure.
+const AFTER_CONFLICT: Duration = Duration::from_millis(200);
+
 fn error_policy<K: kube::Resource<DynamicType = ()> + serde::Serialize>(
     resource: Arc<K>,
     error: &ReconcileError,
     ctx: Arc<Context>,
 ) -> Action {
+    if error.is_conflict() {
+        tracing::debug!(resource = %key(&*resource), "the resource changed since the decision; deciding again");
+        return Action::requeue(AFTER_CONFLICT);
+    }
     let delay = ctx.failed(&key(&*resource));
     let error = ctx.redactor(&*resource).scrub(&error.to_string());
     tracing::warn!(resource = %key(&*resource), %error, retry_in = ?delay, "reconcile failed");
@@ -591,3 +635,29 @@ async fn probe_api(ctx: Arc<Context>, shutdown: impl std::future::Future<Output 
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_resource_that_is_gone_leaves_nothing_behind() {
+        // Nothing is sent to this API: the maps are all that is looked at.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("a URL"));
+        let ctx = Context::new(
+            Client::try_from(config).expect("a client"),
+            Settings::default(),
+        );
+        let resource: FlinkDeployment = serde_json::from_value(serde_json::json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+            "metadata": {"name": "orders", "namespace": "team-a"}, "spec": {}
+        }))
+        .expect("a FlinkDeployment");
+        ctx.failed(&key(&resource));
+        ctx.flink.for_cluster("orders", "team-a").expect("a client");
+        ctx.policies
+            .remember_good("team-a/orders/TaskManager", serde_json::json!([]));
+        assert_eq!(ctx.per_resource_entries(), 3);
+        ctx.forget(&resource);
+        assert_eq!(ctx.per_resource_entries(), 0);
+    }
+}

@@ -570,6 +570,34 @@ impl Policies {
         ))
     }
 
+    /// Forgets the last good patches of a resource that is gone.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        let prefix = format!("{namespace}/{name}/");
+        self.last_good
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| !key.starts_with(&prefix));
+    }
+
+    /// Keeps `patch` as the last good one for `key` (`<namespace>/<name>/<component>`), as a
+    /// call that succeeded does (for tests of the pruning).
+    #[cfg(test)]
+    pub(crate) fn remember_good(&self, key: &str, patch: Value) {
+        let digest = flink_policy::Digest::of(b"test");
+        self.last_good
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), (digest, patch));
+    }
+
+    /// Last good patches kept.
+    pub fn remembered(&self) -> usize {
+        self.last_good
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// One pod template through the plugin, or its fallback: the outcome and the template to
     /// apply instead of the rendered one (None: keep the rendered one, or hold).
     async fn transform(

@@ -216,6 +216,11 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Resources whose state is tracked.
+    pub fn tracked_len(&self) -> usize {
+        self.tracked.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Moves a resource to the state a reconcile left it in; measures a transition that ended.
     pub fn seen(&self, seen: Seen<'_>) {
         self.seen_at(seen, Instant::now());

@@ -1353,6 +1353,15 @@ impl<'a> Decision<'a> {
             self.actions.push(Action::RemoveFinalizer);
             return;
         }
+        let mut config = self.ctx.defaults.clone();
+        config.extend(self.resource.spec.configuration().flat());
+        if let Some(note) =
+            super::cleanup::timed_out(&self.resource.metadata, &config, self.ctx.now_ms)
+        {
+            self.notes.push(note);
+            self.actions.push(Action::RemoveFinalizer);
+            return;
+        }
         if self.status.lifecycle_state != Some(flink_api::ResourceLifecycleState::Deleting) {
             self.notes
                 .push(Note::normal("Cleanup", "Cleaning up the Flink cluster"));

@@ -5,6 +5,7 @@
 //! calls [`deployment::decide`] or [`session_job::decide`], and acts.
 
 pub mod autoscaling;
+pub mod cleanup;
 pub mod deployment;
 pub mod health;
 pub mod job_id;

@@ -865,6 +865,22 @@ impl<'a> Decision<'a> {
             self.actions.push(Action::RemoveFinalizer);
             return;
         }
+        let mut config = self.ctx.defaults.clone();
+        config.extend(
+            self.resource
+                .spec
+                .flink_configuration
+                .as_ref()
+                .map(|c| c.flat())
+                .unwrap_or_default(),
+        );
+        if let Some(note) =
+            super::cleanup::timed_out(&self.resource.metadata, &config, self.ctx.now_ms)
+        {
+            self.notes.push(note);
+            self.actions.push(Action::RemoveFinalizer);
+            return;
+        }
         if self.observed.unreachable.is_some() {
             self.progressing = true;
             return;

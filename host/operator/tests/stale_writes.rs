@@ -1,0 +1,93 @@
+//! Hostile (docs/security.md): what two replicas, or a decision made from an older copy of a
+//! resource, could do to its write-ahead record; and what the operator keeps per resource once
+//! the resource is gone.
+
+mod common;
+
+use common::{create_deployment, eventually};
+use flink_operator::controller::{self, Context, act};
+use flink_operator::reconcile::{Intervals, Plan};
+use flink_operator::settings::Settings;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_made_from_an_older_copy_writes_nothing() {
+    let (_server, client) = common::stand_in(&["team-a"]).await;
+    create_deployment(&client, "team-a", "orders").await;
+    let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client.clone(), "team-a");
+    let stale = api.get("orders").await.unwrap();
+    // Meanwhile another replica records its intent.
+    api.patch_status(
+        "orders",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"status": {"error": "the newer record"}})),
+    )
+    .await
+    .unwrap();
+    let ctx = Context::new(client.clone(), Settings::default());
+    let mut status = stale.status.clone().unwrap_or_default();
+    status.error = Some("a stale decision".into());
+    let plan = Plan {
+        intent: Some(status.clone()),
+        actions: vec![],
+        status,
+        notes: vec![],
+        requeue: Intervals::default().reconcile,
+    };
+    let refused = act::act(
+        &ctx,
+        &stale,
+        stale.status.as_ref(),
+        plan,
+        flink_operator::reconcile::deployment::FINALIZER,
+    )
+    .await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.is_conflict()),
+        "{refused:?}"
+    );
+    let stored = api.get("orders").await.unwrap();
+    assert_eq!(
+        stored.status.and_then(|s| s.error).as_deref(),
+        Some("the newer record")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_kept_of_a_resource_once_it_is_gone() {
+    let (_server, client) = common::stand_in(&["team-a"]).await;
+    let mut settings = Settings::default();
+    settings.intervals.reconcile = std::time::Duration::from_secs(1);
+    settings.intervals.progress = std::time::Duration::from_millis(500);
+    let ctx = Context::new(client.clone(), settings);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(controller::run(ctx.clone(), async move {
+        let _ = stopped.await;
+    }));
+    for name in ["orders", "billing"] {
+        create_deployment(&client, "team-a", name).await;
+    }
+    eventually("the operator tracking both", async || {
+        (ctx.per_resource_entries() >= 2).then_some(())
+    })
+    .await;
+    let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client.clone(), "team-a");
+    for name in ["orders", "billing"] {
+        api.delete(name, &Default::default()).await.unwrap();
+    }
+    eventually("both gone", async || {
+        api.list(&Default::default())
+            .await
+            .ok()
+            .filter(|l| l.items.is_empty())
+            .map(|_| ())
+    })
+    .await;
+    eventually("nothing kept of them", async || {
+        (ctx.per_resource_entries() == 0).then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    let _ = task.await;
+}
