@@ -224,7 +224,12 @@ fn apply_bounded(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), Strin
                 // json_patch names the missing source below.
                 None => (0, op.path.as_str(), 0),
             },
-            Op::Move(op) => (0, op.path.as_str(), 0),
+            // A move adds no bytes, but can nest what it moves deeper.
+            Op::Move(op) => (
+                0,
+                op.path.as_str(),
+                doc.pointer(op.from.as_str()).map_or(0, depth),
+            ),
             Op::Remove(_) | Op::Test(_) => (0, "", 0),
         };
         size = size.saturating_add(added);
@@ -482,6 +487,31 @@ mod tests {
         let patch = json!([{"op": "add", "path": "/metadata/annotations", "value": deep}]);
         let error = pod_template(&rendered(), &patch.to_string(), &PodGuard::default())
             .expect_err("refused");
+        assert!(error.contains("levels deep"), "{error}");
+        // Chains each within the bound, moved one into the next: each move nests deeper.
+        let mut chain = json!("bottom");
+        for _ in 0..40 {
+            chain = json!({"d": chain});
+        }
+        let mut ops = vec![json!({"op": "add", "path": "/metadata/annotations", "value": {}})];
+        for i in 0..10 {
+            ops.push(
+                json!({"op": "add", "path": format!("/metadata/annotations/c{i}"), "value": chain}),
+            );
+        }
+        let leaf = "/d".repeat(40);
+        for i in 1..10 {
+            ops.push(
+                json!({"op": "move", "from": format!("/metadata/annotations/c{}", i - 1),
+                            "path": format!("/metadata/annotations/c{i}{leaf}")}),
+            );
+        }
+        let error = pod_template(
+            &rendered(),
+            &Value::Array(ops).to_string(),
+            &PodGuard::default(),
+        )
+        .expect_err("refused");
         assert!(error.contains("levels deep"), "{error}");
     }
 
