@@ -223,8 +223,9 @@ async fn the_webhook_serves_tls_with_a_shared_certificate_and_judges_admission_r
 }
 
 /// Hostile (docs/security.md): clients that open connections and never finish a TLS handshake
-/// hold up nobody, and a certificate cert-manager renews in its directory is served without a
-/// restart (handshakes are per-connection tasks; the served certificate is swapped whole).
+/// hold up nobody, one address cannot take every slot, and a certificate cert-manager renews in
+/// its directory is served without a restart (handshakes are per-connection tasks; the served
+/// certificate is swapped whole).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_handshakes_hold_up_nobody_and_a_renewed_certificate_is_served_without_a_restart() {
     use flink_operator::webhook::tls;
@@ -261,11 +262,28 @@ async fn stalled_handshakes_hold_up_nobody_and_a_renewed_certificate_is_served_w
             .load(std::sync::atomic::Ordering::Relaxed)
     );
 
-    // Forty connections that never say a word.
+    // Forty connections that never say a word, from one address (a tenant's pod): that
+    // address gets its share of slots, and its next connection is closed at once.
+    let from_one_pod = async || {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        socket.connect(address).await.unwrap()
+    };
     let mut stalled = Vec::new();
     for _ in 0..40 {
-        stalled.push(tokio::net::TcpStream::connect(address).await.unwrap());
+        stalled.push(from_one_pod().await);
     }
+    let mut one_more = from_one_pod().await;
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::io::AsyncReadExt::read(&mut one_more, &mut byte),
+    )
+    .await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "a connection beyond the address's share is closed: {closed:?}"
+    );
     let trusting = |ca: &str| {
         reqwest::Client::builder()
             .tls_built_in_root_certs(false)
@@ -285,7 +303,7 @@ async fn stalled_handshakes_hold_up_nobody_and_a_renewed_certificate_is_served_w
     let started = std::time::Instant::now();
     let answer = validate(&trusting(&first.ca_pem))
         .await
-        .expect("answered while 40 handshakes stall");
+        .expect("answered while 16 handshakes stall");
     assert!(answer.status().is_success());
     assert!(started.elapsed() < Duration::from_secs(3));
 

@@ -170,13 +170,19 @@ pub async fn reload_from(
 const HANDSHAKE: Duration = Duration::from_secs(5);
 /// How long an established connection may stay silent before it is closed.
 const IDLE: Duration = Duration::from_secs(60);
-/// Connections at once (handshaking or established); more are closed at once. The API
-/// server, the webhook's only client, needs a handful.
-pub const MAX_CONNECTIONS: usize = 128;
+/// How long any connection lives, however busy: a client that trickles a byte now and then
+/// holds its slot for this long at most (the API server simply opens another).
+const LIFETIME: Duration = Duration::from_secs(120);
+/// Connections at once (handshaking or established); more are closed at once.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Connections at once from one address: the API server needs a handful, and one client (a
+/// tenant's pod that can reach the port) cannot take every slot.
+pub const MAX_PER_PEER: usize = 16;
 
 /// TCP accepted, then TLS in a task of its own with a short timeout, so a client that stalls
-/// its handshake holds up nobody; at most [`MAX_CONNECTIONS`] at once, each closed after
-/// [`IDLE`] without a byte from the client.
+/// its handshake holds up nobody; at most [`MAX_CONNECTIONS`] at once and [`MAX_PER_PEER`]
+/// from one address, each closed after [`IDLE`] without a byte from the client and after
+/// [`LIFETIME`] in any case.
 pub struct TlsListener {
     ready: tokio::sync::mpsc::Receiver<(Connection, std::net::SocketAddr)>,
     local: std::net::SocketAddr,
@@ -194,6 +200,7 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let (done, ready) = tokio::sync::mpsc::channel(16);
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let peers = Peers::default();
         let accepting = tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {
@@ -208,14 +215,19 @@ impl TlsListener {
                     tracing::warn!(%peer, "webhook: {MAX_CONNECTIONS} connections open; closing a new one");
                     continue;
                 };
+                let Some(from_peer) = peers.admit(peer.ip()) else {
+                    tracing::warn!(%peer, "webhook: {MAX_PER_PEER} connections open from this address; closing a new one");
+                    continue;
+                };
                 let (acceptor, done) = (acceptor.clone(), done.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let connection = Connection {
                                 tls,
-                                _slot: slot,
+                                _slot: (slot, from_peer),
                                 idle: Box::pin(tokio::time::sleep(IDLE)),
+                                expires: Box::pin(tokio::time::sleep(LIFETIME)),
                             };
                             let _ = done.send((connection, peer)).await;
                         }
@@ -252,12 +264,50 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-/// An established webhook connection: its slot, freed when it closes, and its idle deadline,
-/// pushed back by every read.
+/// Connections open per client address.
+#[derive(Clone, Default)]
+struct Peers(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+/// One connection counted for its address until dropped.
+struct FromPeer {
+    peers: Peers,
+    ip: std::net::IpAddr,
+}
+
+impl Peers {
+    fn admit(&self, ip: std::net::IpAddr) -> Option<FromPeer> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(ip).or_default();
+        if *count >= MAX_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        Some(FromPeer {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for FromPeer {
+    fn drop(&mut self) {
+        let mut open = self.peers.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// An established webhook connection: its slots (overall and for its address), freed when it
+/// closes, its idle deadline, pushed back by every read, and the end of its life.
 pub struct Connection {
     tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: (tokio::sync::OwnedSemaphorePermit, FromPeer),
     idle: std::pin::Pin<Box<tokio::time::Sleep>>,
+    expires: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl tokio::io::AsyncRead for Connection {
@@ -267,6 +317,12 @@ impl tokio::io::AsyncRead for Connection {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         use std::task::Poll;
+        if self.expires.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "webhook connection lived its time",
+            )));
+        }
         let filled = buf.filled().len();
         match std::pin::Pin::new(&mut self.tls).poll_read(cx, buf) {
             Poll::Ready(result) => {
