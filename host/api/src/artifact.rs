@@ -16,6 +16,10 @@ pub const RESTRICTED_HOSTS_KEY: &str =
     "kubernetes.operator.user.artifacts.disallow-restricted-hosts";
 /// The upstream key of the headers sent with an HTTP(S) download (`name:value,name:value`).
 pub const HTTP_HEADER_KEY: &str = "kubernetes.operator.user.artifacts.http.header";
+/// Ours: the hosts the operator ConfigMap's headers are sent to (comma-separated). A tenant
+/// names the jar's host, so the administrator's headers (a repository token) go only to the
+/// hosts listed here; none by default. A session job's own headers go to its jar's host.
+pub const HTTP_HEADER_HOSTS_KEY: &str = "kubernetes.operator.user.artifacts.http.header.hosts";
 
 /// Why the operator will not fetch `uri`, as the rest of a `spec.job.jarURI: ...` message
 /// that names the fix; None when it may (subject to where the host resolves at fetch time).
@@ -88,6 +92,12 @@ fn restricted_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("a private (site-local) address")
     } else if a == 100 && (64..128).contains(&b) {
         Some("a shared (carrier-grade NAT) address")
+    } else if a == 198 && (18..20).contains(&b) {
+        Some("a benchmarking address (198.18/15, used inside some networks)")
+    } else if a == 192 && b == 0 && ip.octets()[2] == 0 {
+        Some("an IETF protocol address (192.0.0/24)")
+    } else if a >= 240 {
+        Some("a reserved address (240/4, used as private space by some clusters)")
     } else if ip.is_multicast() {
         Some("a multicast address")
     } else if ip.is_broadcast() {
@@ -102,10 +112,21 @@ fn restricted_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return restricted_v4(v4);
     }
     let segments = ip.segments();
-    // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., hi, lo] = segments;
-        return restricted_v4(Ipv4Addr::from(((hi as u32) << 16) | lo as u32));
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from(((hi as u32) << 16) | lo as u32);
+    // NAT64 (64:ff9b::/96) and IPv4-compatible (::/96, deprecated) addresses carry an IPv4
+    // address in their last 32 bits, 6to4 (2002::/16) in the 32 after the prefix.
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (segments[..6] == [0; 6] && segments[6] != 0)
+    {
+        return restricted_v4(v4(segments[6], segments[7]));
+    }
+    if segments[0] == 0x2002 {
+        return restricted_v4(v4(segments[1], segments[2]));
+    }
+    if segments[0] == 0x64 && segments[1] == 0xff9b && segments[2] == 1 {
+        return Some("a local-use NAT64 address (64:ff9b:1::/48)");
+    }
+    if segments[0] == 0x2001 && segments[1] == 0 {
+        return Some("a Teredo address (2001::/32), which tunnels to an address it hides");
     }
     if ip.is_unspecified() {
         Some("a wildcard address")
@@ -202,6 +223,13 @@ mod tests {
             "https://[fe80::1]/j.jar",
             "https://224.0.0.1/j.jar",
             "https://255.255.255.255/j.jar",
+            "https://198.18.0.1/j.jar",
+            "https://240.0.0.1/j.jar",
+            "https://192.0.0.170/j.jar",
+            "https://[::169.254.169.254]/j.jar",
+            "https://[2002:a9fe:a9fe::1]/j.jar",
+            "https://[64:ff9b:1::a]/j.jar",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/j.jar",
         ] {
             let problem = uri_problem(uri, &strict()).unwrap_or_else(|| panic!("{uri} passed"));
             assert!(problem.contains(RESTRICTED_HOSTS_KEY), "{uri}: {problem}");

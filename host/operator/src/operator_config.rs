@@ -7,7 +7,8 @@
 use crate::reconcile::Intervals;
 use flink_api::FlinkConfiguration;
 use flink_api::artifact::{
-    ALLOWED_SCHEMES_KEY, HTTP_HEADER_KEY, RESTRICTED_HOSTS_KEY, parse_headers,
+    ALLOWED_SCHEMES_KEY, HTTP_HEADER_HOSTS_KEY, HTTP_HEADER_KEY, RESTRICTED_HOSTS_KEY,
+    parse_headers,
 };
 use flink_api::validation::ValidationSettings;
 use std::collections::BTreeMap;
@@ -33,9 +34,11 @@ pub struct Dynamic {
     /// What validation refuses: the artifact schemes and restricted hosts
     /// (`kubernetes.operator.user.artifacts.*`), for the reconciler and the webhook alike.
     pub validation: ValidationSettings,
-    /// Headers sent with every session-job jar download (`...user.artifacts.http.header`);
-    /// a session job's own configuration may add its own.
+    /// Headers sent with a session-job jar download (`...user.artifacts.http.header`), to the
+    /// hosts of `artifact_header_hosts` only; a session job's own configuration may add its own.
     pub artifact_headers: Vec<(String, String)>,
+    /// `...user.artifacts.http.header.hosts` (ours): where `artifact_headers` may go.
+    pub artifact_header_hosts: Vec<String>,
 }
 
 impl Dynamic {
@@ -49,6 +52,7 @@ impl Dynamic {
             namespace_defaults: BTreeMap::new(),
             validation: settings.validation.clone(),
             artifact_headers: Vec::new(),
+            artifact_header_hosts: Vec::new(),
         }
     }
 
@@ -150,6 +154,13 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                             "false" => dynamic.validation.disallow_restricted_hosts = false,
                             _ => problems.push(at("must be true or false")),
                         },
+                        _ if key == HTTP_HEADER_HOSTS_KEY => {
+                            dynamic.artifact_header_hosts = value
+                                .split([',', ';'])
+                                .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+                                .filter(|h| !h.is_empty())
+                                .collect();
+                        }
                         _ if key == HTTP_HEADER_KEY => match parse_headers(&value) {
                             Ok(headers) => dynamic.artifact_headers = headers,
                             Err(e) => problems.push(format!("{global_file}: {e}")),
@@ -219,7 +230,13 @@ fn is_process_key(key: &str) -> bool {
                 | "retry.initial.interval"
                 | "retry.max.interval"
         )
-    ) || [ALLOWED_SCHEMES_KEY, RESTRICTED_HOSTS_KEY, HTTP_HEADER_KEY].contains(&key)
+    ) || [
+        ALLOWED_SCHEMES_KEY,
+        RESTRICTED_HOSTS_KEY,
+        HTTP_HEADER_KEY,
+        HTTP_HEADER_HOSTS_KEY,
+    ]
+    .contains(&key)
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -257,6 +274,7 @@ mod tests {
             namespace_defaults: BTreeMap::new(),
             validation: ValidationSettings::default(),
             artifact_headers: Vec::new(),
+            artifact_header_hosts: Vec::new(),
         }
     }
 

@@ -60,6 +60,7 @@ where
     if written.is_null() {
         written = json!({});
     }
+    let needs_fence = plan.intent.is_none() && plan.actions.iter().any(|a| !writes_the_resource(a));
     let mut actions = plan.actions.into_iter().peekable();
     // Every write to the resource carries the resourceVersion the plan was decided from (then
     // the one each write returned): a stale decision, e.g. of a replica that lost the
@@ -82,6 +83,10 @@ where
     let redactor = ctx.redactor(resource);
     if let Some(intent) = &plan.intent {
         write_status(&api, &name, &mut written, intent, &redactor, &mut version).await?;
+    } else if needs_fence {
+        // No intent to carry the precondition before actions outside the resource: a no-op
+        // patch carries it (the API server writes nothing when nothing changes).
+        fence(&api, &name, &mut version).await?;
     }
     for action in actions {
         if let Err(error) = run(
@@ -160,6 +165,43 @@ where
         *written = target;
     }
     Ok(())
+}
+
+/// Actions that write the resource itself, and carry the precondition themselves.
+fn writes_the_resource(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::AddFinalizer | Action::RemoveFinalizer | Action::SetLabels(_)
+    )
+}
+
+/// Refuses (409) unless the resource is still at `version`; writes nothing.
+async fn fence<K>(
+    api: &Api<K>,
+    name: &str,
+    version: &mut Option<String>,
+) -> Result<(), ReconcileError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    if version.is_none() {
+        return Ok(());
+    }
+    match api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&versioned(json!({}), version)),
+        )
+        .await
+    {
+        Ok(stored) => {
+            *version = stored.resource_version();
+            Ok(())
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `patch` with `metadata.resourceVersion` set to `version`: a precondition of the write.
@@ -396,18 +438,23 @@ async fn submit(
 ) -> Result<(), ReconcileError> {
     let client = ctx.flink.for_cluster(&submission.cluster, namespace)?;
     let dynamic = ctx.dynamic();
-    // The operator's headers, then the session job's own (upstream reads the job's effective
-    // configuration); they reach the jar's own host only.
-    let mut headers = dynamic.artifact_headers.clone();
-    if let Some(text) = submission
-        .configuration
-        .get(flink_api::artifact::HTTP_HEADER_KEY)
-    {
-        headers.extend(flink_api::artifact::parse_headers(text).map_err(ReconcileError::Jar)?);
-    }
+    let headers = super::artifact::headers_for(
+        &submission.jar_uri,
+        &dynamic.artifact_headers,
+        &dynamic.artifact_header_hosts,
+        submission
+            .configuration
+            .get(flink_api::artifact::HTTP_HEADER_KEY),
+    )
+    .map_err(ReconcileError::Jar)?;
     let artifact = ctx
         .artifacts
-        .fetch(&submission.jar_uri, &dynamic.validation, &headers)
+        .fetch(
+            namespace,
+            &submission.jar_uri,
+            &dynamic.validation,
+            &headers,
+        )
         .await
         .map_err(ReconcileError::Jar)?;
     let file = artifact

@@ -11,7 +11,10 @@
 //! - `local://` and `file://` are read only under the directories an administrator mapped
 //!   (`ArtifactSettings::local_roots`), after resolving `..` and symbolic links, and only
 //!   regular files (not `/dev/zero`).
-//! - At most `concurrent_fetches` jars are held at once, over all resources.
+//! - At most `concurrent_fetches` jars are held at once over all resources, and at most
+//!   [`PER_NAMESPACE`] per namespace, so a tenant whose jars are slow to come (or whose
+//!   JobManager is slow to take them) cannot hold every slot; a fetch that waits 30 s for a
+//!   slot fails and is retried.
 
 use crate::settings::ArtifactSettings;
 use flink_api::artifact::{restricted, restricted_message, uri_problem};
@@ -27,6 +30,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 const FIELD: &str = "spec.job.jarURI";
+/// Fetches at once from one namespace.
+pub const PER_NAMESPACE: usize = 2;
+/// How long a fetch waits for a slot.
+const SLOT_WAIT: Duration = Duration::from_secs(30);
 const CONNECT: Duration = Duration::from_secs(10);
 const RESOLVE: Duration = Duration::from_secs(10);
 
@@ -34,6 +41,8 @@ const RESOLVE: Duration = Duration::from_secs(10);
 pub struct Fetcher {
     settings: ArtifactSettings,
     permits: Arc<Semaphore>,
+    /// Fetches in flight per namespace (entries go at 0).
+    in_flight: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     next_file: AtomicU64,
     /// Which addresses are never connected to (`flink_api::artifact::restricted`; tests
     /// restrict a loopback address of their own instead).
@@ -47,7 +56,26 @@ pub struct Jar {
     pub file: tokio::fs::File,
     pub len: u64,
     downloaded: Option<PathBuf>,
-    _permit: OwnedSemaphorePermit,
+    _permit: Slot,
+}
+
+/// A fetch slot: one of all, and one of its namespace's.
+struct Slot {
+    _overall: OwnedSemaphorePermit,
+    namespace: String,
+    in_flight: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = in_flight.get_mut(&self.namespace) {
+            *count -= 1;
+            if *count == 0 {
+                in_flight.remove(&self.namespace);
+            }
+        }
+    }
 }
 
 impl Drop for Jar {
@@ -59,13 +87,63 @@ impl Drop for Jar {
 }
 
 impl Fetcher {
+    /// Downloads a crashed operator left behind (each is removed when its upload ends) are
+    /// removed first, so they neither fill the directory nor collide with new names.
     pub fn new(settings: ArtifactSettings) -> Self {
+        if let Ok(entries) = std::fs::read_dir(&settings.base_dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("fetch-") && name.ends_with(".jar") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         Self {
             permits: Arc::new(Semaphore::new(settings.concurrent_fetches.max(1))),
             settings,
+            in_flight: Arc::default(),
             next_file: AtomicU64::new(0),
             restricted,
         }
+    }
+
+    /// A slot for a fetch of `namespace`, or why there is none now (the reconcile retries).
+    async fn slot(&self, namespace: &str) -> Result<Slot, String> {
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let count = in_flight.entry(namespace.to_string()).or_default();
+            if *count >= PER_NAMESPACE {
+                return Err(format!(
+                    "{FIELD}: namespace {namespace} already fetches {PER_NAMESPACE} jars; this one is fetched when one of them is done"
+                ));
+            }
+            *count += 1;
+        }
+        // Counted from here: the slot's drop gives the namespace's count back.
+        let pending = Slot {
+            _overall: match tokio::time::timeout(SLOT_WAIT, self.permits.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(permit)) => permit,
+                _ => {
+                    let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(count) = in_flight.get_mut(namespace) {
+                        *count -= 1;
+                        if *count == 0 {
+                            in_flight.remove(namespace);
+                        }
+                    }
+                    return Err(format!(
+                        "{FIELD}: every jar fetch slot was busy for {} s; the fetch is retried",
+                        SLOT_WAIT.as_secs()
+                    ));
+                }
+            },
+            namespace: namespace.to_string(),
+            in_flight: self.in_flight.clone(),
+        };
+        Ok(pending)
     }
 
     /// The jar `uri` names, or why the operator will not or cannot have it (naming the field
@@ -73,6 +151,7 @@ impl Fetcher {
     /// `kubernetes.operator.user.artifacts.http.header`.
     pub async fn fetch(
         &self,
+        namespace: &str,
         uri: &str,
         validation: &ValidationSettings,
         headers: &[(String, String)],
@@ -87,12 +166,7 @@ impl Fetcher {
             .filter(|n| !n.is_empty())
             .unwrap_or("job.jar")
             .to_string();
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| "the operator is stopping".to_string())?;
+        let permit = self.slot(namespace).await?;
         match url.scheme() {
             "local" | "file" => self.local(&url, uri, file_name, permit).await,
             "http" | "https" => {
@@ -110,7 +184,7 @@ impl Fetcher {
         url: &Url,
         uri: &str,
         file_name: String,
-        permit: OwnedSemaphorePermit,
+        permit: Slot,
     ) -> Result<Jar, String> {
         let path = percent_encoding::percent_decode_str(url.path())
             .decode_utf8()
@@ -179,7 +253,7 @@ impl Fetcher {
         file_name: String,
         validation: &ValidationSettings,
         headers: &[(String, String)],
-        permit: OwnedSemaphorePermit,
+        permit: Slot,
     ) -> Result<Jar, String> {
         let mut url = original.clone();
         for hop in 0..=self.settings.max_redirects {
@@ -255,7 +329,7 @@ impl Fetcher {
         response: reqwest::Response,
         url: &Url,
         file_name: String,
-        permit: OwnedSemaphorePermit,
+        permit: Slot,
     ) -> Result<Jar, String> {
         if let Some(length) = response.content_length()
             && length > self.settings.max_bytes
@@ -326,6 +400,30 @@ fn scheme_problem(uri: &str, validation: &ValidationSettings) -> Option<String> 
         ..validation.clone()
     };
     uri_problem(uri, &schemes_only)
+}
+
+/// The headers a download of `uri` is sent with: the administrator's (`admin`) only when the
+/// jar's host is one of `admin_hosts` (a tenant names the host, so a repository token must not
+/// go wherever it points), then the session job's own (`own`, its
+/// `kubernetes.operator.user.artifacts.http.header`). Redirects to another origin get none.
+pub fn headers_for(
+    uri: &str,
+    admin: &[(String, String)],
+    admin_hosts: &[String],
+    own: Option<&String>,
+) -> Result<Vec<(String, String)>, String> {
+    let host = Url::parse(uri).ok().and_then(|u| {
+        u.host_str()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    });
+    let mut headers = match host {
+        Some(host) if admin_hosts.contains(&host) => admin.to_vec(),
+        _ => Vec::new(),
+    };
+    if let Some(text) = own {
+        headers.extend(flink_api::artifact::parse_headers(text)?);
+    }
+    Ok(headers)
 }
 
 /// Where the URL's host is: the literal address, or every address its name resolves to now.
@@ -452,7 +550,7 @@ mod tests {
         let fetcher = fetcher(&dir, 100);
         let local = open(&["local", "file"]);
         let jar = fetcher
-            .fetch("local:///opt/flink/usrlib/job.jar", &local, &[])
+            .fetch("team-a", "local:///opt/flink/usrlib/job.jar", &local, &[])
             .await
             .expect("fetched");
         assert_eq!((jar.file_name.as_str(), jar.len), ("job.jar", 6));
@@ -466,7 +564,7 @@ mod tests {
             format!("file://{}", dir.join("secret").display()),
             "file:///proc/self/environ".to_string(),
         ] {
-            let error = match fetcher.fetch(&uri, &local, &[]).await {
+            let error = match fetcher.fetch("team-a", &uri, &local, &[]).await {
                 Ok(_) => panic!("{uri} was fetched"),
                 Err(e) => e,
             };
@@ -488,7 +586,7 @@ mod tests {
         });
         let local = open(&["local"]);
         let error = fetcher
-            .fetch("local:///dev/zero", &local, &[])
+            .fetch("team-a", "local:///dev/zero", &local, &[])
             .await
             .err()
             .expect("refused");
@@ -496,7 +594,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("usrlib")).unwrap();
         std::fs::write(dir.join("usrlib/big.jar"), b"0123").unwrap();
         let error = self::fetcher(&dir, 3)
-            .fetch("local:///opt/flink/usrlib/big.jar", &local, &[])
+            .fetch("team-a", "local:///opt/flink/usrlib/big.jar", &local, &[])
             .await
             .err()
             .expect("too big");
@@ -511,7 +609,12 @@ mod tests {
     async fn without_a_mapping_local_and_file_uris_read_nothing() {
         let fetcher = Fetcher::new(ArtifactSettings::default());
         let error = fetcher
-            .fetch("file:///etc/hostname", &open(&["file", "local"]), &[])
+            .fetch(
+                "team-a",
+                "file:///etc/hostname",
+                &open(&["file", "local"]),
+                &[],
+            )
             .await
             .err()
             .expect("refused");
@@ -525,7 +628,7 @@ mod tests {
         let fetcher = fetcher(&dir, 10);
         let http = open(&["http"]);
         let jar = fetcher
-            .fetch(&format!("{base}/jobs/job.jar"), &http, &[])
+            .fetch("team-a", &format!("{base}/jobs/job.jar"), &http, &[])
             .await
             .expect("downloaded");
         assert_eq!(jar.len, 10);
@@ -534,7 +637,7 @@ mod tests {
         assert_eq!(bytes(jar).await, b"0123456789");
         assert_eq!(files(), 0, "the download goes with the jar");
         let error = self::fetcher(&dir, 9)
-            .fetch(&format!("{base}/jobs/job.jar"), &http, &[])
+            .fetch("team-a", &format!("{base}/jobs/job.jar"), &http, &[])
             .await
             .err()
             .expect("too big");
@@ -553,7 +656,7 @@ mod tests {
         // With the real ranges, the loopback test server itself is refused, unasked.
         let (base, seen) = serve(vec![ok("PK")]);
         let error = fetcher(&dir, 100)
-            .fetch(&format!("{base}/job.jar"), &strict, &[])
+            .fetch("team-a", &format!("{base}/job.jar"), &strict, &[])
             .await
             .err()
             .expect("refused");
@@ -571,7 +674,7 @@ mod tests {
         fetcher.restricted =
             |ip| (ip == std::net::IpAddr::from([127, 0, 0, 2])).then_some("restricted here");
         let error = fetcher
-            .fetch(&format!("{base}/job.jar"), &strict, &[])
+            .fetch("team-a", &format!("{base}/job.jar"), &strict, &[])
             .await
             .err()
             .expect("refused");
@@ -596,7 +699,12 @@ mod tests {
         let fetcher = fetcher(&dir, 100);
         let headers = [("Authorization".to_string(), "Bearer team-a".to_string())];
         let jar = fetcher
-            .fetch(&format!("{base}/job.jar"), &open(&["http"]), &headers)
+            .fetch(
+                "team-a",
+                &format!("{base}/job.jar"),
+                &open(&["http"]),
+                &headers,
+            )
             .await
             .expect("followed");
         assert_eq!(bytes(jar).await, b"PK");
@@ -610,12 +718,48 @@ mod tests {
             .collect();
         let (base, _) = serve(looping);
         let error = fetcher
-            .fetch(&format!("{base}/job.jar"), &open(&["http"]), &[])
+            .fetch("team-a", &format!("{base}/job.jar"), &open(&["http"]), &[])
             .await
             .err()
             .expect("bounded");
         assert!(error.contains("redirects more than 5 times"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_administrators_headers_go_only_to_the_hosts_listed_for_them() {
+        let admin = [("Authorization".to_string(), "Bearer repo-token".to_string())];
+        let hosts = ["repo.example.com".to_string()];
+        let own = "X-Team:a".to_string();
+        assert_eq!(
+            headers_for(
+                "https://REPO.example.com./j.jar",
+                &admin,
+                &hosts,
+                Some(&own)
+            )
+            .unwrap(),
+            vec![admin[0].clone(), ("X-Team".to_string(), "a".to_string())]
+        );
+        assert_eq!(
+            headers_for("https://attacker.example/j.jar", &admin, &hosts, Some(&own)).unwrap(),
+            vec![("X-Team".to_string(), "a".to_string())],
+            "a host a tenant names gets only the tenant's own headers"
+        );
+        assert!(
+            headers_for("https://attacker.example/j.jar", &admin, &[], None)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            headers_for(
+                "https://repo.example.com/j.jar",
+                &admin,
+                &hosts,
+                Some(&"bad".to_string())
+            )
+            .is_err()
+        );
     }
 
     #[tokio::test]
@@ -625,7 +769,7 @@ mod tests {
             "HTTP/1.1 301 Moved\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
         ]);
         let error = fetcher(&dir, 100)
-            .fetch(&format!("{base}/job.jar"), &open(&["http"]), &[])
+            .fetch("team-a", &format!("{base}/job.jar"), &open(&["http"]), &[])
             .await
             .err()
             .expect("refused");
