@@ -54,6 +54,62 @@ async fn a_decision_made_from_an_older_copy_writes_nothing() {
     );
 }
 
+/// A plan without an intent still acts only if the resource is where it was decided from: a
+/// stale one deletes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_plan_without_an_intent_does_not_act() {
+    let (_server, client) = common::stand_in(&["team-a"]).await;
+    create_deployment(&client, "team-a", "orders").await;
+    let snapshots: Api<flink_api::FlinkStateSnapshot> = Api::namespaced(client.clone(), "team-a");
+    snapshots
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkStateSnapshot",
+                "metadata": {"name": "keep-me"},
+                "spec": {"jobReference": {"kind": "FlinkDeployment", "name": "orders"}, "checkpoint": {}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client.clone(), "team-a");
+    let stale = api.get("orders").await.unwrap();
+    api.patch_status(
+        "orders",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"status": {"error": "the newer record"}})),
+    )
+    .await
+    .unwrap();
+    let ctx = Context::new(client.clone(), Settings::default());
+    let plan = Plan {
+        intent: None,
+        actions: vec![flink_operator::reconcile::Action::DeleteSnapshot {
+            name: "keep-me".into(),
+        }],
+        status: stale.status.clone().unwrap_or_default(),
+        notes: vec![],
+        requeue: Intervals::default().reconcile,
+    };
+    let refused = act::act(
+        &ctx,
+        &stale,
+        stale.status.as_ref(),
+        plan,
+        flink_operator::reconcile::deployment::FINALIZER,
+    )
+    .await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.is_conflict()),
+        "{refused:?}"
+    );
+    assert!(
+        snapshots.get_opt("keep-me").await.unwrap().is_some(),
+        "nothing deleted"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_kept_of_a_resource_once_it_is_gone() {
     let (_server, client) = common::stand_in(&["team-a"]).await;

@@ -749,13 +749,23 @@ async fn tenant_slots_in_use(
     tenant: &str,
     resource: &FlinkDeployment,
 ) -> Result<u32, String> {
-    let all: Api<FlinkDeployment> = Api::all(client.clone());
-    let list = all
-        .list(&Default::default())
-        .await
-        .map_err(|e| format!("the tenant's FlinkDeployments cannot be listed: {e}"))?;
-    Ok(list
-        .items
+    // Only where the tenant's resources can be (a namespaced operator cannot list elsewhere).
+    let namespaces: std::collections::BTreeSet<&String> = active
+        .config
+        .tenants
+        .iter()
+        .filter(|t| t.name == tenant)
+        .flat_map(|t| t.namespaces.iter().chain(&t.shared_namespaces))
+        .collect();
+    let mut items = Vec::new();
+    for namespace in namespaces {
+        let api: Api<FlinkDeployment> = Api::namespaced(client.clone(), namespace);
+        let list = api.list(&Default::default()).await.map_err(|e| {
+            format!("the tenant's FlinkDeployments in {namespace} cannot be listed: {e}")
+        })?;
+        items.extend(list.items);
+    }
+    Ok(items
         .iter()
         .filter(|d| d.uid() != resource.uid())
         .filter(|d| {
