@@ -8,7 +8,8 @@
 //! ClusterRoleBinding grants its ClusterRole everywhere; a RoleBinding grants its Role or
 //! ClusterRole in its own namespace only; a service account is also the groups
 //! `system:serviceaccounts`, `system:serviceaccounts:<namespace>` and `system:authenticated`;
-//! `*` matches any verb, group or resource, `*/sub` any resource's subresource; a rule with
+//! `*` matches any verb, group or resource, `*/sub` any resource's subresource; a user named
+//! `system:serviceaccount:<namespace>:<name>` is that service account; a rule with
 //! `resourceNames` matches only requests for one of those names (so never `list` or `create`).
 //! Aggregated ClusterRoles are not expanded (the chart defines none).
 
@@ -108,6 +109,9 @@ fn binds(binding: &Value, (namespace, name): (&str, &str)) -> bool {
                             .and_then(Value::as_str)
                     }) == Some(namespace)
             }
+            Some("User") => {
+                s["name"].as_str() == Some(&format!("system:serviceaccount:{namespace}:{name}"))
+            }
             Some("Group") => {
                 let group = s["name"].as_str().unwrap_or_default();
                 group == "system:serviceaccounts"
@@ -131,15 +135,10 @@ fn matches(rule: &Value, request: &Request) -> bool {
     let groups = list("apiGroups");
     let resources = list("resources");
     let names = list("resourceNames");
-    let (base, sub) = match request.resource.split_once('/') {
-        Some((base, sub)) => (base, Some(sub)),
-        None => (request.resource, None),
-    };
+    let sub = request.resource.split_once('/').map(|(_, sub)| sub);
+    // As the authorizer's ResourceMatches: `*`, the resource itself, or `*/<subresource>`.
     let resource_matches = resources.iter().any(|r| {
-        *r == "*"
-            || *r == request.resource
-            || sub.is_some_and(|s| *r == format!("*/{s}"))
-            || (sub.is_some() && *r == format!("{base}/*"))
+        *r == "*" || *r == request.resource || sub.is_some_and(|s| *r == format!("*/{s}"))
     });
     (verbs.contains(&"*") || verbs.contains(&request.verb))
         && (groups.contains(&"*") || groups.contains(&request.group))
@@ -194,5 +193,13 @@ mod tests {
         assert!(!rbac.allows(("x", "other"), &named("yours")));
         assert!(!rbac.allows(("x", "other"), &request("list", "configmaps", Some("a"))));
         assert!(!rbac.allows(("y", "sa"), &request("get", "pods", Some("a"))));
+        let as_user = Rbac::of([
+            json!({"kind": "ClusterRole", "metadata": {"name": "all"},
+                   "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+            json!({"kind": "ClusterRoleBinding", "metadata": {"name": "u"},
+                   "roleRef": {"kind": "ClusterRole", "name": "all"},
+                   "subjects": [{"kind": "User", "name": "system:serviceaccount:x:sa"}]}),
+        ]);
+        assert!(as_user.allows(sa, &request("delete", "secrets", Some("b"))));
     }
 }

@@ -127,6 +127,17 @@ impl Redactor {
 
     fn from_secrets(mut secrets: Vec<String>) -> Redactor {
         secrets.retain(|s| s.len() >= MIN_SECRET_LEN);
+        // As an error may quote them: JSON-escaped and Debug-escaped.
+        let escaped: Vec<String> = secrets
+            .iter()
+            .flat_map(|s| {
+                let json = serde_json::to_string(s).unwrap_or_default();
+                let debug = format!("{s:?}");
+                [json, debug].map(|q| q.trim_matches('"').to_string())
+            })
+            .filter(|e| !secrets.contains(e))
+            .collect();
+        secrets.extend(escaped);
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
         Redactor { secrets }
@@ -295,6 +306,18 @@ mod tests {
             redactor.scrub_json(&spec),
             json!({"job": {"args": ["--x", "has ****** inside"]}, "n": 3})
         );
+    }
+
+    #[test]
+    fn secrets_quoted_with_escapes_are_masked_too() {
+        let resource = json!({"spec": {"flinkConfiguration": {"db.password": "pa\"ss\\word"}}});
+        let redactor = Redactor::of(&resource);
+        let quoted = format!(
+            "got {:?} and {}",
+            "pa\"ss\\word",
+            serde_json::json!("pa\"ss\\word")
+        );
+        assert_eq!(redactor.scrub(&quoted), "got \"******\" and \"******\"");
     }
 
     #[test]

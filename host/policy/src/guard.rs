@@ -473,9 +473,9 @@ fn secret_references(template: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
         .into_iter()
         .flatten()
     {
-        if let Some(name) = volume.pointer("/secret/secretName").and_then(Value::as_str) {
-            secrets.insert(name.to_string());
-        }
+        // Any volume type that names a Secret (`secret`, `azureFile`, `csi`'s and the
+        // plugins' `*SecretRef`s, projected sources) or a secrets-store provider class.
+        secret_names_in(volume, &mut secrets);
         for source in volume
             .pointer("/projected/sources")
             .and_then(Value::as_array)
@@ -523,6 +523,34 @@ fn secret_references(template: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
         }
     }
     (secrets, tokens)
+}
+
+/// Every Secret a volume (or a projection source) names, wherever its type keeps it.
+fn secret_names_in(value: &Value, secrets: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map {
+                let named = item.get("name").and_then(Value::as_str);
+                match (key.as_str(), item.as_str(), named) {
+                    ("secretName", Some(name), _) => {
+                        secrets.insert(name.to_string());
+                    }
+                    ("secretProviderClass", Some(name), _) => {
+                        secrets.insert(format!("secretProviderClass {name}"));
+                    }
+                    (key, _, Some(name))
+                        if key == "secret" || key == "secretRef" || key.ends_with("SecretRef") =>
+                    {
+                        secrets.insert(name.to_string());
+                    }
+                    _ => {}
+                }
+                secret_names_in(item, secrets);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| secret_names_in(i, secrets)),
+        _ => {}
+    }
 }
 
 /// What `after` breaks that `before` did not: an empty list means the patch is acceptable.
@@ -757,6 +785,24 @@ mod tests {
                     t["spec"]["containers"][0]["envFrom"] =
                         json!([{"secretRef": {"name": "other-team-db"}}])
                 }),
+            ),
+            (
+                "Secret",
+                Box::new(
+                    |t| t["spec"]["volumes"][0] = json!({"name": "data", "azureFile": {"secretName": "storage-key", "shareName": "s"}}),
+                ),
+            ),
+            (
+                "Secret",
+                Box::new(
+                    |t| t["spec"]["volumes"][0] = json!({"name": "data", "csi": {"driver": "x", "nodePublishSecretRef": {"name": "csi-creds"}}}),
+                ),
+            ),
+            (
+                "Secret",
+                Box::new(
+                    |t| t["spec"]["volumes"][0] = json!({"name": "data", "csi": {"driver": "secrets-store.csi.k8s.io", "volumeAttributes": {"secretProviderClass": "vault-all"}}}),
+                ),
             ),
             (
                 "label",
