@@ -265,17 +265,19 @@ fn main() {
     hostile_memory(&runtime);
 }
 
-/// What hostile plugins can make the host hold: 200 calls at once (the default reconcile
-/// concurrency) of a plugin that allocates until its 64 MiB limit stops it, with the default
-/// 1 GiB budget and with none; and the host refusing a 40-operation `copy` bomb.
+/// What hostile plugins can make the host hold: 64 calls at once of a plugin that allocates
+/// until its 64 MiB limit stops it (a binding may ask for fuel and time up to the operator's
+/// maxima, so neither stops it first), with the default 1 GiB budget and with none (up to 4 GiB
+/// then; the default 200 reconciles at once would make that 12.5 GiB); and the host refusing
+/// a 40-operation `copy` bomb.
 fn hostile_memory(runtime: &tokio::runtime::Runtime) {
     println!("\n## What hostile plugins can make the host hold\n");
     println!("| scenario | calls | failed as | wall time | peak RSS over the start |");
     println!("|---|---:|---|---:|---:|");
     for (name, budget) in [
-        ("memory hog x200, budget 1 GiB (default)", Budget::default()),
+        ("memory hog x64, budget 1 GiB (default)", Budget::default()),
         (
-            "memory hog x200, no budget (before issue 18)",
+            "memory hog x64, no budget (before issue 18)",
             Budget {
                 memory_bytes: 1 << 50,
                 wait: Duration::from_secs(60),
@@ -293,12 +295,18 @@ fn hostile_memory(runtime: &tokio::runtime::Runtime) {
             .load("hostile", &plugin_bytes("hostile-plugin"))
             .expect("load hostile");
         let input = flink_policy::contract::job_of(20, &json!({"misbehave": "memory"}));
-        let limits = Limits::default_for(ExtensionPoint::Scaling);
+        let maxima = Limits::operator_maxima();
+        let limits = Limits {
+            fuel: maxima.fuel,
+            deadline: maxima.deadline,
+            timeout: maxima.timeout,
+            ..Limits::default_for(ExtensionPoint::Scaling)
+        };
         let start = rss_kib() / 1024;
         reset_peak();
         let started = Instant::now();
         let failures = runtime.block_on(async {
-            let calls = (0..200).map(|_| {
+            let calls = (0..64).map(|_| {
                 let (engine, hostile, input) = (engine.clone(), hostile.clone(), input.clone());
                 tokio::spawn(async move { engine.scaling(&hostile, &input, &limits).await })
             });
@@ -318,7 +326,7 @@ fn hostile_memory(runtime: &tokio::runtime::Runtime) {
         });
         let elapsed = started.elapsed();
         println!(
-            "| {name} | 200 | {} | {} | {} MiB |",
+            "| {name} | 64 | {} | {} | {} MiB |",
             failures
                 .iter()
                 .map(|(k, n)| format!("{n} {k}"))
