@@ -265,7 +265,22 @@ impl PolicyEngine {
             )
             .await?;
         let called = plugin_error(called)?;
+        // Reading the patch costs the host far more than its text (a JSON value per `[]`,
+        // the template patched): reserved from the budget like the call itself.
+        let _reading = self
+            .reserve_for_answer(
+                called.value.len() as u64 * ANSWER_EXPANSION + 2 * template_bytes(template),
+            )
+            .await?;
         let decision = outputs::pod_template(template, &called.value, guard).map_err(invalid)?;
         Ok(called.map(|_| decision))
     }
+}
+
+/// How much more memory than its text a JSON Patch can take once read (a `[]` of 3 bytes is a
+/// 32-byte value, read once and cloned once).
+const ANSWER_EXPANSION: u64 = 32;
+
+fn template_bytes(template: &Value) -> u64 {
+    serde_json::to_vec(template).map_or(0, |t| t.len() as u64)
 }

@@ -589,6 +589,14 @@ impl PolicyEngine {
         dir.join(format!("{}-{:016x}.cwasm", digest.hex(), hasher.finish()))
     }
 
+    /// Reserves `bytes` from the plugin memory budget while the host reads a plugin's answer.
+    pub(crate) async fn reserve_for_answer(
+        &self,
+        bytes: u64,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, CallFailure> {
+        self.reservations.reserve(bytes).await
+    }
+
     /// Runs `body` in a fresh store with `limits`, and turns every way it can end into a
     /// `Called` or a `CallFailure`. `output_bytes` measures the answer.
     pub(crate) async fn call<R>(
