@@ -482,9 +482,6 @@ fn secret_references(template: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
             .into_iter()
             .flatten()
         {
-            if let Some(name) = source.pointer("/secret/name").and_then(Value::as_str) {
-                secrets.insert(name.to_string());
-            }
             if let Some(token) = source.get("serviceAccountToken") {
                 tokens.insert(token.to_string());
             }
@@ -497,27 +494,9 @@ fn secret_references(template: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
             .into_iter()
             .flatten()
         {
-            for env in container
-                .get("env")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(name) = env
-                    .pointer("/valueFrom/secretKeyRef/name")
-                    .and_then(Value::as_str)
-                {
-                    secrets.insert(name.to_string());
-                }
-            }
-            for from in container
-                .get("envFrom")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(name) = from.pointer("/secretRef/name").and_then(Value::as_str) {
-                    secrets.insert(name.to_string());
+            for field in ["env", "envFrom"] {
+                if let Some(items) = container.get(field) {
+                    secret_names_in(items, &mut secrets);
                 }
             }
         }
@@ -525,7 +504,8 @@ fn secret_references(template: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
     (secrets, tokens)
 }
 
-/// Every Secret a volume (or a projection source) names, wherever its type keeps it.
+/// Every Secret a volume, a projection source or an environment entry names, wherever its
+/// type keeps it.
 fn secret_names_in(value: &Value, secrets: &mut BTreeSet<String>) {
     match value {
         Value::Object(map) => {
@@ -539,7 +519,8 @@ fn secret_names_in(value: &Value, secrets: &mut BTreeSet<String>) {
                         secrets.insert(format!("secretProviderClass {name}"));
                     }
                     (key, _, Some(name))
-                        if key == "secret" || key == "secretRef" || key.ends_with("SecretRef") =>
+                        if matches!(key, "secret" | "secretRef" | "secretKeyRef")
+                            || key.ends_with("SecretRef") =>
                     {
                         secrets.insert(name.to_string());
                     }
