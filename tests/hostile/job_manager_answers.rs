@@ -2,20 +2,9 @@
 //! answer, the operator's Flink client (with the operator's own settings) reads at most its
 //! limit, refuses the rest unread, and its memory stays flat.
 
+use flink_operator_tests::support::rss_bytes;
 use flink_rest::{FlinkClient, FlinkError};
 use std::io::{Read, Write};
-
-/// Resident memory of this process, from /proc.
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
 
 /// Answers every connection with a 2 GiB JSON body (no length announced), as fast as the
 /// client reads.

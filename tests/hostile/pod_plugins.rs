@@ -3,6 +3,7 @@
 //! guard (Pod Security Standards' baseline and the operator's own rules) refuses each one,
 //! naming it, and the patch is refused at its size bound with the host's memory flat.
 
+use flink_operator_tests::support::rss_bytes;
 use flink_policy::contract::{Sample, samples};
 use flink_policy::dev::plugin_bytes;
 use flink_policy::{CallFailure, ExtensionPoint, Limits, PodGuard, PolicyEngine};
@@ -27,17 +28,6 @@ fn task_manager_input(misbehave: &str) -> flink_policy::model::PodInput {
         _ => None,
     })
     .expect("the contract's TaskManager pod")
-}
-
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 #[tokio::test]

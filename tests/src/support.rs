@@ -43,3 +43,15 @@ pub async fn wait_for<T>(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Resident memory of this process, in bytes (from /proc).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}

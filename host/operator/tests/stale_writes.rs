@@ -11,13 +11,18 @@ use flink_operator::settings::Settings;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_decision_made_from_an_older_copy_writes_nothing() {
-    let (_server, client) = common::stand_in(&["team-a"]).await;
-    create_deployment(&client, "team-a", "orders").await;
+/// The copy of `orders` a decision was made from, after another replica recorded its newer
+/// intent; and the operator (a context of this replica) about to act on it.
+async fn stale_copy(
+    client: &kube::Client,
+) -> (
+    Api<flink_api::FlinkDeployment>,
+    flink_api::FlinkDeployment,
+    std::sync::Arc<Context>,
+) {
+    create_deployment(client, "team-a", "orders").await;
     let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client.clone(), "team-a");
     let stale = api.get("orders").await.unwrap();
-    // Meanwhile another replica records its intent.
     api.patch_status(
         "orders",
         &PatchParams::default(),
@@ -25,7 +30,33 @@ async fn a_decision_made_from_an_older_copy_writes_nothing() {
     )
     .await
     .unwrap();
-    let ctx = Context::new(client.clone(), Settings::default());
+    (
+        api,
+        stale,
+        Context::new(client.clone(), Settings::default()),
+    )
+}
+
+/// Acts on `plan` as decided from `stale`.
+async fn act_on(
+    ctx: &Context,
+    stale: &flink_api::FlinkDeployment,
+    plan: Plan<flink_api::FlinkDeploymentStatus>,
+) -> Result<(), controller::ReconcileError> {
+    act::act(
+        ctx,
+        stale,
+        stale.status.as_ref(),
+        plan,
+        flink_operator::reconcile::deployment::FINALIZER,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_made_from_an_older_copy_writes_nothing() {
+    let (_server, client) = common::stand_in(&["team-a"]).await;
+    let (api, stale, ctx) = stale_copy(&client).await;
     let mut status = stale.status.clone().unwrap_or_default();
     status.error = Some("a stale decision".into());
     let plan = Plan {
@@ -35,14 +66,7 @@ async fn a_decision_made_from_an_older_copy_writes_nothing() {
         notes: vec![],
         requeue: Intervals::default().reconcile,
     };
-    let refused = act::act(
-        &ctx,
-        &stale,
-        stale.status.as_ref(),
-        plan,
-        flink_operator::reconcile::deployment::FINALIZER,
-    )
-    .await;
+    let refused = act_on(&ctx, &stale, plan).await;
     assert!(
         refused.as_ref().is_err_and(|e| e.is_conflict()),
         "{refused:?}"
@@ -59,8 +83,8 @@ async fn a_decision_made_from_an_older_copy_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_plan_without_an_intent_does_not_act() {
     let (_server, client) = common::stand_in(&["team-a"]).await;
-    create_deployment(&client, "team-a", "orders").await;
     let snapshots: Api<flink_api::FlinkStateSnapshot> = Api::namespaced(client.clone(), "team-a");
+    let (_api, stale, ctx) = stale_copy(&client).await;
     snapshots
         .create(
             &Default::default(),
@@ -73,16 +97,6 @@ async fn a_stale_plan_without_an_intent_does_not_act() {
         )
         .await
         .unwrap();
-    let api: Api<flink_api::FlinkDeployment> = Api::namespaced(client.clone(), "team-a");
-    let stale = api.get("orders").await.unwrap();
-    api.patch_status(
-        "orders",
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"status": {"error": "the newer record"}})),
-    )
-    .await
-    .unwrap();
-    let ctx = Context::new(client.clone(), Settings::default());
     let plan = Plan {
         intent: None,
         actions: vec![flink_operator::reconcile::Action::DeleteSnapshot {
@@ -92,14 +106,7 @@ async fn a_stale_plan_without_an_intent_does_not_act() {
         notes: vec![],
         requeue: Intervals::default().reconcile,
     };
-    let refused = act::act(
-        &ctx,
-        &stale,
-        stale.status.as_ref(),
-        plan,
-        flink_operator::reconcile::deployment::FINALIZER,
-    )
-    .await;
+    let refused = act_on(&ctx, &stale, plan).await;
     assert!(
         refused.as_ref().is_err_and(|e| e.is_conflict()),
         "{refused:?}"
