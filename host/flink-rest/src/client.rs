@@ -350,7 +350,9 @@ fn snippet(body: &[u8]) -> String {
     }
 }
 
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+/// The innermost cause of `error`: what a user can act on ("connection refused"), not the
+/// wrapping ("error sending request").
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
     while let Some(next) = cause.source() {
         cause = next;

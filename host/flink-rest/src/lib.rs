@@ -26,7 +26,7 @@ mod metrics;
 pub mod model;
 mod snapshots;
 
-pub use client::{ClientConfig, FlinkClient, Resolver};
+pub use client::{ClientConfig, FlinkClient, Resolver, root_cause};
 pub use error::FlinkError;
 pub use ids::{JarId, JobId, TriggerId};
 pub use model::*;

@@ -19,6 +19,7 @@
 use crate::settings::ArtifactSettings;
 use flink_api::artifact::{restricted, restricted_message, uri_problem};
 use flink_api::validation::ValidationSettings;
+use flink_rest::root_cause;
 use futures::StreamExt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -465,14 +466,6 @@ fn outside(uri: &str, roots: &[(String, PathBuf)]) -> String {
                 .join(", ")
         )
     }
-}
-
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]
