@@ -24,6 +24,17 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "the production build (the image's): no local cluster in it"
+# The image is built without the `local` feature: it must compile and lint clean that way, and
+# the stand-in must not be among its dependencies.
+cargo clippy -p flink-operator --no-default-features --quiet -- -D warnings
+tree=$(cargo tree -p flink-operator --no-default-features --edges normal,build --prefix none \
+  --format '{p} features: {f}')
+if grep -E '^sandbox |^flink-policy .*features:.*\bdev\b' <<<"$tree"; then
+  echo "the production build has the local cluster (sandbox) or the plugin dev helpers in it" >&2
+  exit 1
+fi
+
 step "policy plugins (wasm32-wasip2)"
 cargo build --quiet --profile plugin --target wasm32-wasip2 \
   -p tenant-quota-scaling -p maintenance-window-upgrade -p connector-pod-template \

@@ -32,6 +32,8 @@ pub enum Command {
     },
     /// Run a local cluster on loopback: the Kubernetes API stand-in with our CRDs and a
     /// kubeconfig for kubectl, optionally with resources applied (`-f`). Ctrl-C stops it.
+    /// Not in the production image (built without the `local` feature).
+    #[cfg(feature = "local")]
     Local {
         /// Resources to apply once the cluster is up (files, directories or `-`).
         #[arg(short = 'f', long = "filename")]
@@ -381,6 +383,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             commands::run::run(settings)
         }
+        #[cfg(feature = "local")]
         Command::Local {
             files,
             port,

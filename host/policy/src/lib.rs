@@ -16,6 +16,7 @@ mod bindings;
 pub mod calls;
 pub mod contract;
 #[doc(hidden)]
+#[cfg(feature = "dev")]
 pub mod dev;
 pub mod engine;
 pub mod guard;

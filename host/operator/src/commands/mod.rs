@@ -2,7 +2,9 @@
 
 pub mod autoscaler;
 pub mod crds;
+#[cfg(feature = "local")]
 pub mod hosts_resolver;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod plugin;
 pub mod run;
