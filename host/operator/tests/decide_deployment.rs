@@ -1800,3 +1800,102 @@ fn a_savepoint_nonce_becomes_one_flinkstatesnapshot_of_the_deployment() {
     assert_eq!(info.trigger_nonce, Some(9));
     assert_eq!(info.trigger_id, None);
 }
+
+#[test]
+fn a_health_restart_after_a_rollback_stays_rolled_back_and_never_deploys_the_failed_spec() {
+    // Fixed with the shared job core: a FlinkDeployment's restart finished DEPLOYED, so the
+    // next reconcile deployed the spec the rollback had replaced (session jobs stayed
+    // ROLLED_BACK, as both do now).
+    let mut settings = ROLLBACK.to_vec();
+    settings.extend([
+        ("kubernetes.operator.cluster.health-check.enabled", "true"),
+        (
+            "kubernetes.operator.cluster.health-check.restarts.threshold",
+            "2",
+        ),
+        (
+            "kubernetes.operator.cluster.health-check.restarts.window",
+            "60s",
+        ),
+    ]);
+    let mut world = with_settings(flink_api::UpgradeMode::Stateless, &settings);
+    counted(&mut world, 0, 1);
+    world.reconcile();
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+    // A bad upgrade (parallelism 3) that fails, rolled back after the readiness timeout.
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.contains(&Action::DeleteCluster),
+        "{:?}",
+        plan.actions
+    );
+    world.cluster_gone();
+    assert_eq!(applied_generation(&world.reconcile()).as_deref(), Some("2"));
+    world.cluster_runs(2, FlinkJobState::Failed);
+    counted(&mut world, 0, 0);
+    world.reconcile();
+    world.now += 60_000;
+    let plan = world.reconcile();
+    assert!(reasons(&plan).contains(&"Rollback"), "{:?}", plan.notes);
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert_eq!(applied_parallelism(&plan).as_deref(), Some("2"));
+    world.revision = 1;
+    world.cluster_runs(2, FlinkJobState::Running);
+    counted(&mut world, 0, 1);
+    world.reconcile();
+    assert_eq!(
+        reconciliation_state(&world),
+        Some(ReconciliationState::RolledBack)
+    );
+    // The rolled-back job restarts too often: restarted as the next revision of what runs.
+    world.now += 10_000;
+    counted(&mut world, 3, 2);
+    let plan = world.reconcile();
+    assert!(
+        reasons(&plan).contains(&"RestartUnhealthyJob"),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        plan.actions.contains(&Action::DeleteCluster),
+        "{:?}",
+        plan.actions
+    );
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert_eq!(applied_revision(&plan).as_deref(), Some("2"));
+    assert_eq!(applied_parallelism(&plan).as_deref(), Some("2"));
+    assert_eq!(
+        reconciliation_state(&world),
+        Some(ReconciliationState::RolledBack)
+    );
+    // It runs; the spec that failed is still not deployed.
+    world.revision = 2;
+    world.cluster_runs(2, FlinkJobState::Running);
+    counted(&mut world, 0, 1);
+    for _ in 0..3 {
+        world.now += 60_000;
+        let plan = world.reconcile();
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    }
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::RolledBack);
+}
+
+#[test]
+fn the_operators_savepoint_on_deletion_default_is_honoured() {
+    // Fixed with the shared job core: only the resource's own configuration was read.
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world.defaults.insert(
+        "kubernetes.operator.job.savepoint-on-deletion".into(),
+        "true".into(),
+    );
+    world.delete();
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),
+        "{:?}",
+        plan.actions
+    );
+}

@@ -927,3 +927,100 @@ fn a_savepoint_job_submitted_deleting_its_checkpoints_is_not_cancelled_for_last_
         plan.actions
     );
 }
+
+#[test]
+fn the_operators_rollback_defaults_apply_to_session_jobs_as_to_deployments() {
+    // Fixed with the shared job core: a session job read its rollback, stability and health
+    // settings from its own flinkConfiguration only, so the operator-wide defaults that roll
+    // FlinkDeployments back left session jobs failed.
+    let mut world = World::new();
+    world.now_ms = 1_000_000;
+    for (key, value) in [
+        ("kubernetes.operator.deployment.rollback.enabled", "true"),
+        ("kubernetes.operator.deployment.readiness.timeout", "60s"),
+    ] {
+        world.defaults.insert(key.into(), value.into());
+    }
+    world.reconcile();
+    let stable_job = world.job_id();
+    world.observed = ready_cluster(vec![running(&stable_job)]);
+    world.reconcile();
+    world.edit_to_bad_arguments();
+    world.reconcile();
+    let mut cancelled = running(&stable_job);
+    cancelled.state = FlinkJobState::Canceled;
+    world.observed = ready_cluster(vec![cancelled.clone()]);
+    let bad_job = submitted_id(&world.reconcile()).expect("the new spec is submitted");
+    let mut failed = running(&bad_job);
+    failed.state = FlinkJobState::Failed;
+    world.observed = ready_cluster(vec![cancelled, failed]);
+    world.now_ms += 61_000;
+    let plan = world.reconcile();
+    assert!(
+        plan.notes.iter().any(|n| n.reason == "Rollback"),
+        "{:?}",
+        plan.notes
+    );
+    let submission = submission(&plan).expect("the stable spec's job is submitted");
+    assert!(submission.args.is_empty(), "{:?}", submission.args);
+}
+
+#[test]
+fn an_unreadable_record_of_what_runs_names_the_fix() {
+    // Both kinds now say the same (a session job's message used to stop at the parse error).
+    let mut world = World::new();
+    world.reconcile();
+    world
+        .resource
+        .status
+        .as_mut()
+        .and_then(|s| s.reconciliation_status.as_mut())
+        .expect("recorded")
+        .last_reconciled_spec = Some("{not json".into());
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let error = plan.status.error.unwrap_or_default();
+    assert!(
+        error.contains("status.reconciliationStatus.lastReconciledSpec")
+            && error.contains("Delete and recreate the resource, or restore the status"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_session_jobs_suspension_and_resumption_are_announced_as_such() {
+    // The shared start of an upgrade: a session job's suspension and resumption were both
+    // announced as "upgrading".
+    let mut world = World::new();
+    world.reconcile();
+    let id = world.job_id();
+    world.observed = ready_cluster(vec![running(&id)]);
+    world.reconcile();
+    let announced = |plan: &Plan<flink_api::FlinkSessionJobStatus>| {
+        plan.notes
+            .iter()
+            .find(|n| n.reason == "SpecChanged")
+            .map(|n| n.message.clone())
+            .unwrap_or_default()
+    };
+    world.resource.spec.job.as_mut().expect("job").state = flink_api::JobState::Suspended;
+    world.resource.metadata.generation = Some(2);
+    let plan = world.reconcile();
+    assert!(
+        announced(&plan).contains("suspending the job in stateless mode"),
+        "{:?}",
+        plan.notes
+    );
+    let mut cancelled = running(&id);
+    cancelled.state = FlinkJobState::Canceled;
+    world.observed = ready_cluster(vec![cancelled]);
+    world.reconcile();
+    world.resource.spec.job.as_mut().expect("job").state = flink_api::JobState::Running;
+    world.resource.metadata.generation = Some(3);
+    let plan = world.reconcile();
+    assert!(
+        announced(&plan).contains("resuming the job in stateless mode"),
+        "{:?}",
+        plan.notes
+    );
+}

@@ -7,13 +7,14 @@
 //! target's generation means the deploy happened, so a crash between any two steps resumes at
 //! the right one.
 
+use super::job::{self, Draft};
 use super::observed::{ObservedCluster, ObservedFlink, ObservedJob};
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, deployment_diff};
 use super::status::{
-    self, error_json, error_message, lifecycle, observe_job, set_running_condition, state_name,
+    self, error_json, error_message, observe_job, set_running_condition, state_name,
 };
-use super::upgrade_policy::{self, UpgradePolicy};
+use super::upgrade_policy::UpgradePolicy;
 use super::{Action, Intervals, Note, Plan, health, job_id, secure, snapshots};
 use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
@@ -197,33 +198,17 @@ pub fn decide(
         return d.finish();
     }
     if !d.has_finalizer() {
-        d.actions.push(Action::AddFinalizer);
+        d.draft.actions.push(Action::AddFinalizer);
     }
     d.observe();
     if let Some(autoscaler) = ctx.autoscaler {
-        d.status.autoscaler = Some(autoscaler.status.clone());
+        d.draft.status.autoscaler = Some(autoscaler.status.clone());
         if let Some(policy) = &autoscaler.policy {
-            status::record_policy(&mut d.status.policies, policy.clone());
+            status::record_policy(&mut d.draft.status.policies, policy.clone());
         }
     }
-    let recorded = d
-        .status
-        .reconciliation_status
-        .as_ref()
-        .and_then(|r| r.last_reconciled_spec.clone());
-    let last = match recorded
-        .as_deref()
-        .map(ReconciledSpec::<FlinkDeploymentSpec>::from_json)
-    {
-        None => None,
-        Some(Ok(last)) => Some(last),
-        Some(Err(why)) => {
-            d.fail(
-                "ReconciliationError",
-                format!("status.reconciliationStatus.lastReconciledSpec: {why}; the operator cannot tell what is deployed. Delete and recreate the resource, or restore the status"),
-            );
-            return d.finish();
-        }
+    let Ok(last) = d.draft.last_reconciled::<FlinkDeploymentSpec>() else {
+        return d.finish();
     };
     let mut errors = flink_api::validation::deployment(resource);
     errors.extend(ctx.tenancy.cloned());
@@ -233,8 +218,7 @@ pub fn decide(
             &resource.spec,
         ));
     }
-    if let Some(message) = status::validation_message(&errors, last.is_some()) {
-        d.fail("ValidationError", message);
+    if !d.draft.valid(&errors, last.is_some()) {
         return d.finish();
     }
     match last {
@@ -263,18 +247,7 @@ struct Decision<'a> {
     resource: &'a FlinkDeployment,
     observed: &'a ObservedCluster,
     ctx: &'a DecideContext<'a>,
-    status: FlinkDeploymentStatus,
-    intent: Option<FlinkDeploymentStatus>,
-    actions: Vec<Action>,
-    notes: Vec<Note>,
-    /// Something is moving: look again soon.
-    progressing: bool,
-    /// An error was recorded this time (and must not be cleared by a healthy observation).
-    failed: bool,
-    /// What an unfinished step waits for.
-    waiting: Option<String>,
-    /// Look again at this time (ms) at the latest.
-    requeue_at: Option<i64>,
+    draft: Draft<FlinkDeploymentStatus>,
 }
 
 impl<'a> Decision<'a> {
@@ -287,14 +260,11 @@ impl<'a> Decision<'a> {
             resource,
             observed,
             ctx,
-            status: resource.status.clone().unwrap_or_default(),
-            intent: None,
-            actions: Vec::new(),
-            notes: Vec::new(),
-            progressing: false,
-            failed: false,
-            waiting: None,
-            requeue_at: None,
+            draft: Draft::new(
+                resource.status.clone().unwrap_or_default(),
+                crate::redact::Redactor::for_resource(resource).with_defaults(ctx.defaults),
+                ctx.now_ms,
+            ),
         }
     }
 
@@ -307,56 +277,29 @@ impl<'a> Decision<'a> {
     }
 
     fn has_finalizer(&self) -> bool {
-        self.resource
-            .metadata
-            .finalizers
-            .as_ref()
-            .is_some_and(|f| f.iter().any(|f| f == FINALIZER))
+        job::has_finalizer(self.resource.metadata.finalizers.as_ref(), FINALIZER)
     }
 
     fn reconciliation_state(&self) -> ReconciliationState {
-        self.status
-            .reconciliation_status
-            .as_ref()
-            .map(|r| r.state)
-            .unwrap_or_default()
+        self.draft.state()
     }
 
     fn job_status(&mut self) -> &mut JobStatus {
-        self.status
-            .job_status
-            .get_or_insert_with(JobStatus::default)
+        self.draft.job_status()
     }
 
     fn fail(&mut self, kind: &str, message: String) {
-        // Masked here, as it will be stored, so an unchanged error is recognised as such.
-        let message = crate::redact::Redactor::for_resource(self.resource)
-            .with_defaults(self.ctx.defaults)
-            .scrub(&message);
-        self.notes
-            .extend(status::report_error(&mut self.status.error, kind, message));
-        self.failed = true;
+        self.draft.fail(kind, message);
     }
 
     /// Records `spec` (at the current generation) as what is deployed or being deployed.
-    fn record(&mut self, spec: &FlinkDeploymentSpec, state: ReconciliationState, first: bool) {
+    fn record(&mut self, spec: &FlinkDeploymentSpec, state: ReconciliationState) {
         let generation = self.generation();
-        status::record_spec(
-            &mut self.status.reconciliation_status,
-            spec,
-            generation,
-            state,
-            first,
-            self.ctx.now_ms,
-        );
+        self.draft.record(spec, generation, state);
     }
 
     fn set_state(&mut self, state: ReconciliationState) {
-        status::set_state(
-            &mut self.status.reconciliation_status,
-            state,
-            self.ctx.now_ms,
-        );
+        self.draft.set_state(state);
     }
 
     /// Folds the observation into the status: JobManager Deployment, job, cluster info.
@@ -375,9 +318,9 @@ impl<'a> Decision<'a> {
             Some(_) => Some(JobManagerDeploymentStatus::Deploying),
         };
         match jm_status {
-            Some(s) => self.status.job_manager_deployment_status = Some(s),
-            None if self.status.job_manager_deployment_status.is_some() => {
-                self.status.job_manager_deployment_status =
+            Some(s) => self.draft.status.job_manager_deployment_status = Some(s),
+            None if self.draft.status.job_manager_deployment_status.is_some() => {
+                self.draft.status.job_manager_deployment_status =
                     Some(JobManagerDeploymentStatus::Missing)
             }
             None => {}
@@ -395,23 +338,27 @@ impl<'a> Decision<'a> {
         } = &observed.flink
         {
             if let Some(version) = flink_version {
-                self.status
+                self.draft
+                    .status
                     .cluster_info
                     .insert("flink-version".into(), version.clone());
             }
             if let Some(revision) = flink_revision {
-                self.status
+                self.draft
+                    .status
                     .cluster_info
                     .insert("flink-revision".into(), revision.clone());
             }
             if self.resource.spec.is_application()
                 && let Some(job) = self.current_job(jobs)
             {
-                let before = self.status.job_status.as_ref().and_then(|j| j.state);
-                let updated = observe_job(self.status.job_status.as_ref(), job);
-                self.notes
+                let before = self.draft.status.job_status.as_ref().and_then(|j| j.state);
+                let updated = observe_job(self.draft.status.job_status.as_ref(), job);
+                self.draft
+                    .notes
                     .extend(status::job_state_change(before, job.state));
-                let reported = status::reports(self.status.error.as_deref(), "JobFailed", &job.id);
+                let reported =
+                    status::reports(self.draft.status.error.as_deref(), "JobFailed", &job.id);
                 match (&observed.job_failure, job.state == FlinkJobState::Failed) {
                     (Some(why), true) => {
                         self.fail("JobFailed", format!("job {} failed: {why}", job.id))
@@ -423,7 +370,7 @@ impl<'a> Decision<'a> {
                     ),
                     _ => {}
                 }
-                self.status.job_status = Some(updated);
+                self.draft.status.job_status = Some(updated);
             }
         }
     }
@@ -431,6 +378,7 @@ impl<'a> Decision<'a> {
     /// The job this resource runs: the recorded id, else the newest job in the cluster.
     fn current_job<'j>(&self, jobs: &'j [ObservedJob]) -> Option<&'j ObservedJob> {
         let recorded = self
+            .draft
             .status
             .job_status
             .as_ref()
@@ -439,24 +387,24 @@ impl<'a> Decision<'a> {
     }
 
     fn first_deployment(&mut self) {
-        let spec = self.resource.spec.clone();
-        self.record(&spec, ReconciliationState::Upgrading, true);
-        self.status.error = None;
         let target = ReconciledSpec {
-            spec,
+            spec: self.resource.spec.clone(),
             generation: self.generation(),
             first_deployment: true,
             revision: 0,
         };
+        self.draft
+            .record_target(&target, ReconciliationState::Upgrading);
+        self.draft.status.error = None;
         self.continue_upgrade(&target);
     }
 
     /// State `UPGRADING` toward `target`: tear down whatever else runs, then deploy it (from the
     /// secured state of a stateful upgrade).
     fn continue_upgrade(&mut self, target: &ReconciledSpec<FlinkDeploymentSpec>) {
-        self.progressing = true;
+        self.draft.progressing = true;
         // A restart or a rollback records its target first and then secures the state.
-        if let Some(progress) = &self.status.upgrade
+        if let Some(progress) = &self.draft.status.upgrade
             && matches!(
                 progress.step,
                 UpgradeStep::Savepointing | UpgradeStep::Cancelling
@@ -473,12 +421,12 @@ impl<'a> Decision<'a> {
                 && jm.revision == target.revision
         });
         if deployed_target {
-            self.set_state(self.done_state());
-            self.status.upgrade = None;
+            self.set_state(self.draft.done_state());
+            self.draft.status.upgrade = None;
             return;
         }
         if !observed.is_gone() {
-            if let Some(progress) = self.status.upgrade.as_mut() {
+            if let Some(progress) = self.draft.status.upgrade.as_mut() {
                 progress.step = UpgradeStep::StoppingCluster;
             }
             self.tear_down(false);
@@ -490,17 +438,22 @@ impl<'a> Decision<'a> {
             .as_ref()
             .is_some_and(|j| j.state == JobState::Suspended)
         {
-            self.set_state(self.done_state());
+            self.set_state(self.draft.done_state());
             self.job_status().state = Some(FlinkJobState::Suspended);
-            let kept = self.status.upgrade.take().and_then(|p| p.restore_path);
+            let kept = self
+                .draft
+                .status
+                .upgrade
+                .take()
+                .and_then(|p| p.restore_path);
             let message = match &kept {
                 Some(path) => {
                     format!("Job suspended: its cluster is stopped, its state kept at {path}")
                 }
                 None => "Job suspended: its cluster is stopped".to_string(),
             };
-            self.notes.push(Note::normal("Suspended", message));
-            self.progressing = false;
+            self.draft.notes.push(Note::normal("Suspended", message));
+            self.draft.progressing = false;
             return;
         }
         self.deploy(target);
@@ -517,15 +470,17 @@ impl<'a> Decision<'a> {
                 .as_ref()
                 .and_then(|j| j.initial_savepoint_path.clone())
         } else {
-            self.status
+            self.draft
+                .status
                 .upgrade
                 .as_ref()
                 .and_then(|p| p.restore_path.clone())
         };
         // Flink's HA services find a job's checkpoints by its id: last-state with HA keeps it.
         let id = match (
-            &self.status.upgrade,
-            self.status
+            &self.draft.status.upgrade,
+            self.draft
+                .status
                 .job_status
                 .as_ref()
                 .and_then(|j| j.job_id.clone()),
@@ -560,20 +515,22 @@ impl<'a> Decision<'a> {
             job.state = Some(FlinkJobState::Reconciling);
             job.start_time = None;
         }
-        self.status.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Deploying);
-        self.status.error = None;
-        if let Some(progress) = self.status.upgrade.as_mut() {
+        self.draft.status.job_manager_deployment_status =
+            Some(JobManagerDeploymentStatus::Deploying);
+        self.draft.status.error = None;
+        if let Some(progress) = self.draft.status.upgrade.as_mut() {
             progress.step = UpgradeStep::Deploying;
         }
         // With HA, a kept job id resumes from Flink's own metadata, not from a path.
         let kept_job = application
             && self
+                .draft
                 .status
                 .upgrade
                 .as_ref()
                 .is_some_and(|p| p.mode == UpgradeMode::LastState && p.restore_path.is_none());
-        let carried = self.status.health.take().unwrap_or_default();
-        self.status.health = Some(flink_api::DeploymentHealth {
+        let carried = self.draft.status.health.take().unwrap_or_default();
+        self.draft.status.health = Some(flink_api::DeploymentHealth {
             deployed_at: Some(self.ctx.now_ms),
             restored_from: if kept_job {
                 carried.restored_from
@@ -583,15 +540,17 @@ impl<'a> Decision<'a> {
             checkpointed: kept_job && carried.checkpointed,
             ..Default::default()
         });
-        self.intent = Some(self.status.clone());
-        self.actions.push(Action::ApplyCluster(Box::new(objects)));
-        self.set_state(self.done_state());
+        self.draft.intent = Some(self.draft.status.clone());
+        self.draft
+            .actions
+            .push(Action::ApplyCluster(Box::new(objects)));
+        self.set_state(self.draft.done_state());
         // The restore path stays in `jobStatus.upgradeSavepointPath` and the savepoint history.
-        self.status.upgrade = None;
+        self.draft.status.upgrade = None;
         if let Some(path) = &restore
             && !target.first_deployment
         {
-            self.notes.push(Note::normal(
+            self.draft.notes.push(Note::normal(
                 "Restore",
                 format!("The new deployment restores from {path}"),
             ));
@@ -601,7 +560,7 @@ impl<'a> Decision<'a> {
         } else {
             "session cluster".to_string()
         };
-        self.notes.push(Note::normal(
+        self.draft.notes.push(Note::normal(
             "Submit",
             format!(
                 "Starting deployment of {what} (generation {})",
@@ -613,7 +572,7 @@ impl<'a> Decision<'a> {
     /// Stops the running cluster: cancels an application's job (best effort) and deletes the
     /// Deployments; the next reconciles wait until its pods are gone.
     fn tear_down(&mut self, deleting: bool) {
-        self.progressing = true;
+        self.draft.progressing = true;
         let observed = self.observed;
         let present = |d: &Option<super::observed::ObservedDeployment>| {
             d.as_ref().is_some_and(|d| !d.deleting)
@@ -625,7 +584,7 @@ impl<'a> Decision<'a> {
             && let Some(job) = self.current_job(jobs)
             && !job.state.is_globally_terminal()
         {
-            self.actions.push(Action::CancelJob {
+            self.draft.actions.push(Action::CancelJob {
                 cluster: self.name().to_string(),
                 job_id: job.id.clone(),
                 best_effort: true,
@@ -633,25 +592,25 @@ impl<'a> Decision<'a> {
         }
         // Whatever the status says by now (a secured restore path) is written before the delete.
         if !deleting {
-            self.intent = Some(self.status.clone());
+            self.draft.intent = Some(self.draft.status.clone());
         }
-        self.actions.push(Action::DeleteCluster);
+        self.draft.actions.push(Action::DeleteCluster);
     }
 
     /// State `DEPLOYED`: what changed since, and what the running cluster needs.
     fn compare(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>) {
         let spec = &self.resource.spec;
         let diff = deployment_diff(&last.spec, spec);
-        if let Some(progress) = &self.status.upgrade
+        if let Some(progress) = &self.draft.status.upgrade
             && diff.class != DiffClass::Upgrade
         {
             // The change that started securing the state was reverted. Nothing irreversible
             // happened unless a stop or cancel was sent; then the job is stopping and must be
             // redeployed (with the current spec) from the state being secured.
             if progress.trigger_id.is_none() && progress.step != UpgradeStep::Cancelling {
-                self.status.upgrade = None;
-                self.status.error = None;
-                self.notes.push(Note::normal(
+                self.draft.status.upgrade = None;
+                self.draft.status.error = None;
+                self.draft.notes.push(Note::normal(
                     "SpecChanged",
                     "The change was reverted before the upgrade started; nothing to do",
                 ));
@@ -668,7 +627,7 @@ impl<'a> Decision<'a> {
                         ..last.clone()
                     };
                     status::record_target(
-                        &mut self.status.reconciliation_status,
+                        &mut self.draft.status.reconciliation_status,
                         &target,
                         ReconciliationState::Deployed,
                         self.ctx.now_ms,
@@ -677,22 +636,23 @@ impl<'a> Decision<'a> {
                 self.steady(last)
             }
             DiffClass::Ignore => {
-                self.record(spec, ReconciliationState::Deployed, false);
+                self.record(spec, ReconciliationState::Deployed);
                 self.steady(last);
             }
             DiffClass::Scale => {
-                self.notes.push(Note::normal(
+                self.draft.notes.push(Note::normal(
                     "SpecChanged",
                     format!(
                         "SCALE change(s) detected ({}), scaling the TaskManagers",
                         diff.fields(DiffClass::Scale)
                     ),
                 ));
-                self.record(spec, ReconciliationState::Deployed, false);
+                self.record(spec, ReconciliationState::Deployed);
                 let mut input = RenderInput::for_resource(self.resource, spec, self.ctx.defaults);
                 input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
                 input.autoscaler_memory = self.ctx.autoscaler.and_then(|a| a.memory.as_ref());
                 input.job_id = self
+                    .draft
                     .status
                     .job_status
                     .as_ref()
@@ -700,12 +660,14 @@ impl<'a> Decision<'a> {
                 match render::render(&input) {
                     Ok(objects) => {
                         if let Some(tm) = objects.task_manager {
-                            self.actions.push(Action::ApplyTaskManagers(Box::new(tm)));
+                            self.draft
+                                .actions
+                                .push(Action::ApplyTaskManagers(Box::new(tm)));
                         }
                     }
                     Err(e) => self.fail("ValidationError", e.to_string()),
                 }
-                self.progressing = true;
+                self.draft.progressing = true;
             }
             DiffClass::Upgrade => self.upgrade(last, &diff.fields(DiffClass::Upgrade)),
             DiffClass::SavepointRedeploy => self.redeploy_from_savepoint(),
@@ -714,55 +676,19 @@ impl<'a> Decision<'a> {
 
     fn upgrade(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>, fields: &str) {
         let spec = self.resource.spec.clone();
+        let Some(mode) = self.draft.start_upgrade(&job::UpgradeStart {
+            fields,
+            from: last.spec.job.as_ref(),
+            to: spec.job.as_ref(),
+            policy: self.ctx.upgrade_policy,
+        }) else {
+            return;
+        };
         let was_suspended = last
             .spec
             .job
             .as_ref()
             .is_some_and(|j| j.state == JobState::Suspended);
-        let suspending = spec
-            .job
-            .as_ref()
-            .is_some_and(|j| j.state == JobState::Suspended);
-        let mode_of = |s: &FlinkDeploymentSpec| {
-            s.job
-                .as_ref()
-                .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode)
-        };
-        // The new spec's mode: a user who switches to stateless gets a stateless upgrade (and is
-        // told); the operator itself never falls back to stateless.
-        let mut mode = mode_of(&spec);
-        let action = if was_suspended && !suspending {
-            "resuming the job"
-        } else if suspending {
-            "suspending the job"
-        } else {
-            "upgrading"
-        };
-        let starting = self.status.upgrade.is_none();
-        if starting
-            && action == "upgrading"
-            && let Some(policy) = self.ctx.upgrade_policy
-        {
-            match self.apply_upgrade_policy(policy) {
-                Some(chosen) => mode = chosen,
-                None => return,
-            }
-        }
-        if starting {
-            self.notes.push(Note::normal(
-                "SpecChanged",
-                format!(
-                    "UPGRADE change(s) detected ({fields}), {action} in {} mode",
-                    mode.name()
-                ),
-            ));
-            if mode_of(&last.spec).is_stateful() && !mode.is_stateful() && !was_suspended {
-                self.notes.push(Note::warning(
-                    "StatelessUpgrade",
-                    "upgradeMode is now stateless: this upgrade starts the job from empty state",
-                ));
-            }
-        }
         let target = ReconciledSpec {
             spec: spec.clone(),
             generation: self.generation(),
@@ -773,20 +699,22 @@ impl<'a> Decision<'a> {
         if mode.is_stateful() && spec.is_application() && was_suspended {
             // Resume from what the suspension secured.
             let path = self
+                .draft
                 .status
                 .job_status
                 .as_ref()
                 .and_then(|j| j.upgrade_savepoint_path.clone());
-            self.status.upgrade = Some(self.progress(mode, UpgradeStep::StoppingCluster, path));
+            self.draft.status.upgrade =
+                Some(self.progress(mode, UpgradeStep::StoppingCluster, path));
         } else if mode.is_stateful() && spec.is_application() && running_cluster {
             match self.secure_state(mode) {
                 Some(()) => {}
                 None => return,
             }
         }
-        self.record(&spec, ReconciliationState::Upgrading, false);
-        self.status.error = None;
-        self.intent = Some(self.status.clone());
+        self.record(&spec, ReconciliationState::Upgrading);
+        self.draft.status.error = None;
+        self.draft.intent = Some(self.draft.status.clone());
         self.continue_upgrade(&target);
     }
 
@@ -805,7 +733,7 @@ impl<'a> Decision<'a> {
             );
             return;
         };
-        self.notes.push(Note::normal(
+        self.draft.notes.push(Note::normal(
             "SpecChanged",
             format!("SAVEPOINT_REDEPLOY: redeploying from {path}, the current state is not kept"),
         ));
@@ -813,10 +741,11 @@ impl<'a> Decision<'a> {
             .job
             .as_ref()
             .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-        self.status.upgrade = Some(self.progress(mode, UpgradeStep::StoppingCluster, Some(path)));
-        self.record(&spec, ReconciliationState::Upgrading, false);
-        self.status.error = None;
-        self.intent = Some(self.status.clone());
+        self.draft.status.upgrade =
+            Some(self.progress(mode, UpgradeStep::StoppingCluster, Some(path)));
+        self.record(&spec, ReconciliationState::Upgrading);
+        self.draft.status.error = None;
+        self.draft.intent = Some(self.draft.status.clone());
         let target = ReconciledSpec {
             spec,
             generation: self.generation(),
@@ -824,21 +753,6 @@ impl<'a> Decision<'a> {
             revision: 0,
         };
         self.continue_upgrade(&target);
-    }
-
-    /// Applies the tenant's upgrade-strategy verdict to an upgrade about to start: the mode
-    /// to upgrade in, or None when the upgrade does not start now (waiting, refused, or held
-    /// because the plugin could not answer); the status and events say why.
-    fn apply_upgrade_policy(&mut self, policy: &UpgradePolicy) -> Option<UpgradeMode> {
-        let applied =
-            upgrade_policy::apply(policy, &mut self.status.policies, &mut self.status.error);
-        self.notes.extend(applied.notes);
-        if let Some((why, until)) = applied.waiting {
-            self.waiting = Some(why);
-            self.requeue_at = Some(until);
-        }
-        self.progressing |= applied.retry_soon;
-        applied.mode
     }
 
     fn progress(
@@ -861,22 +775,23 @@ impl<'a> Decision<'a> {
     /// HA; with HA, Flink's HA metadata is the state). `Some` once the restore path is recorded;
     /// `None` while it is under way or held (the status says why).
     fn secure_state(&mut self, mode: UpgradeMode) -> Option<()> {
-        self.progressing = true;
+        self.draft.progressing = true;
         let ha = flink_api::config::ha_enabled(&self.resource.spec.configuration());
         let (generation, now) = (self.generation(), self.ctx.now_ms);
         let mut progress = self
+            .draft
             .status
             .upgrade
             .take()
             .unwrap_or_else(|| secure::progress(mode, None, generation, None, now));
         progress.target_generation = self.generation();
         if progress.restore_path.is_some() || progress.step == UpgradeStep::StoppingCluster {
-            self.status.upgrade = Some(progress);
+            self.draft.status.upgrade = Some(progress);
             return Some(());
         }
         if mode == UpgradeMode::LastState && ha {
             progress.step = UpgradeStep::StoppingCluster;
-            self.status.upgrade = Some(progress);
+            self.draft.status.upgrade = Some(progress);
             return Some(());
         }
         // A rollback does not wait for a JobManager that cannot start or a job that never ran.
@@ -885,12 +800,12 @@ impl<'a> Decision<'a> {
             ObservedFlink::Reachable { jobs, .. } => jobs.clone(),
             _ if rolling_back => return self.secure_from_record(progress),
             other => {
-                self.status.upgrade = Some(progress);
+                self.draft.status.upgrade = Some(progress);
                 let why = match other {
                     ObservedFlink::Unreachable(why) => format!(" ({why})"),
                     _ => String::new(),
                 };
-                self.wait(&format!(
+                self.draft.wait(&format!(
                     "the JobManager does not answer{why}; the upgrade waits to secure the job's state"
                 ));
                 return None;
@@ -900,7 +815,7 @@ impl<'a> Decision<'a> {
             if rolling_back {
                 return self.secure_from_record(progress);
             }
-            self.status.upgrade = Some(progress);
+            self.draft.status.upgrade = Some(progress);
             self.fail("UpgradeBlocked", "no job found in the cluster to take its state from; the upgrade waits. Restore it by hand with initialSavepointPath, or switch to upgradeMode: stateless to drop the state".into());
             return None;
         };
@@ -922,46 +837,21 @@ impl<'a> Decision<'a> {
                 now_ms: self.ctx.now_ms,
             },
         );
-        self.actions.extend(out.actions);
-        self.notes.extend(out.notes);
-        if let Some((kind, message)) = out.error {
-            self.fail(kind, message);
-        }
-        if out.slow_down {
-            self.progressing = false;
-        }
-        if out.write_ahead {
-            let mut intent = self.status.clone();
-            intent.upgrade = Some(progress.clone());
-            self.intent = Some(intent);
-        }
-        let as_resources = snapshots::as_resources(&config);
-        secure::record_secured(
-            self.job_status(),
-            out.savepoint.as_ref(),
-            out.secured.as_deref(),
-            !as_resources,
-        );
-        if let Some(path) = out.savepoint.as_ref().and_then(|s| s.location.as_deref()) {
-            let recorded = snapshots::record_upgrade_savepoint(
-                path,
-                progress.started,
-                (JobKind::FlinkDeployment, &name),
-                &config,
-                self.observed.snapshots.as_deref(),
-                self.ctx.now_ms,
-            );
-            self.actions.extend(recorded.actions);
-            self.notes.extend(recorded.notes);
-        }
-        self.status.upgrade = Some(progress);
-        out.secured.map(|_| ())
+        self.draft.secured(
+            progress,
+            out,
+            &job::SecuredJob {
+                config: &config,
+                owner: (JobKind::FlinkDeployment, &name),
+                snapshots: self.observed.snapshots.as_deref(),
+            },
+        )
     }
 
     /// The state the current deployment was restored from, while nothing says the job moved on
     /// from it (no completed checkpoint was ever seen).
     fn state_as_deployed(&self) -> Option<String> {
-        let health = self.status.health.as_ref()?;
+        let health = self.draft.status.health.as_ref()?;
         (health.deployed_at.is_some() && !health.checkpointed)
             .then(|| health.restored_from.clone())
             .flatten()
@@ -984,29 +874,23 @@ impl<'a> Decision<'a> {
     fn secure_from_record(&mut self, mut progress: UpgradeProgress) -> Option<()> {
         match self.state_as_deployed() {
             Some(path) => {
-                self.notes.push(Note::normal(
+                self.draft.notes.push(Note::normal(
                     "StateFallback",
                     format!("The failing deployment completed no checkpoint: its state is still {path}, which the rollback restores"),
                 ));
                 progress.restore_path = Some(path.clone());
                 progress.step = UpgradeStep::StoppingCluster;
                 secure::record_secured(self.job_status(), None, Some(&path), true);
-                self.status.upgrade = Some(progress);
-                self.intent = Some(self.status.clone());
+                self.draft.status.upgrade = Some(progress);
+                self.draft.intent = Some(self.draft.status.clone());
                 Some(())
             }
             None => {
-                self.status.upgrade = Some(progress);
+                self.draft.status.upgrade = Some(progress);
                 self.fail("RollbackBlocked", "the failing deployment's JobManager cannot be asked for the job's latest checkpoint: manual restore required. Set spec.job.initialSavepointPath to the newest retained checkpoint of the job and change spec.job.savepointRedeployNonce, or switch to upgradeMode: stateless to start from empty state".into());
                 None
             }
         }
-    }
-
-    /// Progressing without an error: the condition message says what it waits for.
-    fn wait(&mut self, why: &str) {
-        self.progressing = true;
-        self.waiting = Some(why.to_string());
     }
 
     /// Nothing to change: keep the deployed cluster as it should be, judge its stability (and
@@ -1034,7 +918,7 @@ impl<'a> Decision<'a> {
         };
         if let Some(counters) = &self.observed.counters
             && counters.completed_checkpoints.is_some_and(|n| n > 0)
-            && let Some(health) = self.status.health.as_mut()
+            && let Some(health) = self.draft.status.health.as_mut()
             && !health.checkpointed
         {
             health.checkpointed = true;
@@ -1044,13 +928,14 @@ impl<'a> Decision<'a> {
                 .as_ref()
                 .is_some_and(|j| j.state == FlinkJobState::Running),
             false => {
-                self.status.job_manager_deployment_status == Some(JobManagerDeploymentStatus::Ready)
+                self.draft.status.job_manager_deployment_status
+                    == Some(JobManagerDeploymentStatus::Ready)
             }
         };
         if application && let Some(job) = &job {
             let verdict = health::judge(
                 &settings,
-                &mut self.status.health,
+                &mut self.draft.status.health,
                 job,
                 self.observed.counters.as_ref(),
                 self.ctx.now_ms,
@@ -1066,7 +951,7 @@ impl<'a> Decision<'a> {
                     .job
                     .as_ref()
                     .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-                self.notes.push(Note::normal(
+                self.draft.notes.push(Note::normal(
                     "Scaling",
                     format!(
                         "Redeploying the job in {} mode for the autoscaler's parallelism: {change}",
@@ -1076,20 +961,22 @@ impl<'a> Decision<'a> {
                 return self.redeploy_as_next_revision(last);
             }
             if let Some(why) = verdict.skipped
-                && self.status.error.is_none()
+                && self.draft.status.error.is_none()
             {
-                self.notes.push(Note::warning("HealthCheckSkipped", why));
+                self.draft
+                    .notes
+                    .push(Note::warning("HealthCheckSkipped", why));
             }
         }
-        if healthy && !self.failed {
-            self.status.error = None;
+        if healthy && !self.draft.failed {
+            self.draft.status.error = None;
         }
         if healthy && application {
             self.snapshots();
         }
         if self.recorded_stable() {
             if !healthy {
-                self.progressing = true;
+                self.draft.progressing = true;
             }
             return;
         }
@@ -1104,14 +991,12 @@ impl<'a> Decision<'a> {
             false => vec!["the session cluster is not ready".into()],
         };
         if unmet.is_empty() {
-            if let Some(r) = self.status.reconciliation_status.as_mut() {
-                r.last_stable_spec = r.last_reconciled_spec.clone();
-            }
+            self.draft.mark_stable();
             return;
         }
-        self.progressing = true;
+        self.draft.progressing = true;
         if healthy {
-            self.waiting = Some(format!("Not stable yet: {}", unmet.join("; ")));
+            self.draft.waiting = Some(format!("Not stable yet: {}", unmet.join("; ")));
         }
         self.maybe_roll_back(last, &settings, &unmet);
     }
@@ -1126,14 +1011,14 @@ impl<'a> Decision<'a> {
     ) {
         let stable = match health::rollback(
             settings,
-            self.status.reconciliation_status.as_ref(),
-            self.status.health.as_ref(),
+            self.draft.status.reconciliation_status.as_ref(),
+            self.draft.status.health.as_ref(),
             last,
             self.ctx.now_ms,
         ) {
             health::Rollback::No => return,
             health::Rollback::At(deadline) => {
-                self.requeue_at = Some(deadline);
+                self.draft.requeue_at = Some(deadline);
                 return;
             }
             health::Rollback::Due(stable) => stable,
@@ -1155,7 +1040,7 @@ impl<'a> Decision<'a> {
         why: &str,
         timeout: std::time::Duration,
     ) {
-        self.notes.push(Note::warning(
+        self.draft.notes.push(Note::warning(
             "Rollback",
             format!(
                 "Rolling back to the last stable spec (generation {}): not stable within {} s ({why})",
@@ -1163,59 +1048,41 @@ impl<'a> Decision<'a> {
                 timeout.as_secs()
             ),
         ));
-        let target = ReconciledSpec {
-            spec: stable.spec,
-            generation: self.generation(),
-            first_deployment: false,
-            revision: last.revision + 1,
-        };
-        self.replace_deployment(&target, ReconciliationState::RollingBack, false);
+        let target = self.draft.record_rollback(last, stable, self.generation());
+        self.replace_deployment(&target);
     }
 
     /// Redeploys what runs now (a health restart, a FAILED job with restart.failed) as the next
     /// revision, securing its state first in its upgrade mode.
     fn restart(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>, why: String) {
-        self.notes.push(Note::warning("RestartUnhealthyJob", why));
+        self.draft
+            .notes
+            .push(Note::warning("RestartUnhealthyJob", why));
         self.redeploy_as_next_revision(last);
     }
 
     /// Redeploys the spec that runs now as the next revision (with what the context adds to
     /// it now: the autoscaler's parallelism), securing the job's state first in its upgrade
-    /// mode.
+    /// mode. After a rollback it stays rolled back (see `Draft::record_restart`).
     fn redeploy_as_next_revision(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>) {
-        let target = ReconciledSpec {
-            revision: last.revision + 1,
-            first_deployment: false,
-            ..last.clone()
-        };
-        // The spec does not change: a stable one stays stable.
-        let keep_stable = self.recorded_stable();
-        self.replace_deployment(&target, ReconciliationState::Upgrading, keep_stable);
+        let target = self.draft.record_restart(last);
+        self.replace_deployment(&target);
     }
 
-    /// The spec recorded as deployed is also the last stable one.
     fn recorded_stable(&self) -> bool {
-        self.status
-            .reconciliation_status
-            .as_ref()
-            .is_some_and(status::is_stable)
+        self.draft.recorded_stable()
     }
 
-    /// Records `target` in `state` as the write-ahead intent, with the securing of the running
-    /// job's state as the first step of a stateful one, and continues like an upgrade.
-    fn replace_deployment(
-        &mut self,
-        target: &ReconciledSpec<FlinkDeploymentSpec>,
-        state: ReconciliationState,
-        keep_stable: bool,
-    ) {
+    /// Writes the recorded `target` ahead, with the securing of the running job's state as
+    /// the first step of a stateful one, and continues like an upgrade.
+    fn replace_deployment(&mut self, target: &ReconciledSpec<FlinkDeploymentSpec>) {
         let mode = target
             .spec
             .job
             .as_ref()
             .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
         if mode.is_stateful() && target.spec.is_application() {
-            self.status.upgrade = Some(secure::progress(
+            self.draft.status.upgrade = Some(secure::progress(
                 mode,
                 None,
                 target.generation,
@@ -1223,16 +1090,7 @@ impl<'a> Decision<'a> {
                 self.ctx.now_ms,
             ));
         }
-        status::record_target(
-            &mut self.status.reconciliation_status,
-            target,
-            state,
-            self.ctx.now_ms,
-        );
-        if keep_stable && let Some(r) = self.status.reconciliation_status.as_mut() {
-            r.last_stable_spec = r.last_reconciled_spec.clone();
-        }
-        self.intent = Some(self.status.clone());
+        self.draft.write_ahead();
         self.continue_upgrade(target);
     }
 
@@ -1257,17 +1115,17 @@ impl<'a> Decision<'a> {
                 format!("the JobManager Deployment is missing and {key} is false; redeploy it with a new restartNonce"),
             );
         } else if !mode.is_stateful() || !last.spec.is_application() {
-            self.notes.push(Note::warning(
+            self.draft.notes.push(Note::warning(
                 "RecoverDeployment",
                 "The JobManager Deployment is missing; deploying it again (stateless)",
             ));
             self.deploy(last);
         } else if ha {
-            self.notes.push(Note::warning(
+            self.draft.notes.push(Note::warning(
                 "RecoverDeployment",
                 "The JobManager Deployment is missing; deploying it again with the same job id, which resumes from its high availability metadata",
             ));
-            self.status.upgrade = Some(secure::progress(
+            self.draft.status.upgrade = Some(secure::progress(
                 UpgradeMode::LastState,
                 Some(UpgradeStep::Deploying),
                 last.generation,
@@ -1277,6 +1135,7 @@ impl<'a> Decision<'a> {
             self.deploy(last);
         } else {
             let known = self
+                .draft
                 .status
                 .job_status
                 .as_ref()
@@ -1287,11 +1146,6 @@ impl<'a> Decision<'a> {
                 format!("the JobManager Deployment is missing and the job has no high availability metadata, so its newest checkpoint is unknown: manual restore required{known}. Set spec.job.initialSavepointPath to the newest retained checkpoint of the job and change spec.job.savepointRedeployNonce"),
             );
         }
-    }
-
-    /// The reconciliation state a finished deploy leaves: `ROLLED_BACK` after a rollback.
-    fn done_state(&self) -> ReconciliationState {
-        status::done_state(self.reconciliation_state())
     }
 
     /// Manual and periodic savepoints of the running job, and the history they leave.
@@ -1309,24 +1163,18 @@ impl<'a> Decision<'a> {
         ))
         .unwrap_or_default();
         let name = self.name().to_string();
-        let out = snapshots::of_job(
-            &mut self.status.job_status,
-            &snapshots::RunningJob {
-                uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
-                cluster: &name,
-                job: &job,
-                spec: self.resource.spec.job.as_ref(),
-                config: &config,
-                owner: (JobKind::FlinkDeployment, &name),
-                savepoint: self.observed.snapshot.as_ref(),
-                checkpoint: self.observed.checkpoint.as_ref(),
-                resources: self.observed.snapshots.as_deref(),
-                now_ms: self.ctx.now_ms,
-            },
-        );
-        if out.into_decision(&mut self.actions, &mut self.notes, &mut self.progressing) {
-            self.intent = Some(self.status.clone());
-        }
+        self.draft.snapshots(&snapshots::RunningJob {
+            uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
+            cluster: &name,
+            job: &job,
+            spec: self.resource.spec.job.as_ref(),
+            config: &config,
+            owner: (JobKind::FlinkDeployment, &name),
+            savepoint: self.observed.snapshot.as_ref(),
+            checkpoint: self.observed.checkpoint.as_ref(),
+            resources: self.observed.snapshots.as_deref(),
+            now_ms: self.ctx.now_ms,
+        });
     }
 
     fn delete(&mut self) {
@@ -1339,18 +1187,26 @@ impl<'a> Decision<'a> {
                 "Waiting for the session jobs {} to be deleted before deleting the session cluster",
                 observed.session_jobs.join(", ")
             );
-            if self.status.error.as_deref().map(error_message).as_deref() != Some(message.as_str())
+            if self
+                .draft
+                .status
+                .error
+                .as_deref()
+                .map(error_message)
+                .as_deref()
+                != Some(message.as_str())
             {
-                self.notes
+                self.draft
+                    .notes
                     .push(Note::warning("CleanupFailed", message.clone()));
             }
-            self.status.error = Some(error_json("DeletionBlocked", &message));
-            self.status.lifecycle_state = Some(flink_api::ResourceLifecycleState::Deleting);
-            self.progressing = true;
+            self.draft.status.error = Some(error_json("DeletionBlocked", &message));
+            self.draft.status.lifecycle_state = Some(flink_api::ResourceLifecycleState::Deleting);
+            self.draft.progressing = true;
             return;
         }
         if observed.is_gone() {
-            self.actions.push(Action::RemoveFinalizer);
+            self.draft.actions.push(Action::RemoveFinalizer);
             return;
         }
         let mut config = self.ctx.defaults.clone();
@@ -1358,16 +1214,18 @@ impl<'a> Decision<'a> {
         if let Some(note) =
             super::cleanup::timed_out(&self.resource.metadata, &config, self.ctx.now_ms)
         {
-            self.notes.push(note);
-            self.actions.push(Action::RemoveFinalizer);
+            self.draft.notes.push(note);
+            self.draft.actions.push(Action::RemoveFinalizer);
             return;
         }
-        if self.status.lifecycle_state != Some(flink_api::ResourceLifecycleState::Deleting) {
-            self.notes
+        if self.draft.status.lifecycle_state != Some(flink_api::ResourceLifecycleState::Deleting) {
+            self.draft
+                .notes
                 .push(Note::normal("Cleanup", "Cleaning up the Flink cluster"));
         }
         if self.savepoint_on_deletion() {
             let already = self
+                .draft
                 .status
                 .upgrade
                 .as_ref()
@@ -1380,18 +1238,19 @@ impl<'a> Decision<'a> {
             }
             // The resource is going away: the path stays in the event (and the status until then).
             let path = self
+                .draft
                 .status
                 .job_status
                 .as_ref()
                 .and_then(|j| j.upgrade_savepoint_path.clone());
-            self.notes.push(Note::normal(
+            self.draft.notes.push(Note::normal(
                 "SavepointOnDeletion",
                 format!(
                     "The job was stopped with savepoint {}",
                     path.unwrap_or_default()
                 ),
             ));
-            self.intent = Some(self.status.clone());
+            self.draft.intent = Some(self.draft.status.clone());
         }
         self.tear_down(true);
     }
@@ -1399,17 +1258,16 @@ impl<'a> Decision<'a> {
     /// `kubernetes.operator.job.savepoint-on-deletion` and a running job (or its savepoint
     /// already under way).
     fn savepoint_on_deletion(&self) -> bool {
-        let enabled = self
-            .resource
-            .spec
-            .configuration()
-            .flat()
+        let mut config = self.ctx.defaults.clone();
+        config.extend(self.resource.spec.configuration().flat());
+        let enabled = config
             .get("kubernetes.operator.job.savepoint-on-deletion")
             .is_some_and(|v| v.trim() == "true");
         if !enabled || !self.resource.spec.is_application() {
             return false;
         }
         if self
+            .draft
             .status
             .upgrade
             .as_ref()
@@ -1423,20 +1281,14 @@ impl<'a> Decision<'a> {
 
     fn finish(mut self) -> Plan<FlinkDeploymentStatus> {
         let deleting = self.resource.metadata.deletion_timestamp.is_some();
-        let reconciled_job_state = self
-            .status
-            .reconciliation_status
-            .as_ref()
-            .and_then(|r| r.last_reconciled_spec.as_deref())
-            .and_then(|t| ReconciledSpec::<FlinkDeploymentSpec>::from_json(t).ok())
-            .and_then(|r| r.spec.job.map(|j| j.state));
-        let job_state = self.status.job_status.as_ref().and_then(|j| j.state);
-        self.status.lifecycle_state = Some(lifecycle(
-            self.status.reconciliation_status.as_ref(),
-            reconciled_job_state,
-            job_state,
-            deleting,
-        ));
+        let reconciled_job_state = job::reconciled_job_state::<FlinkDeploymentSpec>(
+            self.draft.status.reconciliation_status.as_ref(),
+            |spec| spec.job,
+        );
+        let generation = self.generation();
+        self.draft
+            .settle(reconciled_job_state, deleting, generation);
+        let job_state = self.draft.status.job_status.as_ref().and_then(|j| j.state);
         let application = self.resource.spec.is_application();
         let (running, reason, message) = if reconciled_job_state == Some(JobState::Suspended) {
             (false, "Suspended", "The job is suspended".to_string())
@@ -1456,7 +1308,7 @@ impl<'a> Decision<'a> {
                     "The job has not been observed yet".to_string(),
                 ),
             }
-        } else if self.status.job_manager_deployment_status
+        } else if self.draft.status.job_manager_deployment_status
             == Some(JobManagerDeploymentStatus::Ready)
         {
             (
@@ -1471,22 +1323,20 @@ impl<'a> Decision<'a> {
                 "The session cluster is not ready".to_string(),
             )
         };
-        let message = match (&self.waiting, running) {
+        let message = match (&self.draft.waiting, running) {
             (Some(why), false) => why.clone(),
             (Some(why), true) => format!("{message}. {why}"),
             _ => message,
         };
         if !deleting {
-            let generation = self.generation();
             set_running_condition(
-                &mut self.status.conditions,
+                &mut self.draft.status.conditions,
                 running,
                 reason,
                 &message,
                 generation,
                 self.ctx.now_ms,
             );
-            self.status.observed_generation = Some(self.generation());
             if self.resource.spec.mode_or_default()
                 == flink_api::deployment::KubernetesDeploymentMode::Standalone
             {
@@ -1498,7 +1348,7 @@ impl<'a> Decision<'a> {
                 input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
                 input.autoscaler_memory = self.ctx.autoscaler.and_then(|a| a.memory.as_ref());
                 let config = render::flink_config(&input).unwrap_or_default();
-                self.status.task_manager = Some(TaskManagerInfo {
+                self.draft.status.task_manager = Some(TaskManagerInfo {
                     label_selector: Some(render::task_manager_selector(
                         self.name(),
                         self.resource.spec.mode_or_default(),
@@ -1509,22 +1359,8 @@ impl<'a> Decision<'a> {
         }
         if self.observed.pod_problem.is_some() {
             // A crash-looping pod is not hot-looped on: the kubelet's back-off rules its pace.
-            self.progressing = false;
+            self.draft.progressing = false;
         }
-        let mut requeue = if self.progressing {
-            self.ctx.intervals.progress
-        } else {
-            self.ctx.intervals.reconcile
-        };
-        if let Some(at) = self.requeue_at {
-            requeue = requeue.min(super::until(at, self.ctx.now_ms));
-        }
-        Plan {
-            intent: self.intent,
-            actions: self.actions,
-            status: self.status,
-            notes: self.notes,
-            requeue,
-        }
+        self.draft.into_plan(self.ctx.intervals)
     }
 }

@@ -8,6 +8,7 @@ pub mod autoscaling;
 pub mod cleanup;
 pub mod deployment;
 pub mod health;
+pub mod job;
 pub mod job_id;
 pub mod observed;
 pub mod reconciled_spec;

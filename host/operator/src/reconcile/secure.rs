@@ -3,6 +3,7 @@
 //! (`last-state` without HA). Shared by FlinkDeployments and FlinkSessionJobs; the caller owns
 //! the status and the cluster, this owns the steps.
 
+use super::job::{Outcome, Pace};
 use super::observed::{ObservedCheckpoint, ObservedJob, ObservedOperation};
 use super::status::state_name;
 use super::{Action, Note, job_id};
@@ -31,20 +32,12 @@ pub struct SecureInput<'a> {
     pub now_ms: i64,
 }
 
+/// What securing produced, besides its actions and events: the completed savepoint (for the
+/// history) and the restore path, once the state is secured.
 #[derive(Debug, Default, PartialEq)]
-pub struct SecureOutcome {
-    pub actions: Vec<Action>,
-    pub notes: Vec<Note>,
-    /// The progress must be written before the actions are sent.
-    pub write_ahead: bool,
-    /// `(kind, message)` for the status error.
-    pub error: Option<(&'static str, String)>,
-    /// Something failed or is missing: retry at the normal interval rather than soon.
-    pub slow_down: bool,
-    /// A completed savepoint, for the history.
+pub struct Secured {
     pub savepoint: Option<Savepoint>,
-    /// The restore path, once the state is secured.
-    pub secured: Option<String>,
+    pub restore_path: Option<String>,
 }
 
 /// A new upgrade's progress at `step` (by default the first step of `mode`).
@@ -105,8 +98,8 @@ pub fn max_checkpoint_age(
 }
 
 /// Advances `progress` (at `SAVEPOINTING` or `CANCELLING`) by what was observed.
-pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> SecureOutcome {
-    let mut out = SecureOutcome::default();
+pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> Outcome<Secured> {
+    let mut out = Outcome::<Secured>::default();
     if progress.step == UpgradeStep::Savepointing
         && progress.trigger_id.is_none()
         && input.job.state != FlinkJobState::Running
@@ -146,14 +139,14 @@ pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> Secure
         progress.restore_path = Some(path.clone());
         progress.step = UpgradeStep::StoppingCluster;
     }
-    out.secured = secured;
+    out.value.restore_path = secured;
     out
 }
 
 fn savepoint_step(
     progress: &mut UpgradeProgress,
     input: &SecureInput,
-    out: &mut SecureOutcome,
+    out: &mut Outcome<Secured>,
 ) -> Option<String> {
     let Some(trigger) = progress.trigger_id.clone() else {
         let trigger = job_id::trigger_id(input.uid, progress.target_generation, progress.attempts);
@@ -173,7 +166,7 @@ fn savepoint_step(
                 "SavepointCompleted",
                 format!("Stopped the job with savepoint {path}"),
             ));
-            out.savepoint = Some(Savepoint {
+            out.value.savepoint = Some(Savepoint {
                 time_stamp: input.now_ms,
                 location: Some(path.clone()),
                 trigger_type: SnapshotTriggerType::Upgrade,
@@ -191,7 +184,7 @@ fn savepoint_step(
             ));
             progress.trigger_id = None;
             progress.attempts += 1;
-            out.slow_down = true;
+            out.pace = Pace::Normal;
             None
         }
         _ => None,
@@ -204,7 +197,7 @@ fn savepoint_step(
 /// (and deleted).
 pub const CHECKPOINT_STATISTICS_SETTLE_MS: i64 = 5_000;
 
-fn cancel_step(input: &SecureInput, out: &mut SecureOutcome) -> Option<String> {
+fn cancel_step(input: &SecureInput, out: &mut Outcome<Secured>) -> Option<String> {
     if input.job.state.is_globally_terminal() {
         if input.now_ms - input.job.last_modification < CHECKPOINT_STATISTICS_SETTLE_MS {
             return None;
@@ -236,7 +229,7 @@ fn cancel_step(input: &SecureInput, out: &mut SecureOutcome) -> Option<String> {
     }
     if input.latest_checkpoint.is_none() {
         out.error = Some(("UpgradeBlocked", "last-state upgrade needs a completed checkpoint and the job has none yet; the job keeps running. Enable checkpointing (execution.checkpointing.interval) or wait for one".into()));
-        out.slow_down = true;
+        out.pace = Pace::Normal;
         return None;
     }
     if input.job.state != FlinkJobState::Cancelling {
@@ -293,14 +286,14 @@ mod tests {
         let mut cancelling = progress(UpgradeStep::Cancelling);
         let out = secure_job(&mut cancelling, &input);
         assert_eq!(
-            out.secured, None,
+            out.value.restore_path, None,
             "2 s after the cancel: the statistics may be stale"
         );
         assert_eq!(out.error, None);
         assert!(out.actions.is_empty(), "{:?}", out.actions);
         input.now_ms = 100_000 + CHECKPOINT_STATISTICS_SETTLE_MS;
         let out = secure_job(&mut cancelling, &input);
-        assert_eq!(out.secured.as_deref(), Some("file:/cp/chk-9"));
+        assert_eq!(out.value.restore_path.as_deref(), Some("file:/cp/chk-9"));
     }
 
     #[test]

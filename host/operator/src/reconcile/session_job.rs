@@ -3,11 +3,12 @@
 //! on deletion. Same write-ahead discipline as deployments: the job id is recorded before the
 //! submission, and a job with that id found in the cluster means the submission happened.
 
+use super::job::{self, Draft};
 use super::observed::{ObservedJob, ObservedSessionJob, SessionCluster};
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, session_job_diff};
-use super::status::{self, lifecycle, observe_job};
-use super::upgrade_policy::{self, UpgradePolicy};
+use super::status::{self, observe_job};
+use super::upgrade_policy::UpgradePolicy;
 use super::{
     Action, Intervals, Note, Plan, SessionJobSubmission, health, job_id, secure, snapshots,
 };
@@ -50,13 +51,13 @@ pub fn observation_needs(
             status.reconciliation_status.as_ref(),
             resource.metadata.generation,
         ),
-        &health_settings(resource),
+        &health_settings(resource, defaults),
     )
     .with_snapshots(
         status.job_status.as_ref(),
         status.upgrade.as_ref(),
         resource.spec.job.as_ref(),
-        &snapshot_settings(resource, defaults),
+        &job_config(resource, defaults),
     )
 }
 
@@ -80,9 +81,9 @@ fn submission_configuration(spec: &FlinkSessionJobSpec) -> BTreeMap<String, Stri
     configuration
 }
 
-/// The snapshot settings of a session job: its own `flinkConfiguration` over the operator's
-/// defaults.
-fn snapshot_settings(
+/// The operator's settings for a session job (snapshots, health and rollback, cleanup): its own
+/// `flinkConfiguration` over the operator-wide defaults, as for FlinkDeployments.
+fn job_config(
     resource: &FlinkSessionJob,
     defaults: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
@@ -98,17 +99,13 @@ fn snapshot_settings(
     config
 }
 
-/// The rollback, stability and health settings of a session job: its own
-/// `flinkConfiguration` (the `kubernetes.operator.*` keys there are the operator's, they are
-/// not passed to Flink).
-fn health_settings(resource: &FlinkSessionJob) -> health::Settings {
-    let config = resource
-        .spec
-        .flink_configuration
-        .clone()
-        .unwrap_or_default()
-        .flat();
-    health::Settings::of(&config)
+/// The rollback, stability and health settings of a session job (the `kubernetes.operator.*`
+/// keys of its configuration are the operator's, they are not passed to Flink).
+fn health_settings(
+    resource: &FlinkSessionJob,
+    defaults: &BTreeMap<String, String>,
+) -> health::Settings {
+    health::Settings::of(&job_config(resource, defaults))
 }
 
 pub fn decide(
@@ -120,37 +117,22 @@ pub fn decide(
         resource,
         observed,
         ctx,
-        status: resource.status.clone().unwrap_or_default(),
-        intent: None,
-        actions: Vec::new(),
-        notes: Vec::new(),
-        progressing: false,
-        requeue_at: None,
+        draft: Draft::new(
+            resource.status.clone().unwrap_or_default(),
+            crate::redact::Redactor::for_resource(resource).with_defaults(ctx.defaults),
+            ctx.now_ms,
+        ),
     };
     if resource.metadata.deletion_timestamp.is_some() {
         d.delete();
         return d.finish();
     }
     if !d.has_finalizer() {
-        d.actions.push(Action::AddFinalizer);
+        d.draft.actions.push(Action::AddFinalizer);
     }
     d.observe();
-    let last = match d
-        .status
-        .reconciliation_status
-        .as_ref()
-        .and_then(|r| r.last_reconciled_spec.as_deref())
-        .map(ReconciledSpec::<FlinkSessionJobSpec>::from_json)
-    {
-        None => None,
-        Some(Ok(last)) => Some(last),
-        Some(Err(why)) => {
-            d.fail(
-                "ReconciliationError",
-                format!("status.reconciliationStatus.lastReconciledSpec: {why}"),
-            );
-            return d.finish();
-        }
+    let Ok(last) = d.draft.last_reconciled::<FlinkSessionJobSpec>() else {
+        return d.finish();
     };
     let mut errors = flink_api::validation::session_job(resource, ctx.validation);
     errors.extend(ctx.tenancy.cloned());
@@ -160,8 +142,7 @@ pub fn decide(
             &resource.spec,
         ));
     }
-    if let Some(message) = status::validation_message(&errors, last.is_some()) {
-        d.fail("ValidationError", message);
+    if !d.draft.valid(&errors, last.is_some()) {
         return d.finish();
     }
     let cluster = resource.spec.deployment_name.clone().unwrap_or_default();
@@ -176,7 +157,7 @@ pub fn decide(
         }
         SessionCluster::Present { ready: false, .. }
         | SessionCluster::Present { deleting: true, .. } => {
-            d.progressing = true;
+            d.draft.progressing = true;
             return d.finish();
         }
         SessionCluster::Present { .. } => {}
@@ -186,20 +167,21 @@ pub fn decide(
             "FlinkUnreachable",
             format!("the session cluster {cluster:?} does not answer: {why}"),
         );
-        d.progressing = true;
+        d.draft.progressing = true;
         return d.finish();
     }
     match last {
         None => {
-            let spec = resource.spec.clone();
-            d.record(&spec, ReconciliationState::Upgrading, true);
-            d.mark_deployed();
-            d.continue_upgrade(&ReconciledSpec {
-                spec,
+            let target = ReconciledSpec {
+                spec: resource.spec.clone(),
                 generation: d.generation(),
                 first_deployment: true,
                 revision: 0,
-            });
+            };
+            d.draft
+                .record_target(&target, ReconciliationState::Upgrading);
+            d.mark_deployed();
+            d.continue_upgrade(&target);
         }
         Some(last)
             if matches!(
@@ -218,13 +200,7 @@ struct Decision<'a> {
     resource: &'a FlinkSessionJob,
     observed: &'a ObservedSessionJob,
     ctx: &'a SessionDecideContext<'a>,
-    status: FlinkSessionJobStatus,
-    intent: Option<FlinkSessionJobStatus>,
-    actions: Vec<Action>,
-    notes: Vec<Note>,
-    progressing: bool,
-    /// Look again no later than this (ms since the epoch): a policy's wait ends.
-    requeue_at: Option<i64>,
+    draft: Draft<FlinkSessionJobStatus>,
 }
 
 impl<'a> Decision<'a> {
@@ -241,48 +217,24 @@ impl<'a> Decision<'a> {
     }
 
     fn has_finalizer(&self) -> bool {
-        self.resource
-            .metadata
-            .finalizers
-            .as_ref()
-            .is_some_and(|f| f.iter().any(|f| f == FINALIZER))
+        job::has_finalizer(self.resource.metadata.finalizers.as_ref(), FINALIZER)
     }
 
     fn state(&self) -> ReconciliationState {
-        self.status
-            .reconciliation_status
-            .as_ref()
-            .map(|r| r.state)
-            .unwrap_or_default()
+        self.draft.state()
     }
 
     fn set_state(&mut self, state: ReconciliationState) {
-        status::set_state(
-            &mut self.status.reconciliation_status,
-            state,
-            self.ctx.now_ms,
-        );
+        self.draft.set_state(state);
     }
 
     fn fail(&mut self, kind: &str, message: String) {
-        // Masked here, as it will be stored, so an unchanged error is recognised as such.
-        let message = crate::redact::Redactor::for_resource(self.resource)
-            .with_defaults(self.ctx.defaults)
-            .scrub(&message);
-        self.notes
-            .extend(status::report_error(&mut self.status.error, kind, message));
+        self.draft.fail(kind, message);
     }
 
-    fn record(&mut self, spec: &FlinkSessionJobSpec, state: ReconciliationState, first: bool) {
+    fn record(&mut self, spec: &FlinkSessionJobSpec, state: ReconciliationState) {
         let generation = self.generation();
-        status::record_spec(
-            &mut self.status.reconciliation_status,
-            spec,
-            generation,
-            state,
-            first,
-            self.ctx.now_ms,
-        );
+        self.draft.record(spec, generation, state);
     }
 
     fn find(&self, id: &str) -> Option<&'a ObservedJob> {
@@ -290,31 +242,34 @@ impl<'a> Decision<'a> {
     }
 
     fn recorded_job(&self) -> Option<&'a ObservedJob> {
-        let id = self.status.job_status.as_ref()?.job_id.clone()?;
+        let id = self.draft.status.job_status.as_ref()?.job_id.clone()?;
         self.find(&id)
     }
 
     fn observe(&mut self) {
         if let Some(job) = self.recorded_job() {
-            let before = self.status.job_status.as_ref().and_then(|j| j.state);
-            self.notes
+            let before = self.draft.status.job_status.as_ref().and_then(|j| j.state);
+            self.draft
+                .notes
                 .extend(status::job_state_change(before, job.state));
-            self.status.job_status = Some(observe_job(self.status.job_status.as_ref(), job));
+            self.draft.status.job_status =
+                Some(observe_job(self.draft.status.job_status.as_ref(), job));
         }
     }
 
     fn continue_upgrade(&mut self, target: &ReconciledSpec<FlinkSessionJobSpec>) {
-        self.progressing = true;
+        self.draft.progressing = true;
         let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
         let id = job_id::job_id(uid, target.generation, target.revision);
         if self.find(&id).is_some() {
-            self.set_state(self.done_state());
-            self.status.upgrade = None;
+            self.set_state(self.draft.done_state());
+            self.draft.status.upgrade = None;
             return;
         }
         // The job was submitted and Flink never listed it (its main() failed, say): each
         // reconcile submits it again until the readiness timeout rolls it back.
         let submitted = self
+            .draft
             .status
             .job_status
             .as_ref()
@@ -330,7 +285,7 @@ impl<'a> Decision<'a> {
         // spec) secure the job's state here: they do not pass through `compare`, which secures
         // an upgrade's before recording it.
         if (self.state() == ReconciliationState::RollingBack || target.revision > 0)
-            && let Some(progress) = self.status.upgrade.clone()
+            && let Some(progress) = self.draft.status.upgrade.clone()
             && progress.restore_path.is_none()
             && self.secure(progress.mode).is_none()
         {
@@ -340,10 +295,10 @@ impl<'a> Decision<'a> {
             && old.id != id
             && !old.state.is_globally_terminal()
         {
-            if self.intent.is_none() {
-                self.intent = Some(self.status.clone());
+            if self.draft.intent.is_none() {
+                self.draft.intent = Some(self.draft.status.clone());
             }
-            self.actions.push(Action::CancelJob {
+            self.draft.actions.push(Action::CancelJob {
                 cluster: self.cluster(),
                 job_id: old.id.clone(),
                 best_effort: false,
@@ -355,16 +310,23 @@ impl<'a> Decision<'a> {
         };
         if job.state == JobState::Suspended {
             self.set_state(ReconciliationState::Deployed);
-            self.status
+            self.draft
+                .status
                 .job_status
                 .get_or_insert_with(JobStatus::default)
                 .state = Some(FlinkJobState::Suspended);
-            let message = match self.status.upgrade.take().and_then(|p| p.restore_path) {
+            let message = match self
+                .draft
+                .status
+                .upgrade
+                .take()
+                .and_then(|p| p.restore_path)
+            {
                 Some(path) => format!("Job suspended: its state is kept at {path}"),
                 None => "Job suspended: it was cancelled".to_string(),
             };
-            self.notes.push(Note::normal("Suspended", message));
-            self.progressing = false;
+            self.draft.notes.push(Note::normal("Suspended", message));
+            self.draft.progressing = false;
             return;
         }
         let configuration = submission_configuration(&target.spec);
@@ -378,24 +340,30 @@ impl<'a> Decision<'a> {
             restore_from: if target.first_deployment {
                 job.initial_savepoint_path.clone()
             } else {
-                self.status.upgrade.take().and_then(|p| p.restore_path)
+                self.draft
+                    .status
+                    .upgrade
+                    .take()
+                    .and_then(|p| p.restore_path)
             },
             allow_non_restored_state: job.allow_non_restored_state == Some(true),
             configuration,
         };
         let status = self
+            .draft
             .status
             .job_status
             .get_or_insert_with(JobStatus::default);
         status.job_id = Some(id.clone());
         status.state = Some(FlinkJobState::Reconciling);
         status.start_time = None;
-        self.status.error = None;
-        self.intent = Some(self.status.clone());
-        self.actions
+        self.draft.status.error = None;
+        self.draft.intent = Some(self.draft.status.clone());
+        self.draft
+            .actions
             .push(Action::SubmitSessionJob(Box::new(submission)));
-        self.set_state(self.done_state());
-        self.notes.push(Note::normal(
+        self.set_state(self.draft.done_state());
+        self.draft.notes.push(Note::normal(
             "Submit",
             format!("Submitting job {id} to session cluster {}", self.cluster()),
         ));
@@ -411,84 +379,57 @@ impl<'a> Decision<'a> {
                 return self.steady(last);
             }
             if diff.class != DiffClass::Upgrade {
-                self.record(&spec, ReconciliationState::Deployed, false);
+                self.record(&spec, ReconciliationState::Deployed);
                 return self.steady(last);
             }
         }
         // A stop or cancel already sent means the job is stopping: the upgrade completes even if
         // the change was reverted; otherwise a reverted change abandons it.
         let stopping = self
+            .draft
             .status
             .upgrade
             .as_ref()
             .map(|p| p.trigger_id.is_some() || p.step == UpgradeStep::Cancelling);
         if stopping == Some(false) && diff.class != DiffClass::Upgrade {
-            self.status.upgrade = None;
-            self.status.error = None;
+            self.draft.status.upgrade = None;
+            self.draft.status.error = None;
         }
         if diff.class != DiffClass::Upgrade && stopping != Some(true) {
             if diff.class == DiffClass::Ignore && !diff.is_empty() {
-                self.record(&spec, ReconciliationState::Deployed, false);
+                self.record(&spec, ReconciliationState::Deployed);
             }
             return self.steady(last);
         }
-        let mut mode = spec
+        let Some(mode) = self.draft.start_upgrade(&job::UpgradeStart {
+            fields: &diff.fields(DiffClass::Upgrade),
+            from: last.spec.job.as_ref(),
+            to: spec.job.as_ref(),
+            policy: self.ctx.upgrade_policy,
+        }) else {
+            return;
+        };
+        let was_suspended = last
+            .spec
             .job
             .as_ref()
-            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-        let suspended = |s: &FlinkSessionJobSpec| {
-            s.job
-                .as_ref()
-                .is_some_and(|j| j.state == JobState::Suspended)
-        };
-        let was_suspended = suspended(&last.spec);
-        if self.status.upgrade.is_none() {
-            if !was_suspended
-                && !suspended(&spec)
-                && let Some(policy) = self.ctx.upgrade_policy
-            {
-                match self.apply_upgrade_policy(policy) {
-                    Some(chosen) => mode = chosen,
-                    None => return,
-                }
-            }
-            self.notes.push(Note::normal(
-                "SpecChanged",
-                format!(
-                    "UPGRADE change(s) detected ({}), upgrading in {} mode",
-                    diff.fields(DiffClass::Upgrade),
-                    mode.name()
-                ),
-            ));
-            if last
-                .spec
-                .job
-                .as_ref()
-                .is_some_and(|j| j.upgrade_mode.is_stateful())
-                && !mode.is_stateful()
-                && !was_suspended
-            {
-                self.notes.push(Note::warning(
-                    "StatelessUpgrade",
-                    "upgradeMode is now stateless: this upgrade starts the job from empty state",
-                ));
-            }
-        }
+            .is_some_and(|j| j.state == JobState::Suspended);
         if mode.is_stateful() && was_suspended {
             let path = self
+                .draft
                 .status
                 .job_status
                 .as_ref()
                 .and_then(|j| j.upgrade_savepoint_path.clone());
-            self.status.upgrade =
+            self.draft.status.upgrade =
                 Some(self.progress(mode, Some(UpgradeStep::StoppingCluster), path));
         } else if mode.is_stateful() && self.secure(mode).is_none() {
             return;
         }
-        self.record(&spec, ReconciliationState::Upgrading, false);
+        self.record(&spec, ReconciliationState::Upgrading);
         self.mark_deployed();
-        self.status.error = None;
-        self.intent = Some(self.status.clone());
+        self.draft.status.error = None;
+        self.draft.intent = Some(self.draft.status.clone());
         self.continue_upgrade(&ReconciledSpec {
             spec,
             generation: self.generation(),
@@ -499,17 +440,6 @@ impl<'a> Decision<'a> {
 
     /// The tenant's upgrade-strategy verdict on the upgrade about to start: the mode to
     /// upgrade in, or None when it does not start now (the status and events say why).
-    fn apply_upgrade_policy(&mut self, policy: &UpgradePolicy) -> Option<UpgradeMode> {
-        let applied =
-            upgrade_policy::apply(policy, &mut self.status.policies, &mut self.status.error);
-        self.notes.extend(applied.notes);
-        if let Some((_, until)) = applied.waiting {
-            self.requeue_at = Some(until);
-        }
-        self.progressing |= applied.retry_soon;
-        applied.mode
-    }
-
     /// Securing in `mode` from `step` (default: the mode's first). A last-state securing of a
     /// job that was submitted without retaining its checkpoints on cancel (a stateless spec)
     /// takes a savepoint instead: cancelling it would delete the checkpoint it must resume
@@ -530,7 +460,8 @@ impl<'a> Decision<'a> {
     /// Whether the recorded job was submitted retaining its checkpoints on cancel: what its
     /// submission's configuration said.
     fn submitted_retaining(&self) -> bool {
-        self.status
+        self.draft
+            .status
             .reconciliation_status
             .as_ref()
             .and_then(|r| r.last_reconciled_spec.as_deref())
@@ -544,18 +475,20 @@ impl<'a> Decision<'a> {
 
     /// Secures the recorded job's state (see `secure`); `Some` once the restore path is known.
     fn secure(&mut self, mode: UpgradeMode) -> Option<()> {
-        self.progressing = true;
+        self.draft.progressing = true;
         let mut progress = self
+            .draft
             .status
             .upgrade
             .take()
             .unwrap_or_else(|| self.progress(mode, None, None));
         progress.target_generation = self.generation();
         if progress.restore_path.is_some() {
-            self.status.upgrade = Some(progress);
+            self.draft.status.upgrade = Some(progress);
             return Some(());
         }
         let started_from = self
+            .draft
             .status
             .job_status
             .as_ref()
@@ -567,15 +500,15 @@ impl<'a> Decision<'a> {
                 && let Some(path) = started_from
             {
                 progress.restore_path = Some(path);
-                self.status.upgrade = Some(progress);
+                self.draft.status.upgrade = Some(progress);
                 return Some(());
             }
-            self.status.upgrade = Some(progress);
+            self.draft.status.upgrade = Some(progress);
             self.fail("UpgradeBlocked", "the session cluster does not list the job to take its state from; the upgrade waits. Set initialSavepointPath, or switch to upgradeMode: stateless to drop the state".into());
             return None;
         };
         let cluster = self.cluster();
-        let config = snapshot_settings(self.resource, self.ctx.defaults);
+        let config = job_config(self.resource, self.ctx.defaults);
         let out = secure::secure_job(
             &mut progress,
             &secure::SecureInput {
@@ -590,42 +523,16 @@ impl<'a> Decision<'a> {
                 now_ms: self.ctx.now_ms,
             },
         );
-        self.actions.extend(out.actions);
-        self.notes.extend(out.notes);
-        if let Some((kind, message)) = out.error {
-            self.fail(kind, message);
-        }
-        if out.slow_down {
-            self.progressing = false;
-        }
-        secure::record_secured(
-            self.status
-                .job_status
-                .get_or_insert_with(JobStatus::default),
-            out.savepoint.as_ref(),
-            out.secured.as_deref(),
-            !snapshots::as_resources(&config),
-        );
-        if let Some(path) = out.savepoint.as_ref().and_then(|s| s.location.as_deref()) {
-            let name = self.resource.metadata.name.clone().unwrap_or_default();
-            let recorded = snapshots::record_upgrade_savepoint(
-                path,
-                progress.started,
-                (JobKind::FlinkSessionJob, &name),
-                &config,
-                self.observed.snapshots.as_deref(),
-                self.ctx.now_ms,
-            );
-            self.actions.extend(recorded.actions);
-            self.notes.extend(recorded.notes);
-        }
-        if out.write_ahead {
-            let mut intent = self.status.clone();
-            intent.upgrade = Some(progress.clone());
-            self.intent = Some(intent);
-        }
-        self.status.upgrade = Some(progress);
-        out.secured.map(|_| ())
+        let name = self.resource.metadata.name.clone().unwrap_or_default();
+        self.draft.secured(
+            progress,
+            out,
+            &job::SecuredJob {
+                config: &config,
+                owner: (JobKind::FlinkSessionJob, &name),
+                snapshots: self.observed.snapshots.as_deref(),
+            },
+        )
     }
 
     fn steady(&mut self, last: &ReconciledSpec<FlinkSessionJobSpec>) {
@@ -638,12 +545,12 @@ impl<'a> Decision<'a> {
             return;
         }
         let job = self.recorded_job();
-        let settings = health_settings(self.resource);
+        let settings = health_settings(self.resource, self.ctx.defaults);
         let counters = self.observed.counters.as_ref();
         if let Some(job) = job {
             let verdict = health::judge(
                 &settings,
-                &mut self.status.health,
+                &mut self.draft.status.health,
                 job,
                 counters,
                 self.ctx.now_ms,
@@ -652,17 +559,14 @@ impl<'a> Decision<'a> {
                 return self.restart(last, why);
             }
             if let Some(why) = verdict.skipped
-                && self.status.error.is_none()
+                && self.draft.status.error.is_none()
             {
-                self.notes.push(Note::warning("HealthCheckSkipped", why));
+                self.draft
+                    .notes
+                    .push(Note::warning("HealthCheckSkipped", why));
             }
         }
-        let stable = self
-            .status
-            .reconciliation_status
-            .as_ref()
-            .is_some_and(status::is_stable);
-        let unmet = match stable {
+        let unmet = match self.draft.recorded_stable() {
             true => Vec::new(),
             false => health::unmet_stability(&settings, job, counters, self.ctx.now_ms),
         };
@@ -671,28 +575,27 @@ impl<'a> Decision<'a> {
         }
         match job {
             Some(job) if job.state == FlinkJobState::Running => {
-                self.status.error = None;
+                self.draft.status.error = None;
                 self.snapshots(job);
                 if !unmet.is_empty() {
                     // Running, not stable yet: looked at again soon.
-                    self.progressing = true;
-                } else if let Some(r) = self.status.reconciliation_status.as_mut()
-                    && r.last_stable_spec != r.last_reconciled_spec
-                {
-                    r.last_stable_spec = r.last_reconciled_spec.clone();
+                    self.draft.progressing = true;
+                } else {
+                    self.draft.mark_stable();
                 }
             }
             Some(job) if job.state.is_globally_terminal() => {}
-            Some(_) => self.progressing = true,
+            Some(_) => self.draft.progressing = true,
             None => {
                 // The cluster answered without our job: it was lost with a restarted session
                 // cluster. Stateless jobs are submitted again; their id is unused there.
-                self.notes.push(Note::warning(
+                self.draft.notes.push(Note::warning(
                     "RecoverDeployment",
                     "The job is missing from the session cluster; submitting it again",
                 ));
                 self.set_state(ReconciliationState::Upgrading);
-                self.status
+                self.draft
+                    .status
                     .job_status
                     .get_or_insert_with(JobStatus::default)
                     .job_id = None;
@@ -704,27 +607,21 @@ impl<'a> Decision<'a> {
     /// Manual and periodic savepoints and checkpoints of the running job, as for
     /// FlinkDeployments.
     fn snapshots(&mut self, job: &ObservedJob) {
-        let config = snapshot_settings(self.resource, self.ctx.defaults);
+        let config = job_config(self.resource, self.ctx.defaults);
         let name = self.resource.metadata.name.clone().unwrap_or_default();
         let cluster = self.cluster();
-        let out = snapshots::of_job(
-            &mut self.status.job_status,
-            &snapshots::RunningJob {
-                uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
-                cluster: &cluster,
-                job,
-                spec: self.resource.spec.job.as_ref(),
-                config: &config,
-                owner: (JobKind::FlinkSessionJob, &name),
-                savepoint: self.observed.snapshot.as_ref(),
-                checkpoint: self.observed.checkpoint.as_ref(),
-                resources: self.observed.snapshots.as_deref(),
-                now_ms: self.ctx.now_ms,
-            },
-        );
-        if out.into_decision(&mut self.actions, &mut self.notes, &mut self.progressing) {
-            self.intent = Some(self.status.clone());
-        }
+        self.draft.snapshots(&snapshots::RunningJob {
+            uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
+            cluster: &cluster,
+            job,
+            spec: self.resource.spec.job.as_ref(),
+            config: &config,
+            owner: (JobKind::FlinkSessionJob, &name),
+            savepoint: self.observed.snapshot.as_ref(),
+            checkpoint: self.observed.checkpoint.as_ref(),
+            resources: self.observed.snapshots.as_deref(),
+            now_ms: self.ctx.now_ms,
+        });
     }
 
     /// A session job whose spec is not stable within the readiness timeout (`unmet` says
@@ -738,30 +635,25 @@ impl<'a> Decision<'a> {
         last: &ReconciledSpec<FlinkSessionJobSpec>,
         unmet: &[String],
     ) -> bool {
-        let settings = health_settings(self.resource);
-        let stable = self
-            .status
-            .reconciliation_status
-            .as_ref()
-            .is_some_and(status::is_stable);
-        if stable || unmet.is_empty() {
+        let settings = health_settings(self.resource, self.ctx.defaults);
+        if self.draft.recorded_stable() || unmet.is_empty() {
             return false;
         }
         let stable = match health::rollback(
             &settings,
-            self.status.reconciliation_status.as_ref(),
-            self.status.health.as_ref(),
+            self.draft.status.reconciliation_status.as_ref(),
+            self.draft.status.health.as_ref(),
             last,
             self.ctx.now_ms,
         ) {
             health::Rollback::No => return false,
             health::Rollback::At(deadline) => {
-                self.requeue_at = Some(deadline);
+                self.draft.requeue_at = Some(deadline);
                 return false;
             }
             health::Rollback::Due(stable) => stable,
         };
-        self.notes.push(Note::warning(
+        self.draft.notes.push(Note::warning(
             "Rollback",
             format!(
                 "Rolling back to the last stable spec (generation {}): not stable within {} s ({})",
@@ -775,22 +667,11 @@ impl<'a> Decision<'a> {
             .job
             .as_ref()
             .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-        let target = ReconciledSpec {
-            spec: stable.spec,
-            generation: self.generation(),
-            first_deployment: false,
-            revision: last.revision + 1,
-        };
-        self.status.upgrade = mode.is_stateful().then(|| self.progress(mode, None, None));
-        status::record_target(
-            &mut self.status.reconciliation_status,
-            &target,
-            ReconciliationState::RollingBack,
-            self.ctx.now_ms,
-        );
+        self.draft.status.upgrade = mode.is_stateful().then(|| self.progress(mode, None, None));
+        let target = self.draft.record_rollback(last, stable, self.generation());
         self.mark_deployed();
-        self.status.error = None;
-        self.intent = Some(self.status.clone());
+        self.draft.status.error = None;
+        self.draft.intent = Some(self.draft.status.clone());
         self.continue_upgrade(&target);
         true
     }
@@ -799,55 +680,29 @@ impl<'a> Decision<'a> {
     /// secured first in its upgrade mode, as a FlinkDeployment's restart redeploys it. The
     /// spec does not change: a stable one stays stable.
     fn restart(&mut self, last: &ReconciledSpec<FlinkSessionJobSpec>, why: String) {
-        self.notes.push(Note::warning("RestartUnhealthyJob", why));
+        self.draft
+            .notes
+            .push(Note::warning("RestartUnhealthyJob", why));
         let mode = last
             .spec
             .job
             .as_ref()
             .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-        let target = ReconciledSpec {
-            revision: last.revision + 1,
-            first_deployment: false,
-            ..last.clone()
-        };
-        let keep_stable = self
-            .status
-            .reconciliation_status
-            .as_ref()
-            .is_some_and(status::is_stable);
-        // After a rollback the spec that failed stays untried: the restart finishes ROLLED_BACK.
-        let state = match self.state() {
-            ReconciliationState::RolledBack => ReconciliationState::RollingBack,
-            _ => ReconciliationState::Upgrading,
-        };
-        self.status.upgrade = mode.is_stateful().then(|| self.progress(mode, None, None));
-        status::record_target(
-            &mut self.status.reconciliation_status,
-            &target,
-            state,
-            self.ctx.now_ms,
-        );
-        if keep_stable && let Some(r) = self.status.reconciliation_status.as_mut() {
-            r.last_stable_spec = r.last_reconciled_spec.clone();
-        }
+        self.draft.status.upgrade = mode.is_stateful().then(|| self.progress(mode, None, None));
+        let target = self.draft.record_restart(last);
         self.mark_deployed();
-        self.status.error = None;
-        self.intent = Some(self.status.clone());
+        self.draft.status.error = None;
+        self.draft.intent = Some(self.draft.status.clone());
         self.continue_upgrade(&target);
     }
 
     /// A new spec (or the stable one, rolling back) is being deployed now: its readiness
     /// timeout starts.
     fn mark_deployed(&mut self) {
-        self.status.health = Some(flink_api::DeploymentHealth {
+        self.draft.status.health = Some(flink_api::DeploymentHealth {
             deployed_at: Some(self.ctx.now_ms),
             ..Default::default()
         });
-    }
-
-    /// The state a finished submission leaves: `ROLLED_BACK` after a rollback.
-    fn done_state(&self) -> ReconciliationState {
-        status::done_state(self.state())
     }
 
     fn delete(&mut self) {
@@ -862,81 +717,49 @@ impl<'a> Decision<'a> {
             }
         );
         if deletable_now {
-            self.actions.push(Action::RemoveFinalizer);
+            self.draft.actions.push(Action::RemoveFinalizer);
             return;
         }
-        let mut config = self.ctx.defaults.clone();
-        config.extend(
-            self.resource
-                .spec
-                .flink_configuration
-                .as_ref()
-                .map(|c| c.flat())
-                .unwrap_or_default(),
-        );
+        let config = job_config(self.resource, self.ctx.defaults);
         if let Some(note) =
             super::cleanup::timed_out(&self.resource.metadata, &config, self.ctx.now_ms)
         {
-            self.notes.push(note);
-            self.actions.push(Action::RemoveFinalizer);
+            self.draft.notes.push(note);
+            self.draft.actions.push(Action::RemoveFinalizer);
             return;
         }
         if self.observed.unreachable.is_some() {
-            self.progressing = true;
+            self.draft.progressing = true;
             return;
         }
         match self.recorded_job() {
             Some(job) if !job.state.is_globally_terminal() => {
                 if job.state != FlinkJobState::Cancelling {
-                    self.notes.push(Note::normal(
+                    self.draft.notes.push(Note::normal(
                         "Cleanup",
                         format!("Cancelling job {}", job.id),
                     ));
-                    self.actions.push(Action::CancelJob {
+                    self.draft.actions.push(Action::CancelJob {
                         cluster: self.cluster(),
                         job_id: job.id.clone(),
                         best_effort: false,
                     });
                 }
-                self.progressing = true;
+                self.draft.progressing = true;
             }
-            _ => self.actions.push(Action::RemoveFinalizer),
+            _ => self.draft.actions.push(Action::RemoveFinalizer),
         }
     }
 
     fn finish(mut self) -> Plan<FlinkSessionJobStatus> {
         let deleting = self.resource.metadata.deletion_timestamp.is_some();
-        let reconciled_job_state = self
-            .status
-            .reconciliation_status
-            .as_ref()
-            .and_then(|r| r.last_reconciled_spec.as_deref())
-            .and_then(|t| ReconciledSpec::<FlinkSessionJobSpec>::from_json(t).ok())
-            .and_then(|r| r.spec.job.map(|j| j.state));
-        let job_state = self.status.job_status.as_ref().and_then(|j| j.state);
-        self.status.lifecycle_state = Some(lifecycle(
-            self.status.reconciliation_status.as_ref(),
-            reconciled_job_state,
-            job_state,
-            deleting,
-        ));
-        if !deleting {
-            self.status.observed_generation = Some(self.generation());
-        }
-        let mut requeue = if self.progressing {
-            self.ctx.intervals.progress
-        } else {
-            self.ctx.intervals.reconcile
-        };
-        if let Some(at) = self.requeue_at {
-            requeue = requeue.min(super::until(at, self.ctx.now_ms));
-        }
-        Plan {
-            intent: self.intent,
-            actions: self.actions,
-            status: self.status,
-            notes: self.notes,
-            requeue,
-        }
+        let reconciled_job_state = job::reconciled_job_state::<FlinkSessionJobSpec>(
+            self.draft.status.reconciliation_status.as_ref(),
+            |spec| spec.job,
+        );
+        let generation = self.generation();
+        self.draft
+            .settle(reconciled_job_state, deleting, generation);
+        self.draft.into_plan(self.ctx.intervals)
     }
 }

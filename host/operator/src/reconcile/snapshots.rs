@@ -11,6 +11,7 @@
 //! triggered here, the trigger id recorded in `jobStatus.savepointInfo` / `.checkpointInfo`
 //! before the request.
 
+use super::job::{Outcome, Pace};
 use super::observed::{JobSnapshot, ObservedOperation};
 use super::{Action, Note, job_id};
 use flink_api::config::options;
@@ -67,7 +68,7 @@ pub struct RunningJob<'a> {
 
 /// Manual and periodic savepoints and checkpoints of a running job, for either resource kind;
 /// updates `job_status` (left as it is when nothing changed).
-pub fn of_job(job_status: &mut Option<flink_api::JobStatus>, job: &RunningJob) -> SnapshotOutcome {
+pub fn of_job(job_status: &mut Option<flink_api::JobStatus>, job: &RunningJob) -> Outcome {
     let mut status = job_status.clone().unwrap_or_default();
     let keep = status.upgrade_savepoint_path.clone();
     let input = SnapshotInput {
@@ -137,40 +138,6 @@ pub fn resources_needed(
             || Schedule::of(config, PERIODIC_CHECKPOINTS).is_some())
 }
 
-#[derive(Debug, Default, PartialEq)]
-pub struct SnapshotOutcome {
-    pub actions: Vec<Action>,
-    pub notes: Vec<Note>,
-    /// A trigger was recorded: write the status before the request.
-    pub write_ahead: bool,
-    /// A savepoint is running: look again soon.
-    pub pending: bool,
-}
-
-impl SnapshotOutcome {
-    /// Adds the actions and events to a decision's (a pending snapshot keeps it looking soon);
-    /// true when the status must be written before the actions.
-    pub fn into_decision(
-        self,
-        actions: &mut Vec<Action>,
-        notes: &mut Vec<Note>,
-        progressing: &mut bool,
-    ) -> bool {
-        actions.extend(self.actions);
-        notes.extend(self.notes);
-        *progressing |= self.pending;
-        self.write_ahead
-    }
-
-    /// Both outcomes of one reconcile (savepoints and checkpoints) as one.
-    pub fn merge(&mut self, other: SnapshotOutcome) {
-        self.actions.extend(other.actions);
-        self.notes.extend(other.notes);
-        self.write_ahead |= other.write_ahead;
-        self.pending |= other.pending;
-    }
-}
-
 /// When periodic snapshots are due.
 #[derive(Debug, PartialEq)]
 enum Schedule {
@@ -227,8 +194,8 @@ fn trigger_due(
 /// Manual and periodic checkpoints (`POST /jobs/:id/checkpoints`, Flink 1.19+): the trigger is
 /// recorded (write-ahead), its result observed; a completed one becomes `lastCheckpoint`, a
 /// failed one is reported and its nonce not asked again.
-pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> SnapshotOutcome {
-    let mut out = SnapshotOutcome::default();
+pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome {
+    let mut out = Outcome::default();
     if let Some(trigger) = info.trigger_id.clone() {
         let trigger_type = info.trigger_type.unwrap_or_default();
         match input.result {
@@ -257,7 +224,7 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Snapshot
                 ));
                 clear_checkpoint_trigger(info);
             }
-            _ => out.pending = true,
+            _ => out.pace = Pace::Soon,
         }
         return out;
     }
@@ -299,7 +266,7 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Snapshot
         trigger_id: trigger,
     });
     out.write_ahead = true;
-    out.pending = true;
+    out.pace = Pace::Soon;
     out
 }
 
@@ -310,8 +277,8 @@ fn clear_checkpoint_trigger(info: &mut CheckpointInfo) {
     info.format_type = None;
 }
 
-pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> SnapshotOutcome {
-    let mut out = SnapshotOutcome::default();
+pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
+    let mut out = Outcome::default();
     if let Some(trigger) = info.trigger_id.clone() {
         match input.result {
             Some(ObservedOperation::Completed(path)) => {
@@ -344,7 +311,7 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> SnapshotOu
                 // A failed manual savepoint keeps its nonce: a new nonce asks again.
                 clear_trigger(info);
             }
-            _ => out.pending = true,
+            _ => out.pace = Pace::Soon,
         }
     } else if as_resources(input.config) {
         if let Some(existing) = input.resources {
@@ -377,7 +344,7 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> SnapshotOu
             format,
         });
         out.write_ahead = true;
-        out.pending = true;
+        out.pace = Pace::Soon;
     }
     trim_history(info, input, &mut out);
     out
@@ -464,7 +431,7 @@ fn create_due(
     last_periodic: i64,
     input: &SnapshotInput,
     existing: &[JobSnapshot],
-    out: &mut SnapshotOutcome,
+    out: &mut Outcome,
 ) -> Recorded {
     let same_kind = || {
         existing
@@ -494,7 +461,7 @@ fn create(
     trigger: SnapshotTriggerType,
     nonce: Option<i64>,
     input: &SnapshotInput,
-    out: &mut SnapshotOutcome,
+    out: &mut Outcome,
 ) {
     let snapshot = snapshot_resource(
         kind,
@@ -577,12 +544,7 @@ fn snapshot_resource(
 /// deleted, keeping the newest completed one and the newest one. Deleting a savepoint resource
 /// disposes of its files when it says `disposeOnDelete`. Off with
 /// `kubernetes.operator.savepoint.cleanup.enabled: false`.
-fn trim_resources(
-    existing: &[JobSnapshot],
-    kind: Kind,
-    input: &SnapshotInput,
-    out: &mut SnapshotOutcome,
-) {
+fn trim_resources(existing: &[JobSnapshot], kind: Kind, input: &SnapshotInput, out: &mut Outcome) {
     out.actions.extend(
         trimmed(existing, kind, input.config, input.keep, input.now_ms)
             .into_iter()
@@ -661,8 +623,8 @@ pub fn record_upgrade_savepoint(
     config: &BTreeMap<String, String>,
     listed: Option<&[JobSnapshot]>,
     now_ms: i64,
-) -> SnapshotOutcome {
-    let mut out = SnapshotOutcome::default();
+) -> Outcome {
+    let mut out = Outcome::default();
     if !as_resources(config) {
         return out;
     }
@@ -726,7 +688,7 @@ impl HistoryLimits {
 /// Drops savepoints beyond the history limits (never `keep`; never the last one unless
 /// savepoint resources completed since) and disposes of their files through Flink when cleanup
 /// is enabled. Completed savepoint resources of the job count towards the limit (upstream).
-fn trim_history(info: &mut SavepointInfo, input: &SnapshotInput, out: &mut SnapshotOutcome) {
+fn trim_history(info: &mut SavepointInfo, input: &SnapshotInput, out: &mut Outcome) {
     let limits = HistoryLimits::of(input.config);
     let completed_resources = input
         .resources
@@ -846,7 +808,7 @@ mod tests {
         let mut asked = input(&config, None, 1_000);
         asked.nonce = Some(3);
         // Not listed: nothing can be decided.
-        assert_eq!(savepoints(&mut info, &asked), SnapshotOutcome::default());
+        assert_eq!(savepoints(&mut info, &asked), Outcome::default());
         asked.resources = Some(&[]);
         let out = savepoints(&mut info, &asked);
         let [Action::CreateSnapshot(snapshot)] = &out.actions[..] else {
@@ -1029,7 +991,7 @@ mod tests {
         assert_eq!(deleted(&out.actions), vec!["restored", "p2"]);
         // Off without snapshot resources.
         let out = record_upgrade_savepoint("file:/sp/new", 7, owner, &legacy(config), None, 10);
-        assert_eq!(out, SnapshotOutcome::default());
+        assert_eq!(out, Outcome::default());
     }
 
     #[test]

@@ -119,25 +119,6 @@ pub fn report_error(error: &mut Option<String>, kind: &str, message: String) -> 
     })
 }
 
-/// Records `spec` at `generation` as deployed (or being deployed, with `Upgrading`), keeping the
-/// last stable spec.
-pub fn record_spec<S: serde::Serialize + serde::de::DeserializeOwned + Clone>(
-    reconciliation: &mut Option<ReconciliationStatus>,
-    spec: &S,
-    generation: i64,
-    state: ReconciliationState,
-    first_deployment: bool,
-    now_ms: i64,
-) {
-    let target = ReconciledSpec {
-        spec: spec.clone(),
-        generation,
-        first_deployment,
-        revision: 0,
-    };
-    record_target(reconciliation, &target, state, now_ms);
-}
-
 /// Records `target` as deployed or being deployed (`Upgrading`, `RollingBack`), keeping the last
 /// stable spec.
 pub fn record_target<S: serde::Serialize + serde::de::DeserializeOwned>(

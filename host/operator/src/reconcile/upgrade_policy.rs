@@ -4,6 +4,7 @@
 //! time, refuse, or hold when the plugin could not answer (fail closed).
 
 use super::Note;
+use super::job::{Outcome, Pace};
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, deployment_diff, session_job_diff};
 use flink_api::{
@@ -92,18 +93,6 @@ fn pending<S: Clone + serde::Serialize + serde::de::DeserializeOwned>(
     is_upgrade(&last.spec, spec).then(|| (last.spec, spec.clone()))
 }
 
-/// What a verdict means for the upgrade about to start, for either kind of resource.
-#[derive(Debug, Default)]
-pub struct Applied {
-    /// The mode to upgrade in; None: the upgrade does not start now.
-    pub mode: Option<UpgradeMode>,
-    pub notes: Vec<Note>,
-    /// Why the upgrade waits (for the Running condition) and until when (to requeue then).
-    pub waiting: Option<(String, i64)>,
-    /// The plugin could not answer: look again soon.
-    pub retry_soon: bool,
-}
-
 /// Applies the tenant's verdict to an upgrade about to start, recording it in `policies` and
 /// in the resource's `error` (a refusal or a hold is reported there; a go-ahead clears what an
 /// earlier verdict reported).
@@ -111,9 +100,9 @@ pub fn apply(
     policy: &UpgradePolicy,
     policies: &mut Vec<PolicyDecision>,
     error: &mut Option<String>,
-) -> Applied {
+) -> Outcome<Option<UpgradeMode>> {
     let plugin = format!("{} ({})", policy.by.plugin, policy.by.digest);
-    let mut applied = Applied::default();
+    let mut applied = Outcome::<Option<UpgradeMode>>::default();
     match &policy.verdict {
         UpgradeVerdict::Proceed {
             mode,
@@ -131,7 +120,7 @@ pub fn apply(
                 "UpgradePolicy",
                 format!("The upgrade strategy {plugin} chose to {message}"),
             ));
-            applied.mode = Some(mode);
+            applied.value = Some(mode);
             *error = None;
         }
         UpgradeVerdict::WaitUntil { until_ms, reason } => {
@@ -167,7 +156,7 @@ pub fn apply(
                     "The upgrade strategy {plugin} could not decide ({reason}); the upgrade is held until it can, the running job is untouched"
                 ),
             ));
-            applied.retry_soon = true;
+            applied.pace = Pace::Soon;
         }
     }
     applied
