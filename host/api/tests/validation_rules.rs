@@ -204,3 +204,38 @@ fn nested_flink_configuration_is_exposed_flat() {
     let round_trip = serde_json::to_value(&d.spec.flink_configuration).unwrap();
     assert_eq!(round_trip["job.autoscaler"]["enabled"], json!(true));
 }
+
+#[test]
+fn a_session_job_may_bring_its_own_checkpoint_and_savepoint_directories() {
+    // As upstream: a session job is checked against its cluster's configuration under its own.
+    let cluster = deployment(
+        "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: shared}\nspec: {flinkVersion: v2_3}\n",
+    );
+    let job = |config: &str| -> FlinkSessionJob {
+        serde_saphyr::from_str(&format!(
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkSessionJob\nmetadata: {{name: j}}\nspec:\n  deploymentName: shared\n  flinkConfiguration: {{{config}}}\n  job: {{jarURI: 'https://x/j.jar', upgradeMode: savepoint}}\n"
+        ))
+        .expect("a session job")
+    };
+    let bare = job("");
+    let problems = validation::references(&[&cluster], &[&bare], &[]);
+    let messages: Vec<String> = problems
+        .session_jobs
+        .iter()
+        .map(|(_, e)| e.to_string())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].contains("or in this job's spec.flinkConfiguration"),
+        "the fix is named: {messages:?}"
+    );
+    let own = job(
+        "execution.checkpointing.dir: 'file:///tmp/cp', execution.checkpointing.savepoint-dir: 'file:///tmp/sp'",
+    );
+    let problems = validation::references(&[&cluster], &[&own], &[]);
+    assert!(
+        problems.session_jobs.is_empty(),
+        "{:?}",
+        problems.session_jobs
+    );
+}

@@ -44,15 +44,24 @@ pub fn references(
             continue;
         }
         let Some(spec) = &job.spec.job else { continue };
-        let config = deployment.spec.configuration();
-        let missing = |option: &crate::config::ConfigOption| config.get(option).is_none();
+        // As upstream: the session cluster's configuration under the job's own (a job may set
+        // its own checkpoint and savepoint directories; it is submitted with them).
+        let mut config = deployment.spec.configuration().flat();
+        config.extend(
+            job.spec
+                .flink_configuration
+                .as_ref()
+                .map(|c| c.flat())
+                .unwrap_or_default(),
+        );
+        let missing = |option: &crate::config::ConfigOption| option.in_flat(&config).is_none();
         if spec.upgrade_mode.is_stateful() && missing(&options::CHECKPOINTS_DIR) {
             job_errors.push((
                 i,
                 FieldError::new(
                     "spec.job.upgradeMode",
                     format!(
-                        "a stateful upgrade mode needs checkpoint storage on the session cluster; set {} in FlinkDeployment `{name}`",
+                        "a stateful upgrade mode needs checkpoint storage; set {} in FlinkDeployment `{name}` or in this job's spec.flinkConfiguration",
                         options::CHECKPOINTS_DIR.describe()
                     ),
                 ),
@@ -67,7 +76,7 @@ pub fn references(
                 FieldError::new(
                     "spec.job.upgradeMode",
                     format!(
-                        "savepoints need a savepoint directory on the session cluster; set {} in FlinkDeployment `{name}`",
+                        "savepoints need a savepoint directory; set {} in FlinkDeployment `{name}` or in this job's spec.flinkConfiguration",
                         options::SAVEPOINTS_DIR.describe()
                     ),
                 ),
