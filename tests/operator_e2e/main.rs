@@ -633,7 +633,7 @@ fn an_idle_reconcile_writes_nothing(suite: &Suite) -> Result<(), String> {
 
 fn an_invalid_edit_is_reported_and_the_job_keeps_running(suite: &Suite) -> Result<(), String> {
     let job = suite.remembered_job()?;
-    // No admission webhook in this slice: the API stores the edit and the operator reports it.
+    // No admission webhook in front of the local API: it stores the edit and the operator reports it.
     suite.patch(
         "flinkdep",
         "counter",

@@ -1,4 +1,4 @@
-//! The `job.autoscaler.*` settings this slice uses, with upstream's defaults.
+//! The `job.autoscaler.*` settings the autoscaler reads, with upstream's defaults.
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! The operator: observe/decide/act, rendering, lifecycle, and the `flink-operator` CLI.
-//! This slice holds the CLI's offline commands (`validate`, `crds`).
+//! The operator: observe (`controller/observe.rs`), decide purely (`reconcile/`, with `render/`),
+//! act (`controller/act.rs`), and the `flink-operator` CLI. The local cluster
+//! (`commands::local`) is only in builds with the default `local` feature.
 
 pub mod cli;
 pub mod commands;
