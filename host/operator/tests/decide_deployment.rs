@@ -5,6 +5,7 @@
 use flink_api::deployment::JobManagerDeploymentStatus;
 use flink_api::{FlinkDeployment, FlinkJobState, ReconciliationState, ResourceLifecycleState};
 use flink_operator::reconcile::autoscaling::AutoscalerView;
+use flink_operator::reconcile::autoscaling::step::AutoscalerStep;
 use flink_operator::reconcile::deployment::{DecideContext, FINALIZER, decide};
 use flink_operator::reconcile::observed::{
     ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob,
@@ -40,7 +41,7 @@ struct World {
     /// Flink configuration defaults of the operator.
     defaults: BTreeMap<String, String>,
     /// What the autoscaler's step handed the decision, when the job is autoscaled.
-    autoscaler: Option<AutoscalerView>,
+    autoscaler: Option<AutoscalerStep>,
     /// Why the resource's tenant cannot be told, if it cannot.
     tenancy: Option<flink_api::validation::FieldError>,
 }
@@ -384,7 +385,7 @@ fn a_crash_looping_job_manager_is_reported_without_a_hot_loop() {
     world.reconcile();
     world.cluster_runs(1, FlinkJobState::Running);
     world.observed.flink = ObservedFlink::NotAsked;
-    world.observed.pod_problem = Some("CrashLoopBackOff: back-off 40s".into());
+    world.observed.waiting = vec![crash_looping()];
     let plan = world.reconcile();
     assert_eq!(
         world.status().job_manager_deployment_status,
@@ -1392,7 +1393,7 @@ fn a_crash_looping_job_manager_is_rolled_back_unless_its_newest_state_is_unknown
     upgraded_from_savepoint(&mut world);
     world.cluster_runs(2, FlinkJobState::Running);
     world.observed.flink = ObservedFlink::NotAsked;
-    world.observed.pod_problem = Some("CrashLoopBackOff: back-off 40s".into());
+    world.observed.waiting = vec![crash_looping()];
     world.now += 61_000;
     let mut blocked = World {
         resource: world.resource.clone(),
@@ -1630,10 +1631,13 @@ fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_c
         ]),
         remove: vec!["taskmanager.memory.managed.size".to_string()],
     };
-    world.autoscaler = Some(AutoscalerView {
-        overrides: chosen.clone(),
-        redeploy: Some("count 1 -> 3".into()),
-        memory: Some(tuned),
+    world.autoscaler = Some(AutoscalerStep {
+        view: Some(AutoscalerView {
+            overrides: chosen.clone(),
+            redeploy: Some("count 1 -> 3".into()),
+            memory: Some(tuned),
+            ..Default::default()
+        }),
         ..Default::default()
     });
     let plan = world.reconcile();
@@ -1690,7 +1694,12 @@ fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_c
         "the TaskManager pods get the tuned memory"
     );
     // The new job runs what was chosen: nothing more to do, and the spec stayed stable.
-    world.autoscaler.as_mut().expect("view").redeploy = None;
+    world
+        .autoscaler
+        .as_mut()
+        .and_then(|step| step.view.as_mut())
+        .expect("view")
+        .redeploy = None;
     world.revision = 1;
     world.cluster_runs(1, FlinkJobState::Running);
     let plan = world.reconcile();
@@ -1897,5 +1906,72 @@ fn the_operators_savepoint_on_deletion_default_is_honoured() {
         matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),
         "{:?}",
         plan.actions
+    );
+}
+
+#[test]
+fn the_autoscalers_writes_and_events_are_carried_out_with_the_plan() {
+    // Every write is in the plan: the autoscaler's step hands its state, rescale and
+    // TaskManager writes to the deployment's decision instead of making them itself.
+    let mut world = with_settings(
+        flink_api::UpgradeMode::Savepoint,
+        &[("job.autoscaler.enabled", "true")],
+    );
+    let job_id = world.job_id();
+    let writes = vec![
+        Action::StoreAutoscalerState(Box::new(
+            serde_json::json!({"metadata": {"name": "autoscaler-counter"}}),
+        )),
+        Action::ScaleTaskManagers { replicas: 2 },
+        Action::SetResourceRequirements {
+            cluster: "counter".into(),
+            job_id,
+            requirements: Default::default(),
+        },
+    ];
+    world.autoscaler = Some(AutoscalerStep {
+        view: Some(AutoscalerView::default()),
+        actions: writes.clone(),
+        notes: vec![flink_operator::reconcile::Note::normal(
+            "Scaling",
+            "Rescaling in place: count 1 -> 2",
+        )],
+        log: Vec::new(),
+    });
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, writes);
+    assert!(reasons(&plan).contains(&"Scaling"), "{:?}", plan.notes);
+    assert!(
+        writes.iter().all(|a| a.failure_does_not_stop().is_some()),
+        "a failed autoscaler write does not stop the deployment's own actions"
+    );
+    assert_eq!(Action::DeleteCluster.failure_does_not_stop(), None);
+}
+
+/// The JobManager's container crash-loops, as the kubelet reports it.
+fn crash_looping() -> flink_operator::reconcile::observed::WaitingContainer {
+    flink_operator::reconcile::observed::WaitingContainer {
+        pod: "counter-jm-0".into(),
+        container: "flink-main-container".into(),
+        reason: "CrashLoopBackOff".into(),
+        message: Some("back-off 40s".into()),
+    }
+}
+
+#[test]
+fn containers_that_only_wait_their_turn_are_no_problem() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.observed.waiting = vec![flink_operator::reconcile::observed::WaitingContainer {
+        reason: "ContainerCreating".into(),
+        message: None,
+        ..crash_looping()
+    }];
+    world.reconcile();
+    assert_eq!(world.status().error, None);
+    assert_ne!(
+        world.status().job_manager_deployment_status,
+        Some(JobManagerDeploymentStatus::Error)
     );
 }

@@ -1,10 +1,12 @@
 //! Act: carry out a [`Plan`] in order. The finalizer first (nothing is created that deletion
 //! could miss), then the write-ahead intent, then the actions, then the final status and the
 //! events. The first failing action stops the rest; its error is recorded in the status and an
-//! event, and the reconcile is retried with back-off.
+//! event, and the reconcile is retried with back-off. The autoscaler's writes are the exception
+//! (`Action::failure_does_not_stop`): a failure is an event, and its next step makes them again.
 
 use super::status_patch::merge_patch;
 use super::{Context, ReconcileError};
+use crate::reconcile::autoscaling::step::POD_DELETION_COST;
 use crate::reconcile::status::error_json;
 use crate::reconcile::{Action, Note, Plan, SessionJobSubmission};
 use crate::redact::Redactor;
@@ -14,7 +16,7 @@ use flink_rest::{
     StopRequest, TriggerId,
 };
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
@@ -89,6 +91,7 @@ where
         fence(&api, &name, &mut version).await?;
     }
     for action in actions {
+        let not_fatal = action.failure_does_not_stop();
         if let Err(error) = run(
             ctx,
             resource,
@@ -101,6 +104,17 @@ where
         .await
         {
             let message = redactor.scrub(&error.to_string());
+            if let Some(reason) = not_fatal {
+                // Made again by the next step when it did not take; the rest of the plan goes on.
+                tracing::warn!(error = %message, "an autoscaler write failed");
+                publish(
+                    ctx,
+                    resource,
+                    &[Note::warning(reason, format!("The autoscaler's change did not take: {message}; the next sample tries again"))],
+                )
+                .await;
+                continue;
+            }
             let mut failed = written.clone();
             failed["error"] = json!(error_json("ReconcileError", &message));
             if let Some(patch) = merge_patch(&written, &failed) {
@@ -395,6 +409,38 @@ where
                 Err(e) => return Err(e.into()),
             }
         }
+        Action::StoreAutoscalerState(map) => {
+            let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+            maps.patch(&object_name(&map), &apply, &Patch::Apply(&*map))
+                .await?;
+        }
+        Action::SetResourceRequirements {
+            cluster,
+            job_id,
+            requirements,
+        } => {
+            let client = ctx.flink.for_cluster(&cluster, namespace)?;
+            client
+                .set_resource_requirements(&JobId::parse(&job_id)?, &requirements)
+                .await?;
+        }
+        Action::ScaleTaskManagers { replicas } => {
+            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+            let patch = json!({"spec": {"replicas": replicas}});
+            deployments
+                .patch(
+                    &render::task_manager_name(&name),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await?;
+        }
+        Action::SetPodDeletionCost { pod, cost } => {
+            let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+            let patch = json!({"metadata": {"annotations": {POD_DELETION_COST: cost}}});
+            pods.patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+        }
     }
     Ok(())
 }
@@ -501,6 +547,41 @@ where
     }
     let redactor = ctx.redactor(resource);
     publish_to(&ctx.recorder, &resource.object_ref(&()), notes, &redactor).await;
+}
+
+/// Reports on one of the operator's own ConfigMaps (its configuration, the policies): the
+/// status `annotation` set to `value` unless it holds it already, and `notes` as events on the
+/// ConfigMap. Best effort: the report is about the ConfigMap, no reconcile depends on it.
+pub async fn report_on_config_map(
+    api: &Api<ConfigMap>,
+    recorder: &Recorder,
+    config_map: &ConfigMap,
+    annotation: &str,
+    value: &str,
+    notes: &[Note],
+) {
+    let name = config_map.name_any();
+    let current = config_map
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotation));
+    if current.map(String::as_str) != Some(value) {
+        let patch = json!({"metadata": {"annotations": {annotation: value}}});
+        if let Err(e) = api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::warn!(config_map = %name, error = %e, "cannot write the status annotation");
+        }
+    }
+    publish_to(
+        recorder,
+        &config_map.object_ref(&()),
+        notes,
+        &Default::default(),
+    )
+    .await;
 }
 
 /// Publishes each note as an event on the object `reference` points to, and logs it (events

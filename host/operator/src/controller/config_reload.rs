@@ -5,13 +5,11 @@
 //! settings again.
 
 use super::Context;
-use super::act::publish_to;
 use crate::operator_config::{self, Loaded};
 use crate::reconcile::Note;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Resource;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::watcher;
 use serde_json::json;
 use std::sync::Arc;
@@ -112,18 +110,13 @@ async fn apply(ctx: &Context, api: &Api<ConfigMap>, config_map: Option<&ConfigMa
     if current == Some(&text) {
         return;
     }
-    let patch = json!({"metadata": {"annotations": {STATUS_ANNOTATION: text}}});
-    if let Err(e) = api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        tracing::warn!(config_map = %name, error = %e, "cannot annotate the operator ConfigMap");
-    }
-    publish_to(
+    super::act::report_on_config_map(
+        api,
         &ctx.recorder,
-        &config_map.object_ref(&()),
+        config_map,
+        STATUS_ANNOTATION,
+        &text,
         &notes,
-        &Default::default(),
     )
     .await;
 }

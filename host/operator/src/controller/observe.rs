@@ -5,8 +5,8 @@
 use super::Context;
 use crate::reconcile::observed::{
     JobCounters, JobSnapshot, ObservedCheckpoint, ObservedCluster, ObservedDeployment,
-    ObservedFlink, ObservedJob, ObservedOperation, ObservedSessionJob, SessionCluster, current_job,
-    job_state,
+    ObservedFlink, ObservedJob, ObservedOperation, ObservedSessionJob, SessionCluster,
+    WaitingContainer, current_job, job_state,
 };
 use crate::reconcile::snapshot::{ObservedSnapshot, SnapshotTarget};
 use crate::reconcile::status;
@@ -53,7 +53,10 @@ pub async fn deployment(
                 .is_some_and(|t| t.starts_with("flink-"))
         })
         .collect();
-    let pod_problem = cluster_pods.iter().find_map(|p| pod_problem(p));
+    let waiting = cluster_pods
+        .iter()
+        .flat_map(|p| waiting_containers(p))
+        .collect();
     let mut session_jobs = Vec::new();
     if resource.metadata.deletion_timestamp.is_some() && !resource.spec.is_application() {
         let jobs: Api<FlinkSessionJob> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -134,7 +137,7 @@ pub async fn deployment(
         job_manager,
         task_manager,
         pods: cluster_pods.len(),
-        pod_problem,
+        waiting,
         flink,
         session_jobs,
         savepoint,
@@ -283,29 +286,25 @@ fn observed_deployment(deployment: &Deployment) -> ObservedDeployment {
     }
 }
 
-/// A container that cannot run: crash-looping, or its image cannot be pulled.
-fn pod_problem(pod: &Pod) -> Option<String> {
-    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-    statuses.iter().find_map(|s| {
-        let waiting = s.state.as_ref()?.waiting.as_ref()?;
-        let reason = waiting.reason.as_deref()?;
-        matches!(
-            reason,
-            "CrashLoopBackOff" | "ImagePullBackOff" | "ErrImagePull" | "CreateContainerConfigError"
-        )
-        .then(|| {
-            format!(
-                "pod {} container {}: {reason}{}",
-                pod.metadata.name.as_deref().unwrap_or_default(),
-                s.name,
-                waiting
-                    .message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            )
+/// The pod's containers that wait to run, with the kubelet's reason.
+fn waiting_containers(pod: &Pod) -> Vec<WaitingContainer> {
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref());
+    statuses
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let waiting = s.state.as_ref()?.waiting.as_ref()?;
+            Some(WaitingContainer {
+                pod: pod.metadata.name.clone().unwrap_or_default(),
+                container: s.name.clone(),
+                reason: waiting.reason.clone()?,
+                message: waiting.message.clone(),
+            })
         })
-    })
+        .collect()
 }
 
 /// Jobs of a cluster, and its version when asked.

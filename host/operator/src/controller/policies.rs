@@ -13,9 +13,10 @@
 //! that fails falls back to its last good patch for that resource (re-checked against the
 //! guard), else the plan is held: nothing is applied and the status says why.
 
-use crate::reconcile::autoscaling::{ScalingPolicy, ScalingVerdict};
+use crate::reconcile::autoscaling::{ScalingPolicy, ScalingVerdict, unknown_usage_verdict};
 use crate::reconcile::observed::{ObservedCheckpoint, ObservedCluster, ObservedSessionJob};
-use crate::reconcile::status::{error_json, policy_decision, record_policy, state_name};
+use crate::reconcile::pod_templates::{PodOutcome, apply_outcomes, without_decision};
+use crate::reconcile::status::state_name;
 use crate::reconcile::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
 use crate::reconcile::{Action, Note, Plan};
 use crate::redact::Redactor;
@@ -31,14 +32,13 @@ use flink_policy::model::{
     Component, PodInput, Recommendation, ResourceRef, ScalingDecision, ScalingInput, SnapshotInfo,
     UpgradeDecision, UpgradeInput, UpgradeMode as ModelMode, Vertex,
 };
-use flink_policy::tenancy::UnknownUsage;
 use flink_policy::tenancy::{
     ActiveBinding, ActivePolicies, Breaker, CONFIG_KEY, PluginSource, PolicyConfig, activate,
 };
 use flink_policy::{ExtensionPoint, PolicyEngine};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::events::Recorder;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -176,18 +176,6 @@ impl Policies {
             "configErrors": next.config_errors,
             "bindings": next.reports,
         });
-        let patch = json!({"metadata": {"annotations": {STATUS_ANNOTATION: report.to_string()}}});
-        if let Err(e) = api
-            .patch(
-                &config_map.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "cannot write the policies status annotation");
-        }
-        let reference = config_map.object_ref(&());
         let mut notes = Vec::new();
         if !next.config_errors.is_empty() && next.config_errors != previous.config_errors {
             notes.push(Note::warning(
@@ -218,7 +206,15 @@ impl Policies {
                 Some(error) => Note::warning("PolicyRejected", format!("{what}: {error}")),
             });
         }
-        super::act::publish_to(recorder, &reference, &notes, &Default::default()).await;
+        super::act::report_on_config_map(
+            api,
+            recorder,
+            config_map,
+            STATUS_ANNOTATION,
+            &report.to_string(),
+            &notes,
+        )
+        .await;
     }
 
     /// Reloads whenever the ConfigMap or a plugin file changes, until `shutdown`.
@@ -421,18 +417,7 @@ impl Policies {
         if let Err(why) = &usage
             && !binding.plugin.shape.imports_tenant()
         {
-            let verdict = match binding.on_unknown_usage {
-                UnknownUsage::Veto => ScalingVerdict::Veto {
-                    reason: format!(
-                        "{why}; no scaling until the tenant's usage can be read (onUnknownUsage: veto)"
-                    ),
-                },
-                UnknownUsage::Follow => ScalingVerdict::Unavailable {
-                    reason: format!(
-                        "{why}; the built-in decision applies (onUnknownUsage: follow)"
-                    ),
-                },
-            };
+            let verdict = unknown_usage_verdict(why, binding.on_unknown_usage);
             return Some(ScalingPolicy { by, verdict });
         }
         let answer = guarded(&binding, now_ms, async {
@@ -884,207 +869,5 @@ fn from_model(mode: ModelMode) -> flink_api::UpgradeMode {
         ModelMode::Savepoint => flink_api::UpgradeMode::Savepoint,
         ModelMode::LastState => flink_api::UpgradeMode::LastState,
         ModelMode::Stateless => flink_api::UpgradeMode::Stateless,
-    }
-}
-
-/// How one pod template fared.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PodOutcome {
-    Applied,
-    Fallback(String),
-    Held(String),
-}
-
-/// A plan whose resource has no plugin for `point` (any more): its record goes.
-fn without_decision(
-    mut plan: Plan<FlinkDeploymentStatus>,
-    point: ExtensionPoint,
-) -> Plan<FlinkDeploymentStatus> {
-    let world = point.world();
-    plan.status.policies.retain(|d| d.extension_point != world);
-    if let Some(intent) = plan.intent.as_mut() {
-        intent.policies.retain(|d| d.extension_point != world);
-    }
-    plan
-}
-
-/// The plan after its pod templates went through the plugin: recorded in status when all were
-/// patched or fell back; held when one could not be: no action, the stored status (plus the
-/// reason) is written, and the same decision is tried again soon.
-pub fn apply_outcomes(
-    mut plan: Plan<FlinkDeploymentStatus>,
-    stored: &FlinkDeploymentStatus,
-    base: PolicyDecision,
-    outcomes: &[PodOutcome],
-) -> Plan<FlinkDeploymentStatus> {
-    let decision =
-        |outcome: &str, message: Option<String>| policy_decision(&base, outcome, message);
-    let held = outcomes.iter().find_map(|o| match o {
-        PodOutcome::Held(why) => Some(why.clone()),
-        _ => None,
-    });
-    if let Some(why) = held {
-        let mut status = stored.clone();
-        record_policy(&mut status.policies, decision("Held", Some(why.clone())));
-        let message = format!(
-            "The pod-template policy {} ({}): {why}; nothing was applied",
-            base.plugin, base.digest
-        );
-        status.error = Some(error_json("PolicyError", &message));
-        return Plan {
-            intent: None,
-            actions: plan
-                .actions
-                .into_iter()
-                .filter(|a| matches!(a, Action::AddFinalizer))
-                .collect(),
-            status,
-            notes: vec![Note::warning("PolicyHeld", message)],
-            requeue: plan.requeue.min(Duration::from_secs(30)),
-        };
-    }
-    let fallbacks: Vec<&str> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            PodOutcome::Fallback(why) => Some(why.as_str()),
-            _ => None,
-        })
-        .collect();
-    let recorded = if fallbacks.is_empty() {
-        decision("Applied", None)
-    } else {
-        let why = fallbacks.join("; ");
-        plan.notes.push(Note::warning(
-            "PolicyFallback",
-            format!("Pod-template policy {}: {why}", base.plugin),
-        ));
-        decision("Fallback", Some(why))
-    };
-    if let Some(intent) = plan.intent.as_mut() {
-        record_policy(&mut intent.policies, recorded.clone());
-    }
-    record_policy(&mut plan.status.policies, recorded);
-    plan
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::render::ClusterObjects;
-
-    fn base() -> PolicyDecision {
-        PolicyDecision {
-            extension_point: "pod-template".into(),
-            tenant: "team-a".into(),
-            plugin: "connectors".into(),
-            digest: "sha256:00".into(),
-            outcome: String::new(),
-            message: None,
-        }
-    }
-
-    fn deploying_plan() -> Plan<FlinkDeploymentStatus> {
-        let deploying = FlinkDeploymentStatus {
-            error: None,
-            ..Default::default()
-        };
-        Plan {
-            intent: Some(deploying.clone()),
-            actions: vec![
-                Action::AddFinalizer,
-                Action::ApplyCluster(Box::new(ClusterObjects {
-                    config_map: json!({}),
-                    internal_service: json!({}),
-                    rest_service: json!({}),
-                    job_manager: json!({}),
-                    task_manager: None,
-                })),
-            ],
-            status: deploying,
-            notes: vec![Note::normal("Submit", "Starting deployment")],
-            requeue: Duration::from_secs(60),
-        }
-    }
-
-    #[test]
-    fn a_plugin_without_a_fallback_holds_the_whole_plan() {
-        let stored = FlinkDeploymentStatus {
-            observed_generation: Some(3),
-            ..Default::default()
-        };
-        let held = apply_outcomes(
-            deploying_plan(),
-            &stored,
-            base(),
-            &[
-                PodOutcome::Applied,
-                PodOutcome::Held("the plugin trapped".into()),
-            ],
-        );
-        assert_eq!(
-            held.actions,
-            vec![Action::AddFinalizer],
-            "only the finalizer may still be added"
-        );
-        assert_eq!(held.intent, None);
-        assert_eq!(
-            held.status.observed_generation,
-            Some(3),
-            "the stored status, not the plan's"
-        );
-        assert_eq!(held.status.policies[0].outcome, "Held");
-        assert!(
-            held.status
-                .error
-                .as_deref()
-                .unwrap()
-                .contains("the plugin trapped; nothing was applied")
-        );
-        assert_eq!(held.notes.len(), 1);
-        assert_eq!(held.notes[0].reason, "PolicyHeld");
-        assert_eq!(held.requeue, Duration::from_secs(30));
-    }
-
-    #[test]
-    fn a_fallback_is_recorded_and_announced_and_the_plan_goes_ahead() {
-        let plan = apply_outcomes(
-            deploying_plan(),
-            &Default::default(),
-            base(),
-            &[PodOutcome::Fallback(
-                "the plugin ran out of fuel; the last good patch was applied instead".into(),
-            )],
-        );
-        assert_eq!(plan.actions.len(), 2);
-        assert_eq!(plan.status.policies[0].outcome, "Fallback");
-        assert_eq!(
-            plan.intent.as_ref().unwrap().policies[0].outcome,
-            "Fallback",
-            "recorded before the actions too"
-        );
-        assert!(
-            plan.notes
-                .iter()
-                .any(|n| n.reason == "PolicyFallback" && n.warning)
-        );
-    }
-
-    #[test]
-    fn an_applied_patch_replaces_the_previous_record_of_its_extension_point() {
-        let mut plan = deploying_plan();
-        plan.status.policies.push(PolicyDecision {
-            outcome: "Held".into(),
-            message: Some("old".into()),
-            ..base()
-        });
-        let plan = apply_outcomes(
-            plan,
-            &Default::default(),
-            base(),
-            &[PodOutcome::Applied, PodOutcome::Applied],
-        );
-        assert_eq!(plan.status.policies.len(), 1);
-        assert_eq!(plan.status.policies[0].outcome, "Applied");
-        assert_eq!(plan.status.policies[0].message, None);
     }
 }

@@ -149,8 +149,7 @@ pub fn observation_needs(
         status.reconciliation_status.as_ref(),
         resource.metadata.generation,
     );
-    let mut config = defaults.clone();
-    config.extend(resource.spec.configuration().flat());
+    let config = job::configuration(defaults, resource.spec.configuration().flat());
     ObservationNeeds::for_job(
         job_id,
         status.upgrade.as_ref(),
@@ -181,7 +180,7 @@ pub struct DecideContext<'a> {
     pub upgrade_policy: Option<&'a UpgradePolicy>,
     /// The autoscaler's part, when it is enabled: the parallelism a deploy keeps, the status it
     /// shows and the scaling plugin's decision.
-    pub autoscaler: Option<&'a super::autoscaling::AutoscalerView>,
+    pub autoscaler: Option<&'a super::autoscaling::step::AutoscalerStep>,
     /// Why the resource's tenant cannot be told (a shared namespace without a valid tenant
     /// label): an error of the resource like an invalid spec, so nothing changes until fixed.
     pub tenancy: Option<&'a FieldError>,
@@ -200,8 +199,13 @@ pub fn decide(
     if !d.has_finalizer() {
         d.draft.actions.push(Action::AddFinalizer);
     }
+    if let Some(step) = ctx.autoscaler {
+        // The autoscaler's writes (its state first) and events are this plan's.
+        d.draft.actions.extend(step.actions.iter().cloned());
+        d.draft.notes.extend(step.notes.iter().cloned());
+    }
     d.observe();
-    if let Some(autoscaler) = ctx.autoscaler {
+    if let Some(autoscaler) = ctx.autoscaler.and_then(|step| step.view.as_ref()) {
         d.draft.status.autoscaler = Some(autoscaler.status.clone());
         if let Some(policy) = &autoscaler.policy {
             status::record_policy(&mut d.draft.status.policies, policy.clone());
@@ -248,6 +252,8 @@ struct Decision<'a> {
     observed: &'a ObservedCluster,
     ctx: &'a DecideContext<'a>,
     draft: Draft<FlinkDeploymentStatus>,
+    /// The operator's view of the job's configuration (`job::configuration`), built once.
+    config: BTreeMap<String, String>,
 }
 
 impl<'a> Decision<'a> {
@@ -265,7 +271,13 @@ impl<'a> Decision<'a> {
                 crate::redact::Redactor::for_resource(resource).with_defaults(ctx.defaults),
                 ctx.now_ms,
             ),
+            config: job::configuration(ctx.defaults, resource.spec.configuration().flat()),
         }
+    }
+
+    /// What the autoscaler hands this decision, when the deployment is autoscaled.
+    fn autoscaler(&self) -> Option<&'a super::autoscaling::AutoscalerView> {
+        self.ctx.autoscaler.and_then(|step| step.view.as_ref())
     }
 
     fn name(&self) -> &str {
@@ -307,7 +319,7 @@ impl<'a> Decision<'a> {
         let observed = self.observed;
         let jm_status = match &observed.job_manager {
             None => None,
-            Some(_) if observed.pod_problem.is_some() => Some(JobManagerDeploymentStatus::Error),
+            Some(_) if observed.pod_problem().is_some() => Some(JobManagerDeploymentStatus::Error),
             Some(jm) if jm.deleting => Some(JobManagerDeploymentStatus::Deploying),
             Some(jm) if jm.replicas > 0 && jm.ready_replicas >= jm.replicas => {
                 match &observed.flink {
@@ -325,7 +337,7 @@ impl<'a> Decision<'a> {
             }
             None => {}
         }
-        if let Some(problem) = &observed.pod_problem {
+        if let Some(problem) = &observed.pod_problem() {
             self.fail(
                 "ClusterDeploymentException",
                 format!("the JobManager or a TaskManager cannot run: {problem}"),
@@ -493,8 +505,8 @@ impl<'a> Decision<'a> {
             _ => id,
         };
         let mut input = RenderInput::for_resource(self.resource, &target.spec, self.ctx.defaults);
-        input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
-        input.autoscaler_memory = self.ctx.autoscaler.and_then(|a| a.memory.as_ref());
+        input.autoscaler_overrides = self.autoscaler().map(|a| &a.overrides);
+        input.autoscaler_memory = self.autoscaler().and_then(|a| a.memory.as_ref());
         input.generation = target.generation;
         input.revision = target.revision;
         input.restore_from = restore.as_deref();
@@ -649,8 +661,8 @@ impl<'a> Decision<'a> {
                 ));
                 self.record(spec, ReconciliationState::Deployed);
                 let mut input = RenderInput::for_resource(self.resource, spec, self.ctx.defaults);
-                input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
-                input.autoscaler_memory = self.ctx.autoscaler.and_then(|a| a.memory.as_ref());
+                input.autoscaler_overrides = self.autoscaler().map(|a| &a.overrides);
+                input.autoscaler_memory = self.autoscaler().and_then(|a| a.memory.as_ref());
                 input.job_id = self
                     .draft
                     .status
@@ -821,8 +833,7 @@ impl<'a> Decision<'a> {
         };
         let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
         let name = self.name().to_string();
-        let mut config = self.ctx.defaults.clone();
-        config.extend(self.resource.spec.configuration().flat());
+        let config = &self.config;
         let out = secure::secure_job(
             &mut progress,
             &secure::SecureInput {
@@ -831,8 +842,8 @@ impl<'a> Decision<'a> {
                 job: &job,
                 savepoint: self.observed.savepoint.as_ref(),
                 latest_checkpoint: self.observed.latest_checkpoint.as_ref(),
-                max_checkpoint_age: secure::max_checkpoint_age(&config),
-                format: snapshots::savepoint_format(&config),
+                max_checkpoint_age: secure::max_checkpoint_age(config),
+                format: snapshots::savepoint_format(config),
                 started_from: self.started_from(),
                 now_ms: self.ctx.now_ms,
             },
@@ -841,7 +852,7 @@ impl<'a> Decision<'a> {
             progress,
             out,
             &job::SecuredJob {
-                config: &config,
+                config,
                 owner: (JobKind::FlinkDeployment, &name),
                 snapshots: self.observed.snapshots.as_deref(),
             },
@@ -907,7 +918,7 @@ impl<'a> Decision<'a> {
             }
             return;
         }
-        let settings = health::Settings::for_spec(&self.resource.spec, self.ctx.defaults);
+        let settings = health::Settings::of(&self.config);
         if self.observed.job_manager.is_none() {
             return self.recover_missing(last, &settings);
         }
@@ -943,7 +954,7 @@ impl<'a> Decision<'a> {
             if let Some(why) = verdict.restart {
                 return self.restart(last, why);
             }
-            if let Some(change) = self.ctx.autoscaler.and_then(|a| a.redeploy.as_deref())
+            if let Some(change) = self.autoscaler().and_then(|a| a.redeploy.as_deref())
                 && job.state == FlinkJobState::Running
             {
                 let mode = last
@@ -1024,7 +1035,7 @@ impl<'a> Decision<'a> {
             health::Rollback::Due(stable) => stable,
         };
         let mut why = unmet.join("; ");
-        if let Some(problem) = &self.observed.pod_problem {
+        if let Some(problem) = &self.observed.pod_problem() {
             why = format!("{why}; {problem}");
         }
         self.roll_back(last, stable, &why, settings.readiness_timeout);
@@ -1209,10 +1220,8 @@ impl<'a> Decision<'a> {
             self.draft.actions.push(Action::RemoveFinalizer);
             return;
         }
-        let mut config = self.ctx.defaults.clone();
-        config.extend(self.resource.spec.configuration().flat());
         if let Some(note) =
-            super::cleanup::timed_out(&self.resource.metadata, &config, self.ctx.now_ms)
+            super::cleanup::timed_out(&self.resource.metadata, &self.config, self.ctx.now_ms)
         {
             self.draft.notes.push(note);
             self.draft.actions.push(Action::RemoveFinalizer);
@@ -1258,9 +1267,8 @@ impl<'a> Decision<'a> {
     /// `kubernetes.operator.job.savepoint-on-deletion` and a running job (or its savepoint
     /// already under way).
     fn savepoint_on_deletion(&self) -> bool {
-        let mut config = self.ctx.defaults.clone();
-        config.extend(self.resource.spec.configuration().flat());
-        let enabled = config
+        let enabled = self
+            .config
             .get("kubernetes.operator.job.savepoint-on-deletion")
             .is_some_and(|v| v.trim() == "true");
         if !enabled || !self.resource.spec.is_application() {
@@ -1345,8 +1353,8 @@ impl<'a> Decision<'a> {
                     &self.resource.spec,
                     self.ctx.defaults,
                 );
-                input.autoscaler_overrides = self.ctx.autoscaler.map(|a| &a.overrides);
-                input.autoscaler_memory = self.ctx.autoscaler.and_then(|a| a.memory.as_ref());
+                input.autoscaler_overrides = self.autoscaler().map(|a| &a.overrides);
+                input.autoscaler_memory = self.autoscaler().and_then(|a| a.memory.as_ref());
                 let config = render::flink_config(&input).unwrap_or_default();
                 self.draft.status.task_manager = Some(TaskManagerInfo {
                     label_selector: Some(render::task_manager_selector(
@@ -1357,7 +1365,7 @@ impl<'a> Decision<'a> {
                 });
             }
         }
-        if self.observed.pod_problem.is_some() {
+        if self.observed.pod_problem().is_some() {
             // A crash-looping pod is not hot-looped on: the kubelet's back-off rules its pace.
             self.draft.progressing = false;
         }

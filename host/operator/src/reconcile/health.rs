@@ -9,9 +9,7 @@ use super::reconciled_spec::ReconciledSpec;
 use super::status::state_name;
 use flink_api::config::options;
 use flink_api::quantity::parse_flink_duration;
-use flink_api::{
-    DeploymentHealth, FlinkDeploymentSpec, FlinkJobState, ReconciliationState, ReconciliationStatus,
-};
+use flink_api::{DeploymentHealth, FlinkJobState, ReconciliationState, ReconciliationStatus};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -142,13 +140,6 @@ impl Settings {
             restart_failed: flag(&options::JOB_RESTART_FAILED, false),
             jm_recovery: flag(&options::JM_DEPLOYMENT_RECOVERY, true),
         }
-    }
-
-    /// The settings of a spec under the operator's defaults.
-    pub fn for_spec(spec: &FlinkDeploymentSpec, defaults: &BTreeMap<String, String>) -> Self {
-        let mut config = defaults.clone();
-        config.extend(spec.configuration().flat());
-        Self::of(&config)
     }
 
     /// Whether observation must read the job's restart and checkpoint counters.

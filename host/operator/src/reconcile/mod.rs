@@ -11,6 +11,7 @@ pub mod health;
 pub mod job;
 pub mod job_id;
 pub mod observed;
+pub mod pod_templates;
 pub mod reconciled_spec;
 pub mod secure;
 pub mod session_job;
@@ -86,6 +87,42 @@ pub enum Action {
     DeleteSnapshot {
         name: String,
     },
+    /// Server-side apply the autoscaler's state ConfigMap (`autoscaler-<name>`). Written
+    /// ahead of the rescale it records.
+    StoreAutoscalerState(Box<serde_json::Value>),
+    /// Set a running job's resource requirements (`/jobs/:id/resource-requirements`): the
+    /// adaptive scheduler rescales it in place.
+    SetResourceRequirements {
+        cluster: String,
+        job_id: String,
+        requirements: flink_rest::ResourceRequirements,
+    },
+    /// Set the TaskManager Deployment's replicas (a merge patch of that field alone).
+    ScaleTaskManagers {
+        replicas: u32,
+    },
+    /// Mark a TaskManager pod for its ReplicaSet to delete first
+    /// (`controller.kubernetes.io/pod-deletion-cost`), or clear the mark (`None`).
+    SetPodDeletionCost {
+        pod: String,
+        cost: Option<String>,
+    },
+}
+
+impl Action {
+    /// The event reason to report a failure of this action under when the failure does not
+    /// stop the rest of the plan: the autoscaler's writes, which the next sample makes again
+    /// when they did not take (the job does not run what was chosen, the state differs). None:
+    /// a failure stops the plan and is the reconcile's error.
+    pub fn failure_does_not_stop(&self) -> Option<&'static str> {
+        match self {
+            Action::StoreAutoscalerState(_)
+            | Action::SetResourceRequirements { .. }
+            | Action::ScaleTaskManagers { .. }
+            | Action::SetPodDeletionCost { .. } => Some("ScalingLimited"),
+            _ => None,
+        }
+    }
 }
 
 /// What a session job's submission needs.

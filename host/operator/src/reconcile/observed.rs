@@ -11,9 +11,8 @@ pub struct ObservedCluster {
     /// Pods of the cluster (label `app=<name>`), including terminating ones: a new cluster
     /// starts only when the old one's pods are gone.
     pub pods: usize,
-    /// Why a pod of the cluster cannot run, e.g. `CrashLoopBackOff: back-off 40s restarting
-    /// failed container`.
-    pub pod_problem: Option<String>,
+    /// The cluster's containers that wait (not running) and why, as the kubelet says.
+    pub waiting: Vec<WaitingContainer>,
     pub flink: ObservedFlink,
     /// FlinkSessionJobs that name this deployment (a session cluster is not deleted under them).
     pub session_jobs: Vec<String>,
@@ -33,6 +32,47 @@ pub struct ObservedCluster {
     /// The FlinkStateSnapshots of this resource's job, when snapshots are resources and one may
     /// be due.
     pub snapshots: Option<Vec<JobSnapshot>>,
+}
+
+/// A container of the cluster's pods that waits to run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WaitingContainer {
+    pub pod: String,
+    pub container: String,
+    /// The kubelet's reason (`CrashLoopBackOff`, `ContainerCreating`, ...).
+    pub reason: String,
+    pub message: Option<String>,
+}
+
+impl ObservedCluster {
+    /// Why a pod of the cluster cannot run (crash-looping, its image cannot be pulled, its
+    /// configuration is wrong), as the status and the events say it; None while its containers
+    /// only wait their turn.
+    pub fn pod_problem(&self) -> Option<String> {
+        self.waiting
+            .iter()
+            .find(|w| {
+                matches!(
+                    w.reason.as_str(),
+                    "CrashLoopBackOff"
+                        | "ImagePullBackOff"
+                        | "ErrImagePull"
+                        | "CreateContainerConfigError"
+                )
+            })
+            .map(|w| {
+                format!(
+                    "pod {} container {}: {}{}",
+                    w.pod,
+                    w.container,
+                    w.reason,
+                    w.message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                )
+            })
+    }
 }
 
 /// A FlinkStateSnapshot of a job (labelled `job-reference.kind` / `.name`), as far as the

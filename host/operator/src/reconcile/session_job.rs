@@ -87,16 +87,13 @@ fn job_config(
     resource: &FlinkSessionJob,
     defaults: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let mut config = defaults.clone();
-    config.extend(
-        resource
-            .spec
-            .flink_configuration
-            .clone()
-            .unwrap_or_default()
-            .flat(),
-    );
-    config
+    let own = resource
+        .spec
+        .flink_configuration
+        .as_ref()
+        .map(|c| c.flat())
+        .unwrap_or_default();
+    job::configuration(defaults, own)
 }
 
 /// The rollback, stability and health settings of a session job (the `kubernetes.operator.*`

@@ -1,6 +1,8 @@
 //! The pure half of running the autoscaler for a FlinkDeployment: the job graph from Flink's
 //! job details, the events a step's report becomes, and the in-place rescale request. The
-//! controller (`controller::autoscaling`) does the I/O around it.
+//! controller (`controller::autoscaling`) does the I/O around it; [`step`] is one step of it.
+
+pub mod step;
 
 use super::Note;
 use super::status::policy_decision;
@@ -131,6 +133,25 @@ pub enum ScalingVerdict {
 pub struct ScalingPolicy {
     pub by: PolicyDecision,
     pub verdict: ScalingVerdict,
+}
+
+/// The verdict when the tenant's usage cannot be read (`why`) and its scaling plugin cannot be
+/// told (interface 1.0, no `tenant.slots-in-use`): it is not asked, and the binding's
+/// `onUnknownUsage` decides. A quota is never enforced against a made-up 0.
+pub fn unknown_usage_verdict(
+    why: &str,
+    on_unknown_usage: flink_policy::tenancy::UnknownUsage,
+) -> ScalingVerdict {
+    match on_unknown_usage {
+        flink_policy::tenancy::UnknownUsage::Veto => ScalingVerdict::Veto {
+            reason: format!(
+                "{why}; no scaling until the tenant's usage can be read (onUnknownUsage: veto)"
+            ),
+        },
+        flink_policy::tenancy::UnknownUsage::Follow => ScalingVerdict::Unavailable {
+            reason: format!("{why}; the built-in decision applies (onUnknownUsage: follow)"),
+        },
+    }
 }
 
 /// What a step ends in once the tenant's policy had its say.

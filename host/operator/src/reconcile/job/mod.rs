@@ -472,6 +472,20 @@ pub struct SecuredJob<'a> {
     pub snapshots: Option<&'a [super::observed::JobSnapshot]>,
 }
 
+/// The operator's view of a job's configuration: the resource's own flat `flinkConfiguration`
+/// over the operator-wide defaults (global and the namespace's). What the operator reads for a
+/// job (health and rollback, securing, snapshots, cleanup, the autoscaler, savepoint on
+/// deletion) is read from this, the same for both kinds; Flink's own configuration is
+/// `render::flink_config`.
+pub fn configuration(
+    defaults: &BTreeMap<String, String>,
+    own: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut config = defaults.clone();
+    config.extend(own);
+    config
+}
+
 /// Whether `finalizers` holds `finalizer`.
 pub fn has_finalizer(finalizers: Option<&Vec<String>>, finalizer: &str) -> bool {
     finalizers.is_some_and(|f| f.iter().any(|f| f == finalizer))

@@ -1,0 +1,382 @@
+//! The autoscaler's step of an autoscaled FlinkDeployment, decided purely: every write it
+//! wants is an action of the deployment's plan, its state first. The `World` stores the state
+//! only when the plan's `StoreAutoscalerState` would have been carried out, and applies the
+//! rescale requests to the job's resource requirements, as the controller and Flink would.
+
+use flink_api::FlinkDeployment;
+use flink_autoscaler::evaluate::{TaskManagerSample, VertexSample};
+use flink_autoscaler::{AutoscalerSettings, AutoscalerState, Sample};
+use flink_operator::reconcile::Action;
+use flink_operator::reconcile::autoscaling::step::{
+    self, AutoscalerStep, Enabled, SampledJob, StepInput, StoredState, TaskManagerPod, pack,
+};
+use flink_rest::{JobDetails, ResourceRequirements, TaskManagerSummary};
+use k8s_openapi::api::core::v1::ConfigMap;
+use std::collections::BTreeMap;
+
+const DEPLOYMENT: &str = "
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: scaled, namespace: default, uid: 0f1c0c4e-1111-2222-3333-444455556666, generation: 1}
+spec:
+  image: flink:2.3
+  flinkVersion: v2_3
+  mode: standalone
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: '1'
+    job.autoscaler.enabled: 'true'
+    job.autoscaler.metrics.window: 10s
+    job.autoscaler.stabilization.interval: 2s
+    job.autoscaler.scale-down.interval: '0'
+  jobManager: {resource: {memory: 768m, cpu: 0.5}}
+  taskManager: {resource: {memory: 800m, cpu: 0.5}}
+  job: {jarURI: 'local:///opt/flink/usrlib/job.jar', parallelism: 1, upgradeMode: savepoint}
+";
+
+const JOB: &str = "ebac9b296b60ea110000000000000001";
+
+/// The running job: a source and a keyed map at `map` parallelism, on the adaptive scheduler.
+fn details(map: u32) -> JobDetails {
+    serde_json::from_value(serde_json::json!({
+        "jid": JOB, "name": "counter", "state": "RUNNING", "schedulerType": "Adaptive",
+        "vertices": [
+            {"id": "source", "name": "Source", "parallelism": 1, "maxParallelism": 128},
+            {"id": "map", "name": "Map", "parallelism": map, "maxParallelism": 128}
+        ],
+        "plan": {"jid": JOB, "name": "counter", "nodes": [
+            {"id": "source", "parallelism": 1, "description": "", "operator": "", "operator_strategy": ""},
+            {"id": "map", "parallelism": map, "description": "", "operator": "", "operator_strategy": "",
+             "inputs": [{"id": "source", "num": 0, "exchange": "pipelined_bounded", "ship_strategy": "HASH"}]}
+        ]}
+    }))
+    .expect("job details")
+}
+
+/// One sample a second: the source reads 1000/s; the map is `map_load` busy; fully busy, the
+/// source falls behind.
+fn sample(second: i64, map_load: f64) -> Sample {
+    let n = second as f64;
+    let behind = if map_load >= 1.0 { 200.0 } else { 0.0 };
+    let at = |load: f64, lag: f64| VertexSample {
+        records_in: 1000.0 * n,
+        records_out: 1000.0 * n,
+        records_in_per_second: 1000.0,
+        load,
+        lag,
+        observed_tpr: f64::NAN,
+        accumulated_busy_ms: f64::NAN,
+    };
+    Sample {
+        time_ms: second * 1000,
+        vertices: [
+            ("source".into(), at(0.1, behind * n)),
+            ("map".into(), at(map_load, f64::NAN)),
+        ]
+        .into(),
+        task_managers: TaskManagerSample::MISSING,
+    }
+}
+
+fn requirements(map: u32) -> ResourceRequirements {
+    serde_json::from_value(serde_json::json!({
+        "source": {"parallelism": {"lowerBound": 1, "upperBound": 1}},
+        "map": {"parallelism": {"lowerBound": 1, "upperBound": map}},
+    }))
+    .expect("requirements")
+}
+
+struct World {
+    resource: FlinkDeployment,
+    settings: AutoscalerSettings,
+    stored: Option<StoredState>,
+    /// What the job runs (its graph's parallelism of `map`) and the requirements Flink holds.
+    running_map: u32,
+    requirements: ResourceRequirements,
+    task_manager_replicas: u32,
+    task_managers: Option<Vec<TaskManagerSummary>>,
+    pods: Option<Vec<TaskManagerPod>>,
+}
+
+impl World {
+    fn new() -> Self {
+        let resource: FlinkDeployment = serde_saphyr::from_str(DEPLOYMENT).expect("fixture");
+        let Enabled::On(settings) = step::enabled(&resource, &BTreeMap::new()) else {
+            panic!("the fixture is autoscaled");
+        };
+        Self {
+            resource,
+            settings: *settings,
+            stored: None,
+            running_map: 1,
+            requirements: requirements(1),
+            task_manager_replicas: 1,
+            task_managers: None,
+            pods: None,
+        }
+    }
+
+    /// Decides one step (`load`: the map's busy ratio; None: no sample this time), without
+    /// carrying out anything.
+    fn decide(&self, second: i64, load: Option<f64>) -> AutoscalerStep {
+        let defaults = BTreeMap::new();
+        let sampled = load.map(|load| SampledJob {
+            id: JOB.into(),
+            details: details(self.running_map),
+            graph: flink_operator::reconcile::autoscaling::graph_of(&details(self.running_map)),
+            sample: sample(second, load),
+            requirements: Some(self.requirements.clone()),
+            task_managers: self.task_managers.clone(),
+            pods: self.pods.clone(),
+        });
+        step::begin(StepInput {
+            resource: &self.resource,
+            settings: &self.settings,
+            defaults: &defaults,
+            stored: self.stored.clone(),
+            sampled,
+            task_managers: Some(self.task_manager_replicas),
+            now_ms: second * 1000,
+        })
+        .finish(None)
+    }
+
+    /// Decides one step and carries out its writes.
+    fn step(&mut self, second: i64, load: Option<f64>) -> AutoscalerStep {
+        let step = self.decide(second, load);
+        for action in &step.actions {
+            match action {
+                Action::StoreAutoscalerState(map) => {
+                    let map: ConfigMap =
+                        serde_json::from_value((**map).clone()).expect("a ConfigMap");
+                    self.stored = Some(StoredState {
+                        packed: map
+                            .binary_data
+                            .and_then(|b| b.get(step::STATE_KEY).map(|b| b.0.clone())),
+                        nonce: map.data.and_then(|d| d.get(step::NONCE_KEY).cloned()),
+                    });
+                }
+                Action::SetResourceRequirements { requirements, .. } => {
+                    self.requirements = requirements.clone();
+                }
+                Action::ScaleTaskManagers { replicas } => self.task_manager_replicas = *replicas,
+                _ => {}
+            }
+        }
+        step
+    }
+
+    fn state(&self) -> AutoscalerState {
+        self.stored
+            .as_ref()
+            .and_then(|s| s.packed.as_deref())
+            .and_then(step::unpack)
+            .unwrap_or_default()
+    }
+}
+
+fn reasons(step: &AutoscalerStep) -> Vec<&'static str> {
+    step.notes.iter().map(|n| n.reason).collect()
+}
+
+fn upper_bound(requirements: &ResourceRequirements, vertex: &str) -> i32 {
+    requirements[vertex].parallelism.upper_bound
+}
+
+#[test]
+fn a_rescale_is_recorded_in_the_state_ahead_of_the_request_and_asked_for_once() {
+    let mut world = World::new();
+    let mut decided = None;
+    for second in 1..=13 {
+        let step = world.step(second, Some(1.0));
+        if step
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::SetResourceRequirements { .. }))
+        {
+            decided = Some(step);
+            break;
+        }
+    }
+    let step = decided.expect("the busy map is scaled up once the window is full");
+    assert!(
+        matches!(step.actions.first(), Some(Action::StoreAutoscalerState(_))),
+        "the state (with the rescale asked for) is written first: {:?}",
+        step.actions
+    );
+    assert!(
+        step.actions
+            .contains(&Action::ScaleTaskManagers { replicas: 2 }),
+        "a standalone cluster gets the TaskManagers the new slots need first: {:?}",
+        step.actions
+    );
+    assert_eq!(upper_bound(&world.requirements, "map"), 2);
+    assert!(reasons(&step).contains(&"Scaling"), "{:?}", step.notes);
+    let view = step.view.expect("the decision's view");
+    assert_eq!(view.overrides, BTreeMap::from([("map".to_string(), 2)]));
+    assert_eq!(world.state().overrides, view.overrides);
+    assert!(world.state().rescale_requested_ms.is_some());
+    // The job has not picked the new parallelism up yet: nothing is asked for again.
+    for second in 14..=16 {
+        let step = world.step(second, Some(1.0));
+        assert!(
+            !step
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::SetResourceRequirements { .. })),
+            "{:?}",
+            step.actions
+        );
+    }
+}
+
+#[test]
+fn a_decision_whose_state_was_not_stored_is_decided_again_not_lost() {
+    // A crash (or a failed write) before the state is stored: nothing is recorded as asked
+    // for, so the same decision is made again from the same samples.
+    let mut world = World::new();
+    let mut second = 1;
+    let first = loop {
+        let step = world.decide(second, Some(1.0));
+        if step
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::SetResourceRequirements { .. }))
+        {
+            break step;
+        }
+        world.step(second, Some(1.0));
+        second += 1;
+        assert!(second < 20, "no decision");
+    };
+    let again = world.decide(second, Some(1.0));
+    assert_eq!(again.actions, first.actions);
+}
+
+#[test]
+fn a_job_that_does_not_run_the_chosen_parallelism_gets_it_back_in_place() {
+    let mut world = World::new();
+    let mut state = AutoscalerState {
+        overrides: BTreeMap::from([("map".to_string(), 3)]),
+        ..AutoscalerState::default()
+    };
+    state.graph = Vec::new();
+    world.stored = Some(StoredState {
+        packed: Some(pack(&state)),
+        nonce: None,
+    });
+    world.task_manager_replicas = 3;
+    let step = world.step(100, Some(0.5));
+    assert!(
+        step.notes.iter().any(|n| n
+            .message
+            .starts_with("Restoring the chosen parallelism in place")),
+        "{:?}",
+        step.notes
+    );
+    assert_eq!(upper_bound(&world.requirements, "map"), 3);
+    // Flink holds the requirements now: not written again while the job gets there.
+    let step = world.step(101, Some(0.5));
+    assert!(
+        !step
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::SetResourceRequirements { .. })),
+        "{:?}",
+        step.actions
+    );
+}
+
+#[test]
+fn idle_task_managers_beyond_the_need_are_marked_then_let_go() {
+    let mut world = World::new();
+    world.task_manager_replicas = 3;
+    let tm = |id: &str, free: u32| TaskManagerSummary {
+        id: id.into(),
+        slots_number: 1,
+        free_slots: free,
+        memory_configuration: None,
+    };
+    world.task_managers = Some(vec![tm("tm-a", 0), tm("tm-b", 1), tm("tm-c", 1)]);
+    let pod = |name: &str, marked: bool| TaskManagerPod {
+        name: name.into(),
+        marked,
+    };
+    world.pods = Some(vec![
+        pod("tm-a", true),
+        pod("tm-b", false),
+        pod("tm-c", false),
+    ]);
+    let step = world.step(1, Some(0.5));
+    let marks: Vec<(String, Option<String>)> = step
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SetPodDeletionCost { pod, cost } => Some((pod.clone(), cost.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            ("tm-a".to_string(), None),
+            ("tm-b".to_string(), Some("-1000".to_string())),
+            ("tm-c".to_string(), Some("-1000".to_string())),
+        ],
+        "the busy one loses an earlier mark"
+    );
+    assert_eq!(world.task_manager_replicas, 1);
+    assert!(reasons(&step).contains(&"Scaling"), "{:?}", step.notes);
+}
+
+#[test]
+fn a_step_without_news_writes_nothing_and_a_reset_nonce_starts_over() {
+    let mut world = World::new();
+    for second in 1..=3 {
+        world.step(second, Some(0.5));
+    }
+    assert!(
+        !world.state().window.samples.is_empty(),
+        "samples were stored"
+    );
+    let quiet = world.step(4, None);
+    assert!(quiet.actions.is_empty(), "{:?}", quiet.actions);
+    assert!(quiet.notes.is_empty(), "{:?}", quiet.notes);
+    world
+        .resource
+        .spec
+        .job
+        .as_mut()
+        .expect("job")
+        .autoscaler_reset_nonce = Some(7);
+    let reset = world.step(5, None);
+    assert!(
+        reasons(&reset).contains(&"AutoscalerReset"),
+        "{:?}",
+        reset.notes
+    );
+    assert!(world.state().window.samples.is_empty());
+    assert_eq!(
+        world.stored.as_ref().and_then(|s| s.nonce.as_deref()),
+        Some("7")
+    );
+    assert!(world.step(6, None).actions.is_empty(), "reset once");
+}
+
+#[test]
+fn unusable_settings_pause_the_autoscaler_and_say_why() {
+    let mut world = World::new();
+    world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default()
+        .set("job.autoscaler.utilization.target", "most");
+    let Enabled::Invalid(note) = step::enabled(&world.resource, &BTreeMap::new()) else {
+        panic!("an unusable setting is not ignored");
+    };
+    assert!(
+        note.message.contains("job.autoscaler.utilization.target"),
+        "{}",
+        note.message
+    );
+}
