@@ -6,7 +6,7 @@
 use flink_api::FlinkDeployment;
 use flink_autoscaler::evaluate::{TaskManagerSample, VertexSample};
 use flink_autoscaler::{AutoscalerSettings, AutoscalerState, Sample};
-use flink_operator::reconcile::Action;
+use flink_operator::reconcile::Effect;
 use flink_operator::reconcile::autoscaling::step::{
     self, AutoscalerStep, Enabled, SampledJob, StepInput, StoredState, TaskManagerPod, pack,
 };
@@ -145,7 +145,7 @@ impl World {
         let step = self.decide(second, load);
         for action in &step.actions {
             match action {
-                Action::StoreAutoscalerState(map) => {
+                Effect::StoreAutoscalerState(map) => {
                     let map: ConfigMap =
                         serde_json::from_value((**map).clone()).expect("a ConfigMap");
                     self.stored = Some(StoredState {
@@ -155,10 +155,10 @@ impl World {
                         nonce: map.data.and_then(|d| d.get(step::NONCE_KEY).cloned()),
                     });
                 }
-                Action::SetResourceRequirements { requirements, .. } => {
+                Effect::SetResourceRequirements { requirements, .. } => {
                     self.requirements = requirements.clone();
                 }
-                Action::ScaleTaskManagers { replicas } => self.task_manager_replicas = *replicas,
+                Effect::ScaleTaskManagers { replicas } => self.task_manager_replicas = *replicas,
                 _ => {}
             }
         }
@@ -191,7 +191,7 @@ fn a_rescale_is_recorded_in_the_state_ahead_of_the_request_and_asked_for_once() 
         if step
             .actions
             .iter()
-            .any(|a| matches!(a, Action::SetResourceRequirements { .. }))
+            .any(|a| matches!(a, Effect::SetResourceRequirements { .. }))
         {
             decided = Some(step);
             break;
@@ -199,13 +199,13 @@ fn a_rescale_is_recorded_in_the_state_ahead_of_the_request_and_asked_for_once() 
     }
     let step = decided.expect("the busy map is scaled up once the window is full");
     assert!(
-        matches!(step.actions.first(), Some(Action::StoreAutoscalerState(_))),
+        matches!(step.actions.first(), Some(Effect::StoreAutoscalerState(_))),
         "the state (with the rescale asked for) is written first: {:?}",
         step.actions
     );
     assert!(
         step.actions
-            .contains(&Action::ScaleTaskManagers { replicas: 2 }),
+            .contains(&Effect::ScaleTaskManagers { replicas: 2 }),
         "a standalone cluster gets the TaskManagers the new slots need first: {:?}",
         step.actions
     );
@@ -222,7 +222,7 @@ fn a_rescale_is_recorded_in_the_state_ahead_of_the_request_and_asked_for_once() 
             !step
                 .actions
                 .iter()
-                .any(|a| matches!(a, Action::SetResourceRequirements { .. })),
+                .any(|a| matches!(a, Effect::SetResourceRequirements { .. })),
             "{:?}",
             step.actions
         );
@@ -240,7 +240,7 @@ fn a_decision_whose_state_was_not_stored_is_decided_again_not_lost() {
         if step
             .actions
             .iter()
-            .any(|a| matches!(a, Action::SetResourceRequirements { .. }))
+            .any(|a| matches!(a, Effect::SetResourceRequirements { .. }))
         {
             break step;
         }
@@ -280,7 +280,7 @@ fn a_job_that_does_not_run_the_chosen_parallelism_gets_it_back_in_place() {
         !step
             .actions
             .iter()
-            .any(|a| matches!(a, Action::SetResourceRequirements { .. })),
+            .any(|a| matches!(a, Effect::SetResourceRequirements { .. })),
         "{:?}",
         step.actions
     );
@@ -311,7 +311,7 @@ fn idle_task_managers_beyond_the_need_are_marked_then_let_go() {
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::SetPodDeletionCost { pod, cost } => Some((pod.clone(), cost.clone())),
+            Effect::SetPodDeletionCost { pod, cost } => Some((pod.clone(), cost.clone())),
             _ => None,
         })
         .collect();

@@ -12,7 +12,7 @@ use flink_operator::reconcile::observed::{
     ObservedOperation,
 };
 use flink_operator::reconcile::upgrade_policy::{UpgradePolicy, UpgradeVerdict, pending_upgrade};
-use flink_operator::reconcile::{Action, Intervals, Plan};
+use flink_operator::reconcile::{Effect, Intervals, Plan};
 use flink_operator::render::GENERATION_ANNOTATION;
 use std::collections::BTreeMap;
 
@@ -155,7 +155,7 @@ impl World {
 /// The annotation `key` of the JobManager Deployment the plan applies.
 fn applied_annotation(plan: &Plan<flink_api::FlinkDeploymentStatus>, key: &str) -> Option<String> {
     plan.actions.iter().find_map(|a| match a {
-        Action::ApplyCluster(objects) => objects.job_manager["metadata"]["annotations"][key]
+        Effect::ApplyCluster(objects) => objects.job_manager["metadata"]["annotations"][key]
             .as_str()
             .map(String::from),
         _ => None,
@@ -165,7 +165,7 @@ fn applied_annotation(plan: &Plan<flink_api::FlinkDeploymentStatus>, key: &str) 
 /// The Flink configuration value of `key` in the ConfigMap the plan applies.
 fn applied_config(plan: &Plan<flink_api::FlinkDeploymentStatus>, key: &str) -> Option<String> {
     plan.actions.iter().find_map(|a| match a {
-        Action::ApplyCluster(objects) => objects.config_map["data"]["config.yaml"]
+        Effect::ApplyCluster(objects) => objects.config_map["data"]["config.yaml"]
             .as_str()
             .and_then(|c| serde_saphyr::from_str::<BTreeMap<String, String>>(c).ok())
             .and_then(|config| config.get(key).cloned()),
@@ -182,7 +182,7 @@ fn a_new_deployment_records_its_intent_then_applies_the_cluster() {
     let mut world = app();
     world.resource.metadata.finalizers = None;
     let plan = world.reconcile();
-    assert_eq!(plan.actions[0], Action::AddFinalizer);
+    assert_eq!(plan.actions[0], Effect::AddFinalizer);
     let intent = plan.intent.as_ref().expect("write-ahead intent");
     let reconciliation = intent.reconciliation_status.as_ref().expect("recorded");
     assert_eq!(reconciliation.state, ReconciliationState::Upgrading);
@@ -288,12 +288,12 @@ fn a_parallelism_change_tears_down_waits_for_the_pods_then_deploys_the_new_gener
     assert_eq!(
         plan.actions,
         vec![
-            Action::CancelJob {
+            Effect::CancelJob {
                 cluster: "counter".into(),
                 job_id: old_id.clone(),
                 best_effort: true
             },
-            Action::DeleteCluster
+            Effect::DeleteCluster
         ]
     );
     assert!(
@@ -326,7 +326,7 @@ fn suspend_stops_the_cluster_and_resume_deploys_it_again() {
     world.reconcile();
     world.edit(|spec| spec.job.as_mut().expect("job").state = flink_api::JobState::Suspended);
     let plan = world.reconcile();
-    assert!(plan.actions.contains(&Action::DeleteCluster));
+    assert!(plan.actions.contains(&Effect::DeleteCluster));
     world.cluster_gone();
     let plan = world.reconcile();
     assert!(plan.actions.is_empty());
@@ -425,7 +425,7 @@ fn a_resource_whose_tenant_cannot_be_told_is_held_like_an_invalid_spec() {
     assert!(
         plan.actions
             .iter()
-            .any(|a| matches!(a, Action::ApplyCluster(_))),
+            .any(|a| matches!(a, Effect::ApplyCluster(_))),
         "deployed once the label is fixed: {:?}",
         plan.actions
     );
@@ -440,17 +440,17 @@ fn a_deletion_whose_cluster_never_goes_gives_up_after_the_cleanup_timeout() {
     world.delete();
     let plan = world.reconcile();
     assert!(
-        plan.actions.contains(&Action::DeleteCluster),
+        plan.actions.contains(&Effect::DeleteCluster),
         "{:?}",
         plan.actions
     );
     // The cluster's pods never go (a node lost, a stuck finalizer of their own).
     world.now += 299_000;
     let plan = world.reconcile();
-    assert!(!plan.actions.contains(&Action::RemoveFinalizer));
+    assert!(!plan.actions.contains(&Effect::RemoveFinalizer));
     world.now += 2_000;
     let plan = world.reconcile();
-    assert_eq!(plan.actions, vec![Action::RemoveFinalizer]);
+    assert_eq!(plan.actions, vec![Effect::RemoveFinalizer]);
     assert!(
         plan.notes
             .iter()
@@ -483,10 +483,10 @@ fn deleting_a_session_cluster_waits_for_its_session_jobs_then_cleans_up() {
     assert!(plan.notes.iter().any(|n| n.message.contains("job-a")));
     world.observed.session_jobs.clear();
     let plan = world.reconcile();
-    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
     world.cluster_gone();
     let plan = world.reconcile();
-    assert_eq!(plan.actions, vec![Action::RemoveFinalizer]);
+    assert_eq!(plan.actions, vec![Effect::RemoveFinalizer]);
 }
 
 #[test]
@@ -517,7 +517,7 @@ fn a_new_restart_nonce_redeploys_and_ignored_fields_do_not() {
     world.edit(|spec| spec.restart_nonce = Some(7));
     let plan = world.reconcile();
     assert!(
-        plan.actions.contains(&Action::DeleteCluster),
+        plan.actions.contains(&Effect::DeleteCluster),
         "{:?}",
         plan.actions
     );
@@ -534,19 +534,19 @@ const SAVEPOINT: &str = "file:///tmp/sp/savepoint-1";
 const CHECKPOINT: &str = "file:///tmp/cp/abc/chk-7";
 
 /// The FlinkStateSnapshots a plan creates.
-fn snapshot_records(actions: &[Action]) -> Vec<Action> {
+fn snapshot_records(actions: &[Effect]) -> Vec<Effect> {
     actions
         .iter()
-        .filter(|a| matches!(a, Action::CreateSnapshot(_)))
+        .filter(|a| matches!(a, Effect::CreateSnapshot(_)))
         .cloned()
         .collect()
 }
 
 /// A plan's actions but the FlinkStateSnapshots it creates.
-fn without_snapshot_records(actions: &[Action]) -> Vec<Action> {
+fn without_snapshot_records(actions: &[Effect]) -> Vec<Effect> {
     actions
         .iter()
-        .filter(|a| !matches!(a, Action::CreateSnapshot(_)))
+        .filter(|a| !matches!(a, Effect::CreateSnapshot(_)))
         .cloned()
         .collect()
 }
@@ -585,7 +585,7 @@ fn a_savepoint_upgrade_records_the_trigger_then_the_path_before_deleting_anythin
     world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
     let plan = world.reconcile();
     let trigger = match &plan.actions[..] {
-        [Action::StopWithSavepoint { trigger_id, .. }] => trigger_id.clone(),
+        [Effect::StopWithSavepoint { trigger_id, .. }] => trigger_id.clone(),
         other => panic!("expected one stop-with-savepoint, got {other:?}"),
     };
     let intent = plan
@@ -633,7 +633,7 @@ fn a_savepoint_upgrade_records_the_trigger_then_the_path_before_deleting_anythin
     );
     // The savepoint is also recorded as an UPGRADE FlinkStateSnapshot (snapshot resources
     // are on by default), once: named after the upgrade's start.
-    let [Action::CreateSnapshot(record)] = &snapshot_records(&plan.actions)[..] else {
+    let [Effect::CreateSnapshot(record)] = &snapshot_records(&plan.actions)[..] else {
         panic!("expected one snapshot record: {:?}", plan.actions)
     };
     let recorded = record.spec.savepoint.clone().unwrap_or_default();
@@ -650,7 +650,7 @@ fn a_savepoint_upgrade_records_the_trigger_then_the_path_before_deleting_anythin
     );
     assert_eq!(
         without_snapshot_records(&plan.actions),
-        vec![Action::DeleteCluster],
+        vec![Effect::DeleteCluster],
         "a stopped job is not cancelled again"
     );
     world.observed = ObservedCluster::default();
@@ -685,7 +685,7 @@ fn the_savepoint_format_setting_chooses_the_upgrade_savepoints_format() {
     assert!(
         matches!(
             &plan.actions[..],
-            [Action::StopWithSavepoint {
+            [Effect::StopWithSavepoint {
                 format: flink_api::SavepointFormatType::Native,
                 ..
             }]
@@ -706,7 +706,7 @@ fn without_snapshot_resources_an_upgrade_savepoint_goes_into_the_status_history(
     world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
     world.job_now(FlinkJobState::Finished);
     let plan = world.reconcile();
-    assert_eq!(plan.actions, vec![Action::DeleteCluster], "no resource");
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster], "no resource");
     let history = world
         .status()
         .job_status
@@ -739,10 +739,10 @@ fn a_crash_at_any_step_of_a_savepoint_upgrade_resumes_without_losing_the_path() 
         let again = world.reconcile();
         for action in plan.actions.iter().chain(&again.actions) {
             match action {
-                Action::StopWithSavepoint { trigger_id, .. } => {
+                Effect::StopWithSavepoint { trigger_id, .. } => {
                     triggers.insert(trigger_id.clone());
                 }
-                Action::DeleteCluster => {
+                Effect::DeleteCluster => {
                     let recorded = world
                         .status()
                         .job_status
@@ -754,7 +754,7 @@ fn a_crash_at_any_step_of_a_savepoint_upgrade_resumes_without_losing_the_path() 
                         "deleted before the path was recorded"
                     );
                 }
-                Action::ApplyCluster(_) => panic!("deployed while the old cluster runs"),
+                Effect::ApplyCluster(_) => panic!("deployed while the old cluster runs"),
                 _ => {}
             }
         }
@@ -808,7 +808,7 @@ fn a_failed_savepoint_keeps_the_job_running_and_retries_with_a_new_trigger() {
     );
     world.observed.savepoint = None;
     let retry = world.reconcile().actions;
-    assert!(matches!(&retry[..], [Action::StopWithSavepoint { .. }]));
+    assert!(matches!(&retry[..], [Effect::StopWithSavepoint { .. }]));
     assert_ne!(first, retry, "a new attempt has a new trigger id");
 }
 
@@ -857,7 +857,7 @@ fn a_last_state_upgrade_cancels_then_restores_from_the_latest_retained_checkpoin
     let plan = world.reconcile();
     assert_eq!(
         plan.actions,
-        vec![Action::CancelJob {
+        vec![Effect::CancelJob {
             cluster: "counter".into(),
             job_id: old,
             best_effort: false
@@ -874,7 +874,7 @@ fn a_last_state_upgrade_cancels_then_restores_from_the_latest_retained_checkpoin
         completed_at: 2,
     });
     let plan = world.reconcile();
-    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
     world.observed = ObservedCluster::default();
     let plan = world.reconcile();
     assert_eq!(restore_path(&plan).as_deref(), Some(CHECKPOINT));
@@ -899,7 +899,7 @@ fn a_savepoint_job_that_is_not_running_falls_back_to_its_latest_checkpoint() {
     assert!(
         matches!(
             &plan.actions[..],
-            [Action::CancelJob {
+            [Effect::CancelJob {
                 best_effort: false,
                 ..
             }]
@@ -919,7 +919,7 @@ fn a_stateful_suspend_keeps_the_savepoint_and_resume_restores_it() {
     let plan = world.reconcile();
     assert_eq!(
         without_snapshot_records(&plan.actions),
-        vec![Action::DeleteCluster]
+        vec![Effect::DeleteCluster]
     );
     world.observed = ObservedCluster::default();
     let plan = world.reconcile();
@@ -950,7 +950,7 @@ fn switching_to_stateless_drops_the_state_and_says_so() {
             .iter()
             .any(|n| n.reason == "StatelessUpgrade" && n.warning)
     );
-    assert!(plan.actions.contains(&Action::DeleteCluster));
+    assert!(plan.actions.contains(&Effect::DeleteCluster));
     world.observed = ObservedCluster::default();
     let plan = world.reconcile();
     assert_eq!(restore_path(&plan), None);
@@ -995,11 +995,11 @@ fn a_savepoint_redeploy_nonce_redeploys_from_the_initial_savepoint_without_takin
         !plan
             .actions
             .iter()
-            .any(|a| matches!(a, Action::StopWithSavepoint { .. })),
+            .any(|a| matches!(a, Effect::StopWithSavepoint { .. })),
         "{:?}",
         plan.actions
     );
-    assert!(plan.actions.contains(&Action::DeleteCluster));
+    assert!(plan.actions.contains(&Effect::DeleteCluster));
     world.observed = ObservedCluster::default();
     let plan = world.reconcile();
     assert_eq!(
@@ -1020,7 +1020,7 @@ fn savepoint_on_deletion_stops_the_job_with_a_savepoint_before_the_cluster_goes(
     world.delete();
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { .. }]),
         "{:?}",
         plan.actions
     );
@@ -1029,7 +1029,7 @@ fn savepoint_on_deletion_stops_the_job_with_a_savepoint_before_the_cluster_goes(
     let plan = world.reconcile();
     assert_eq!(
         without_snapshot_records(&plan.actions),
-        vec![Action::DeleteCluster]
+        vec![Effect::DeleteCluster]
     );
     assert!(
         plan.notes
@@ -1042,7 +1042,7 @@ fn savepoint_on_deletion_stops_the_job_with_a_savepoint_before_the_cluster_goes(
         "said once"
     );
     world.observed = ObservedCluster::default();
-    assert_eq!(world.reconcile().actions, vec![Action::RemoveFinalizer]);
+    assert_eq!(world.reconcile().actions, vec![Effect::RemoveFinalizer]);
 }
 
 fn by_plugin() -> flink_api::PolicyDecision {
@@ -1121,7 +1121,7 @@ fn an_upgrade_strategy_that_says_wait_leaves_the_job_alone_until_the_time() {
     );
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { .. }]),
         "{:?}",
         plan.actions
     );
@@ -1143,7 +1143,7 @@ fn an_upgrade_strategy_may_choose_a_savepoint_for_a_last_state_job() {
     );
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { .. }]),
         "{:?}",
         plan.actions
     );
@@ -1218,7 +1218,7 @@ fn suspending_is_never_delayed_by_an_upgrade_strategy() {
     );
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { .. }]),
         "{:?}",
         plan.actions
     );
@@ -1329,7 +1329,7 @@ fn a_deployment_not_stable_in_time_is_rolled_back_with_the_state_it_started_from
         intent.reconciliation_status.as_ref().map(|r| r.state),
         Some(ReconciliationState::RollingBack)
     );
-    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
     assert_eq!(
         intent
             .upgrade
@@ -1343,7 +1343,7 @@ fn a_deployment_not_stable_in_time_is_rolled_back_with_the_state_it_started_from
     let again = world.reconcile();
     assert_eq!(
         again.actions,
-        vec![Action::DeleteCluster],
+        vec![Effect::DeleteCluster],
         "{:?}",
         again.notes
     );
@@ -1381,7 +1381,7 @@ fn a_deployment_not_stable_in_time_is_rolled_back_with_the_state_it_started_from
     world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(4));
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { .. }]),
         "{:?}",
         plan.actions
     );
@@ -1412,7 +1412,7 @@ fn a_crash_looping_job_manager_is_rolled_back_unless_its_newest_state_is_unknown
         "{:?}",
         plan.notes
     );
-    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
     // Had the failing job completed a checkpoint, only its JobManager would know the newest.
     blocked
         .resource
@@ -1506,7 +1506,7 @@ fn too_many_restarts_restart_the_job_from_its_latest_checkpoint_as_a_new_revisio
     assert!(
         matches!(
             &plan.actions[..],
-            [Action::CancelJob {
+            [Effect::CancelJob {
                 best_effort: false,
                 ..
             }]
@@ -1516,7 +1516,7 @@ fn too_many_restarts_restart_the_job_from_its_latest_checkpoint_as_a_new_revisio
     );
     world.job_now(FlinkJobState::Canceled);
     let plan = world.reconcile();
-    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
     world.cluster_gone();
     let plan = world.reconcile();
     assert_eq!(applied_generation(&plan).as_deref(), Some("1"));
@@ -1556,7 +1556,7 @@ fn a_failed_job_is_redeployed_only_with_restart_failed() {
         "{:?}",
         plan.notes
     );
-    assert_eq!(plan.actions, vec![Action::DeleteCluster]);
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
     world.cluster_gone();
     let plan = world.reconcile();
     assert_eq!(applied_revision(&plan).as_deref(), Some("1"));
@@ -1582,7 +1582,7 @@ fn a_missing_job_manager_of_a_stateful_job_is_recovered_with_ha_and_reported_wit
     assert!(
         plan.actions
             .iter()
-            .any(|a| matches!(a, Action::ApplyCluster(_))),
+            .any(|a| matches!(a, Effect::ApplyCluster(_))),
         "{:?}",
         plan.actions
     );
@@ -1642,7 +1642,7 @@ fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_c
     });
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { job_id, .. }] if *job_id == old_job),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { job_id, .. }] if *job_id == old_job),
         "{:?}",
         plan.actions
     );
@@ -1661,7 +1661,7 @@ fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_c
     let plan = world.reconcile();
     assert_eq!(
         without_snapshot_records(&plan.actions),
-        vec![Action::DeleteCluster]
+        vec![Effect::DeleteCluster]
     );
     world.cluster_gone();
     let plan = world.reconcile();
@@ -1682,7 +1682,7 @@ fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_c
         Some("0")
     );
     let tm_memory = plan.actions.iter().find_map(|a| match a {
-        Action::ApplyCluster(objects) => objects.task_manager.as_ref().map(|tm| {
+        Effect::ApplyCluster(objects) => objects.task_manager.as_ref().map(|tm| {
             tm.pointer("/spec/template/spec/containers/0/resources/limits/memory")
                 .cloned()
         }),
@@ -1725,7 +1725,7 @@ fn a_checkpoint_nonce_triggers_one_checkpoint_recorded_before_the_request() {
         .checkpoint_trigger_nonce = Some(4);
     let plan = world.reconcile();
     let trigger = match &plan.actions[..] {
-        [Action::TriggerCheckpoint { trigger_id, .. }] => trigger_id.clone(),
+        [Effect::TriggerCheckpoint { trigger_id, .. }] => trigger_id.clone(),
         other => panic!("expected one checkpoint trigger, got {other:?}"),
     };
     let recorded = |status: &flink_api::FlinkDeploymentStatus| {
@@ -1782,7 +1782,7 @@ fn a_savepoint_nonce_becomes_one_flinkstatesnapshot_of_the_deployment() {
     // Observation listed the job's snapshots: none.
     world.observed.snapshots = Some(Vec::new());
     let plan = world.reconcile();
-    let [Action::CreateSnapshot(snapshot)] = &plan.actions[..] else {
+    let [Effect::CreateSnapshot(snapshot)] = &plan.actions[..] else {
         panic!("expected one snapshot resource, got {:?}", plan.actions);
     };
     let spec = &snapshot.spec;
@@ -1835,7 +1835,7 @@ fn a_health_restart_after_a_rollback_stays_rolled_back_and_never_deploys_the_fai
     world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
     let plan = world.reconcile();
     assert!(
-        plan.actions.contains(&Action::DeleteCluster),
+        plan.actions.contains(&Effect::DeleteCluster),
         "{:?}",
         plan.actions
     );
@@ -1868,7 +1868,7 @@ fn a_health_restart_after_a_rollback_stays_rolled_back_and_never_deploys_the_fai
         plan.notes
     );
     assert!(
-        plan.actions.contains(&Action::DeleteCluster),
+        plan.actions.contains(&Effect::DeleteCluster),
         "{:?}",
         plan.actions
     );
@@ -1903,7 +1903,7 @@ fn the_operators_savepoint_on_deletion_default_is_honoured() {
     world.delete();
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { .. }]),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { .. }]),
         "{:?}",
         plan.actions
     );
@@ -1919,11 +1919,11 @@ fn the_autoscalers_writes_and_events_are_carried_out_with_the_plan() {
     );
     let job_id = world.job_id();
     let writes = vec![
-        Action::StoreAutoscalerState(Box::new(
+        Effect::StoreAutoscalerState(Box::new(
             serde_json::json!({"metadata": {"name": "autoscaler-counter"}}),
         )),
-        Action::ScaleTaskManagers { replicas: 2 },
-        Action::SetResourceRequirements {
+        Effect::ScaleTaskManagers { replicas: 2 },
+        Effect::SetResourceRequirements {
             cluster: "counter".into(),
             job_id,
             requirements: Default::default(),
@@ -1945,7 +1945,7 @@ fn the_autoscalers_writes_and_events_are_carried_out_with_the_plan() {
         writes.iter().all(|a| a.failure_does_not_stop().is_some()),
         "a failed autoscaler write does not stop the deployment's own actions"
     );
-    assert_eq!(Action::DeleteCluster.failure_does_not_stop(), None);
+    assert_eq!(Effect::DeleteCluster.failure_does_not_stop(), None);
 }
 
 /// The JobManager's container crash-loops, as the kubelet reports it.

@@ -14,7 +14,7 @@ use flink_operator::reconcile::status;
 use flink_operator::reconcile::upgrade_policy::{
     UpgradePolicy, UpgradeVerdict, pending_session_job_upgrade,
 };
-use flink_operator::reconcile::{Action, Intervals, Plan, SessionJobSubmission};
+use flink_operator::reconcile::{Effect, Intervals, Plan, SessionJobSubmission};
 
 const JOB: &str = "
 apiVersion: flink.apache.org/v1beta1
@@ -102,7 +102,7 @@ impl World {
 /// The submission the plan makes, if any.
 fn submission(plan: &Plan<flink_api::FlinkSessionJobStatus>) -> Option<SessionJobSubmission> {
     plan.actions.iter().find_map(|a| match a {
-        Action::SubmitSessionJob(s) => Some((**s).clone()),
+        Effect::SubmitSessionJob(s) => Some((**s).clone()),
         _ => None,
     })
 }
@@ -181,7 +181,7 @@ fn a_spec_change_cancels_the_old_job_before_submitting_the_new_one() {
     let plan = world.reconcile();
     assert_eq!(
         plan.actions,
-        vec![Action::CancelJob {
+        vec![Effect::CancelJob {
             cluster: "shared".into(),
             job_id: old.clone(),
             best_effort: false
@@ -227,7 +227,7 @@ fn deletion_cancels_the_job_then_releases_the_finalizer() {
     let plan = world.reconcile();
     assert_eq!(
         plan.actions,
-        vec![Action::CancelJob {
+        vec![Effect::CancelJob {
             cluster: "shared".into(),
             job_id: id.clone(),
             best_effort: false
@@ -237,7 +237,7 @@ fn deletion_cancels_the_job_then_releases_the_finalizer() {
     cancelled.state = FlinkJobState::Canceled;
     world.observed = ready_cluster(vec![cancelled]);
     let plan = world.reconcile();
-    assert_eq!(plan.actions, vec![Action::RemoveFinalizer]);
+    assert_eq!(plan.actions, vec![Effect::RemoveFinalizer]);
 }
 
 #[test]
@@ -252,7 +252,7 @@ fn a_savepoint_upgrade_of_a_session_job_stops_it_with_a_savepoint_and_restores_t
     world.resource.metadata.generation = Some(2);
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { cluster, .. }] if cluster == "shared"),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { cluster, .. }] if cluster == "shared"),
         "{:?}",
         plan.actions
     );
@@ -313,7 +313,7 @@ fn a_last_state_session_job_without_a_checkpoint_keeps_running() {
     let plan = world.reconcile();
     assert_eq!(
         plan.actions,
-        vec![Action::CancelJob {
+        vec![Effect::CancelJob {
             cluster: "shared".into(),
             job_id: old,
             best_effort: false
@@ -400,7 +400,7 @@ fn a_session_job_upgrade_waits_for_is_refused_by_and_takes_the_mode_of_the_upgra
     });
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { job_id, .. }] if *job_id == old),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { job_id, .. }] if *job_id == old),
         "{:?}",
         plan.actions
     );
@@ -423,7 +423,7 @@ fn a_session_job_that_does_not_run_in_time_is_rolled_back_to_its_stable_spec_and
     let plan = world.reconcile();
     assert!(matches!(
         &plan.actions[..],
-        [Action::StopWithSavepoint { .. }]
+        [Effect::StopWithSavepoint { .. }]
     ));
     let mut stopped = running(&stable_job);
     stopped.state = FlinkJobState::Finished;
@@ -643,7 +643,7 @@ fn a_session_job_restarting_too_often_is_submitted_again_from_its_savepoint() {
         restart.message
     );
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { job_id, .. }] if *job_id == old),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { job_id, .. }] if *job_id == old),
         "its state is secured first: {:?}",
         plan.actions
     );
@@ -747,7 +747,7 @@ fn a_running_session_job_is_stable_only_once_its_stability_rules_hold() {
     assert!(
         plan.actions
             .iter()
-            .any(|a| matches!(a, Action::CancelJob { job_id, .. } if *job_id == upgraded)),
+            .any(|a| matches!(a, Effect::CancelJob { job_id, .. } if *job_id == upgraded)),
         "{:?}",
         plan.actions
     );
@@ -770,7 +770,7 @@ fn a_switch_to_last_state_secures_the_stateless_job_with_a_savepoint_and_retains
     });
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { job_id, .. }] if *job_id == old),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { job_id, .. }] if *job_id == old),
         "{:?}",
         plan.actions
     );
@@ -801,7 +801,7 @@ fn a_switch_to_last_state_secures_the_stateless_job_with_a_savepoint_and_retains
     });
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::CancelJob { job_id, .. }] if *job_id == new),
+        matches!(&plan.actions[..], [Effect::CancelJob { job_id, .. }] if *job_id == new),
         "{:?}",
         plan.actions
     );
@@ -833,7 +833,7 @@ fn a_session_jobs_periodic_savepoints_are_flinkstatesnapshots_of_the_session_job
     world.observed.snapshots = Some(Vec::new());
     world.now_ms = 20_000;
     let plan = world.reconcile();
-    let [Action::CreateSnapshot(snapshot)] = &plan.actions[..] else {
+    let [Effect::CreateSnapshot(snapshot)] = &plan.actions[..] else {
         panic!("expected one snapshot resource, got {:?}", plan.actions);
     };
     assert_eq!(
@@ -861,7 +861,7 @@ fn a_session_jobs_savepoint_nonce_in_the_status_takes_one_savepoint_through_the_
     let plan = world.reconcile();
     let trigger = match &plan.actions[..] {
         [
-            Action::TriggerSavepoint {
+            Effect::TriggerSavepoint {
                 cluster,
                 trigger_id,
                 ..
@@ -922,7 +922,7 @@ fn a_savepoint_job_submitted_deleting_its_checkpoints_is_not_cancelled_for_last_
     });
     let plan = world.reconcile();
     assert!(
-        matches!(&plan.actions[..], [Action::StopWithSavepoint { job_id, .. }] if *job_id == old),
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { job_id, .. }] if *job_id == old),
         "{:?}",
         plan.actions
     );

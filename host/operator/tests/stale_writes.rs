@@ -99,7 +99,7 @@ async fn a_stale_plan_without_an_intent_does_not_act() {
         .unwrap();
     let plan = Plan {
         intent: None,
-        actions: vec![flink_operator::reconcile::Action::DeleteSnapshot {
+        actions: vec![flink_operator::reconcile::Effect::DeleteSnapshot {
             name: "keep-me".into(),
         }],
         status: stale.status.clone().unwrap_or_default(),

@@ -2,13 +2,13 @@
 //! could miss), then the write-ahead intent, then the actions, then the final status and the
 //! events. The first failing action stops the rest; its error is recorded in the status and an
 //! event, and the reconcile is retried with back-off. The autoscaler's writes are the exception
-//! (`Action::failure_does_not_stop`): a failure is an event, and its next step makes them again.
+//! (`Effect::failure_does_not_stop`): a failure is an event, and its next step makes them again.
 
 use super::status_patch::merge_patch;
 use super::{Context, ReconcileError};
 use crate::reconcile::autoscaling::step::POD_DELETION_COST;
 use crate::reconcile::status::error_json;
-use crate::reconcile::{Action, Note, Plan, SessionJobSubmission};
+use crate::reconcile::{Effect, Note, Plan, SessionJobSubmission};
 use crate::redact::Redactor;
 use crate::render;
 use flink_rest::{
@@ -70,7 +70,7 @@ where
     // write-ahead record; the next reconcile decides again from what is stored.
     let mut version = resource.resource_version();
     // The finalizer goes on before anything is created that deletion could otherwise miss.
-    if let Some(add) = actions.next_if_eq(&Action::AddFinalizer) {
+    if let Some(add) = actions.next_if_eq(&Effect::AddFinalizer) {
         run(
             ctx,
             resource,
@@ -182,10 +182,10 @@ where
 }
 
 /// Actions that write the resource itself, and carry the precondition themselves.
-fn writes_the_resource(action: &Action) -> bool {
+fn writes_the_resource(action: &Effect) -> bool {
     matches!(
         action,
-        Action::AddFinalizer | Action::RemoveFinalizer | Action::SetLabels(_)
+        Effect::AddFinalizer | Effect::RemoveFinalizer | Effect::SetLabels(_)
     )
 }
 
@@ -231,7 +231,7 @@ async fn run<K>(
     resource: &K,
     api: &Api<K>,
     namespace: &str,
-    action: Action,
+    action: Effect,
     finalizer: &str,
     version: &mut Option<String>,
 ) -> Result<(), ReconcileError>
@@ -241,8 +241,8 @@ where
     let name = resource.name_any();
     let apply = PatchParams::apply(&ctx.settings.field_manager).force();
     match action {
-        Action::AddFinalizer | Action::RemoveFinalizer => {
-            let finalizers: Vec<String> = if action == Action::AddFinalizer {
+        Effect::AddFinalizer | Effect::RemoveFinalizer => {
+            let finalizers: Vec<String> = if action == Effect::AddFinalizer {
                 let mut f = resource.finalizers().to_vec();
                 f.push(finalizer.to_string());
                 f
@@ -256,11 +256,11 @@ where
             };
             let patch = versioned(json!({"metadata": {"finalizers": finalizers}}), version);
             merge_unless_gone(api, &name, &patch, version).await?;
-            if action == Action::RemoveFinalizer {
+            if action == Effect::RemoveFinalizer {
                 ctx.forget(resource);
             }
         }
-        Action::ApplyCluster(objects) => {
+        Effect::ApplyCluster(objects) => {
             let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
             let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
@@ -289,13 +289,13 @@ where
                     .await?;
             }
         }
-        Action::ApplyTaskManagers(tm) => {
+        Effect::ApplyTaskManagers(tm) => {
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
             deployments
                 .patch(&object_name(&tm), &apply, &Patch::Apply(&*tm))
                 .await?;
         }
-        Action::DeleteCluster => {
+        Effect::DeleteCluster => {
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
             for deployment in [
                 render::job_manager_name(&name),
@@ -311,7 +311,7 @@ where
                 }
             }
         }
-        Action::CancelJob {
+        Effect::CancelJob {
             cluster,
             job_id,
             best_effort,
@@ -324,7 +324,7 @@ where
                 Err(e) => return Err(e.into()),
             }
         }
-        Action::StopWithSavepoint {
+        Effect::StopWithSavepoint {
             cluster,
             job_id,
             trigger_id,
@@ -341,7 +341,7 @@ where
                 .stop_with_savepoint(&JobId::parse(&job_id)?, &request)
                 .await?;
         }
-        Action::TriggerSavepoint {
+        Effect::TriggerSavepoint {
             cluster,
             job_id,
             trigger_id,
@@ -359,7 +359,7 @@ where
                 .trigger_savepoint(&JobId::parse(&job_id)?, &request)
                 .await?;
         }
-        Action::TriggerCheckpoint {
+        Effect::TriggerCheckpoint {
             cluster,
             job_id,
             trigger_id,
@@ -370,14 +370,14 @@ where
                 .trigger_checkpoint(&JobId::parse(&job_id)?, CheckpointKind::Full, Some(trigger))
                 .await?;
         }
-        Action::DeleteSavepointFiles { path } => {
+        Effect::DeleteSavepointFiles { path } => {
             if let Err(why) =
                 super::snapshot_files::delete(&path, &ctx.settings.snapshots.local_roots).await
             {
                 tracing::warn!(%path, "savepoint files not deleted: {why}");
             }
         }
-        Action::DisposeSavepoint { cluster, path } => {
+        Effect::DisposeSavepoint { cluster, path } => {
             // Best effort: a savepoint whose files are gone is not worth failing a reconcile.
             if let Ok(client) = ctx.flink.for_cluster(&cluster, namespace)
                 && let Err(e) = client.dispose_savepoint(&path).await
@@ -385,8 +385,8 @@ where
                 tracing::warn!(%path, error = %e, "cannot dispose of an expired savepoint");
             }
         }
-        Action::SubmitSessionJob(submission) => submit(ctx, namespace, &submission).await?,
-        Action::CreateSnapshot(snapshot) => {
+        Effect::SubmitSessionJob(submission) => submit(ctx, namespace, &submission).await?,
+        Effect::CreateSnapshot(snapshot) => {
             let snapshots: Api<flink_api::FlinkStateSnapshot> =
                 Api::namespaced(ctx.client.clone(), namespace);
             match snapshots.create(&Default::default(), &snapshot).await {
@@ -396,11 +396,11 @@ where
                 Err(e) => return Err(e.into()),
             }
         }
-        Action::SetLabels(labels) => {
+        Effect::SetLabels(labels) => {
             let patch = versioned(json!({"metadata": {"labels": labels}}), version);
             merge_unless_gone(api, &name, &patch, version).await?;
         }
-        Action::DeleteSnapshot { name } => {
+        Effect::DeleteSnapshot { name } => {
             let snapshots: Api<flink_api::FlinkStateSnapshot> =
                 Api::namespaced(ctx.client.clone(), namespace);
             match snapshots.delete(&name, &DeleteParams::background()).await {
@@ -409,12 +409,12 @@ where
                 Err(e) => return Err(e.into()),
             }
         }
-        Action::StoreAutoscalerState(map) => {
+        Effect::StoreAutoscalerState(map) => {
             let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
             maps.patch(&object_name(&map), &apply, &Patch::Apply(&*map))
                 .await?;
         }
-        Action::SetResourceRequirements {
+        Effect::SetResourceRequirements {
             cluster,
             job_id,
             requirements,
@@ -424,7 +424,7 @@ where
                 .set_resource_requirements(&JobId::parse(&job_id)?, &requirements)
                 .await?;
         }
-        Action::ScaleTaskManagers { replicas } => {
+        Effect::ScaleTaskManagers { replicas } => {
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
             let patch = json!({"spec": {"replicas": replicas}});
             deployments
@@ -435,7 +435,7 @@ where
                 )
                 .await?;
         }
-        Action::SetPodDeletionCost { pod, cost } => {
+        Effect::SetPodDeletionCost { pod, cost } => {
             let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
             let patch = json!({"metadata": {"annotations": {POD_DELETION_COST: cost}}});
             pods.patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))

@@ -433,7 +433,7 @@ where
     let requeue = plan.requeue;
     let gone = plan
         .actions
-        .contains(&crate::reconcile::Action::RemoveFinalizer);
+        .contains(&crate::reconcile::Effect::RemoveFinalizer);
     act::act(ctx, resource, stored, plan, finalizer).await?;
     ctx.metrics.seen(Seen {
         kind: tracked.kind,

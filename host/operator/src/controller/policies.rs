@@ -18,7 +18,7 @@ use crate::reconcile::observed::{ObservedCheckpoint, ObservedCluster, ObservedSe
 use crate::reconcile::pod_templates::{PodOutcome, apply_outcomes, without_decision};
 use crate::reconcile::status::state_name;
 use crate::reconcile::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
-use crate::reconcile::{Action, Note, Plan};
+use crate::reconcile::{Effect, Note, Plan};
 use crate::redact::Redactor;
 use crate::settings::PolicySettings;
 use flink_api::validation::FieldError;
@@ -471,7 +471,7 @@ impl Policies {
         let carries_pods = plan
             .actions
             .iter()
-            .any(|a| matches!(a, Action::ApplyCluster(_) | Action::ApplyTaskManagers(_)));
+            .any(|a| matches!(a, Effect::ApplyCluster(_) | Effect::ApplyTaskManagers(_)));
         if !carries_pods {
             return plan;
         }
@@ -484,7 +484,7 @@ impl Policies {
             // TaskManager pod template file Flink reads from the ConfigMap.
             let mut templates: Vec<(Component, &mut Value, &str)> = Vec::new();
             match action {
-                Action::ApplyCluster(objects) => {
+                Effect::ApplyCluster(objects) => {
                     let objects = &mut **objects;
                     templates.push((
                         Component::JobManager,
@@ -500,7 +500,7 @@ impl Policies {
                         &native_file,
                     ));
                 }
-                Action::ApplyTaskManagers(tm) => {
+                Effect::ApplyTaskManagers(tm) => {
                     templates.push((Component::TaskManager, &mut **tm, "/spec/template"))
                 }
                 _ => continue,

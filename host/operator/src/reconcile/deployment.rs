@@ -15,7 +15,7 @@ use super::status::{
     self, error_json, error_message, observe_job, set_running_condition, state_name,
 };
 use super::upgrade_policy::UpgradePolicy;
-use super::{Action, Intervals, Note, Plan, health, job_id, secure, snapshots};
+use super::{Effect, Intervals, Note, Plan, health, job_id, secure, snapshots};
 use crate::render::{self, RenderInput};
 use flink_api::deployment::{JobManagerDeploymentStatus, TaskManagerInfo};
 use flink_api::snapshot::JobKind;
@@ -197,7 +197,7 @@ pub fn decide(
         return d.finish();
     }
     if !d.has_finalizer() {
-        d.draft.actions.push(Action::AddFinalizer);
+        d.draft.actions.push(Effect::AddFinalizer);
     }
     if let Some(step) = ctx.autoscaler {
         // The autoscaler's writes (its state first) and events are this plan's.
@@ -555,7 +555,7 @@ impl<'a> Decision<'a> {
         self.draft.intent = Some(self.draft.status.clone());
         self.draft
             .actions
-            .push(Action::ApplyCluster(Box::new(objects)));
+            .push(Effect::ApplyCluster(Box::new(objects)));
         self.set_state(self.draft.done_state());
         // The restore path stays in `jobStatus.upgradeSavepointPath` and the savepoint history.
         self.draft.status.upgrade = None;
@@ -596,7 +596,7 @@ impl<'a> Decision<'a> {
             && let Some(job) = self.current_job(jobs)
             && !job.state.is_globally_terminal()
         {
-            self.draft.actions.push(Action::CancelJob {
+            self.draft.actions.push(Effect::CancelJob {
                 cluster: self.name().to_string(),
                 job_id: job.id.clone(),
                 best_effort: true,
@@ -606,7 +606,7 @@ impl<'a> Decision<'a> {
         if !deleting {
             self.draft.intent = Some(self.draft.status.clone());
         }
-        self.draft.actions.push(Action::DeleteCluster);
+        self.draft.actions.push(Effect::DeleteCluster);
     }
 
     /// State `DEPLOYED`: what changed since, and what the running cluster needs.
@@ -674,7 +674,7 @@ impl<'a> Decision<'a> {
                         if let Some(tm) = objects.task_manager {
                             self.draft
                                 .actions
-                                .push(Action::ApplyTaskManagers(Box::new(tm)));
+                                .push(Effect::ApplyTaskManagers(Box::new(tm)));
                         }
                     }
                     Err(e) => self.fail("ValidationError", e.to_string()),
@@ -1217,14 +1217,14 @@ impl<'a> Decision<'a> {
             return;
         }
         if observed.is_gone() {
-            self.draft.actions.push(Action::RemoveFinalizer);
+            self.draft.actions.push(Effect::RemoveFinalizer);
             return;
         }
         if let Some(note) =
             super::cleanup::timed_out(&self.resource.metadata, &self.config, self.ctx.now_ms)
         {
             self.draft.notes.push(note);
-            self.draft.actions.push(Action::RemoveFinalizer);
+            self.draft.actions.push(Effect::RemoveFinalizer);
             return;
         }
         if self.draft.status.lifecycle_state != Some(flink_api::ResourceLifecycleState::Deleting) {

@@ -24,9 +24,11 @@ pub mod upgrade_policy;
 use crate::render::ClusterObjects;
 use std::time::Duration;
 
-/// One thing the controller does, in order. The first failure stops the rest.
+/// One effect of a plan: a thing `act` does, in order. The first failure stops the rest
+/// (except where [`Effect::failure_does_not_stop`] says otherwise). Named apart from
+/// kube-runtime's `Action` (when to reconcile again), which the controller also uses.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Action {
+pub enum Effect {
     AddFinalizer,
     RemoveFinalizer,
     /// Server-side apply the cluster's objects.
@@ -109,17 +111,17 @@ pub enum Action {
     },
 }
 
-impl Action {
+impl Effect {
     /// The event reason to report a failure of this action under when the failure does not
     /// stop the rest of the plan: the autoscaler's writes, which the next sample makes again
     /// when they did not take (the job does not run what was chosen, the state differs). None:
     /// a failure stops the plan and is the reconcile's error.
     pub fn failure_does_not_stop(&self) -> Option<&'static str> {
         match self {
-            Action::StoreAutoscalerState(_)
-            | Action::SetResourceRequirements { .. }
-            | Action::ScaleTaskManagers { .. }
-            | Action::SetPodDeletionCost { .. } => Some("ScalingLimited"),
+            Effect::StoreAutoscalerState(_)
+            | Effect::SetResourceRequirements { .. }
+            | Effect::ScaleTaskManagers { .. }
+            | Effect::SetPodDeletionCost { .. } => Some("ScalingLimited"),
             _ => None,
         }
     }
@@ -170,7 +172,7 @@ pub struct Plan<S> {
     /// Written before any action when an action cannot be undone (deploying, deleting a
     /// cluster): a crash after it resumes from what it says.
     pub intent: Option<S>,
-    pub actions: Vec<Action>,
+    pub actions: Vec<Effect>,
     /// Written after the actions succeeded (when it differs from what is stored).
     pub status: S,
     pub notes: Vec<Note>,

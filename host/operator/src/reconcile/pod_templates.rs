@@ -4,7 +4,7 @@
 //! answers mean for the plan (applied, fallen back, or the whole plan held) is here.
 
 use super::status::{error_json, policy_decision, record_policy};
-use super::{Action, Note, Plan};
+use super::{Effect, Note, Plan};
 use flink_api::{FlinkDeploymentStatus, PolicyDecision};
 use flink_policy::ExtensionPoint;
 use std::time::Duration;
@@ -58,7 +58,7 @@ pub fn apply_outcomes(
             actions: plan
                 .actions
                 .into_iter()
-                .filter(|a| matches!(a, Action::AddFinalizer))
+                .filter(|a| matches!(a, Effect::AddFinalizer))
                 .collect(),
             status,
             notes: vec![Note::warning("PolicyHeld", message)],
@@ -114,8 +114,8 @@ mod tests {
         Plan {
             intent: Some(deploying.clone()),
             actions: vec![
-                Action::AddFinalizer,
-                Action::ApplyCluster(Box::new(ClusterObjects {
+                Effect::AddFinalizer,
+                Effect::ApplyCluster(Box::new(ClusterObjects {
                     config_map: json!({}),
                     internal_service: json!({}),
                     rest_service: json!({}),
@@ -146,7 +146,7 @@ mod tests {
         );
         assert_eq!(
             held.actions,
-            vec![Action::AddFinalizer],
+            vec![Effect::AddFinalizer],
             "only the finalizer may still be added"
         );
         assert_eq!(held.intent, None);

@@ -6,7 +6,7 @@
 use super::job::{Outcome, Pace};
 use super::observed::{ObservedCheckpoint, ObservedJob, ObservedOperation};
 use super::status::state_name;
-use super::{Action, Note, job_id};
+use super::{Effect, Note, job_id};
 use flink_api::{
     FlinkJobState, JobStatus, Savepoint, SavepointFormatType, SnapshotTriggerType, UpgradeMode,
     UpgradeProgress, UpgradeStep,
@@ -152,7 +152,7 @@ fn savepoint_step(
         let trigger = job_id::trigger_id(input.uid, progress.target_generation, progress.attempts);
         progress.trigger_id = Some(trigger.clone());
         out.write_ahead = true;
-        out.actions.push(Action::StopWithSavepoint {
+        out.actions.push(Effect::StopWithSavepoint {
             cluster: input.cluster.to_string(),
             job_id: input.job.id.clone(),
             trigger_id: trigger,
@@ -234,7 +234,7 @@ fn cancel_step(input: &SecureInput, out: &mut Outcome<Secured>) -> Option<String
     }
     if input.job.state != FlinkJobState::Cancelling {
         out.write_ahead = true;
-        out.actions.push(Action::CancelJob {
+        out.actions.push(Effect::CancelJob {
             cluster: input.cluster.to_string(),
             job_id: input.job.id.clone(),
             best_effort: false,
@@ -323,7 +323,7 @@ mod tests {
         let mut fresh = progress(UpgradeStep::Cancelling);
         let out = secure_job(&mut fresh, &input);
         assert!(
-            matches!(&out.actions[..], [Action::CancelJob { .. }]),
+            matches!(&out.actions[..], [Effect::CancelJob { .. }]),
             "a fresh checkpoint is used: {:?}",
             out.actions
         );
@@ -331,7 +331,7 @@ mod tests {
         let mut old = progress(UpgradeStep::Cancelling);
         let out = secure_job(&mut old, &input);
         assert!(
-            matches!(&out.actions[..], [Action::StopWithSavepoint { .. }]),
+            matches!(&out.actions[..], [Effect::StopWithSavepoint { .. }]),
             "{:?}",
             out.actions
         );

@@ -10,7 +10,7 @@ use super::spec_diff::{DiffClass, session_job_diff};
 use super::status::{self, observe_job};
 use super::upgrade_policy::UpgradePolicy;
 use super::{
-    Action, Intervals, Note, Plan, SessionJobSubmission, health, job_id, secure, snapshots,
+    Effect, Intervals, Note, Plan, SessionJobSubmission, health, job_id, secure, snapshots,
 };
 use flink_api::snapshot::JobKind;
 use flink_api::validation::ValidationSettings;
@@ -125,7 +125,7 @@ pub fn decide(
         return d.finish();
     }
     if !d.has_finalizer() {
-        d.draft.actions.push(Action::AddFinalizer);
+        d.draft.actions.push(Effect::AddFinalizer);
     }
     d.observe();
     let Ok(last) = d.draft.last_reconciled::<FlinkSessionJobSpec>() else {
@@ -295,7 +295,7 @@ impl<'a> Decision<'a> {
             if self.draft.intent.is_none() {
                 self.draft.intent = Some(self.draft.status.clone());
             }
-            self.draft.actions.push(Action::CancelJob {
+            self.draft.actions.push(Effect::CancelJob {
                 cluster: self.cluster(),
                 job_id: old.id.clone(),
                 best_effort: false,
@@ -358,7 +358,7 @@ impl<'a> Decision<'a> {
         self.draft.intent = Some(self.draft.status.clone());
         self.draft
             .actions
-            .push(Action::SubmitSessionJob(Box::new(submission)));
+            .push(Effect::SubmitSessionJob(Box::new(submission)));
         self.set_state(self.draft.done_state());
         self.draft.notes.push(Note::normal(
             "Submit",
@@ -714,7 +714,7 @@ impl<'a> Decision<'a> {
             }
         );
         if deletable_now {
-            self.draft.actions.push(Action::RemoveFinalizer);
+            self.draft.actions.push(Effect::RemoveFinalizer);
             return;
         }
         let config = job_config(self.resource, self.ctx.defaults);
@@ -722,7 +722,7 @@ impl<'a> Decision<'a> {
             super::cleanup::timed_out(&self.resource.metadata, &config, self.ctx.now_ms)
         {
             self.draft.notes.push(note);
-            self.draft.actions.push(Action::RemoveFinalizer);
+            self.draft.actions.push(Effect::RemoveFinalizer);
             return;
         }
         if self.observed.unreachable.is_some() {
@@ -736,7 +736,7 @@ impl<'a> Decision<'a> {
                         "Cleanup",
                         format!("Cancelling job {}", job.id),
                     ));
-                    self.draft.actions.push(Action::CancelJob {
+                    self.draft.actions.push(Effect::CancelJob {
                         cluster: self.cluster(),
                         job_id: job.id.clone(),
                         best_effort: false,
@@ -744,7 +744,7 @@ impl<'a> Decision<'a> {
                 }
                 self.draft.progressing = true;
             }
-            _ => self.draft.actions.push(Action::RemoveFinalizer),
+            _ => self.draft.actions.push(Effect::RemoveFinalizer),
         }
     }
 

@@ -4,7 +4,7 @@
 //! through Flink while the cluster runs, else directly for `file://` paths.
 
 use super::observed::ObservedOperation;
-use super::{Action, Intervals, Note, Plan, job_id};
+use super::{Effect, Intervals, Note, Plan, job_id};
 use flink_api::snapshot::{SnapshotState, labels};
 use flink_api::{FlinkStateSnapshot, FlinkStateSnapshotStatus, SavepointFormatType};
 use std::collections::BTreeMap;
@@ -61,7 +61,7 @@ pub fn decide(
         let wanted = labels(resource, &plan.status);
         let current = resource.metadata.labels.clone().unwrap_or_default();
         if wanted.iter().any(|(k, v)| current.get(k) != Some(v)) {
-            plan.actions.push(Action::SetLabels(wanted));
+            plan.actions.push(Effect::SetLabels(wanted));
         }
     }
     plan
@@ -141,18 +141,18 @@ fn decide_status(
             && status.state == Some(SnapshotState::Completed);
         if let (true, Some(path)) = (dispose, status.path.clone()) {
             plan.actions.push(match &observed.target {
-                SnapshotTarget::Running { cluster, .. } => Action::DisposeSavepoint {
+                SnapshotTarget::Running { cluster, .. } => Effect::DisposeSavepoint {
                     cluster: cluster.clone(),
                     path,
                 },
-                _ => Action::DeleteSavepointFiles { path },
+                _ => Effect::DeleteSavepointFiles { path },
             });
         }
-        plan.actions.push(Action::RemoveFinalizer);
+        plan.actions.push(Effect::RemoveFinalizer);
         return plan;
     }
     if !has_finalizer {
-        plan.actions.push(Action::AddFinalizer);
+        plan.actions.push(Effect::AddFinalizer);
     }
     if matches!(
         status.state,
@@ -231,14 +231,14 @@ fn decide_status(
                 status.error = None;
                 plan.intent = Some(status.clone());
                 plan.actions.push(match savepoint {
-                    Some(s) => Action::TriggerSavepoint {
+                    Some(s) => Effect::TriggerSavepoint {
                         cluster: cluster.clone(),
                         job_id: job.clone(),
                         trigger_id: trigger,
                         directory: s.path.clone(),
                         format: s.format_type.unwrap_or(SavepointFormatType::Canonical),
                     },
-                    None => Action::TriggerCheckpoint {
+                    None => Effect::TriggerCheckpoint {
                         cluster: cluster.clone(),
                         job_id: job.clone(),
                         trigger_id: trigger,
@@ -343,7 +343,7 @@ mod tests {
         intervals: &Intervals,
     ) -> Plan<FlinkStateSnapshotStatus> {
         let mut plan = decide(resource, observed, now_ms, intervals);
-        plan.actions.retain(|a| !matches!(a, Action::SetLabels(_)));
+        plan.actions.retain(|a| !matches!(a, Effect::SetLabels(_)));
         plan
     }
 
@@ -377,7 +377,7 @@ mod tests {
     fn labels_follow_the_kind_the_job_and_the_state() {
         let mut resource = snapshot(SAVEPOINT);
         let plan = decide(&resource, &running(), 1_000, &Intervals::default());
-        let Some(Action::SetLabels(labels)) = plan.actions.last() else {
+        let Some(Effect::SetLabels(labels)) = plan.actions.last() else {
             panic!("{:?}", plan.actions)
         };
         let expected = [
@@ -402,7 +402,7 @@ mod tests {
         let plan = decide(&resource, &done, 3_000, &Intervals::default());
         assert!(matches!(
             plan.actions.last(),
-            Some(Action::SetLabels(l)) if l["snapshot.state"] == "COMPLETED"
+            Some(Effect::SetLabels(l)) if l["snapshot.state"] == "COMPLETED"
         ));
     }
 
@@ -437,7 +437,7 @@ spec:
         let mut resource = snapshot(SAVEPOINT);
         let plan = decided(&resource, &running(), 1_000, &Intervals::default());
         assert!(
-            matches!(&plan.actions[..], [Action::TriggerSavepoint { directory: Some(d), .. }] if d == "file:///tmp/sp")
+            matches!(&plan.actions[..], [Effect::TriggerSavepoint { directory: Some(d), .. }] if d == "file:///tmp/sp")
         );
         assert_eq!(
             plan.intent.as_ref().and_then(|s| s.state),
@@ -465,7 +465,7 @@ spec:
         assert!(
             matches!(
                 &plan.actions[..],
-                [Action::TriggerSavepoint {
+                [Effect::TriggerSavepoint {
                     format: SavepointFormatType::Native,
                     ..
                 }]
@@ -545,7 +545,7 @@ spec:
         );
         let plan = decided(&resource, &running(), at, &Intervals::default());
         assert!(
-            matches!(&plan.actions[0], Action::DisposeSavepoint { path, .. } if path == "file:/sp/1")
+            matches!(&plan.actions[0], Effect::DisposeSavepoint { path, .. } if path == "file:/sp/1")
         );
     }
 
@@ -575,7 +575,7 @@ spec:
         let plan = decided(&resource, &running(), 1_000, &Intervals::default());
         assert_eq!(
             plan.actions[0],
-            Action::DisposeSavepoint {
+            Effect::DisposeSavepoint {
                 cluster: "keeper".into(),
                 path: "file:/tmp/sp/savepoint-1".into()
             }
@@ -587,7 +587,7 @@ spec:
         let plan = decided(&resource, &gone, 1_000, &Intervals::default());
         assert_eq!(
             plan.actions[0],
-            Action::DeleteSavepointFiles {
+            Effect::DeleteSavepointFiles {
                 path: "file:/tmp/sp/savepoint-1".into()
             }
         );
@@ -623,7 +623,7 @@ spec:
             },
         ] {
             let plan = decided(&resource, &observed, 1_000, &Intervals::default());
-            assert_eq!(plan.actions, vec![Action::RemoveFinalizer]);
+            assert_eq!(plan.actions, vec![Effect::RemoveFinalizer]);
         }
     }
 }

@@ -13,7 +13,7 @@
 
 use super::job::{Outcome, Pace};
 use super::observed::{JobSnapshot, ObservedOperation};
-use super::{Action, Note, job_id};
+use super::{Effect, Note, job_id};
 use flink_api::config::options;
 use flink_api::snapshot::{CheckpointSpec, JobKind, JobReference, SavepointSpec, labels};
 use flink_api::{
@@ -260,7 +260,7 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
     } else {
         info.last_periodic_checkpoint_timestamp = input.now_ms;
     }
-    out.actions.push(Action::TriggerCheckpoint {
+    out.actions.push(Effect::TriggerCheckpoint {
         cluster: input.cluster.to_string(),
         job_id: input.job_id.to_string(),
         trigger_id: trigger,
@@ -336,7 +336,7 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
         } else {
             info.last_periodic_savepoint_timestamp = input.now_ms;
         }
-        out.actions.push(Action::TriggerSavepoint {
+        out.actions.push(Effect::TriggerSavepoint {
             cluster: input.cluster.to_string(),
             job_id: input.job_id.to_string(),
             trigger_id: trigger,
@@ -480,7 +480,7 @@ fn create(
             kind.word()
         ),
     ));
-    out.actions.push(Action::CreateSnapshot(Box::new(snapshot)));
+    out.actions.push(Effect::CreateSnapshot(Box::new(snapshot)));
 }
 
 /// The FlinkStateSnapshot upstream creates for a manual or periodic snapshot: named
@@ -548,7 +548,7 @@ fn trim_resources(existing: &[JobSnapshot], kind: Kind, input: &SnapshotInput, o
     out.actions.extend(
         trimmed(existing, kind, input.config, input.keep, input.now_ms)
             .into_iter()
-            .map(|name| Action::DeleteSnapshot { name }),
+            .map(|name| Effect::DeleteSnapshot { name }),
     );
 }
 
@@ -647,7 +647,7 @@ pub fn record_upgrade_savepoint(
             snapshot.metadata.name.as_deref().unwrap_or_default()
         ),
     ));
-    out.actions.push(Action::CreateSnapshot(Box::new(snapshot)));
+    out.actions.push(Effect::CreateSnapshot(Box::new(snapshot)));
     let trimmed = trimmed(
         listed.unwrap_or_default(),
         Kind::Savepoint,
@@ -658,7 +658,7 @@ pub fn record_upgrade_savepoint(
     out.actions.extend(
         trimmed
             .into_iter()
-            .map(|name| Action::DeleteSnapshot { name }),
+            .map(|name| Effect::DeleteSnapshot { name }),
     );
     out
 }
@@ -726,7 +726,7 @@ fn trim_history(info: &mut SavepointInfo, input: &SnapshotInput, out: &mut Outco
     });
     for savepoint in removed {
         if let Some(path) = savepoint.location.filter(|_| cleanup) {
-            out.actions.push(Action::DisposeSavepoint {
+            out.actions.push(Effect::DisposeSavepoint {
                 cluster: input.cluster.to_string(),
                 path,
             });
@@ -768,11 +768,11 @@ mod tests {
     }
 
     /// What observation would list after `actions` created snapshot resources at `at`.
-    fn created(actions: &[Action], at: i64) -> Vec<JobSnapshot> {
+    fn created(actions: &[Effect], at: i64) -> Vec<JobSnapshot> {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::CreateSnapshot(s) => Some(JobSnapshot {
+                Effect::CreateSnapshot(s) => Some(JobSnapshot {
                     name: s.metadata.name.clone().unwrap_or_default(),
                     created_ms: at,
                     savepoint: s.spec.savepoint.is_some(),
@@ -811,7 +811,7 @@ mod tests {
         assert_eq!(savepoints(&mut info, &asked), Outcome::default());
         asked.resources = Some(&[]);
         let out = savepoints(&mut info, &asked);
-        let [Action::CreateSnapshot(snapshot)] = &out.actions[..] else {
+        let [Effect::CreateSnapshot(snapshot)] = &out.actions[..] else {
             panic!("{:?}", out.actions)
         };
         assert!(!out.write_ahead, "the resource itself is the record");
@@ -866,7 +866,7 @@ mod tests {
             let mut new = created(&out.actions, now);
             new.extend(created(&more.actions, now));
             for action in out.actions.iter().chain(&more.actions) {
-                if let Action::DeleteSnapshot { name } = action {
+                if let Effect::DeleteSnapshot { name } = action {
                     deleted.push(name.clone());
                     listed.retain(|s| &s.name != name);
                 }
@@ -916,7 +916,7 @@ mod tests {
         assert!(
             !out.actions
                 .iter()
-                .any(|a| matches!(a, Action::CreateSnapshot(_))),
+                .any(|a| matches!(a, Effect::CreateSnapshot(_))),
             "{:?}",
             out.actions
         );
@@ -951,11 +951,11 @@ mod tests {
             listed("p2", 2, SnapshotTriggerType::Periodic, "file:/sp/2"),
             listed("p3", 3, SnapshotTriggerType::Periodic, "file:/sp/3"),
         ];
-        let deleted = |actions: &[Action]| -> Vec<String> {
+        let deleted = |actions: &[Effect]| -> Vec<String> {
             actions
                 .iter()
                 .filter_map(|a| match a {
-                    Action::DeleteSnapshot { name } => Some(name.clone()),
+                    Effect::DeleteSnapshot { name } => Some(name.clone()),
                     _ => None,
                 })
                 .collect()
@@ -976,7 +976,7 @@ mod tests {
         // trimmed around it.
         let owner = (JobKind::FlinkDeployment, "keeper");
         let out = record_upgrade_savepoint("file:/sp/new", 7, owner, &config, Some(&before), 10);
-        let Some(Action::CreateSnapshot(record)) = out.actions.first() else {
+        let Some(Effect::CreateSnapshot(record)) = out.actions.first() else {
             panic!("{:?}", out.actions)
         };
         assert_eq!(
@@ -1024,7 +1024,7 @@ mod tests {
             .actions
             .iter()
             .filter_map(|a| match a {
-                Action::DeleteSnapshot { name } => Some(name.as_str()),
+                Effect::DeleteSnapshot { name } => Some(name.as_str()),
                 _ => None,
             })
             .collect();
@@ -1049,7 +1049,7 @@ mod tests {
         let mut asked = input(&config, None, 1_000);
         asked.nonce = Some(3);
         let out = savepoints(&mut info, &asked);
-        assert!(out.write_ahead && matches!(&out.actions[..], [Action::TriggerSavepoint { .. }]));
+        assert!(out.write_ahead && matches!(&out.actions[..], [Effect::TriggerSavepoint { .. }]));
         assert_eq!(info.trigger_type, Some(SnapshotTriggerType::Manual));
         let done = ObservedOperation::Completed("file:/sp/1".into());
         let mut finished = input(&config, Some(&done), 2_000);
@@ -1092,7 +1092,7 @@ mod tests {
         for (i, now) in [10_000, 20_000, 30_000].into_iter().enumerate() {
             let out = savepoints(&mut info, &input(&config, None, now));
             assert!(
-                matches!(&out.actions[..], [Action::TriggerSavepoint { .. }]),
+                matches!(&out.actions[..], [Effect::TriggerSavepoint { .. }]),
                 "due at {now}"
             );
             let done = ObservedOperation::Completed(format!("file:/sp/{i}"));
@@ -1102,7 +1102,7 @@ mod tests {
         assert_eq!(info.savepoint_history.len(), 2);
         assert_eq!(
             disposed,
-            vec![Action::DisposeSavepoint {
+            vec![Effect::DisposeSavepoint {
                 cluster: "c".into(),
                 path: "file:/sp/0".into()
             }]
@@ -1140,7 +1140,7 @@ mod tests {
         let mut asked = input(&config, None, 1_000);
         asked.nonce = Some(7);
         let out = checkpoints(&mut info, &asked);
-        assert!(out.write_ahead && matches!(&out.actions[..], [Action::TriggerCheckpoint { .. }]));
+        assert!(out.write_ahead && matches!(&out.actions[..], [Effect::TriggerCheckpoint { .. }]));
         assert_eq!(info.trigger_type, Some(SnapshotTriggerType::Manual));
         // It fails: reported, and the same nonce does not ask again.
         let failed = ObservedOperation::Failed("checkpoint declined".into());
@@ -1210,7 +1210,7 @@ mod tests {
         later.job_started = at(0, 10);
         assert!(matches!(
             &savepoints(&mut info, &later).actions[..],
-            [Action::TriggerSavepoint { .. }]
+            [Effect::TriggerSavepoint { .. }]
         ));
         let done = ObservedOperation::Completed("file:/sp/nightly".into());
         savepoints(&mut info, &input(&config, Some(&done), at(2, 32)));

@@ -3,7 +3,7 @@
 //! [`begin`] and [`Begun::finish`], and nothing else): whether the autoscaler is on, the stored
 //! state and its reset, restoring the chosen parallelism, `AutoscalerState::step`, letting idle
 //! TaskManagers go, the plugin's verdict, memory tuning, the quota, the in-place rescale or the
-//! redeploy, and the state to store. Every write it asks for is an [`Action`] of the
+//! redeploy, and the state to store. Every write it asks for is an [`Effect`] of the
 //! deployment's plan, so `act` carries them out with the rest (state first, written ahead).
 
 use super::{
@@ -11,7 +11,7 @@ use super::{
     is_adaptive, memory_redeploy, notes_of, redeploy_needed, resolve, state_config_map, status_of,
     summary_of,
 };
-use crate::reconcile::{Action, Note};
+use crate::reconcile::{Effect, Note};
 use crate::render;
 use flink_api::FlinkDeployment;
 use flink_api::deployment::KubernetesDeploymentMode;
@@ -154,7 +154,7 @@ pub struct StepInput<'a> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AutoscalerStep {
     pub view: Option<AutoscalerView>,
-    pub actions: Vec<Action>,
+    pub actions: Vec<Effect>,
     pub notes: Vec<Note>,
     /// For the operator's log (the decision itself is in the view and the events).
     pub log: Vec<String>,
@@ -178,7 +178,7 @@ pub struct Begun<'a> {
     report: Option<StepReport>,
     /// The job's resource requirements as they are after restoring the chosen parallelism.
     requirements: Option<ResourceRequirements>,
-    actions: Vec<Action>,
+    actions: Vec<Effect>,
     notes: Vec<Note>,
     log: Vec<String>,
 }
@@ -293,7 +293,7 @@ impl<'a> Begun<'a> {
             return;
         }
         let cluster = self.name();
-        self.actions.push(Action::SetResourceRequirements {
+        self.actions.push(Effect::SetResourceRequirements {
             cluster,
             job_id: job.id.clone(),
             requirements: wanted.clone(),
@@ -348,13 +348,13 @@ impl<'a> Begun<'a> {
                 .contains(&pod.name)
                 .then(|| RELEASE_COST.to_string());
             if cost.is_some() || pod.marked {
-                self.actions.push(Action::SetPodDeletionCost {
+                self.actions.push(Effect::SetPodDeletionCost {
                     pod: pod.name.clone(),
                     cost,
                 });
             }
         }
-        self.actions.push(Action::ScaleTaskManagers {
+        self.actions.push(Effect::ScaleTaskManagers {
             replicas: running - released.len() as u32,
         });
         self.notes.push(Note::normal(
@@ -435,7 +435,7 @@ impl<'a> Begun<'a> {
         if previous != Some(packed.as_slice()) || self.nonce_changed {
             let map = self.state_config_map(packed);
             self.actions
-                .insert(0, Action::StoreAutoscalerState(Box::new(map)));
+                .insert(0, Effect::StoreAutoscalerState(Box::new(map)));
         }
         // Tuning switched off: deploys render the user's memory again.
         let memory = self
@@ -659,7 +659,7 @@ impl<'a> Begun<'a> {
             let needed = task_managers_needed(&job.graph, changes, cluster.slots_per_task_manager);
             if needed > cluster.task_managers {
                 self.actions
-                    .push(Action::ScaleTaskManagers { replicas: needed });
+                    .push(Effect::ScaleTaskManagers { replicas: needed });
             }
         }
         let Some(current) = &self.requirements else {
@@ -672,7 +672,7 @@ impl<'a> Begun<'a> {
         };
         let requirements = in_place_requirements(current, changes);
         let cluster = self.name();
-        self.actions.push(Action::SetResourceRequirements {
+        self.actions.push(Effect::SetResourceRequirements {
             cluster,
             job_id: job.id.clone(),
             requirements,

@@ -15,7 +15,7 @@ use super::reconciled_spec::ReconciledSpec;
 use super::secure::{self, Secured};
 use super::status;
 use super::upgrade_policy::{self, UpgradePolicy};
-use super::{Action, Intervals, Note, Plan, snapshots};
+use super::{Effect, Intervals, Note, Plan, snapshots};
 use crate::redact::Redactor;
 use flink_api::snapshot::JobKind;
 use flink_api::validation::FieldError;
@@ -83,7 +83,7 @@ job_status_parts!(FlinkDeploymentStatus, FlinkSessionJobStatus);
 pub struct Draft<S> {
     pub status: S,
     pub intent: Option<S>,
-    pub actions: Vec<Action>,
+    pub actions: Vec<Effect>,
     pub notes: Vec<Note>,
     /// Something is moving: look again soon.
     pub progressing: bool,

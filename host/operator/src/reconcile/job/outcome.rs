@@ -1,6 +1,6 @@
 //! What one part of a job's decision adds to it, in one type for every part.
 
-use crate::reconcile::{Action, Note};
+use crate::reconcile::{Effect, Note};
 
 /// What a part of a job's decision (securing its state, its manual and periodic snapshots,
 /// the tenant's upgrade verdict) adds to the decision besides its own result, `value`. Every
@@ -10,7 +10,7 @@ use crate::reconcile::{Action, Note};
 pub struct Outcome<T = ()> {
     /// The part's own result (the secured restore path, the mode to upgrade in, ...).
     pub value: T,
-    pub actions: Vec<Action>,
+    pub actions: Vec<Effect>,
     pub notes: Vec<Note>,
     /// The status, as it stands once this is folded in, is written before the actions.
     pub write_ahead: bool,
