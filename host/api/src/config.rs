@@ -457,6 +457,17 @@ pub mod options {
     );
     pub const PARALLELISM_OVERRIDES: ConfigOption =
         ConfigOption::new("pipeline.jobvertex-parallelism-overrides", &[]);
+    pub const AUTOSCALER_ENABLED: ConfigOption = ConfigOption::new("job.autoscaler.enabled", &[]);
+    pub const POD_TEMPLATE_MERGE_BY_NAME: ConfigOption =
+        ConfigOption::new("kubernetes.operator.pod-template.merge-arrays-by-name", &[]);
+    pub const RESOURCE_CLEANUP_TIMEOUT: ConfigOption =
+        ConfigOption::new("kubernetes.operator.resource.cleanup.timeout", &[]);
+    pub const SAVEPOINT_ON_DELETION: ConfigOption =
+        ConfigOption::new("kubernetes.operator.job.savepoint-on-deletion", &[]);
+    pub const LAST_STATE_MAX_CHECKPOINT_AGE: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age",
+        &[],
+    );
 }
 
 /// `high-availability.type` values that mean "no HA".

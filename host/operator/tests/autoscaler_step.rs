@@ -175,7 +175,7 @@ impl World {
 }
 
 fn reasons(step: &AutoscalerStep) -> Vec<&'static str> {
-    step.notes.iter().map(|n| n.reason).collect()
+    step.notes.iter().map(|n| n.reason.as_str()).collect()
 }
 
 fn upper_bound(requirements: &ResourceRequirements, vertex: &str) -> i32 {

@@ -8,7 +8,7 @@ use super::status_patch::merge_patch;
 use super::{Context, ReconcileError};
 use crate::reconcile::autoscaling::step::POD_DELETION_COST;
 use crate::reconcile::status::error_json;
-use crate::reconcile::{Effect, Note, Plan, SessionJobSubmission};
+use crate::reconcile::{Effect, Note, Plan, Reason, SessionJobSubmission};
 use crate::redact::Redactor;
 use crate::render;
 use flink_rest::{
@@ -126,7 +126,7 @@ where
                     )
                     .await;
             }
-            publish(ctx, resource, &[Note::warning("Error", message)]).await;
+            publish(ctx, resource, &[Note::warning(Reason::Error, message)]).await;
             publish(ctx, resource, &plan.notes).await;
             return Err(error);
         }
@@ -601,7 +601,7 @@ pub async fn publish_to(
                 reference.namespace.as_deref().unwrap_or_default(),
                 reference.name.as_deref().unwrap_or_default()
             ),
-            reason = note.reason,
+            reason = note.reason.as_str(),
             warning = note.warning,
             %message,
             "event"
@@ -618,7 +618,7 @@ pub async fn publish_to(
             secondary: None,
         };
         if let Err(e) = recorder.publish(&event, reference).await {
-            tracing::warn!(error = %e, reason = note.reason, "cannot publish an event");
+            tracing::warn!(error = %e, reason = note.reason.as_str(), "cannot publish an event");
         }
     }
 }

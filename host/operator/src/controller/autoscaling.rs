@@ -7,6 +7,7 @@
 use super::Context;
 use super::policies::ScalingQuestion;
 use crate::observability::ScalingOutcome;
+use crate::reconcile::Reason;
 use crate::reconcile::autoscaling::step::{
     self, AutoscalerStep, Enabled, NONCE_KEY, POD_DELETION_COST, STATE_KEY, SampledJob, StepInput,
     StoredState, TaskManagerPod,
@@ -103,10 +104,10 @@ pub async fn step(
     }
     for note in &step.notes {
         let outcome = match note.reason {
-            "Scaling" => ScalingOutcome::Applied,
-            "ScalingLimited" => ScalingOutcome::Limited,
-            "ScalingVetoed" => ScalingOutcome::Vetoed,
-            "IneffectiveScaling" => ScalingOutcome::Ineffective,
+            Reason::Scaling => ScalingOutcome::Applied,
+            Reason::ScalingLimited => ScalingOutcome::Limited,
+            Reason::ScalingVetoed => ScalingOutcome::Vetoed,
+            Reason::IneffectiveScaling => ScalingOutcome::Ineffective,
             _ => continue,
         };
         ctx.metrics.scaling(&namespace, outcome);

@@ -6,7 +6,7 @@
 
 use super::Context;
 use crate::operator_config::{self, Loaded};
-use crate::reconcile::Note;
+use crate::reconcile::{Note, Reason};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
@@ -74,7 +74,7 @@ async fn apply(ctx: &Context, api: &Api<ConfigMap>, config_map: Option<&ConfigMa
             }
             let notes = if changed && config_map.is_some() {
                 vec![Note::normal(
-                    "ConfigReloaded",
+                    Reason::ConfigReloaded,
                     "The operator configuration was applied",
                 )]
             } else {
@@ -93,7 +93,7 @@ async fn apply(ctx: &Context, api: &Api<ConfigMap>, config_map: Option<&ConfigMa
             tracing::warn!(config_map = %name, %message);
             (
                 json!({"applied": false, "problems": problems}),
-                vec![Note::warning("ConfigInvalid", message)],
+                vec![Note::warning(Reason::ConfigInvalid, message)],
             )
         }
     };

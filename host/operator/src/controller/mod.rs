@@ -15,7 +15,7 @@ use crate::observability::endpoints::{self, Health};
 use crate::observability::metrics::{PluginCollector, PluginSample};
 use crate::observability::{Metrics, Seen};
 use crate::operator_config::Dynamic;
-use crate::reconcile::{deployment, session_job, snapshot};
+use crate::reconcile::{deployment, session_job, state_snapshot};
 use crate::redact::Redactor;
 use crate::settings::Settings;
 use crate::sharding::{InFlight, Shards, Witnessed};
@@ -323,7 +323,7 @@ async fn reconcile_snapshot(
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
         let observed = observe::snapshot(&ctx, &resource).await?;
-        let plan = snapshot::decide(&resource, &observed, now_ms(), &ctx.dynamic().intervals);
+        let plan = state_snapshot::decide(&resource, &observed, now_ms(), &ctx.dynamic().intervals);
         let state = state_name(&plan.status.state);
         let snapshot_type = if resource.spec.checkpoint.is_some() {
             "checkpoint"
@@ -335,7 +335,15 @@ async fn reconcile_snapshot(
             snapshot_type: Some(snapshot_type),
             ..Tracked::new(SNAPSHOT, state)
         };
-        carry_out(&ctx, &*resource, status, plan, snapshot::FINALIZER, tracked).await
+        carry_out(
+            &ctx,
+            &*resource,
+            status,
+            plan,
+            state_snapshot::FINALIZER,
+            tracked,
+        )
+        .await
     };
     measured(&ctx, SNAPSHOT, reconcile.instrument(span)).await
 }

@@ -8,7 +8,7 @@ use crate::reconcile::observed::{
     ObservedFlink, ObservedJob, ObservedOperation, ObservedSessionJob, SessionCluster,
     WaitingContainer, current_job, job_state,
 };
-use crate::reconcile::snapshot::{ObservedSnapshot, SnapshotTarget};
+use crate::reconcile::state_snapshot::{ObservedSnapshot, SnapshotTarget};
 use crate::reconcile::status;
 use crate::reconcile::{deployment, session_job};
 use crate::render;
@@ -497,7 +497,7 @@ pub async fn snapshot(
         .namespace
         .clone()
         .unwrap_or_else(|| "default".into());
-    if !crate::reconcile::snapshot::needs_target(resource) {
+    if !crate::reconcile::state_snapshot::needs_target(resource) {
         return Ok(ObservedSnapshot {
             target: SnapshotTarget::NotObserved,
             result: None,

@@ -18,7 +18,7 @@ use crate::reconcile::observed::{ObservedCheckpoint, ObservedCluster, ObservedSe
 use crate::reconcile::pod_templates::{PodOutcome, apply_outcomes, without_decision};
 use crate::reconcile::status::state_name;
 use crate::reconcile::upgrade_policy::{self, UpgradePolicy, UpgradeVerdict};
-use crate::reconcile::{Effect, Note, Plan};
+use crate::reconcile::{Effect, Note, Plan, Reason};
 use crate::redact::Redactor;
 use crate::settings::PolicySettings;
 use flink_api::validation::FieldError;
@@ -179,7 +179,7 @@ impl Policies {
         let mut notes = Vec::new();
         if !next.config_errors.is_empty() && next.config_errors != previous.config_errors {
             notes.push(Note::warning(
-                "PolicyConfigInvalid",
+                Reason::PolicyConfigInvalid,
                 format!(
                     "{} is invalid, the previous bindings stay in effect: {}",
                     CONFIG_KEY,
@@ -197,13 +197,13 @@ impl Policies {
             );
             notes.push(match &report.error {
                 None => Note::normal(
-                    "PolicyActivated",
+                    Reason::PolicyActivated,
                     format!(
                         "{what} {} is active",
                         report.active_digest.as_ref().map_or("", |d| d.0.as_str())
                     ),
                 ),
-                Some(error) => Note::warning("PolicyRejected", format!("{what}: {error}")),
+                Some(error) => Note::warning(Reason::PolicyRejected, format!("{what}: {error}")),
             });
         }
         super::act::report_on_config_map(

@@ -5,12 +5,12 @@
 //! (every object it rendered is owned by the resource). A session cluster waiting for its
 //! session jobs is not timed out: that wait is on the user, and the status says so.
 
-use super::Note;
+use super::{Note, Reason};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub const TIMEOUT_KEY: &str = "kubernetes.operator.resource.cleanup.timeout";
+pub const TIMEOUT_KEY: &str = flink_api::config::options::RESOURCE_CLEANUP_TIMEOUT.key;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The warning to give and the finalizer to remove, once the deletion of `metadata` has waited
@@ -27,7 +27,7 @@ pub fn timed_out(
         .unwrap_or(DEFAULT_TIMEOUT);
     (now_ms.saturating_sub(since) > timeout.as_millis() as i64).then(|| {
         Note::warning(
-            "CleanupFailed",
+            Reason::CleanupFailed,
             format!(
                 "The cleanup did not finish within {} s ({TIMEOUT_KEY}); the operator stops waiting, and Kubernetes deletes what is left of the cluster with the resource",
                 timeout.as_secs()

@@ -10,14 +10,14 @@ pub mod deployment;
 pub mod health;
 pub mod job;
 pub mod job_id;
+pub mod job_snapshots;
 pub mod observed;
 pub mod pod_templates;
 pub mod reconciled_spec;
 pub mod secure;
 pub mod session_job;
-pub mod snapshot;
-pub mod snapshots;
 pub mod spec_diff;
+pub mod state_snapshot;
 pub mod status;
 pub mod upgrade_policy;
 
@@ -116,12 +116,12 @@ impl Effect {
     /// stop the rest of the plan: the autoscaler's writes, which the next sample makes again
     /// when they did not take (the job does not run what was chosen, the state differs). None:
     /// a failure stops the plan and is the reconcile's error.
-    pub fn failure_does_not_stop(&self) -> Option<&'static str> {
+    pub fn failure_does_not_stop(&self) -> Option<Reason> {
         match self {
             Effect::StoreAutoscalerState(_)
             | Effect::SetResourceRequirements { .. }
             | Effect::ScaleTaskManagers { .. }
-            | Effect::SetPodDeletionCost { .. } => Some("ScalingLimited"),
+            | Effect::SetPodDeletionCost { .. } => Some(Reason::ScalingLimited),
             _ => None,
         }
     }
@@ -145,24 +145,141 @@ pub struct SessionJobSubmission {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note {
     pub warning: bool,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
 impl Note {
-    pub fn normal(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn normal(reason: Reason, message: impl Into<String>) -> Self {
         Self {
             warning: false,
             reason,
             message: message.into(),
         }
     }
-    pub fn warning(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(reason: Reason, message: impl Into<String>) -> Self {
         Self {
             warning: true,
             reason,
             message: message.into(),
         }
+    }
+}
+
+/// The reason of every event the operator publishes, said once (upstream's spelling where
+/// upstream has the reason, so alerts and dashboards written for the Java operator match).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    AutoscalerConfigInvalid,
+    AutoscalerReset,
+    CheckpointCompleted,
+    CheckpointError,
+    CheckpointSecured,
+    CheckpointTooOld,
+    Cleanup,
+    CleanupFailed,
+    ConfigInvalid,
+    ConfigReloaded,
+    ConfigurationRecommendation,
+    Error,
+    HealthCheckSkipped,
+    IneffectiveScaling,
+    JobStatusChanged,
+    MemoryPressure,
+    PolicyActivated,
+    PolicyConfigInvalid,
+    PolicyError,
+    PolicyFallback,
+    PolicyHeld,
+    PolicyRejected,
+    RecoverDeployment,
+    RestartUnhealthyJob,
+    Restore,
+    Rollback,
+    SavepointCompleted,
+    SavepointError,
+    SavepointFallback,
+    SavepointOnDeletion,
+    Scaling,
+    ScalingLimited,
+    ScalingReport,
+    ScalingVetoed,
+    SnapshotAbandoned,
+    SnapshotCompleted,
+    SnapshotCreated,
+    SnapshotFailed,
+    SpecChanged,
+    StateFallback,
+    StatelessUpgrade,
+    Submit,
+    Suspended,
+    UpgradePolicy,
+    UpgradeWaiting,
+    ValidationError,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::AutoscalerConfigInvalid => "AutoscalerConfigInvalid",
+            Reason::AutoscalerReset => "AutoscalerReset",
+            Reason::CheckpointCompleted => "CheckpointCompleted",
+            Reason::CheckpointError => "CheckpointError",
+            Reason::CheckpointSecured => "CheckpointSecured",
+            Reason::CheckpointTooOld => "CheckpointTooOld",
+            Reason::Cleanup => "Cleanup",
+            Reason::CleanupFailed => "CleanupFailed",
+            Reason::ConfigInvalid => "ConfigInvalid",
+            Reason::ConfigReloaded => "ConfigReloaded",
+            Reason::ConfigurationRecommendation => "ConfigurationRecommendation",
+            Reason::Error => "Error",
+            Reason::HealthCheckSkipped => "HealthCheckSkipped",
+            Reason::IneffectiveScaling => "IneffectiveScaling",
+            Reason::JobStatusChanged => "JobStatusChanged",
+            Reason::MemoryPressure => "MemoryPressure",
+            Reason::PolicyActivated => "PolicyActivated",
+            Reason::PolicyConfigInvalid => "PolicyConfigInvalid",
+            Reason::PolicyError => "PolicyError",
+            Reason::PolicyFallback => "PolicyFallback",
+            Reason::PolicyHeld => "PolicyHeld",
+            Reason::PolicyRejected => "PolicyRejected",
+            Reason::RecoverDeployment => "RecoverDeployment",
+            Reason::RestartUnhealthyJob => "RestartUnhealthyJob",
+            Reason::Restore => "Restore",
+            Reason::Rollback => "Rollback",
+            Reason::SavepointCompleted => "SavepointCompleted",
+            Reason::SavepointError => "SavepointError",
+            Reason::SavepointFallback => "SavepointFallback",
+            Reason::SavepointOnDeletion => "SavepointOnDeletion",
+            Reason::Scaling => "Scaling",
+            Reason::ScalingLimited => "ScalingLimited",
+            Reason::ScalingReport => "ScalingReport",
+            Reason::ScalingVetoed => "ScalingVetoed",
+            Reason::SnapshotAbandoned => "SnapshotAbandoned",
+            Reason::SnapshotCompleted => "SnapshotCompleted",
+            Reason::SnapshotCreated => "SnapshotCreated",
+            Reason::SnapshotFailed => "SnapshotFailed",
+            Reason::SpecChanged => "SpecChanged",
+            Reason::StateFallback => "StateFallback",
+            Reason::StatelessUpgrade => "StatelessUpgrade",
+            Reason::Submit => "Submit",
+            Reason::Suspended => "Suspended",
+            Reason::UpgradePolicy => "UpgradePolicy",
+            Reason::UpgradeWaiting => "UpgradeWaiting",
+            Reason::ValidationError => "ValidationError",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

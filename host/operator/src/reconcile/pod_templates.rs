@@ -4,7 +4,7 @@
 //! answers mean for the plan (applied, fallen back, or the whole plan held) is here.
 
 use super::status::{error_json, policy_decision, record_policy};
-use super::{Effect, Note, Plan};
+use super::{Effect, Note, Plan, Reason};
 use flink_api::{FlinkDeploymentStatus, PolicyDecision};
 use flink_policy::ExtensionPoint;
 use std::time::Duration;
@@ -61,7 +61,7 @@ pub fn apply_outcomes(
                 .filter(|a| matches!(a, Effect::AddFinalizer))
                 .collect(),
             status,
-            notes: vec![Note::warning("PolicyHeld", message)],
+            notes: vec![Note::warning(Reason::PolicyHeld, message)],
             requeue: plan.requeue.min(Duration::from_secs(30)),
         };
     }
@@ -77,7 +77,7 @@ pub fn apply_outcomes(
     } else {
         let why = fallbacks.join("; ");
         plan.notes.push(Note::warning(
-            "PolicyFallback",
+            Reason::PolicyFallback,
             format!("Pod-template policy {}: {why}", base.plugin),
         ));
         decision("Fallback", Some(why))
@@ -124,7 +124,7 @@ mod tests {
                 })),
             ],
             status: deploying,
-            notes: vec![Note::normal("Submit", "Starting deployment")],
+            notes: vec![Note::normal(Reason::Submit, "Starting deployment")],
             requeue: Duration::from_secs(60),
         }
     }

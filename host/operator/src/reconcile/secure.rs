@@ -6,7 +6,7 @@
 use super::job::{Outcome, Pace};
 use super::observed::{ObservedCheckpoint, ObservedJob, ObservedOperation};
 use super::status::state_name;
-use super::{Effect, Note, job_id};
+use super::{Effect, Note, Reason, job_id};
 use flink_api::{
     FlinkJobState, JobStatus, Savepoint, SavepointFormatType, SnapshotTriggerType, UpgradeMode,
     UpgradeProgress, UpgradeStep,
@@ -92,8 +92,8 @@ pub fn record_secured(
 pub fn max_checkpoint_age(
     config: &std::collections::BTreeMap<String, String>,
 ) -> Option<std::time::Duration> {
-    config
-        .get("kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age")
+    flink_api::config::options::LAST_STATE_MAX_CHECKPOINT_AGE
+        .in_flat(config)
         .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
 }
 
@@ -108,7 +108,7 @@ pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> Outcom
         // (upstream's last-state fallback), never empty state.
         progress.step = UpgradeStep::Cancelling;
         out.notes.push(Note::normal(
-            "SavepointFallback",
+            Reason::SavepointFallback,
             format!(
                 "The job is {}, not RUNNING: resuming from its latest checkpoint instead of a savepoint",
                 state_name(input.job.state)
@@ -127,7 +127,7 @@ pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> Outcom
     {
         progress.step = UpgradeStep::Savepointing;
         out.notes.push(Note::normal(
-            "CheckpointTooOld",
+            Reason::CheckpointTooOld,
             "The latest checkpoint is older than the allowed age: taking a savepoint instead",
         ));
     }
@@ -163,7 +163,7 @@ fn savepoint_step(
     match input.savepoint {
         Some(ObservedOperation::Completed(path)) => {
             out.notes.push(Note::normal(
-                "SavepointCompleted",
+                Reason::SavepointCompleted,
                 format!("Stopped the job with savepoint {path}"),
             ));
             out.value.savepoint = Some(Savepoint {
@@ -205,7 +205,7 @@ fn cancel_step(input: &SecureInput, out: &mut Outcome<Secured>) -> Option<String
         return match input.latest_checkpoint {
             Some(checkpoint) => {
                 out.notes.push(Note::normal(
-                    "CheckpointSecured",
+                    Reason::CheckpointSecured,
                     format!(
                         "The job was cancelled; resuming from its latest checkpoint {}",
                         checkpoint.path
@@ -216,7 +216,7 @@ fn cancel_step(input: &SecureInput, out: &mut Outcome<Secured>) -> Option<String
             None if input.started_from.is_some() => {
                 let path = input.started_from.clone().unwrap_or_default();
                 out.notes.push(Note::normal(
-                    "StateFallback",
+                    Reason::StateFallback,
                     format!("The job is {} and completed no checkpoint: its state is still {path}, which the new deployment restores", state_name(input.job.state)),
                 ));
                 Some(path)

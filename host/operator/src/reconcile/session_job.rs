@@ -10,7 +10,8 @@ use super::spec_diff::{DiffClass, session_job_diff};
 use super::status::{self, observe_job};
 use super::upgrade_policy::UpgradePolicy;
 use super::{
-    Effect, Intervals, Note, Plan, SessionJobSubmission, health, job_id, secure, snapshots,
+    Effect, Intervals, Note, Plan, Reason, SessionJobSubmission, health, job_id, job_snapshots,
+    secure,
 };
 use flink_api::snapshot::JobKind;
 use flink_api::validation::ValidationSettings;
@@ -41,13 +42,13 @@ pub struct SessionDecideContext<'a> {
 pub fn observation_needs(
     resource: &FlinkSessionJob,
     defaults: &BTreeMap<String, String>,
-) -> super::deployment::ObservationNeeds {
+) -> job::ObservationNeeds {
     let status = resource.status.clone().unwrap_or_default();
-    super::deployment::ObservationNeeds::for_job(
+    job::ObservationNeeds::for_job(
         status.job_status.as_ref().and_then(|j| j.job_id.clone()),
         status.upgrade.as_ref(),
         resource.spec.job.as_ref(),
-        super::deployment::spec_changed::<FlinkSessionJobSpec>(
+        job::spec_changed::<FlinkSessionJobSpec>(
             status.reconciliation_status.as_ref(),
             resource.metadata.generation,
         ),
@@ -322,7 +323,9 @@ impl<'a> Decision<'a> {
                 Some(path) => format!("Job suspended: its state is kept at {path}"),
                 None => "Job suspended: it was cancelled".to_string(),
             };
-            self.draft.notes.push(Note::normal("Suspended", message));
+            self.draft
+                .notes
+                .push(Note::normal(Reason::Suspended, message));
             self.draft.progressing = false;
             return;
         }
@@ -361,7 +364,7 @@ impl<'a> Decision<'a> {
             .push(Effect::SubmitSessionJob(Box::new(submission)));
         self.set_state(self.draft.done_state());
         self.draft.notes.push(Note::normal(
-            "Submit",
+            Reason::Submit,
             format!("Submitting job {id} to session cluster {}", self.cluster()),
         ));
     }
@@ -515,7 +518,7 @@ impl<'a> Decision<'a> {
                 savepoint: self.observed.savepoint.as_ref(),
                 latest_checkpoint: self.observed.latest_checkpoint.as_ref(),
                 max_checkpoint_age: secure::max_checkpoint_age(&config),
-                format: snapshots::savepoint_format(&config),
+                format: job_snapshots::savepoint_format(&config),
                 started_from,
                 now_ms: self.ctx.now_ms,
             },
@@ -560,7 +563,7 @@ impl<'a> Decision<'a> {
             {
                 self.draft
                     .notes
-                    .push(Note::warning("HealthCheckSkipped", why));
+                    .push(Note::warning(Reason::HealthCheckSkipped, why));
             }
         }
         let unmet = match self.draft.recorded_stable() {
@@ -587,7 +590,7 @@ impl<'a> Decision<'a> {
                 // The cluster answered without our job: it was lost with a restarted session
                 // cluster. Stateless jobs are submitted again; their id is unused there.
                 self.draft.notes.push(Note::warning(
-                    "RecoverDeployment",
+                    Reason::RecoverDeployment,
                     "The job is missing from the session cluster; submitting it again",
                 ));
                 self.set_state(ReconciliationState::Upgrading);
@@ -607,7 +610,7 @@ impl<'a> Decision<'a> {
         let config = job_config(self.resource, self.ctx.defaults);
         let name = self.resource.metadata.name.clone().unwrap_or_default();
         let cluster = self.cluster();
-        self.draft.snapshots(&snapshots::RunningJob {
+        self.draft.snapshots(&job_snapshots::RunningJob {
             uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
             cluster: &cluster,
             job,
@@ -651,7 +654,7 @@ impl<'a> Decision<'a> {
             health::Rollback::Due(stable) => stable,
         };
         self.draft.notes.push(Note::warning(
-            "Rollback",
+            Reason::Rollback,
             format!(
                 "Rolling back to the last stable spec (generation {}): not stable within {} s ({})",
                 stable.generation,
@@ -679,7 +682,7 @@ impl<'a> Decision<'a> {
     fn restart(&mut self, last: &ReconciledSpec<FlinkSessionJobSpec>, why: String) {
         self.draft
             .notes
-            .push(Note::warning("RestartUnhealthyJob", why));
+            .push(Note::warning(Reason::RestartUnhealthyJob, why));
         let mode = last
             .spec
             .job
@@ -733,7 +736,7 @@ impl<'a> Decision<'a> {
             Some(job) if !job.state.is_globally_terminal() => {
                 if job.state != FlinkJobState::Cancelling {
                     self.draft.notes.push(Note::normal(
-                        "Cleanup",
+                        Reason::Cleanup,
                         format!("Cancelling job {}", job.id),
                     ));
                     self.draft.actions.push(Effect::CancelJob {

@@ -1,9 +1,9 @@
 //! Status fields computed from the rest of the status: the lifecycle state (upstream's rules),
 //! the `Running` condition, and the error JSON.
 
-use super::Note;
 use super::observed::ObservedJob;
 use super::reconciled_spec::ReconciledSpec;
+use super::{Note, Reason};
 use flink_api::{
     FlinkJobState, JobState, JobStatus, PolicyDecision, ReconciliationState, ReconciliationStatus,
     ResourceLifecycleState,
@@ -111,9 +111,9 @@ pub fn report_error(error: &mut Option<String>, kind: &str, message: String) -> 
     new.then(|| {
         // Upstream's event reasons where it has one for the kind.
         let reason = match kind {
-            "ValidationError" => "ValidationError",
-            "SavepointError" => "SavepointError",
-            _ => "Error",
+            "ValidationError" => Reason::ValidationError,
+            "SavepointError" => Reason::SavepointError,
+            _ => Reason::Error,
         };
         Note::warning(reason, message)
     })
@@ -165,7 +165,7 @@ pub fn set_state(
 pub fn job_state_change(before: Option<FlinkJobState>, now: FlinkJobState) -> Option<Note> {
     (before != Some(now)).then(|| {
         Note::normal(
-            "JobStatusChanged",
+            Reason::JobStatusChanged,
             format!(
                 "Job status changed from {} to {}",
                 before.map_or("nothing", state_name),

@@ -3,10 +3,10 @@
 //! answer in; `decide` stays pure and applies it: proceed in the chosen mode, wait until a
 //! time, refuse, or hold when the plugin could not answer (fail closed).
 
-use super::Note;
 use super::job::{Outcome, Pace};
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, deployment_diff, session_job_diff};
+use super::{Note, Reason};
 use flink_api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkSessionJob, FlinkSessionJobSpec, JobSpec, JobState,
     PolicyDecision, ReconciliationState, ReconciliationStatus, UpgradeMode, UpgradeProgress,
@@ -117,7 +117,7 @@ pub fn apply(
             let message = format!("upgrade in {} mode: {reason}", mode.name());
             record(policies, &policy.by, "Applied", message.clone());
             applied.notes.push(Note::normal(
-                "UpgradePolicy",
+                Reason::UpgradePolicy,
                 format!("The upgrade strategy {plugin} chose to {message}"),
             ));
             applied.value = Some(mode);
@@ -128,7 +128,7 @@ pub fn apply(
                 .map_or_else(|_| until_ms.to_string(), |t| t.to_string());
             let message = format!("waiting until {at}: {reason}");
             if record(policies, &policy.by, "Applied", message.clone()) {
-                applied.notes.push(Note::normal("UpgradeWaiting", format!("The upgrade strategy {plugin} holds the upgrade, {message}; the running job is untouched")));
+                applied.notes.push(Note::normal(Reason::UpgradeWaiting, format!("The upgrade strategy {plugin} holds the upgrade, {message}; the running job is untouched")));
             }
             applied.waiting = Some((format!("The upgrade is {message}"), *until_ms));
         }

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 /// The file in the ConfigMap that carries the TaskManager pod template in native mode.
 pub const NATIVE_TM_TEMPLATE_FILE: &str = "taskmanager-pod-template.yaml";
 const CONFIG_VOLUME: &str = "flink-config-volume";
-const MERGE_BY_NAME: &str = "kubernetes.operator.pod-template.merge-arrays-by-name";
+const MERGE_BY_NAME: &str = flink_api::config::options::POD_TEMPLATE_MERGE_BY_NAME.key;
 
 /// `overlay` merged into `base`.
 pub fn merge_templates(base: &Value, overlay: &Value, by_name: bool) -> Value {

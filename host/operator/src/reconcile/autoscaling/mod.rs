@@ -4,11 +4,11 @@
 
 pub mod step;
 
-use super::Note;
 use super::status::policy_decision;
+use super::{Note, Reason};
 use flink_api::{AutoscalerStatus, PolicyDecision, ResourceLifecycleState, ScalingRecordStatus};
 use flink_autoscaler::evaluate::label_of;
-use flink_autoscaler::vertex::Reason;
+use flink_autoscaler::vertex::Reason as VertexReason;
 use flink_autoscaler::window::WindowState;
 use flink_autoscaler::{AutoscalerState, GraphVertex, StepReport};
 use flink_rest::{
@@ -207,7 +207,7 @@ pub fn resolve(
             resolved.policy = decided("Applied", Some(format!("vetoed: {reason}")));
             if !resolved.apply.is_empty() {
                 resolved.notes.push(Note::normal(
-                    "ScalingVetoed",
+                    Reason::ScalingVetoed,
                     format!("The tenant's scaling policy vetoed this scaling: {reason}"),
                 ));
             }
@@ -220,7 +220,7 @@ pub fn resolve(
                 Some(format!("{reason}; the built-in decision applies")),
             );
             resolved.notes.push(Note::warning(
-                "PolicyError",
+                Reason::PolicyError,
                 format!("The scaling policy {reason}; the built-in decision applies"),
             ));
         }
@@ -412,17 +412,17 @@ pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
             None => "Scaling: ".to_string(),
         };
         notes.push(Note::normal(
-            "ScalingReport",
+            Reason::ScalingReport,
             format!("{prefix}{}", lines.join("; ")),
         ));
         for (id, outcome) in &decision.changes {
             for reason in &outcome.reasons {
                 let limited = match reason {
-                    Reason::FactorLimited { wanted, limited_to } => format!(
+                    VertexReason::FactorLimited { wanted, limited_to } => format!(
                         "{}: the scale factor {wanted:.3} was limited to {limited_to:.3} (job.autoscaler.scale-up.max-factor / scale-down.max-factor)",
                         label_of(graph, id)
                     ),
-                    Reason::Bounded {
+                    VertexReason::Bounded {
                         wanted,
                         lower,
                         upper,
@@ -432,16 +432,16 @@ pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
                     ),
                     _ => continue,
                 };
-                notes.push(Note::warning("ScalingLimited", limited));
+                notes.push(Note::warning(Reason::ScalingLimited, limited));
             }
         }
     }
     if let Some(pressure) = &decision.memory_pressure {
-        notes.push(Note::normal("MemoryPressure", pressure.describe()));
+        notes.push(Note::normal(Reason::MemoryPressure, pressure.describe()));
     }
     for (id, ineffective) in &decision.ineffective {
         notes.push(Note::warning(
-            "IneffectiveScaling",
+            Reason::IneffectiveScaling,
             format!(
                 "{}: the last scale-up raised the true processing rate by {}/s of the {}/s expected ({:.0}%); {}",
                 label_of(graph, id),

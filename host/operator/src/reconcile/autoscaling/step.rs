@@ -11,7 +11,7 @@ use super::{
     is_adaptive, memory_redeploy, notes_of, redeploy_needed, resolve, state_config_map, status_of,
     summary_of,
 };
-use crate::reconcile::{Effect, Note};
+use crate::reconcile::{Effect, Note, Reason};
 use crate::render;
 use flink_api::FlinkDeployment;
 use flink_api::deployment::KubernetesDeploymentMode;
@@ -64,16 +64,16 @@ pub fn enabled(resource: &FlinkDeployment, defaults: &BTreeMap<String, String>) 
     }
     let config =
         crate::reconcile::job::configuration(defaults, resource.spec.configuration().flat());
-    let on = config
-        .get("job.autoscaler.enabled")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let on = flink_api::config::options::AUTOSCALER_ENABLED
+        .in_flat(&config)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if !on {
         return Enabled::Off;
     }
     match AutoscalerSettings::from_config(&config) {
         Ok(settings) => Enabled::On(Box::new(settings)),
         Err(problems) => Enabled::Invalid(Note::warning(
-            "AutoscalerConfigInvalid",
+            Reason::AutoscalerConfigInvalid,
             format!("The autoscaler is paused: {}", problems.join("; ")),
         )),
     }
@@ -202,7 +202,7 @@ pub fn begin(input: StepInput<'_>) -> Begun<'_> {
     if nonce_changed && input.stored.is_some() {
         state = AutoscalerState::default();
         notes.push(Note::normal(
-            "AutoscalerReset",
+            Reason::AutoscalerReset,
             "spec.job.autoscalerResetNonce changed: metric and scaling history and overrides cleared",
         ));
     }
@@ -299,7 +299,7 @@ impl<'a> Begun<'a> {
             requirements: wanted.clone(),
         });
         self.notes.push(Note::normal(
-            "Scaling",
+            Reason::Scaling,
             format!(
                 "Restoring the chosen parallelism in place: {}",
                 summary_of(&job.graph, &differs)
@@ -358,7 +358,7 @@ impl<'a> Begun<'a> {
             replicas: running - released.len() as u32,
         });
         self.notes.push(Note::normal(
-            "Scaling",
+            Reason::Scaling,
             format!(
                 "Releasing {} idle TaskManager(s) the job no longer needs ({}); {} remain",
                 released.len(),
@@ -484,7 +484,7 @@ impl<'a> Begun<'a> {
         let tuning = self.input.settings.memory_tuning.enabled;
         if let Some(tuned) = &tuned {
             self.notes.push(Note::normal(
-                "ConfigurationRecommendation",
+                Reason::ConfigurationRecommendation,
                 format!(
                     "Memory tuning recommends the following configuration (automatic tuning is {}):\n{}",
                     if tuning { "enabled" } else { "disabled" },
@@ -507,7 +507,7 @@ impl<'a> Begun<'a> {
             )
         {
             self.notes.push(Note::warning(
-                "ScalingLimited",
+                Reason::ScalingLimited,
                 format!("Not scaled: {problem}"),
             ));
             message = Some(problem);
@@ -622,7 +622,7 @@ impl<'a> Begun<'a> {
         if let Some(memory) = memory_change {
             // The deployment's decision redeploys the job with both (`AutoscalerView::redeploy`).
             self.notes.push(Note::normal(
-                "Scaling",
+                Reason::Scaling,
                 format!(
                     "Rescaling by a redeploy in the job's upgrade mode: {summary}; {memory}: TaskManager memory cannot change in place"
                 ),
@@ -634,13 +634,13 @@ impl<'a> Begun<'a> {
                 "Not rescaled ({summary}): the job does not run the adaptive scheduler, and Flink 2.x does not apply pipeline.jobvertex-parallelism-overrides to the job it runs, so a redeploy would not change its parallelism; use jobmanager.scheduler: adaptive (the default for autoscaled jobs)"
             );
             self.notes
-                .push(Note::warning("ScalingLimited", why.clone()));
+                .push(Note::warning(Reason::ScalingLimited, why.clone()));
             return Some(why);
         }
         if !is_adaptive(&job.details) {
             // The deployment's decision redeploys the job (`AutoscalerView::redeploy`).
             self.notes.push(Note::normal(
-                "Scaling",
+                Reason::Scaling,
                 format!(
                     "Rescaling by a redeploy in the job's upgrade mode: {summary}; the job does not run the adaptive scheduler (jobmanager.scheduler: adaptive), so it cannot be rescaled in place"
                 ),
@@ -667,7 +667,7 @@ impl<'a> Begun<'a> {
                 "the in-place rescale ({summary}) was not asked for: the job's resource requirements could not be read; the new parallelism applies at the next deploy or sample"
             );
             self.notes
-                .push(Note::warning("ScalingLimited", why.clone()));
+                .push(Note::warning(Reason::ScalingLimited, why.clone()));
             return Some(why);
         };
         let requirements = in_place_requirements(current, changes);
@@ -678,7 +678,7 @@ impl<'a> Begun<'a> {
             requirements,
         });
         self.notes.push(Note::normal(
-            "Scaling",
+            Reason::Scaling,
             format!("Rescaling in place: {summary}"),
         ));
         None

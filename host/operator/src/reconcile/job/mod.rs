@@ -7,15 +7,17 @@
 //! session cluster) and stopped (tear the cluster down, or cancel the job), and what only one
 //! kind has (scaling, savepoint redeploys, a session cluster that must exist).
 
+mod needs;
 mod outcome;
 
+pub use needs::{ObservationNeeds, spec_changed};
 pub use outcome::{Outcome, Pace};
 
 use super::reconciled_spec::ReconciledSpec;
 use super::secure::{self, Secured};
 use super::status;
 use super::upgrade_policy::{self, UpgradePolicy};
-use super::{Effect, Intervals, Note, Plan, snapshots};
+use super::{Effect, Intervals, Note, Plan, Reason, job_snapshots};
 use crate::redact::Redactor;
 use flink_api::snapshot::JobKind;
 use flink_api::validation::FieldError;
@@ -298,7 +300,7 @@ impl<S: JobStatusParts> Draft<S> {
             mode = self.apply_upgrade_policy(policy)?;
         }
         self.notes.push(Note::normal(
-            "SpecChanged",
+            Reason::SpecChanged,
             format!(
                 "UPGRADE change(s) detected ({}), {action} in {} mode",
                 start.fields,
@@ -307,7 +309,7 @@ impl<S: JobStatusParts> Draft<S> {
         ));
         if mode_of(start.from).is_stateful() && !mode.is_stateful() && !was_suspended {
             self.notes.push(Note::warning(
-                "StatelessUpgrade",
+                Reason::StatelessUpgrade,
                 "upgradeMode is now stateless: this upgrade starts the job from empty state",
             ));
         }
@@ -329,7 +331,7 @@ impl<S: JobStatusParts> Draft<S> {
             self.job_status(),
             out.value.savepoint.as_ref(),
             out.value.restore_path.as_deref(),
-            !snapshots::as_resources(job.config),
+            !job_snapshots::as_resources(job.config),
         );
         *self.status.parts().upgrade = Some(progress);
         let secured = self.absorb(out);
@@ -338,7 +340,7 @@ impl<S: JobStatusParts> Draft<S> {
             .as_ref()
             .and_then(|s| s.location.as_deref())
         {
-            let recorded = snapshots::record_upgrade_savepoint(
+            let recorded = job_snapshots::record_upgrade_savepoint(
                 path,
                 started,
                 job.owner,
@@ -353,8 +355,8 @@ impl<S: JobStatusParts> Draft<S> {
 
     /// Manual and periodic savepoints and checkpoints of the running job, and the history they
     /// leave.
-    pub fn snapshots(&mut self, job: &snapshots::RunningJob) {
-        let out = snapshots::of_job(self.status.parts().job_status, job);
+    pub fn snapshots(&mut self, job: &job_snapshots::RunningJob) {
+        let out = job_snapshots::of_job(self.status.parts().job_status, job);
         self.absorb(out);
     }
 

@@ -4,7 +4,7 @@
 //! through Flink while the cluster runs, else directly for `file://` paths.
 
 use super::observed::ObservedOperation;
-use super::{Effect, Intervals, Note, Plan, job_id};
+use super::{Effect, Intervals, Note, Plan, Reason, job_id};
 use flink_api::snapshot::{SnapshotState, labels};
 use flink_api::{FlinkStateSnapshot, FlinkStateSnapshotStatus, SavepointFormatType};
 use std::collections::BTreeMap;
@@ -169,7 +169,8 @@ fn decide_status(
             Some(message.clone()),
             now_ms,
         );
-        plan.notes.push(Note::warning("ValidationError", message));
+        plan.notes
+            .push(Note::warning(Reason::ValidationError, message));
         plan.status = status;
         return plan;
     }
@@ -206,7 +207,7 @@ fn decide_status(
                     now_ms,
                 );
                 plan.notes
-                    .push(Note::warning("SnapshotFailed", why.clone()));
+                    .push(Note::warning(Reason::SnapshotFailed, why.clone()));
             }
             SnapshotTarget::NotRunning(why) => {
                 let message = format!("{kind} abandoned: {why}");
@@ -217,7 +218,8 @@ fn decide_status(
                     Some(message.clone()),
                     now_ms,
                 );
-                plan.notes.push(Note::warning("SnapshotAbandoned", message));
+                plan.notes
+                    .push(Note::warning(Reason::SnapshotAbandoned, message));
             }
             SnapshotTarget::Running {
                 cluster,
@@ -260,7 +262,7 @@ fn decide_status(
                 now_ms,
             );
             plan.notes.push(Note::normal(
-                "SnapshotCompleted",
+                Reason::SnapshotCompleted,
                 format!("{kind} completed: {path}"),
             ));
         }
@@ -269,7 +271,7 @@ fn decide_status(
             let limit = resource.spec.retries();
             let message = format!("{kind} {trigger} failed: {cause}");
             plan.notes
-                .push(Note::warning("SnapshotFailed", message.clone()));
+                .push(Note::warning(Reason::SnapshotFailed, message.clone()));
             if limit >= 0 && status.failures > limit {
                 let attempts = status.failures;
                 let error =

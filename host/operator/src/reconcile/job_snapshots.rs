@@ -13,7 +13,7 @@
 
 use super::job::{Outcome, Pace};
 use super::observed::{JobSnapshot, ObservedOperation};
-use super::{Effect, Note, job_id};
+use super::{Effect, Note, Reason, job_id};
 use flink_api::config::options;
 use flink_api::snapshot::{CheckpointSpec, JobKind, JobReference, SavepointSpec, labels};
 use flink_api::{
@@ -168,8 +168,8 @@ impl Schedule {
 }
 
 /// The periodic setting of savepoints and of checkpoints.
-const PERIODIC_SAVEPOINTS: &str = "kubernetes.operator.periodic.savepoint.interval";
-const PERIODIC_CHECKPOINTS: &str = "kubernetes.operator.periodic.checkpoint.interval";
+const PERIODIC_SAVEPOINTS: &str = options::PERIODIC_SAVEPOINT_INTERVAL.key;
+const PERIODIC_CHECKPOINTS: &str = options::PERIODIC_CHECKPOINT_INTERVAL.key;
 
 /// A new nonce first (`asked`: it is not the one already asked for), then the schedule.
 fn trigger_due(
@@ -201,7 +201,7 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
         match input.result {
             Some(ObservedOperation::Completed(path)) => {
                 out.notes.push(Note::normal(
-                    "CheckpointCompleted",
+                    Reason::CheckpointCompleted,
                     format!("{} checkpoint completed: {path}", kind(trigger_type)),
                 ));
                 info.last_checkpoint = Some(Checkpoint {
@@ -216,7 +216,7 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
             }
             Some(ObservedOperation::Failed(cause)) => {
                 out.notes.push(Note::warning(
-                    "CheckpointError",
+                    Reason::CheckpointError,
                     format!(
                         "{} checkpoint {trigger} failed: {cause}",
                         kind(trigger_type)
@@ -290,7 +290,7 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
                     trigger_nonce: info.trigger_nonce,
                 };
                 out.notes.push(Note::normal(
-                    "SavepointCompleted",
+                    Reason::SavepointCompleted,
                     format!(
                         "{} savepoint completed: {path}",
                         kind(savepoint.trigger_type)
@@ -302,7 +302,7 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
             }
             Some(ObservedOperation::Failed(cause)) => {
                 out.notes.push(Note::warning(
-                    "SavepointError",
+                    Reason::SavepointError,
                     format!(
                         "{} savepoint {trigger} failed: {cause}",
                         kind(info.trigger_type.unwrap_or_default())
@@ -473,7 +473,7 @@ fn create(
     );
     let name = snapshot.metadata.name.clone().unwrap_or_default();
     out.notes.push(Note::normal(
-        "SnapshotCreated",
+        Reason::SnapshotCreated,
         format!(
             "{} {}: FlinkStateSnapshot {name}",
             self::kind(trigger),
@@ -527,7 +527,10 @@ fn snapshot_resource(
         labels::TRIGGER_TYPE.to_string(),
         trigger_label.to_string(),
     )]));
-    snapshot.metadata.labels = Some(super::snapshot::labels(&snapshot, &Default::default()));
+    snapshot.metadata.labels = Some(super::state_snapshot::labels(
+        &snapshot,
+        &Default::default(),
+    ));
     snapshot.metadata.annotations = nonce.map(|nonce| {
         BTreeMap::from([(
             flink_api::snapshot::TRIGGER_NONCE_ANNOTATION.to_string(),
@@ -641,7 +644,7 @@ pub fn record_upgrade_savepoint(
         savepoint.already_exists = Some(true);
     }
     out.notes.push(Note::normal(
-        "SnapshotCreated",
+        Reason::SnapshotCreated,
         format!(
             "Upgrade savepoint {path}: FlinkStateSnapshot {}",
             snapshot.metadata.name.as_deref().unwrap_or_default()

@@ -1,0 +1,107 @@
+//! Deleting a FlinkDeployment: a session cluster waits for its jobs, the job's state is saved
+//! when `savepoint-on-deletion` asks for it, then the cluster goes and the finalizer with it.
+
+use super::*;
+
+impl<'a> Decision<'a> {
+    pub(super) fn delete(&mut self) {
+        if !self.has_finalizer() {
+            return;
+        }
+        let observed = self.observed;
+        if !observed.session_jobs.is_empty() {
+            let message = format!(
+                "Waiting for the session jobs {} to be deleted before deleting the session cluster",
+                observed.session_jobs.join(", ")
+            );
+            if self
+                .draft
+                .status
+                .error
+                .as_deref()
+                .map(error_message)
+                .as_deref()
+                != Some(message.as_str())
+            {
+                self.draft
+                    .notes
+                    .push(Note::warning(Reason::CleanupFailed, message.clone()));
+            }
+            self.draft.status.error = Some(error_json("DeletionBlocked", &message));
+            self.draft.status.lifecycle_state = Some(flink_api::ResourceLifecycleState::Deleting);
+            self.draft.progressing = true;
+            return;
+        }
+        if observed.is_gone() {
+            self.draft.actions.push(Effect::RemoveFinalizer);
+            return;
+        }
+        if let Some(note) = crate::reconcile::cleanup::timed_out(
+            &self.resource.metadata,
+            &self.config,
+            self.ctx.now_ms,
+        ) {
+            self.draft.notes.push(note);
+            self.draft.actions.push(Effect::RemoveFinalizer);
+            return;
+        }
+        if self.draft.status.lifecycle_state != Some(flink_api::ResourceLifecycleState::Deleting) {
+            self.draft.notes.push(Note::normal(
+                Reason::Cleanup,
+                "Cleaning up the Flink cluster",
+            ));
+        }
+        if self.savepoint_on_deletion() {
+            let already = self
+                .draft
+                .status
+                .upgrade
+                .as_ref()
+                .is_some_and(|p| p.restore_path.is_some());
+            if self.secure_state(UpgradeMode::Savepoint).is_none() {
+                return;
+            }
+            if already {
+                return self.tear_down(true);
+            }
+            // The resource is going away: the path stays in the event (and the status until then).
+            let path = self
+                .draft
+                .status
+                .job_status
+                .as_ref()
+                .and_then(|j| j.upgrade_savepoint_path.clone());
+            self.draft.notes.push(Note::normal(
+                Reason::SavepointOnDeletion,
+                format!(
+                    "The job was stopped with savepoint {}",
+                    path.unwrap_or_default()
+                ),
+            ));
+            self.draft.intent = Some(self.draft.status.clone());
+        }
+        self.tear_down(true);
+    }
+
+    /// `kubernetes.operator.job.savepoint-on-deletion` and a running job (or its savepoint
+    /// already under way).
+    pub(super) fn savepoint_on_deletion(&self) -> bool {
+        let enabled = flink_api::config::options::SAVEPOINT_ON_DELETION
+            .in_flat(&self.config)
+            .is_some_and(|v| v == "true");
+        if !enabled || !self.resource.spec.is_application() {
+            return false;
+        }
+        if self
+            .draft
+            .status
+            .upgrade
+            .as_ref()
+            .is_some_and(|p| p.trigger_id.is_some() || p.restore_path.is_some())
+        {
+            return true;
+        }
+        matches!(&self.observed.flink, ObservedFlink::Reachable { jobs, .. }
+            if self.current_job(jobs).is_some_and(|j| j.state == FlinkJobState::Running))
+    }
+}

@@ -1,0 +1,79 @@
+//! Folding what was observed into a FlinkDeployment's status: the JobManager Deployment's
+//! state, the job's, the cluster's version, and why a pod or the job failed.
+
+use super::*;
+
+impl<'a> Decision<'a> {
+    /// Folds the observation into the status: JobManager Deployment, job, cluster info.
+    pub(super) fn observe(&mut self) {
+        let observed = self.observed;
+        let jm_status = match &observed.job_manager {
+            None => None,
+            Some(_) if observed.pod_problem().is_some() => Some(JobManagerDeploymentStatus::Error),
+            Some(jm) if jm.deleting => Some(JobManagerDeploymentStatus::Deploying),
+            Some(jm) if jm.replicas > 0 && jm.ready_replicas >= jm.replicas => {
+                match &observed.flink {
+                    ObservedFlink::Reachable { .. } => Some(JobManagerDeploymentStatus::Ready),
+                    _ => Some(JobManagerDeploymentStatus::DeployedNotReady),
+                }
+            }
+            Some(_) => Some(JobManagerDeploymentStatus::Deploying),
+        };
+        match jm_status {
+            Some(s) => self.draft.status.job_manager_deployment_status = Some(s),
+            None if self.draft.status.job_manager_deployment_status.is_some() => {
+                self.draft.status.job_manager_deployment_status =
+                    Some(JobManagerDeploymentStatus::Missing)
+            }
+            None => {}
+        }
+        if let Some(problem) = &observed.pod_problem() {
+            self.fail(
+                "ClusterDeploymentException",
+                format!("the JobManager or a TaskManager cannot run: {problem}"),
+            );
+        }
+        if let ObservedFlink::Reachable {
+            jobs,
+            flink_version,
+            flink_revision,
+        } = &observed.flink
+        {
+            if let Some(version) = flink_version {
+                self.draft
+                    .status
+                    .cluster_info
+                    .insert("flink-version".into(), version.clone());
+            }
+            if let Some(revision) = flink_revision {
+                self.draft
+                    .status
+                    .cluster_info
+                    .insert("flink-revision".into(), revision.clone());
+            }
+            if self.resource.spec.is_application()
+                && let Some(job) = self.current_job(jobs)
+            {
+                let before = self.draft.status.job_status.as_ref().and_then(|j| j.state);
+                let updated = observe_job(self.draft.status.job_status.as_ref(), job);
+                self.draft
+                    .notes
+                    .extend(status::job_state_change(before, job.state));
+                let reported =
+                    status::reports(self.draft.status.error.as_deref(), "JobFailed", &job.id);
+                match (&observed.job_failure, job.state == FlinkJobState::Failed) {
+                    (Some(why), true) => {
+                        self.fail("JobFailed", format!("job {} failed: {why}", job.id))
+                    }
+                    // Observation skips the exceptions once they are reported.
+                    (None, true) if !reported => self.fail(
+                        "JobFailed",
+                        format!("job {} failed: Flink gave no reason", job.id),
+                    ),
+                    _ => {}
+                }
+                self.draft.status.job_status = Some(updated);
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! A deployed cluster with nothing to change: its stability and the rollback when it does not
+//! become stable, health restarts, the autoscaler's redeploy, recovering a missing JobManager,
+//! and the job's manual and periodic snapshots.
+
+use super::*;
+
+impl<'a> Decision<'a> {
+    /// Nothing to change: keep the deployed cluster as it should be, judge its stability (and
+    /// roll it back when it does not become stable in time) and its health.
+    pub(super) fn steady(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>) {
+        if last
+            .spec
+            .job
+            .as_ref()
+            .is_some_and(|j| j.state == JobState::Suspended)
+        {
+            if !self.observed.is_gone() {
+                self.tear_down(false);
+            }
+            return;
+        }
+        let settings = health::Settings::of(&self.config);
+        if self.observed.job_manager.is_none() {
+            return self.recover_missing(last, &settings);
+        }
+        let application = self.resource.spec.is_application();
+        let job = match &self.observed.flink {
+            ObservedFlink::Reachable { jobs, .. } if application => self.current_job(jobs).cloned(),
+            _ => None,
+        };
+        if let Some(counters) = &self.observed.counters
+            && counters.completed_checkpoints.is_some_and(|n| n > 0)
+            && let Some(health) = self.draft.status.health.as_mut()
+            && !health.checkpointed
+        {
+            health.checkpointed = true;
+        }
+        let healthy = match application {
+            true => job
+                .as_ref()
+                .is_some_and(|j| j.state == FlinkJobState::Running),
+            false => {
+                self.draft.status.job_manager_deployment_status
+                    == Some(JobManagerDeploymentStatus::Ready)
+            }
+        };
+        if application && let Some(job) = &job {
+            let verdict = health::judge(
+                &settings,
+                &mut self.draft.status.health,
+                job,
+                self.observed.counters.as_ref(),
+                self.ctx.now_ms,
+            );
+            if let Some(why) = verdict.restart {
+                return self.restart(last, why);
+            }
+            if let Some(change) = self.autoscaler().and_then(|a| a.redeploy.as_deref())
+                && job.state == FlinkJobState::Running
+            {
+                let mode = last
+                    .spec
+                    .job
+                    .as_ref()
+                    .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+                self.draft.notes.push(Note::normal(
+                    Reason::Scaling,
+                    format!(
+                        "Redeploying the job in {} mode for the autoscaler's parallelism: {change}",
+                        mode.name()
+                    ),
+                ));
+                return self.redeploy_as_next_revision(last);
+            }
+            if let Some(why) = verdict.skipped
+                && self.draft.status.error.is_none()
+            {
+                self.draft
+                    .notes
+                    .push(Note::warning(Reason::HealthCheckSkipped, why));
+            }
+        }
+        if healthy && !self.draft.failed {
+            self.draft.status.error = None;
+        }
+        if healthy && application {
+            self.snapshots();
+        }
+        if self.recorded_stable() {
+            if !healthy {
+                self.draft.progressing = true;
+            }
+            return;
+        }
+        let unmet = match application {
+            true => health::unmet_stability(
+                &settings,
+                job.as_ref(),
+                self.observed.counters.as_ref(),
+                self.ctx.now_ms,
+            ),
+            false if healthy => Vec::new(),
+            false => vec!["the session cluster is not ready".into()],
+        };
+        if unmet.is_empty() {
+            self.draft.mark_stable();
+            return;
+        }
+        self.draft.progressing = true;
+        if healthy {
+            self.draft.waiting = Some(format!("Not stable yet: {}", unmet.join("; ")));
+        }
+        self.maybe_roll_back(last, &settings, &unmet);
+    }
+
+    /// A deployment that did not become stable within the readiness timeout goes back to the
+    /// last stable spec, once (a rolled-back deployment is not rolled back again).
+    pub(super) fn maybe_roll_back(
+        &mut self,
+        last: &ReconciledSpec<FlinkDeploymentSpec>,
+        settings: &health::Settings,
+        unmet: &[String],
+    ) {
+        let stable = match health::rollback(
+            settings,
+            self.draft.status.reconciliation_status.as_ref(),
+            self.draft.status.health.as_ref(),
+            last,
+            self.ctx.now_ms,
+        ) {
+            health::Rollback::No => return,
+            health::Rollback::At(deadline) => {
+                self.draft.requeue_at = Some(deadline);
+                return;
+            }
+            health::Rollback::Due(stable) => stable,
+        };
+        let mut why = unmet.join("; ");
+        if let Some(problem) = &self.observed.pod_problem() {
+            why = format!("{why}; {problem}");
+        }
+        self.roll_back(last, stable, &why, settings.readiness_timeout);
+    }
+
+    /// Redeploys the last stable spec: records it (at this generation, as the next revision)
+    /// with state `ROLLING_BACK`, secures the failing job's state in the stable spec's upgrade
+    /// mode, then tears down and deploys like an upgrade. Ends `ROLLED_BACK`.
+    pub(super) fn roll_back(
+        &mut self,
+        last: &ReconciledSpec<FlinkDeploymentSpec>,
+        stable: ReconciledSpec<FlinkDeploymentSpec>,
+        why: &str,
+        timeout: std::time::Duration,
+    ) {
+        self.draft.notes.push(Note::warning(
+            Reason::Rollback,
+            format!(
+                "Rolling back to the last stable spec (generation {}): not stable within {} s ({why})",
+                stable.generation,
+                timeout.as_secs()
+            ),
+        ));
+        let target = self.draft.record_rollback(last, stable, self.generation());
+        self.replace_deployment(&target);
+    }
+
+    /// Redeploys what runs now (a health restart, a FAILED job with restart.failed) as the next
+    /// revision, securing its state first in its upgrade mode.
+    pub(super) fn restart(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>, why: String) {
+        self.draft
+            .notes
+            .push(Note::warning(Reason::RestartUnhealthyJob, why));
+        self.redeploy_as_next_revision(last);
+    }
+
+    /// Redeploys the spec that runs now as the next revision (with what the context adds to
+    /// it now: the autoscaler's parallelism), securing the job's state first in its upgrade
+    /// mode. After a rollback it stays rolled back (see `Draft::record_restart`).
+    pub(super) fn redeploy_as_next_revision(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>) {
+        let target = self.draft.record_restart(last);
+        self.replace_deployment(&target);
+    }
+
+    pub(super) fn recorded_stable(&self) -> bool {
+        self.draft.recorded_stable()
+    }
+
+    /// Writes the recorded `target` ahead, with the securing of the running job's state as
+    /// the first step of a stateful one, and continues like an upgrade.
+    pub(super) fn replace_deployment(&mut self, target: &ReconciledSpec<FlinkDeploymentSpec>) {
+        let mode = target
+            .spec
+            .job
+            .as_ref()
+            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+        if mode.is_stateful() && target.spec.is_application() {
+            self.draft.status.upgrade = Some(secure::progress(
+                mode,
+                None,
+                target.generation,
+                None,
+                self.ctx.now_ms,
+            ));
+        }
+        self.draft.write_ahead();
+        self.continue_upgrade(target);
+    }
+
+    /// The JobManager Deployment is gone while the job should run: stateless and HA jobs are
+    /// deployed again (HA metadata holds a stateful job's checkpoints); without HA the newest
+    /// checkpoint is unknown, so a person decides.
+    pub(super) fn recover_missing(
+        &mut self,
+        last: &ReconciledSpec<FlinkDeploymentSpec>,
+        settings: &health::Settings,
+    ) {
+        let mode = last
+            .spec
+            .job
+            .as_ref()
+            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+        let ha = flink_api::config::ha_enabled(&last.spec.configuration());
+        let key = flink_api::config::options::JM_DEPLOYMENT_RECOVERY.key;
+        if !settings.jm_recovery {
+            self.fail(
+                "DeploymentMissing",
+                format!("the JobManager Deployment is missing and {key} is false; redeploy it with a new restartNonce"),
+            );
+        } else if !mode.is_stateful() || !last.spec.is_application() {
+            self.draft.notes.push(Note::warning(
+                Reason::RecoverDeployment,
+                "The JobManager Deployment is missing; deploying it again (stateless)",
+            ));
+            self.deploy(last);
+        } else if ha {
+            self.draft.notes.push(Note::warning(
+                Reason::RecoverDeployment,
+                "The JobManager Deployment is missing; deploying it again with the same job id, which resumes from its high availability metadata",
+            ));
+            self.draft.status.upgrade = Some(secure::progress(
+                UpgradeMode::LastState,
+                Some(UpgradeStep::Deploying),
+                last.generation,
+                None,
+                self.ctx.now_ms,
+            ));
+            self.deploy(last);
+        } else {
+            let known = self
+                .draft
+                .status
+                .job_status
+                .as_ref()
+                .and_then(|j| j.upgrade_savepoint_path.clone())
+                .map_or_else(String::new, |p| format!(" (it was deployed from {p})"));
+            self.fail(
+                "DeploymentMissing",
+                format!("the JobManager Deployment is missing and the job has no high availability metadata, so its newest checkpoint is unknown: manual restore required{known}. Set spec.job.initialSavepointPath to the newest retained checkpoint of the job and change spec.job.savepointRedeployNonce"),
+            );
+        }
+    }
+
+    /// Manual and periodic savepoints of the running job, and the history they leave.
+    pub(super) fn snapshots(&mut self) {
+        let ObservedFlink::Reachable { jobs, .. } = &self.observed.flink else {
+            return;
+        };
+        let Some(job) = self.current_job(jobs).cloned() else {
+            return;
+        };
+        let config = render::flink_config(&RenderInput::for_resource(
+            self.resource,
+            &self.resource.spec,
+            self.ctx.defaults,
+        ))
+        .unwrap_or_default();
+        let name = self.name().to_string();
+        self.draft.snapshots(&job_snapshots::RunningJob {
+            uid: self.resource.metadata.uid.as_deref().unwrap_or_default(),
+            cluster: &name,
+            job: &job,
+            spec: self.resource.spec.job.as_ref(),
+            config: &config,
+            owner: (JobKind::FlinkDeployment, &name),
+            savepoint: self.observed.snapshot.as_ref(),
+            checkpoint: self.observed.checkpoint.as_ref(),
+            resources: self.observed.snapshots.as_deref(),
+            now_ms: self.ctx.now_ms,
+        });
+    }
+}

@@ -1,0 +1,372 @@
+//! Deploy, observe, change, suspend, delete: the life of a FlinkDeployment without state to keep.
+
+use super::*;
+
+#[test]
+fn a_new_deployment_records_its_intent_then_applies_the_cluster() {
+    let mut world = app();
+    world.resource.metadata.finalizers = None;
+    let plan = world.reconcile();
+    assert_eq!(plan.actions[0], Effect::AddFinalizer);
+    let intent = plan.intent.as_ref().expect("write-ahead intent");
+    let reconciliation = intent.reconciliation_status.as_ref().expect("recorded");
+    assert_eq!(reconciliation.state, ReconciliationState::Upgrading);
+    assert!(
+        reconciliation
+            .last_reconciled_spec
+            .as_deref()
+            .unwrap_or_default()
+            .contains("\"generation\":1")
+    );
+    let intended_id = intent
+        .job_status
+        .as_ref()
+        .and_then(|j| j.job_id.clone())
+        .expect("job id before submit");
+    assert_eq!(applied_generation(&plan).as_deref(), Some("1"));
+    assert_eq!(
+        world
+            .status()
+            .reconciliation_status
+            .as_ref()
+            .map(|r| r.state),
+        Some(ReconciliationState::Deployed)
+    );
+    assert_eq!(world.job_id(), intended_id);
+    assert_eq!(
+        world.status().job_manager_deployment_status,
+        Some(JobManagerDeploymentStatus::Deploying)
+    );
+    assert!(plan.notes.iter().any(|n| n.reason == "Submit"));
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Deployed);
+}
+
+#[test]
+fn a_crash_after_the_intent_resumes_without_deploying_twice() {
+    let mut world = app();
+    let plan = world.decide();
+    world.resource.status = plan.intent.clone();
+    // The apply happened before the crash: the JobManager Deployment carries generation 1.
+    world.cluster_runs(1, FlinkJobState::Running);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        world
+            .status()
+            .reconciliation_status
+            .as_ref()
+            .map(|r| r.state),
+        Some(ReconciliationState::Deployed)
+    );
+}
+
+#[test]
+fn a_running_job_becomes_stable_and_then_nothing_changes() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty());
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+    assert_eq!(
+        world.status().job_manager_deployment_status,
+        Some(JobManagerDeploymentStatus::Ready)
+    );
+    assert_eq!(
+        world
+            .status()
+            .cluster_info
+            .get("flink-version")
+            .map(String::as_str),
+        Some("2.3.0")
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.message == "Job status changed from RECONCILING to RUNNING"),
+        "{:?}",
+        plan.notes
+    );
+    let before = world.status().clone();
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty() && plan.intent.is_none() && plan.notes.is_empty());
+    assert_eq!(plan.status, before, "an idle reconcile changes nothing");
+    assert_eq!(plan.requeue, Intervals::default().reconcile);
+}
+
+#[test]
+fn a_parallelism_change_tears_down_waits_for_the_pods_then_deploys_the_new_generation() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    let old_id = world.job_id();
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(4));
+    let plan = world.reconcile();
+    assert_eq!(
+        plan.intent
+            .as_ref()
+            .and_then(|s| s.reconciliation_status.as_ref())
+            .map(|r| r.state),
+        Some(ReconciliationState::Upgrading)
+    );
+    assert_eq!(
+        plan.actions,
+        vec![
+            Effect::CancelJob {
+                cluster: "counter".into(),
+                job_id: old_id.clone(),
+                best_effort: true
+            },
+            Effect::DeleteCluster
+        ]
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.reason == "SpecChanged" && n.message.contains("spec.job.parallelism"))
+    );
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Upgrading);
+    // The Deployments are going but a pod is still terminating: no new cluster yet.
+    world.observed = ObservedCluster {
+        pods: 1,
+        ..Default::default()
+    };
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert_eq!(applied_generation(&plan).as_deref(), Some("2"));
+    assert_ne!(world.job_id(), old_id, "a new deployment gets a new job id");
+    world.cluster_runs(2, FlinkJobState::Running);
+    world.reconcile();
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+}
+
+#[test]
+fn suspend_stops_the_cluster_and_resume_deploys_it_again() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    world.edit(|spec| spec.job.as_mut().expect("job").state = flink_api::JobState::Suspended);
+    let plan = world.reconcile();
+    assert!(plan.actions.contains(&Effect::DeleteCluster));
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty());
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Suspended);
+    assert_eq!(
+        world.status().job_status.as_ref().and_then(|j| j.state),
+        Some(FlinkJobState::Suspended)
+    );
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty() && plan.notes.is_empty(),
+        "a suspended deployment stays quiet"
+    );
+    world.edit(|spec| spec.job.as_mut().expect("job").state = flink_api::JobState::Running);
+    let plan = world.reconcile();
+    assert_eq!(applied_generation(&plan).as_deref(), Some("3"));
+    assert!(plan.notes.iter().any(|n| n.message.contains("resuming")));
+}
+
+#[test]
+fn an_invalid_edit_is_reported_and_the_running_job_is_kept() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    let recorded = world.status().reconciliation_status.clone();
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(0));
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        world.status().reconciliation_status,
+        recorded,
+        "the last valid spec stays recorded"
+    );
+    let error = world.status().error.clone().expect("error in status");
+    assert!(
+        error.contains("spec.job.parallelism") && error.contains("keeps running"),
+        "{error}"
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.reason == "ValidationError" && n.warning)
+    );
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+    let plan = world.reconcile();
+    assert!(
+        plan.notes.is_empty(),
+        "the same error is not announced twice"
+    );
+}
+
+#[test]
+fn a_crash_looping_job_manager_is_reported_without_a_hot_loop() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.observed.flink = ObservedFlink::NotAsked;
+    world.observed.waiting = vec![crash_looping()];
+    let plan = world.reconcile();
+    assert_eq!(
+        world.status().job_manager_deployment_status,
+        Some(JobManagerDeploymentStatus::Error)
+    );
+    assert!(
+        world
+            .status()
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("CrashLoopBackOff")
+    );
+    assert_eq!(plan.requeue, Intervals::default().reconcile);
+}
+
+#[test]
+fn a_resource_whose_tenant_cannot_be_told_is_held_like_an_invalid_spec() {
+    let mut world = app();
+    world.tenancy = Some(flink_api::validation::FieldError::new(
+        "metadata.labels.example.com/tenant",
+        "is not set in namespace shared, which tenants share; set the label example.com/tenant to one of a, b",
+    ));
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "nothing deployed: {:?}",
+        plan.actions
+    );
+    let error = world.status().error.clone().unwrap_or_default();
+    assert!(
+        error.contains("metadata.labels.example.com/tenant"),
+        "{error}"
+    );
+    world.tenancy = None;
+    let plan = world.reconcile();
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| matches!(a, Effect::ApplyCluster(_))),
+        "deployed once the label is fixed: {:?}",
+        plan.actions
+    );
+}
+
+#[test]
+fn a_deletion_whose_cluster_never_goes_gives_up_after_the_cleanup_timeout() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    world.delete();
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.contains(&Effect::DeleteCluster),
+        "{:?}",
+        plan.actions
+    );
+    // The cluster's pods never go (a node lost, a stuck finalizer of their own).
+    world.now += 299_000;
+    let plan = world.reconcile();
+    assert!(!plan.actions.contains(&Effect::RemoveFinalizer));
+    world.now += 2_000;
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Effect::RemoveFinalizer]);
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.warning && n.reason == "CleanupFailed" && n.message.contains("300 s")),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn deleting_a_session_cluster_waits_for_its_session_jobs_then_cleans_up() {
+    let mut world = app();
+    world.resource.spec.job = None;
+    world.reconcile();
+    world.observed = ObservedCluster {
+        job_manager: Some(ObservedDeployment {
+            generation: Some(1),
+            revision: 0,
+            replicas: 1,
+            ready_replicas: 1,
+            deleting: false,
+        }),
+        pods: 1,
+        session_jobs: vec!["job-a".into()],
+        ..Default::default()
+    };
+    world.delete();
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty());
+    assert!(plan.notes.iter().any(|n| n.message.contains("job-a")));
+    world.observed.session_jobs.clear();
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Effect::RemoveFinalizer]);
+}
+
+#[test]
+fn a_new_restart_nonce_redeploys_and_ignored_fields_do_not() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    world.edit(|spec| {
+        spec.flink_configuration
+            .get_or_insert_default()
+            .set("kubernetes.operator.reconcile.interval", "30s")
+    });
+    let plan = world.reconcile();
+    assert_eq!(world.status().error, None);
+    assert!(
+        plan.actions.is_empty(),
+        "operator settings do not redeploy: {:?}",
+        plan.actions
+    );
+    let recorded = world
+        .status()
+        .reconciliation_status
+        .as_ref()
+        .and_then(|r| r.last_reconciled_spec.clone())
+        .unwrap_or_default();
+    assert!(recorded.contains("\"generation\":2"), "{recorded}");
+    world.edit(|spec| spec.restart_nonce = Some(7));
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.contains(&Effect::DeleteCluster),
+        "{:?}",
+        plan.actions
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.message.contains("spec.restartNonce"))
+    );
+}
+
+#[test]
+fn containers_that_only_wait_their_turn_are_no_problem() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.observed.waiting = vec![flink_operator::reconcile::observed::WaitingContainer {
+        reason: "ContainerCreating".into(),
+        message: None,
+        ..crash_looping()
+    }];
+    world.reconcile();
+    assert_eq!(world.status().error, None);
+    assert_ne!(
+        world.status().job_manager_deployment_status,
+        Some(JobManagerDeploymentStatus::Error)
+    );
+}

@@ -1,0 +1,105 @@
+//! Manual and periodic snapshots of a running deployment.
+
+use super::*;
+
+#[test]
+fn a_checkpoint_nonce_triggers_one_checkpoint_recorded_before_the_request() {
+    // Snapshots kept in the status (upstream's legacy way).
+    let mut world = with_settings(
+        flink_api::UpgradeMode::LastState,
+        &[("kubernetes.operator.snapshot.resource.enabled", "false")],
+    );
+    world.reconcile();
+    world
+        .resource
+        .spec
+        .job
+        .as_mut()
+        .expect("job")
+        .checkpoint_trigger_nonce = Some(4);
+    let plan = world.reconcile();
+    let trigger = match &plan.actions[..] {
+        [Effect::TriggerCheckpoint { trigger_id, .. }] => trigger_id.clone(),
+        other => panic!("expected one checkpoint trigger, got {other:?}"),
+    };
+    let recorded = |status: &flink_api::FlinkDeploymentStatus| {
+        status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.checkpoint_info.as_ref())
+            .and_then(|i| i.trigger_id.clone())
+    };
+    assert_eq!(
+        plan.intent.as_ref().and_then(recorded),
+        Some(trigger.clone()),
+        "written ahead"
+    );
+    let needs =
+        flink_operator::reconcile::deployment::observation_needs(&world.resource, &BTreeMap::new());
+    assert_eq!(needs.checkpoint.map(|(_, t)| t), Some(trigger));
+    world.observed.checkpoint = Some(ObservedOperation::Completed("file:/tmp/cp/chk-3".into()));
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let info = world
+        .status()
+        .job_status
+        .as_ref()
+        .and_then(|j| j.checkpoint_info.clone())
+        .expect("checkpoint info");
+    assert_eq!(info.trigger_id, None);
+    assert_eq!(info.last_checkpoint.and_then(|c| c.trigger_nonce), Some(4));
+    world.observed.checkpoint = None;
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "the nonce asks once: {:?}",
+        plan.actions
+    );
+}
+
+#[test]
+fn a_savepoint_nonce_becomes_one_flinkstatesnapshot_of_the_deployment() {
+    let mut world = stateful(flink_api::UpgradeMode::LastState);
+    world.reconcile();
+    let needs = |world: &World| {
+        flink_operator::reconcile::deployment::observation_needs(&world.resource, &world.defaults)
+    };
+    assert!(!needs(&world).snapshot_resources, "nothing due: not listed");
+    world
+        .resource
+        .spec
+        .job
+        .as_mut()
+        .expect("job")
+        .savepoint_trigger_nonce = Some(9);
+    assert!(needs(&world).snapshot_resources);
+    // Observation listed the job's snapshots: none.
+    world.observed.snapshots = Some(Vec::new());
+    let plan = world.reconcile();
+    let [Effect::CreateSnapshot(snapshot)] = &plan.actions[..] else {
+        panic!("expected one snapshot resource, got {:?}", plan.actions);
+    };
+    let spec = &snapshot.spec;
+    assert_eq!(
+        spec.job_reference.as_ref().and_then(|r| r.name.as_deref()),
+        Some("counter")
+    );
+    assert_eq!(
+        spec.savepoint.as_ref().and_then(|s| s.path.as_deref()),
+        Some("file:///tmp/sp")
+    );
+    assert!(plan.intent.is_none(), "no trigger is written ahead");
+    assert!(plan.notes.iter().any(|n| n.reason == "SnapshotCreated"));
+    // The status remembers the nonce: observation stops listing, nothing more is created.
+    assert!(!needs(&world).snapshot_resources);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let info = world
+        .status()
+        .job_status
+        .as_ref()
+        .and_then(|j| j.savepoint_info.clone())
+        .expect("savepoint info");
+    assert_eq!(info.trigger_nonce, Some(9));
+    assert_eq!(info.trigger_id, None);
+}
