@@ -129,20 +129,22 @@ pub fn decide(
         d.draft.actions.push(Effect::AddFinalizer);
     }
     d.observe();
-    let Ok(last) = d.draft.last_reconciled::<FlinkSessionJobSpec>() else {
+    let checked = d.draft.recorded_and_valid::<FlinkSessionJobSpec>(
+        |last| {
+            let mut errors = flink_api::validation::session_job(resource, ctx.validation);
+            if let Some(last) = last {
+                errors.extend(flink_api::validation::session_job_change(
+                    last,
+                    &resource.spec,
+                ));
+            }
+            errors
+        },
+        ctx.tenancy,
+    );
+    let Ok(last) = checked else {
         return d.finish();
     };
-    let mut errors = flink_api::validation::session_job(resource, ctx.validation);
-    errors.extend(ctx.tenancy.cloned());
-    if let Some(last) = &last {
-        errors.extend(flink_api::validation::session_job_change(
-            &last.spec,
-            &resource.spec,
-        ));
-    }
-    if !d.draft.valid(&errors, last.is_some()) {
-        return d.finish();
-    }
     let cluster = resource.spec.deployment_name.clone().unwrap_or_default();
     match &observed.cluster {
         SessionCluster::Missing => {
@@ -401,26 +403,20 @@ impl<'a> Decision<'a> {
             }
             return self.steady(last);
         }
-        let Some(mode) = self.draft.start_upgrade(&job::UpgradeStart {
+        let Some(job::Started {
+            mode,
+            was_suspended,
+        }) = self.draft.start_upgrade(&job::UpgradeStart {
             fields: &diff.fields(DiffClass::Upgrade),
             from: last.spec.job.as_ref(),
             to: spec.job.as_ref(),
             policy: self.ctx.upgrade_policy,
-        }) else {
+        })
+        else {
             return;
         };
-        let was_suspended = last
-            .spec
-            .job
-            .as_ref()
-            .is_some_and(|j| j.state == JobState::Suspended);
         if mode.is_stateful() && was_suspended {
-            let path = self
-                .draft
-                .status
-                .job_status
-                .as_ref()
-                .and_then(|j| j.upgrade_savepoint_path.clone());
+            let path = self.draft.secured_path();
             self.draft.status.upgrade =
                 Some(self.progress(mode, Some(UpgradeStep::StoppingCluster), path));
         } else if mode.is_stateful() && self.secure(mode).is_none() {
@@ -487,12 +483,7 @@ impl<'a> Decision<'a> {
             self.draft.status.upgrade = Some(progress);
             return Some(());
         }
-        let started_from = self
-            .draft
-            .status
-            .job_status
-            .as_ref()
-            .and_then(|j| j.upgrade_savepoint_path.clone());
+        let started_from = self.draft.secured_path();
         let Some(job) = self.recorded_job().cloned() else {
             // A rollback of a job whose submission never took: its state is still what it was
             // to start from.

@@ -65,12 +65,7 @@ impl<'a> Decision<'a> {
                 return self.tear_down(true);
             }
             // The resource is going away: the path stays in the event (and the status until then).
-            let path = self
-                .draft
-                .status
-                .job_status
-                .as_ref()
-                .and_then(|j| j.upgrade_savepoint_path.clone());
+            let path = self.draft.secured_path();
             self.draft.notes.push(Note::normal(
                 Reason::SavepointOnDeletion,
                 format!(

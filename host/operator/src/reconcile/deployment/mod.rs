@@ -105,20 +105,22 @@ pub fn decide(
             status::record_policy(&mut d.draft.status.policies, policy.clone());
         }
     }
-    let Ok(last) = d.draft.last_reconciled::<FlinkDeploymentSpec>() else {
+    let checked = d.draft.recorded_and_valid::<FlinkDeploymentSpec>(
+        |last| {
+            let mut errors = flink_api::validation::deployment(resource);
+            if let Some(last) = last {
+                errors.extend(flink_api::validation::deployment_change(
+                    last,
+                    &resource.spec,
+                ));
+            }
+            errors
+        },
+        ctx.tenancy,
+    );
+    let Ok(last) = checked else {
         return d.finish();
     };
-    let mut errors = flink_api::validation::deployment(resource);
-    errors.extend(ctx.tenancy.cloned());
-    if let Some(last) = &last {
-        errors.extend(flink_api::validation::deployment_change(
-            &last.spec,
-            &resource.spec,
-        ));
-    }
-    if !d.draft.valid(&errors, last.is_some()) {
-        return d.finish();
-    }
     match last {
         None => d.first_deployment(),
         Some(last)

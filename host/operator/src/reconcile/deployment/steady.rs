@@ -248,10 +248,7 @@ impl<'a> Decision<'a> {
         } else {
             let known = self
                 .draft
-                .status
-                .job_status
-                .as_ref()
-                .and_then(|j| j.upgrade_savepoint_path.clone())
+                .secured_path()
                 .map_or_else(String::new, |p| format!(" (it was deployed from {p})"));
             self.fail(
                 "DeploymentMissing",

@@ -297,19 +297,18 @@ impl<'a> Decision<'a> {
 
     pub(super) fn upgrade(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>, fields: &str) {
         let spec = self.resource.spec.clone();
-        let Some(mode) = self.draft.start_upgrade(&job::UpgradeStart {
+        let Some(job::Started {
+            mode,
+            was_suspended,
+        }) = self.draft.start_upgrade(&job::UpgradeStart {
             fields,
             from: last.spec.job.as_ref(),
             to: spec.job.as_ref(),
             policy: self.ctx.upgrade_policy,
-        }) else {
+        })
+        else {
             return;
         };
-        let was_suspended = last
-            .spec
-            .job
-            .as_ref()
-            .is_some_and(|j| j.state == JobState::Suspended);
         let target = ReconciledSpec {
             spec: spec.clone(),
             generation: self.generation(),
@@ -319,12 +318,7 @@ impl<'a> Decision<'a> {
         let running_cluster = self.observed.job_manager.is_some();
         if mode.is_stateful() && spec.is_application() && was_suspended {
             // Resume from what the suspension secured.
-            let path = self
-                .draft
-                .status
-                .job_status
-                .as_ref()
-                .and_then(|j| j.upgrade_savepoint_path.clone());
+            let path = self.draft.secured_path();
             self.draft.status.upgrade =
                 Some(self.progress(mode, UpgradeStep::StoppingCluster, path));
         } else if mode.is_stateful() && spec.is_application() && running_cluster {

@@ -221,6 +221,35 @@ impl<S: JobStatusParts> Draft<S> {
         }
     }
 
+    /// Where the job's state was last secured (`jobStatus.upgradeSavepointPath`): what a
+    /// resumed job restores from; kept once recorded.
+    pub fn secured_path(&self) -> Option<String> {
+        self.status
+            .job_status()
+            .and_then(|j| j.upgrade_savepoint_path.clone())
+    }
+
+    /// The recorded spec, read, and the spec checked against it (`errors`: the kind's own
+    /// rules and its change rules, given the recorded spec) and the tenancy: what every
+    /// reconcile of a job starts with once observed. `Err` when it cannot go on; the status
+    /// says why.
+    pub fn recorded_and_valid<Spec>(
+        &mut self,
+        errors: impl FnOnce(Option<&Spec>) -> Vec<FieldError>,
+        tenancy: Option<&FieldError>,
+    ) -> Result<Option<ReconciledSpec<Spec>>, Held>
+    where
+        Spec: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let last = self.last_reconciled::<Spec>()?;
+        let mut errors = errors(last.as_ref().map(|l| &l.spec));
+        errors.extend(tenancy.cloned());
+        match self.valid(&errors, last.is_some()) {
+            true => Ok(last),
+            false => Err(Held),
+        }
+    }
+
     pub fn job_status(&mut self) -> &mut JobStatus {
         self.status
             .parts()
@@ -231,7 +260,7 @@ impl<S: JobStatusParts> Draft<S> {
     /// The spec recorded as deployed (or being deployed). An unreadable record (edited by
     /// hand, or written by something else) is an error that names the fix: nothing can be
     /// decided without knowing what runs.
-    pub fn last_reconciled<Spec>(&mut self) -> Result<Option<ReconciledSpec<Spec>>, Unreadable>
+    pub fn last_reconciled<Spec>(&mut self) -> Result<Option<ReconciledSpec<Spec>>, Held>
     where
         Spec: serde::Serialize + serde::de::DeserializeOwned,
     {
@@ -247,7 +276,7 @@ impl<S: JobStatusParts> Draft<S> {
                     "ReconciliationError",
                     format!("status.reconciliationStatus.lastReconciledSpec: {why}; the operator cannot tell what is deployed. Delete and recreate the resource, or restore the status"),
                 );
-                Err(Unreadable)
+                Err(Held)
             }
         }
     }
@@ -278,7 +307,7 @@ impl<S: JobStatusParts> Draft<S> {
     /// suspension or a resumption) is put to the tenant's upgrade strategy first, which may
     /// choose the mode, hold it or refuse it; then the `SpecChanged` event says what is done,
     /// and a switch from a stateful mode to stateless warns that the state is dropped.
-    pub fn start_upgrade(&mut self, start: &UpgradeStart) -> Option<UpgradeMode> {
+    pub fn start_upgrade(&mut self, start: &UpgradeStart) -> Option<Started> {
         let mode_of =
             |job: Option<&JobSpec>| job.map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
         let suspended = |job: Option<&JobSpec>| job.is_some_and(|j| j.state == JobState::Suspended);
@@ -287,7 +316,10 @@ impl<S: JobStatusParts> Draft<S> {
         // is told); the operator itself never falls back to stateless.
         let mut mode = mode_of(start.to);
         if self.status.upgrade().is_some() {
-            return Some(mode);
+            return Some(Started {
+                mode,
+                was_suspended,
+            });
         }
         let action = match (was_suspended, suspending) {
             (true, false) => "resuming the job",
@@ -313,7 +345,10 @@ impl<S: JobStatusParts> Draft<S> {
                 "upgradeMode is now stateless: this upgrade starts the job from empty state",
             ));
         }
-        Some(mode)
+        Some(Started {
+            mode,
+            was_suspended,
+        })
     }
 
     /// Folds in one step of securing a job's state (`secure::secure_job` advanced `progress`
@@ -450,9 +485,10 @@ impl<S: JobStatusParts> Draft<S> {
     }
 }
 
-/// The record of what is deployed cannot be read (the status error says so).
+/// The reconcile cannot go on: the record of what is deployed cannot be read, or the spec is
+/// not valid (the status error says which).
 #[derive(Debug)]
-pub struct Unreadable;
+pub struct Held;
 
 /// An upgrade about to start, as [`Draft::start_upgrade`] needs it.
 pub struct UpgradeStart<'a> {
@@ -463,6 +499,13 @@ pub struct UpgradeStart<'a> {
     pub to: Option<&'a JobSpec>,
     /// The tenant's upgrade-strategy verdict, when the tenant has one.
     pub policy: Option<&'a UpgradePolicy>,
+}
+
+/// An upgrade that goes ahead: in which mode, and whether it resumes a suspended job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Started {
+    pub mode: UpgradeMode,
+    pub was_suspended: bool,
 }
 
 /// The job whose state was secured, as the history of snapshots needs it.
