@@ -1127,20 +1127,29 @@ fn a_missing_jar_ends_in_a_clear_status_without_a_hot_loop(suite: &Suite) -> Res
 // ---- stateful: the example job's count proves where its state came from ----
 
 /// The job's running count (the counter's `count.runningCount` gauge summed over subtasks).
+/// A job just submitted is INITIALIZING with no vertices yet (seen on Flink 2.3 right after a
+/// stateless upgrade): its graph is waited for, up to 60 s.
 async fn count_of(client: &FlinkClient, job: &str) -> Result<f64, String> {
     let id = JobId::parse(job).map_err(|e| e.to_string())?;
-    let details = client.job_details(&id).await.map_err(|e| e.to_string())?;
-    let vertex = details
-        .vertices
-        .iter()
-        .find(|v| v.name.starts_with("count"))
-        .ok_or_else(|| {
-            format!(
-                "no count vertex in job {job} ({:?}): {:?}",
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let vertex = loop {
+        let details = client.job_details(&id).await.map_err(|e| e.to_string())?;
+        if let Some(vertex) = details
+            .vertices
+            .iter()
+            .find(|v| v.name.starts_with("count"))
+        {
+            break vertex.clone();
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "no count vertex in job {job} ({:?}) within 60 s: {:?}",
                 details.state,
                 details.vertices.iter().map(|v| &v.name).collect::<Vec<_>>()
-            )
-        })?;
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     let metrics = client
         .vertex_metrics_when_present(
             &id,
