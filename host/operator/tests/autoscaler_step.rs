@@ -158,7 +158,10 @@ impl World {
                 Effect::SetResourceRequirements { requirements, .. } => {
                     self.requirements = requirements.clone();
                 }
-                Effect::ScaleTaskManagers { replicas } => self.task_manager_replicas = *replicas,
+                Effect::ScaleTaskManagers { replicas }
+                | Effect::ReleaseTaskManagers { replicas, .. } => {
+                    self.task_manager_replicas = *replicas
+                }
                 _ => {}
             }
         }
@@ -310,11 +313,11 @@ fn idle_task_managers_beyond_the_need_are_marked_then_let_go() {
     let marks: Vec<(String, Option<String>)> = step
         .actions
         .iter()
-        .filter_map(|a| match a {
-            Effect::SetPodDeletionCost { pod, cost } => Some((pod.clone(), cost.clone())),
+        .find_map(|a| match a {
+            Effect::ReleaseTaskManagers { marks, .. } => Some(marks.clone()),
             _ => None,
         })
-        .collect();
+        .expect("idle TaskManagers are released");
     assert_eq!(
         marks,
         [
@@ -379,4 +382,53 @@ fn unusable_settings_pause_the_autoscaler_and_say_why() {
         "{}",
         note.message
     );
+}
+
+#[test]
+fn task_managers_running_other_memory_than_tuned_are_redeployed_from_any_sample() {
+    // Asked on every sample until they run what memory tuning chose, not only on samples
+    // that make a scaling decision (a redeploy not acted on is asked for again).
+    let mut world = World::new();
+    world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default()
+        .set("job.autoscaler.memory.tuning.enabled", "true");
+    let Enabled::On(settings) = step::enabled(&world.resource, &BTreeMap::new()) else {
+        panic!("autoscaled");
+    };
+    world.settings = *settings;
+    let state = AutoscalerState {
+        memory: Some(flink_autoscaler::memory::MemoryRecommendation {
+            process: 600 << 20,
+            heap: 0,
+            managed: 0,
+            network: 0,
+            metaspace: 0,
+            set: BTreeMap::new(),
+            remove: Vec::new(),
+        }),
+        ..AutoscalerState::default()
+    };
+    world.stored = Some(StoredState {
+        packed: Some(pack(&state)),
+        nonce: None,
+    });
+    world.task_managers = Some(vec![TaskManagerSummary {
+        id: "tm-a".into(),
+        slots_number: 1,
+        free_slots: 0,
+        memory_configuration: Some(flink_rest::TaskManagerMemoryConfiguration {
+            total_process_memory: Some(1 << 30),
+        }),
+    }]);
+    for second in [100, 101] {
+        let step = world.step(second, Some(0.5));
+        let redeploy = step.view.and_then(|v| v.redeploy).unwrap_or_default();
+        assert!(
+            redeploy.contains("TaskManager memory 1073741824 -> 629145600"),
+            "sample at {second} s: {redeploy:?}"
+        );
+    }
 }

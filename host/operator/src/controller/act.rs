@@ -62,7 +62,13 @@ where
     if written.is_null() {
         written = json!({});
     }
-    let needs_fence = plan.intent.is_none() && plan.actions.iter().any(|a| !writes_the_resource(a));
+    // The autoscaler's state is written before the intent, unfenced, as it was before plans
+    // carried it (see below); it needs no fence.
+    let needs_fence = plan.intent.is_none()
+        && plan
+            .actions
+            .iter()
+            .any(|a| !writes_the_resource(a) && !matches!(a, Effect::StoreAutoscalerState(_)));
     let mut actions = plan.actions.into_iter().peekable();
     // Every write to the resource carries the resourceVersion the plan was decided from (then
     // the one each write returned): a stale decision, e.g. of a replica that lost the
@@ -83,6 +89,36 @@ where
         .await?;
     }
     let redactor = ctx.redactor(resource);
+    // The autoscaler's state next: a rescale is recorded before it is asked for, and a redeploy
+    // for the autoscaler (this plan's intent) renders what was recorded. When it cannot be
+    // stored, the autoscaler's other writes are not made either (the next sample decides
+    // again); the deployment's own go ahead.
+    let mut autoscaler_held = false;
+    if let Some(store) = actions.next_if(|a| matches!(a, Effect::StoreAutoscalerState(_)))
+        && let Err(error) = run(
+            ctx,
+            resource,
+            &api,
+            &namespace,
+            store,
+            finalizer,
+            &mut version,
+        )
+        .await
+    {
+        autoscaler_held = true;
+        let message = redactor.scrub(&error.to_string());
+        tracing::warn!(error = %message, "cannot store the autoscaler state");
+        publish(
+            ctx,
+            resource,
+            &[Note::warning(
+                Reason::ScalingLimited,
+                format!("The autoscaler's state could not be stored ({message}); nothing of this step was applied, the next sample decides again"),
+            )],
+        )
+        .await;
+    }
     if let Some(intent) = &plan.intent {
         write_status(&api, &name, &mut written, intent, &redactor, &mut version).await?;
     } else if needs_fence {
@@ -92,6 +128,9 @@ where
     }
     for action in actions {
         let not_fatal = action.failure_does_not_stop();
+        if autoscaler_held && not_fatal.is_some() {
+            continue;
+        }
         if let Err(error) = run(
             ctx,
             resource,
@@ -110,7 +149,10 @@ where
                 publish(
                     ctx,
                     resource,
-                    &[Note::warning(reason, format!("The autoscaler's change did not take: {message}; the next sample tries again"))],
+                    &[Note::warning(
+                        reason,
+                        format!("The autoscaler's change did not take: {message}"),
+                    )],
                 )
                 .await;
                 continue;
@@ -435,10 +477,21 @@ where
                 )
                 .await?;
         }
-        Effect::SetPodDeletionCost { pod, cost } => {
+        Effect::ReleaseTaskManagers { marks, replicas } => {
             let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-            let patch = json!({"metadata": {"annotations": {POD_DELETION_COST: cost}}});
-            pods.patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))
+            for (pod, cost) in marks {
+                let patch = json!({"metadata": {"annotations": {POD_DELETION_COST: cost}}});
+                pods.patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?;
+            }
+            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+            let patch = json!({"spec": {"replicas": replicas}});
+            deployments
+                .patch(
+                    &render::task_manager_name(&name),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
                 .await?;
         }
     }

@@ -254,6 +254,10 @@ async fn reconcile_deployment(
             .policies
             .pod_templates(&resource, plan, decide_ctx.now_ms)
             .await;
+        let plan = match &autoscaler {
+            Some(step) => crate::reconcile::autoscaling::step::with_step(plan, step),
+            None => plan,
+        };
         let state = state_name(&plan.status.lifecycle_state);
         let status = resource.status.as_ref();
         let tracked = Tracked::new(DEPLOYMENT, state);

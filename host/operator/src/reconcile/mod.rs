@@ -103,11 +103,13 @@ pub enum Effect {
     ScaleTaskManagers {
         replicas: u32,
     },
-    /// Mark a TaskManager pod for its ReplicaSet to delete first
-    /// (`controller.kubernetes.io/pod-deletion-cost`), or clear the mark (`None`).
-    SetPodDeletionCost {
-        pod: String,
-        cost: Option<String>,
+    /// Let idle TaskManagers go: mark each pod of `marks` for its ReplicaSet to delete first
+    /// (`controller.kubernetes.io/pod-deletion-cost`), or clear an earlier mark (`None`), then
+    /// set the TaskManager Deployment's replicas. One effect, because the replicas must not
+    /// drop unless every mark took: the ReplicaSet would delete a busy TaskManager.
+    ReleaseTaskManagers {
+        marks: Vec<(String, Option<String>)>,
+        replicas: u32,
     },
 }
 
@@ -121,7 +123,7 @@ impl Effect {
             Effect::StoreAutoscalerState(_)
             | Effect::SetResourceRequirements { .. }
             | Effect::ScaleTaskManagers { .. }
-            | Effect::SetPodDeletionCost { .. } => Some(Reason::ScalingLimited),
+            | Effect::ReleaseTaskManagers { .. } => Some(Reason::ScalingLimited),
             _ => None,
         }
     }

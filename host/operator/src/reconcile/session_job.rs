@@ -130,17 +130,9 @@ pub fn decide(
     }
     d.observe();
     let checked = d.draft.recorded_and_valid::<FlinkSessionJobSpec>(
-        |last| {
-            let mut errors = flink_api::validation::session_job(resource, ctx.validation);
-            if let Some(last) = last {
-                errors.extend(flink_api::validation::session_job_change(
-                    last,
-                    &resource.spec,
-                ));
-            }
-            errors
-        },
+        flink_api::validation::session_job(resource, ctx.validation),
         ctx.tenancy,
+        |last| flink_api::validation::session_job_change(last, &resource.spec),
     );
     let Ok(last) = checked else {
         return d.finish();

@@ -111,10 +111,11 @@ fn a_job_that_cannot_rescale_in_place_is_redeployed_through_a_savepoint_at_the_c
 }
 
 #[test]
-fn the_autoscalers_writes_and_events_are_carried_out_with_the_plan() {
-    // Every write is in the plan: the autoscaler's step hands its state, rescale and
-    // TaskManager writes to the deployment's decision instead of making them itself.
-    let mut world = with_settings(
+fn the_autoscalers_writes_and_events_join_the_plan_even_a_held_one() {
+    // Every write is in a plan: the autoscaler's step hands its state, rescale and TaskManager
+    // writes to the deployment's plan (after the pod-template plugin had its say, so a plan
+    // held for that plugin still carries them) instead of making them itself.
+    let world = with_settings(
         flink_api::UpgradeMode::Savepoint,
         &[("job.autoscaler.enabled", "true")],
     );
@@ -130,7 +131,7 @@ fn the_autoscalers_writes_and_events_are_carried_out_with_the_plan() {
             requirements: Default::default(),
         },
     ];
-    world.autoscaler = Some(AutoscalerStep {
+    let step = AutoscalerStep {
         view: Some(AutoscalerView::default()),
         actions: writes.clone(),
         notes: vec![flink_operator::reconcile::Note::normal(
@@ -138,13 +139,37 @@ fn the_autoscalers_writes_and_events_are_carried_out_with_the_plan() {
             "Rescaling in place: count 1 -> 2",
         )],
         log: Vec::new(),
-    });
-    let plan = world.reconcile();
-    assert_eq!(plan.actions, writes);
-    assert!(reasons(&plan).contains(&"Scaling"), "{:?}", plan.notes);
+    };
+    let mut deploying = app();
+    deploying.resource.metadata.finalizers = None;
+    let plan = with_step(deploying.decide(), &step);
+    assert_eq!(plan.actions[0], Effect::AddFinalizer);
+    assert_eq!(
+        plan.actions[1..4],
+        writes[..],
+        "right after the finalizer, the state first"
+    );
+    assert!(
+        matches!(plan.actions[4], Effect::ApplyCluster(_)),
+        "{:?}",
+        plan.actions
+    );
+    assert_eq!(reasons(&plan)[0], "Scaling", "{:?}", plan.notes);
+    // A plan the pod-template plugin held keeps only its finalizer, and still the step.
+    let held = flink_operator::reconcile::pod_templates::apply_outcomes(
+        deploying.decide(),
+        &Default::default(),
+        flink_api::PolicyDecision::default(),
+        &[flink_operator::reconcile::pod_templates::PodOutcome::Held(
+            "the plugin trapped".into(),
+        )],
+    );
+    let plan = with_step(held, &step);
+    assert_eq!(plan.actions[0], Effect::AddFinalizer);
+    assert_eq!(plan.actions[1..], writes[..]);
     assert!(
         writes.iter().all(|a| a.failure_does_not_stop().is_some()),
-        "a failed autoscaler write does not stop the deployment's own actions"
+        "a failed autoscaler write does not stop the deployment's own effects"
     );
     assert_eq!(Effect::DeleteCluster.failure_does_not_stop(), None);
 }

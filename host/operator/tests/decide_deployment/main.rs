@@ -12,7 +12,7 @@ mod upgrade_strategy;
 use flink_api::deployment::JobManagerDeploymentStatus;
 use flink_api::{FlinkDeployment, FlinkJobState, ReconciliationState, ResourceLifecycleState};
 use flink_operator::reconcile::autoscaling::AutoscalerView;
-use flink_operator::reconcile::autoscaling::step::AutoscalerStep;
+use flink_operator::reconcile::autoscaling::step::{AutoscalerStep, with_step};
 use flink_operator::reconcile::deployment::{DecideContext, FINALIZER, decide};
 use flink_operator::reconcile::observed::{
     ObservedCheckpoint, ObservedCluster, ObservedDeployment, ObservedFlink, ObservedJob,

@@ -11,7 +11,7 @@ use super::{
     is_adaptive, memory_redeploy, notes_of, redeploy_needed, resolve, state_config_map, status_of,
     summary_of,
 };
-use crate::reconcile::{Effect, Note, Reason};
+use crate::reconcile::{Effect, Note, Plan, Reason};
 use crate::render;
 use flink_api::FlinkDeployment;
 use flink_api::deployment::KubernetesDeploymentMode;
@@ -168,6 +168,17 @@ impl AutoscalerStep {
             ..Self::default()
         }
     }
+}
+
+/// `plan` with the autoscaler's writes and events: its effects right after a leading
+/// `AddFinalizer` (its state first; `act` stores it before anything else), its events first.
+/// Added after the pod-template plugin had its say, so a plan held for the plugin still
+/// carries the autoscaler's step, which does not depend on it.
+pub fn with_step<S>(mut plan: Plan<S>, step: &AutoscalerStep) -> Plan<S> {
+    let at = usize::from(plan.actions.first() == Some(&Effect::AddFinalizer));
+    plan.actions.splice(at..at, step.actions.iter().cloned());
+    plan.notes.splice(0..0, step.notes.iter().cloned());
+    plan
 }
 
 /// A step taken up to the point where the tenant's scaling plugin is asked.
@@ -343,18 +354,17 @@ impl<'a> Begun<'a> {
         if released.is_empty() {
             return;
         }
-        for pod in pods {
-            let cost = released
-                .contains(&pod.name)
-                .then(|| RELEASE_COST.to_string());
-            if cost.is_some() || pod.marked {
-                self.actions.push(Effect::SetPodDeletionCost {
-                    pod: pod.name.clone(),
-                    cost,
-                });
-            }
-        }
-        self.actions.push(Effect::ScaleTaskManagers {
+        let marks = pods
+            .iter()
+            .filter_map(|pod| {
+                let cost = released
+                    .contains(&pod.name)
+                    .then(|| RELEASE_COST.to_string());
+                (cost.is_some() || pod.marked).then(|| (pod.name.clone(), cost))
+            })
+            .collect();
+        self.actions.push(Effect::ReleaseTaskManagers {
+            marks,
             replicas: running - released.len() as u32,
         });
         self.notes.push(Note::normal(
@@ -398,7 +408,11 @@ impl<'a> Begun<'a> {
         if let (Some(job), Some(report)) = (self.input.sampled.clone(), self.report.clone()) {
             let decided = match report.decision.clone() {
                 Some(decision) => self.decide(&job, &report, &decision, verdict),
-                None => Decided::default(),
+                // Asked on every sample until the TaskManagers run the tuned memory.
+                None => Decided {
+                    memory_change: self.memory_change(&job),
+                    ..Decided::default()
+                },
             };
             message = decided.message;
             policy = decided.policy;

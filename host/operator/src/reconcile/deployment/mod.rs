@@ -93,11 +93,6 @@ pub fn decide(
     if !d.has_finalizer() {
         d.draft.actions.push(Effect::AddFinalizer);
     }
-    if let Some(step) = ctx.autoscaler {
-        // The autoscaler's writes (its state first) and events are this plan's.
-        d.draft.actions.extend(step.actions.iter().cloned());
-        d.draft.notes.extend(step.notes.iter().cloned());
-    }
     d.observe();
     if let Some(autoscaler) = ctx.autoscaler.and_then(|step| step.view.as_ref()) {
         d.draft.status.autoscaler = Some(autoscaler.status.clone());
@@ -106,17 +101,9 @@ pub fn decide(
         }
     }
     let checked = d.draft.recorded_and_valid::<FlinkDeploymentSpec>(
-        |last| {
-            let mut errors = flink_api::validation::deployment(resource);
-            if let Some(last) = last {
-                errors.extend(flink_api::validation::deployment_change(
-                    last,
-                    &resource.spec,
-                ));
-            }
-            errors
-        },
+        flink_api::validation::deployment(resource),
         ctx.tenancy,
+        |last| flink_api::validation::deployment_change(last, &resource.spec),
     );
     let Ok(last) = checked else {
         return d.finish();

@@ -229,21 +229,24 @@ impl<S: JobStatusParts> Draft<S> {
             .and_then(|j| j.upgrade_savepoint_path.clone())
     }
 
-    /// The recorded spec, read, and the spec checked against it (`errors`: the kind's own
-    /// rules and its change rules, given the recorded spec) and the tenancy: what every
+    /// The recorded spec, read, and the spec checked: its own rules (`errors`), the tenancy,
+    /// and the change rules against the recorded spec (`change`), in that order. What every
     /// reconcile of a job starts with once observed. `Err` when it cannot go on; the status
     /// says why.
     pub fn recorded_and_valid<Spec>(
         &mut self,
-        errors: impl FnOnce(Option<&Spec>) -> Vec<FieldError>,
+        mut errors: Vec<FieldError>,
         tenancy: Option<&FieldError>,
+        change: impl FnOnce(&Spec) -> Vec<FieldError>,
     ) -> Result<Option<ReconciledSpec<Spec>>, Held>
     where
         Spec: serde::Serialize + serde::de::DeserializeOwned,
     {
         let last = self.last_reconciled::<Spec>()?;
-        let mut errors = errors(last.as_ref().map(|l| &l.spec));
         errors.extend(tenancy.cloned());
+        if let Some(last) = &last {
+            errors.extend(change(&last.spec));
+        }
         match self.valid(&errors, last.is_some()) {
             true => Ok(last),
             false => Err(Held),
