@@ -735,14 +735,8 @@ impl<'a> Decision<'a> {
     }
 
     fn finish(mut self) -> Plan<FlinkSessionJobStatus> {
-        let deleting = self.resource.metadata.deletion_timestamp.is_some();
-        let reconciled_job_state = job::reconciled_job_state::<FlinkSessionJobSpec>(
-            self.draft.status.reconciliation_status.as_ref(),
-            |spec| spec.job,
-        );
-        let generation = self.generation();
         self.draft
-            .settle(reconciled_job_state, deleting, generation);
+            .settle::<FlinkSessionJobSpec>(&self.resource.metadata, |spec| spec.job);
         self.draft.into_plan(self.ctx.intervals)
     }
 }

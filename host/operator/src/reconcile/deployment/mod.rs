@@ -210,13 +210,9 @@ impl<'a> Decision<'a> {
 
     fn finish(mut self) -> Plan<FlinkDeploymentStatus> {
         let deleting = self.resource.metadata.deletion_timestamp.is_some();
-        let reconciled_job_state = job::reconciled_job_state::<FlinkDeploymentSpec>(
-            self.draft.status.reconciliation_status.as_ref(),
-            |spec| spec.job,
-        );
-        let generation = self.generation();
-        self.draft
-            .settle(reconciled_job_state, deleting, generation);
+        let reconciled_job_state = self
+            .draft
+            .settle::<FlinkDeploymentSpec>(&self.resource.metadata, |spec| spec.job);
         let job_state = self.draft.status.job_status.as_ref().and_then(|j| j.state);
         let application = self.resource.spec.is_application();
         let (running, reason, message) = if reconciled_job_state == Some(JobState::Suspended) {
@@ -258,6 +254,7 @@ impl<'a> Decision<'a> {
             _ => message,
         };
         if !deleting {
+            let generation = self.generation();
             set_running_condition(
                 &mut self.draft.status.conditions,
                 running,

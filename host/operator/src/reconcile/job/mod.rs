@@ -447,14 +447,24 @@ impl<S: JobStatusParts> Draft<S> {
         target
     }
 
-    /// The end of every decision: the lifecycle state, the observed generation (not while
-    /// deleting) and when to look again. `reconciled_job_state`: the recorded spec's job state.
-    pub fn settle(
+    /// The end of every decision: the lifecycle state (judged against the job state of the
+    /// recorded spec, `job` of it), the observed generation (not while deleting). Returns that
+    /// recorded job state, for what the kind adds (a deployment's Running condition).
+    pub fn settle<Spec>(
         &mut self,
-        reconciled_job_state: Option<JobState>,
-        deleting: bool,
-        generation: i64,
-    ) {
+        metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        job: impl Fn(Spec) -> Option<JobSpec>,
+    ) -> Option<JobState>
+    where
+        Spec: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let deleting = metadata.deletion_timestamp.is_some();
+        let reconciled_job_state = self
+            .status
+            .reconciliation()
+            .and_then(|r| r.last_reconciled_spec.as_deref())
+            .and_then(|t| ReconciledSpec::<Spec>::from_json(t).ok())
+            .and_then(|r| job(r.spec).map(|j| j.state));
         let job_state = self.status.job_status().and_then(|j| j.state);
         let lifecycle = status::lifecycle(
             self.status.reconciliation(),
@@ -465,8 +475,9 @@ impl<S: JobStatusParts> Draft<S> {
         let parts = self.status.parts();
         *parts.lifecycle_state = Some(lifecycle);
         if !deleting {
-            *parts.observed_generation = Some(generation);
+            *parts.observed_generation = metadata.generation.or(Some(0));
         }
+        reconciled_job_state
     }
 
     pub fn into_plan(self, intervals: &Intervals) -> Plan<S> {
@@ -537,18 +548,4 @@ pub fn configuration(
 /// Whether `finalizers` holds `finalizer`.
 pub fn has_finalizer(finalizers: Option<&Vec<String>>, finalizer: &str) -> bool {
     finalizers.is_some_and(|f| f.iter().any(|f| f == finalizer))
-}
-
-/// The job state of the spec `reconciliation` records (what the lifecycle is judged against).
-pub fn reconciled_job_state<Spec>(
-    reconciliation: Option<&ReconciliationStatus>,
-    job: impl Fn(Spec) -> Option<flink_api::JobSpec>,
-) -> Option<JobState>
-where
-    Spec: serde::Serialize + serde::de::DeserializeOwned,
-{
-    reconciliation
-        .and_then(|r| r.last_reconciled_spec.as_deref())
-        .and_then(|t| ReconciledSpec::<Spec>::from_json(t).ok())
-        .and_then(|r| job(r.spec).map(|j| j.state))
 }
