@@ -163,29 +163,128 @@ pub fn decide(
         return d.finish();
     }
     match last {
-        None => {
-            let target = ReconciledSpec {
-                spec: resource.spec.clone(),
-                generation: d.generation(),
-                first_deployment: true,
-                revision: 0,
-            };
-            d.draft
-                .record_target(&target, ReconciliationState::Upgrading);
-            d.mark_deployed();
-            d.continue_upgrade(&target);
-        }
+        None => job::flow::first(&mut d),
         Some(last)
             if matches!(
                 d.state(),
                 ReconciliationState::Upgrading | ReconciliationState::RollingBack
             ) =>
         {
-            d.continue_upgrade(&last)
+            job::flow::continue_upgrade(&mut d, &last)
         }
         Some(last) => d.compare(&last),
     }
     d.finish()
+}
+
+impl<'a> job::Kind for Decision<'a> {
+    type Spec = FlinkSessionJobSpec;
+    type Status = FlinkSessionJobStatus;
+    const STOPPED: &'static str = "its job is stopped";
+
+    fn draft(&mut self) -> &mut Draft<FlinkSessionJobStatus> {
+        &mut self.draft
+    }
+
+    fn draft_ref(&self) -> &Draft<FlinkSessionJobStatus> {
+        &self.draft
+    }
+
+    fn spec(&self) -> &FlinkSessionJobSpec {
+        &self.resource.spec
+    }
+
+    fn generation(&self) -> i64 {
+        Decision::generation(self)
+    }
+
+    fn job(spec: &FlinkSessionJobSpec) -> Option<&flink_api::JobSpec> {
+        spec.job.as_ref()
+    }
+
+    fn has_state(_: &FlinkSessionJobSpec) -> bool {
+        true
+    }
+
+    /// The session cluster answered (checked before anything is decided); whether it lists
+    /// the job to take the state from is the securing's to say.
+    fn running(&self) -> bool {
+        true
+    }
+
+    fn upgrade_policy(&self) -> Option<&UpgradePolicy> {
+        self.ctx.upgrade_policy
+    }
+
+    fn securing(&self, mode: UpgradeMode, generation: i64) -> UpgradeProgress {
+        self.securing_progress(mode, generation)
+    }
+
+    fn secure(&mut self, mode: UpgradeMode) -> Option<()> {
+        self.secure_state(mode)
+    }
+
+    /// The session cluster lists the job with the target's id.
+    fn started(&self, target: &ReconciledSpec<FlinkSessionJobSpec>) -> bool {
+        let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
+        self.find(&job_id::job_id(uid, target.generation, target.revision))
+            .is_some()
+    }
+
+    /// Cancels the recorded job while it runs (the target's job is not listed yet, so the
+    /// recorded one, when listed, is the old one).
+    fn stop(&mut self) -> bool {
+        let Some(old) = self.recorded_job() else {
+            return false;
+        };
+        if old.state.is_globally_terminal() {
+            return false;
+        }
+        if self.draft.intent.is_none() {
+            self.draft.write_ahead();
+        }
+        self.draft.actions.push(Effect::CancelJob {
+            cluster: self.cluster(),
+            job_id: old.id.clone(),
+            best_effort: false,
+        });
+        true
+    }
+
+    fn start(&mut self, target: &ReconciledSpec<FlinkSessionJobSpec>) {
+        self.submit(target);
+    }
+
+    /// The readiness timeout starts when the target is recorded.
+    fn target_recorded(&mut self) {
+        self.draft.status.health = Some(flink_api::DeploymentHealth {
+            deployed_at: Some(self.ctx.now_ms),
+            ..Default::default()
+        });
+    }
+
+    /// A submission Flink never listed (its main() failed, say) is submitted again each
+    /// reconcile until the readiness timeout rolls it back.
+    fn not_started(&mut self, target: &ReconciledSpec<FlinkSessionJobSpec>) -> bool {
+        let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
+        let id = job_id::job_id(uid, target.generation, target.revision);
+        let submitted = self
+            .draft
+            .status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.job_id.as_deref())
+            == Some(id.as_str());
+        let settings = health_settings(self.resource, self.ctx.defaults);
+        submitted
+            && self.state() == ReconciliationState::Upgrading
+            && job::flow::maybe_roll_back(
+                self,
+                target,
+                &settings,
+                &["its job is not in the session cluster".into()],
+            )
+    }
 }
 
 struct Decision<'a> {
@@ -249,80 +348,13 @@ impl<'a> Decision<'a> {
         }
     }
 
-    fn continue_upgrade(&mut self, target: &ReconciledSpec<FlinkSessionJobSpec>) {
-        self.draft.progressing = true;
+    /// Submits `target`'s job to the session cluster with its id recorded ahead.
+    fn submit(&mut self, target: &ReconciledSpec<FlinkSessionJobSpec>) {
         let uid = self.resource.metadata.uid.as_deref().unwrap_or_default();
         let id = job_id::job_id(uid, target.generation, target.revision);
-        if self.find(&id).is_some() {
-            self.set_state(self.draft.done_state());
-            self.draft.status.upgrade = None;
-            return;
-        }
-        // The job was submitted and Flink never listed it (its main() failed, say): each
-        // reconcile submits it again until the readiness timeout rolls it back.
-        let submitted = self
-            .draft
-            .status
-            .job_status
-            .as_ref()
-            .and_then(|j| j.job_id.as_deref())
-            == Some(id.as_str());
-        if submitted
-            && self.state() == ReconciliationState::Upgrading
-            && self.maybe_roll_back(target, &["its job is not in the session cluster".into()])
-        {
-            return;
-        }
-        // A rollback (in the stable spec's mode) and a restart (a later revision of the same
-        // spec) secure the job's state here: they do not pass through `compare`, which secures
-        // an upgrade's before recording it.
-        if (self.state() == ReconciliationState::RollingBack || target.revision > 0)
-            && let Some(progress) = self.draft.status.upgrade.clone()
-            && progress.restore_path.is_none()
-            && self.secure(progress.mode).is_none()
-        {
-            return;
-        }
-        if let Some(old) = self.recorded_job()
-            && old.id != id
-            && !old.state.is_globally_terminal()
-        {
-            if self.draft.intent.is_none() {
-                self.draft.intent = Some(self.draft.status.clone());
-            }
-            self.draft.actions.push(Effect::CancelJob {
-                cluster: self.cluster(),
-                job_id: old.id.clone(),
-                best_effort: false,
-            });
-            return;
-        }
         let Some(job) = target.spec.job.as_ref() else {
             return;
         };
-        if job.state == JobState::Suspended {
-            self.set_state(ReconciliationState::Deployed);
-            self.draft
-                .status
-                .job_status
-                .get_or_insert_with(JobStatus::default)
-                .state = Some(FlinkJobState::Suspended);
-            let message = match self
-                .draft
-                .status
-                .upgrade
-                .take()
-                .and_then(|p| p.restore_path)
-            {
-                Some(path) => format!("Job suspended: its state is kept at {path}"),
-                None => "Job suspended: it was cancelled".to_string(),
-            };
-            self.draft
-                .notes
-                .push(Note::normal(Reason::Suspended, message));
-            self.draft.progressing = false;
-            return;
-        }
         let configuration = submission_configuration(&target.spec);
         let submission = SessionJobSubmission {
             cluster: self.cluster(),
@@ -395,54 +427,16 @@ impl<'a> Decision<'a> {
             }
             return self.steady(last);
         }
-        let Some(job::Started {
-            mode,
-            was_suspended,
-        }) = self.draft.start_upgrade(&job::UpgradeStart {
-            fields: &diff.fields(DiffClass::Upgrade),
-            from: last.spec.job.as_ref(),
-            to: spec.job.as_ref(),
-            policy: self.ctx.upgrade_policy,
-        })
-        else {
-            return;
-        };
-        if mode.is_stateful() && was_suspended {
-            let path = self.draft.secured_path();
-            self.draft.status.upgrade =
-                Some(self.progress(mode, Some(UpgradeStep::StoppingCluster), path));
-        } else if mode.is_stateful() && self.secure(mode).is_none() {
-            return;
-        }
-        self.record(&spec, ReconciliationState::Upgrading);
-        self.mark_deployed();
-        self.draft.status.error = None;
-        self.draft.intent = Some(self.draft.status.clone());
-        self.continue_upgrade(&ReconciledSpec {
-            spec,
-            generation: self.generation(),
-            first_deployment: false,
-            revision: 0,
-        });
+        job::flow::upgrade(self, last, &diff.fields(DiffClass::Upgrade));
     }
 
-    /// The tenant's upgrade-strategy verdict on the upgrade about to start: the mode to
-    /// upgrade in, or None when it does not start now (the status and events say why).
-    /// Securing in `mode` from `step` (default: the mode's first). A last-state securing of a
-    /// job that was submitted without retaining its checkpoints on cancel (a stateless spec)
-    /// takes a savepoint instead: cancelling it would delete the checkpoint it must resume
-    /// from.
-    fn progress(
-        &self,
-        mode: UpgradeMode,
-        step: Option<UpgradeStep>,
-        restore: Option<String>,
-    ) -> UpgradeProgress {
-        let step = step.or_else(|| {
-            (mode == UpgradeMode::LastState && !self.submitted_retaining())
-                .then_some(UpgradeStep::Savepointing)
-        });
-        secure::progress(mode, step, self.generation(), restore, self.ctx.now_ms)
+    /// Securing in `mode`: a last-state securing of a job that was submitted without
+    /// retaining its checkpoints on cancel (a stateless spec) takes a savepoint instead:
+    /// cancelling it would delete the checkpoint it must resume from.
+    fn securing_progress(&self, mode: UpgradeMode, generation: i64) -> UpgradeProgress {
+        let step = (mode == UpgradeMode::LastState && !self.submitted_retaining())
+            .then_some(UpgradeStep::Savepointing);
+        secure::progress(mode, step, generation, None, self.ctx.now_ms)
     }
 
     /// Whether the recorded job was submitted retaining its checkpoints on cancel: what its
@@ -462,14 +456,14 @@ impl<'a> Decision<'a> {
     }
 
     /// Secures the recorded job's state (see `secure`); `Some` once the restore path is known.
-    fn secure(&mut self, mode: UpgradeMode) -> Option<()> {
+    fn secure_state(&mut self, mode: UpgradeMode) -> Option<()> {
         self.draft.progressing = true;
         let mut progress = self
             .draft
             .status
             .upgrade
             .take()
-            .unwrap_or_else(|| self.progress(mode, None, None));
+            .unwrap_or_else(|| self.securing_progress(mode, self.generation()));
         progress.target_generation = self.generation();
         if progress.restore_path.is_some() {
             self.draft.status.upgrade = Some(progress);
@@ -539,7 +533,7 @@ impl<'a> Decision<'a> {
                 self.ctx.now_ms,
             );
             if let Some(why) = verdict.restart {
-                return self.restart(last, why);
+                return job::flow::restart(self, last, why);
             }
             if let Some(why) = verdict.skipped
                 && self.draft.status.error.is_none()
@@ -553,7 +547,7 @@ impl<'a> Decision<'a> {
             true => Vec::new(),
             false => health::unmet_stability(&settings, job, counters, self.ctx.now_ms),
         };
-        if self.maybe_roll_back(last, &unmet) {
+        if job::flow::maybe_roll_back(self, last, &settings, &unmet) {
             return;
         }
         match job {
@@ -582,7 +576,7 @@ impl<'a> Decision<'a> {
                     .job_status
                     .get_or_insert_with(JobStatus::default)
                     .job_id = None;
-                self.continue_upgrade(last);
+                job::flow::continue_upgrade(self, last);
             }
         }
     }
@@ -604,87 +598,6 @@ impl<'a> Decision<'a> {
             checkpoint: self.observed.checkpoint.as_ref(),
             resources: self.observed.snapshots.as_deref(),
             now_ms: self.ctx.now_ms,
-        });
-    }
-
-    /// A session job whose spec is not stable within the readiness timeout (`unmet` says
-    /// why: its job never ran, or the stability rules are not met) goes back to its last
-    /// stable spec, once, like a FlinkDeployment: the stable spec is recorded at this
-    /// generation as the next revision with `ROLLING_BACK`, the failing job's state is secured
-    /// in the stable spec's mode, and the stable spec's job is submitted. The settings are read
-    /// from the session job's `flinkConfiguration`.
-    fn maybe_roll_back(
-        &mut self,
-        last: &ReconciledSpec<FlinkSessionJobSpec>,
-        unmet: &[String],
-    ) -> bool {
-        let settings = health_settings(self.resource, self.ctx.defaults);
-        if self.draft.recorded_stable() || unmet.is_empty() {
-            return false;
-        }
-        let stable = match health::rollback(
-            &settings,
-            self.draft.status.reconciliation_status.as_ref(),
-            self.draft.status.health.as_ref(),
-            last,
-            self.ctx.now_ms,
-        ) {
-            health::Rollback::No => return false,
-            health::Rollback::At(deadline) => {
-                self.draft.requeue_at = Some(deadline);
-                return false;
-            }
-            health::Rollback::Due(stable) => stable,
-        };
-        self.draft.notes.push(Note::warning(
-            Reason::Rollback,
-            format!(
-                "Rolling back to the last stable spec (generation {}): not stable within {} s ({})",
-                stable.generation,
-                settings.readiness_timeout.as_secs(),
-                unmet.join("; ")
-            ),
-        ));
-        let mode = stable
-            .spec
-            .job
-            .as_ref()
-            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-        self.draft.status.upgrade = mode.is_stateful().then(|| self.progress(mode, None, None));
-        let target = self.draft.record_rollback(last, stable, self.generation());
-        self.mark_deployed();
-        self.draft.status.error = None;
-        self.draft.intent = Some(self.draft.status.clone());
-        self.continue_upgrade(&target);
-        true
-    }
-
-    /// Submits the spec that runs now again as the next revision (a new job id), its state
-    /// secured first in its upgrade mode, as a FlinkDeployment's restart redeploys it. The
-    /// spec does not change: a stable one stays stable.
-    fn restart(&mut self, last: &ReconciledSpec<FlinkSessionJobSpec>, why: String) {
-        self.draft
-            .notes
-            .push(Note::warning(Reason::RestartUnhealthyJob, why));
-        let mode = last
-            .spec
-            .job
-            .as_ref()
-            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-        self.draft.status.upgrade = mode.is_stateful().then(|| self.progress(mode, None, None));
-        let target = self.draft.record_restart(last);
-        self.mark_deployed();
-        self.draft.status.error = None;
-        self.draft.intent = Some(self.draft.status.clone());
-        self.continue_upgrade(&target);
-    }
-
-    /// A new spec (or the stable one, rolling back) is being deployed now: its readiness
-    /// timeout starts.
-    fn mark_deployed(&mut self) {
-        self.draft.status.health = Some(flink_api::DeploymentHealth {
-            deployed_at: Some(self.ctx.now_ms),
-            ..Default::default()
         });
     }
 

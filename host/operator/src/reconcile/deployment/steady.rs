@@ -53,7 +53,7 @@ impl<'a> Decision<'a> {
                 self.ctx.now_ms,
             );
             if let Some(why) = verdict.restart {
-                return self.restart(last, why);
+                return job::flow::restart(self, last, why);
             }
             if let Some(change) = self.autoscaler().and_then(|a| a.redeploy.as_deref())
                 && job.state == FlinkJobState::Running
@@ -70,7 +70,7 @@ impl<'a> Decision<'a> {
                         mode.name()
                     ),
                 ));
-                return self.redeploy_as_next_revision(last);
+                return job::flow::redeploy(self, last);
             }
             if let Some(why) = verdict.skipped
                 && self.draft.status.error.is_none()
@@ -110,100 +110,11 @@ impl<'a> Decision<'a> {
         if healthy {
             self.draft.waiting = Some(format!("Not stable yet: {}", unmet.join("; ")));
         }
-        self.maybe_roll_back(last, &settings, &unmet);
-    }
-
-    /// A deployment that did not become stable within the readiness timeout goes back to the
-    /// last stable spec, once (a rolled-back deployment is not rolled back again).
-    pub(super) fn maybe_roll_back(
-        &mut self,
-        last: &ReconciledSpec<FlinkDeploymentSpec>,
-        settings: &health::Settings,
-        unmet: &[String],
-    ) {
-        let stable = match health::rollback(
-            settings,
-            self.draft.status.reconciliation_status.as_ref(),
-            self.draft.status.health.as_ref(),
-            last,
-            self.ctx.now_ms,
-        ) {
-            health::Rollback::No => return,
-            health::Rollback::At(deadline) => {
-                self.draft.requeue_at = Some(deadline);
-                return;
-            }
-            health::Rollback::Due(stable) => stable,
-        };
-        let mut why = unmet.join("; ");
-        if let Some(problem) = &self.observed.pod_problem() {
-            why = format!("{why}; {problem}");
-        }
-        self.roll_back(last, stable, &why, settings.readiness_timeout);
-    }
-
-    /// Redeploys the last stable spec: records it (at this generation, as the next revision)
-    /// with state `ROLLING_BACK`, secures the failing job's state in the stable spec's upgrade
-    /// mode, then tears down and deploys like an upgrade. Ends `ROLLED_BACK`.
-    pub(super) fn roll_back(
-        &mut self,
-        last: &ReconciledSpec<FlinkDeploymentSpec>,
-        stable: ReconciledSpec<FlinkDeploymentSpec>,
-        why: &str,
-        timeout: std::time::Duration,
-    ) {
-        self.draft.notes.push(Note::warning(
-            Reason::Rollback,
-            format!(
-                "Rolling back to the last stable spec (generation {}): not stable within {} s ({why})",
-                stable.generation,
-                timeout.as_secs()
-            ),
-        ));
-        let target = self.draft.record_rollback(last, stable, self.generation());
-        self.replace_deployment(&target);
-    }
-
-    /// Redeploys what runs now (a health restart, a FAILED job with restart.failed) as the next
-    /// revision, securing its state first in its upgrade mode.
-    pub(super) fn restart(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>, why: String) {
-        self.draft
-            .notes
-            .push(Note::warning(Reason::RestartUnhealthyJob, why));
-        self.redeploy_as_next_revision(last);
-    }
-
-    /// Redeploys the spec that runs now as the next revision (with what the context adds to
-    /// it now: the autoscaler's parallelism), securing the job's state first in its upgrade
-    /// mode. After a rollback it stays rolled back (see `Draft::record_restart`).
-    pub(super) fn redeploy_as_next_revision(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>) {
-        let target = self.draft.record_restart(last);
-        self.replace_deployment(&target);
+        job::flow::maybe_roll_back(self, last, &settings, &unmet);
     }
 
     pub(super) fn recorded_stable(&self) -> bool {
         self.draft.recorded_stable()
-    }
-
-    /// Writes the recorded `target` ahead, with the securing of the running job's state as
-    /// the first step of a stateful one, and continues like an upgrade.
-    pub(super) fn replace_deployment(&mut self, target: &ReconciledSpec<FlinkDeploymentSpec>) {
-        let mode = target
-            .spec
-            .job
-            .as_ref()
-            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-        if mode.is_stateful() && target.spec.is_application() {
-            self.draft.status.upgrade = Some(secure::progress(
-                mode,
-                None,
-                target.generation,
-                None,
-                self.ctx.now_ms,
-            ));
-        }
-        self.draft.write_ahead();
-        self.continue_upgrade(target);
     }
 
     /// The JobManager Deployment is gone while the job should run: stateless and HA jobs are

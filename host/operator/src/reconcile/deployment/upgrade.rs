@@ -1,83 +1,91 @@
-//! Deploying and replacing a FlinkDeployment's cluster: the first deployment, what changed
-//! since the recorded spec (ignore, scale, upgrade, savepoint redeploy), the upgrade written
-//! ahead, tearing the old cluster down and waiting for its pods, and the deploy.
+//! Deploying and replacing a FlinkDeployment's cluster: what changed since the recorded spec
+//! (ignore, scale, upgrade, savepoint redeploy), and the deployment's part of the shared flow
+//! (`job::flow`): tearing the old cluster down and waiting for its pods, and the deploy.
 
 use super::*;
 
-impl<'a> Decision<'a> {
-    pub(super) fn first_deployment(&mut self) {
-        let target = ReconciledSpec {
-            spec: self.resource.spec.clone(),
-            generation: self.generation(),
-            first_deployment: true,
-            revision: 0,
-        };
-        self.draft
-            .record_target(&target, ReconciliationState::Upgrading);
-        self.draft.status.error = None;
-        self.continue_upgrade(&target);
+impl<'a> job::Kind for Decision<'a> {
+    type Spec = FlinkDeploymentSpec;
+    type Status = FlinkDeploymentStatus;
+    const STOPPED: &'static str = "its cluster is stopped";
+
+    fn draft(&mut self) -> &mut Draft<FlinkDeploymentStatus> {
+        &mut self.draft
     }
 
-    /// State `UPGRADING` toward `target`: tear down whatever else runs, then deploy it (from the
-    /// secured state of a stateful upgrade).
-    pub(super) fn continue_upgrade(&mut self, target: &ReconciledSpec<FlinkDeploymentSpec>) {
-        self.draft.progressing = true;
-        // A restart or a rollback records its target first and then secures the state.
-        if let Some(progress) = &self.draft.status.upgrade
-            && matches!(
-                progress.step,
-                UpgradeStep::Savepointing | UpgradeStep::Cancelling
-            )
-            && progress.restore_path.is_none()
-            && self.secure_state(progress.mode).is_none()
-        {
-            return;
-        }
-        let observed = self.observed;
-        let deployed_target = observed.job_manager.as_ref().is_some_and(|jm| {
+    fn draft_ref(&self) -> &Draft<FlinkDeploymentStatus> {
+        &self.draft
+    }
+
+    fn spec(&self) -> &FlinkDeploymentSpec {
+        &self.resource.spec
+    }
+
+    fn generation(&self) -> i64 {
+        Decision::generation(self)
+    }
+
+    fn job(spec: &FlinkDeploymentSpec) -> Option<&flink_api::JobSpec> {
+        spec.job.as_ref()
+    }
+
+    fn has_state(spec: &FlinkDeploymentSpec) -> bool {
+        spec.is_application()
+    }
+
+    fn running(&self) -> bool {
+        self.observed.job_manager.is_some()
+    }
+
+    fn upgrade_policy(&self) -> Option<&UpgradePolicy> {
+        self.ctx.upgrade_policy
+    }
+
+    fn securing(&self, mode: UpgradeMode, generation: i64) -> UpgradeProgress {
+        secure::progress(mode, None, generation, None, self.ctx.now_ms)
+    }
+
+    fn secure(&mut self, mode: UpgradeMode) -> Option<()> {
+        self.secure_state(mode)
+    }
+
+    /// A JobManager Deployment carrying the target's generation and revision.
+    fn started(&self, target: &ReconciledSpec<FlinkDeploymentSpec>) -> bool {
+        self.observed.job_manager.as_ref().is_some_and(|jm| {
             !jm.deleting
                 && jm.generation == Some(target.generation)
                 && jm.revision == target.revision
-        });
-        if deployed_target {
-            self.set_state(self.draft.done_state());
-            self.draft.status.upgrade = None;
-            return;
+        })
+    }
+
+    fn stop(&mut self) -> bool {
+        if self.observed.is_gone() {
+            return false;
         }
-        if !observed.is_gone() {
-            if let Some(progress) = self.draft.status.upgrade.as_mut() {
-                progress.step = UpgradeStep::StoppingCluster;
-            }
-            self.tear_down(false);
-            return;
+        if let Some(progress) = self.draft.status.upgrade.as_mut() {
+            progress.step = UpgradeStep::StoppingCluster;
         }
-        if target
-            .spec
-            .job
-            .as_ref()
-            .is_some_and(|j| j.state == JobState::Suspended)
-        {
-            self.set_state(self.draft.done_state());
-            self.job_status().state = Some(FlinkJobState::Suspended);
-            let kept = self
-                .draft
-                .status
-                .upgrade
-                .take()
-                .and_then(|p| p.restore_path);
-            let message = match &kept {
-                Some(path) => {
-                    format!("Job suspended: its cluster is stopped, its state kept at {path}")
-                }
-                None => "Job suspended: its cluster is stopped".to_string(),
-            };
-            self.draft
-                .notes
-                .push(Note::normal(Reason::Suspended, message));
-            self.draft.progressing = false;
-            return;
-        }
+        self.tear_down(false);
+        true
+    }
+
+    fn start(&mut self, target: &ReconciledSpec<FlinkDeploymentSpec>) {
         self.deploy(target);
+    }
+
+    fn not_ready(&self) -> Option<String> {
+        self.observed.pod_problem()
+    }
+}
+
+impl<'a> Decision<'a> {
+    pub(super) fn first_deployment(&mut self) {
+        job::flow::first(self);
+    }
+
+    /// State `UPGRADING` or `ROLLING_BACK` toward `target` (see `job::flow`).
+    pub(super) fn continue_upgrade(&mut self, target: &ReconciledSpec<FlinkDeploymentSpec>) {
+        job::flow::continue_upgrade(self, target);
     }
 
     /// Records the deploy as the intent, applies the cluster, then marks it deployed.
@@ -296,41 +304,7 @@ impl<'a> Decision<'a> {
     }
 
     pub(super) fn upgrade(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>, fields: &str) {
-        let spec = self.resource.spec.clone();
-        let Some(job::Started {
-            mode,
-            was_suspended,
-        }) = self.draft.start_upgrade(&job::UpgradeStart {
-            fields,
-            from: last.spec.job.as_ref(),
-            to: spec.job.as_ref(),
-            policy: self.ctx.upgrade_policy,
-        })
-        else {
-            return;
-        };
-        let target = ReconciledSpec {
-            spec: spec.clone(),
-            generation: self.generation(),
-            first_deployment: false,
-            revision: 0,
-        };
-        let running_cluster = self.observed.job_manager.is_some();
-        if mode.is_stateful() && spec.is_application() && was_suspended {
-            // Resume from what the suspension secured.
-            let path = self.draft.secured_path();
-            self.draft.status.upgrade =
-                Some(self.progress(mode, UpgradeStep::StoppingCluster, path));
-        } else if mode.is_stateful() && spec.is_application() && running_cluster {
-            match self.secure_state(mode) {
-                Some(()) => {}
-                None => return,
-            }
-        }
-        self.record(&spec, ReconciliationState::Upgrading);
-        self.draft.status.error = None;
-        self.draft.intent = Some(self.draft.status.clone());
-        self.continue_upgrade(&target);
+        job::flow::upgrade(self, last, fields);
     }
 
     /// A new `savepointRedeployNonce`: the current state is discarded and the job redeployed

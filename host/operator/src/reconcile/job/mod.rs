@@ -2,14 +2,17 @@
 //! drafted ([`Draft`]: the status, the write-ahead intent, actions, events and pace), reading
 //! and recording what is deployed, the checks every reconcile starts with, the state
 //! transitions of a restart and a rollback, folding in the securing of a job's state and its
-//! manual and periodic snapshots, and how a decision ends. `deployment` and `session_job` keep
-//! only what differs between the kinds: how a job is started (deploy a cluster, or submit to a
-//! session cluster) and stopped (tear the cluster down, or cancel the job), and what only one
-//! kind has (scaling, savepoint redeploys, a session cluster that must exist).
+//! manual and periodic snapshots, replacing a job (`flow`), and how a decision ends.
+//! `deployment` and `session_job` keep only what differs between the kinds: their [`Kind`]
+//! (how a job is started: deploy a cluster, or submit to a session cluster; stopped: tear the
+//! cluster down, or cancel the job; and its state secured), and what only one kind has
+//! (scaling, savepoint redeploys, a session cluster that must exist).
 
+pub mod flow;
 mod needs;
 mod outcome;
 
+pub use flow::Kind;
 pub use needs::{ObservationNeeds, spec_changed};
 pub use outcome::{Outcome, Pace};
 
@@ -47,6 +50,7 @@ pub trait JobStatusParts: Clone {
     fn reconciliation(&self) -> Option<&ReconciliationStatus>;
     fn job_status(&self) -> Option<&JobStatus>;
     fn upgrade(&self) -> Option<&UpgradeProgress>;
+    fn health(&self) -> Option<&DeploymentHealth>;
 }
 
 macro_rules! job_status_parts {
@@ -72,6 +76,9 @@ macro_rules! job_status_parts {
             }
             fn upgrade(&self) -> Option<&UpgradeProgress> {
                 self.upgrade.as_ref()
+            }
+            fn health(&self) -> Option<&DeploymentHealth> {
+                self.health.as_ref()
             }
         }
     )*};
