@@ -34,12 +34,23 @@ struct World {
     defaults: std::collections::BTreeMap<String, String>,
 }
 
+/// A ready session cluster running `jobs`, configured with checkpoint and savepoint storage
+/// (which its session jobs' snapshots use).
 fn ready_cluster(jobs: Vec<ObservedJob>) -> ObservedSessionJob {
     ObservedSessionJob {
         cluster: SessionCluster::Present {
             ready: true,
             deleting: false,
         },
+        cluster_configuration: [
+            ("execution.checkpointing.dir", "file:///tmp/checkpoints"),
+            (
+                "execution.checkpointing.savepoint-dir",
+                "file:///tmp/savepoints",
+            ),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into(),
         jobs: Some(jobs),
         ..Default::default()
     }
@@ -606,16 +617,24 @@ fn a_session_job_restarting_too_often_is_submitted_again_from_its_savepoint() {
         "2",
     );
     assert!(
-        observation_needs(&world.resource, &world.defaults)
-            .counters_of
-            .is_none(),
+        observation_needs(
+            &world.resource,
+            &world.defaults,
+            &world.observed.cluster_configuration
+        )
+        .counters_of
+        .is_none(),
         "nothing to count before a job runs"
     );
     let old = world.running_with(1, 0);
     assert_eq!(
-        observation_needs(&world.resource, &world.defaults)
-            .counters_of
-            .as_deref(),
+        observation_needs(
+            &world.resource,
+            &world.defaults,
+            &world.observed.cluster_configuration
+        )
+        .counters_of
+        .as_deref(),
         Some(old.as_str()),
         "the health check needs the job's counters"
     );
@@ -829,7 +848,14 @@ fn a_session_jobs_periodic_savepoints_are_flinkstatesnapshots_of_the_session_job
     });
     let plan = world.reconcile();
     assert!(plan.actions.is_empty(), "not due yet: {:?}", plan.actions);
-    assert!(observation_needs(&world.resource, &world.defaults).snapshot_resources);
+    assert!(
+        observation_needs(
+            &world.resource,
+            &world.defaults,
+            &world.observed.cluster_configuration
+        )
+        .snapshot_resources
+    );
     world.observed.snapshots = Some(Vec::new());
     world.now_ms = 20_000;
     let plan = world.reconcile();
@@ -869,7 +895,11 @@ fn a_session_jobs_savepoint_nonce_in_the_status_takes_one_savepoint_through_the_
         ] if cluster == "shared" => trigger_id.clone(),
         other => panic!("expected a savepoint of the session cluster, got {other:?}"),
     };
-    let needs = observation_needs(&world.resource, &world.defaults);
+    let needs = observation_needs(
+        &world.resource,
+        &world.defaults,
+        &world.observed.cluster_configuration,
+    );
     assert_eq!(needs.snapshot.map(|(_, t)| t), Some(trigger));
     world.observed.snapshot = Some(ObservedOperation::Completed("file:/sp/savepoint-1".into()));
     let plan = world.reconcile();
@@ -1023,4 +1053,72 @@ fn a_session_jobs_suspension_and_resumption_are_announced_as_such() {
         "{:?}",
         plan.notes
     );
+}
+
+/// As upstream: a session job's settings are the operator's defaults under its session
+/// cluster's configuration under its own. A periodic savepoint interval set on the session
+/// cluster applies to its jobs; the job's own setting wins.
+#[test]
+fn a_session_clusters_configuration_reaches_its_jobs_under_their_own() {
+    let mut world = running_then(|_| {});
+    world.defaults.insert(
+        "kubernetes.operator.snapshot.resource.enabled".into(),
+        "false".into(),
+    );
+    world.observed.cluster_configuration.insert(
+        "kubernetes.operator.periodic.savepoint.interval".into(),
+        "10s".into(),
+    );
+    world.now_ms = 20_000;
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Effect::TriggerSavepoint { cluster, .. }] if cluster == "shared"),
+        "the cluster's interval is due: {:?}",
+        plan.actions
+    );
+
+    let mut world = running_then(|spec| {
+        spec.flink_configuration
+            .get_or_insert_default()
+            .set("kubernetes.operator.periodic.savepoint.interval", "1h");
+    });
+    world.observed.cluster_configuration.insert(
+        "kubernetes.operator.periodic.savepoint.interval".into(),
+        "10s".into(),
+    );
+    world.now_ms = 20_000;
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.is_empty(),
+        "its own hour wins: {:?}",
+        plan.actions
+    );
+}
+
+/// A stateful session job needs checkpoint storage somewhere in that merge: refused, naming
+/// the field and both places to fix it, when neither the session cluster nor the job sets it;
+/// accepted when only the job does.
+#[test]
+fn a_stateful_session_job_without_checkpoint_storage_anywhere_is_refused() {
+    let mut world = World::new();
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = flink_api::UpgradeMode::LastState;
+    world.observed.cluster_configuration.clear();
+    let plan = world.reconcile();
+    assert!(submission(&plan).is_none(), "{:?}", plan.actions);
+    let error = plan.status.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("spec.job.upgradeMode")
+            && error.contains("FlinkDeployment `shared`")
+            && error.contains("spec.flinkConfiguration"),
+        "{error}"
+    );
+
+    world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default()
+        .set("execution.checkpointing.dir", "file:///tmp/own-checkpoints");
+    let plan = world.reconcile();
+    assert!(submission(&plan).is_some(), "{:?}", plan.status.error);
 }

@@ -12,7 +12,7 @@ mod snapshot;
 
 pub use changes::{deployment_change, session_job_change, snapshot_change};
 pub use deployment::{blue_green, deployment, deployment_spec};
-pub use references::{ReferenceProblems, references};
+pub use references::{ReferenceProblems, references, session_job_storage};
 pub use session_job::session_job;
 pub use snapshot::snapshot;
 

@@ -43,7 +43,6 @@ pub fn references(
             ));
             continue;
         }
-        let Some(spec) = &job.spec.job else { continue };
         // As upstream: the session cluster's configuration under the job's own (a job may set
         // its own checkpoint and savepoint directories; it is submitted with them).
         let mut config = deployment.spec.configuration().flat();
@@ -54,34 +53,11 @@ pub fn references(
                 .map(|c| c.flat())
                 .unwrap_or_default(),
         );
-        let missing = |option: &crate::config::ConfigOption| option.in_flat(&config).is_none();
-        if spec.upgrade_mode.is_stateful() && missing(&options::CHECKPOINTS_DIR) {
-            job_errors.push((
-                i,
-                FieldError::new(
-                    "spec.job.upgradeMode",
-                    format!(
-                        "a stateful upgrade mode needs checkpoint storage; set {} in FlinkDeployment `{name}` or in this job's spec.flinkConfiguration",
-                        options::CHECKPOINTS_DIR.describe()
-                    ),
-                ),
-            ));
-        }
-        if (spec.upgrade_mode == crate::UpgradeMode::Savepoint
-            || spec.savepoint_trigger_nonce.is_some())
-            && missing(&options::SAVEPOINTS_DIR)
-        {
-            job_errors.push((
-                i,
-                FieldError::new(
-                    "spec.job.upgradeMode",
-                    format!(
-                        "savepoints need a savepoint directory; set {} in FlinkDeployment `{name}` or in this job's spec.flinkConfiguration",
-                        options::SAVEPOINTS_DIR.describe()
-                    ),
-                ),
-            ));
-        }
+        job_errors.extend(
+            session_job_storage(job, name, &config)
+                .into_iter()
+                .map(|e| (i, e)),
+        );
     }
     let mut snapshot_errors = Vec::new();
     for (i, snapshot) in snapshots.iter().enumerate() {
@@ -109,4 +85,41 @@ pub fn references(
         session_jobs: job_errors,
         snapshots: snapshot_errors,
     }
+}
+
+/// What a session job's snapshots need from `config`, its effective configuration (the
+/// session cluster's `name` under its own; the operator adds its defaults beneath): checkpoint
+/// storage for a stateful upgrade mode, a savepoint directory for savepoints.
+pub fn session_job_storage(
+    job: &FlinkSessionJob,
+    name: &str,
+    config: &std::collections::BTreeMap<String, String>,
+) -> Vec<FieldError> {
+    let Some(spec) = &job.spec.job else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    let missing = |option: &crate::config::ConfigOption| option.in_flat(config).is_none();
+    if spec.upgrade_mode.is_stateful() && missing(&options::CHECKPOINTS_DIR) {
+        errors.push(FieldError::new(
+            "spec.job.upgradeMode",
+            format!(
+                "a stateful upgrade mode needs checkpoint storage; set {} in FlinkDeployment `{name}` or in this job's spec.flinkConfiguration",
+                options::CHECKPOINTS_DIR.describe()
+            ),
+        ));
+    }
+    if (spec.upgrade_mode == crate::UpgradeMode::Savepoint
+        || spec.savepoint_trigger_nonce.is_some())
+        && missing(&options::SAVEPOINTS_DIR)
+    {
+        errors.push(FieldError::new(
+            "spec.job.upgradeMode",
+            format!(
+                "savepoints need a savepoint directory; set {} in FlinkDeployment `{name}` or in this job's spec.flinkConfiguration",
+                options::SAVEPOINTS_DIR.describe()
+            ),
+        ));
+    }
+    errors
 }

@@ -32,11 +32,11 @@ pub async fn step(
     ctx: &Context,
     resource: &FlinkDeployment,
     observed: &ObservedCluster,
+    defaults: &BTreeMap<String, String>,
     now_ms: i64,
 ) -> Option<AutoscalerStep> {
     let namespace = resource.namespace().unwrap_or_else(|| "default".into());
-    let defaults = ctx.dynamic().flink_defaults_for(&namespace);
-    let settings = match step::enabled(resource, &defaults) {
+    let settings = match step::enabled(resource, defaults) {
         Enabled::Off => return None,
         Enabled::Invalid(note) => return Some(AutoscalerStep::paused(note)),
         Enabled::On(settings) => settings,
@@ -72,7 +72,7 @@ pub async fn step(
     let begun = step::begin(StepInput {
         resource,
         settings: &settings,
-        defaults: &defaults,
+        defaults,
         stored,
         sampled,
         task_managers,

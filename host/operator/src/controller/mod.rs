@@ -227,12 +227,14 @@ async fn reconcile_deployment(
     };
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
-        let observed = observe::deployment(&ctx, &resource).await?;
+        // One snapshot of the operator's settings for the whole reconcile: observing,
+        // the autoscaler and deciding read the same defaults even if the ConfigMap changes.
         let dynamic = ctx.dynamic();
         let defaults = dynamic.flink_defaults_for(&resource.namespace().unwrap_or_default());
+        let observed = observe::deployment(&ctx, &resource, &defaults).await?;
         let now = now_ms();
         let autoscaler = if resource.metadata.deletion_timestamp.is_none() {
-            autoscaling::step(&ctx, &resource, &observed, now).await
+            autoscaling::step(&ctx, &resource, &observed, &defaults, now).await
         } else {
             None
         };
@@ -283,14 +285,14 @@ async fn reconcile_session_job(
     };
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
-        let observed = observe::session_job(&ctx, &resource).await?;
+        let dynamic = ctx.dynamic();
+        let defaults = dynamic.flink_defaults_for(&resource.namespace().unwrap_or_default());
+        let observed = observe::session_job(&ctx, &resource, &defaults).await?;
         let now = now_ms();
         let upgrade_policy = ctx
             .policies
             .session_job_upgrade_verdict(&resource, &observed, now)
             .await;
-        let dynamic = ctx.dynamic();
-        let defaults = dynamic.flink_defaults_for(&resource.namespace().unwrap_or_default());
         let tenancy = ctx.policies.tenancy_error(&*resource);
         let decide_ctx = session_job::SessionDecideContext {
             now_ms: now,

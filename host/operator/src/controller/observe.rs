@@ -18,10 +18,14 @@ use flink_rest::{FlinkError, JobId, Operation, TriggerId};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
+use std::collections::BTreeMap;
 
+/// Observes a FlinkDeployment; `defaults` are the operator's Flink configuration defaults
+/// for its namespace, from the reconcile's one snapshot of the settings.
 pub async fn deployment(
     ctx: &Context,
     resource: &FlinkDeployment,
+    defaults: &BTreeMap<String, String>,
 ) -> Result<ObservedCluster, kube::Error> {
     let name = resource.metadata.name.clone().unwrap_or_default();
     let namespace = resource
@@ -78,8 +82,7 @@ pub async fn deployment(
     } else {
         ObservedFlink::NotAsked
     };
-    let defaults = ctx.dynamic().flink_defaults_for(&namespace);
-    let needs = deployment::observation_needs(resource, &defaults);
+    let needs = deployment::observation_needs(resource, defaults);
     let (mut savepoint, mut latest_checkpoint, mut snapshot, mut checkpoint, mut counters) =
         (None, None, None, None, None);
     // Counters are read only from a JobManager that answered for the job list.
@@ -341,9 +344,12 @@ async fn flink(ctx: &Context, name: &str, namespace: &str, ask_version: bool) ->
     }
 }
 
+/// Observes a FlinkSessionJob and its session cluster (with the cluster's configuration, which
+/// the job's settings start from); `defaults` as for [`deployment`].
 pub async fn session_job(
     ctx: &Context,
     resource: &FlinkSessionJob,
+    defaults: &BTreeMap<String, String>,
 ) -> Result<ObservedSessionJob, kube::Error> {
     let namespace = resource
         .metadata
@@ -354,7 +360,12 @@ pub async fn session_job(
         return Ok(ObservedSessionJob::default());
     };
     let deployments: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    let cluster = match deployments.get_opt(&cluster_name).await? {
+    let found = deployments.get_opt(&cluster_name).await?;
+    let cluster_configuration = found
+        .as_ref()
+        .map(|d| d.spec.configuration().flat())
+        .unwrap_or_default();
+    let cluster = match found {
         None => SessionCluster::Missing,
         Some(d) if d.spec.is_application() => SessionCluster::NotSession,
         Some(d) => SessionCluster::Present {
@@ -369,6 +380,7 @@ pub async fn session_job(
     if !matches!(cluster, SessionCluster::Present { ready: true, .. }) {
         return Ok(ObservedSessionJob {
             cluster,
+            cluster_configuration,
             ..Default::default()
         });
     }
@@ -377,8 +389,7 @@ pub async fn session_job(
         ObservedFlink::Unreachable(why) => (None, Some(why)),
         ObservedFlink::NotAsked => (None, None),
     };
-    let defaults = ctx.dynamic().flink_defaults_for(&namespace);
-    let needs = session_job::observation_needs(resource, &defaults);
+    let needs = session_job::observation_needs(resource, defaults, &cluster_configuration);
     let (mut savepoint, mut latest_checkpoint, mut counters) = (None, None, None);
     let (mut snapshot, mut checkpoint) = (None, None);
     if jobs.is_some()
@@ -415,6 +426,7 @@ pub async fn session_job(
     };
     Ok(ObservedSessionJob {
         cluster,
+        cluster_configuration,
         jobs,
         unreachable,
         savepoint,

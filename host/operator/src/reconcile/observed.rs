@@ -2,6 +2,7 @@
 //! REST API said. Observation never decides; it reports what it could not see as such.
 
 use flink_api::FlinkJobState;
+use std::collections::BTreeMap;
 
 /// A Flink cluster (FlinkDeployment) as observed.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -168,6 +169,9 @@ pub struct ObservedJob {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedSessionJob {
     pub cluster: SessionCluster,
+    /// The session cluster's own flat `flinkConfiguration` (what its Flink runs with), which a
+    /// session job's settings start from, as upstream's.
+    pub cluster_configuration: BTreeMap<String, String>,
     /// Every job of the cluster (`GET /jobs/overview`), when it answered.
     pub jobs: Option<Vec<ObservedJob>>,
     /// The cluster did not answer.

@@ -38,12 +38,15 @@ pub struct SessionDecideContext<'a> {
     pub tenancy: Option<&'a flink_api::validation::FieldError>,
 }
 
-/// What observation must fetch for a session job besides the cluster's jobs.
+/// What observation must fetch for a session job besides the cluster's jobs; `cluster` is the
+/// session cluster's configuration (see [`job_config`]).
 pub fn observation_needs(
     resource: &FlinkSessionJob,
     defaults: &BTreeMap<String, String>,
+    cluster: &BTreeMap<String, String>,
 ) -> job::ObservationNeeds {
     let status = resource.status.clone().unwrap_or_default();
+    let config = job_config(resource, defaults, cluster);
     job::ObservationNeeds::for_job(
         status.job_status.as_ref().and_then(|j| j.job_id.clone()),
         status.upgrade.as_ref(),
@@ -52,13 +55,13 @@ pub fn observation_needs(
             status.reconciliation_status.as_ref(),
             resource.metadata.generation,
         ),
-        &health_settings(resource, defaults),
+        &health::Settings::of(&config),
     )
     .with_snapshots(
         status.job_status.as_ref(),
         status.upgrade.as_ref(),
         resource.spec.job.as_ref(),
-        &job_config(resource, defaults),
+        &config,
     )
 }
 
@@ -82,28 +85,25 @@ fn submission_configuration(spec: &FlinkSessionJobSpec) -> BTreeMap<String, Stri
     configuration
 }
 
-/// The operator's settings for a session job (snapshots, health and rollback, cleanup): its own
-/// `flinkConfiguration` over the operator-wide defaults, as for FlinkDeployments.
-fn job_config(
+/// The operator's view of a session job's configuration (snapshots, health and rollback,
+/// cleanup, validation), as upstream's: the operator-wide defaults, under the session
+/// cluster's configuration (`cluster`: what its Flink runs with), under the job's own
+/// `flinkConfiguration`.
+pub fn job_config(
     resource: &FlinkSessionJob,
     defaults: &BTreeMap<String, String>,
+    cluster: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let own = resource
-        .spec
-        .flink_configuration
-        .as_ref()
-        .map(|c| c.flat())
-        .unwrap_or_default();
+    let mut own = cluster.clone();
+    own.extend(
+        resource
+            .spec
+            .flink_configuration
+            .as_ref()
+            .map(|c| c.flat())
+            .unwrap_or_default(),
+    );
     job::configuration(defaults, own)
-}
-
-/// The rollback, stability and health settings of a session job (the `kubernetes.operator.*`
-/// keys of its configuration are the operator's, they are not passed to Flink).
-fn health_settings(
-    resource: &FlinkSessionJob,
-    defaults: &BTreeMap<String, String>,
-) -> health::Settings {
-    health::Settings::of(&job_config(resource, defaults))
 }
 
 pub fn decide(
@@ -115,6 +115,7 @@ pub fn decide(
         resource,
         observed,
         ctx,
+        config: job_config(resource, ctx.defaults, &observed.cluster_configuration),
         draft: Draft::new(
             resource.status.clone().unwrap_or_default(),
             crate::redact::Redactor::for_resource(resource).with_defaults(ctx.defaults),
@@ -129,11 +130,19 @@ pub fn decide(
         d.draft.actions.push(Effect::AddFinalizer);
     }
     d.observe();
-    let checked = d.draft.recorded_and_valid::<FlinkSessionJobSpec>(
-        flink_api::validation::session_job(resource, ctx.validation),
-        ctx.tenancy,
-        |last| flink_api::validation::session_job_change(last, &resource.spec),
-    );
+    let mut errors = flink_api::validation::session_job(resource, ctx.validation);
+    if let SessionCluster::Present { .. } = observed.cluster {
+        errors.extend(flink_api::validation::session_job_storage(
+            resource,
+            &d.cluster(),
+            &d.config,
+        ));
+    }
+    let checked = d
+        .draft
+        .recorded_and_valid::<FlinkSessionJobSpec>(errors, ctx.tenancy, |last| {
+            flink_api::validation::session_job_change(last, &resource.spec)
+        });
     let Ok(last) = checked else {
         return d.finish();
     };
@@ -275,7 +284,7 @@ impl<'a> job::Kind for Decision<'a> {
             .as_ref()
             .and_then(|j| j.job_id.as_deref())
             == Some(id.as_str());
-        let settings = health_settings(self.resource, self.ctx.defaults);
+        let settings = health::Settings::of(&self.config);
         submitted
             && self.state() == ReconciliationState::Upgrading
             && job::flow::maybe_roll_back(
@@ -291,6 +300,8 @@ struct Decision<'a> {
     resource: &'a FlinkSessionJob,
     observed: &'a ObservedSessionJob,
     ctx: &'a SessionDecideContext<'a>,
+    /// The operator's view of the job's configuration ([`job_config`]), built once.
+    config: BTreeMap<String, String>,
     draft: Draft<FlinkSessionJobStatus>,
 }
 
@@ -485,7 +496,7 @@ impl<'a> Decision<'a> {
             return None;
         };
         let cluster = self.cluster();
-        let config = job_config(self.resource, self.ctx.defaults);
+        let config = &self.config;
         let out = secure::secure_job(
             &mut progress,
             &secure::SecureInput {
@@ -494,8 +505,8 @@ impl<'a> Decision<'a> {
                 job: &job,
                 savepoint: self.observed.savepoint.as_ref(),
                 latest_checkpoint: self.observed.latest_checkpoint.as_ref(),
-                max_checkpoint_age: secure::max_checkpoint_age(&config),
-                format: job_snapshots::savepoint_format(&config),
+                max_checkpoint_age: secure::max_checkpoint_age(config),
+                format: job_snapshots::savepoint_format(config),
                 started_from,
                 now_ms: self.ctx.now_ms,
             },
@@ -505,7 +516,7 @@ impl<'a> Decision<'a> {
             progress,
             out,
             &job::SecuredJob {
-                config: &config,
+                config,
                 owner: (JobKind::FlinkSessionJob, &name),
                 snapshots: self.observed.snapshots.as_deref(),
             },
@@ -522,7 +533,7 @@ impl<'a> Decision<'a> {
             return;
         }
         let job = self.recorded_job();
-        let settings = health_settings(self.resource, self.ctx.defaults);
+        let settings = health::Settings::of(&self.config);
         let counters = self.observed.counters.as_ref();
         if let Some(job) = job {
             let verdict = health::judge(
@@ -584,7 +595,7 @@ impl<'a> Decision<'a> {
     /// Manual and periodic savepoints and checkpoints of the running job, as for
     /// FlinkDeployments.
     fn snapshots(&mut self, job: &ObservedJob) {
-        let config = job_config(self.resource, self.ctx.defaults);
+        let config = &self.config;
         let name = self.resource.metadata.name.clone().unwrap_or_default();
         let cluster = self.cluster();
         self.draft.snapshots(&job_snapshots::RunningJob {
@@ -592,7 +603,7 @@ impl<'a> Decision<'a> {
             cluster: &cluster,
             job,
             spec: self.resource.spec.job.as_ref(),
-            config: &config,
+            config,
             owner: (JobKind::FlinkSessionJob, &name),
             savepoint: self.observed.snapshot.as_ref(),
             checkpoint: self.observed.checkpoint.as_ref(),
@@ -616,9 +627,9 @@ impl<'a> Decision<'a> {
             self.draft.actions.push(Effect::RemoveFinalizer);
             return;
         }
-        let config = job_config(self.resource, self.ctx.defaults);
+        let config = &self.config;
         if let Some(note) =
-            super::cleanup::timed_out(&self.resource.metadata, &config, self.ctx.now_ms)
+            super::cleanup::timed_out(&self.resource.metadata, config, self.ctx.now_ms)
         {
             self.draft.notes.push(note);
             self.draft.actions.push(Effect::RemoveFinalizer);
