@@ -1,0 +1,228 @@
+//! Snapshots triggered here, one savepoint and one checkpoint at a time (the trigger id
+//! recorded before the request), and the savepoint history kept in the status.
+
+use super::*;
+
+/// Manual and periodic checkpoints (`POST /jobs/:id/checkpoints`, Flink 1.19+): the trigger is
+/// recorded (write-ahead), its result observed; a completed one becomes `lastCheckpoint`, a
+/// failed one is reported and its nonce not asked again.
+pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome {
+    let mut out = Outcome::default();
+    if let Some(trigger) = info.trigger_id.clone() {
+        let trigger_type = info.trigger_type.unwrap_or_default();
+        match input.result {
+            Some(ObservedOperation::Completed(path)) => {
+                out.notes.push(Note::normal(
+                    Reason::CheckpointCompleted,
+                    format!("{} checkpoint completed: {path}", kind(trigger_type)),
+                ));
+                info.last_checkpoint = Some(Checkpoint {
+                    time_stamp: input.now_ms,
+                    trigger_type,
+                    format_type: info.format_type.unwrap_or_default(),
+                    trigger_nonce: (trigger_type == SnapshotTriggerType::Manual)
+                        .then_some(info.trigger_nonce)
+                        .flatten(),
+                });
+                clear_checkpoint_trigger(info);
+            }
+            Some(ObservedOperation::Failed(cause)) => {
+                out.notes.push(Note::warning(
+                    Reason::CheckpointError,
+                    format!(
+                        "{} checkpoint {trigger} failed: {cause}",
+                        kind(trigger_type)
+                    ),
+                ));
+                clear_checkpoint_trigger(info);
+            }
+            _ => out.pace = Pace::Soon,
+        }
+        return out;
+    }
+    let asked = input.nonce.is_some() && input.nonce != info.trigger_nonce;
+    if as_resources(input.config) {
+        if let Some(existing) = input.resources {
+            let nonce = input.nonce.filter(|_| asked);
+            let last = info.last_periodic_checkpoint_timestamp;
+            match create_due(Kind::Checkpoint, nonce, last, input, existing, &mut out) {
+                Recorded::Nonce(nonce) => info.trigger_nonce = Some(nonce),
+                Recorded::Periodic(at) => info.last_periodic_checkpoint_timestamp = at,
+                Recorded::Nothing => {}
+            }
+            trim_resources(existing, Kind::Checkpoint, input, &mut out);
+        }
+        return out;
+    }
+    let Some(kind) = trigger_due(
+        asked,
+        PERIODIC_CHECKPOINTS,
+        info.last_periodic_checkpoint_timestamp,
+        input,
+    ) else {
+        return out;
+    };
+    let trigger = job_id::snapshot_trigger_id(input.uid, input.now_ms);
+    info.trigger_id = Some(trigger.clone());
+    info.trigger_timestamp = Some(input.now_ms);
+    info.trigger_type = Some(kind);
+    info.format_type = Some(CheckpointType::Full);
+    if kind == SnapshotTriggerType::Manual {
+        info.trigger_nonce = input.nonce;
+    } else {
+        info.last_periodic_checkpoint_timestamp = input.now_ms;
+    }
+    out.actions.push(Effect::TriggerCheckpoint {
+        cluster: input.cluster.to_string(),
+        job_id: input.job_id.to_string(),
+        trigger_id: trigger,
+    });
+    out.write_ahead = true;
+    out.pace = Pace::Soon;
+    out
+}
+
+pub(super) fn clear_checkpoint_trigger(info: &mut CheckpointInfo) {
+    info.trigger_id = None;
+    info.trigger_timestamp = None;
+    info.trigger_type = None;
+    info.format_type = None;
+}
+
+pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
+    let mut out = Outcome::default();
+    if let Some(trigger) = info.trigger_id.clone() {
+        match input.result {
+            Some(ObservedOperation::Completed(path)) => {
+                let savepoint = Savepoint {
+                    time_stamp: input.now_ms,
+                    location: Some(path.clone()),
+                    trigger_type: info.trigger_type.unwrap_or_default(),
+                    format_type: info.format_type.unwrap_or(SavepointFormatType::Canonical),
+                    trigger_nonce: info.trigger_nonce,
+                };
+                out.notes.push(Note::normal(
+                    Reason::SavepointCompleted,
+                    format!(
+                        "{} savepoint completed: {path}",
+                        kind(savepoint.trigger_type)
+                    ),
+                ));
+                info.last_savepoint = Some(savepoint.clone());
+                info.savepoint_history.push(savepoint);
+                clear_trigger(info);
+            }
+            Some(ObservedOperation::Failed(cause)) => {
+                out.notes.push(Note::warning(
+                    Reason::SavepointError,
+                    format!(
+                        "{} savepoint {trigger} failed: {cause}",
+                        kind(info.trigger_type.unwrap_or_default())
+                    ),
+                ));
+                // A failed manual savepoint keeps its nonce: a new nonce asks again.
+                clear_trigger(info);
+            }
+            _ => out.pace = Pace::Soon,
+        }
+    } else if as_resources(input.config) {
+        if let Some(existing) = input.resources {
+            let nonce = asked_nonce(info, input);
+            let last = info.last_periodic_savepoint_timestamp;
+            match create_due(Kind::Savepoint, nonce, last, input, existing, &mut out) {
+                Recorded::Nonce(nonce) => info.trigger_nonce = Some(nonce),
+                Recorded::Periodic(at) => info.last_periodic_savepoint_timestamp = at,
+                Recorded::Nothing => {}
+            }
+            trim_resources(existing, Kind::Savepoint, input, &mut out);
+        }
+    } else if let Some(kind) = due(info, input) {
+        let trigger = job_id::snapshot_trigger_id(input.uid, input.now_ms);
+        info.trigger_id = Some(trigger.clone());
+        info.trigger_timestamp = Some(input.now_ms);
+        info.trigger_type = Some(kind);
+        let format = savepoint_format(input.config);
+        info.format_type = Some(format);
+        if kind == SnapshotTriggerType::Manual {
+            info.trigger_nonce = input.nonce;
+        } else {
+            info.last_periodic_savepoint_timestamp = input.now_ms;
+        }
+        out.actions.push(Effect::TriggerSavepoint {
+            cluster: input.cluster.to_string(),
+            job_id: input.job_id.to_string(),
+            trigger_id: trigger,
+            directory: None,
+            format,
+        });
+        out.write_ahead = true;
+        out.pace = Pace::Soon;
+    }
+    trim_history(info, input, &mut out);
+    out
+}
+
+pub(super) fn kind(trigger: SnapshotTriggerType) -> &'static str {
+    match trigger {
+        SnapshotTriggerType::Manual => "Manual",
+        SnapshotTriggerType::Periodic => "Periodic",
+        SnapshotTriggerType::Upgrade => "Upgrade",
+        SnapshotTriggerType::Unknown => "A",
+    }
+}
+
+pub(super) fn clear_trigger(info: &mut SavepointInfo) {
+    info.trigger_id = None;
+    info.trigger_timestamp = None;
+    info.trigger_type = None;
+    info.format_type = None;
+}
+
+/// Drops savepoints beyond the history limits (never `keep`; never the last one unless
+/// savepoint resources completed since) and disposes of their files through Flink when cleanup
+/// is enabled. Completed savepoint resources of the job count towards the limit (upstream).
+pub(super) fn trim_history(info: &mut SavepointInfo, input: &SnapshotInput, out: &mut Outcome) {
+    let limits = HistoryLimits::of(input.config);
+    let completed_resources = input
+        .resources
+        .filter(|_| as_resources(input.config))
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| s.savepoint && s.completed)
+        .count();
+    let max_count = match completed_resources {
+        0 => limits.max_count,
+        n => limits.max_count.saturating_sub(n),
+    };
+    let max_age = limits.max_age;
+    let cleanup = options::SAVEPOINT_CLEANUP_ENABLED.in_flat(input.config) != Some("false");
+    let last = info
+        .last_savepoint
+        .as_ref()
+        .and_then(|s| s.location.clone());
+    let protected = |s: &Savepoint| {
+        (s.location == last && completed_resources == 0) || s.location.as_deref() == input.keep
+    };
+    let oldest_allowed = input.now_ms - max_age.as_millis() as i64;
+    let excess = info.savepoint_history.len().saturating_sub(max_count);
+    let mut removed = Vec::new();
+    let mut index = 0;
+    info.savepoint_history.retain(|s| {
+        let expired = index < excess || s.time_stamp < oldest_allowed;
+        index += 1;
+        if expired && !protected(s) {
+            removed.push(s.clone());
+            false
+        } else {
+            true
+        }
+    });
+    for savepoint in removed {
+        if let Some(path) = savepoint.location.filter(|_| cleanup) {
+            out.actions.push(Effect::DisposeSavepoint {
+                cluster: input.cluster.to_string(),
+                path,
+            });
+        }
+    }
+}
