@@ -1,8 +1,9 @@
 //! The operator end to end: `kubectl` against the local cluster (API stand-in + process runtime
 //! running real Flink JVMs) with the operator in-process, wired exactly as `flink-operator local`
-//! wires it. One cluster for the suite; the steps run in order like a user's afternoon:
-//! deploy an application, look at it, leave it alone, break it, change it, suspend and resume
-//! it, delete it; then a session cluster with two session jobs, deleted in the right order.
+//! wires it. One cluster for the suite, shared by stories (see `stories`): each creates its
+//! own resources and runs its steps in order like a user's afternoon (deploy an application,
+//! look at it, leave it alone, break it, change it, suspend and resume it, delete it), and any
+//! step can be run alone by name, its story's earlier steps running first as its setup.
 
 use flink_operator::commands::hosts_resolver;
 use flink_operator::commands::local::{install_crds, local_settings};
@@ -71,125 +72,170 @@ struct Suite {
 
 type Step = fn(&Suite) -> Result<(), String>;
 
+/// A story: steps that run in order on resources the story creates itself (and deletes by its
+/// end). A step selected alone by name (`-- <story>::<step>` or any part of it) runs the
+/// story's earlier steps first, and every step of the stories it `needs`, as its setup.
+struct Story {
+    name: &'static str,
+    needs: &'static [&'static str],
+    steps: Vec<(&'static str, Step)>,
+}
+
+/// `story!("name", needs ["other"], [step_fn, ...])`: each step's name is its function's.
+macro_rules! story {
+    ($name:literal $(, needs [$($need:literal),*])?, [$($step:ident),* $(,)?]) => {
+        Story {
+            name: $name,
+            needs: &[$($($need),*)?],
+            steps: vec![$((stringify!($step), $step as Step)),*],
+        }
+    };
+}
+
+fn stories() -> Vec<Story> {
+    vec![
+        story!(
+            "application",
+            [
+                application_runs_the_example_job_at_the_requested_parallelism,
+                kubectl_get_shows_the_printer_columns,
+                an_idle_reconcile_writes_nothing,
+                an_invalid_edit_is_reported_and_the_job_keeps_running,
+                a_parallelism_change_redeploys_the_job,
+                suspend_stops_the_jvms_and_resume_brings_the_job_back,
+                deleting_the_application_leaves_no_object_and_no_process,
+            ]
+        ),
+        story!(
+            "session",
+            [
+                a_session_cluster_runs_two_session_jobs,
+                a_session_job_savepoint_upgrade_restores_its_state,
+                a_bad_session_job_upgrade_is_rolled_back_and_the_count_continues,
+                an_unhealthy_session_job_is_restarted_from_its_last_checkpoint,
+                a_session_job_naming_the_operators_own_files_uploads_nothing,
+                a_session_cluster_waits_for_its_jobs_before_it_is_deleted,
+            ]
+        ),
+        story!(
+            "crash_loop",
+            [a_missing_jar_ends_in_a_clear_status_without_a_hot_loop]
+        ),
+        story!(
+            "lost_savepoint",
+            [a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason]
+        ),
+        story!(
+            "stateful",
+            [
+                a_savepoint_upgrade_continues_the_count,
+                a_last_state_upgrade_continues_the_count,
+                suspend_and_resume_with_a_savepoint_continue_the_count,
+                a_bad_upgrade_is_rolled_back_and_the_count_continues,
+                an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state,
+                faults_of_flink_mid_savepoint_neither_lose_nor_duplicate_the_state,
+                manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs,
+                state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delete,
+                an_unhealthy_deployment_is_restarted_from_its_last_checkpoint,
+                a_stateless_upgrade_starts_the_count_from_zero,
+            ]
+        ),
+        story!(
+            "autoscaler",
+            [the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down]
+        ),
+        story!(
+            "metrics",
+            needs ["application", "stateful", "autoscaler"],
+            [the_metrics_show_what_the_afternoon_did]
+        ),
+    ]
+}
+
+/// Runs the stories' steps on demand, each at most once: a step's setup (its story's earlier
+/// steps, the stories it needs) runs first when it has not yet; a step after a failed one of
+/// its story fails at once, naming it.
+struct Runner {
+    stories: Vec<Story>,
+    /// Outcome of every step that ran, by (story, step) index.
+    ran: Mutex<std::collections::BTreeMap<(usize, usize), Result<(), String>>>,
+}
+
+impl Runner {
+    fn run(&self, suite: &Suite, story: usize, step: usize) -> Result<(), String> {
+        for need in self.stories[story].needs {
+            let needed = self
+                .stories
+                .iter()
+                .position(|s| s.name == *need)
+                .unwrap_or_else(|| panic!("story {need:?} is not defined"));
+            for earlier in 0..self.stories[needed].steps.len() {
+                // What a needed story leaves is this step's to judge; its failures are its own.
+                let _ = self.once(suite, needed, earlier);
+            }
+        }
+        for earlier in 0..step {
+            if let Err(why) = self.once(suite, story, earlier) {
+                let (name, _) = self.stories[story].steps[earlier];
+                return Err(format!("the story's earlier step {name} failed: {why}"));
+            }
+        }
+        self.once(suite, story, step)
+    }
+
+    fn once(&self, suite: &Suite, story: usize, step: usize) -> Result<(), String> {
+        if let Some(done) = self
+            .ran
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(story, step))
+        {
+            return done.clone();
+        }
+        let (name, run) = self.stories[story].steps[step];
+        let before = suite.flink_objects();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(suite)));
+        if !matches!(outcome, Ok(Ok(()))) {
+            // One failed step must not fail the next stories: what it created goes away.
+            suite.remove_objects_since(&before);
+        }
+        let result = match outcome {
+            Ok(result) => result,
+            Err(panic) => Err(panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| format!("{name} panicked"))),
+        };
+        self.ran
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((story, step), result.clone());
+        result
+    }
+}
+
 fn main() {
     let mut args = Arguments::from_args();
     args.test_threads = Some(1);
-    let steps: Vec<(&str, Step)> = vec![
-        (
-            "application_runs_the_example_job_at_the_requested_parallelism",
-            application_runs_the_example_job_at_the_requested_parallelism,
-        ),
-        (
-            "kubectl_get_shows_the_printer_columns",
-            kubectl_get_shows_the_printer_columns,
-        ),
-        (
-            "an_idle_reconcile_writes_nothing",
-            an_idle_reconcile_writes_nothing,
-        ),
-        (
-            "an_invalid_edit_is_reported_and_the_job_keeps_running",
-            an_invalid_edit_is_reported_and_the_job_keeps_running,
-        ),
-        (
-            "a_parallelism_change_redeploys_the_job",
-            a_parallelism_change_redeploys_the_job,
-        ),
-        (
-            "suspend_stops_the_jvms_and_resume_brings_the_job_back",
-            suspend_stops_the_jvms_and_resume_brings_the_job_back,
-        ),
-        (
-            "deleting_the_application_leaves_no_object_and_no_process",
-            deleting_the_application_leaves_no_object_and_no_process,
-        ),
-        (
-            "a_session_cluster_runs_two_session_jobs",
-            a_session_cluster_runs_two_session_jobs,
-        ),
-        (
-            "a_session_job_savepoint_upgrade_restores_its_state",
-            a_session_job_savepoint_upgrade_restores_its_state,
-        ),
-        (
-            "a_bad_session_job_upgrade_is_rolled_back_and_the_count_continues",
-            a_bad_session_job_upgrade_is_rolled_back_and_the_count_continues,
-        ),
-        (
-            "an_unhealthy_session_job_is_restarted_from_its_last_checkpoint",
-            an_unhealthy_session_job_is_restarted_from_its_last_checkpoint,
-        ),
-        (
-            "a_session_job_naming_the_operators_own_files_uploads_nothing",
-            a_session_job_naming_the_operators_own_files_uploads_nothing,
-        ),
-        (
-            "a_session_cluster_waits_for_its_jobs_before_it_is_deleted",
-            a_session_cluster_waits_for_its_jobs_before_it_is_deleted,
-        ),
-        (
-            "a_missing_jar_ends_in_a_clear_status_without_a_hot_loop",
-            a_missing_jar_ends_in_a_clear_status_without_a_hot_loop,
-        ),
-        (
-            "a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason",
-            a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason,
-        ),
-        (
-            "a_savepoint_upgrade_continues_the_count",
-            a_savepoint_upgrade_continues_the_count,
-        ),
-        (
-            "a_last_state_upgrade_continues_the_count",
-            a_last_state_upgrade_continues_the_count,
-        ),
-        (
-            "suspend_and_resume_with_a_savepoint_continue_the_count",
-            suspend_and_resume_with_a_savepoint_continue_the_count,
-        ),
-        (
-            "a_bad_upgrade_is_rolled_back_and_the_count_continues",
-            a_bad_upgrade_is_rolled_back_and_the_count_continues,
-        ),
-        (
-            "an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state",
-            an_operator_restarted_at_each_step_of_a_savepoint_upgrade_keeps_the_state,
-        ),
-        (
-            "faults_of_flink_mid_savepoint_neither_lose_nor_duplicate_the_state",
-            faults_of_flink_mid_savepoint_neither_lose_nor_duplicate_the_state,
-        ),
-        (
-            "manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs",
-            manual_and_periodic_savepoints_and_checkpoints_are_taken_while_the_job_runs,
-        ),
-        (
-            "state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delete",
-            state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delete,
-        ),
-        (
-            "an_unhealthy_deployment_is_restarted_from_its_last_checkpoint",
-            an_unhealthy_deployment_is_restarted_from_its_last_checkpoint,
-        ),
-        (
-            "a_stateless_upgrade_starts_the_count_from_zero",
-            a_stateless_upgrade_starts_the_count_from_zero,
-        ),
-        (
-            "the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down",
-            the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down,
-        ),
-        (
-            "the_metrics_show_what_the_afternoon_did",
-            the_metrics_show_what_the_afternoon_did,
-        ),
-    ];
+    let stories = stories();
+    let names: Vec<(usize, usize, String)> = stories
+        .iter()
+        .enumerate()
+        .flat_map(|(i, story)| {
+            story
+                .steps
+                .iter()
+                .enumerate()
+                .map(move |(j, (step, _))| (i, j, format!("{}::{step}", story.name)))
+        })
+        .collect();
     if args.list {
         libtest_mimic::run(
             &args,
-            steps
+            names
                 .into_iter()
-                .map(|(n, _)| Trial::test(n, || Ok(())))
+                .map(|(_, _, n)| Trial::test(n, || Ok(())))
                 .collect(),
         )
         .exit();
@@ -254,22 +300,16 @@ fn main() {
         count: Mutex::new(0.0),
     });
     suite.start_operator();
-    let trials = steps
+    let runner = Arc::new(Runner {
+        stories,
+        ran: Mutex::new(Default::default()),
+    });
+    let trials = names
         .into_iter()
-        .map(|(name, step)| {
-            let suite = suite.clone();
+        .map(|(story, step, name)| {
+            let (suite, runner) = (suite.clone(), runner.clone());
             Trial::test(name, move || {
-                let before = suite.flink_objects();
-                let outcome =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(&suite)));
-                if !matches!(outcome, Ok(Ok(()))) {
-                    // One failed step must not fail the next ones: what it created goes away.
-                    suite.remove_objects_since(&before);
-                }
-                match outcome {
-                    Ok(result) => result.map_err(Failed::from),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
+                runner.run(&suite, story, step).map_err(Failed::from)
             })
         })
         .collect();
