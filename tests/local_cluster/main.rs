@@ -3,6 +3,8 @@
 //! scaling the TaskManager Deployment adds a TaskManager; `kubectl logs` shows its output; a
 //! container that cannot start ends in CrashLoopBackOff; deleting stops every JVM.
 
+mod fabric8;
+
 use flink_operator_tests::flink_cluster::FlinkInstall;
 use flink_operator_tests::support::{jvms_under, wait_for};
 use flink_rest::{ClientConfig, FlinkClient};

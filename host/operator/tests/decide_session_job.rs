@@ -1060,39 +1060,33 @@ fn a_session_jobs_suspension_and_resumption_are_announced_as_such() {
 /// cluster applies to its jobs; the job's own setting wins.
 #[test]
 fn a_session_clusters_configuration_reaches_its_jobs_under_their_own() {
-    let mut world = running_then(|_| {});
-    world.defaults.insert(
-        "kubernetes.operator.snapshot.resource.enabled".into(),
-        "false".into(),
-    );
-    world.observed.cluster_configuration.insert(
-        "kubernetes.operator.periodic.savepoint.interval".into(),
-        "10s".into(),
-    );
-    world.now_ms = 20_000;
-    let plan = world.reconcile();
+    // The session cluster takes a savepoint every 10 s; the job's own interval, if any.
+    let twenty_seconds_later = |own: Option<&str>| {
+        let mut world = running_then(|spec| {
+            if let Some(own) = own {
+                spec.flink_configuration
+                    .get_or_insert_default()
+                    .set("kubernetes.operator.periodic.savepoint.interval", own);
+            }
+        });
+        world.defaults.insert(
+            "kubernetes.operator.snapshot.resource.enabled".into(),
+            "false".into(),
+        );
+        world.observed.cluster_configuration.insert(
+            "kubernetes.operator.periodic.savepoint.interval".into(),
+            "10s".into(),
+        );
+        world.now_ms = 20_000;
+        world.reconcile().actions
+    };
+    let actions = twenty_seconds_later(None);
     assert!(
-        matches!(&plan.actions[..], [Effect::TriggerSavepoint { cluster, .. }] if cluster == "shared"),
-        "the cluster's interval is due: {:?}",
-        plan.actions
+        matches!(&actions[..], [Effect::TriggerSavepoint { cluster, .. }] if cluster == "shared"),
+        "the cluster's interval is due: {actions:?}"
     );
-
-    let mut world = running_then(|spec| {
-        spec.flink_configuration
-            .get_or_insert_default()
-            .set("kubernetes.operator.periodic.savepoint.interval", "1h");
-    });
-    world.observed.cluster_configuration.insert(
-        "kubernetes.operator.periodic.savepoint.interval".into(),
-        "10s".into(),
-    );
-    world.now_ms = 20_000;
-    let plan = world.reconcile();
-    assert!(
-        plan.actions.is_empty(),
-        "its own hour wins: {:?}",
-        plan.actions
-    );
+    let actions = twenty_seconds_later(Some("1h"));
+    assert!(actions.is_empty(), "its own hour wins: {actions:?}");
 }
 
 /// A stateful session job needs checkpoint storage somewhere in that merge: refused, naming

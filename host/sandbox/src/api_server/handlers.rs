@@ -34,6 +34,23 @@ fn error_response(error: &ApiError) -> Response {
 }
 
 pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    // A watch asked for over WebSocket (fabric8's first choice; anything else is answered as
+    // over plain HTTP, which clients take as "no WebSocket here").
+    let (mut parts, body) = request.into_parts();
+    let upgrade = match parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(v) if v.eq_ignore_ascii_case("websocket") => {
+            use axum::extract::FromRequestParts;
+            axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &())
+                .await
+                .ok()
+        }
+        _ => None,
+    };
+    let request = Request::from_parts(parts, body);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query: HashMap<String, String> = request
@@ -61,6 +78,14 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
             (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
         }
         Ok(Reply::Watch(request)) => match watch::start(shared.clone(), *request) {
+            Ok(stream) if upgrade.is_some() => {
+                shared
+                    .websocket_watches
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                upgrade
+                    .map(|ws| ws.on_upgrade(move |socket| watch::over_websocket(socket, stream)))
+                    .unwrap_or_else(|| error_response(&ApiError::internal("no upgrade")))
+            }
             Ok(stream) => Response::builder()
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::TRANSFER_ENCODING, "chunked")

@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub writes: std::sync::atomic::AtomicU64,
     /// Counts every request (reads, writes, watches), for request-per-reconcile benchmarks.
     pub requests: std::sync::atomic::AtomicU64,
+    /// Counts watches served over WebSocket (fabric8's transport of choice).
+    pub websocket_watches: std::sync::atomic::AtomicU64,
     /// Where each pod's container logs are, for `pods/log` (set by the process runtime).
     pub logs: Mutex<std::collections::HashMap<(String, String), std::path::PathBuf>>,
 }
@@ -107,6 +109,7 @@ impl ApiServer {
             address,
             writes: Default::default(),
             requests: Default::default(),
+            websocket_watches: Default::default(),
             logs: Default::default(),
         });
         let app = Router::new()
@@ -133,6 +136,13 @@ impl ApiServer {
 impl ServerHandle {
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// Watches served over WebSocket so far.
+    pub fn websocket_watch_count(&self) -> u64 {
+        self.shared
+            .websocket_watches
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Mutating requests served so far.

@@ -60,10 +60,59 @@ impl WatchRequest {
     }
 }
 
+/// One event as a line of JSON in ASCII (anything else escaped as `\uXXXX`, as JSON allows):
+/// fabric8's HTTP watch decodes each chunk it reads on its own, so a multi-byte character cut
+/// by a chunk boundary would make an event unreadable, and for a JobManager's pod watch fatal.
 fn line(value: &Value) -> Result<axum::body::Bytes, std::convert::Infallible> {
-    let mut text = value.to_string();
-    text.push('\n');
-    Ok(axum::body::Bytes::from(text))
+    let text = value.to_string();
+    let mut ascii = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    ascii.push('\n');
+    Ok(axum::body::Bytes::from(ascii))
+}
+
+/// Serves a watch's events over WebSocket, one JSON event per text message (as the real
+/// server does for clients that upgrade, fabric8 among them); ends with a Close frame when
+/// the watch ends, and stops when the client goes.
+pub async fn over_websocket(
+    socket: axum::extract::ws::WebSocket,
+    events: impl Stream<Item = Result<axum::body::Bytes, std::convert::Infallible>> + Send + 'static,
+) {
+    use axum::extract::ws::Message;
+    use futures::{SinkExt, StreamExt};
+    let (mut sink, mut incoming) = socket.split();
+    let mut events = Box::pin(events);
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(bytes)) => {
+                    let text = String::from_utf8_lossy(&bytes).trim_end().to_string();
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Err(never)) => match never {},
+                None => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+            // Reading answers the client's pings; a Close or an error ends the watch.
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
 }
 
 fn frame(kind: EventKind, object: &Value) -> Value {
@@ -158,4 +207,20 @@ where
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     tokio::spawn(producer(tx));
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_lines_are_ascii_and_read_back_as_written() {
+        let object =
+            json!({"metadata": {"name": "café", "annotations": {"note": "ünïcode 😀 ok"}}});
+        let bytes = line(&frame(EventKind::Added, &object)).unwrap_or_else(|never| match never {});
+        assert!(bytes.is_ascii(), "{bytes:?}");
+        assert!(bytes.ends_with(b"\n"));
+        let back: Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(back["object"], object);
+    }
 }

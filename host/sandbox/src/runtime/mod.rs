@@ -23,6 +23,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The environment that gives a pod's process the API server at `url`, as a kubelet gives a
+/// container its in-cluster configuration: Flink's shaded fabric8 client (and any other
+/// fabric8 client) reads `KUBERNETES_MASTER` over whatever it found, and neither a
+/// developer's `~/.kube/config` nor a service-account directory of the machine is read.
+pub fn api_access_env(url: &str) -> Vec<(String, String)> {
+    [
+        ("KUBERNETES_MASTER", url),
+        ("KUBERNETES_AUTH_TRYKUBECONFIG", "false"),
+        ("KUBERNETES_AUTH_TRYSERVICEACCOUNT", "false"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .into()
+}
+
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
     /// The Flink distribution that stands in for the image's `/opt/flink`.
