@@ -46,6 +46,7 @@ async fn local_cluster(
         usrlib: install.example_jar.parent().unwrap().to_path_buf(),
         work_dir: work.clone(),
         max_grace: Duration::from_secs(10),
+        api_url: Some(server.url()),
     };
     let runtime = runtime::start(server.store_access(), config).unwrap();
     (install, work, server, runtime)

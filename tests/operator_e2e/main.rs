@@ -267,6 +267,7 @@ fn main() {
                 usrlib: usrlib.clone(),
                 work_dir: runtime_dir.clone(),
                 max_grace: Duration::from_secs(10),
+                api_url: Some(server.url()),
             },
         )
         .expect("runtime starts");

@@ -444,6 +444,13 @@ impl Store {
         }
         let created = self.commit(EventKind::Added, key, object);
         self.after_write(rt, &created);
+        // An object created with owners that are all gone (a native JobManager's TaskManager
+        // pod created while its Deployment is being deleted) is collected, as the real garbage
+        // collector does a moment later: the create succeeds and the object goes.
+        let owners = owner_uids(&created);
+        if !owners.is_empty() && owners.iter().all(|u| !self.uids.contains_key(u)) {
+            self.collect_garbage();
+        }
         Ok(created)
     }
 

@@ -434,6 +434,15 @@ async fn owned_objects_are_garbage_collected_in_background_and_foreground() {
         deployments.get("fg").await.is_err(),
         "foreground: owner goes once its dependents are gone"
     );
+    // Created after its owner went (a native JobManager's TaskManager pod racing the
+    // deletion of its Deployment): accepted, then collected.
+    let late: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "late-config",
+        "ownerReferences": [{"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment", "name": "bg", "uid": "gone-uid", "blockOwnerDeletion": true}]}})).unwrap();
+    maps.create(&PostParams::default(), &late).await.unwrap();
+    assert!(
+        maps.get("late-config").await.is_err(),
+        "a dependent of a gone owner is collected"
+    );
 }
 
 #[tokio::test]

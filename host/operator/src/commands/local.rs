@@ -127,6 +127,7 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
                 work_dir: work_dir.clone(),
                 flink_home: flink_home.clone(),
                 max_grace: Duration::from_secs(15),
+                api_url: Some(server.url()),
             };
             say!(
                 "Process runtime: Flink from {}, jars from {}",

@@ -117,10 +117,12 @@ pub fn flink_config(input: &RenderInput) -> Result<BTreeMap<String, String>, Ren
         }
     }
 
+    // A fixed TaskManager RPC port in both modes: the TaskManager Deployment declares it, and
+    // Flink's native ResourceManager refuses to create TaskManager pods without one (its
+    // client-side descriptor sets it as we do here).
+    set("taskmanager.rpc.port", TASKMANAGER_RPC_PORT.to_string());
     match mode {
-        KubernetesDeploymentMode::Standalone => {
-            set("taskmanager.rpc.port", TASKMANAGER_RPC_PORT.to_string());
-        }
+        KubernetesDeploymentMode::Standalone => {}
         KubernetesDeploymentMode::Native => {
             set(
                 "execution.target",

@@ -47,6 +47,9 @@ pub struct RuntimeConfig {
     pub work_dir: PathBuf,
     /// How long a stopped container may take before SIGKILL (capped pod grace period).
     pub max_grace: Duration,
+    /// The API server pods reach (`api_access_env`), as a kubelet gives every container its
+    /// in-cluster configuration: Flink's native JobManager asks it for TaskManager pods.
+    pub api_url: Option<String>,
 }
 
 struct Running {
@@ -58,6 +61,9 @@ struct Running {
     started: Instant,
     last_exit: Option<i32>,
     error: Option<String>,
+    /// The container exited and its restart policy keeps it down (`Never`, or `OnFailure`
+    /// after a success): its exit code.
+    finished: Option<i32>,
 }
 
 /// A running process runtime; stops every pod process when dropped.
@@ -132,13 +138,17 @@ fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
-/// Pods whose controlling owner has `uid`.
-fn owned_by(pods: &[Value], uid: &str) -> Vec<Value> {
+/// The replicas of the Deployment with `uid`: the pods it owns that it made itself (they carry
+/// the `pod-template-hash` label, as a ReplicaSet's pods do). Other pods it owns, such as the
+/// TaskManager pods a native JobManager creates with its Deployment as owner, are not its
+/// replicas: it neither counts nor replaces them (they go with it, by garbage collection).
+fn replicas_of(pods: &[Value], uid: &str) -> Vec<Value> {
     pods.iter()
         .filter(|p| {
             p.pointer("/metadata/ownerReferences/0/uid")
                 .and_then(Value::as_str)
                 == Some(uid)
+                && p.pointer("/metadata/labels/pod-template-hash").is_some()
         })
         .cloned()
         .collect()
@@ -179,7 +189,7 @@ impl Runtime {
                 continue;
             }
             let uid = text(deployment, "/metadata/uid");
-            let owned = owned_by(&pods, uid);
+            let owned = replicas_of(&pods, uid);
             let suffix = &mut self.suffix;
             let mut next = || {
                 *suffix += 1;
@@ -207,7 +217,7 @@ impl Runtime {
     fn reconcile_deployment_status(&mut self, pods: &[Value]) {
         for deployment in self.list("apps", "v1", "deployments") {
             let uid = text(&deployment, "/metadata/uid");
-            let owned = owned_by(pods, uid);
+            let owned = replicas_of(pods, uid);
             let status = deployments::status(&deployment, &owned);
             self.write_status("apps", "deployments", &deployment, status);
         }
@@ -293,6 +303,7 @@ impl Runtime {
             started: Instant::now(),
             last_exit: None,
             error: None,
+            finished: None,
         };
         match self.spawn(pod, ip, config_maps, secrets) {
             Ok(child) => running.child = Some(child),
@@ -328,6 +339,12 @@ impl Runtime {
         let source = mounts.get("/opt/flink/conf").cloned();
         let mut config =
             process::flink_config(source.as_deref(), &self.config.flink_home, &env, ip)?;
+        process::map_config_paths(
+            &mut config,
+            &mounts,
+            &self.config.flink_home,
+            &self.config.usrlib,
+        );
         // A container has its own filesystem: Flink fetches the job's jars into
         // `/opt/flink/artifacts` and never overwrites one that is there, so a machine-wide
         // directory would run a stale jar from an earlier pod.
@@ -361,6 +378,9 @@ impl Runtime {
         self.store.set_log(&ns, &name, log_path);
         let hosts = self.config.work_dir.join("hosts");
         let mut command = Command::new(program);
+        if let Some(url) = &self.config.api_url {
+            command.envs(api_access_env(url));
+        }
         command
             .args(&args)
             .envs(&env)
@@ -403,12 +423,24 @@ impl Runtime {
                 && let Ok(Some(status)) = child.try_wait()
             {
                 running.child = None;
-                running.last_exit = status.code().or(Some(137));
+                let code = status.code().unwrap_or(137);
+                let policy = text(pod, "/spec/restartPolicy");
+                if policy == "Never" || (policy == "OnFailure" && code == 0) {
+                    running.finished = Some(code);
+                    running.last_exit = Some(code);
+                    let status = pod_status(pod, running);
+                    self.write_status("", "pods", pod, status);
+                    return;
+                }
+                running.last_exit = Some(code);
                 running.restarts += 1;
                 let backoff =
                     Duration::from_secs(10u64.saturating_mul(1 << (running.restarts - 1).min(5)))
                         .min(Duration::from_secs(300));
                 running.restart_at = Some(now + backoff);
+            }
+            if running.finished.is_some() {
+                return;
             }
             if running.child.is_none()
                 && running.error.is_none()
@@ -554,6 +586,29 @@ fn pod_status(pod: &Value, running: &Running) -> Value {
                 .unwrap_or_default()
         ),
     };
+    if let Some(code) = running.finished {
+        let (phase, reason) = match code {
+            0 => ("Succeeded", "Completed"),
+            _ => ("Failed", "Error"),
+        };
+        return json!({
+            "phase": phase,
+            "podIP": running.ip,
+            "podIPs": [{"ip": running.ip}],
+            "hostIP": "127.0.0.1",
+            "startTime": pod.pointer("/metadata/creationTimestamp"),
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Ready", "status": "False", "lastTransitionTime": transition},
+                {"type": "ContainersReady", "status": "False", "lastTransitionTime": transition},
+            ],
+            "containerStatuses": [{
+                "name": name, "ready": false, "started": false, "restartCount": running.restarts,
+                "image": container.get("image"),
+                "state": {"terminated": {"exitCode": code, "reason": reason}},
+            }],
+        });
+    }
     let state = match (&running.error, alive) {
         (Some(e), _) => json!({"waiting": {"reason": "CreateContainerConfigError", "message": e}}),
         (None, true) => {
@@ -579,9 +634,39 @@ fn pod_status(pod: &Value, running: &Running) -> Value {
         "hostIP": "127.0.0.1",
         "startTime": pod.pointer("/metadata/creationTimestamp"),
         "conditions": [
+            // Scheduled as soon as the runtime has it: Flink counts a TaskManager pod as
+            // scheduled by this condition.
+            {"type": "PodScheduled", "status": "True"},
             {"type": "Ready", "status": ready_text, "lastTransitionTime": transition},
             {"type": "ContainersReady", "status": ready_text, "lastTransitionTime": transition},
         ],
         "containerStatuses": [container_status],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deployments_replicas_are_the_pods_it_made_not_every_pod_it_owns() {
+        let owned = |name: &str, hash: Option<&str>| {
+            let mut pod = json!({"metadata": {"name": name, "ownerReferences": [{"uid": "jm-uid", "kind": "Deployment", "controller": true}], "labels": {}}});
+            if let Some(hash) = hash {
+                pod["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+            }
+            pod
+        };
+        let pods = vec![
+            owned("jm-abc-1", Some("abc")),
+            // A TaskManager pod a native JobManager created, owned by its Deployment.
+            owned("jm-taskmanager-1-1", None),
+            json!({"metadata": {"name": "other", "labels": {"pod-template-hash": "abc"}}}),
+        ];
+        let names: Vec<String> = replicas_of(&pods, "jm-uid")
+            .iter()
+            .map(|p| text(p, "/metadata/name").to_string())
+            .collect();
+        assert_eq!(names, ["jm-abc-1"]);
+    }
 }

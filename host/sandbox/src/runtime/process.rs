@@ -90,6 +90,16 @@ pub fn command(
         })
         .filter_map(|v| v.as_str().map(|w| expand(w, env)))
         .collect();
+    // The image's `bash -c "<script> <args>"` (how Flink's native decorators start a
+    // JobManager or TaskManager): the command line is split into its words.
+    let words = match words.iter().position(|w| w == "-c") {
+        Some(at) if at > 0 && words[at - 1].ends_with("bash") && at + 1 < words.len() => {
+            let mut split = words[..at - 1].to_vec();
+            split.extend(shell_words(&words[at + 1]));
+            split
+        }
+        _ => words,
+    };
     let position = words.iter().position(|w| script_for(w).is_some()).ok_or_else(|| {
         format!(
             "container {:?} runs {words:?}; the process runtime runs Flink's entrypoints (jobmanager, taskmanager, standalone-job, kubernetes-jobmanager.sh, kubernetes-taskmanager.sh)",
@@ -107,6 +117,47 @@ pub fn command(
             .map(|w| map_path(w, flink_home, usrlib)),
     );
     Ok(("bash".into(), args))
+}
+
+/// The words of a shell command line: split at unquoted whitespace, single and double quotes
+/// grouping (and removed), a backslash escaping the next character outside single quotes.
+pub fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), c) => word.push(c),
+            (_, '\\') => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+                in_word = true;
+            }
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
 }
 
 /// Container environment with `fieldRef`s resolved the way the kubelet does.
@@ -345,6 +396,54 @@ pub fn flink_config(
     Ok(config)
 }
 
+/// Paths in the configuration's values as the container sees them, to where they are here:
+/// a mounted volume's path to its directory (the native TaskManager pod template in the
+/// configuration volume), `/opt/flink/usrlib/...` to the jar directory and `/opt/flink/...` to
+/// the distribution (`pipeline.jars: local:///opt/flink/usrlib/job.jar` in native mode).
+pub fn map_config_paths(
+    config: &mut BTreeMap<String, String>,
+    mounts: &BTreeMap<String, PathBuf>,
+    flink_home: &Path,
+    usrlib: &Path,
+) {
+    let mut prefixes: Vec<(String, String)> = mounts
+        .iter()
+        .map(|(at, dir)| {
+            (
+                format!("{}/", at.trim_end_matches('/')),
+                format!("{}/", dir.display()),
+            )
+        })
+        .collect();
+    prefixes.sort_by_key(|(at, _)| std::cmp::Reverse(at.len()));
+    prefixes.push((
+        "/opt/flink/usrlib/".into(),
+        format!("{}/", usrlib.display()),
+    ));
+    prefixes.push(("/opt/flink/".into(), format!("{}/", flink_home.display())));
+    for value in config.values_mut() {
+        if !value.contains("/opt/") && !mounts.keys().any(|at| value.contains(at.as_str())) {
+            continue;
+        }
+        // Each occurrence is mapped once, by the longest prefix that names it.
+        let mut out = String::with_capacity(value.len());
+        let mut rest = value.as_str();
+        'scan: while !rest.is_empty() {
+            for (at, to) in &prefixes {
+                if rest.starts_with(at.as_str()) {
+                    out.push_str(to);
+                    rest = &rest[at.len()..];
+                    continue 'scan;
+                }
+            }
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        *value = out;
+    }
+}
+
 /// The pod's `config.yaml`, written as the operator renders one.
 pub fn config_yaml(config: &BTreeMap<String, String>) -> Result<String, String> {
     flink_api::config::config_file_text(config, flink_api::config::ConfigFile::Yaml)
@@ -406,6 +505,69 @@ mod tests {
             .unwrap_err()
             .contains("Flink's entrypoints")
         );
+    }
+
+    /// Flink's native decorators start a TaskManager as the image's entrypoint running
+    /// `bash -c "kubernetes-taskmanager.sh <dynamic properties>"`.
+    #[test]
+    fn a_bash_wrapped_native_entrypoint_runs_its_script_with_its_words() {
+        let tm = json!({"name": "flink-main-container", "command": ["/docker-entrypoint.sh"],
+            "args": ["bash", "-c", "kubernetes-taskmanager.sh -D taskmanager.memory.network.min=134217730b -D 'pipeline.name=a b' -Dx=\\\"y\\\""]});
+        let (program, args) = command(
+            &tm,
+            &BTreeMap::new(),
+            Path::new("/flink"),
+            Path::new("/jars"),
+        )
+        .unwrap();
+        assert_eq!(program, "bash");
+        assert_eq!(
+            args,
+            [
+                "/flink/bin/kubernetes-taskmanager.sh",
+                "-D",
+                "taskmanager.memory.network.min=134217730b",
+                "-D",
+                "pipeline.name=a b",
+                "-Dx=\"y\""
+            ]
+        );
+    }
+
+    #[test]
+    fn container_paths_in_the_configuration_map_to_where_they_are_here() {
+        let mut config = BTreeMap::from([
+            (
+                "pipeline.jars".to_string(),
+                "local:///opt/flink/usrlib/job.jar;local:///opt/flink/usrlib/lib.jar".to_string(),
+            ),
+            (
+                "kubernetes.pod-template-file.taskmanager".to_string(),
+                "/opt/flink/conf/taskmanager-pod-template.yaml".to_string(),
+            ),
+            ("plugins".to_string(), "/opt/flink/plugins/x".to_string()),
+            ("state.dir".to_string(), "file:///tmp/state".to_string()),
+        ]);
+        let mounts = BTreeMap::from([(
+            "/opt/flink/conf".to_string(),
+            PathBuf::from("/pod/conf-volume"),
+        )]);
+        map_config_paths(
+            &mut config,
+            &mounts,
+            Path::new("/flink"),
+            Path::new("/jars"),
+        );
+        assert_eq!(
+            config["pipeline.jars"],
+            "local:///jars/job.jar;local:///jars/lib.jar"
+        );
+        assert_eq!(
+            config["kubernetes.pod-template-file.taskmanager"],
+            "/pod/conf-volume/taskmanager-pod-template.yaml"
+        );
+        assert_eq!(config["plugins"], "/flink/plugins/x");
+        assert_eq!(config["state.dir"], "file:///tmp/state");
     }
 
     #[test]
