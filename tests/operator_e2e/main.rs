@@ -126,6 +126,14 @@ fn stories() -> Vec<Story> {
             [a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason]
         ),
         story!(
+            "native",
+            [
+                a_native_application_gets_its_task_manager_pods_from_its_job_manager,
+                a_native_parallelism_change_adds_pods_and_continues_the_count,
+                deleting_a_native_application_leaves_no_pod_config_map_or_jvm,
+            ]
+        ),
+        story!(
             "stateful",
             [
                 a_savepoint_upgrade_continues_the_count,
@@ -1293,6 +1301,148 @@ fn remembered_count(suite: &Suite) -> f64 {
 
 fn remember_count(suite: &Suite, count: f64) {
     *suite.count.lock().unwrap_or_else(|e| e.into_inner()) = count;
+}
+
+/// The TaskManager pods of the native cluster `native`, as (name, owner kind/name, controller).
+fn native_task_managers(suite: &Suite) -> Vec<(String, String, bool)> {
+    suite.server.with_store(|s| {
+        let Some(rt) = s.resource_type("", "v1", "pods").cloned() else {
+            return Vec::new();
+        };
+        s.list(&rt, &Default::default())
+            .map(|(items, _)| items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| {
+                p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("native")
+                    && p.pointer("/metadata/labels/component")
+                        .and_then(Value::as_str)
+                        == Some("taskmanager")
+                    && p.pointer("/metadata/deletionTimestamp").is_none()
+            })
+            .map(|p| {
+                (
+                    text(&p, "/metadata/name"),
+                    format!(
+                        "{}/{}",
+                        text(&p, "/metadata/ownerReferences/0/kind"),
+                        text(&p, "/metadata/ownerReferences/0/name")
+                    ),
+                    p.pointer("/metadata/ownerReferences/0/controller") == Some(&Value::Bool(true)),
+                )
+            })
+            .collect()
+    })
+}
+
+/// Upstream's default mode: the keeper's spec with `mode` left out. Flink's JobManager asks
+/// the API stand-in for its TaskManager pods itself (its fabric8 client, over WebSocket).
+fn a_native_application_gets_its_task_manager_pods_from_its_job_manager(
+    suite: &Suite,
+) -> Result<(), String> {
+    let dir = suite.work.join("native");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let manifest = std::fs::read_to_string(fixture("stateful.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("DIR", &dir.display().to_string())
+        .replace("name: keeper", "name: native")
+        .replace("  mode: standalone\n", "");
+    assert!(!manifest.contains("mode:"), "{manifest}");
+    suite.apply_manifest("native.yaml", &manifest)?;
+    let status = suite.wait_deployment("native", "STABLE", Some("RUNNING"), STARTUP);
+    // Flink lists the job RUNNING while its tasks still wait for the slots it asked for.
+    let pods = suite.runtime.block_on(wait_for(
+        "a TaskManager pod of the JobManager's",
+        Duration::from_secs(90),
+        async || {
+            let pods = native_task_managers(suite);
+            (!pods.is_empty()).then_some(pods)
+        },
+    ));
+    assert_eq!(pods.len(), 1, "one TaskManager pod for 1 subtask: {pods:?}");
+    let (name, owner, controller) = &pods[0];
+    assert_eq!(
+        owner, "Deployment/native",
+        "owned by the JobManager Deployment"
+    );
+    assert!(controller, "its controller");
+    assert!(
+        suite
+            .get("apps", "v1", "deployments", "native-taskmanager")
+            .is_none(),
+        "no TaskManager Deployment in native mode"
+    );
+    let listed = suite.kubectl(&["get", "pods", "-l", "app=native,component=taskmanager"])?;
+    assert!(listed.contains(name.as_str()), "{listed}");
+    let job = text(&status, "/jobStatus/jobId");
+    let count = suite
+        .runtime
+        .block_on(count_of(&suite.flink("native")?, &job))?;
+    suite.remember_job(&job);
+    remember_count(suite, count);
+    Ok(())
+}
+
+/// A savepoint upgrade to parallelism 3 on 2-slot TaskManagers: the new JobManager asks for
+/// two TaskManager pods, and the count continues from the savepoint.
+fn a_native_parallelism_change_adds_pods_and_continues_the_count(
+    suite: &Suite,
+) -> Result<(), String> {
+    let old = suite.remembered_job()?;
+    let before = remembered_count(suite);
+    suite.patch(
+        "flinkdep",
+        "native",
+        r#"{"spec":{"job":{"parallelism":3}}}"#,
+    )?;
+    let status = suite.runtime.block_on(wait_for(
+        "the native job redeployed at parallelism 3",
+        STARTUP,
+        async || {
+            let status = suite.deployment("native")?.get("status")?.clone();
+            (text(&status, "/jobStatus/jobId") != old
+                && text(&status, "/jobStatus/state") == "RUNNING"
+                && text(&status, "/lifecycleState") == "STABLE")
+                .then_some(status)
+        },
+    ));
+    let job = text(&status, "/jobStatus/jobId");
+    let pods = suite.runtime.block_on(wait_for(
+        "two TaskManager pods",
+        Duration::from_secs(60),
+        async || {
+            let pods = native_task_managers(suite);
+            (pods.len() == 2).then_some(pods)
+        },
+    ));
+    assert!(
+        pods.iter()
+            .all(|(_, owner, _)| owner == "Deployment/native"),
+        "{pods:?}"
+    );
+    let after = suite
+        .runtime
+        .block_on(count_of(&suite.flink("native")?, &job))?;
+    assert!(
+        after >= before,
+        "count went from {before} to {after}: state lost"
+    );
+    Ok(())
+}
+
+/// Deleting it takes the JobManager's TaskManager pods, the configuration and every JVM.
+fn deleting_a_native_application_leaves_no_pod_config_map_or_jvm(
+    suite: &Suite,
+) -> Result<(), String> {
+    suite.kubectl(&["delete", "flinkdep", "native", "--timeout=90s"])?;
+    suite.wait_until_stopped("native");
+    let left: Vec<String> = ["configmaps", "services"]
+        .iter()
+        .flat_map(|plural| suite.labelled("", plural, "native"))
+        .chain(suite.labelled("apps", "deployments", "native"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    Ok(())
 }
 
 fn a_savepoint_upgrade_continues_the_count(suite: &Suite) -> Result<(), String> {
