@@ -8,6 +8,7 @@
 pub mod api_server;
 mod apply;
 pub mod error;
+mod events;
 pub mod first_use;
 pub mod flink_dist;
 pub mod patch;

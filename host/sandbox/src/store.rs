@@ -236,7 +236,32 @@ impl Store {
         self.counter
     }
 
-    fn commit(&mut self, kind: EventKind, key: Key, mut object: Value) -> Value {
+    /// Stores a write and records its event; an Event's other view (`events::twin`) is written
+    /// with it, so core/v1 and events.k8s.io/v1 show the same Events.
+    fn commit(&mut self, kind: EventKind, key: Key, object: Value) -> Value {
+        let twin = crate::events::twin(&key);
+        let written = self.commit_one(kind, key, object);
+        if let Some(twin) = twin {
+            match kind {
+                EventKind::Deleted => {
+                    if let Some(other) = self.objects.get(&twin).cloned() {
+                        self.commit_one(EventKind::Deleted, twin, other);
+                    }
+                }
+                _ => {
+                    let converted = crate::events::convert(&written, &twin.0);
+                    let kind = match self.objects.contains_key(&twin) {
+                        true => EventKind::Modified,
+                        false => EventKind::Added,
+                    };
+                    self.commit_one(kind, twin, converted);
+                }
+            }
+        }
+        written
+    }
+
+    fn commit_one(&mut self, kind: EventKind, key: Key, mut object: Value) -> Value {
         let previous = self.objects.get(&key).cloned().map(Arc::new);
         self.revision += 1;
         meta(&mut object).insert(

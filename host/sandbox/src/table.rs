@@ -63,6 +63,9 @@ pub fn to_table(
     resource_version: &str,
     include_object: bool,
 ) -> Value {
+    if rt.group.is_empty() && rt.kind == "Event" {
+        return event_table(items, resource_version, include_object);
+    }
     let mut columns = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
@@ -92,6 +95,57 @@ pub fn to_table(
                 item.clone()
             } else {
                 json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": item.get("metadata")})
+            };
+            json!({"cells": cells, "object": object})
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "columnDefinitions": columns,
+        "rows": rows,
+    })
+}
+
+/// The real server's Table of core/v1 Events, as `kubectl get events` shows it: Last Seen,
+/// Type, Reason, Object, Message (and, with `-o wide`, the Name).
+fn event_table(items: &[Value], resource_version: &str, include_object: bool) -> Value {
+    let column = |name: &str, priority: u8| json!({"name": name, "type": "string", "format": "", "description": "", "priority": priority});
+    let columns = vec![
+        column("Last Seen", 0),
+        column("Type", 0),
+        column("Reason", 0),
+        column("Object", 0),
+        column("Message", 0),
+        json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 1}),
+    ];
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|event| {
+            let text = |p: &str| event.pointer(p).and_then(Value::as_str).unwrap_or("");
+            let seen = ["/lastTimestamp", "/series/lastObservedTime", "/eventTime", "/metadata/creationTimestamp"]
+                .iter()
+                .find_map(|p| event.pointer(p).filter(|v| v.is_string()))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let object = format!(
+                "{}/{}",
+                text("/involvedObject/kind").to_lowercase(),
+                text("/involvedObject/name")
+            );
+            let cells = json!([
+                age_cell(&seen),
+                text("/type"),
+                text("/reason"),
+                object,
+                text("/message"),
+                text("/metadata/name"),
+            ]);
+            let object = if include_object {
+                event.clone()
+            } else {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": event.get("metadata")})
             };
             json!({"cells": cells, "object": object})
         })

@@ -285,3 +285,54 @@ async fn kubectl_watch_prints_changes() {
     );
     let _ = &cluster.server;
 }
+
+/// Core/v1 and events.k8s.io/v1 Events are one store seen through two APIs, as on a real
+/// cluster: the operator writes events.k8s.io/v1, `kubectl get events` reads core/v1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_events_shows_events_written_through_events_k8s_io() {
+    let cluster = Cluster::start().await;
+    let event = r#"
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata:
+  name: demo.1
+  namespace: default
+eventTime: "2026-12-07T08:00:00.000000Z"
+regarding: {apiVersion: flink.apache.org/v1beta1, kind: FlinkDeployment, name: demo, namespace: default}
+note: Starting deployment of job 0001
+reason: Submit
+type: Normal
+action: Reconcile
+reportingController: flink-operator
+reportingInstance: flink-operator-0
+"#;
+    cluster.ok_with(&["create", "-f", "-"], event).await;
+    let shown = cluster.ok(&["get", "events"]).await;
+    assert!(
+        shown.contains("Submit")
+            && shown.contains("flinkdeployment/demo")
+            && shown.contains("Starting deployment of job 0001"),
+        "{shown}"
+    );
+    let message = cluster
+        .ok(&[
+            "get",
+            "events",
+            "demo.1",
+            "-o",
+            "jsonpath={.message}/{.involvedObject.name}/{.source.component}",
+        ])
+        .await;
+    assert_eq!(
+        message,
+        "Starting deployment of job 0001/demo/flink-operator"
+    );
+    cluster.ok(&["delete", "events", "demo.1"]).await;
+    let gone = cluster
+        .kubectl(&["get", "events.events.k8s.io", "demo.1"], None)
+        .await;
+    assert!(
+        !gone.status.success(),
+        "deleted through core/v1, gone from events.k8s.io/v1"
+    );
+}
