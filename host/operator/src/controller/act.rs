@@ -353,6 +353,28 @@ where
                 }
             }
         }
+        Effect::DeleteHaMetadata => {
+            let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+            let listed = config_maps
+                .list(
+                    &kube::api::ListParams::default().labels(&render::ha_metadata_selector(&name)),
+                )
+                .await?;
+            for map in listed.items {
+                let map_name = map.name_any();
+                if !render::is_ha_metadata(&name, &map_name) {
+                    continue;
+                }
+                match config_maps
+                    .delete(&map_name, &DeleteParams::background())
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         Effect::CancelJob {
             cluster,
             job_id,

@@ -37,6 +37,11 @@ pub enum Effect {
     ApplyTaskManagers(Box<serde_json::Value>),
     /// Delete the JobManager and TaskManager Deployments (their pods go with them).
     DeleteCluster,
+    /// Delete the cluster's Kubernetes HA metadata: the ConfigMaps Flink's HA services keep
+    /// (labelled `app=<name>`, `type=flink-native-kubernetes`, named `...-config-map` or
+    /// `...-leader`; never the operator's own). As upstream, when the next cluster does not
+    /// resume from it, and when the resource goes.
+    DeleteHaMetadata,
     /// Cancel a job through the REST API of the cluster `cluster` (a FlinkDeployment's name).
     /// Best effort ones are skipped when Flink cannot be reached: the cluster goes anyway.
     CancelJob {

@@ -150,6 +150,23 @@ pub fn config_map_name(name: &str) -> String {
     format!("flink-config-{name}")
 }
 
+/// The label selector of the ConfigMaps Flink's Kubernetes HA services keep for the cluster
+/// `name` (its cluster id), in both modes.
+pub fn ha_metadata_selector(name: &str) -> String {
+    format!("app={name},type=flink-native-kubernetes")
+}
+
+/// Whether a ConfigMap the selector found is HA metadata of the cluster `name`:
+/// `<name>-cluster-config-map` (leaders, job graphs), `<name>-<job id>-config-map`
+/// (checkpoints, counter), or an older Flink's `<name>-...-leader`; never the configuration
+/// ConfigMap (`flink-config-<name>`) or the autoscaler's state (`autoscaler-<name>`).
+pub fn is_ha_metadata(name: &str, config_map: &str) -> bool {
+    config_map
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|rest| rest.ends_with("config-map") || rest.ends_with("-leader"))
+}
+
 /// Labels every object of the cluster carries (upstream's `app` and `type`).
 pub fn cluster_labels(name: &str, mode: KubernetesDeploymentMode) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -406,3 +423,28 @@ appender.rolling.strategy.max = ${env:MAX_LOG_FILE_NUMBER:-10}
 logger.netty.name = org.jboss.netty.channel.DefaultChannelPipeline
 logger.netty.level = OFF
 ";
+
+#[cfg(test)]
+mod ha_tests {
+    use super::is_ha_metadata;
+
+    #[test]
+    fn only_flinks_ha_config_maps_of_the_cluster_are_ha_metadata() {
+        for ha in [
+            "keeper-cluster-config-map",
+            "keeper-ecc9d7296c530d910000000000000001-config-map",
+            "keeper-resourcemanager-leader",
+        ] {
+            assert!(is_ha_metadata("keeper", ha), "{ha}");
+        }
+        for other in [
+            "flink-config-keeper",
+            "autoscaler-keeper",
+            "keeper",
+            "keeper2-cluster-config-map",
+            "other-cluster-config-map",
+        ] {
+            assert!(!is_ha_metadata("keeper", other), "{other}");
+        }
+    }
+}

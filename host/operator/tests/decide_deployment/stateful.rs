@@ -485,3 +485,72 @@ fn the_operators_savepoint_on_deletion_default_is_honoured() {
         plan.actions
     );
 }
+
+/// As upstream: Kubernetes HA metadata goes with a cluster whose state it does not carry on
+/// (a savepoint redeploy, the resource's deletion), deleted before the next cluster starts so
+/// its JobManager does not recover the previous job next to the new one; it stays for a
+/// last-state upgrade, whose new JobManager resumes the job from it. Fixed here: it was never
+/// deleted.
+#[test]
+fn ha_metadata_is_deleted_unless_the_next_cluster_resumes_from_it() {
+    const HA: &[(&str, &str)] = &[
+        ("high-availability.type", "kubernetes"),
+        ("high-availability.storageDir", "file:///tmp/ha"),
+    ];
+    let position = |plan: &Plan<flink_api::FlinkDeploymentStatus>, f: fn(&Effect) -> bool| {
+        plan.actions.iter().position(f)
+    };
+    // A savepoint upgrade: deleted once the old cluster is gone, before the new one.
+    let mut world = with_settings(flink_api::UpgradeMode::Savepoint, HA);
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    world.reconcile();
+    world.observed.savepoint = Some(ObservedOperation::Completed(SAVEPOINT.into()));
+    world.job_now(FlinkJobState::Finished);
+    let plan = world.reconcile();
+    assert!(
+        position(&plan, |a| *a == Effect::DeleteHaMetadata).is_none(),
+        "{:?}",
+        plan.actions
+    );
+    world.cluster_gone();
+    let plan = world.reconcile();
+    let deleted = position(&plan, |a| *a == Effect::DeleteHaMetadata);
+    let applied = position(&plan, |a| matches!(a, Effect::ApplyCluster(_)));
+    assert!(deleted.is_some() && deleted < applied, "{:?}", plan.actions);
+
+    // A last-state upgrade with HA keeps it: the job resumes from it under the same id.
+    let mut world = with_settings(flink_api::UpgradeMode::LastState, HA);
+    let job = world.job_id();
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    world.reconcile();
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert!(
+        position(&plan, |a| matches!(a, Effect::ApplyCluster(_))).is_some(),
+        "{:?}",
+        plan.actions
+    );
+    assert!(
+        !plan.actions.contains(&Effect::DeleteHaMetadata),
+        "{:?}",
+        plan.actions
+    );
+    assert_eq!(world.job_id(), job);
+
+    // Deletion: once the cluster is gone, with the finalizer.
+    for (settings, expected) in [
+        (HA, vec![Effect::DeleteHaMetadata, Effect::RemoveFinalizer]),
+        (&[][..], vec![Effect::RemoveFinalizer]),
+    ] {
+        let mut world = with_settings(flink_api::UpgradeMode::Savepoint, settings);
+        world.delete();
+        let plan = world.reconcile();
+        assert!(
+            plan.actions.contains(&Effect::DeleteCluster),
+            "{:?}",
+            plan.actions
+        );
+        world.cluster_gone();
+        assert_eq!(world.reconcile().actions, expected);
+    }
+}

@@ -33,6 +33,10 @@ impl<'a> Decision<'a> {
             return;
         }
         if observed.is_gone() {
+            // As upstream: the job's HA metadata goes with it (it has no owner to take it).
+            if self.ha_enabled(None) {
+                self.draft.actions.push(Effect::DeleteHaMetadata);
+            }
             self.draft.actions.push(Effect::RemoveFinalizer);
             return;
         }
@@ -76,6 +80,14 @@ impl<'a> Decision<'a> {
             self.draft.intent = Some(self.draft.status.clone());
         }
         self.tear_down(true);
+    }
+
+    /// Whether Kubernetes HA is on for the resource's spec or `other` (the spec being
+    /// deployed): either may have left HA metadata.
+    pub(super) fn ha_enabled(&self, other: Option<&FlinkDeploymentSpec>) -> bool {
+        std::iter::once(&self.resource.spec)
+            .chain(other)
+            .any(|spec| flink_api::config::ha_enabled(&spec.configuration()))
     }
 
     /// `kubernetes.operator.job.savepoint-on-deletion` and a running job (or its savepoint

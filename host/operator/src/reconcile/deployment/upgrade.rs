@@ -170,6 +170,11 @@ impl<'a> Decision<'a> {
             ..Default::default()
         });
         self.draft.intent = Some(self.draft.status.clone());
+        // A cluster that does not resume the job from Flink's HA metadata starts without it:
+        // otherwise its JobManager would recover the previous job next to the new one.
+        if !kept_job && self.ha_enabled(Some(&target.spec)) {
+            self.draft.actions.push(Effect::DeleteHaMetadata);
+        }
         self.draft
             .actions
             .push(Effect::ApplyCluster(Box::new(objects)));
