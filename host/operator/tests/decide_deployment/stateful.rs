@@ -518,11 +518,15 @@ fn ha_metadata_is_deleted_unless_the_next_cluster_resumes_from_it() {
     let applied = position(&plan, |a| matches!(a, Effect::ApplyCluster(_)));
     assert!(deleted.is_some() && deleted < applied, "{:?}", plan.actions);
 
-    // A last-state upgrade with HA keeps it: the job resumes from it under the same id.
+    // A last-state upgrade with HA keeps it: the job resumes from it under the same id. Its
+    // cluster goes without cancelling the job, which would make Flink delete that metadata
+    // and record the job as done (seen on the local cluster: the new JobManager reported the
+    // job CANCELED).
     let mut world = with_settings(flink_api::UpgradeMode::LastState, HA);
     let job = world.job_id();
     world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
-    world.reconcile();
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
     world.cluster_gone();
     let plan = world.reconcile();
     assert!(

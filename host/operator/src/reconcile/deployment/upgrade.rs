@@ -214,9 +214,19 @@ impl<'a> Decision<'a> {
         if !present(&observed.job_manager) && !present(&observed.task_manager) {
             return;
         }
+        // A job that resumes from its HA metadata (last-state with HA) is not cancelled:
+        // cancelling it would make Flink delete that metadata and record the job as done.
+        let resumes_from_ha = !deleting
+            && self
+                .draft
+                .status
+                .upgrade
+                .as_ref()
+                .is_some_and(|p| p.mode == UpgradeMode::LastState && p.restore_path.is_none());
         if let ObservedFlink::Reachable { jobs, .. } = &observed.flink
             && let Some(job) = self.current_job(jobs)
             && !job.state.is_globally_terminal()
+            && !resumes_from_ha
         {
             self.draft.actions.push(Effect::CancelJob {
                 cluster: self.name().to_string(),
