@@ -246,18 +246,29 @@ async fn hand_written_standalone_deployments_become_a_working_session_cluster() 
                 .unwrap();
         }
     });
-    assert_eq!(
+    // The pods are collected with their Deployment, gracefully: marked at once, removed by
+    // the runtime once their JVMs stopped, so no pod listed means no JVM running.
+    let pods = || {
         server.with_store(|s| {
             let rt = s.resource_type("", "v1", "pods").cloned().unwrap();
-            s.list(&rt, &Default::default()).unwrap().0.len()
-        }),
-        0,
-        "pods are garbage collected with their Deployment"
+            s.list(&rt, &Default::default()).unwrap().0
+        })
+    };
+    assert!(
+        pods()
+            .iter()
+            .all(|p| p.pointer("/metadata/deletionTimestamp").is_some()),
+        "every pod is marked for deletion with its Deployment"
     );
-    wait_for("every JVM stopped", Duration::from_secs(30), async || {
-        (jvms_under(&work) == 0).then_some(())
+    wait_for("every pod removed", Duration::from_secs(60), async || {
+        pods().is_empty().then_some(())
     })
     .await;
+    assert_eq!(
+        jvms_under(&work),
+        0,
+        "no pod is removed before its JVM stopped"
+    );
     runtime.stop();
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&work);

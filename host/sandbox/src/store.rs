@@ -63,6 +63,9 @@ pub enum Propagation {
 #[derive(Clone, Debug, Default)]
 pub struct DeleteOptions {
     pub propagation: Propagation,
+    /// `gracePeriodSeconds`: for a pod bound to a node, how long its kubelet may take to stop
+    /// it (default: the pod's `terminationGracePeriodSeconds`, else 30); 0 removes it now.
+    pub grace_period_seconds: Option<i64>,
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
     pub dry_run: bool,
@@ -119,6 +122,10 @@ pub(crate) fn meta(v: &mut Value) -> &mut Map<String, Value> {
 
 fn finalizers(v: &Value) -> Vec<String> {
     resources::string_list(v.pointer("/metadata/finalizers"))
+}
+
+fn is_pod(rt: &ResourceType) -> bool {
+    rt.group.is_empty() && rt.plural == "pods"
 }
 
 fn owner_uids(v: &Value) -> Vec<String> {
@@ -725,11 +732,23 @@ impl Store {
         if options.dry_run {
             return Ok(current);
         }
+        let key = Self::key(rt, namespace, name);
+        // The kubelet's final delete of a pod it stopped (grace 0) removes it.
+        if options.grace_period_seconds == Some(0)
+            && current.pointer("/metadata/deletionTimestamp").is_some()
+            && finalizers(&current).is_empty()
+            && is_pod(rt)
+        {
+            let removed = self.commit(EventKind::Deleted, key, current);
+            self.collect_garbage();
+            return Ok(removed);
+        }
         let result = self.delete_object(
             rt,
-            Self::key(rt, namespace, name),
+            key,
             current,
             options.propagation,
+            options.grace_period_seconds,
         );
         self.collect_garbage();
         Ok(result)
@@ -741,6 +760,7 @@ impl Store {
         key: Key,
         current: Value,
         propagation: Propagation,
+        grace_period_seconds: Option<i64>,
     ) -> Value {
         if current.pointer("/metadata/deletionTimestamp").is_some() {
             return current;
@@ -750,6 +770,25 @@ impl Store {
             self.orphan_dependents(&uid);
         }
         let mut next = current;
+        // A pod bound to a node is deleted gracefully, as on a real cluster: it is marked, and
+        // its kubelet stops its containers and then removes it (grace 0). An unbound pod goes
+        // at once.
+        let grace = grace_period_seconds.unwrap_or_else(|| {
+            next.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(30)
+        });
+        let bound = next
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if is_pod(rt) && bound && grace > 0 {
+            let now = (self.clock)();
+            let m = meta(&mut next);
+            m.insert("deletionTimestamp".into(), Value::String(now));
+            m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+            return self.commit(EventKind::Modified, key, next);
+        }
         let mut pending = finalizers(&next);
         if propagation == Propagation::Foreground && !pending.iter().any(|f| f == FOREGROUND) {
             pending.push(FOREGROUND.into());
@@ -878,7 +917,7 @@ impl Store {
                     && owners.iter().all(|u| !self.uids.contains_key(u))
                     && object.pointer("/metadata/deletionTimestamp").is_none()
                 {
-                    self.delete_object(&rt, key.clone(), object, Propagation::Background);
+                    self.delete_object(&rt, key.clone(), object, Propagation::Background, None);
                     changed = true;
                     continue;
                 }
@@ -921,7 +960,13 @@ impl Store {
                                 self.type_of(&dependent),
                             ) && o.pointer("/metadata/deletionTimestamp").is_none()
                             {
-                                self.delete_object(&drt, dependent, o, Propagation::Background);
+                                self.delete_object(
+                                    &drt,
+                                    dependent,
+                                    o,
+                                    Propagation::Background,
+                                    None,
+                                );
                                 changed = true;
                             }
                         }
@@ -945,7 +990,7 @@ impl Store {
                                 (self.objects.get(&content).cloned(), self.type_of(&content))
                                 && o.pointer("/metadata/deletionTimestamp").is_none()
                             {
-                                self.delete_object(&crt, content, o, Propagation::Background);
+                                self.delete_object(&crt, content, o, Propagation::Background, None);
                                 changed = true;
                             }
                         }

@@ -540,3 +540,40 @@ async fn a_controller_reconciles_against_the_stand_in() {
         Some(1)
     );
 }
+
+/// As on a real cluster: a pod bound to a node is deleted gracefully (marked, then removed by
+/// its kubelet with grace 0, which the process runtime does once its processes stopped), so
+/// "no pods" means no container runs; an unbound pod goes at once.
+#[tokio::test]
+async fn a_bound_pod_is_deleted_gracefully_and_an_unbound_one_at_once() {
+    use k8s_openapi::api::core::v1::Pod;
+    let (_server, client) = start().await;
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    for (name, node) in [("bound", Some("node-1")), ("unbound", None)] {
+        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "flink:2.3"}]}}))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+        pods.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    assert!(
+        pods.get("unbound").await.is_err(),
+        "an unbound pod goes at once"
+    );
+    let marked = pods
+        .get("bound")
+        .await
+        .expect("still there until its kubelet is done");
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(30));
+    pods.delete(
+        "bound",
+        &DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(pods.get("bound").await.is_err(), "removed with grace 0");
+}

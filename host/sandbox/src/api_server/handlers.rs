@@ -259,8 +259,17 @@ fn delete_options(query: &HashMap<String, String>, body: &[u8]) -> Result<Delete
             .get("dryRun")
             .and_then(Value::as_array)
             .is_some_and(|a| a.iter().any(|v| v == "All"));
+    let grace_period_seconds = body
+        .get("gracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .or_else(|| {
+            query
+                .get("gracePeriodSeconds")
+                .and_then(|g| g.parse::<i64>().ok())
+        });
     Ok(DeleteOptions {
         propagation,
+        grace_period_seconds,
         precondition_uid: body
             .pointer("/preconditions/uid")
             .and_then(Value::as_str)

@@ -271,21 +271,70 @@ impl Runtime {
             })
             .map(|(k, _)| k.clone())
             .collect();
-        for k in gone {
-            if let Some(mut running) = self.pods.remove(&k) {
-                self.terminate(&mut running);
+        let mut stopping: Vec<Running> = gone.iter().filter_map(|k| self.pods.remove(k)).collect();
+        // All are told at once, then each is waited for (up to its grace).
+        for running in &stopping {
+            if let Some(child) = &running.child {
+                let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
             }
+        }
+        for running in &mut stopping {
+            self.terminate(running);
+        }
+        // The kubelet's part of a graceful deletion: a pod marked for deletion whose
+        // containers are stopped is removed.
+        for pod in pods
+            .iter()
+            .filter(|p| p.pointer("/metadata/deletionTimestamp").is_some())
+        {
+            let (namespace, name) = key(pod);
+            let options = DeleteOptions {
+                grace_period_seconds: Some(0),
+                precondition_uid: Some(text(pod, "/metadata/uid").to_string()),
+                ..Default::default()
+            };
+            self.store.with_store(|s| {
+                if let Some(rt) = s.resource_type("", "v1", "pods").cloned() {
+                    let _ = s.delete(&rt, Some(&namespace), &name, &options);
+                }
+            });
         }
         let config_maps = self.list("", "v1", "configmaps");
         let secrets = self.list("", "v1", "secrets");
         for (k, pod) in &live {
             if !self.pods.contains_key(k) {
+                self.bind(pod);
                 let ip = self.allocate_ip();
                 let running = self.launch(pod, &ip, &config_maps, &secrets);
                 self.pods.insert(k.clone(), running);
             }
             self.supervise(k, pod, &config_maps, &secrets);
         }
+    }
+
+    /// Binds a pod to this machine (`spec.nodeName`), as the scheduler does: a bound pod's
+    /// deletion waits for its containers to stop.
+    fn bind(&self, pod: &Value) {
+        if !text(pod, "/spec/nodeName").is_empty() {
+            return;
+        }
+        let (namespace, name) = key(pod);
+        let mut next = pod.clone();
+        next["spec"]["nodeName"] = json!(if self.hostname.is_empty() {
+            "localhost"
+        } else {
+            self.hostname.as_str()
+        });
+        self.store.with_store(|s| {
+            if let Some(rt) = s.resource_type("", "v1", "pods").cloned()
+                && let Err(e) =
+                    s.replace(&rt, Some(&namespace), &name, next, Subresource::Main, false)
+                && e.code != 404
+                && e.code != 409
+            {
+                tracing::warn!(error = %e, "cannot bind pod {namespace}/{name}");
+            }
+        });
     }
 
     fn pod_dir(&self, pod: &Value) -> PathBuf {
