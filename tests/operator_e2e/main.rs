@@ -11,7 +11,7 @@ use flink_operator::controller::{self, Context};
 use flink_operator::reconcile::Intervals;
 use flink_operator_tests::fault_proxy::{Fault, FaultProxy};
 use flink_operator_tests::flink_cluster::{FlinkInstall, repo_dir};
-use flink_operator_tests::support::{jvms_under, wait_for};
+use flink_operator_tests::support::{jvm_pids_under, jvms_under, wait_for};
 use flink_rest::{ClientConfig, FlinkClient, JobId};
 use libtest_mimic::{Arguments, Failed, Trial};
 use sandbox::runtime::{self, RuntimeConfig};
@@ -131,6 +131,14 @@ fn stories() -> Vec<Story> {
                 a_native_application_gets_its_task_manager_pods_from_its_job_manager,
                 a_native_parallelism_change_adds_pods_and_continues_the_count,
                 deleting_a_native_application_leaves_no_pod_config_map_or_jvm,
+            ]
+        ),
+        story!(
+            "ha",
+            [
+                a_killed_job_manager_recovers_the_job_from_its_ha_metadata,
+                a_last_state_upgrade_with_ha_keeps_the_job_and_its_count,
+                deleting_an_ha_application_removes_its_ha_metadata,
             ]
         ),
         story!(
@@ -1442,6 +1450,164 @@ fn deleting_a_native_application_leaves_no_pod_config_map_or_jvm(
         .chain(suite.labelled("apps", "deployments", "native"))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+    Ok(())
+}
+
+/// The name of the JobManager pod of `cluster` that is not going away.
+fn job_manager_pod(suite: &Suite, cluster: &str) -> Option<Value> {
+    suite.server.with_store(|s| {
+        let rt = s.resource_type("", "v1", "pods").cloned()?;
+        s.list(&rt, &Default::default())
+            .ok()?
+            .0
+            .into_iter()
+            .find(|p| {
+                p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some(cluster)
+                    && p.pointer("/metadata/labels/component")
+                        .and_then(Value::as_str)
+                        == Some("jobmanager")
+                    && p.pointer("/metadata/deletionTimestamp").is_none()
+            })
+    })
+}
+
+/// Native mode with Kubernetes HA and last-state upgrades: the keeper's spec, mode left out.
+fn a_killed_job_manager_recovers_the_job_from_its_ha_metadata(suite: &Suite) -> Result<(), String> {
+    let dir = suite.work.join("guarded");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let manifest = std::fs::read_to_string(fixture("stateful.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("DIR", &dir.display().to_string())
+        .replace("name: keeper", "name: guarded")
+        .replace("  mode: standalone\n", "")
+        .replace("upgradeMode: savepoint", "upgradeMode: last-state")
+        .replace(
+            "    taskmanager.numberOfTaskSlots: 2\n",
+            &format!("    taskmanager.numberOfTaskSlots: 2\n    high-availability.type: kubernetes\n    high-availability.storageDir: file://{}/ha\n", dir.display()),
+        );
+    assert!(manifest.contains("high-availability.type"), "{manifest}");
+    suite.apply_manifest("guarded.yaml", &manifest)?;
+    let status = suite.wait_deployment("guarded", "STABLE", Some("RUNNING"), STARTUP);
+    let job = text(&status, "/jobStatus/jobId");
+    let client = suite.flink("guarded")?;
+    // A completed checkpoint to recover from (every 2 s).
+    let before = suite.runtime.block_on(wait_for(
+        "a count of 400 and a checkpoint",
+        Duration::from_secs(90),
+        async || {
+            let count = count_of(&client, &job).await.ok()?;
+            let id = JobId::parse(&job).ok()?;
+            let checkpoints = client.checkpoint_statistics(&id).await.ok()?;
+            (count >= 400.0 && checkpoints.counts.completed > 0).then_some(count)
+        },
+    ));
+    let leader = suite.labelled("", "configmaps", "guarded");
+    assert!(
+        leader.iter().any(|n| n == "guarded-cluster-config-map"),
+        "Flink's leader election keeps its ConfigMap: {leader:?}"
+    );
+    // The JobManager's JVM dies (as an OOM kill would); its container restarts.
+    let pod = job_manager_pod(suite, "guarded").ok_or("no JobManager pod")?;
+    let pod_name = text(&pod, "/metadata/name");
+    let pids = jvm_pids_under(&suite.work.join("pods/default").join(&pod_name));
+    assert_eq!(pids.len(), 1, "one JobManager JVM: {pids:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .map_err(|e| e.to_string())?;
+    suite.runtime.block_on(wait_for(
+        "the JobManager container restarted",
+        Duration::from_secs(60),
+        async || {
+            let pod = job_manager_pod(suite, "guarded")?;
+            (pod.pointer("/status/containerStatuses/0/restartCount")
+                .and_then(Value::as_u64)
+                >= Some(1))
+            .then_some(())
+        },
+    ));
+    let client = suite.runtime.block_on(wait_for(
+        "the job recovered under its id",
+        STARTUP,
+        async || {
+            let client = suite.flink("guarded").ok()?;
+            let id = JobId::parse(&job).ok()?;
+            let overview = client.jobs_overview().await.ok()?;
+            overview
+                .jobs
+                .iter()
+                .any(|j| j.jid == id.to_string() && j.state == flink_rest::JobState::Running)
+                .then_some(client)
+        },
+    ));
+    let after = suite.runtime.block_on(count_of(&client, &job))?;
+    assert!(
+        after >= before,
+        "count went from {before} to {after}: the recovery lost the state"
+    );
+    suite.remember_job(&job);
+    remember_count(suite, after);
+    Ok(())
+}
+
+/// A last-state upgrade with HA: the cluster goes without cancelling the job, and the new
+/// JobManager resumes it under the same id from its HA metadata.
+fn a_last_state_upgrade_with_ha_keeps_the_job_and_its_count(suite: &Suite) -> Result<(), String> {
+    let job = suite.remembered_job()?;
+    let before = remembered_count(suite);
+    let old_pod = job_manager_pod(suite, "guarded").map(|p| text(&p, "/metadata/name"));
+    suite.patch(
+        "flinkdep",
+        "guarded",
+        r#"{"spec":{"job":{"parallelism":2}}}"#,
+    )?;
+    let status = suite.runtime.block_on(wait_for(
+        "the upgraded job running on a new JobManager",
+        STARTUP,
+        async || {
+            let status = suite.deployment("guarded")?.get("status")?.clone();
+            let new_pod = job_manager_pod(suite, "guarded").map(|p| text(&p, "/metadata/name"));
+            (new_pod.is_some()
+                && new_pod != old_pod
+                && text(&status, "/jobStatus/state") == "RUNNING"
+                && text(&status, "/lifecycleState") == "STABLE"
+                && status
+                    .pointer("/reconciliationStatus/lastReconciledSpec")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.contains("\"parallelism\":2")))
+            .then_some(status)
+        },
+    ));
+    assert_eq!(
+        text(&status, "/jobStatus/jobId"),
+        job,
+        "HA keeps the job id"
+    );
+    let after = suite
+        .runtime
+        .block_on(count_of(&suite.flink("guarded")?, &job))?;
+    assert!(
+        after >= before,
+        "count went from {before} to {after}: state lost"
+    );
+    Ok(())
+}
+
+/// Deleting it removes Flink's HA ConfigMaps, which have no owner to take them (upstream
+/// deletes them too).
+fn deleting_an_ha_application_removes_its_ha_metadata(suite: &Suite) -> Result<(), String> {
+    suite.kubectl(&["delete", "flinkdep", "guarded", "--timeout=90s"])?;
+    suite.wait_until_stopped("guarded");
+    let left = suite.runtime.block_on(wait_for(
+        "no ConfigMap of guarded",
+        Duration::from_secs(30),
+        async || {
+            let left = suite.labelled("", "configmaps", "guarded");
+            left.is_empty().then_some(left)
+        },
+    ));
+    assert!(left.is_empty());
     Ok(())
 }
 

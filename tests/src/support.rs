@@ -6,26 +6,27 @@ use std::time::{Duration, Instant};
 /// Java processes whose command line mentions `dir` (the runtime's work directory): the JVMs
 /// a local cluster started, found through `/proc`.
 pub fn jvms_under(dir: &Path) -> usize {
+    jvm_pids_under(dir).len()
+}
+
+/// The PIDs of the JVMs whose command line names `dir` (a pod's directory names its JVM).
+pub fn jvm_pids_under(dir: &Path) -> Vec<i32> {
     let needle = dir.display().to_string();
     std::fs::read_dir("/proc")
         .map(|entries| {
             entries
                 .flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .chars()
-                        .all(|c| c.is_ascii_digit())
+                .filter_map(|e| {
+                    let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
+                    let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+                    let cmd = String::from_utf8_lossy(&cmd);
+                    ((cmd.starts_with("java") || cmd.contains("/bin/java"))
+                        && cmd.contains(&needle))
+                    .then_some(pid)
                 })
-                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-                .filter(|cmd| {
-                    let cmd = String::from_utf8_lossy(cmd);
-                    cmd.starts_with("java") || cmd.contains("/bin/java")
-                })
-                .filter(|cmd| String::from_utf8_lossy(cmd).contains(&needle))
-                .count()
+                .collect()
         })
-        .unwrap_or(0)
+        .unwrap_or_default()
 }
 
 /// Polls `check` every half second until it yields a value; panics naming `what` at `timeout`.
