@@ -28,6 +28,13 @@ fn probe(install: &FlinkInstall, url: &str, cluster_id: &str) -> (bool, String) 
             "-Dlog4j.configurationFile={}/conf/log4j-console.properties",
             install.flink_home.display()
         ))
+        // Its rolling file appender writes here, not into the working directory.
+        .arg(format!(
+            "-Dlog.file={}",
+            std::env::temp_dir()
+                .join(format!("fabric8-probe-{}.log", std::process::id()))
+                .display()
+        ))
         .arg("-cp")
         .arg(format!(
             "{}:{}/lib/*",
