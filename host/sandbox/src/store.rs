@@ -681,8 +681,16 @@ impl Store {
             return Ok(next);
         }
         let key = Self::key(rt, namespace, name);
-        let finished =
-            next.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&next).is_empty();
+        // A pod in graceful termination stays until its kubelet's final delete, whatever is
+        // written to it meanwhile (a label, its status).
+        let terminating_gracefully = is_pod(rt)
+            && next
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .is_some_and(|g| g > 0);
+        let finished = next.pointer("/metadata/deletionTimestamp").is_some()
+            && finalizers(&next).is_empty()
+            && !terminating_gracefully;
         let written = self.commit(
             if finished {
                 EventKind::Deleted
