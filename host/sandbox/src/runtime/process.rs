@@ -429,7 +429,11 @@ pub fn map_config_paths(
         let mut out = String::with_capacity(value.len());
         let mut rest = value.as_str();
         'scan: while !rest.is_empty() {
-            for (at, to) in &prefixes {
+            // Only where a path starts: the value's start, after a scheme's `//`, or after a
+            // separator (`s3://bucket/opt/flink/x` is not the container's `/opt/flink`).
+            let at_path_start =
+                out.is_empty() || out.ends_with("//") || out.ends_with([':', ';', ',', ' ', '=']);
+            for (at, to) in prefixes.iter().filter(|_| at_path_start) {
                 if rest.starts_with(at.as_str()) {
                     out.push_str(to);
                     rest = &rest[at.len()..];
@@ -547,6 +551,10 @@ mod tests {
             ),
             ("plugins".to_string(), "/opt/flink/plugins/x".to_string()),
             ("state.dir".to_string(), "file:///tmp/state".to_string()),
+            (
+                "checkpoints".to_string(),
+                "s3://bucket/opt/flink/cp;file:///data/opt/flink/x".to_string(),
+            ),
         ]);
         let mounts = BTreeMap::from([(
             "/opt/flink/conf".to_string(),
@@ -568,6 +576,10 @@ mod tests {
         );
         assert_eq!(config["plugins"], "/flink/plugins/x");
         assert_eq!(config["state.dir"], "file:///tmp/state");
+        assert_eq!(
+            config["checkpoints"], "s3://bucket/opt/flink/cp;file:///data/opt/flink/x",
+            "only where a path starts"
+        );
     }
 
     #[test]
