@@ -296,6 +296,57 @@ fn a_savepoint_upgrade_of_a_session_job_stops_it_with_a_savepoint_and_restores_t
         Some("file:/sp/session-1"),
         "the path is recorded before the submission"
     );
+    // The submission fails (the intent is what is stored): the next reconcile submits the
+    // same job again from the same savepoint, not from empty state (fixed: the restore path
+    // was taken out of the status before the intent was written).
+    world.resource.status = plan.intent.clone();
+    world.observed = ready_cluster(vec![]);
+    let retry = world.reconcile();
+    let again = self::submission(&retry).expect("submitted again");
+    assert_eq!(again.job_id, submission.job_id);
+    assert_eq!(again.restore_from.as_deref(), Some("file:/sp/session-1"));
+}
+
+/// A rollback secures the failing job's state the way that job allows: it was submitted
+/// stateless (not retaining its checkpoints on cancel), so the stable last-state spec's
+/// securing takes a savepoint rather than cancelling it, which would delete the checkpoint to
+/// restore from (fixed: the shared flow asked after recording the stable spec, and read it).
+#[test]
+fn a_rollback_secures_the_failing_job_as_it_was_submitted() {
+    let mut world = World::new();
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = flink_api::UpgradeMode::LastState;
+    let stable_job = world.with_rollback_running();
+    // The failing spec: stateless, and its job never runs.
+    world.edit_to_bad_arguments();
+    world.resource.spec.job.as_mut().expect("job").upgrade_mode = flink_api::UpgradeMode::Stateless;
+    world.reconcile();
+    let mut cancelled = running(&stable_job);
+    cancelled.state = FlinkJobState::Canceled;
+    world.observed = ready_cluster(vec![cancelled]);
+    world.reconcile();
+    let failing = world.job_id();
+    assert_ne!(failing, stable_job);
+    let mut restarting = running(&failing);
+    restarting.state = FlinkJobState::Restarting;
+    world.observed = ready_cluster(vec![restarting]);
+    world.reconcile();
+    world.now_ms += 120_000;
+    let plan = world.reconcile();
+    let progress = plan
+        .intent
+        .as_ref()
+        .and_then(|s| s.upgrade.clone())
+        .expect("the rollback writes its securing ahead");
+    assert_eq!(
+        progress.mode,
+        flink_api::UpgradeMode::LastState,
+        "the stable spec's mode"
+    );
+    assert_eq!(
+        progress.step,
+        flink_api::UpgradeStep::Savepointing,
+        "a savepoint: the failing job does not retain its checkpoints on cancel"
+    );
 }
 
 #[test]

@@ -380,8 +380,8 @@ impl<'a> Decision<'a> {
                 self.draft
                     .status
                     .upgrade
-                    .take()
-                    .and_then(|p| p.restore_path)
+                    .as_ref()
+                    .and_then(|p| p.restore_path.clone())
             },
             allow_non_restored_state: job.allow_non_restored_state == Some(true),
             configuration,
@@ -395,11 +395,16 @@ impl<'a> Decision<'a> {
         status.state = Some(FlinkJobState::Reconciling);
         status.start_time = None;
         self.draft.status.error = None;
+        // The intent keeps the restore path: a submission that fails is made again from it.
+        if let Some(progress) = self.draft.status.upgrade.as_mut() {
+            progress.step = UpgradeStep::Deploying;
+        }
         self.draft.intent = Some(self.draft.status.clone());
         self.draft
             .actions
             .push(Effect::SubmitSessionJob(Box::new(submission)));
         self.set_state(self.draft.done_state());
+        self.draft.status.upgrade = None;
         self.draft.notes.push(Note::normal(
             Reason::Submit,
             format!("Submitting job {id} to session cluster {}", self.cluster()),

@@ -175,13 +175,23 @@ pub fn upgrade<K: Kind>(k: &mut K, last: &ReconciledSpec<K::Spec>, fields: &str)
     );
 }
 
-/// Writes the recorded `target` (a restart's or a rollback's) ahead, with the securing of
-/// the running job's state as the first step of a stateful one, and continues the flow.
-pub fn replace<K: Kind>(k: &mut K, target: &ReconciledSpec<K::Spec>) {
-    let mode = mode_of::<K>(&target.spec);
-    let progress = (mode.is_stateful() && K::has_state(&target.spec))
-        .then(|| k.securing(mode, target.generation));
-    *k.draft().status.parts().upgrade = progress;
+/// The securing of the running job's state that replacing it with `spec` (at `generation`)
+/// starts with, when `spec` is stateful. Asked before the replacement is recorded: how the
+/// running job can be secured depends on what runs (a session job submitted without
+/// retaining its checkpoints is secured with a savepoint).
+fn securing_for<K: Kind>(k: &K, spec: &K::Spec, generation: i64) -> Option<UpgradeProgress> {
+    let mode = mode_of::<K>(spec);
+    (mode.is_stateful() && K::has_state(spec)).then(|| k.securing(mode, generation))
+}
+
+/// Writes the recorded `target` (a restart's or a rollback's) ahead, with `securing` (see
+/// [`securing_for`]) as its first step, and continues the flow.
+fn replace<K: Kind>(
+    k: &mut K,
+    target: &ReconciledSpec<K::Spec>,
+    securing: Option<UpgradeProgress>,
+) {
+    *k.draft().status.parts().upgrade = securing;
     k.target_recorded();
     *k.draft().status.parts().error = None;
     k.draft().write_ahead();
@@ -191,8 +201,9 @@ pub fn replace<K: Kind>(k: &mut K, target: &ReconciledSpec<K::Spec>) {
 /// Redeploys what runs now (`last`) as the next revision, its state secured first in its
 /// upgrade mode. After a rollback it stays rolled back (see `Draft::record_restart`).
 pub fn redeploy<K: Kind>(k: &mut K, last: &ReconciledSpec<K::Spec>) {
+    let securing = securing_for(k, &last.spec, last.generation);
     let target = k.draft().record_restart(last);
-    replace(k, &target);
+    replace(k, &target, securing);
 }
 
 /// A health restart (`why` says which rule) of what runs now.
@@ -243,7 +254,8 @@ pub fn maybe_roll_back<K: Kind>(
         ),
     ));
     let generation = k.generation();
+    let securing = securing_for(k, &stable.spec, generation);
     let target = k.draft().record_rollback(last, stable, generation);
-    replace(k, &target);
+    replace(k, &target, securing);
     true
 }
