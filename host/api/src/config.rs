@@ -474,7 +474,16 @@ pub mod options {
 pub fn ha_enabled(config: &FlinkConfiguration) -> bool {
     config
         .get(&options::HA_TYPE)
-        .is_some_and(|(_, v)| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("none"))
+        .is_some_and(|(_, v)| ha_type_on(&v))
+}
+
+/// [`ha_enabled`] of a flat configuration (the operator's view: its defaults under a spec's).
+pub fn ha_enabled_flat(config: &std::collections::BTreeMap<String, String>) -> bool {
+    options::HA_TYPE.in_flat(config).is_some_and(ha_type_on)
+}
+
+fn ha_type_on(value: &str) -> bool {
+    !value.trim().is_empty() && !value.trim().eq_ignore_ascii_case("none")
 }
 
 #[cfg(test)]

@@ -541,6 +541,33 @@ fn ha_metadata_is_deleted_unless_the_next_cluster_resumes_from_it() {
     );
     assert_eq!(world.job_id(), job);
 
+    // A session cluster keeps it when it is redeployed (its session jobs resume from it), as
+    // upstream; it goes with the resource only.
+    let mut world = app();
+    world.resource.spec.job = None;
+    let config = world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default();
+    for (key, value) in HA {
+        config.set(key, *value);
+    }
+    world.reconcile();
+    world.observed = ObservedCluster::default();
+    world.edit(|spec| {
+        spec.flink_configuration
+            .get_or_insert_default()
+            .set("taskmanager.numberOfTaskSlots", "4")
+    });
+    let plan = world.reconcile();
+    assert!(
+        position(&plan, |a| matches!(a, Effect::ApplyCluster(_))).is_some()
+            && !plan.actions.contains(&Effect::DeleteHaMetadata),
+        "{:?}",
+        plan.actions
+    );
+
     // Deletion: once the cluster is gone, with the finalizer.
     for (settings, expected) in [
         (HA, vec![Effect::DeleteHaMetadata, Effect::RemoveFinalizer]),

@@ -82,12 +82,16 @@ impl<'a> Decision<'a> {
         self.tear_down(true);
     }
 
-    /// Whether Kubernetes HA is on for the resource's spec or `other` (the spec being
-    /// deployed): either may have left HA metadata.
+    /// Whether Kubernetes HA is on for the resource's spec (with the operator's defaults) or
+    /// `other` (the spec being deployed): either may have left HA metadata.
     pub(super) fn ha_enabled(&self, other: Option<&FlinkDeploymentSpec>) -> bool {
-        std::iter::once(&self.resource.spec)
-            .chain(other)
-            .any(|spec| flink_api::config::ha_enabled(&spec.configuration()))
+        flink_api::config::ha_enabled_flat(&self.config)
+            || other.is_some_and(|spec| {
+                flink_api::config::ha_enabled_flat(&job::configuration(
+                    self.ctx.defaults,
+                    spec.configuration().flat(),
+                ))
+            })
     }
 
     /// `kubernetes.operator.job.savepoint-on-deletion` and a running job (or its savepoint

@@ -26,7 +26,7 @@ impl<'a> Decision<'a> {
     /// `None` while it is under way or held (the status says why).
     pub(super) fn secure_state(&mut self, mode: UpgradeMode) -> Option<()> {
         self.draft.progressing = true;
-        let ha = flink_api::config::ha_enabled(&self.resource.spec.configuration());
+        let ha = flink_api::config::ha_enabled_flat(&self.config);
         let (generation, now) = (self.generation(), self.ctx.now_ms);
         let mut progress = self
             .draft

@@ -130,7 +130,10 @@ impl<'a> Decision<'a> {
             .job
             .as_ref()
             .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-        let ha = flink_api::config::ha_enabled(&last.spec.configuration());
+        let ha = flink_api::config::ha_enabled_flat(&job::configuration(
+            self.ctx.defaults,
+            last.spec.configuration().flat(),
+        ));
         let key = flink_api::config::options::JM_DEPLOYMENT_RECOVERY.key;
         if !settings.jm_recovery {
             self.fail(

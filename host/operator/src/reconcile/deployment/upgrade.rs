@@ -151,13 +151,7 @@ impl<'a> Decision<'a> {
             progress.step = UpgradeStep::Deploying;
         }
         // With HA, a kept job id resumes from Flink's own metadata, not from a path.
-        let kept_job = application
-            && self
-                .draft
-                .status
-                .upgrade
-                .as_ref()
-                .is_some_and(|p| p.mode == UpgradeMode::LastState && p.restore_path.is_none());
+        let kept_job = application && self.resumes_from_ha_metadata();
         let carried = self.draft.status.health.take().unwrap_or_default();
         self.draft.status.health = Some(flink_api::DeploymentHealth {
             deployed_at: Some(self.ctx.now_ms),
@@ -172,7 +166,9 @@ impl<'a> Decision<'a> {
         self.draft.intent = Some(self.draft.status.clone());
         // A cluster that does not resume the job from Flink's HA metadata starts without it:
         // otherwise its JobManager would recover the previous job next to the new one.
-        if !kept_job && self.ha_enabled(Some(&target.spec)) {
+        // A session cluster keeps it (its session jobs resume from it), as upstream; it goes
+        // only with the resource.
+        if application && !kept_job && self.ha_enabled(Some(&target.spec)) {
             self.draft.actions.push(Effect::DeleteHaMetadata);
         }
         self.draft
@@ -203,6 +199,16 @@ impl<'a> Decision<'a> {
         ));
     }
 
+    /// Whether the job being replaced resumes from Flink's HA metadata rather than from a
+    /// path: a last-state replacement whose securing recorded none (HA keeps the state).
+    pub(super) fn resumes_from_ha_metadata(&self) -> bool {
+        self.draft
+            .status
+            .upgrade
+            .as_ref()
+            .is_some_and(|p| p.mode == UpgradeMode::LastState && p.restore_path.is_none())
+    }
+
     /// Stops the running cluster: cancels an application's job (best effort) and deletes the
     /// Deployments; the next reconciles wait until its pods are gone.
     pub(super) fn tear_down(&mut self, deleting: bool) {
@@ -216,13 +222,7 @@ impl<'a> Decision<'a> {
         }
         // A job that resumes from its HA metadata (last-state with HA) is not cancelled:
         // cancelling it would make Flink delete that metadata and record the job as done.
-        let resumes_from_ha = !deleting
-            && self
-                .draft
-                .status
-                .upgrade
-                .as_ref()
-                .is_some_and(|p| p.mode == UpgradeMode::LastState && p.restore_path.is_none());
+        let resumes_from_ha = !deleting && self.resumes_from_ha_metadata();
         if let ObservedFlink::Reachable { jobs, .. } = &observed.flink
             && let Some(job) = self.current_job(jobs)
             && !job.state.is_globally_terminal()
