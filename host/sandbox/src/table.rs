@@ -82,21 +82,30 @@ pub fn to_table(
     let rows: Vec<Value> = items
         .iter()
         .map(|item| {
-            let mut cells = vec![item.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
+            let mut cells = vec![
+                item.pointer("/metadata/name")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            ];
             for column in &rt.printer_columns {
-                let cell = item.pointer(&json_path_pointer(&column.json_path)).cloned().unwrap_or(Value::Null);
-                cells.push(if column.kind == "date" { age_cell(&cell) } else { cell });
+                let cell = item
+                    .pointer(&json_path_pointer(&column.json_path))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                cells.push(if column.kind == "date" {
+                    age_cell(&cell)
+                } else {
+                    cell
+                });
             }
             if let Some((_, compute)) = builtin {
                 cells.extend(compute(item));
             }
-            cells.push(age_cell(item.pointer("/metadata/creationTimestamp").unwrap_or(&Value::Null)));
-            let object = if include_object {
-                item.clone()
-            } else {
-                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": item.get("metadata")})
-            };
-            json!({"cells": cells, "object": object})
+            cells.push(age_cell(
+                item.pointer("/metadata/creationTimestamp")
+                    .unwrap_or(&Value::Null),
+            ));
+            json!({"cells": cells, "object": row_object(item, include_object)})
         })
         .collect();
     json!({
@@ -124,11 +133,16 @@ fn event_table(items: &[Value], resource_version: &str, include_object: bool) ->
         .iter()
         .map(|event| {
             let text = |p: &str| event.pointer(p).and_then(Value::as_str).unwrap_or("");
-            let seen = ["/lastTimestamp", "/series/lastObservedTime", "/eventTime", "/metadata/creationTimestamp"]
-                .iter()
-                .find_map(|p| event.pointer(p).filter(|v| v.is_string()))
-                .cloned()
-                .unwrap_or(Value::Null);
+            let seen = [
+                "/lastTimestamp",
+                "/series/lastObservedTime",
+                "/eventTime",
+                "/metadata/creationTimestamp",
+            ]
+            .iter()
+            .find_map(|p| event.pointer(p).filter(|v| v.is_string()))
+            .cloned()
+            .unwrap_or(Value::Null);
             let object = format!(
                 "{}/{}",
                 text("/involvedObject/kind").to_lowercase(),
@@ -142,12 +156,7 @@ fn event_table(items: &[Value], resource_version: &str, include_object: bool) ->
                 text("/message"),
                 text("/metadata/name"),
             ]);
-            let object = if include_object {
-                event.clone()
-            } else {
-                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": event.get("metadata")})
-            };
-            json!({"cells": cells, "object": object})
+            json!({"cells": cells, "object": row_object(event, include_object)})
         })
         .collect();
     json!({
@@ -157,6 +166,15 @@ fn event_table(items: &[Value], resource_version: &str, include_object: bool) ->
         "columnDefinitions": columns,
         "rows": rows,
     })
+}
+
+/// A row's object: the whole object when asked for, else its metadata.
+fn row_object(item: &Value, include_object: bool) -> Value {
+    if include_object {
+        item.clone()
+    } else {
+        json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": item.get("metadata")})
+    }
 }
 
 type Cells = fn(&Value) -> Vec<Value>;
