@@ -175,6 +175,10 @@ struct Runner {
     stories: Vec<Story>,
     /// Outcome of every step that ran, by (story, step) index.
     ran: Mutex<std::collections::BTreeMap<(usize, usize), Result<(), String>>>,
+    /// Our resources before each story's first step: a failed step takes everything its
+    /// story created with it, so the next stories start clean.
+    before_story:
+        Mutex<std::collections::BTreeMap<usize, std::collections::BTreeSet<(String, String)>>>,
 }
 
 impl Runner {
@@ -209,10 +213,16 @@ impl Runner {
             return done.clone();
         }
         let (name, run) = self.stories[story].steps[step];
-        let before = suite.flink_objects();
+        let before = self
+            .before_story
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(story)
+            .or_insert_with(|| suite.flink_objects())
+            .clone();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(suite)));
         if !matches!(outcome, Ok(Ok(()))) {
-            // One failed step must not fail the next stories: what it created goes away.
+            // One failed step must not fail the next stories: what its story created goes.
             suite.remove_objects_since(&before);
         }
         let result = match outcome {
@@ -320,6 +330,7 @@ fn main() {
     let runner = Arc::new(Runner {
         stories,
         ran: Mutex::new(Default::default()),
+        before_story: Mutex::new(Default::default()),
     });
     let trials = names
         .into_iter()
@@ -1490,15 +1501,31 @@ fn a_killed_job_manager_recovers_the_job_from_its_ha_metadata(suite: &Suite) -> 
     let status = suite.wait_deployment("guarded", "STABLE", Some("RUNNING"), STARTUP);
     let job = text(&status, "/jobStatus/jobId");
     let client = suite.flink("guarded")?;
-    // A completed checkpoint to recover from (every 2 s).
+    // The count, then a checkpoint triggered after it was read (every 2 s): what the
+    // recovery restores holds at least that count.
+    let id = JobId::parse(&job).map_err(|e| e.to_string())?;
     let before = suite.runtime.block_on(wait_for(
-        "a count of 400 and a checkpoint",
+        "a count of 400",
         Duration::from_secs(90),
         async || {
             let count = count_of(&client, &job).await.ok()?;
-            let id = JobId::parse(&job).ok()?;
-            let checkpoints = client.checkpoint_statistics(&id).await.ok()?;
-            (count >= 400.0 && checkpoints.counts.completed > 0).then_some(count)
+            (count >= 400.0).then_some(count)
+        },
+    ));
+    let read_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    suite.runtime.block_on(wait_for(
+        "a checkpoint triggered after the count was read",
+        Duration::from_secs(60),
+        async || {
+            let latest = client
+                .checkpoint_statistics(&id)
+                .await
+                .ok()?
+                .latest
+                .completed?;
+            (latest.trigger_timestamp > read_at).then_some(())
         },
     ));
     let leader = suite.labelled("", "configmaps", "guarded");
