@@ -343,14 +343,7 @@ where
                 render::job_manager_name(&name),
                 render::task_manager_name(&name),
             ] {
-                match deployments
-                    .delete(&deployment, &DeleteParams::background())
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) => return Err(e.into()),
-                }
+                delete_unless_gone(&deployments, &deployment).await?;
             }
         }
         Effect::DeleteHaMetadata => {
@@ -365,14 +358,7 @@ where
                 if !render::is_ha_metadata(&name, &map_name) {
                     continue;
                 }
-                match config_maps
-                    .delete(&map_name, &DeleteParams::background())
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) => return Err(e.into()),
-                }
+                delete_unless_gone(&config_maps, &map_name).await?;
             }
         }
         Effect::CancelJob {
@@ -467,11 +453,7 @@ where
         Effect::DeleteSnapshot { name } => {
             let snapshots: Api<flink_api::FlinkStateSnapshot> =
                 Api::namespaced(ctx.client.clone(), namespace);
-            match snapshots.delete(&name, &DeleteParams::background()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
+            delete_unless_gone(&snapshots, &name).await?;
         }
         Effect::StoreAutoscalerState(map) => {
             let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
@@ -518,6 +500,18 @@ where
         }
     }
     Ok(())
+}
+
+/// Deletes `name` in the background; one that is gone already is done.
+async fn delete_unless_gone<K>(api: &Api<K>, name: &str) -> Result<(), ReconcileError>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Merge-patches the resource (the patch carries its precondition); one that is gone needs
