@@ -108,13 +108,7 @@ pub fn to_table(
             json!({"cells": cells, "object": row_object(item, include_object)})
         })
         .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": resource_version},
-        "columnDefinitions": columns,
-        "rows": rows,
-    })
+    table(columns, rows, resource_version)
 }
 
 /// The real server's Table of core/v1 Events, as `kubectl get events` shows it: Last Seen,
@@ -159,6 +153,11 @@ fn event_table(items: &[Value], resource_version: &str, include_object: bool) ->
             json!({"cells": cells, "object": row_object(event, include_object)})
         })
         .collect();
+    table(columns, rows, resource_version)
+}
+
+/// A `meta.k8s.io/v1` Table of `rows` under `columns`.
+fn table(columns: Vec<Value>, rows: Vec<Value>, resource_version: &str) -> Value {
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
