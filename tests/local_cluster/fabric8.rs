@@ -7,13 +7,12 @@ use flink_operator_tests::flink_cluster::{FlinkInstall, repo_dir};
 use sandbox::ApiServer;
 use serde_json::Value;
 use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// Runs the probe against `url` with the environment the process runtime gives a pod; its
-/// stdout, or why it did not finish in time.
-fn probe(install: &FlinkInstall, url: &str, cluster_id: &str) -> (bool, String) {
+/// Runs the probe with `env`, the environment the process runtime gives a pod; its stdout, or
+/// why it did not finish in time.
+fn probe(install: &FlinkInstall, env: &[(String, String)], cluster_id: &str) -> (bool, String) {
     let jar = sandbox::flink_dist::java_program(
         &install.flink_home,
         &sandbox::flink_dist::cache_dir(),
@@ -22,34 +21,19 @@ fn probe(install: &FlinkInstall, url: &str, cluster_id: &str) -> (bool, String) 
         "org.flinkoperator.tests.Fabric8Probe",
     )
     .expect("the probe compiles");
-    let mut child = Command::new("java")
-        // Flink's console logging, so a failing step shows what the client saw.
-        .arg(format!(
-            "-Dlog4j.configurationFile={}/conf/log4j-console.properties",
-            install.flink_home.display()
-        ))
-        // Its rolling file appender writes here, not into the working directory.
-        .arg(format!(
-            "-Dlog.file={}",
-            std::env::temp_dir()
-                .join(format!("fabric8-probe-{}.log", std::process::id()))
-                .display()
-        ))
-        .arg("-cp")
-        .arg(format!(
-            "{}:{}/lib/*",
-            jar.display(),
-            install.flink_home.display()
-        ))
-        .arg("org.flinkoperator.tests.Fabric8Probe")
-        .arg(cluster_id)
-        .envs(sandbox::runtime::api_access_env(url))
-        .env_remove("KUBECONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("java runs");
+    let mut child = sandbox::flink_dist::java(
+        &install.flink_home,
+        &jar,
+        "org.flinkoperator.tests.Fabric8Probe",
+        "fabric8-probe",
+    )
+    .arg(cluster_id)
+    .envs(env.iter().cloned())
+    .env_remove("KUBECONFIG")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("java runs");
     let deadline = Instant::now() + Duration::from_secs(180);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -88,14 +72,23 @@ fn tail(text: &str, lines: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flinks_own_kubernetes_client_does_what_a_native_jobmanager_does() {
     let install = FlinkInstall::ensure().expect("Flink is installed");
+    // In-cluster, as in a pod: HTTPS at KUBERNETES_SERVICE_HOST/PORT, the service account's
+    // token and CA from its directory (fabric8 hard-codes https there).
     let server = ApiServer::default()
+        .with_in_cluster()
         .start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let url = server.url();
-    let (passed, output) = tokio::task::spawn_blocking(move || probe(&install, &url, "probe"))
+    let access = server.in_cluster().expect("in-cluster endpoint").clone();
+    let account = std::env::temp_dir().join(format!("fabric8-probe-sa-{}", std::process::id()));
+    let env = access
+        .project(&account, "default")
+        .expect("service account projected");
+    let requests_before = server.request_count();
+    let (passed, output) = tokio::task::spawn_blocking(move || probe(&install, &env, "probe"))
         .await
         .unwrap();
+    let _ = std::fs::remove_dir_all(&account);
     for step in [
         "the JobManager Deployment is created",
         "TaskManager pods are watched",
@@ -116,6 +109,30 @@ async fn flinks_own_kubernetes_client_does_what_a_native_jobmanager_does() {
         );
     }
     assert!(passed, "{output}");
+    assert!(
+        server.request_count() > requests_before,
+        "the probe's requests reached the stand-in"
+    );
+    // The endpoint is TLS with the cluster's CA, and refuses a request without the token.
+    let https = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(access.ca_pem.as_bytes()).expect("the CA is PEM"),
+        )
+        .build()
+        .expect("client");
+    let url = format!(
+        "https://127.0.0.1:{}/api/v1/namespaces/default/pods",
+        access.port
+    );
+    let anonymous = https.get(&url).send().await.expect("answered");
+    assert_eq!(anonymous.status(), 401);
+    let authorized = https
+        .get(&url)
+        .bearer_auth(&access.token)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(authorized.status(), 200);
     // fabric8 watches over WebSocket when the server offers it, as a real one does.
     assert!(
         server.websocket_watch_count() >= 1,

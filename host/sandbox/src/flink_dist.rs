@@ -134,6 +134,30 @@ pub fn example_job(flink_home: &Path, cache: &Path, src: &Path) -> Result<PathBu
     )
 }
 
+/// `java` running `main` from `jar` with the distribution's `lib/` on the class path and
+/// Flink's console logging (its rolling file appender writing to a temporary file named after
+/// `log_name`), in a process group of its own so the caller can stop it and all it started.
+pub fn java(flink_home: &Path, jar: &Path, main: &str, log_name: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new("java");
+    command
+        .arg(format!(
+            "-Dlog4j.configurationFile={}/conf/log4j-console.properties",
+            flink_home.display()
+        ))
+        .arg(format!(
+            "-Dlog.file={}",
+            std::env::temp_dir()
+                .join(format!("{log_name}-{}.log", std::process::id()))
+                .display()
+        ))
+        .arg("-cp")
+        .arg(format!("{}:{}/lib/*", jar.display(), flink_home.display()))
+        .arg(main)
+        .process_group(0);
+    command
+}
+
 /// Compiles the Java sources under `src` with `javac` against the distribution's `lib/` into
 /// `<cache>/jobs-<version>/<name>-<digest of the sources>/<name>.jar` (main class `main`),
 /// once however many processes ask at the same time; a change of the sources builds anew.

@@ -108,6 +108,7 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
         ));
     }
     let server = ApiServer::default()
+        .with_in_cluster()
         .start(([127, 0, 0, 1], options.port).into())
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
@@ -128,6 +129,7 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
                 flink_home: flink_home.clone(),
                 max_grace: Duration::from_secs(15),
                 api_url: Some(server.url()),
+                in_cluster: server.in_cluster().cloned(),
             };
             say!(
                 "Process runtime: Flink from {}, jars from {}",

@@ -2,9 +2,12 @@
 
 mod discovery;
 mod handlers;
+mod in_cluster;
 mod protobuf;
 mod route;
 mod watch;
+
+pub use in_cluster::InClusterAccess;
 
 use crate::store::{Clock, Event, Store};
 use axum::Router;
@@ -65,6 +68,7 @@ impl Shared {
 pub struct ApiServer {
     clock: Option<Clock>,
     history_limit: usize,
+    in_cluster: bool,
 }
 
 impl Default for ApiServer {
@@ -72,6 +76,7 @@ impl Default for ApiServer {
         Self {
             clock: None,
             history_limit: 10_000,
+            in_cluster: false,
         }
     }
 }
@@ -80,13 +85,21 @@ impl Default for ApiServer {
 pub struct ServerHandle {
     pub address: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    in_cluster: Option<InClusterAccess>,
+    shutdown: Vec<tokio::sync::oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ApiServer {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Also serves the API as pods see it on a real cluster: HTTPS with a service-account token
+    /// on another port of the same address ([`ServerHandle::in_cluster`]).
+    pub fn with_in_cluster(mut self) -> Self {
+        self.in_cluster = true;
         self
     }
 
@@ -124,18 +137,47 @@ impl ApiServer {
                 tracing::error!(error = %e, "API stand-in stopped");
             }
         });
-        Ok(ServerHandle {
+        let mut handle = ServerHandle {
             address,
-            shared,
-            shutdown: Some(tx),
-            task: Some(task),
-        })
+            shared: shared.clone(),
+            in_cluster: None,
+            shutdown: vec![tx],
+            tasks: vec![task],
+        };
+        if self.in_cluster {
+            let (mut access, acceptor) =
+                in_cluster::credentials().map_err(std::io::Error::other)?;
+            let tcp = tokio::net::TcpListener::bind(SocketAddr::new(address.ip(), 0)).await?;
+            access.port = tcp.local_addr()?.port();
+            access.host = address.ip().to_string();
+            let listener = in_cluster::TlsListener::new(tcp, acceptor)?;
+            let app = Router::new()
+                .fallback(in_cluster::authorized)
+                .with_state((shared, Arc::<str>::from(access.token.as_str())));
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            handle.tasks.push(tokio::spawn(async move {
+                let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let _ = rx.await;
+                });
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "API stand-in (in-cluster) stopped");
+                }
+            }));
+            handle.shutdown.push(tx);
+            handle.in_cluster = Some(access);
+        }
+        Ok(handle)
     }
 }
 
 impl ServerHandle {
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// The in-cluster endpoint, when started [`ApiServer::with_in_cluster`].
+    pub fn in_cluster(&self) -> Option<&InClusterAccess> {
+        self.in_cluster.as_ref()
     }
 
     /// Watches served over WebSocket so far.
@@ -176,13 +218,13 @@ impl ServerHandle {
 
     pub async fn shutdown(mut self) {
         self.stop();
-        if let Some(task) = self.task.take() {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
     }
 
     fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
+        for tx in self.shutdown.drain(..) {
             let _ = tx.send(());
         }
     }
@@ -191,7 +233,7 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.stop();
-        if let Some(task) = self.task.take() {
+        for task in self.tasks.drain(..) {
             task.abort();
         }
     }

@@ -47,9 +47,13 @@ pub struct RuntimeConfig {
     pub work_dir: PathBuf,
     /// How long a stopped container may take before SIGKILL (capped pod grace period).
     pub max_grace: Duration,
-    /// The API server pods reach (`api_access_env`), as a kubelet gives every container its
-    /// in-cluster configuration: Flink's native JobManager asks it for TaskManager pods.
+    /// The API server pods reach over plain HTTP (`api_access_env`), when `in_cluster` is not
+    /// set: Flink's native JobManager asks it for TaskManager pods.
     pub api_url: Option<String>,
+    /// The API server as a pod sees it on a real cluster (HTTPS, the service account's token
+    /// and CA in a projected directory, `KUBERNETES_SERVICE_HOST/PORT`); preferred over
+    /// `api_url`.
+    pub in_cluster: Option<crate::api_server::InClusterAccess>,
 }
 
 struct Running {
@@ -427,7 +431,13 @@ impl Runtime {
         self.store.set_log(&ns, &name, log_path);
         let hosts = self.config.work_dir.join("hosts");
         let mut command = Command::new(program);
-        if let Some(url) = &self.config.api_url {
+        if let Some(access) = &self.config.in_cluster {
+            // The service account's projected volume.
+            let env = access
+                .project(&dir.join("serviceaccount"), &ns)
+                .map_err(|e| e.to_string())?;
+            command.envs(env);
+        } else if let Some(url) = &self.config.api_url {
             command.envs(api_access_env(url));
         }
         command
