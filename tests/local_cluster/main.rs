@@ -3,6 +3,7 @@
 //! scaling the TaskManager Deployment adds a TaskManager; `kubectl logs` shows its output; a
 //! container that cannot start ends in CrashLoopBackOff; deleting stops every JVM.
 
+mod decorators;
 mod fabric8;
 
 use flink_operator_tests::flink_cluster::FlinkInstall;
@@ -47,6 +48,7 @@ async fn local_cluster(
         work_dir: work.clone(),
         max_grace: Duration::from_secs(10),
         api_url: Some(server.url()),
+        in_cluster: None,
     };
     let runtime = runtime::start(server.store_access(), config).unwrap();
     (install, work, server, runtime)

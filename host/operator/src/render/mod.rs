@@ -10,6 +10,7 @@
 //! pod template carried in the ConfigMap.
 
 mod config;
+mod flink_options;
 mod pod;
 mod resources;
 
@@ -256,7 +257,7 @@ pub fn render(input: &RenderInput) -> Result<ClusterObjects, RenderError> {
     });
 
     let jm_selector = component_labels(input.name, mode, Component::JobManager);
-    let internal_service = json!({
+    let mut internal_service = json!({
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata(input.name.to_string(), BTreeMap::new()),
@@ -269,7 +270,7 @@ pub fn render(input: &RenderInput) -> Result<ClusterObjects, RenderError> {
             ],
         },
     });
-    let rest_service = json!({
+    let mut rest_service = json!({
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata(rest_service_name(input.name), BTreeMap::new()),
@@ -279,6 +280,11 @@ pub fn render(input: &RenderInput) -> Result<ClusterObjects, RenderError> {
             "ports": [{"name": "rest", "port": REST_PORT, "targetPort": REST_PORT, "protocol": "TCP"}],
         },
     });
+    if rest_service_headless(&config) {
+        rest_service["spec"]["clusterIP"] = json!("None");
+    }
+    with_service_options(&mut rest_service, &config, "rest-service")?;
+    with_service_options(&mut internal_service, &config, "internal-service")?;
 
     let jm_pod = pod::job_manager_pod(input, &config)?;
     let mut jm_metadata = metadata(
@@ -356,15 +362,42 @@ pub fn task_manager_replicas(spec: &FlinkDeploymentSpec, config: &BTreeMap<Strin
     (parallelism + slots - 1) / slots
 }
 
+/// A Service's labels and annotations from Flink's options (the cluster's own labels win).
+fn with_service_options(
+    service: &mut Value,
+    config: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<(), RenderError> {
+    let (labels, annotations) = flink_options::service_metadata(config, name)?;
+    for (k, v) in labels {
+        let existing = &mut service["metadata"]["labels"];
+        if existing.get(&k).is_none() {
+            existing[k] = json!(v);
+        }
+    }
+    if !annotations.is_empty() {
+        service["metadata"]["annotations"] = json!(annotations);
+    }
+    Ok(())
+}
+
+/// `kubernetes.rest-service.exposed.type`: Flink's `ClusterIP` (default), `NodePort`,
+/// `LoadBalancer`, or `Headless_ClusterIP` (a ClusterIP Service without a cluster IP).
 fn rest_service_type(config: &BTreeMap<String, String>) -> String {
     match config
         .get("kubernetes.rest-service.exposed.type")
-        .map(String::as_str)
+        .map(|t| t.trim())
     {
         Some("NodePort") => "NodePort".into(),
         Some("LoadBalancer") => "LoadBalancer".into(),
         _ => "ClusterIP".into(),
     }
+}
+
+fn rest_service_headless(config: &BTreeMap<String, String>) -> bool {
+    config
+        .get("kubernetes.rest-service.exposed.type")
+        .is_some_and(|t| t.trim() == "Headless_ClusterIP")
 }
 
 fn owner_reference(input: &RenderInput) -> Value {

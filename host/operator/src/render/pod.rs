@@ -7,6 +7,7 @@
 //! `kubernetes.operator.pod-template.merge-arrays-by-name: true`, by their `name` field.
 
 use super::config::{component_resources, image};
+use super::flink_options::{PodOptions, pod_options};
 use super::resources::{cpu_quantity, memory_quantity};
 use super::{
     BLOB_PORT, CONF_DIR, Component, MAIN_CONTAINER, REST_PORT, RPC_PORT, RenderError, RenderInput,
@@ -130,7 +131,15 @@ pub fn job_manager_pod(
         ("jobmanager-rpc", RPC_PORT),
         ("blobserver", BLOB_PORT),
     ];
-    decorate(&mut pod, input, Component::JobManager, args, &ports)?;
+    let options = pod_options(config, Component::JobManager)?;
+    decorate(
+        &mut pod,
+        input,
+        &options,
+        Component::JobManager,
+        args,
+        &ports,
+    )?;
     add_startup_probe(&mut pod);
     Ok(pod)
 }
@@ -146,9 +155,11 @@ pub fn task_manager_pod(
     let mut pod = user_template(input, config, Component::TaskManager);
     // The TaskManager registers under its pod's name (the kubelet expands `$(POD_NAME)`), so
     // the operator can tell which pods are idle after a scale-down, as in native mode.
+    let options = pod_options(config, Component::TaskManager)?;
     decorate(
         &mut pod,
         input,
+        &options,
         Component::TaskManager,
         vec![
             "taskmanager".to_string(),
@@ -203,14 +214,31 @@ fn standalone_job_manager_args(input: &RenderInput) -> Vec<String> {
     args
 }
 
-/// Lays the operator-owned parts over a merged user template.
+/// Lays Flink's pod options (`options`), then the operator-owned parts, over a merged user
+/// template.
 fn decorate(
     pod: &mut Value,
     input: &RenderInput,
+    options: &PodOptions,
     component: Component,
     args: Vec<String>,
     ports: &[(&str, u16)],
 ) -> Result<(), RenderError> {
+    let main = {
+        let spec = object(object(pod).entry("spec").or_insert_with(|| json!({})));
+        let containers = array(spec.entry("containers").or_insert_with(|| json!([])));
+        match containers
+            .iter()
+            .position(|c| c.get("name").and_then(Value::as_str) == Some(MAIN_CONTAINER))
+        {
+            Some(i) => i,
+            None => {
+                containers.push(json!({"name": MAIN_CONTAINER}));
+                containers.len() - 1
+            }
+        }
+    };
+    options.apply(pod, main);
     let labels = component_labels(input.name, input.mode(), component);
     let root = object(pod);
     let metadata = object(root.entry("metadata").or_insert_with(|| json!({})));
@@ -219,7 +247,11 @@ fn decorate(
         pod_labels.insert(k, json!(v));
     }
     let spec = object(root.entry("spec").or_insert_with(|| json!({})));
-    if let Some(account) = &input.spec.service_account {
+    if let Some(account) = options
+        .service_account
+        .as_ref()
+        .or(input.spec.service_account.as_ref())
+    {
         spec.insert("serviceAccountName".into(), json!(account));
     }
     let volumes = array(spec.entry("volumes").or_insert_with(|| json!([])));
@@ -228,17 +260,7 @@ fn decorate(
         .push(json!({"name": CONFIG_VOLUME, "configMap": {"name": config_map_name(input.name)}}));
 
     let containers = array(spec.entry("containers").or_insert_with(|| json!([])));
-    let index = match containers
-        .iter()
-        .position(|c| c.get("name").and_then(Value::as_str) == Some(MAIN_CONTAINER))
-    {
-        Some(i) => i,
-        None => {
-            containers.push(json!({"name": MAIN_CONTAINER}));
-            containers.len() - 1
-        }
-    };
-    let main = object(&mut containers[index]);
+    let main = object(&mut containers[main]);
     main.insert("image".into(), json!(image(input)));
     if let Some(policy) = &input.spec.image_pull_policy {
         main.insert("imagePullPolicy".into(), json!(policy));
@@ -256,18 +278,14 @@ fn decorate(
     }
 
     let env = array(main.entry("env").or_insert_with(|| json!([])));
-    if !env
-        .iter()
-        .any(|e| e.get("name").and_then(Value::as_str) == Some("_POD_IP_ADDRESS"))
-    {
-        env.push(json!({"name": "_POD_IP_ADDRESS", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}}));
-    }
+    env.retain(|e| e.get("name").and_then(Value::as_str) != Some("_POD_IP_ADDRESS"));
+    env.push(json!({"name": "_POD_IP_ADDRESS", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}}));
     if component == Component::TaskManager {
         env.retain(|e| e.get("name").and_then(Value::as_str) != Some(POD_NAME_ENV));
         env.push(json!({"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}));
     }
 
-    if let Some(resources) = container_resources(input, component)? {
+    if let Some(resources) = container_resources(input, options, component)? {
         main.insert("resources".into(), resources);
     }
 
@@ -280,9 +298,11 @@ fn decorate(
     Ok(())
 }
 
-/// `resources` as given, or `resource` as requests with limits by the configured limit factors.
+/// `resources` as given, or `resource` as requests with limits by the configured limit factors
+/// (`kubernetes.<component>.cpu.limit-factor` / `.memory.limit-factor`, as Flink's decorators).
 fn container_resources(
     input: &RenderInput,
+    options: &PodOptions,
     component: Component,
 ) -> Result<Option<Value>, RenderError> {
     let (resource, resources, prefix) = match component {
@@ -320,21 +340,27 @@ fn container_resources(
     let (memory, cpu) = component_resources(resource, None, prefix)?;
     let memory = tuned.or(memory);
     let mut requests = Map::new();
+    let mut limits = Map::new();
     if let Some(cpu) = cpu {
         requests.insert("cpu".into(), json!(cpu_quantity(cpu)));
+        limits.insert(
+            "cpu".into(),
+            json!(cpu_quantity(cpu * options.cpu_limit_factor)),
+        );
     }
     if let Some(bytes) = memory {
         requests.insert("memory".into(), json!(memory_quantity(bytes)));
+        let limit = (bytes as f64 * options.memory_limit_factor).floor() as u64;
+        limits.insert("memory".into(), json!(memory_quantity(limit)));
     }
     if let Some(storage) = resource.and_then(|r| r.ephemeral_storage.as_ref()) {
         requests.insert("ephemeral-storage".into(), json!(storage));
+        limits.insert("ephemeral-storage".into(), json!(storage));
     }
     if requests.is_empty() {
         return Ok(None);
     }
-    Ok(Some(
-        json!({"requests": requests.clone(), "limits": requests}),
-    ))
+    Ok(Some(json!({"requests": requests, "limits": limits})))
 }
 
 fn add_startup_probe(pod: &mut Value) {
@@ -357,14 +383,14 @@ fn add_startup_probe(pod: &mut Value) {
     }
 }
 
-fn object(value: &mut Value) -> &mut Map<String, Value> {
+pub(super) fn object(value: &mut Value) -> &mut Map<String, Value> {
     if !value.is_object() {
         *value = json!({});
     }
     value.as_object_mut().expect("just made an object")
 }
 
-fn array(value: &mut Value) -> &mut Vec<Value> {
+pub(super) fn array(value: &mut Value) -> &mut Vec<Value> {
     if !value.is_array() {
         *value = json!([]);
     }
