@@ -97,6 +97,20 @@ pub struct JobSummary {
     pub duration: i64,
     #[serde(default)]
     pub last_modification: i64,
+    /// How many of the job's tasks are in each state.
+    #[serde(default)]
+    pub tasks: Option<TaskCounts>,
+}
+
+/// A job's tasks by state (`tasks` of `GET /jobs/overview`), as far as the operator reads it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct TaskCounts {
+    #[serde(default)]
+    pub total: i64,
+    #[serde(default)]
+    pub running: i64,
+    #[serde(default)]
+    pub finished: i64,
 }
 
 /// `GET /jobs/:id`.

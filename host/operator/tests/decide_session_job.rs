@@ -225,6 +225,75 @@ fn a_missing_session_cluster_is_named_in_the_status() {
 }
 
 #[test]
+fn a_running_session_job_whose_cluster_stops_answering_is_not_said_to_run() {
+    let mut world = World::new();
+    world.reconcile();
+    let id = world.job_id();
+    world.observed = ready_cluster(vec![running(&id)]);
+    world.reconcile();
+    let state = |world: &World| {
+        world
+            .resource
+            .status
+            .as_ref()
+            .and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.state)
+    };
+    assert_eq!(state(&world), Some(FlinkJobState::Running));
+    world.observed.jobs = None;
+    world.observed.unreachable = Some("connection refused".into());
+    world.reconcile();
+    assert_eq!(state(&world), Some(FlinkJobState::Reconciling));
+    world.observed = ready_cluster(vec![running(&id)]);
+    world.reconcile();
+    assert_eq!(state(&world), Some(FlinkJobState::Running));
+}
+
+#[test]
+fn a_job_lost_with_its_session_cluster_is_resubmitted_only_when_stateless() {
+    let lost = |mode: flink_api::UpgradeMode| {
+        let mut world = World::new();
+        world.resource.spec.job.as_mut().expect("job").upgrade_mode = mode;
+        world.reconcile();
+        let id = world.job_id();
+        world.observed = ready_cluster(vec![running(&id)]);
+        world.reconcile();
+        // The session cluster was recreated without its HA metadata: it lists no such job.
+        world.observed = ready_cluster(vec![]);
+        world.reconcile()
+    };
+    let plan = lost(flink_api::UpgradeMode::Stateless);
+    assert!(submission(&plan).is_some(), "{:?}", plan.actions);
+    // A stateful job is not submitted from empty state (before, it was): a person restores it.
+    let plan = lost(flink_api::UpgradeMode::LastState);
+    assert!(submission(&plan).is_none(), "{:?}", plan.actions);
+    let error = plan.status.error.clone().unwrap_or_default();
+    assert!(error.contains("manual restore required"), "{error}");
+    assert!(error.contains("initialSavepointPath"), "{error}");
+    assert_eq!(
+        plan.status.job_status.as_ref().and_then(|j| j.state),
+        Some(FlinkJobState::Reconciling),
+        "not said to run"
+    );
+    assert_eq!(
+        plan.status.lifecycle_state,
+        Some(flink_api::ResourceLifecycleState::Failed)
+    );
+    // A job that finished is not lost when the restarted cluster no longer lists it.
+    let mut world = World::new();
+    world.reconcile();
+    let id = world.job_id();
+    let mut finished = running(&id);
+    finished.state = FlinkJobState::Finished;
+    world.observed = ready_cluster(vec![finished]);
+    world.reconcile();
+    world.observed = ready_cluster(vec![]);
+    let plan = world.reconcile();
+    assert!(submission(&plan).is_none(), "{:?}", plan.actions);
+    assert_eq!(plan.status.error, None);
+}
+
+#[test]
 fn deletion_cancels_the_job_then_releases_the_finalizer() {
     let mut world = World::new();
     world.reconcile();

@@ -6,7 +6,7 @@ use super::Context;
 use crate::reconcile::observed::{
     JobCounters, JobSnapshot, ObservedCheckpoint, ObservedCluster, ObservedDeployment,
     ObservedFlink, ObservedJob, ObservedOperation, ObservedSessionJob, SessionCluster,
-    WaitingContainer, current_job, job_state,
+    WaitingContainer, current_job, overview_job,
 };
 use crate::reconcile::state_snapshot::{ObservedSnapshot, SnapshotTarget};
 use crate::reconcile::status;
@@ -302,6 +302,12 @@ fn waiting_containers(pod: &Pod) -> Vec<WaitingContainer> {
             let waiting = s.state.as_ref()?.waiting.as_ref()?;
             Some(WaitingContainer {
                 pod: pod.metadata.name.clone().unwrap_or_default(),
+                job_manager: pod
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("component"))
+                    .is_some_and(|c| c == "jobmanager"),
                 container: s.name.clone(),
                 reason: waiting.reason.clone()?,
                 message: waiting.message.clone(),
@@ -326,19 +332,7 @@ async fn flink(ctx: &Context, name: &str, namespace: &str, ask_version: bool) ->
         flink_revision = config.flink_revision;
     }
     ObservedFlink::Reachable {
-        jobs: overview
-            .jobs
-            .into_iter()
-            .filter_map(|j| {
-                Some(ObservedJob {
-                    state: job_state(j.state)?,
-                    id: j.jid,
-                    name: j.name,
-                    start_time: j.start_time,
-                    last_modification: j.last_modification,
-                })
-            })
-            .collect(),
+        jobs: overview.jobs.into_iter().filter_map(overview_job).collect(),
         flink_version,
         flink_revision,
     }

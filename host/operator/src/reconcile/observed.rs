@@ -39,6 +39,8 @@ pub struct ObservedCluster {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WaitingContainer {
     pub pod: String,
+    /// A JobManager's pod (label `component=jobmanager`).
+    pub job_manager: bool,
     pub container: String,
     /// The kubelet's reason (`CrashLoopBackOff`, `ContainerCreating`, ...).
     pub reason: String,
@@ -48,10 +50,13 @@ pub struct WaitingContainer {
 impl ObservedCluster {
     /// Why a pod of the cluster cannot run (crash-looping, its image cannot be pulled, its
     /// configuration is wrong), as the status and the events say it; None while its containers
-    /// only wait their turn.
-    pub fn pod_problem(&self) -> Option<String> {
+    /// only wait their turn. `job_manager`: only the JobManager's pods (upstream judges the
+    /// JobManager Deployment by them; a TaskManager Flink replaces on its own does not fail the
+    /// cluster).
+    pub fn pod_problem(&self, job_manager: bool) -> Option<String> {
         self.waiting
             .iter()
+            .filter(|w| !job_manager || w.job_manager)
             .find(|w| {
                 matches!(
                     w.reason.as_str(),
@@ -216,6 +221,26 @@ pub fn current_job<'j>(jobs: &'j [ObservedJob], recorded: Option<&str>) -> Optio
     }
 }
 
+/// A job of `GET /jobs/overview` as the operator sees it: its state, except that a job Flink
+/// calls RUNNING while some of its tasks are not (no TaskManager has taken them yet, as in
+/// native mode before Flink's pods start) is CREATED, as upstream's `JobStatusUtils` does.
+pub fn overview_job(job: flink_rest::model::JobSummary) -> Option<ObservedJob> {
+    let mut state = job_state(job.state)?;
+    if state == FlinkJobState::Running
+        && let Some(tasks) = &job.tasks
+        && tasks.running + tasks.finished < tasks.total
+    {
+        state = FlinkJobState::Created;
+    }
+    Some(ObservedJob {
+        id: job.jid,
+        name: job.name,
+        state,
+        start_time: job.start_time,
+        last_modification: job.last_modification,
+    })
+}
+
 /// Flink's job state in the CRD's terms.
 pub fn job_state(state: flink_rest::model::JobState) -> Option<FlinkJobState> {
     use flink_rest::model::JobState as S;
@@ -233,4 +258,26 @@ pub fn job_state(state: flink_rest::model::JobState) -> Option<FlinkJobState> {
         S::Reconciling => FlinkJobState::Reconciling,
         S::Unknown => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_job_whose_tasks_do_not_all_run_is_created() {
+        let job = |running, finished| {
+            serde_json::from_value::<flink_rest::model::JobSummary>(serde_json::json!({
+                "jid": "j", "name": "n", "state": "RUNNING", "start-time": 1,
+                "last-modification": 2,
+                "tasks": {"total": 4, "running": running, "finished": finished, "scheduled": 4 - running - finished}
+            }))
+            .expect("overview entry")
+        };
+        let state = |running, finished| overview_job(job(running, finished)).map(|j| j.state);
+        assert_eq!(state(0, 0), Some(FlinkJobState::Created));
+        assert_eq!(state(3, 0), Some(FlinkJobState::Created));
+        assert_eq!(state(3, 1), Some(FlinkJobState::Running));
+        assert_eq!(state(4, 0), Some(FlinkJobState::Running));
+    }
 }

@@ -106,6 +106,9 @@ pub fn job_config(
     job::configuration(defaults, own)
 }
 
+/// The error `type` of a stateful job its session cluster lost.
+const JOB_NOT_FOUND: &str = "JobNotFound";
+
 pub fn decide(
     resource: &FlinkSessionJob,
     observed: &ObservedSessionJob,
@@ -349,6 +352,10 @@ impl<'a> Decision<'a> {
     }
 
     fn observe(&mut self) {
+        if self.observed.jobs.is_none() {
+            // The session cluster is missing, not ready or does not answer.
+            status::job_not_seen(self.draft.status.job_status.as_mut());
+        }
         if let Some(job) = self.recorded_job() {
             let before = self.draft.status.job_status.as_ref().and_then(|j| j.state);
             self.draft
@@ -579,6 +586,33 @@ impl<'a> Decision<'a> {
             }
             Some(job) if job.state.is_globally_terminal() => {}
             Some(_) => self.draft.progressing = true,
+            // A job that ended is not lost when a restarted cluster no longer lists it.
+            None if self
+                .draft
+                .status
+                .job_status
+                .as_ref()
+                .and_then(|j| j.state)
+                .is_some_and(|s| s.is_globally_terminal()) => {}
+            None if self
+                .resource
+                .spec
+                .job
+                .as_ref()
+                .is_some_and(|j| j.upgrade_mode.is_stateful()) =>
+            {
+                // Its state went with the cluster's JobManager: the newest checkpoint is not
+                // known here, and a stateless submission would drop it (upstream does not
+                // resubmit either).
+                let job = self
+                    .draft
+                    .status
+                    .job_status
+                    .get_or_insert_with(JobStatus::default);
+                job.state = Some(FlinkJobState::Reconciling);
+                let id = job.job_id.clone().unwrap_or_default();
+                self.fail(JOB_NOT_FOUND, format!("job {id} is missing from the session cluster (it was restarted without its high availability metadata) and its newest checkpoint is unknown: manual restore required. Recreate the FlinkSessionJob with spec.job.initialSavepointPath set to the job's newest retained checkpoint, or set upgradeMode: stateless to submit it again from empty state"));
+            }
             None => {
                 // The cluster answered without our job: it was lost with a restarted session
                 // cluster. Stateless jobs are submitted again; their id is unused there.
@@ -664,8 +698,17 @@ impl<'a> Decision<'a> {
     }
 
     fn finish(mut self) -> Plan<FlinkSessionJobStatus> {
+        // A job lost with its cluster that a person must restore is FAILED, as upstream's
+        // lifecycle says of a deployment whose restore is manual.
+        let lost = self
+            .draft
+            .status
+            .error
+            .as_deref()
+            .and_then(status::error_type)
+            .is_some_and(|kind| kind == JOB_NOT_FOUND);
         self.draft
-            .settle::<FlinkSessionJobSpec>(&self.resource.metadata, |spec| spec.job);
+            .settle::<FlinkSessionJobSpec>(&self.resource.metadata, |spec| spec.job, lost);
         self.draft.into_plan(self.ctx.intervals)
     }
 }

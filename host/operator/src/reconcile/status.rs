@@ -11,11 +11,15 @@ use flink_api::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::json;
 
-/// The lifecycle state upstream computes from the status (`getLifecycleState`).
+/// The lifecycle state upstream computes from the status (`getLifecycleState`), and one rule
+/// beyond it: a cluster that cannot run (`cluster_failed`: its JobManager crash-loops, its image
+/// cannot be pulled, its Deployment is missing and cannot be recovered) is `FAILED` while it does
+/// not run, where upstream keeps saying `STABLE` once the spec was stable.
 pub fn lifecycle(
     reconciliation: Option<&ReconciliationStatus>,
     reconciled_job_state: Option<JobState>,
     job_state: Option<FlinkJobState>,
+    cluster_failed: bool,
     deleting: bool,
 ) -> ResourceLifecycleState {
     use ResourceLifecycleState as L;
@@ -33,7 +37,7 @@ pub fn lifecycle(
     if reconciled_job_state == Some(JobState::Suspended) {
         return L::Suspended;
     }
-    if job_state == Some(FlinkJobState::Failed) {
+    if job_state == Some(FlinkJobState::Failed) || cluster_failed {
         return L::Failed;
     }
     if reconciliation.state == ReconciliationState::RolledBack {
@@ -218,6 +222,29 @@ pub fn error_message(error: &str) -> String {
         .unwrap_or_else(|| error.to_string())
 }
 
+/// The job was not seen this reconcile because its JobManager is missing, not ready or failing:
+/// a state that says the job lives (`RUNNING`, `RESTARTING`, ...) becomes `RECONCILING`, as
+/// upstream's observer does, so the status never claims a job that nothing runs. Terminal states
+/// and the ones an upgrade wrote (`SUSPENDED`, `CANCELLING`) stay.
+pub fn job_not_seen(job: Option<&mut JobStatus>) {
+    use FlinkJobState as S;
+    if let Some(job) = job
+        && matches!(
+            job.state,
+            Some(S::Running | S::Restarting | S::Failing | S::Created | S::Initializing)
+        )
+    {
+        job.state = Some(S::Reconciling);
+    }
+}
+
+/// The `type` of an `error` field, whatever wrote it.
+pub fn error_type(error: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(error)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
+}
+
 /// The job status after observing `job`; untouched fields (savepoint info …) are kept.
 pub fn observe_job(previous: Option<&JobStatus>, job: &ObservedJob) -> JobStatus {
     let mut status = previous.cloned().unwrap_or_default();
@@ -274,28 +301,91 @@ mod tests {
     #[test]
     fn lifecycle_follows_upstreams_order() {
         use ResourceLifecycleState as L;
-        assert_eq!(lifecycle(None, None, None, false), L::Created);
-        assert_eq!(lifecycle(None, None, None, true), L::Deleting);
+        assert_eq!(lifecycle(None, None, None, false, false), L::Created);
+        assert_eq!(lifecycle(None, None, None, false, true), L::Deleting);
         let upgrading = reconciled(ReconciliationState::Upgrading, false);
-        assert_eq!(lifecycle(Some(&upgrading), None, None, false), L::Upgrading);
+        assert_eq!(
+            lifecycle(Some(&upgrading), None, None, false, false),
+            L::Upgrading
+        );
         let deployed = reconciled(ReconciliationState::Deployed, false);
         assert_eq!(
-            lifecycle(Some(&deployed), Some(JobState::Suspended), None, false),
+            lifecycle(
+                Some(&deployed),
+                Some(JobState::Suspended),
+                None,
+                false,
+                false
+            ),
             L::Suspended
         );
         assert_eq!(
-            lifecycle(Some(&deployed), None, Some(FlinkJobState::Failed), false),
+            lifecycle(
+                Some(&deployed),
+                None,
+                Some(FlinkJobState::Failed),
+                false,
+                false
+            ),
             L::Failed
         );
         assert_eq!(
-            lifecycle(Some(&deployed), None, Some(FlinkJobState::Running), false),
+            lifecycle(
+                Some(&deployed),
+                None,
+                Some(FlinkJobState::Running),
+                false,
+                false
+            ),
             L::Deployed
         );
         let stable = reconciled(ReconciliationState::Deployed, true);
         assert_eq!(
-            lifecycle(Some(&stable), None, Some(FlinkJobState::Running), false),
+            lifecycle(
+                Some(&stable),
+                None,
+                Some(FlinkJobState::Running),
+                false,
+                false
+            ),
             L::Stable
         );
+        assert_eq!(
+            lifecycle(
+                Some(&stable),
+                None,
+                Some(FlinkJobState::Reconciling),
+                true,
+                false
+            ),
+            L::Failed,
+            "a stable spec whose cluster cannot run is FAILED"
+        );
+        assert_eq!(
+            lifecycle(Some(&upgrading), None, None, true, false),
+            L::Upgrading,
+            "an upgrade under way says so"
+        );
+    }
+
+    #[test]
+    fn a_job_not_seen_is_no_longer_said_to_run() {
+        let mut job = JobStatus {
+            state: Some(FlinkJobState::Running),
+            ..Default::default()
+        };
+        job_not_seen(Some(&mut job));
+        assert_eq!(job.state, Some(FlinkJobState::Reconciling));
+        for kept in [
+            FlinkJobState::Finished,
+            FlinkJobState::Failed,
+            FlinkJobState::Suspended,
+            FlinkJobState::Cancelling,
+        ] {
+            job.state = Some(kept);
+            job_not_seen(Some(&mut job));
+            assert_eq!(job.state, Some(kept));
+        }
     }
 
     #[test]

@@ -263,13 +263,7 @@ fn a_failed_job_is_redeployed_only_with_restart_failed() {
 
 #[test]
 fn a_missing_job_manager_of_a_stateful_job_is_recovered_with_ha_and_reported_without() {
-    let mut world = with_settings(
-        flink_api::UpgradeMode::LastState,
-        &[
-            ("high-availability.type", "kubernetes"),
-            ("high-availability.storageDir", "file:///tmp/ha"),
-        ],
-    );
+    let mut world = with_settings(flink_api::UpgradeMode::LastState, HA);
     let job = world.job_id();
     world.cluster_gone();
     let plan = world.reconcile();
@@ -297,6 +291,13 @@ fn a_missing_job_manager_of_a_stateful_job_is_recovered_with_ha_and_reported_wit
     let error = world.status().error.clone().unwrap_or_default();
     assert!(error.contains("manual restore required"), "{error}");
     assert!(error.contains("initialSavepointPath"), "{error}");
+    let status = world.status();
+    assert_eq!(
+        status.job_status.as_ref().and_then(|j| j.state),
+        Some(FlinkJobState::Reconciling),
+        "nothing runs the job"
+    );
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Failed);
 }
 
 #[test]

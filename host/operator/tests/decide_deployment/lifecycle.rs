@@ -211,6 +211,9 @@ fn a_crash_looping_job_manager_is_reported_without_a_hot_loop() {
     world.cluster_runs(1, FlinkJobState::Running);
     world.observed.flink = ObservedFlink::NotAsked;
     world.observed.waiting = vec![crash_looping()];
+    if let Some(jm) = world.observed.job_manager.as_mut() {
+        jm.ready_replicas = 0;
+    }
     let plan = world.reconcile();
     assert_eq!(
         world.status().job_manager_deployment_status,
@@ -225,6 +228,50 @@ fn a_crash_looping_job_manager_is_reported_without_a_hot_loop() {
             .contains("CrashLoopBackOff")
     );
     assert_eq!(plan.requeue, Intervals::default().reconcile);
+}
+
+#[test]
+fn the_status_follows_a_job_manager_that_stops_running_and_comes_back() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+    let job_state = |world: &World| world.status().job_status.as_ref().and_then(|j| j.state);
+    // The JobManager's process exits and the kubelet backs off: nothing runs the job.
+    let running = world.observed.clone();
+    world.observed.flink = ObservedFlink::NotAsked;
+    world.observed.waiting = vec![crash_looping()];
+    if let Some(jm) = world.observed.job_manager.as_mut() {
+        jm.ready_replicas = 0;
+    }
+    world.reconcile();
+    assert_eq!(job_state(&world), Some(FlinkJobState::Reconciling));
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Failed);
+    // Between two crashes its container runs, not ready: still failed, not stable again.
+    world.observed.waiting.clear();
+    world.reconcile();
+    assert_eq!(
+        world.status().job_manager_deployment_status,
+        Some(JobManagerDeploymentStatus::Deploying)
+    );
+    assert_eq!(job_state(&world), Some(FlinkJobState::Reconciling));
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Failed);
+    // It runs again: the job is seen running, the error goes, the spec is stable as it was.
+    world.observed = running;
+    world.reconcile();
+    assert_eq!(job_state(&world), Some(FlinkJobState::Running));
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+    assert_eq!(world.status().error, None);
+    // A JobManager that is up but whose REST API does not answer says nothing of the job.
+    world.observed.flink = ObservedFlink::Unreachable("connection refused".into());
+    world.reconcile();
+    assert_eq!(job_state(&world), Some(FlinkJobState::Reconciling));
+    assert_eq!(
+        world.lifecycle(),
+        ResourceLifecycleState::Stable,
+        "not ready is not failed (upstream's lifecycle)"
+    );
 }
 
 #[test]
@@ -350,6 +397,46 @@ fn a_new_restart_nonce_redeploys_and_ignored_fields_do_not() {
         plan.notes
             .iter()
             .any(|n| n.message.contains("spec.restartNonce"))
+    );
+}
+
+#[test]
+fn a_failing_task_manager_or_a_waiting_standby_job_manager_does_not_fail_a_running_job() {
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+    // A standby JobManager waits to be scheduled, a TaskManager pod Flink will replace
+    // crash-loops: the job runs and is seen running, every time, without an event.
+    if let Some(jm) = world.observed.job_manager.as_mut() {
+        jm.replicas = 2;
+    }
+    world.observed.waiting = vec![flink_operator::reconcile::observed::WaitingContainer {
+        pod: "counter-taskmanager-1-1".into(),
+        job_manager: false,
+        ..crash_looping()
+    }];
+    world.reconcile();
+    assert_eq!(
+        world.status().job_manager_deployment_status,
+        Some(JobManagerDeploymentStatus::Ready)
+    );
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Stable);
+    let error = world.status().error.clone().unwrap_or_default();
+    assert!(
+        error.contains("counter-taskmanager-1-1"),
+        "reported: {error}"
+    );
+    let plan = world.reconcile();
+    assert!(
+        plan.notes.is_empty(),
+        "nothing new to say: {:?}",
+        plan.notes
+    );
+    assert_eq!(
+        world.status().job_status.as_ref().and_then(|j| j.state),
+        Some(FlinkJobState::Running)
     );
 }
 

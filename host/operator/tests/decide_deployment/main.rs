@@ -327,6 +327,12 @@ fn upgraded_from_savepoint(world: &mut World) {
     );
 }
 
+/// Flink's Kubernetes HA, as a job's settings.
+const HA: &[(&str, &str)] = &[
+    ("high-availability.type", "kubernetes"),
+    ("high-availability.storageDir", "file:///tmp/ha"),
+];
+
 const ROLLBACK: &[(&str, &str)] = &[
     ("kubernetes.operator.deployment.rollback.enabled", "true"),
     ("kubernetes.operator.deployment.readiness.timeout", "60s"),
@@ -336,6 +342,7 @@ const ROLLBACK: &[(&str, &str)] = &[
 fn crash_looping() -> flink_operator::reconcile::observed::WaitingContainer {
     flink_operator::reconcile::observed::WaitingContainer {
         pod: "counter-jm-0".into(),
+        job_manager: true,
         container: "flink-main-container".into(),
         reason: "CrashLoopBackOff".into(),
         message: Some("back-off 40s".into()),

@@ -493,10 +493,6 @@ fn the_operators_savepoint_on_deletion_default_is_honoured() {
 /// deleted.
 #[test]
 fn ha_metadata_is_deleted_unless_the_next_cluster_resumes_from_it() {
-    const HA: &[(&str, &str)] = &[
-        ("high-availability.type", "kubernetes"),
-        ("high-availability.storageDir", "file:///tmp/ha"),
-    ];
     let position = |plan: &Plan<flink_api::FlinkDeploymentStatus>, f: fn(&Effect) -> bool| {
         plan.actions.iter().position(f)
     };
@@ -540,6 +536,11 @@ fn ha_metadata_is_deleted_unless_the_next_cluster_resumes_from_it() {
         plan.actions
     );
     assert_eq!(world.job_id(), job);
+    assert_eq!(
+        restore_path(&plan),
+        None,
+        "no checkpoint was seen: HA metadata alone"
+    );
 
     // A session cluster keeps it when it is redeployed (its session jobs resume from it), as
     // upstream; it goes with the resource only.
@@ -584,4 +585,96 @@ fn ha_metadata_is_deleted_unless_the_next_cluster_resumes_from_it() {
         world.cluster_gone();
         assert_eq!(world.reconcile().actions, expected);
     }
+}
+
+#[test]
+fn a_last_state_suspension_with_ha_resumes_from_the_ha_metadata_not_an_older_savepoint() {
+    // Upgraded once with a savepoint, so `upgradeSavepointPath` names it; then last-state.
+    let mut world = with_settings(flink_api::UpgradeMode::Savepoint, HA);
+    upgraded_from_savepoint(&mut world);
+    assert_eq!(
+        world
+            .status()
+            .job_status
+            .as_ref()
+            .and_then(|j| j.upgrade_savepoint_path.as_deref()),
+        Some(SAVEPOINT)
+    );
+    world.edit(|spec| {
+        let job = spec.job.as_mut().expect("job");
+        job.upgrade_mode = flink_api::UpgradeMode::LastState;
+    });
+    world.reconcile();
+    let generation = world.resource.metadata.generation.unwrap_or_default();
+    world.cluster_runs(generation, FlinkJobState::Running);
+    world.reconcile();
+    let job = world.job_id();
+    // Suspended: the cluster goes, the job is not cancelled, its HA metadata stays. Its latest
+    // checkpoint, read for the securing, says the metadata holds one.
+    world.edit(|spec| spec.job.as_mut().expect("job").state = flink_api::JobState::Suspended);
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: CHECKPOINT.into(),
+        completed_at: 1,
+    });
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
+    world.cluster_gone();
+    world.reconcile();
+    assert_eq!(world.lifecycle(), ResourceLifecycleState::Suspended);
+    // Resumed, even with the mode switched to savepoint: the same job id, no path, the HA
+    // metadata kept; before, the older savepoint was restored under a new id.
+    world.edit(|spec| {
+        let job = spec.job.as_mut().expect("job");
+        job.state = flink_api::JobState::Running;
+        job.upgrade_mode = flink_api::UpgradeMode::Savepoint;
+    });
+    let plan = world.reconcile();
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| matches!(a, Effect::ApplyCluster(_))),
+        "{:?}",
+        plan.actions
+    );
+    // Upstream's safety net, as the job checkpointed: a path that does not exist, ignored by
+    // Flink while the HA metadata has a checkpoint, fatal if that metadata were gone.
+    assert_eq!(
+        restore_path(&plan).as_deref(),
+        Some("KUBERNETES_OPERATOR_LAST_STATE")
+    );
+    assert!(!plan.actions.contains(&Effect::DeleteHaMetadata));
+    assert_eq!(world.job_id(), job);
+}
+
+#[test]
+fn a_change_that_turns_ha_on_secures_a_checkpoint_first() {
+    // The running cluster has no HA metadata: the new spec's HA cannot carry the state.
+    let mut world = stateful(flink_api::UpgradeMode::LastState);
+    let old = world.job_id();
+    world.edit(|spec| {
+        let config = spec.flink_configuration.get_or_insert_default();
+        for (key, value) in HA {
+            config.set(key, *value);
+        }
+    });
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: CHECKPOINT.into(),
+        completed_at: 1,
+    });
+    let plan = world.reconcile();
+    assert_eq!(
+        plan.actions,
+        vec![Effect::CancelJob {
+            cluster: "counter".into(),
+            job_id: old.clone(),
+            best_effort: false
+        }],
+        "cancelled and its checkpoint taken, not left to HA metadata that does not exist"
+    );
+    world.job_now(FlinkJobState::Canceled);
+    world.reconcile();
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert_eq!(restore_path(&plan).as_deref(), Some(CHECKPOINT));
+    assert_ne!(world.job_id(), old);
 }

@@ -85,13 +85,32 @@ impl<'a> Decision<'a> {
     /// Whether Kubernetes HA is on for the resource's spec (with the operator's defaults) or
     /// `other` (the spec being deployed): either may have left HA metadata.
     pub(super) fn ha_enabled(&self, other: Option<&FlinkDeploymentSpec>) -> bool {
-        flink_api::config::ha_enabled_flat(&self.config)
-            || other.is_some_and(|spec| {
-                flink_api::config::ha_enabled_flat(&job::configuration(
-                    self.ctx.defaults,
-                    spec.configuration().flat(),
-                ))
-            })
+        flink_api::config::ha_enabled_flat(&self.config) || other.is_some_and(|s| self.ha_of(s))
+    }
+
+    /// Whether Kubernetes HA is on for `spec`, with the operator's defaults.
+    pub(super) fn ha_of(&self, spec: &FlinkDeploymentSpec) -> bool {
+        flink_api::config::ha_enabled_flat(&job::configuration(
+            self.ctx.defaults,
+            spec.configuration().flat(),
+        ))
+    }
+
+    /// Whether the job's state can pass to the next cluster in Flink's HA metadata: HA is on
+    /// both for the spec recorded as deployed (so the metadata exists) and for the resource's
+    /// spec (so the next JobManager reads it), as upstream checks both configurations. A spec
+    /// that turns HA on has none yet to resume from.
+    pub(super) fn state_in_ha_metadata(&self) -> bool {
+        let recorded = self
+            .draft
+            .status
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.last_reconciled_spec.as_deref())
+            .and_then(|t| ReconciledSpec::<FlinkDeploymentSpec>::from_json(t).ok());
+        self.resource.spec.is_application()
+            && flink_api::config::ha_enabled_flat(&self.config)
+            && recorded.is_some_and(|r| self.ha_of(&r.spec))
     }
 
     /// `kubernetes.operator.job.savepoint-on-deletion` and a running job (or its savepoint

@@ -62,6 +62,11 @@ pub fn observation_needs(
 /// Upstream's finalizer name, so resources move between the operators.
 pub const FINALIZER: &str = "flinkdeployments.flink.apache.org/finalizer";
 
+/// The error `type` of a cluster whose pods cannot run (upstream's exception name).
+const CLUSTER_FAILED: &str = "ClusterDeploymentException";
+/// The error `type` of a JobManager Deployment that is missing and is not deployed again.
+const DEPLOYMENT_MISSING: &str = "DeploymentMissing";
+
 /// What deciding needs besides the resource and the observation.
 #[derive(Clone, Debug)]
 pub struct DecideContext<'a> {
@@ -208,11 +213,31 @@ impl<'a> Decision<'a> {
         super::observed::current_job(jobs, recorded)
     }
 
+    /// The cluster cannot run: its pods fail (crash loop, image pull), or its JobManager
+    /// Deployment is missing and cannot be recovered, and it is not running again since.
+    fn cluster_failed(&self) -> bool {
+        use JobManagerDeploymentStatus as J;
+        let status = &self.draft.status;
+        let failure = status
+            .error
+            .as_deref()
+            .and_then(status::error_type)
+            .is_some_and(|kind| kind == CLUSTER_FAILED || kind == DEPLOYMENT_MISSING);
+        match status.job_manager_deployment_status {
+            Some(J::Error) => true,
+            Some(J::Ready) | None => false,
+            Some(_) => failure,
+        }
+    }
+
     fn finish(mut self) -> Plan<FlinkDeploymentStatus> {
         let deleting = self.resource.metadata.deletion_timestamp.is_some();
-        let reconciled_job_state = self
-            .draft
-            .settle::<FlinkDeploymentSpec>(&self.resource.metadata, |spec| spec.job);
+        let cluster_failed = self.cluster_failed();
+        let reconciled_job_state = self.draft.settle::<FlinkDeploymentSpec>(
+            &self.resource.metadata,
+            |spec| spec.job,
+            cluster_failed,
+        );
         let job_state = self.draft.status.job_status.as_ref().and_then(|j| j.state);
         let application = self.resource.spec.is_application();
         let (running, reason, message) = if reconciled_job_state == Some(JobState::Suspended) {
@@ -283,7 +308,7 @@ impl<'a> Decision<'a> {
                 });
             }
         }
-        if self.observed.pod_problem().is_some() {
+        if self.observed.pod_problem(false).is_some() {
             // A crash-looping pod is not hot-looped on: the kubelet's back-off rules its pace.
             self.draft.progressing = false;
         }

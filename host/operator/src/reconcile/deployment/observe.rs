@@ -7,15 +7,17 @@ impl<'a> Decision<'a> {
     /// Folds the observation into the status: JobManager Deployment, job, cluster info.
     pub(super) fn observe(&mut self) {
         let observed = self.observed;
+        // One ready JobManager is enough to run the job (upstream): standby ones may wait. A
+        // JobManager that is not ready is judged by its own pods' containers, as upstream.
         let jm_status = match &observed.job_manager {
             None => None,
-            Some(_) if observed.pod_problem().is_some() => Some(JobManagerDeploymentStatus::Error),
             Some(jm) if jm.deleting => Some(JobManagerDeploymentStatus::Deploying),
-            Some(jm) if jm.replicas > 0 && jm.ready_replicas >= jm.replicas => {
-                match &observed.flink {
-                    ObservedFlink::Reachable { .. } => Some(JobManagerDeploymentStatus::Ready),
-                    _ => Some(JobManagerDeploymentStatus::DeployedNotReady),
-                }
+            Some(jm) if jm.replicas > 0 && jm.ready_replicas > 0 => match &observed.flink {
+                ObservedFlink::Reachable { .. } => Some(JobManagerDeploymentStatus::Ready),
+                _ => Some(JobManagerDeploymentStatus::DeployedNotReady),
+            },
+            Some(_) if observed.pod_problem(true).is_some() => {
+                Some(JobManagerDeploymentStatus::Error)
             }
             Some(_) => Some(JobManagerDeploymentStatus::Deploying),
         };
@@ -27,9 +29,9 @@ impl<'a> Decision<'a> {
             }
             None => {}
         }
-        if let Some(problem) = &observed.pod_problem() {
+        if let Some(problem) = &observed.pod_problem(false) {
             self.fail(
-                "ClusterDeploymentException",
+                CLUSTER_FAILED,
                 format!("the JobManager or a TaskManager cannot run: {problem}"),
             );
         }
@@ -73,7 +75,12 @@ impl<'a> Decision<'a> {
                     _ => {}
                 }
                 self.draft.status.job_status = Some(updated);
+                return;
             }
+        }
+        // Not seen this time (no JobManager answers, or it does not list the job).
+        if self.resource.spec.is_application() {
+            status::job_not_seen(self.draft.status.job_status.as_mut());
         }
     }
 }

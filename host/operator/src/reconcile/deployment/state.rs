@@ -26,7 +26,7 @@ impl<'a> Decision<'a> {
     /// `None` while it is under way or held (the status says why).
     pub(super) fn secure_state(&mut self, mode: UpgradeMode) -> Option<()> {
         self.draft.progressing = true;
-        let ha = flink_api::config::ha_enabled_flat(&self.config);
+        let ha = self.state_in_ha_metadata();
         let (generation, now) = (self.generation(), self.ctx.now_ms);
         let mut progress = self
             .draft
@@ -42,6 +42,18 @@ impl<'a> Decision<'a> {
         if mode == UpgradeMode::LastState && ha {
             progress.step = UpgradeStep::StoppingCluster;
             self.draft.status.upgrade = Some(progress);
+            // The state is in the HA metadata now, not at a path: a resume after a suspension
+            // must not restore an older upgrade savepoint under a new job id.
+            if let Some(job) = self.draft.status.job_status.as_mut() {
+                job.upgrade_savepoint_path = None;
+            }
+            // A completed checkpoint seen now is one the HA metadata holds: the next deploy
+            // guards against that metadata going missing (see `deploy`).
+            if self.observed.latest_checkpoint.is_some()
+                && let Some(health) = self.draft.status.health.as_mut()
+            {
+                health.checkpointed = true;
+            }
             return Some(());
         }
         // A rollback does not wait for a JobManager that cannot start or a job that never ran.

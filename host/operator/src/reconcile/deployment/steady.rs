@@ -130,14 +130,11 @@ impl<'a> Decision<'a> {
             .job
             .as_ref()
             .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-        let ha = flink_api::config::ha_enabled_flat(&job::configuration(
-            self.ctx.defaults,
-            last.spec.configuration().flat(),
-        ));
+        let ha = self.ha_of(&last.spec);
         let key = flink_api::config::options::JM_DEPLOYMENT_RECOVERY.key;
         if !settings.jm_recovery {
             self.fail(
-                "DeploymentMissing",
+                DEPLOYMENT_MISSING,
                 format!("the JobManager Deployment is missing and {key} is false; redeploy it with a new restartNonce"),
             );
         } else if !mode.is_stateful() || !last.spec.is_application() {
@@ -165,7 +162,7 @@ impl<'a> Decision<'a> {
                 .secured_path()
                 .map_or_else(String::new, |p| format!(" (it was deployed from {p})"));
             self.fail(
-                "DeploymentMissing",
+                DEPLOYMENT_MISSING,
                 format!("the JobManager Deployment is missing and the job has no high availability metadata, so its newest checkpoint is unknown: manual restore required{known}. Set spec.job.initialSavepointPath to the newest retained checkpoint of the job and change spec.job.savepointRedeployNonce"),
             );
         }

@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// The restore path of a job that resumes from its HA metadata after it checkpointed
+/// (upstream's `LAST_STATE_DUMMY_SP_PATH`): no such savepoint exists.
+const LAST_STATE_MARKER: &str = "KUBERNETES_OPERATOR_LAST_STATE";
+
 impl<'a> job::Kind for Decision<'a> {
     type Spec = FlinkDeploymentSpec;
     type Status = FlinkDeploymentStatus;
@@ -49,6 +53,10 @@ impl<'a> job::Kind for Decision<'a> {
         self.secure_state(mode)
     }
 
+    fn state_in_ha_metadata(&self) -> bool {
+        Decision::state_in_ha_metadata(self)
+    }
+
     /// A JobManager Deployment carrying the target's generation and revision.
     fn started(&self, target: &ReconciledSpec<FlinkDeploymentSpec>) -> bool {
         self.observed.job_manager.as_ref().is_some_and(|jm| {
@@ -74,7 +82,7 @@ impl<'a> job::Kind for Decision<'a> {
     }
 
     fn not_ready(&self) -> Option<String> {
-        self.observed.pod_problem()
+        self.observed.pod_problem(false)
     }
 }
 
@@ -105,29 +113,40 @@ impl<'a> Decision<'a> {
                 .as_ref()
                 .and_then(|p| p.restore_path.clone())
         };
-        // Flink's HA services find a job's checkpoints by its id: last-state with HA keeps it.
-        let id = match (
-            &self.draft.status.upgrade,
-            self.draft
-                .status
-                .job_status
-                .as_ref()
-                .and_then(|j| j.job_id.clone()),
-        ) {
-            (Some(p), Some(recorded))
-                if p.mode == UpgradeMode::LastState && p.restore_path.is_none() =>
-            {
-                recorded
-            }
+        let application = target.spec.is_application();
+        // With HA, a kept job id resumes from Flink's own metadata, not from a path: Flink's HA
+        // services find a job's checkpoints by its id.
+        let kept_job = application && self.resumes_from_ha_metadata();
+        let recorded = self
+            .draft
+            .status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.job_id.clone());
+        let id = match (kept_job, recorded) {
+            (true, Some(recorded)) => recorded,
             _ => id,
+        };
+        // Upstream's safety net for a job that checkpointed: a restore path that does not
+        // exist, which Flink ignores while its HA metadata holds a checkpoint (that one is
+        // restored first) and fails on when the metadata is gone, instead of starting the job
+        // from empty state under its old id.
+        let checkpointed = self
+            .draft
+            .status
+            .health
+            .as_ref()
+            .is_some_and(|h| h.checkpointed);
+        let restore_flag = match kept_job && checkpointed {
+            true => Some(LAST_STATE_MARKER),
+            false => restore.as_deref(),
         };
         let mut input = RenderInput::for_resource(self.resource, &target.spec, self.ctx.defaults);
         input.autoscaler_overrides = self.autoscaler().map(|a| &a.overrides);
         input.autoscaler_memory = self.autoscaler().and_then(|a| a.memory.as_ref());
         input.generation = target.generation;
         input.revision = target.revision;
-        input.restore_from = restore.as_deref();
-        let application = target.spec.is_application();
+        input.restore_from = restore_flag;
         if application {
             input.job_id = Some(&id);
         }
@@ -150,8 +169,6 @@ impl<'a> Decision<'a> {
         if let Some(progress) = self.draft.status.upgrade.as_mut() {
             progress.step = UpgradeStep::Deploying;
         }
-        // With HA, a kept job id resumes from Flink's own metadata, not from a path.
-        let kept_job = application && self.resumes_from_ha_metadata();
         let carried = self.draft.status.health.take().unwrap_or_default();
         self.draft.status.health = Some(flink_api::DeploymentHealth {
             deployed_at: Some(self.ctx.now_ms),

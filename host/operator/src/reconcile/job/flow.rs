@@ -29,6 +29,11 @@ pub trait Kind {
     /// Whether a job of `spec` has state to secure across a replacement (a session cluster's
     /// FlinkDeployment has no job).
     fn has_state(spec: &Self::Spec) -> bool;
+    /// Whether a suspended job whose suspension secured no path kept its state in Flink's HA
+    /// metadata, so it resumes from it under its job id (a FlinkDeployment with Kubernetes HA).
+    fn state_in_ha_metadata(&self) -> bool {
+        false
+    }
     /// Whether something runs whose state an upgrade must secure first.
     fn running(&self) -> bool;
     /// The tenant's upgrade-strategy verdict, when the tenant has one.
@@ -150,6 +155,14 @@ pub fn upgrade<K: Kind>(k: &mut K, last: &ReconciledSpec<K::Spec>, fields: &str)
     if mode.is_stateful() && K::has_state(&spec) {
         if was_suspended {
             let path = k.draft_ref().secured_path();
+            // Suspended in last-state with HA (see `Kind::state_in_ha_metadata`): a stateful
+            // resume takes the job from the HA metadata, as upstream's resume requires HA
+            // metadata when the suspension was last-state.
+            let suspended_last_state = mode_of::<K>(&last.spec) == UpgradeMode::LastState;
+            let mode = match suspended_last_state && path.is_none() && k.state_in_ha_metadata() {
+                true => UpgradeMode::LastState,
+                false => mode,
+            };
             let mut progress = k.securing(mode, k.generation());
             progress.step = UpgradeStep::StoppingCluster;
             progress.restore_path = path;

@@ -455,12 +455,14 @@ impl<S: JobStatusParts> Draft<S> {
     }
 
     /// The end of every decision: the lifecycle state (judged against the job state of the
-    /// recorded spec, `job` of it), the observed generation (not while deleting). Returns that
-    /// recorded job state, for what the kind adds (a deployment's Running condition).
+    /// recorded spec, `job` of it, and whether the kind found its cluster unable to run), the
+    /// observed generation (not while deleting). Returns that recorded job state, for what the
+    /// kind adds (a deployment's Running condition).
     pub fn settle<Spec>(
         &mut self,
         metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
         job: impl Fn(Spec) -> Option<JobSpec>,
+        cluster_failed: bool,
     ) -> Option<JobState>
     where
         Spec: serde::Serialize + serde::de::DeserializeOwned,
@@ -477,6 +479,7 @@ impl<S: JobStatusParts> Draft<S> {
             self.status.reconciliation(),
             reconciled_job_state,
             job_state,
+            cluster_failed,
             deleting,
         );
         let parts = self.status.parts();
