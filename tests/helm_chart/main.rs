@@ -588,7 +588,23 @@ fn a_namespaced_install_grants_nothing_cluster_wide_and_an_upgrade_can_take_over
     for job in ["team-a", "team-b"] {
         let flink = (job, "flink");
         assert!(rbac.allows(flink, &request("create", "", "pods", Some(job))));
+        assert!(rbac.allows(flink, &request("watch", "", "pods", Some(job))));
         assert!(rbac.allows(flink, &request("update", "", "configmaps", Some(job))));
+        assert!(rbac.allows(flink, &request("get", "apps", "deployments", Some(job))));
+        // Nothing beyond what Flink's client asks for.
+        for (verb, group, resource) in [
+            ("patch", "", "pods"),
+            ("get", "", "secrets"),
+            ("update", "apps", "deployments"),
+            ("delete", "apps", "deployments"),
+            ("create", "coordination.k8s.io", "leases"),
+            ("create", "", "services"),
+        ] {
+            assert!(
+                !rbac.allows(flink, &request(verb, group, resource, Some(job))),
+                "{verb} {resource}"
+            );
+        }
         assert_nothing_in(&rbac, flink, "ops");
         assert_no_escalation(&rbac, flink);
     }
