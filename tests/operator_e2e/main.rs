@@ -138,8 +138,13 @@ fn stories() -> Vec<Story> {
             [
                 a_killed_job_manager_recovers_the_job_from_its_ha_metadata,
                 a_last_state_upgrade_with_ha_keeps_the_job_and_its_count,
+                a_last_state_suspension_with_ha_resumes_the_job_and_its_count,
                 deleting_an_ha_application_removes_its_ha_metadata,
             ]
+        ),
+        story!(
+            "standalone_ha",
+            [a_standalone_job_manager_killed_recovers_the_job_from_its_ha_metadata]
         ),
         story!(
             "stateful",
@@ -159,6 +164,10 @@ fn stories() -> Vec<Story> {
         story!(
             "autoscaler",
             [the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down]
+        ),
+        story!(
+            "native_autoscaler",
+            [a_native_in_place_rescale_gets_its_task_managers_from_the_job_manager]
         ),
         story!(
             "metrics",
@@ -282,6 +291,7 @@ fn main() {
     let runtime_dir = work.join("runtime");
     let (server, cluster_runtime, proxy) = runtime.block_on(async {
         let server = ApiServer::default()
+            .with_in_cluster()
             .start("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("stand-in");
@@ -294,6 +304,7 @@ fn main() {
                 work_dir: runtime_dir.clone(),
                 max_grace: Duration::from_secs(10),
                 api_url: Some(server.url()),
+                in_cluster: server.in_cluster().cloned(),
             },
         )
         .expect("runtime starts");
@@ -1439,13 +1450,7 @@ fn a_native_parallelism_change_adds_pods_and_continues_the_count(
             .all(|(_, owner, _)| owner == "Deployment/native"),
         "{pods:?}"
     );
-    let after = suite
-        .runtime
-        .block_on(count_of(&suite.flink("native")?, &job))?;
-    assert!(
-        after >= before,
-        "count went from {before} to {after}: state lost"
-    );
+    count_continues(suite, "native", &job, before)?;
     Ok(())
 }
 
@@ -1484,34 +1489,38 @@ fn job_manager_pod(suite: &Suite, cluster: &str) -> Option<Value> {
 
 /// Native mode with Kubernetes HA and last-state upgrades: the keeper's spec, mode left out.
 fn a_killed_job_manager_recovers_the_job_from_its_ha_metadata(suite: &Suite) -> Result<(), String> {
-    let dir = suite.work.join("guarded");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let manifest = std::fs::read_to_string(fixture("stateful.yaml"))
-        .map_err(|e| e.to_string())?
-        .replace("DIR", &dir.display().to_string())
-        .replace("name: keeper", "name: guarded")
-        .replace("  mode: standalone\n", "")
-        .replace("upgradeMode: savepoint", "upgradeMode: last-state")
-        .replace(
-            "    taskmanager.numberOfTaskSlots: 2\n",
-            &format!("    taskmanager.numberOfTaskSlots: 2\n    high-availability.type: kubernetes\n    high-availability.storageDir: file://{}/ha\n", dir.display()),
-        );
-    assert!(manifest.contains("high-availability.type"), "{manifest}");
-    suite.apply_manifest("guarded.yaml", &manifest)?;
-    let status = suite.wait_deployment("guarded", "STABLE", Some("RUNNING"), STARTUP);
-    let job = text(&status, "/jobStatus/jobId");
-    let client = suite.flink("guarded")?;
-    // The count, then a checkpoint triggered after it was read (every 2 s): what the
-    // recovery restores holds at least that count.
-    let id = JobId::parse(&job).map_err(|e| e.to_string())?;
-    let before = suite.runtime.block_on(wait_for(
-        "a count of 400",
-        Duration::from_secs(90),
-        async || {
-            let count = count_of(&client, &job).await.ok()?;
-            (count >= 400.0).then_some(count)
-        },
-    ));
+    let (job, count) = killed_job_manager_recovers(suite, "guarded", false)?;
+    suite.remember_job(&job);
+    remember_count(suite, count);
+    Ok(())
+}
+
+/// Kubernetes HA in standalone mode: Flink's HA services talk to the API server from the
+/// standalone JobManager too; a killed JobManager JVM recovers the job, and deleting the
+/// resource removes the HA metadata.
+fn a_standalone_job_manager_killed_recovers_the_job_from_its_ha_metadata(
+    suite: &Suite,
+) -> Result<(), String> {
+    killed_job_manager_recovers(suite, "sentinel", true)?;
+    deleted_with_its_ha_metadata(suite, "sentinel")
+}
+
+/// The count of `job` in cluster `name` is at least `before`: no state was lost.
+fn count_continues(suite: &Suite, name: &str, job: &str, before: f64) -> Result<f64, String> {
+    let after = suite.runtime.block_on(count_of(&suite.flink(name)?, job))?;
+    assert!(
+        after >= before,
+        "count went from {before} to {after}: state lost"
+    );
+    Ok(after)
+}
+
+/// The count of `job` in cluster `name`, once a checkpoint triggered after it was read has
+/// completed (checkpoints every 2 s): what a restore from the latest checkpoint holds at least.
+fn checkpointed_count(suite: &Suite, name: &str, job: &str) -> Result<f64, String> {
+    let client = suite.flink(name)?;
+    let id = JobId::parse(job).map_err(|e| e.to_string())?;
+    let count = suite.runtime.block_on(count_of(&client, job))?;
     let read_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -1528,13 +1537,52 @@ fn a_killed_job_manager_recovers_the_job_from_its_ha_metadata(suite: &Suite) -> 
             (latest.trigger_timestamp > read_at).then_some(())
         },
     ));
-    let leader = suite.labelled("", "configmaps", "guarded");
+    Ok(count)
+}
+
+/// A last-state job `name` with Kubernetes HA (native, or `standalone`) runs and checkpoints;
+/// its JobManager's JVM is killed and the restarted container recovers the job under its id
+/// with at least the count it had. Returns the job id and that count.
+fn killed_job_manager_recovers(
+    suite: &Suite,
+    name: &str,
+    standalone: bool,
+) -> Result<(String, f64), String> {
+    let dir = suite.work.join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let manifest = std::fs::read_to_string(fixture("stateful.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("DIR", &dir.display().to_string())
+        .replace("name: keeper", &format!("name: {name}"))
+        .replace(
+            "  mode: standalone\n",
+            if standalone { "  mode: standalone\n" } else { "" },
+        )
+        .replace("upgradeMode: savepoint", "upgradeMode: last-state")
+        .replace(
+            "    taskmanager.numberOfTaskSlots: 2\n",
+            &format!("    taskmanager.numberOfTaskSlots: 2\n    high-availability.type: kubernetes\n    high-availability.storageDir: file://{}/ha\n", dir.display()),
+        );
+    assert!(manifest.contains("high-availability.type"), "{manifest}");
+    suite.apply_manifest(&format!("{name}.yaml"), &manifest)?;
+    let status = suite.wait_deployment(name, "STABLE", Some("RUNNING"), STARTUP);
+    let job = text(&status, "/jobStatus/jobId");
+    let client = suite.flink(name)?;
+    suite.runtime.block_on(wait_for(
+        "a count of 400",
+        Duration::from_secs(90),
+        async || (count_of(&client, &job).await.ok()? >= 400.0).then_some(()),
+    ));
+    let before = checkpointed_count(suite, name, &job)?;
+    let leader = suite.labelled("", "configmaps", name);
     assert!(
-        leader.iter().any(|n| n == "guarded-cluster-config-map"),
+        leader
+            .iter()
+            .any(|n| *n == format!("{name}-cluster-config-map")),
         "Flink's leader election keeps its ConfigMap: {leader:?}"
     );
     // The JobManager's JVM dies (as an OOM kill would); its container restarts.
-    let pod = job_manager_pod(suite, "guarded").ok_or("no JobManager pod")?;
+    let pod = job_manager_pod(suite, name).ok_or("no JobManager pod")?;
     let pod_name = text(&pod, "/metadata/name");
     let pids = jvm_pids_under(&suite.work.join("pods/default").join(&pod_name));
     assert_eq!(pids.len(), 1, "one JobManager JVM: {pids:?}");
@@ -1547,7 +1595,7 @@ fn a_killed_job_manager_recovers_the_job_from_its_ha_metadata(suite: &Suite) -> 
         "the JobManager container restarted",
         Duration::from_secs(60),
         async || {
-            let pod = job_manager_pod(suite, "guarded")?;
+            let pod = job_manager_pod(suite, name)?;
             (pod.pointer("/status/containerStatuses/0/restartCount")
                 .and_then(Value::as_u64)
                 >= Some(1))
@@ -1558,7 +1606,7 @@ fn a_killed_job_manager_recovers_the_job_from_its_ha_metadata(suite: &Suite) -> 
         "the job recovered under its id",
         STARTUP,
         async || {
-            let client = suite.flink("guarded").ok()?;
+            let client = suite.flink(name).ok()?;
             let id = JobId::parse(&job).ok()?;
             let overview = client.jobs_overview().await.ok()?;
             overview
@@ -1573,9 +1621,7 @@ fn a_killed_job_manager_recovers_the_job_from_its_ha_metadata(suite: &Suite) -> 
         after >= before,
         "count went from {before} to {after}: the recovery lost the state"
     );
-    suite.remember_job(&job);
-    remember_count(suite, after);
-    Ok(())
+    Ok((job, after))
 }
 
 /// A last-state upgrade with HA: the cluster goes without cancelling the job, and the new
@@ -1611,26 +1657,86 @@ fn a_last_state_upgrade_with_ha_keeps_the_job_and_its_count(suite: &Suite) -> Re
         job,
         "HA keeps the job id"
     );
-    let after = suite
-        .runtime
-        .block_on(count_of(&suite.flink("guarded")?, &job))?;
+    // Upstream's guard was passed (the job checkpointed) and Flink, with its HA metadata,
+    // restored the checkpoint instead of failing on the path.
+    let config = suite
+        .get("", "v1", "configmaps", "flink-config-guarded")
+        .ok_or("no configuration ConfigMap")?;
     assert!(
-        after >= before,
-        "count went from {before} to {after}: state lost"
+        text(&config, "/data/config.yaml").contains("KUBERNETES_OPERATOR_LAST_STATE"),
+        "{}",
+        text(&config, "/data/config.yaml")
     );
+    count_continues(suite, "guarded", &job, before)?;
+    Ok(())
+}
+
+/// A last-state suspension with HA stops the cluster without cancelling the job and keeps its
+/// HA metadata; the resume finds the job there under the same id, and the count continues.
+/// (Before, the resume restored an older upgrade savepoint under a new job id.)
+fn a_last_state_suspension_with_ha_resumes_the_job_and_its_count(
+    suite: &Suite,
+) -> Result<(), String> {
+    let job = suite.remembered_job()?;
+    // Last-state restores the latest checkpoint: the count read before one completes is what
+    // the resumed job must at least hold.
+    let before = checkpointed_count(suite, "guarded", &job)?;
+    suite.patch(
+        "flinkdep",
+        "guarded",
+        r#"{"spec":{"job":{"state":"suspended"}}}"#,
+    )?;
+    suite
+        .runtime
+        .block_on(wait_for("guarded suspended", STARTUP, async || {
+            let status = suite.deployment("guarded")?.get("status")?.clone();
+            (text(&status, "/lifecycleState") == "SUSPENDED").then_some(())
+        }));
+    suite.wait_until_stopped("guarded");
+    let kept: Vec<String> = suite
+        .labelled("", "configmaps", "guarded")
+        .into_iter()
+        .filter(|name| name.ends_with("-config-map"))
+        .collect();
+    assert!(!kept.is_empty(), "the HA metadata is kept while suspended");
+    suite.patch(
+        "flinkdep",
+        "guarded",
+        r#"{"spec":{"job":{"state":"running"}}}"#,
+    )?;
+    let status = suite
+        .runtime
+        .block_on(wait_for("guarded resumed", STARTUP, async || {
+            let status = suite.deployment("guarded")?.get("status")?.clone();
+            (text(&status, "/jobStatus/state") == "RUNNING"
+                && text(&status, "/lifecycleState") == "STABLE")
+                .then_some(status)
+        }));
+    assert_eq!(
+        text(&status, "/jobStatus/jobId"),
+        job,
+        "resumed from HA under its id"
+    );
+    count_continues(suite, "guarded", &job, before)?;
     Ok(())
 }
 
 /// Deleting it removes Flink's HA ConfigMaps, which have no owner to take them (upstream
 /// deletes them too).
 fn deleting_an_ha_application_removes_its_ha_metadata(suite: &Suite) -> Result<(), String> {
-    suite.kubectl(&["delete", "flinkdep", "guarded", "--timeout=90s"])?;
-    suite.wait_until_stopped("guarded");
+    deleted_with_its_ha_metadata(suite, "guarded")
+}
+
+/// Deletes the FlinkDeployment `name` and waits until no pod, JVM or ConfigMap of it is left
+/// (its HA ConfigMaps have no owner: the operator deletes them).
+fn deleted_with_its_ha_metadata(suite: &Suite, name: &str) -> Result<(), String> {
+    suite.kubectl(&["delete", "flinkdep", name, "--timeout=90s"])?;
+    suite.wait_until_stopped(name);
     let left = suite.runtime.block_on(wait_for(
-        "no ConfigMap of guarded",
+        &format!("no ConfigMap of {name}"),
         Duration::from_secs(30),
         async || {
-            let left = suite.labelled("", "configmaps", "guarded");
+            let left = suite.labelled("", "configmaps", name);
             left.is_empty().then_some(left)
         },
     ));
@@ -2579,11 +2685,12 @@ fn state_snapshot_resources_take_savepoints_and_checkpoints_and_dispose_on_delet
 /// a rescale redeploys the tasks). Returns (new parallelism, job id, downtime).
 fn watch_rescale(
     suite: &Suite,
+    cluster: &str,
     job: &str,
     from: i32,
     timeout: Duration,
 ) -> Result<(i32, String, Duration), String> {
-    let client = suite.flink("elastic")?;
+    let client = suite.flink(cluster)?;
     let id = JobId::parse(job).map_err(|e| e.to_string())?;
     suite.runtime.block_on(async {
         let deadline = std::time::Instant::now() + timeout;
@@ -2612,7 +2719,7 @@ fn watch_rescale(
             if now > deadline {
                 return Err(format!(
                     "the counter stayed at parallelism {from} for {timeout:?}; events: {:?}",
-                    suite.event_reasons("elastic")
+                    suite.event_reasons(cluster)
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -2620,7 +2727,7 @@ fn watch_rescale(
     })
 }
 
-fn task_manager_pods(suite: &Suite) -> Vec<(String, i64)> {
+fn task_manager_pods(suite: &Suite, cluster: &str) -> Vec<(String, i64)> {
     suite.server.with_store(|s| {
         let Some(rt) = s.resource_type("", "v1", "pods").cloned() else {
             return Vec::new();
@@ -2629,7 +2736,7 @@ fn task_manager_pods(suite: &Suite) -> Vec<(String, i64)> {
             .map(|(items, _)| items)
             .unwrap_or_default()
             .into_iter()
-            .filter(|p| text(p, "/metadata/labels/app") == "elastic")
+            .filter(|p| text(p, "/metadata/labels/app") == cluster)
             .filter(|p| text(p, "/metadata/labels/component") == "taskmanager")
             .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
             .map(|p| {
@@ -2664,12 +2771,13 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
     suite.apply_manifest("autoscaled.yaml", &manifest)?;
     let status = suite.wait_deployment("elastic", "STABLE", Some("RUNNING"), STARTUP);
     let job = text(&status, "/jobStatus/jobId");
-    let before = task_manager_pods(suite);
+    let before = task_manager_pods(suite, "elastic");
     assert_eq!(before.len(), 1, "one TaskManager to start with: {before:?}");
 
     // 100 records/s at 2 ms each keep the counter inside its band; 1000/s saturate it.
     std::fs::write(&rate_file, "1000").map_err(|e| e.to_string())?;
-    let (up, job_after_up, up_downtime) = watch_rescale(suite, &job, 1, Duration::from_secs(240))?;
+    let (up, job_after_up, up_downtime) =
+        watch_rescale(suite, "elastic", &job, 1, Duration::from_secs(240))?;
     assert_eq!(up, 3, "scaled up, to the tenant's quota");
     assert_eq!(job_after_up, job, "an in-place rescale keeps the job");
     let status = suite
@@ -2698,7 +2806,7 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
             .any(|s| s.get("from") == Some(&json!(1)) && s.get("to") == Some(&json!(3))),
         "the scaling in status.autoscaler: {status:#}"
     );
-    let after = task_manager_pods(suite);
+    let after = task_manager_pods(suite, "elastic");
     for (pod, _) in &before {
         let kept = after.iter().find(|(p, _)| p == pod);
         assert_eq!(
@@ -2754,7 +2862,7 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
     // The load drops: back down, in place again.
     std::fs::write(&rate_file, "50").map_err(|e| e.to_string())?;
     let (down, job_after_down, down_downtime) =
-        watch_rescale(suite, &job, up, Duration::from_secs(240))?;
+        watch_rescale(suite, "elastic", &job, up, Duration::from_secs(240))?;
     assert!(down < up, "scaled down from {up} to {down}");
     assert_eq!(job_after_down, job, "an in-place rescale keeps the job");
     // The TaskManager the job no longer uses is released once Flink reports it idle; the
@@ -2776,7 +2884,7 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
         "the idle TaskManager released",
         Duration::from_secs(120),
         async || {
-            let alive = task_manager_pods(suite);
+            let alive = task_manager_pods(suite, "elastic");
             (alive.len() == needed).then_some(alive)
         },
     ));
@@ -2840,6 +2948,79 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
             .then_some(())
         },
     ));
+    Ok(())
+}
+
+/// Native mode (upstream's default): the autoscaler rescales in place through
+/// `/resource-requirements` and the JobManager itself asks the API server for the TaskManager
+/// pods the new slots need (no TaskManager Deployment to scale); after the scale-down Flink
+/// releases the idle one.
+fn a_native_in_place_rescale_gets_its_task_managers_from_the_job_manager(
+    suite: &Suite,
+) -> Result<(), String> {
+    const CLUSTER: &str = "elastic-native";
+    let rate_file = suite.work.join("elastic-native-rate");
+    std::fs::write(&rate_file, "100").map_err(|e| e.to_string())?;
+    let manifest = std::fs::read_to_string(fixture("autoscaled-native.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("RATE_FILE", &rate_file.display().to_string());
+    suite.apply_manifest("autoscaled-native.yaml", &manifest)?;
+    let status = suite.wait_deployment(CLUSTER, "STABLE", Some("RUNNING"), STARTUP);
+    let job = text(&status, "/jobStatus/jobId");
+    let before = task_manager_pods(suite, CLUSTER);
+    assert_eq!(before.len(), 1, "one TaskManager to start with: {before:?}");
+    assert!(
+        suite.labelled("apps", "deployments", CLUSTER).len() == 1,
+        "native mode has no TaskManager Deployment"
+    );
+
+    std::fs::write(&rate_file, "1000").map_err(|e| e.to_string())?;
+    let (up, job_after_up, _) = watch_rescale(suite, CLUSTER, &job, 1, Duration::from_secs(240))?;
+    assert!(up > 2, "scaled up beyond one TaskManager's 2 slots: {up}");
+    assert_eq!(job_after_up, job, "an in-place rescale keeps the job");
+    let needed = (up as usize).div_ceil(2);
+    let after = suite.runtime.block_on(wait_for(
+        "the JobManager's new TaskManager pods",
+        Duration::from_secs(60),
+        async || {
+            let pods = task_manager_pods(suite, CLUSTER);
+            (pods.len() >= needed).then_some(pods)
+        },
+    ));
+    for (pod, _) in &before {
+        assert!(
+            after.iter().any(|(p, restarts)| p == pod && *restarts == 0),
+            "TaskManager {pod} kept without a restart: {after:?}"
+        );
+    }
+    let owners: Vec<String> = suite.server.with_store(|s| {
+        let Some(rt) = s.resource_type("", "v1", "pods").cloned() else {
+            return Vec::new();
+        };
+        after
+            .iter()
+            .filter_map(|(name, _)| s.get(&rt, Some("default"), name).ok())
+            .map(|p| text(&p, "/metadata/ownerReferences/0/name"))
+            .collect()
+    });
+    assert!(
+        owners.iter().all(|o| o == CLUSTER),
+        "every TaskManager pod is owned by the JobManager Deployment: {owners:?}"
+    );
+
+    std::fs::write(&rate_file, "50").map_err(|e| e.to_string())?;
+    let (down, job_after_down, _) =
+        watch_rescale(suite, CLUSTER, &job, up, Duration::from_secs(240))?;
+    assert!(down < up, "scaled down from {up} to {down}");
+    assert_eq!(job_after_down, job, "an in-place rescale keeps the job");
+    let needed = (down as usize).div_ceil(2);
+    suite.runtime.block_on(wait_for(
+        "Flink releasing the idle TaskManager",
+        Duration::from_secs(120),
+        async || (task_manager_pods(suite, CLUSTER).len() == needed).then_some(()),
+    ));
+    suite.kubectl(&["delete", "flinkdep", CLUSTER, "--timeout=90s"])?;
+    suite.wait_until_stopped(CLUSTER);
     Ok(())
 }
 
