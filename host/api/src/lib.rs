@@ -18,6 +18,7 @@ pub mod config;
 pub mod crd;
 pub mod deployment;
 pub mod document;
+pub mod ingress;
 pub mod pod_template;
 pub mod quantity;
 pub mod session_job;

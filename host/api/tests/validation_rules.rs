@@ -239,3 +239,43 @@ fn a_session_job_may_bring_its_own_checkpoint_and_savepoint_directories() {
         problems.session_jobs
     );
 }
+
+#[test]
+fn a_blue_green_deployment_is_checked_for_its_childrens_names_its_settings_and_its_ingress() {
+    let parent = |name: &str, extra: &str| -> flink_api::FlinkBlueGreenDeployment {
+        serde_saphyr::from_str(&format!(
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkBlueGreenDeployment\nmetadata: {{name: {name}}}\nspec:\n{extra}  template:\n    spec:\n      flinkVersion: v2_3\n      job: {{jarURI: 'local:///opt/flink/usrlib/j.jar', upgradeMode: stateless}}\n"
+        ))
+        .expect("a blue/green deployment")
+    };
+    let messages = |r: &flink_api::FlinkBlueGreenDeployment| -> Vec<String> {
+        validation::blue_green(r)
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    };
+    assert_eq!(messages(&parent("orders", "")), Vec::<String>::new());
+    // `<name>-green` must still be a FlinkDeployment name (45 characters).
+    assert!(messages(&parent(&"a".repeat(39), "")).is_empty());
+    let long = messages(&parent(&"a".repeat(40), ""));
+    assert!(
+        long[0].starts_with("metadata.name:") && long[0].contains("at most 39"),
+        "{long:?}"
+    );
+    let settings = messages(&parent(
+        "orders",
+        "  configuration: {kubernetes.operator.bluegreen.deployment-deletion.delay: later}\n",
+    ));
+    assert!(
+        settings[0].starts_with("spec.configuration.kubernetes.operator.bluegreen.deployment-deletion.delay: is not a duration"),
+        "{settings:?}"
+    );
+    let ingress = messages(&parent(
+        "orders",
+        "  ingress: {template: 'example.com:port/{{name}}'}\n",
+    ));
+    assert!(
+        ingress[0].starts_with("spec.ingress.template: has a port that is not a number"),
+        "{ingress:?}"
+    );
+}

@@ -27,11 +27,19 @@ pub fn deployment(resource: &FlinkDeployment) -> Vec<FieldError> {
 
 pub fn blue_green(resource: &FlinkBlueGreenDeployment) -> Vec<FieldError> {
     let mut errors = Vec::new();
+    // The children are `<name>-blue` and `<name>-green`, FlinkDeployments themselves.
     check_name(
         resource.metadata.name.as_deref(),
-        MAX_DEPLOYMENT_NAME,
+        MAX_DEPLOYMENT_NAME - "-green".len(),
         &mut errors,
     );
+    if let Err(settings) = crate::blue_green::BlueGreenSettings::read(&resource.spec.configuration)
+    {
+        errors.extend(settings);
+    }
+    if let Some(ingress) = &resource.spec.ingress {
+        errors.extend(ingress_rules(ingress, "spec.ingress"));
+    }
     if resource.spec.template.spec.job.is_none() {
         errors.push(FieldError::new(
             "spec.template.spec.job",
@@ -155,18 +163,27 @@ pub fn deployment_spec(spec: &FlinkDeploymentSpec, prefix: &str) -> Vec<FieldErr
         }
     }
 
-    if let Some(ingress) = &spec.ingress
-        && ingress
-            .template
-            .as_deref()
-            .is_none_or(|t| t.trim().is_empty())
-    {
-        errors.push(FieldError::new(
-            &at(prefix, "ingress.template"),
-            "is required with an ingress; set a host or path template, e.g. `/{{namespace}}/{{name}}(/|$)(.*)`",
-        ));
+    if let Some(ingress) = &spec.ingress {
+        errors.extend(ingress_rules(ingress, &at(prefix, "ingress")));
     }
     errors
+}
+
+/// `ingress.template` must make a host or a path (any name and namespace fill it the same way).
+pub(crate) fn ingress_rules(
+    ingress: &crate::deployment::IngressSpec,
+    path: &str,
+) -> Vec<FieldError> {
+    match ingress.template.as_deref().map(str::trim) {
+        None | Some("") => vec![FieldError::new(
+            &at(path, "template"),
+            "is required with an ingress; set a host or path template, e.g. `/{{namespace}}/{{name}}(/|$)(.*)`",
+        )],
+        Some(template) => match crate::ingress::ingress_rule(template, "name", "namespace") {
+            Ok(_) => Vec::new(),
+            Err(why) => vec![FieldError::new(&at(path, "template"), why)],
+        },
+    }
 }
 
 /// Options the operator sets itself and users must not.
