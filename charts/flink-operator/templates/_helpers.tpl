@@ -53,6 +53,10 @@ ones when all are watched), never the release namespace. */}}
   resources: [pods]
   # patch: the pod-deletion-cost mark on idle TaskManagers released after a scale-down.
   verbs: [get, list, watch, patch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  # spec.ingress of a FlinkDeployment, and a blue/green parent's Ingress switched at cut-over.
+  verbs: [get, list, watch, create, update, patch, delete]
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]

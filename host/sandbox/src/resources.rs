@@ -126,6 +126,14 @@ pub fn builtin() -> Vec<ResourceType> {
         )
         .with_status(),
         t(
+            "networking.k8s.io",
+            "v1",
+            "IngressClass",
+            "ingressclasses",
+            false,
+            &[],
+        ),
+        t(
             "policy",
             "v1",
             "PodDisruptionBudget",

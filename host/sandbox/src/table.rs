@@ -179,11 +179,16 @@ fn row_object(item: &Value, include_object: bool) -> Value {
 type Cells = fn(&Value) -> Vec<Value>;
 
 /// The columns kubectl shows for the built-in kinds whose own server computes them (a real API
-/// server has them in code, not as printer columns): Pods and Deployments.
+/// server has them in code, not as printer columns): Pods, Deployments, Ingresses and
+/// IngressClasses.
 fn builtin_columns(rt: &ResourceType) -> Option<(&'static [&'static str], Cells)> {
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Pod") => Some((&["Ready", "Status", "Restarts"], pod_cells)),
         ("apps", "Deployment") => Some((&["Ready", "Up-to-date", "Available"], deployment_cells)),
+        ("networking.k8s.io", "Ingress") => {
+            Some((&["Class", "Hosts", "Address", "Ports"], ingress_cells))
+        }
+        ("networking.k8s.io", "IngressClass") => Some((&["Controller", "Parameters"], class_cells)),
         _ => None,
     }
 }
@@ -239,9 +244,70 @@ fn deployment_cells(deployment: &Value) -> Vec<Value> {
     ]
 }
 
+/// As the real server prints them: `<none>` for no class, `*` for a rule without a host, the
+/// load balancer's addresses (none here: no ingress controller runs), 80 and 443 with TLS.
+fn ingress_cells(ingress: &Value) -> Vec<Value> {
+    let class = ingress
+        .pointer("/spec/ingressClassName")
+        .and_then(Value::as_str)
+        .unwrap_or("<none>");
+    let hosts: Vec<&str> = ingress
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .map(|rules| {
+            rules
+                .iter()
+                .map(|r| r.get("host").and_then(Value::as_str).unwrap_or("*"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let addresses: Vec<&str> = ingress
+        .pointer("/status/loadBalancer/ingress")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i.get("ip").or(i.get("hostname")).and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tls = ingress
+        .pointer("/spec/tls")
+        .and_then(Value::as_array)
+        .is_some_and(|t| !t.is_empty());
+    vec![
+        json!(class),
+        json!(if hosts.is_empty() {
+            "*".to_string()
+        } else {
+            hosts.join(",")
+        }),
+        json!(addresses.join(",")),
+        json!(if tls { "80, 443" } else { "80" }),
+    ]
+}
+
+fn class_cells(class: &Value) -> Vec<Value> {
+    let parameters = class
+        .pointer("/spec/parameters")
+        .map(|p| {
+            let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default();
+            format!("{}/{}", text("kind"), text("name"))
+        })
+        .unwrap_or_else(|| "<none>".into());
+    vec![
+        json!(
+            class
+                .pointer("/spec/controller")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ),
+        json!(parameters),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{deployment_cells, human_duration, pod_cells};
+    use super::{class_cells, deployment_cells, human_duration, ingress_cells, pod_cells};
     use serde_json::json;
 
     #[test]
@@ -256,6 +322,30 @@ mod tests {
         assert_eq!(
             deployment_cells(&deployment),
             vec![json!("1/2"), json!("2"), json!("1")]
+        );
+    }
+
+    #[test]
+    fn ingresses_and_their_classes_show_what_kubectl_shows() {
+        let ingress = json!({"spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["a.example.com"]}],
+            "rules": [{"host": "a.example.com"}, {"http": {}}]}});
+        assert_eq!(
+            ingress_cells(&ingress),
+            vec![
+                json!("nginx"),
+                json!("a.example.com,*"),
+                json!(""),
+                json!("80, 443")
+            ]
+        );
+        assert_eq!(
+            ingress_cells(&json!({"spec": {}})),
+            vec![json!("<none>"), json!("*"), json!(""), json!("80")]
+        );
+        let class = json!({"spec": {"controller": "k8s.io/ingress-nginx"}});
+        assert_eq!(
+            class_cells(&class),
+            vec![json!("k8s.io/ingress-nginx"), json!("<none>")]
         );
     }
 

@@ -17,6 +17,7 @@ use flink_rest::{
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
@@ -330,6 +331,17 @@ where
                     .patch(&object_name(tm), &apply, &Patch::Apply(tm))
                     .await?;
             }
+            let ingresses: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace);
+            match &objects.ingress {
+                Some(ingress) => {
+                    ingresses
+                        .patch(&object_name(ingress), &apply, &Patch::Apply(ingress))
+                        .await?;
+                }
+                // `spec.ingress` removed: the Ingress this resource owns goes (one the user
+                // made under the same name is not the operator's to delete).
+                None => delete_owned(&ingresses, &name, resource.uid().as_deref()).await?,
+            }
         }
         Effect::ApplyTaskManagers(tm) => {
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
@@ -481,6 +493,33 @@ where
                 )
                 .await?;
         }
+        Effect::ApplyChild(child) => {
+            let children: Api<flink_api::FlinkDeployment> =
+                Api::namespaced(ctx.client.clone(), namespace);
+            // Only what the parent decides: a status would be refused, and is the child's.
+            let mut object = serde_json::to_value(&*child).unwrap_or_default();
+            if let Some(map) = object.as_object_mut() {
+                map.remove("status");
+            }
+            children
+                .patch(&child.name_any(), &apply, &Patch::Apply(&object))
+                .await?;
+        }
+        Effect::DeleteChild { name } => {
+            let children: Api<flink_api::FlinkDeployment> =
+                Api::namespaced(ctx.client.clone(), namespace);
+            delete_unless_gone(&children, &name).await?;
+        }
+        Effect::ApplyIngress(ingress) => {
+            let ingresses: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace);
+            ingresses
+                .patch(&object_name(&ingress), &apply, &Patch::Apply(&*ingress))
+                .await?;
+        }
+        Effect::DeleteIngress => {
+            let ingresses: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace);
+            delete_owned(&ingresses, &name, resource.uid().as_deref()).await?;
+        }
         Effect::ReleaseTaskManagers { marks, replicas } => {
             let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
             for (pod, cost) in marks {
@@ -498,6 +537,28 @@ where
                 )
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// Deletes `name` if the object `owner` (a uid) owns it; one that is gone is done.
+async fn delete_owned<K>(
+    api: &Api<K>,
+    name: &str,
+    owner: Option<&str>,
+) -> Result<(), ReconcileError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let Some(object) = api.get_opt(name).await? else {
+        return Ok(());
+    };
+    if object
+        .owner_references()
+        .iter()
+        .any(|o| Some(o.uid.as_str()) == owner)
+    {
+        delete_unless_gone(api, name).await?;
     }
     Ok(())
 }

@@ -121,6 +121,7 @@ mod tests {
                     rest_service: json!({}),
                     job_manager: json!({}),
                     task_manager: None,
+                    ingress: None,
                 })),
             ],
             status: deploying,

@@ -7,10 +7,12 @@
 //! Services `<name>` (internal, headless) and `<name>-rest`, the JobManager Deployment `<name>`
 //! and the TaskManager Deployment `<name>-taskmanager`. Native mode renders the same minus the
 //! TaskManager Deployment: Flink's own Kubernetes integration creates TaskManager pods from the
-//! pod template carried in the ConfigMap.
+//! pod template carried in the ConfigMap. Both add the Ingress `<name>` when `spec.ingress` is
+//! set.
 
 mod config;
 mod flink_options;
+pub mod ingress;
 mod pod;
 mod resources;
 
@@ -104,6 +106,8 @@ pub struct ClusterObjects {
     pub job_manager: Value,
     /// Standalone mode only.
     pub task_manager: Option<Value>,
+    /// `spec.ingress`, to the REST Service.
+    pub ingress: Option<Value>,
 }
 
 impl ClusterObjects {
@@ -115,6 +119,7 @@ impl ClusterObjects {
             &self.job_manager,
         ];
         out.extend(&self.task_manager);
+        out.extend(&self.ingress);
         out
     }
 }
@@ -327,12 +332,14 @@ pub fn render(input: &RenderInput) -> Result<ClusterObjects, RenderError> {
             }))
         }
     };
+    let ingress = deployment_ingress(input).transpose()?;
     Ok(ClusterObjects {
         config_map,
         internal_service,
         rest_service,
         job_manager,
         task_manager,
+        ingress,
     })
 }
 
@@ -398,6 +405,19 @@ fn rest_service_headless(config: &BTreeMap<String, String>) -> bool {
     config
         .get("kubernetes.rest-service.exposed.type")
         .is_some_and(|t| t.trim() == "Headless_ClusterIP")
+}
+
+/// The FlinkDeployment's Ingress (`spec.ingress`) to its REST Service, owned by it.
+pub fn deployment_ingress(input: &RenderInput) -> Option<Result<Value, RenderError>> {
+    let spec = input.spec.ingress.as_ref()?;
+    Some(ingress::ingress(
+        spec,
+        input.name,
+        input.namespace,
+        &rest_service_name(input.name),
+        REST_PORT,
+        owner_reference(input),
+    ))
 }
 
 fn owner_reference(input: &RenderInput) -> Value {

@@ -457,3 +457,47 @@ fn containers_that_only_wait_their_turn_are_no_problem() {
         Some(JobManagerDeploymentStatus::Error)
     );
 }
+
+#[test]
+fn an_ingress_is_deployed_with_the_cluster_and_an_ingress_edit_changes_only_the_ingress() {
+    let mut world = app();
+    world.edit(|spec| {
+        spec.ingress = Some(flink_api::deployment::IngressSpec {
+            template: Some("/{{namespace}}/{{name}}(/|$)(.*)".into()),
+            class_name: Some("nginx".into()),
+            ..Default::default()
+        })
+    });
+    let deploy = world.reconcile();
+    let ingress = deploy
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Effect::ApplyCluster(objects) => objects.ingress.clone(),
+            _ => None,
+        })
+        .expect("the Ingress is deployed with the cluster");
+    assert_eq!(
+        ingress.pointer("/spec/rules/0/http/paths/0/path"),
+        Some(&serde_json::json!("/default/counter(/|$)(.*)"))
+    );
+    assert_eq!(
+        ingress.pointer("/metadata/ownerReferences/0/kind"),
+        Some(&serde_json::json!("FlinkDeployment"))
+    );
+    world.cluster_runs(2, FlinkJobState::Running);
+    world.reconcile();
+    world.edit(|spec| {
+        spec.ingress.as_mut().expect("ingress").template = Some("{{name}}.example.com".into())
+    });
+    let edit = world.reconcile();
+    let [Effect::ApplyIngress(changed)] = &edit.actions[..] else {
+        panic!("only the Ingress changes: {:?}", edit.actions);
+    };
+    assert_eq!(
+        changed.pointer("/spec/rules/0/host"),
+        Some(&serde_json::json!("counter.example.com"))
+    );
+    world.edit(|spec| spec.ingress = None);
+    assert_eq!(world.reconcile().actions, vec![Effect::DeleteIngress]);
+}

@@ -298,6 +298,18 @@ impl<'a> Decision<'a> {
             }
             DiffClass::Ignore => {
                 self.record(spec, ReconciliationState::Deployed);
+                if last.spec.ingress != spec.ingress {
+                    // The Ingress changes alone: the cluster keeps running.
+                    let input = RenderInput::for_resource(self.resource, spec, self.ctx.defaults);
+                    match render::deployment_ingress(&input) {
+                        Some(Ok(ingress)) => self
+                            .draft
+                            .actions
+                            .push(Effect::ApplyIngress(Box::new(ingress))),
+                        Some(Err(e)) => self.fail("ValidationError", e.to_string()),
+                        None => self.draft.actions.push(Effect::DeleteIngress),
+                    }
+                }
                 self.steady(last);
             }
             DiffClass::Scale => {
