@@ -5,6 +5,7 @@
 //! calls [`deployment::decide`] or [`session_job::decide`], and acts.
 
 pub mod autoscaling;
+pub mod blue_green;
 pub mod cleanup;
 pub mod deployment;
 pub mod health;
@@ -116,6 +117,17 @@ pub enum Effect {
         marks: Vec<(String, Option<String>)>,
         replicas: u32,
     },
+    /// Server-side apply a blue/green child FlinkDeployment (its spec and metadata; its status
+    /// is its own controller's).
+    ApplyChild(Box<flink_api::FlinkDeployment>),
+    /// Delete a blue/green child FlinkDeployment (its own finalizer tears its cluster down).
+    DeleteChild {
+        name: String,
+    },
+    /// Server-side apply the resource's own Ingress.
+    ApplyIngress(Box<serde_json::Value>),
+    /// Delete the resource's own Ingress (named after it).
+    DeleteIngress,
 }
 
 impl Effect {
@@ -179,6 +191,8 @@ impl Note {
 pub enum Reason {
     AutoscalerConfigInvalid,
     AutoscalerReset,
+    BlueGreenAborted,
+    BlueGreenTransition,
     CheckpointCompleted,
     CheckpointError,
     CheckpointSecured,
@@ -230,6 +244,8 @@ impl Reason {
         match self {
             Reason::AutoscalerConfigInvalid => "AutoscalerConfigInvalid",
             Reason::AutoscalerReset => "AutoscalerReset",
+            Reason::BlueGreenAborted => "BlueGreenAborted",
+            Reason::BlueGreenTransition => "BlueGreenTransition",
             Reason::CheckpointCompleted => "CheckpointCompleted",
             Reason::CheckpointError => "CheckpointError",
             Reason::CheckpointSecured => "CheckpointSecured",
