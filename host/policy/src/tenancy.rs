@@ -84,6 +84,11 @@ pub struct Binding {
     /// asked with a made-up number).
     #[serde(default)]
     pub on_unknown_usage: UnknownUsage,
+    /// Upgrade only: how long a blue/green transition keeps the old child running once the
+    /// new one is ready (a dual-running window), when longer than the resource's deletion
+    /// delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dual_running_seconds: Option<u64>,
 }
 
 /// A scaling binding's choice when the tenant's usage cannot be read.
@@ -182,6 +187,11 @@ impl PolicyConfig {
                 if point != ExtensionPoint::PodTemplate && binding.guard != PodGuard::default() {
                     problems.push(format!(
                         "{at}.guard: only podTemplate bindings have a guard"
+                    ));
+                }
+                if point != ExtensionPoint::Upgrade && binding.dual_running_seconds.is_some() {
+                    problems.push(format!(
+                        "{at}.dualRunningSeconds: only upgrade bindings decide blue/green cut-overs"
                     ));
                 }
                 if point != ExtensionPoint::Scaling
@@ -324,6 +334,8 @@ pub struct ActiveBinding {
     pub limits: Limits,
     pub guard: PodGuard,
     pub on_unknown_usage: UnknownUsage,
+    /// Upgrade only: the blue/green dual-running window (zero: none).
+    pub dual_running: std::time::Duration,
     pub breaker: Breaker,
     /// What the binding was activated from, to tell an unchanged binding on the next reload.
     source: Binding,
@@ -503,6 +515,9 @@ pub async fn activate(
                             limits,
                             guard: binding.guard,
                             on_unknown_usage: binding.on_unknown_usage,
+                            dual_running: std::time::Duration::from_secs(
+                                binding.dual_running_seconds.unwrap_or(0),
+                            ),
                             breaker: Breaker::default(),
                             source: binding.clone(),
                         }),

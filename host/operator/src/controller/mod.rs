@@ -1,5 +1,6 @@
-//! The controllers: kube-runtime drives a reconcile per FlinkDeployment, FlinkSessionJob and
-//! FlinkStateSnapshot (and again when an owned Deployment changes): observe → decide → act.
+//! The controllers: kube-runtime drives a reconcile per FlinkDeployment, FlinkSessionJob,
+//! FlinkStateSnapshot and FlinkBlueGreenDeployment (and again when an owned Deployment or a
+//! blue/green child changes): observe → decide → act.
 
 pub mod act;
 pub mod artifact;
@@ -15,11 +16,11 @@ use crate::observability::endpoints::{self, Health};
 use crate::observability::metrics::{PluginCollector, PluginSample};
 use crate::observability::{Metrics, Seen};
 use crate::operator_config::Dynamic;
-use crate::reconcile::{deployment, session_job, state_snapshot};
+use crate::reconcile::{blue_green, deployment, session_job, state_snapshot};
 use crate::redact::Redactor;
 use crate::settings::Settings;
 use crate::sharding::{InFlight, Shards, Witnessed};
-use flink_api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
+use flink_api::{FlinkBlueGreenDeployment, FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
 pub use flink_clients::FlinkClients;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -354,6 +355,50 @@ async fn reconcile_snapshot(
     measured(&ctx, SNAPSHOT, reconcile.instrument(span)).await
 }
 
+async fn reconcile_blue_green(
+    resource: Arc<FlinkBlueGreenDeployment>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let Some(_claim) = claim(&ctx, &*resource) else {
+        return Ok(Action::await_change());
+    };
+    let span = tracing::info_span!("reconcile", resource = %key(&*resource));
+    let reconcile = async {
+        let observed = observe::blue_green(&ctx, &resource).await?;
+        let now = now_ms();
+        let active_job = resource
+            .status
+            .as_ref()
+            .and_then(|s| s.blue_green_state)
+            .and_then(|state| observed.child(state.colour()))
+            .and_then(|c| c.status.as_ref()?.job_status.as_ref());
+        let upgrade_policy = ctx
+            .policies
+            .blue_green_upgrade_verdict(&resource, active_job, now)
+            .await;
+        let dynamic = ctx.dynamic();
+        let decide_ctx = blue_green::BlueGreenContext {
+            now_ms: now,
+            intervals: &dynamic.intervals,
+            upgrade_policy: upgrade_policy.as_ref(),
+            dual_running: ctx.policies.dual_running(&*resource),
+        };
+        let plan = blue_green::decide(&resource, &observed, &decide_ctx);
+        let state = state_name(&plan.status.blue_green_state);
+        let status = resource.status.as_ref();
+        carry_out(
+            &ctx,
+            &*resource,
+            status,
+            plan,
+            blue_green::FINALIZER,
+            Tracked::new(BLUE_GREEN, state),
+        )
+        .await
+    };
+    measured(&ctx, BLUE_GREEN, reconcile.instrument(span)).await
+}
+
 /// A reconcile this replica may run: its shard is owned (and stays so until it ends).
 struct Claim<'a> {
     _in_flight: Option<InFlight<'a>>,
@@ -389,6 +434,7 @@ fn claim<'a, K: kube::Resource<DynamicType = ()>>(
 const DEPLOYMENT: &str = "FlinkDeployment";
 const SESSION_JOB: &str = "FlinkSessionJob";
 const SNAPSHOT: &str = "FlinkStateSnapshot";
+const BLUE_GREEN: &str = "FlinkBlueGreenDeployment";
 
 /// What a reconcile's plan leaves a resource in, for the metrics.
 struct Tracked {
@@ -621,6 +667,40 @@ pub async fn run(
             .for_each(|result| async move {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "FlinkStateSnapshot controller");
+                }
+            });
+        tasks.push(tokio::spawn(controller));
+    }
+    for (parents, children) in apis::<FlinkBlueGreenDeployment>(&ctx.client, settings)
+        .into_iter()
+        .zip(apis::<FlinkDeployment>(&ctx.client, settings))
+    {
+        // A child's change wakes its parent (its owner reference is not a controller's, as
+        // upstream, so `owns` would not map it).
+        let controller = Controller::new(parents, watch.clone())
+            .watches(
+                children,
+                watcher::Config::default(),
+                |child: FlinkDeployment| {
+                    let namespace = child.namespace();
+                    child
+                        .owner_references()
+                        .iter()
+                        .filter(|o| o.kind == "FlinkBlueGreenDeployment")
+                        .map(|o| {
+                            kube::runtime::reflector::ObjectRef::new(&o.name)
+                                .within(namespace.as_deref().unwrap_or_default())
+                        })
+                        .collect::<Vec<_>>()
+                },
+            )
+            .reconcile_all_on(gained())
+            .with_config(config.clone())
+            .graceful_shutdown_on(shutdown.clone())
+            .run(reconcile_blue_green, error_policy, ctx.clone())
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "FlinkBlueGreenDeployment controller");
                 }
             });
         tasks.push(tokio::spawn(controller));

@@ -10,7 +10,7 @@ use crate::reconcile::observed::{
 };
 use crate::reconcile::state_snapshot::{ObservedSnapshot, SnapshotTarget};
 use crate::reconcile::status;
-use crate::reconcile::{deployment, session_job};
+use crate::reconcile::{blue_green, deployment, session_job};
 use crate::render;
 use flink_api::snapshot::JobKind;
 use flink_api::{FlinkDeployment, FlinkSessionJob};
@@ -608,4 +608,82 @@ async fn checkpoint_result(
         ))),
         Err(_) => None,
     }
+}
+
+/// Observes a FlinkBlueGreenDeployment: its two children, its Ingress, and, while it
+/// savepoints, the savepoint its status's trigger id names (asked of the active child).
+pub async fn blue_green(
+    ctx: &Context,
+    resource: &flink_api::FlinkBlueGreenDeployment,
+) -> Result<blue_green::ObservedBlueGreen, kube::Error> {
+    use flink_api::blue_green::Colour;
+    use k8s_openapi::api::networking::v1::Ingress;
+    use kube::ResourceExt;
+    let name = resource.name_any();
+    let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+    let uid = resource.uid();
+    let owned = |refs: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]| {
+        refs.iter().any(|o| Some(&o.uid) == uid.as_ref())
+    };
+    let children: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut observed = blue_green::ObservedBlueGreen::default();
+    for colour in [Colour::Blue, Colour::Green] {
+        let child =
+            children
+                .get_opt(&colour.child_name(&name))
+                .await?
+                .map(|c| blue_green::ObservedChild {
+                    owned: owned(c.owner_references()),
+                    deleting: c.metadata.deletion_timestamp.is_some(),
+                    generation: c.metadata.generation,
+                    spec: c.spec,
+                    status: c.status,
+                });
+        match colour {
+            Colour::Blue => observed.blue = child,
+            Colour::Green => observed.green = child,
+        }
+    }
+    let ingresses: Api<Ingress> = Api::namespaced(ctx.client.clone(), &namespace);
+    observed.ingress = ingresses.get_opt(&name).await?.map(|i| {
+        let value = serde_json::to_value(&i).unwrap_or_default();
+        blue_green::ObservedIngress {
+            owned: owned(i.owner_references()),
+            spec: value.get("spec").cloned().unwrap_or_default(),
+            labels: value
+                .pointer("/metadata/labels")
+                .cloned()
+                .unwrap_or_default(),
+            annotations: value
+                .pointer("/metadata/annotations")
+                .cloned()
+                .unwrap_or_default(),
+        }
+    });
+    let status = resource.status.as_ref();
+    if let Some(state) = status.and_then(|s| s.blue_green_state)
+        && matches!(
+            state,
+            flink_api::blue_green::BlueGreenState::SavepointingBlue
+                | flink_api::blue_green::BlueGreenState::SavepointingGreen
+        )
+        && let Some(trigger) = status.and_then(|s| s.savepoint_trigger_id.as_deref())
+        && let Some(job) = observed
+            .child(state.colour())
+            .and_then(|c| c.status.as_ref()?.job_status.as_ref()?.job_id.clone())
+        && let Ok(client) = ctx
+            .flink
+            .for_cluster(&state.colour().child_name(&name), &namespace)
+        && let (Ok(job), Ok(trigger)) = (JobId::parse(&job), TriggerId::parse(trigger))
+    {
+        observed.savepoint = match client.savepoint_status(&job, &trigger).await {
+            Ok(Operation::InProgress) => Some(blue_green::SavepointProgress::InProgress),
+            Ok(Operation::Completed(path)) => Some(blue_green::SavepointProgress::Completed(path)),
+            Ok(Operation::Failed { cause }) => Some(blue_green::SavepointProgress::Failed(cause)),
+            Err(FlinkError::NotFound { .. }) => Some(blue_green::SavepointProgress::Unknown),
+            // Not answered now: asked again on the next reconcile.
+            Err(_) => None,
+        };
+    }
+    Ok(observed)
 }

@@ -42,6 +42,27 @@ impl Policies {
         self.ask_upgrade(resource, question, now_ms).await
     }
 
+    /// The same for the transition a FlinkBlueGreenDeployment would start: the specs the
+    /// plugin sees are the template's (FlinkDeployment specs), the job is the active child's.
+    pub async fn blue_green_upgrade_verdict(
+        &self,
+        resource: &flink_api::FlinkBlueGreenDeployment,
+        active_job: Option<&JobStatus>,
+        now_ms: i64,
+    ) -> Option<UpgradePolicy> {
+        let (old, new) = crate::reconcile::blue_green::pending_transition(resource)?;
+        let question = UpgradeQuestion::new(&old, &new, new.job.as_ref(), active_job, None);
+        self.ask_upgrade(resource, question, now_ms).await
+    }
+
+    /// The tenant's blue/green dual-running window (its upgrade binding's), zero without one.
+    pub fn dual_running<K: Resource<DynamicType = ()>>(&self, resource: &K) -> std::time::Duration {
+        let namespace = resource.namespace().unwrap_or_default();
+        self.active()
+            .binding_for(&namespace, resource.labels(), ExtensionPoint::Upgrade)
+            .map_or(std::time::Duration::ZERO, |b| b.dual_running)
+    }
+
     pub(super) async fn ask_upgrade<K>(
         &self,
         resource: &K,
