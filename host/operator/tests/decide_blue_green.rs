@@ -11,6 +11,7 @@ use flink_operator::reconcile::blue_green::{
     BlueGreenContext, BlueGreenDiff, FINALIZER, ObservedBlueGreen, ObservedChild, ObservedIngress,
     SavepointProgress, decide, diff, pending_transition, read_timestamp,
 };
+use flink_operator::reconcile::reconciled_spec::ReconciledSpec;
 use flink_operator::reconcile::upgrade_policy::{UpgradePolicy, UpgradeVerdict};
 use flink_operator::reconcile::{Effect, Intervals, Plan};
 use std::time::Duration;
@@ -83,6 +84,7 @@ impl World {
             intervals: &intervals,
             upgrade_policy: self.upgrade_policy.as_ref(),
             dual_running: self.dual_running,
+            tenancy: None,
         };
         decide(&self.parent, &self.observed, &ctx)
     }
@@ -125,7 +127,18 @@ impl World {
                     owned: true,
                 });
             }
-            Effect::DeleteChild { name } => *slot(&mut self.observed, colour_of(name)) = None,
+            Effect::DeleteChild { name } => {
+                // Whatever the story: a child that runs is deleted only while the other one is
+                // ready to take over.
+                let colour = colour_of(name);
+                if self.child(colour).is_some_and(|c| !c.is_leftover()) {
+                    assert!(
+                        self.child(colour.other()).is_some_and(|c| c.is_ready()),
+                        "{name} deleted while the other child is not ready"
+                    );
+                }
+                *slot(&mut self.observed, colour) = None
+            }
             Effect::ApplyIngress(ingress) => {
                 self.observed.ingress = Some(ObservedIngress {
                     owned: true,
@@ -150,8 +163,18 @@ impl World {
             .as_mut()
             .expect("the child exists");
         let suspended = child.spec.job.as_ref().map(|j| j.state) == Some(JobState::Suspended);
+        let recorded = ReconciledSpec {
+            spec: child.spec.clone(),
+            generation: child.generation.unwrap_or(0),
+            first_deployment: false,
+            revision: 0,
+        };
         child.status = Some(FlinkDeploymentStatus {
             observed_generation: child.generation,
+            reconciliation_status: Some(flink_api::ReconciliationStatus {
+                last_reconciled_spec: Some(recorded.to_json()),
+                ..Default::default()
+            }),
             lifecycle_state: Some(if suspended {
                 ResourceLifecycleState::Suspended
             } else {
@@ -493,9 +516,16 @@ fn a_green_that_never_becomes_ready_is_suspended_after_the_grace_period_and_blue
     );
     assert!(abort.notes.iter().any(|n| n.warning));
     let green = w.child(Colour::Green).expect("kept for inspection");
+    let job = green.spec.job.as_ref().expect("job");
+    assert_eq!(job.state, JobState::Suspended);
     assert_eq!(
-        green.spec.job.as_ref().map(|j| j.state),
-        Some(JobState::Suspended)
+        job.upgrade_mode,
+        UpgradeMode::Stateless,
+        "it stops without a savepoint it cannot take"
+    );
+    assert!(
+        abort.intent.is_some(),
+        "the abort is written ahead of the suspension"
     );
     assert!(
         w.child(Colour::Blue).is_some_and(|b| b.is_ready()),
@@ -508,6 +538,26 @@ fn a_green_that_never_becomes_ready_is_suspended_after_the_grace_period_and_blue
     w.edit(|s| s.image = Some("flink:2.3-fixed".into()));
     w.reconcile();
     assert_eq!(w.state(), Some(BlueGreenState::SavepointingBlue));
+    // The next green is a new one, from the new savepoint: the aborted one goes first (its own
+    // controller would resume it from its own state).
+    w.observed.savepoint = Some(SavepointProgress::Completed(
+        "file:/tmp/sp/savepoint-2".into(),
+    ));
+    let replace = w.reconcile();
+    w.observed.savepoint = None;
+    assert!(
+        matches!(&replace.actions[..], [Effect::DeleteChild { name }] if name == "counter-green"),
+        "{:?}",
+        replace.actions
+    );
+    w.reconcile();
+    let green = w.child(Colour::Green).expect("a new green");
+    assert_eq!(
+        green.spec.job.as_ref().map(|j| j.state),
+        Some(JobState::Running)
+    );
+    assert_eq!(restore_path(green), Some("file:/tmp/sp/savepoint-2"));
+    assert_eq!(green.spec.image.as_deref(), Some("flink:2.3-fixed"));
 }
 
 #[test]
@@ -583,6 +633,8 @@ fn the_operator_stopping_in_any_state_loses_nothing_and_never_deletes_the_only_r
         green.spec.job.as_mut().expect("job").state = JobState::Suspended;
     }
     w.reconcile();
+    assert!(w.child(Colour::Green).is_none(), "the leftover goes first");
+    w.reconcile();
     assert_eq!(
         w.child(Colour::Green)
             .and_then(|g| g.spec.job.as_ref().map(|j| j.state)),
@@ -609,12 +661,13 @@ fn the_operator_stopping_in_any_state_loses_nothing_and_never_deletes_the_only_r
             ));
         }
     }
+    // The leftover, then blue at the cut-over.
     assert_eq!(
         w.history
             .iter()
             .filter(|e| matches!(e, Effect::DeleteChild { .. }))
             .count(),
-        1
+        2
     );
 }
 
@@ -786,5 +839,124 @@ fn an_invalid_resource_is_reported_and_nothing_starts() {
     assert!(
         error.contains("spec.configuration.kubernetes.operator.bluegreen.abort.grace-period"),
         "{error}"
+    );
+}
+
+#[test]
+fn an_abort_stopped_halfway_is_finished_and_the_first_child_or_an_in_place_change_is_never_suspended()
+ {
+    // The operator stops after recording the abort: the green it did not suspend is
+    // suspended from ACTIVE_BLUE.
+    let mut w = world();
+    w.blue_active();
+    w.edit_slots();
+    w.reconcile();
+    w.observed.savepoint = Some(SavepointProgress::Completed(SAVEPOINT.into()));
+    w.reconcile();
+    w.observed.savepoint = None;
+    w.wait(121_000);
+    w.crash();
+    assert_eq!(w.state(), Some(BlueGreenState::ActiveBlue));
+    let green_state = |w: &World| {
+        w.child(Colour::Green)
+            .and_then(|g| g.spec.job.as_ref().map(|j| j.state))
+    };
+    assert_eq!(green_state(&w), Some(JobState::Running));
+    w.reconcile();
+    assert_eq!(green_state(&w), Some(JobState::Suspended));
+    assert!(w.reconcile().actions.is_empty(), "then quiet");
+
+    // A first blue that never gets ready: back to INITIALIZING_BLUE, left as it is, and a new
+    // spec applies it again.
+    let mut w = world();
+    w.reconcile();
+    w.wait(121_000);
+    let abort = w.reconcile();
+    assert_eq!(w.state(), Some(BlueGreenState::InitializingBlue));
+    assert!(applied(&abort).is_empty(), "nothing suspended");
+    w.edit(|s| s.image = Some("flink:2.3-fixed".into()));
+    let retry = w.reconcile();
+    assert_eq!(applied(&retry).len(), 1);
+    assert_eq!(w.state(), Some(BlueGreenState::TransitioningToBlue));
+
+    // An in-place change the active blue does not get ready with: blue is not suspended (it is
+    // the only child), the parent says why.
+    let mut w = world();
+    w.blue_active();
+    w.edit(|s| s.job.as_mut().expect("job").savepoint_trigger_nonce = Some(3));
+    w.reconcile();
+    if let Some(blue) = slot(&mut w.observed, Colour::Blue) {
+        blue.status = None;
+    }
+    w.wait(121_000);
+    let abort = w.reconcile();
+    assert!(applied(&abort).is_empty(), "{:?}", abort.actions);
+    assert_eq!(
+        (w.state(), w.job_state()),
+        (
+            Some(BlueGreenState::ActiveBlue),
+            Some(FlinkJobState::Failing)
+        )
+    );
+}
+
+#[test]
+fn a_transition_change_during_an_in_place_change_waits_and_then_transitions() {
+    let mut w = world();
+    w.blue_active();
+    w.edit(|s| s.job.as_mut().expect("job").savepoint_trigger_nonce = Some(3));
+    w.reconcile();
+    assert_eq!(w.state(), Some(BlueGreenState::TransitioningToBlue));
+    w.edit_slots();
+    assert!(
+        w.reconcile().actions.is_empty(),
+        "not applied to blue in place"
+    );
+    w.becomes_ready(Colour::Blue);
+    w.reconcile();
+    assert_eq!(w.state(), Some(BlueGreenState::ActiveBlue));
+    w.reconcile();
+    assert_eq!(
+        w.state(),
+        Some(BlueGreenState::SavepointingBlue),
+        "a transition of its own"
+    );
+}
+
+#[test]
+fn a_child_whose_own_controller_held_the_change_is_not_ready() {
+    let mut w = world();
+    w.blue_active();
+    w.edit(|s| s.job.as_mut().expect("job").savepoint_trigger_nonce = Some(3));
+    w.reconcile();
+    // The child saw the new generation but recorded (and runs) the old spec.
+    let blue = slot(&mut w.observed, Colour::Blue).as_mut().expect("blue");
+    let status = blue.status.as_mut().expect("status");
+    status.observed_generation = blue.generation;
+    assert!(!blue.is_ready());
+    w.reconcile();
+    assert_eq!(w.state(), Some(BlueGreenState::TransitioningToBlue));
+}
+
+#[test]
+fn an_ingress_the_parent_does_not_own_is_left_alone() {
+    let mut w = world();
+    w.blue_active();
+    if let Some(ingress) = w.observed.ingress.as_mut() {
+        ingress.owned = false;
+        ingress.spec = serde_json::json!({"rules": []});
+    }
+    let plan = w.reconcile();
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Effect::ApplyIngress(_) | Effect::DeleteIngress))
+    );
+    assert!(
+        w.status()
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("does not own"))
     );
 }

@@ -85,11 +85,26 @@ impl ObservedChild {
         let Some(status) = &self.status else {
             return false;
         };
+        // Seen is not enough: the child's own decision may have held the spec (an invalid
+        // change); it must have recorded this very spec as what runs.
+        let applied = status
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.last_reconciled_spec.as_deref())
+            .and_then(|text| ReconciledSpec::<FlinkDeploymentSpec>::from_json(text).ok())
+            .is_some_and(|r| r.spec == self.spec);
         !self.deleting
+            && applied
             && status.observed_generation.is_some()
             && status.observed_generation >= self.generation
             && status.lifecycle_state == Some(ResourceLifecycleState::Stable)
             && status.job_status.as_ref().and_then(|j| j.state) == Some(FlinkJobState::Running)
+    }
+
+    /// A child asked to stay suspended: one this parent aborted, kept for inspection. It is
+    /// never resumed: a transition to its colour deletes it and starts afresh.
+    pub fn is_leftover(&self) -> bool {
+        self.spec.job.as_ref().map(|j| j.state) == Some(JobState::Suspended)
     }
 
     fn is_suspended(&self) -> bool {
@@ -155,6 +170,8 @@ pub struct BlueGreenContext<'a> {
     /// The tenant's dual-running window: the old child keeps running at least this long once
     /// the new one is ready (beyond upstream; the deletion delay applies when it is longer).
     pub dual_running: Duration,
+    /// Why the resource's tenant cannot be told, if it cannot: it is held like an invalid one.
+    pub tenancy: Option<&'a flink_api::validation::FieldError>,
 }
 
 /// The transition a reconcile would start now (the recorded template spec and the new one),
@@ -190,9 +207,10 @@ fn recorded(
 }
 
 /// The child FlinkDeployment of `colour` for the template `spec`, restoring from `restore`
-/// when given (else the template's own `initialSavepointPath`). The template's labels and
-/// annotations go to the child (so a tenant label binds its plugins), with the colour label and
-/// an owner reference to the parent (not as controller, as upstream: the child has its own).
+/// when given (else the template's own `initialSavepointPath`). The parent's and the template's
+/// labels and the template's annotations go to the child (so the tenant's plugins bind it and
+/// the operator's label selector selects it), with the colour label and an owner reference to
+/// the parent (not as controller, as upstream: the child has its own).
 pub fn child(
     parent: &FlinkBlueGreenDeployment,
     spec: &FlinkDeploymentSpec,
@@ -205,7 +223,10 @@ pub fn child(
         job.initial_savepoint_path = Some(path.to_string());
     }
     let template = parent.spec.template.metadata.as_ref();
-    let mut labels = template.and_then(|m| m.labels.clone()).unwrap_or_default();
+    // The parent's labels first (its tenant label, the operator's label selector), then the
+    // template's, then the colour.
+    let mut labels = parent.metadata.labels.clone().unwrap_or_default();
+    labels.extend(template.and_then(|m| m.labels.clone()).unwrap_or_default());
     labels.insert(Colour::LABEL.into(), colour.as_str().into());
     let mut child = FlinkDeployment::new(&colour.child_name(&name), spec);
     child.metadata.namespace = parent.metadata.namespace.clone();
@@ -215,6 +236,21 @@ pub fn child(
         .filter(|a| !a.is_empty());
     child.metadata.owner_references = Some(vec![owner_reference(parent, false)]);
     child
+}
+
+/// `observed`'s spec suspended, in stateless mode: the state that counts is the active
+/// child's, and a job that never ran must stop without a savepoint it cannot take.
+fn suspended(
+    parent: &FlinkBlueGreenDeployment,
+    colour: Colour,
+    observed: &ObservedChild,
+) -> FlinkDeployment {
+    let mut spec = observed.spec.clone();
+    if let Some(job) = spec.job.as_mut() {
+        job.state = JobState::Suspended;
+        job.upgrade_mode = UpgradeMode::Stateless;
+    }
+    child(parent, &spec, colour, None)
 }
 
 fn owner_reference(
@@ -297,6 +333,10 @@ pub fn decide(
         d.fail(Reason::ValidationError, message);
         return d.plan();
     }
+    if let Some(tenancy) = ctx.tenancy {
+        d.fail(Reason::ValidationError, tenancy.to_string());
+        return d.plan();
+    }
     for colour in [Colour::Blue, Colour::Green] {
         if observed.child(colour).is_some_and(|c| !c.owned) {
             let name = colour.child_name(&d.name());
@@ -313,7 +353,7 @@ pub fn decide(
         Some(Err(why)) => {
             d.fail(
                 Reason::Error,
-                format!("status.lastReconciledSpec cannot be read ({why}); clear the status (kubectl patch --subresource=status) to start blue again"),
+                format!("status.lastReconciledSpec cannot be read ({why}); nothing is changed until it holds a spec this operator or upstream's wrote"),
             );
             return d.plan();
         }
@@ -335,6 +375,17 @@ pub fn decide(
         },
     }
     d.plan()
+}
+
+/// How a child is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    /// The first child (a failed one is simply applied again).
+    First,
+    /// A new child for a transition (a leftover of its colour goes first).
+    Fresh,
+    /// The active child, or the one being brought up, takes the change.
+    InPlace,
 }
 
 struct Decision<'a> {
@@ -388,13 +439,14 @@ impl Decision<'_> {
         self.set_job_state(FlinkJobState::Failing);
     }
 
-    fn record(&mut self) {
+    /// Records the spec as the children's; `first`: no child has been active yet.
+    fn record(&mut self, first: bool) {
         let generation = self.resource.metadata.generation.unwrap_or(0);
         self.status.last_reconciled_spec = Some(
             ReconciledSpec {
                 spec: self.resource.spec.clone(),
                 generation,
-                first_deployment: false,
+                first_deployment: first,
                 revision: 0,
             }
             .to_json(),
@@ -414,9 +466,11 @@ impl Decision<'_> {
     }
 
     /// Starts `colour` from the current spec (restoring from `restore`): recorded ahead, then
-    /// applied.
-    fn start(&mut self, colour: Colour, restore: Option<String>, why: String) {
-        self.record();
+    /// applied. A fresh child for a transition replaces a leftover of its colour (an aborted
+    /// one): that is deleted first, and the transition applies the child once it is gone, since
+    /// the leftover's own controller would resume it from its own state instead of `restore`.
+    fn start(&mut self, colour: Colour, restore: Option<String>, why: String, how: Start) {
+        self.record(how == Start::First);
         self.status.blue_green_state = Some(BlueGreenState::transitioning_to(colour));
         self.status.abort_timestamp = Some(timestamp(
             self.ctx.now_ms + self.settings.abort_grace_period.as_millis() as i64,
@@ -429,8 +483,14 @@ impl Decision<'_> {
             job.upgrade_savepoint_path = restore.clone();
         }
         self.intent = Some(self.status.clone());
-        let child = child(self.resource, self.spec(), colour, restore.as_deref());
-        self.actions.push(Effect::ApplyChild(Box::new(child)));
+        if how == Start::Fresh && self.observed.child(colour).is_some() {
+            self.actions.push(Effect::DeleteChild {
+                name: colour.child_name(&self.name()),
+            });
+        } else {
+            let child = child(self.resource, self.spec(), colour, restore.as_deref());
+            self.actions.push(Effect::ApplyChild(Box::new(child)));
+        }
         self.notes
             .push(Note::normal(Reason::BlueGreenTransition, why));
         self.soon(None);
@@ -453,6 +513,7 @@ impl Decision<'_> {
                 Colour::Blue,
                 None,
                 format!("Deploying {name}, the first child"),
+                Start::First,
             );
         }
     }
@@ -460,6 +521,14 @@ impl Decision<'_> {
     /// The parent's Ingress leads to `active`'s REST Service; one `spec.ingress` no longer
     /// asks for goes.
     fn ingress(&mut self, active: Colour) {
+        if self.observed.ingress.as_ref().is_some_and(|i| !i.owned) {
+            let name = self.name();
+            self.fail(
+                Reason::Error,
+                format!("An Ingress named {name} exists that this FlinkBlueGreenDeployment does not own; it is left alone (rename or delete it, or remove spec.ingress)"),
+            );
+            return;
+        }
         match parent_ingress(self.resource, active) {
             Some(Ok(desired)) => {
                 let current = self.observed.ingress.as_ref();
@@ -491,6 +560,16 @@ impl Decision<'_> {
             return;
         };
         self.ingress(active);
+        if let Some(other) = self
+            .observed
+            .live(active.other())
+            .filter(|c| !c.is_leftover())
+        {
+            // Only an abort leaves the other colour behind, suspended; this one was not (the
+            // operator stopped between recording the abort and suspending it).
+            let child = suspended(self.resource, active.other(), other);
+            self.actions.push(Effect::ApplyChild(Box::new(child)));
+        }
         let change = diff(&recorded.template.spec, self.spec());
         let suspended_child =
             current.spec.job.as_ref().map(|j| j.state) == Some(JobState::Suspended);
@@ -518,6 +597,7 @@ impl Decision<'_> {
             colour,
             carry,
             format!("Applying the change to {name} in place"),
+            Start::InPlace,
         );
     }
 
@@ -540,18 +620,23 @@ impl Decision<'_> {
             .job
             .as_ref()
             .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+        let mut chosen = None;
         if let Some(policy) = self.ctx.upgrade_policy {
             let plugin = format!("{} ({})", policy.by.plugin, policy.by.digest);
             match &policy.verdict {
                 UpgradeVerdict::Proceed {
-                    mode: chosen,
+                    mode: chosen_mode,
                     reason,
                     ..
                 } => {
-                    mode = *chosen;
-                    self.notes.push(Note::normal(
+                    mode = *chosen_mode;
+                    // Said when the switch starts, not on every reconcile that waits.
+                    chosen = Some(Note::normal(
                         Reason::UpgradePolicy,
-                        format!("The upgrade strategy {plugin} chose to switch to {to} in {} mode: {reason}", chosen.name()),
+                        format!(
+                            "The upgrade strategy {plugin} chose to switch to {to} in {} mode: {reason}",
+                            chosen_mode.name()
+                        ),
                     ));
                 }
                 UpgradeVerdict::WaitUntil { until_ms, reason } => {
@@ -581,7 +666,13 @@ impl Decision<'_> {
         }
         if change == BlueGreenDiff::SavepointRedeploy || mode == UpgradeMode::Stateless {
             // The new child starts from the template's initialSavepointPath, or empty.
-            self.start(next, None, format!("Starting {to} to replace {from}"));
+            self.notes.extend(chosen);
+            self.start(
+                next,
+                None,
+                format!("Starting {to} to replace {from}"),
+                Start::Fresh,
+            );
             return;
         }
         let generation = self.resource.metadata.generation.unwrap_or(0);
@@ -616,6 +707,7 @@ impl Decision<'_> {
         self.set_job_state(FlinkJobState::Running);
         self.intent = Some(self.status.clone());
         self.actions.push(self.savepoint(&from, job_id, trigger));
+        self.notes.extend(chosen);
         self.notes.push(Note::normal(
             Reason::BlueGreenTransition,
             format!("Taking a savepoint of {from} for {to} to start from"),
@@ -659,6 +751,7 @@ impl Decision<'_> {
                     active.other(),
                     Some(path.clone()),
                     format!("Starting {to} from {from}'s savepoint {path}"),
+                    Start::Fresh,
                 );
             }
             Some(SavepointProgress::Failed(why)) => {
@@ -700,20 +793,34 @@ impl Decision<'_> {
             .job_status
             .as_ref()
             .and_then(|j| j.upgrade_savepoint_path.clone());
-        if !matches!(change, BlueGreenDiff::Ignore | BlueGreenDiff::Suspend) {
-            // A change during the transition goes to the child being brought up (a suspend
-            // waits until the transition ends, as upstream).
-            let restore = if change == BlueGreenDiff::SavepointRedeploy {
-                None
-            } else {
-                restore
-            };
-            self.start(
-                next,
-                restore,
-                format!("Applying the change to {to}, which is being brought up"),
-            );
-            return;
+        // The child this transition replaces, when it is one (the other colour, running); an
+        // in-place change, a resume or the first deployment has none.
+        let old = self
+            .observed
+            .live(previous)
+            .filter(|c| !c.is_leftover())
+            .cloned();
+        match change {
+            // A suspend waits until the transition ends, as upstream.
+            BlueGreenDiff::Ignore | BlueGreenDiff::Suspend => {}
+            // A change that needs a new cluster waits until an in-place one ends: it is a
+            // transition of its own then, with its savepoint and the tenant's say.
+            BlueGreenDiff::Transition | BlueGreenDiff::SavepointRedeploy if old.is_none() => {}
+            _ => {
+                // Any other change goes to the child being brought up.
+                let restore = if change == BlueGreenDiff::SavepointRedeploy {
+                    None
+                } else {
+                    restore
+                };
+                self.start(
+                    next,
+                    restore,
+                    format!("Applying the change to {to}, which is being brought up"),
+                    Start::InPlace,
+                );
+                return;
+            }
         }
         let desired = child(
             self.resource,
@@ -721,66 +828,88 @@ impl Decision<'_> {
             next,
             restore.as_deref(),
         );
-        let Some(target) = self.observed.live(next) else {
-            // Recorded but not applied (the operator stopped in between), or deleted by hand.
-            self.actions.push(Effect::ApplyChild(Box::new(desired)));
-            self.soon(None);
-            return;
-        };
-        if target.spec != desired.spec {
-            self.actions.push(Effect::ApplyChild(Box::new(desired)));
-            self.soon(None);
+        let suspending = desired.spec.job.as_ref().map(|j| j.state) == Some(JobState::Suspended);
+        let now = self.ctx.now_ms;
+        let target = self.observed.child(next).cloned();
+        let ready = target.as_ref().is_some_and(|t| {
+            t.spec == desired.spec
+                && if suspending {
+                    t.is_suspended()
+                } else {
+                    t.is_ready()
+                }
+        });
+        let abort = read_timestamp(self.status.abort_timestamp.as_deref());
+        if !ready && abort.is_some_and(|a| a <= now) {
+            // Also when the child could not even be applied (refused by the API server).
+            self.abort(next, target.as_ref(), old.is_some());
             return;
         }
-        let now = self.ctx.now_ms;
-        let old = self.observed.live(previous).filter(|_| previous != next);
-        if desired.spec.job.as_ref().map(|j| j.state) == Some(JobState::Suspended) {
-            if target.is_suspended() {
-                self.finish(next, FlinkJobState::Suspended);
+        match &target {
+            // A leftover on its way out: the new child is applied once it is gone.
+            Some(t) if t.deleting => {
+                self.soon(abort);
                 return;
             }
-        } else if target.is_ready() {
-            let Some(_) = old else {
-                self.ingress(next);
-                self.finish(next, FlinkJobState::Running);
+            // Recorded but not applied (the operator stopped in between), or deleted by hand.
+            None => {
+                self.actions.push(Effect::ApplyChild(Box::new(desired)));
+                self.soon(abort);
                 return;
-            };
-            let delay = self.settings.deletion_delay.max(self.ctx.dual_running);
-            let Some(ready) = read_timestamp(self.status.deployment_ready_timestamp.as_deref())
-            else {
-                self.status.deployment_ready_timestamp = Some(timestamp(now));
-                self.requeue = until(now + delay.as_millis() as i64, now);
-                if !delay.is_zero() {
-                    self.notes.push(Note::normal(
-                        Reason::BlueGreenTransition,
-                        format!(
-                            "{to} is ready; {} keeps running for {} before it is deleted",
-                            previous.child_name(&self.name()),
-                            humantime(delay)
-                        ),
-                    ));
+            }
+            Some(t) if t.spec != desired.spec => {
+                if t.is_leftover() && !suspending {
+                    // An aborted child is never resumed from its own state.
+                    self.actions.push(Effect::DeleteChild { name: to.clone() });
+                } else {
+                    self.actions.push(Effect::ApplyChild(Box::new(desired)));
                 }
-                return;
-            };
-            let deadline = ready + delay.as_millis() as i64;
-            if deadline > now {
-                self.requeue = until(deadline, now);
+                self.soon(abort);
                 return;
             }
-            // The Ingress leads to the new child before the old one goes.
+            Some(_) => {}
+        }
+        if !ready {
+            self.soon(abort);
+            return;
+        }
+        if suspending {
+            self.finish(next, FlinkJobState::Suspended);
+            return;
+        }
+        if old.is_none() {
             self.ingress(next);
-            self.actions.push(Effect::DeleteChild {
-                name: previous.child_name(&self.name()),
-            });
             self.finish(next, FlinkJobState::Running);
             return;
         }
-        let abort = read_timestamp(self.status.abort_timestamp.as_deref());
-        if abort.is_some_and(|a| a <= now) {
-            self.abort(next, target, old.is_some());
+        let delay = self.settings.deletion_delay.max(self.ctx.dual_running);
+        let Some(ready_at) = read_timestamp(self.status.deployment_ready_timestamp.as_deref())
+        else {
+            self.status.deployment_ready_timestamp = Some(timestamp(now));
+            self.requeue = until(now + delay.as_millis() as i64, now);
+            if !delay.is_zero() {
+                self.notes.push(Note::normal(
+                    Reason::BlueGreenTransition,
+                    format!(
+                        "{to} is ready; {} keeps running for {} before it is deleted",
+                        previous.child_name(&self.name()),
+                        humantime(delay)
+                    ),
+                ));
+            }
+            return;
+        };
+        let deadline = ready_at + delay.as_millis() as i64;
+        if deadline > now {
+            self.requeue = until(deadline, now);
             return;
         }
-        self.soon(abort);
+        // The Ingress leads to the new child before the old one goes.
+        self.ingress(next);
+        self.actions.push(Effect::DeleteChild {
+            name: previous.child_name(&self.name()),
+        });
+        self.finish(next, FlinkJobState::Running);
     }
 
     fn finish(&mut self, active: Colour, job: FlinkJobState) {
@@ -799,22 +928,26 @@ impl Decision<'_> {
         self.requeue = Duration::from_secs(1);
     }
 
-    /// The child that did not become ready in time is suspended (kept for inspection; the next
-    /// transition replaces it); the other keeps running.
-    fn abort(&mut self, next: Colour, target: &ObservedChild, other_runs: bool) {
+    /// The child that did not become ready in time. With another child running (a real
+    /// transition), it is suspended (kept for inspection; the next transition to its colour
+    /// replaces it) and the other stays active: written ahead, so an operator that stops in
+    /// between leaves `ACTIVE_*` to finish the suspension (see `active`). The first child goes
+    /// back to `INITIALIZING_BLUE` (a new spec tries again), as upstream; a child that took a
+    /// change in place is the only one there is and is left as it is, `FAILING` says why.
+    fn abort(&mut self, next: Colour, target: Option<&ObservedChild>, other_runs: bool) {
         let name = next.child_name(&self.name());
-        let mut suspended = child(self.resource, &target.spec, next, None);
-        suspended.spec = target.spec.clone();
-        if let Some(job) = suspended.spec.job.as_mut() {
-            job.state = JobState::Suspended;
-        }
-        self.actions.push(Effect::ApplyChild(Box::new(suspended)));
-        // As upstream: back to the child that runs; with none, a blue start again (upstream
-        // also sends a lone green there; it stays green here, so no second child appears).
-        let back = match (other_runs, next) {
-            (true, _) => BlueGreenState::active(next.other()),
-            (false, Colour::Blue) => BlueGreenState::InitializingBlue,
-            (false, Colour::Green) => BlueGreenState::ActiveGreen,
+        let first = self
+            .status
+            .last_reconciled_spec
+            .as_deref()
+            .and_then(|t| ReconciledSpec::<FlinkBlueGreenDeploymentSpec>::from_json(t).ok())
+            .is_some_and(|r| r.first_deployment);
+        let back = if other_runs {
+            BlueGreenState::active(next.other())
+        } else if first {
+            BlueGreenState::InitializingBlue
+        } else {
+            BlueGreenState::active(next)
         };
         self.status.blue_green_state = Some(back);
         self.status.abort_timestamp = None;
@@ -826,8 +959,16 @@ impl Decision<'_> {
             .unwrap_or_default();
         self.fail(
             Reason::BlueGreenAborted,
-            format!("Aborting deployment '{name}', rolling B/G deployment back to {state}: it was not ready within {}", humantime(self.settings.abort_grace_period)),
+            format!(
+                "Aborting deployment '{name}', rolling B/G deployment back to {state}: it was not ready within {}",
+                humantime(self.settings.abort_grace_period)
+            ),
         );
+        if other_runs && let Some(target) = target.filter(|t| !t.deleting) {
+            self.intent = Some(self.status.clone());
+            let child = suspended(self.resource, next, target);
+            self.actions.push(Effect::ApplyChild(Box::new(child)));
+        }
     }
 }
 

@@ -29,7 +29,7 @@ pub fn trigger_id(uid: &str, generation: i64, attempt: i32) -> String {
 
 /// Whether `trigger` is one of [`trigger_id`]'s for this resource and generation (any attempt).
 pub fn is_trigger_of(trigger: &str, uid: &str, generation: i64) -> bool {
-    trigger.len() == 32 && trigger[..24] == trigger_id(uid, generation, 0)[..24]
+    trigger.len() == 32 && trigger.get(..24) == trigger_id(uid, generation, 0).get(..24)
 }
 
 /// The trigger id of a manual or periodic savepoint decided at `now_ms` (one per reconcile).
