@@ -333,11 +333,7 @@ where
             }
             let ingresses: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace);
             match &objects.ingress {
-                Some(ingress) => {
-                    ingresses
-                        .patch(&object_name(ingress), &apply, &Patch::Apply(ingress))
-                        .await?;
-                }
+                Some(ingress) => apply_owned(&ingresses, ingress, &apply, resource).await?,
                 // `spec.ingress` removed: the Ingress this resource owns goes (one the user
                 // made under the same name is not the operator's to delete).
                 None => delete_owned(&ingresses, &name, resource.uid().as_deref()).await?,
@@ -501,9 +497,7 @@ where
             if let Some(map) = object.as_object_mut() {
                 map.remove("status");
             }
-            children
-                .patch(&child.name_any(), &apply, &Patch::Apply(&object))
-                .await?;
+            apply_owned(&children, &object, &apply, resource).await?;
         }
         Effect::DeleteChild { name } => {
             let children: Api<flink_api::FlinkDeployment> =
@@ -512,9 +506,7 @@ where
         }
         Effect::ApplyIngress(ingress) => {
             let ingresses: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace);
-            ingresses
-                .patch(&object_name(&ingress), &apply, &Patch::Apply(&*ingress))
-                .await?;
+            apply_owned(&ingresses, &ingress, &apply, resource).await?;
         }
         Effect::DeleteIngress => {
             let ingresses: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace);
@@ -538,6 +530,34 @@ where
                 .await?;
         }
     }
+    Ok(())
+}
+
+/// Server-side applies `object` unless an object of its name exists that `owner` does not
+/// own: a tenant's resource never takes over an Ingress or a FlinkDeployment someone else made.
+async fn apply_owned<K, O>(
+    api: &Api<K>,
+    object: &Value,
+    params: &PatchParams,
+    owner: &O,
+) -> Result<(), ReconcileError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    O: Resource,
+{
+    let name = object_name(object);
+    if let Some(existing) = api.get_opt(&name).await?
+        && !existing
+            .owner_references()
+            .iter()
+            .any(|o| Some(o.uid.as_str()) == owner.meta().uid.as_deref())
+    {
+        return Err(ReconcileError::NotOwned(format!(
+            "{} {name} exists and is not this resource's; it is left alone (rename or delete it)",
+            K::kind(&())
+        )));
+    }
+    api.patch(&name, params, &Patch::Apply(object)).await?;
     Ok(())
 }
 

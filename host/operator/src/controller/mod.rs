@@ -68,6 +68,9 @@ pub enum ReconcileError {
     Flink(#[from] flink_rest::FlinkError),
     #[error("{0}")]
     Jar(String),
+    /// An object the plan would write belongs to someone else.
+    #[error("{0}")]
+    NotOwned(String),
 }
 
 impl ReconcileError {
@@ -377,11 +380,13 @@ async fn reconcile_blue_green(
             .blue_green_upgrade_verdict(&resource, active_job, now)
             .await;
         let dynamic = ctx.dynamic();
+        let tenancy = ctx.policies.tenancy_error(&*resource);
         let decide_ctx = blue_green::BlueGreenContext {
             now_ms: now,
             intervals: &dynamic.intervals,
             upgrade_policy: upgrade_policy.as_ref(),
             dual_running: ctx.policies.dual_running(&*resource),
+            tenancy: tenancy.as_ref(),
         };
         let plan = blue_green::decide(&resource, &observed, &decide_ctx);
         let state = state_name(&plan.status.blue_green_state);

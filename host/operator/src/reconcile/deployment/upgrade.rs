@@ -298,18 +298,7 @@ impl<'a> Decision<'a> {
             }
             DiffClass::Ignore => {
                 self.record(spec, ReconciliationState::Deployed);
-                if last.spec.ingress != spec.ingress {
-                    // The Ingress changes alone: the cluster keeps running.
-                    let input = RenderInput::for_resource(self.resource, spec, self.ctx.defaults);
-                    match render::deployment_ingress(&input) {
-                        Some(Ok(ingress)) => self
-                            .draft
-                            .actions
-                            .push(Effect::ApplyIngress(Box::new(ingress))),
-                        Some(Err(e)) => self.fail("ValidationError", e.to_string()),
-                        None => self.draft.actions.push(Effect::DeleteIngress),
-                    }
-                }
+                self.ingress_change(last);
                 self.steady(last);
             }
             DiffClass::Scale => {
@@ -321,6 +310,7 @@ impl<'a> Decision<'a> {
                     ),
                 ));
                 self.record(spec, ReconciliationState::Deployed);
+                self.ingress_change(last);
                 let mut input = RenderInput::for_resource(self.resource, spec, self.ctx.defaults);
                 input.autoscaler_overrides = self.autoscaler().map(|a| &a.overrides);
                 input.autoscaler_memory = self.autoscaler().and_then(|a| a.memory.as_ref());
@@ -344,6 +334,23 @@ impl<'a> Decision<'a> {
             }
             DiffClass::Upgrade => self.upgrade(last, &diff.fields(DiffClass::Upgrade)),
             DiffClass::SavepointRedeploy => self.redeploy_from_savepoint(),
+        }
+    }
+
+    /// A change of `spec.ingress` alone changes the Ingress: the cluster keeps running.
+    fn ingress_change(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>) {
+        let spec = &self.resource.spec;
+        if last.spec.ingress == spec.ingress {
+            return;
+        }
+        let input = RenderInput::for_resource(self.resource, spec, self.ctx.defaults);
+        match render::deployment_ingress(&input) {
+            Some(Ok(ingress)) => self
+                .draft
+                .actions
+                .push(Effect::ApplyIngress(Box::new(ingress))),
+            Some(Err(e)) => self.fail("ValidationError", e.to_string()),
+            None => self.draft.actions.push(Effect::DeleteIngress),
         }
     }
 
