@@ -170,6 +170,16 @@ fn stories() -> Vec<Story> {
             [a_native_in_place_rescale_gets_its_task_managers_from_the_job_manager]
         ),
         story!(
+            "blue_green",
+            [
+                a_blue_green_deployment_activates_blue_with_its_ingress,
+                the_tenants_window_holds_the_switch_then_green_starts_from_blues_savepoint,
+                a_change_green_takes_in_place_starts_no_blue,
+                a_blue_that_never_becomes_ready_is_aborted_and_green_keeps_running,
+                deleting_the_blue_green_deployment_removes_everything,
+            ]
+        ),
+        story!(
             "metrics",
             needs ["application", "stateful", "autoscaler"],
             [the_metrics_show_what_the_afternoon_did]
@@ -544,6 +554,7 @@ impl Suite {
             [
                 "flinkstatesnapshots",
                 "flinksessionjobs",
+                "flinkbluegreendeployments",
                 "flinkdeployments",
             ]
             .into_iter()
@@ -1200,6 +1211,333 @@ fn a_missing_jar_ends_in_a_clear_status_without_a_hot_loop(suite: &Suite) -> Res
     assert!(done <= 12, "{done} reconciles in two intervals");
     suite.kubectl(&["delete", "flinkdep", "broken", "--timeout=60s"])?;
     suite.wait_until_stopped("broken");
+    Ok(())
+}
+
+// ---- blue/green: two children, one active, switched with a savepoint ----
+
+fn blue_green(suite: &Suite) -> Option<Value> {
+    suite.get(
+        flink_api::GROUP,
+        "v1beta1",
+        "flinkbluegreendeployments",
+        "flip",
+    )
+}
+
+/// Waits until the parent is in `state` with its job `job`; returns its status.
+fn wait_blue_green(suite: &Suite, state: &str, job: &str, timeout: Duration) -> Value {
+    suite.runtime.block_on(wait_for(
+        &format!("flip {state} with job {job}"),
+        timeout,
+        async || {
+            let status = blue_green(suite)?.get("status")?.clone();
+            (text(&status, "/blueGreenState") == state && text(&status, "/jobStatus/state") == job)
+                .then_some(status)
+        },
+    ))
+}
+
+/// The REST Service the parent's Ingress leads to, as `kubectl` reads it.
+fn ingress_backend(suite: &Suite) -> Result<String, String> {
+    suite.kubectl(&[
+        "get",
+        "ingress",
+        "flip",
+        "-o",
+        "jsonpath={.spec.rules[0].http.paths[0].backend.service.name}",
+    ])
+}
+
+fn child_job(suite: &Suite, child: &str) -> Result<String, String> {
+    let status = suite
+        .deployment(child)
+        .and_then(|d| d.get("status").cloned())
+        .ok_or_else(|| format!("no {child}"))?;
+    Ok(text(&status, "/jobStatus/jobId"))
+}
+
+fn a_blue_green_deployment_activates_blue_with_its_ingress(suite: &Suite) -> Result<(), String> {
+    let dir = suite.work.join("flip");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let manifest = std::fs::read_to_string(fixture("blue-green.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("DIR", &dir.display().to_string());
+    suite.apply_manifest("blue-green.yaml", &manifest)?;
+    suite.wait_deployment("flip-blue", "STABLE", Some("RUNNING"), STARTUP);
+    wait_blue_green(suite, "ACTIVE_BLUE", "RUNNING", Duration::from_secs(60));
+    let blue = suite.deployment("flip-blue").ok_or("no flip-blue")?;
+    assert_eq!(
+        text(&blue, "/metadata/labels/flink~1blue-green-deployment-type"),
+        "BLUE",
+        "{blue:#}"
+    );
+    let owner = blue
+        .pointer("/metadata/ownerReferences/0")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (text(&owner, "/kind"), text(&owner, "/name")),
+        ("FlinkBlueGreenDeployment".into(), "flip".into())
+    );
+    assert!(suite.deployment("flip-green").is_none());
+    let listed = suite.kubectl(&["get", "ingress"])?;
+    assert!(
+        listed.contains("flip")
+            && listed.contains("flip.default.example.com")
+            && listed.contains("nginx"),
+        "{listed}"
+    );
+    assert_eq!(ingress_backend(suite)?, "flip-blue-rest");
+    let shown = suite.kubectl(&["get", "flinkbgdep", "flip"])?;
+    assert!(shown.contains("RUNNING"), "{shown}");
+    Ok(())
+}
+
+/// The next minute of the UTC day as `HH:MM`, with its weekday (`mon`..`sun`) and the time it
+/// begins (ms since the epoch).
+fn next_minute() -> (String, String, i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let start = now / 60_000 * 60_000 + 60_000;
+    // The epoch's day was a Thursday.
+    let day = ["thu", "fri", "sat", "sun", "mon", "tue", "wed"][(start / 86_400_000 % 7) as usize];
+    (hh_mm(start), day.into(), start)
+}
+
+fn hh_mm(ms: i64) -> String {
+    let minute = ms / 60_000 % 1440;
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+/// The tenant's maintenance window opens at the next minute: a template change waits for it
+/// with blue untouched, then blue is savepointed, green starts from that savepoint, blue keeps
+/// running for the tenant's dual-running window and goes; the count continues in green and the
+/// Ingress leads there.
+fn the_tenants_window_holds_the_switch_then_green_starts_from_blues_savepoint(
+    suite: &Suite,
+) -> Result<(), String> {
+    let blue_job = child_job(suite, "flip-blue")?;
+    let client = suite.flink("flip-blue")?;
+    suite.runtime.block_on(wait_for(
+        "a count of 400 in blue",
+        Duration::from_secs(60),
+        async || {
+            count_of(&client, &blue_job)
+                .await
+                .ok()
+                .filter(|c| *c >= 400.0)
+        },
+    ));
+    let (from, day, opens) = next_minute();
+    // A window that ends the next day (past midnight) is read as such by the plugin.
+    let to = hh_mm(opens + 10 * 60_000);
+    bind_tenant_plugin(
+        suite,
+        "flip-team",
+        flink_policy::ExtensionPoint::Upgrade,
+        "maintenance-window-upgrade",
+        &format!(
+            "{{windows: [{{days: [{day}], from: \"{from}\", to: \"{to}\"}}]}}\n        dualRunningSeconds: 5"
+        ),
+    )?;
+    // From here blue counts one record a second: a green that lost the state cannot catch up.
+    suite.patch(
+        "flinkbgdep",
+        "flip",
+        r#"{"spec":{"template":{"spec":{"job":{"args":["--rate","1"]}}}}}"#,
+    )?;
+    let held = suite.runtime.block_on(wait_for(
+        "the switch held by the tenant's window",
+        Duration::from_secs(30),
+        async || {
+            let status = blue_green(suite)?.get("status")?.clone();
+            text(&status, "/error")
+                .contains("holds the switch")
+                .then_some(status)
+        },
+    ));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    if now < opens - 2_000 {
+        assert_eq!(text(&held, "/blueGreenState"), "ACTIVE_BLUE", "{held:#}");
+        assert!(
+            suite.deployment("flip-green").is_none(),
+            "nothing started before the window"
+        );
+        assert!(
+            suite
+                .event_reasons("flip")
+                .iter()
+                .any(|r| r == "UpgradeWaiting")
+        );
+    }
+    let before = suite
+        .runtime
+        .block_on(count_of(&suite.flink("flip-blue")?, &blue_job))?;
+    suite.wait_deployment(
+        "flip-green",
+        "STABLE",
+        Some("RUNNING"),
+        STARTUP + Duration::from_secs(60),
+    );
+    let green_ready = std::time::Instant::now();
+    suite.runtime.block_on(wait_for(
+        "flip-blue's deletion asked for",
+        Duration::from_secs(60),
+        async || {
+            suite
+                .deployment("flip-blue")
+                .is_none_or(|b| b.pointer("/metadata/deletionTimestamp").is_some())
+                .then_some(())
+        },
+    ));
+    // The tenant's 5 s window, not the resource's 2 s deletion delay (the operator saw green
+    // ready at most a poll before this test did).
+    let overlap = green_ready.elapsed();
+    assert!(
+        overlap >= Duration::from_millis(3_500),
+        "blue ran only {overlap:?} beside a ready green"
+    );
+    let status = wait_blue_green(suite, "ACTIVE_GREEN", "RUNNING", Duration::from_secs(60));
+    let switched_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    assert!(switched_at >= opens, "switched before the window opened");
+    let savepoint = text(&status, "/jobStatus/upgradeSavepointPath");
+    assert!(savepoint.contains("/savepoints/"), "{status:#}");
+    let green = suite.deployment("flip-green").ok_or("no flip-green")?;
+    assert_eq!(text(&green, "/spec/job/initialSavepointPath"), savepoint);
+    let green_job = child_job(suite, "flip-green")?;
+    let restored = restored_in(suite, "flip-green", &green_job)?.unwrap_or_default();
+    assert_eq!(
+        restored.trim_end_matches('/'),
+        savepoint.trim_end_matches('/')
+    );
+    let after = count_continues(suite, "flip-green", &green_job, before)?;
+    assert!(after >= before);
+    suite.runtime.block_on(wait_for(
+        "flip-blue and its pods gone",
+        Duration::from_secs(60),
+        async || {
+            (suite.deployment("flip-blue").is_none()
+                && suite.labelled("", "pods", "flip-blue").is_empty())
+            .then_some(())
+        },
+    ));
+    assert_eq!(ingress_backend(suite)?, "flip-green-rest");
+    let reasons = suite.event_reasons("flip");
+    assert!(
+        reasons.iter().any(|r| r == "BlueGreenTransition"),
+        "{reasons:?}"
+    );
+    unbind_tenants(suite)?;
+    remember_count(suite, after);
+    suite.remember_job(&green_job);
+    Ok(())
+}
+
+/// A change green takes in place (an operator setting of the child) is applied to green: no
+/// blue, the same job.
+fn a_change_green_takes_in_place_starts_no_blue(suite: &Suite) -> Result<(), String> {
+    let job = suite.remembered_job()?;
+    suite.patch(
+        "flinkbgdep",
+        "flip",
+        r#"{"spec":{"template":{"spec":{"flinkConfiguration":{"kubernetes.operator.savepoint.history.max.count":"3"}}}}}"#,
+    )?;
+    suite.runtime.block_on(wait_for(
+        "the setting on flip-green",
+        Duration::from_secs(60),
+        async || {
+            let green = suite.deployment("flip-green")?;
+            (green
+                .pointer("/spec/flinkConfiguration/kubernetes.operator.savepoint.history.max.count")
+                .is_some())
+            .then_some(())
+        },
+    ));
+    wait_blue_green(suite, "ACTIVE_GREEN", "RUNNING", Duration::from_secs(60));
+    assert!(suite.deployment("flip-blue").is_none(), "no transition");
+    assert_eq!(child_job(suite, "flip-green")?, job, "the same job runs");
+    Ok(())
+}
+
+/// A template whose job cannot start: blue comes up from green's savepoint, never gets ready,
+/// and after the grace period is suspended; green keeps running and counting.
+fn a_blue_that_never_becomes_ready_is_aborted_and_green_keeps_running(
+    suite: &Suite,
+) -> Result<(), String> {
+    let job = suite.remembered_job()?;
+    let before = suite
+        .runtime
+        .block_on(count_of(&suite.flink("flip-green")?, &job))?;
+    suite.patch(
+        "flinkbgdep",
+        "flip",
+        r#"{"spec":{"configuration":{"kubernetes.operator.bluegreen.abort.grace-period":"40 s"},"template":{"spec":{"job":{"entryClass":"org.flinkoperator.examples.NoSuchJob"}}}}}"#,
+    )?;
+    suite.runtime.block_on(wait_for(
+        "flip-blue being brought up",
+        Duration::from_secs(90),
+        async || suite.deployment("flip-blue").map(|_| ()),
+    ));
+    let status = wait_blue_green(suite, "ACTIVE_GREEN", "FAILING", Duration::from_secs(150));
+    assert!(
+        text(&status, "/error").contains("Aborting deployment 'flip-blue'"),
+        "{status:#}"
+    );
+    let blue = suite
+        .deployment("flip-blue")
+        .ok_or("the aborted child is kept")?;
+    assert_eq!(text(&blue, "/spec/job/state"), "suspended");
+    // Suspended for real: its cluster goes (stateless: a job that never ran has no savepoint
+    // to take), so it cannot run beside green.
+    suite.runtime.block_on(wait_for(
+        "no pod of the aborted flip-blue",
+        Duration::from_secs(90),
+        async || {
+            suite
+                .labelled("", "pods", "flip-blue")
+                .is_empty()
+                .then_some(())
+        },
+    ));
+    assert_eq!(
+        child_job(suite, "flip-green")?,
+        job,
+        "green still runs its job"
+    );
+    count_continues(suite, "flip-green", &job, before)?;
+    assert_eq!(ingress_backend(suite)?, "flip-green-rest");
+    assert!(
+        suite
+            .event_reasons("flip")
+            .iter()
+            .any(|r| r == "BlueGreenAborted")
+    );
+    Ok(())
+}
+
+fn deleting_the_blue_green_deployment_removes_everything(suite: &Suite) -> Result<(), String> {
+    suite.kubectl(&["delete", "flinkbgdep", "flip", "--timeout=120s"])?;
+    suite.runtime.block_on(wait_for(
+        "both children, their pods and the Ingress gone",
+        Duration::from_secs(120),
+        async || {
+            (suite.deployment("flip-blue").is_none()
+                && suite.deployment("flip-green").is_none()
+                && suite
+                    .get("networking.k8s.io", "v1", "ingresses", "flip")
+                    .is_none()
+                && suite.labelled("", "pods", "flip-blue").is_empty()
+                && suite.labelled("", "pods", "flip-green").is_empty())
+            .then_some(())
+        },
+    ));
+    suite.wait_until_stopped("flip-green");
     Ok(())
 }
 
