@@ -128,10 +128,10 @@ impl World {
                 });
             }
             Effect::DeleteChild { name } => {
-                // Whatever the story: a child that runs is deleted only while the other one is
-                // ready to take over.
+                // Whatever the story: a child that serves is deleted only while the other one
+                // is ready to take over.
                 let colour = colour_of(name);
-                if self.child(colour).is_some_and(|c| !c.is_leftover()) {
+                if self.child(colour).is_some_and(|c| c.is_ready()) {
                     assert!(
                         self.child(colour.other()).is_some_and(|c| c.is_ready()),
                         "{name} deleted while the other child is not ready"
@@ -876,8 +876,20 @@ fn an_abort_stopped_halfway_is_finished_and_the_first_child_or_an_in_place_chang
     assert!(applied(&abort).is_empty(), "nothing suspended");
     w.edit(|s| s.image = Some("flink:2.3-fixed".into()));
     let retry = w.reconcile();
-    assert_eq!(applied(&retry).len(), 1);
+    assert!(
+        matches!(&retry.actions[..], [Effect::DeleteChild { name }] if name == "counter-blue"),
+        "the failed first blue goes first: {:?}",
+        retry.actions
+    );
     assert_eq!(w.state(), Some(BlueGreenState::TransitioningToBlue));
+    let apply = w.reconcile();
+    assert_eq!(applied(&apply).len(), 1);
+    assert_eq!(
+        w.child(Colour::Blue)
+            .and_then(|b| b.spec.image.clone())
+            .as_deref(),
+        Some("flink:2.3-fixed")
+    );
 
     // An in-place change the active blue does not get ready with: blue is not suspended (it is
     // the only child), the parent says why.

@@ -380,7 +380,8 @@ pub fn decide(
 /// How a child is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Start {
-    /// The first child (a failed one is simply applied again).
+    /// The first child (a failed earlier one goes first: it has no state worth keeping, and
+    /// its own controller would try to upgrade the failed job).
     First,
     /// A new child for a transition (a leftover of its colour goes first).
     Fresh,
@@ -483,7 +484,7 @@ impl Decision<'_> {
             job.upgrade_savepoint_path = restore.clone();
         }
         self.intent = Some(self.status.clone());
-        if how == Start::Fresh && self.observed.child(colour).is_some() {
+        if how != Start::InPlace && self.observed.child(colour).is_some() {
             self.actions.push(Effect::DeleteChild {
                 name: colour.child_name(&self.name()),
             });
