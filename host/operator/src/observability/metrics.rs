@@ -91,6 +91,8 @@ impl ScalingOutcome {
 struct Tracked {
     labels: StateLabels,
     since: Instant,
+    /// For kinds with [`SPANS`]: the states left since the last resting state, and when.
+    left: Vec<(String, Instant)>,
 }
 
 pub struct Metrics {
@@ -122,6 +124,32 @@ const TRANSITIONS: [(&str, &str, &str); 7] = [
     ("SUSPENDED", "DEPLOYED", "Resume"),
     ("ROLLING_BACK", "ROLLED_BACK", "Rollback"),
 ];
+
+/// Transitions that pass through other states, timed from when `from` was last left to when
+/// `to` is reached (upstream's blue/green `Lifecycle.Transition.<name>.TimeSeconds`); the first
+/// child's is timed from when the resource was first seen. Reaching a state of `RESTING` starts
+/// the next span afresh.
+const SPANS: [(&str, &str, &str, &str); 3] = [
+    (
+        "FlinkBlueGreenDeployment",
+        "INITIALIZING_BLUE",
+        "ACTIVE_BLUE",
+        "InitialDeployment",
+    ),
+    (
+        "FlinkBlueGreenDeployment",
+        "ACTIVE_BLUE",
+        "ACTIVE_GREEN",
+        "BlueToGreen",
+    ),
+    (
+        "FlinkBlueGreenDeployment",
+        "ACTIVE_GREEN",
+        "ACTIVE_BLUE",
+        "GreenToBlue",
+    ),
+];
+const RESTING: [&str; 2] = ["ACTIVE_BLUE", "ACTIVE_GREEN"];
 
 fn latency_histogram() -> Histogram {
     // 5 ms .. ~80 s: a reconcile that waits on Flink's REST API takes seconds.
@@ -237,12 +265,45 @@ impl Metrics {
                 namespace: seen.namespace.to_string(),
                 state: state.to_string(),
             };
+            let mut left = Vec::new();
             match tracked.get(&key) {
                 Some(old) if old.labels == labels => return,
-                _ => {}
+                Some(old) => {
+                    left = old.left.clone();
+                    left.push((old.labels.state.clone(), now));
+                }
+                // The first child's span starts when the resource is first seen (not after an
+                // operator restart that finds it active).
+                None if !RESTING.contains(&state) => {
+                    left.push(("INITIALIZING_BLUE".to_string(), now))
+                }
+                None => {}
+            }
+            if !SPANS.iter().any(|(kind, ..)| *kind == seen.kind) || RESTING.contains(&state) {
+                for (_, from, _, transition) in SPANS
+                    .iter()
+                    .filter(|(kind, _, to, _)| *kind == seen.kind && *to == state)
+                {
+                    if let Some((_, at)) = left.iter().rev().find(|(s, _)| s == from) {
+                        self.transition_seconds
+                            .get_or_create(&TransitionLabels {
+                                kind: seen.kind,
+                                transition,
+                            })
+                            .observe(now.saturating_duration_since(*at).as_secs_f64());
+                    }
+                }
+                left.clear();
             }
             self.resources.get_or_create(&labels).inc();
-            tracked.insert(key, Tracked { labels, since: now })
+            tracked.insert(
+                key,
+                Tracked {
+                    labels,
+                    since: now,
+                    left,
+                },
+            )
         } else {
             return;
         };
@@ -524,5 +585,61 @@ mod tests {
         let text = metrics.encode();
         assert_eq!(line(&text, series), Some(format!("{series} 5").as_str()));
         assert!(text.contains(r#"flink_operator_plugin_call_seconds_total{plugin="tenant-quota-scaling",digest="sha256:ab12",extension="scaling"} 1.5"#), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod blue_green_tests {
+    use super::*;
+
+    fn seen<'a>(state: &'a str) -> Seen<'a> {
+        Seen {
+            kind: "FlinkBlueGreenDeployment",
+            namespace: "team-a",
+            name: "flip",
+            state: Some(state),
+            snapshot_type: None,
+            gone: false,
+        }
+    }
+
+    fn sum(text: &str, transition: &str) -> Option<String> {
+        let series = format!(
+            "flink_operator_lifecycle_transition_seconds_sum{{kind=\"FlinkBlueGreenDeployment\",transition=\"{transition}\"}}"
+        );
+        text.lines()
+            .find(|l| l.starts_with(&series))
+            .map(|l| l[series.len()..].trim().to_string())
+    }
+
+    #[test]
+    fn blue_green_transitions_are_timed_across_the_states_between_as_upstream() {
+        let metrics = Metrics::new();
+        let t = Instant::now();
+        let at = |s: u64| t + Duration::from_secs(s);
+        metrics.seen_at(seen("TRANSITIONING_TO_BLUE"), at(0));
+        metrics.seen_at(seen("ACTIVE_BLUE"), at(50));
+        metrics.seen_at(seen("SAVEPOINTING_BLUE"), at(100));
+        metrics.seen_at(seen("TRANSITIONING_TO_GREEN"), at(110));
+        metrics.seen_at(seen("ACTIVE_GREEN"), at(160));
+        let text = metrics.encode();
+        assert_eq!(
+            sum(&text, "InitialDeployment").as_deref(),
+            Some("50.0"),
+            "{text}"
+        );
+        assert_eq!(sum(&text, "BlueToGreen").as_deref(), Some("60.0"), "{text}");
+        assert_eq!(sum(&text, "GreenToBlue"), None, "{text}");
+        // An in-place change (ACTIVE_GREEN -> TRANSITIONING_TO_GREEN -> ACTIVE_GREEN) is none.
+        metrics.seen_at(seen("TRANSITIONING_TO_GREEN"), at(200));
+        metrics.seen_at(seen("ACTIVE_GREEN"), at(230));
+        assert_eq!(
+            sum(&metrics.encode(), "BlueToGreen").as_deref(),
+            Some("60.0")
+        );
+        // Found active after a restart: no initial deployment is timed.
+        let restarted = Metrics::new();
+        restarted.seen_at(seen("ACTIVE_BLUE"), at(0));
+        assert_eq!(sum(&restarted.encode(), "InitialDeployment"), None);
     }
 }
