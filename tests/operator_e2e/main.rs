@@ -170,6 +170,13 @@ fn stories() -> Vec<Story> {
             [a_native_in_place_rescale_gets_its_task_managers_from_the_job_manager]
         ),
         story!(
+            "metrics",
+            needs ["application", "stateful", "autoscaler"],
+            [the_metrics_show_what_the_afternoon_did]
+        ),
+        // After the metrics story: it binds (then unbinds) the tenant's upgrade plugin, and
+        // the metrics story counts the calls of the scaling plugin the autoscaler story bound.
+        story!(
             "blue_green",
             [
                 a_blue_green_deployment_activates_blue_with_its_ingress,
@@ -178,11 +185,6 @@ fn stories() -> Vec<Story> {
                 a_blue_that_never_becomes_ready_is_aborted_and_green_keeps_running,
                 deleting_the_blue_green_deployment_removes_everything,
             ]
-        ),
-        story!(
-            "metrics",
-            needs ["application", "stateful", "autoscaler"],
-            [the_metrics_show_what_the_afternoon_did]
         ),
     ]
 }
