@@ -104,6 +104,17 @@ fn first_line(text: &str) -> String {
     }
 }
 
+/// A Kubernetes object of another API group, as files that carry Flink resources also hold
+/// (upstream's e2e files have PersistentVolumeClaims and IngressClasses): `Kind (apiVersion)`.
+/// A `flink.apache.org` document of an unknown kind or version is no other object: it is a
+/// mistake `read_document` names.
+pub fn other_kubernetes_object(document: &Value) -> Option<String> {
+    let api_version = document.get("apiVersion")?.as_str()?;
+    let kind = document.get("kind")?.as_str()?;
+    let group = api_version.split_once('/').map_or("", |(group, _)| group);
+    (group != crate::GROUP && !kind.is_empty()).then(|| format!("{kind} ({api_version})"))
+}
+
 /// Reads one document as a resource: kind, schema, typed fields. Rules are not applied here.
 pub fn read_document(document: Value) -> Result<FlinkResource, DocumentProblems> {
     let text = |key: &str| {

@@ -29,6 +29,10 @@ pub enum Command {
         /// `kubernetes.operator.user.artifacts.allowed-schemes`; `local` mode adds `local`).
         #[arg(long, value_delimiter = ',', default_value = "https")]
         jar_schemes: Vec<String>,
+        /// Refuse other Kubernetes objects in the files (by default they are skipped with a
+        /// note on standard error).
+        #[arg(long)]
+        strict: bool,
     },
     /// Run a local cluster on loopback: the Kubernetes API stand-in with our CRDs and a
     /// kubeconfig for kubectl, optionally with resources applied (`-f`). Ctrl-C stops it.
@@ -251,7 +255,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate {
             inputs,
             jar_schemes,
-        } => commands::validate::run(&inputs, jar_schemes),
+            strict,
+        } => commands::validate::run(&inputs, jar_schemes, strict),
         Command::Crds { write } => commands::crds::run(write.as_deref()),
         Command::Autoscaler {
             command:

@@ -234,3 +234,48 @@ fn crds_command_prints_the_four_crds() {
     }
     assert_eq!(text.matches("\n---\n").count(), 3);
 }
+
+/// Upstream's e2e files carry PersistentVolumeClaims and IngressClasses beside the Flink
+/// resources: those are skipped with a note (and refused with `--strict`); a Flink resource of
+/// an unknown kind is still a mistake.
+#[test]
+fn other_kubernetes_objects_are_skipped_with_a_note_or_refused_with_strict() {
+    let file = temp_file(
+        "mixed.yaml",
+        b"apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: flink-data}\nspec: {accessModes: [ReadWriteOnce]}\n---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx}\nspec: {controller: k8s.io/ingress-nginx}\n---\napiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: app}\nspec:\n  flinkVersion: v2_3\n  job: {jarURI: 'local:///opt/flink/usrlib/job.jar', parallelism: 0}\n",
+    );
+    let path = file.to_str().unwrap();
+    let output = validate(&["-f", path]);
+    assert_eq!(
+        stdout_lines(&output),
+        vec![format!(
+            "{path}:2: FlinkDeployment/app: spec.job.parallelism: must be at least 1, got 0"
+        )],
+        "only the Flink resource is judged, at its own index"
+    );
+    let notes = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        notes.contains(&format!("{path}:0: PersistentVolumeClaim/flink-data: skipped: PersistentVolumeClaim (v1) is not a flink.apache.org/v1beta1 resource")),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!("{path}:1: IngressClass/nginx: skipped")),
+        "{notes}"
+    );
+    let strict = validate(&["--strict", "-f", path]);
+    let lines = stdout_lines(&strict);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with(&format!("{path}:0: PersistentVolumeClaim/flink-data: kind: PersistentVolumeClaim (v1) is not a flink.apache.org/v1beta1 resource, and --strict refuses")), "{lines:?}");
+    assert!(!strict.status.success());
+    // A typo in a Flink kind is not another object.
+    let typo = temp_file(
+        "typo.yaml",
+        b"apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeploymnet\nmetadata: {name: app}\nspec: {}\n",
+    );
+    let output = validate(&["-f", typo.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        stdout_lines(&output)[0]
+            .contains("kind: \"FlinkDeploymnet\" is not a flink.apache.org/v1beta1 kind")
+    );
+}

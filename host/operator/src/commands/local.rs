@@ -99,7 +99,10 @@ async fn serve(options: LocalOptions) -> Result<(), String> {
     let (documents, problems) = if options.files.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        read_and_validate(&options.files, &local_validation())
+        // Other objects in the files (a PersistentVolumeClaim, an IngressClass) are applied
+        // as they are; the stand-in says which kinds it does not serve.
+        let checked = read_and_validate(&options.files, &local_validation(), false);
+        (checked.documents, checked.problems)
     };
     if !problems.is_empty() {
         return Err(format!(

@@ -1,6 +1,9 @@
 //! `flink-operator validate`: every problem in users' YAML, one line each.
 
-use flink_api::document::{Finding, MAX_INPUT_BYTES, split_documents, validate_documents};
+use flink_api::API_VERSION;
+use flink_api::document::{
+    Finding, MAX_INPUT_BYTES, other_kubernetes_object, split_documents, validate_documents,
+};
 use flink_api::validation::ValidationSettings;
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -13,7 +16,7 @@ struct Origin {
     index: usize,
 }
 
-pub fn run(inputs: &[PathBuf], jar_schemes: Vec<String>) -> ExitCode {
+pub fn run(inputs: &[PathBuf], jar_schemes: Vec<String>, strict: bool) -> ExitCode {
     let settings = ValidationSettings {
         session_job_jar_schemes: jar_schemes
             .iter()
@@ -21,7 +24,12 @@ pub fn run(inputs: &[PathBuf], jar_schemes: Vec<String>) -> ExitCode {
             .collect(),
         ..ValidationSettings::default()
     };
-    let (_, lines) = read_and_validate(inputs, &settings);
+    let checked = read_and_validate(inputs, &settings, strict);
+    let mut err = std::io::stderr().lock();
+    for note in &checked.notes {
+        let _ = writeln!(err, "{note}");
+    }
+    let lines = checked.problems;
     let mut out = std::io::stdout().lock();
     for l in &lines {
         // A closed pipe (e.g. `| head`) is not a validation failure.
@@ -34,13 +42,25 @@ pub fn run(inputs: &[PathBuf], jar_schemes: Vec<String>) -> ExitCode {
     }
 }
 
-/// Reads every input and validates all documents together; the documents and one line per
-/// problem (`file:doc-index: kind/name: field: message`).
+/// What [`read_and_validate`] found.
+pub struct Checked {
+    /// Every document read, Flink resources and other objects alike.
+    pub documents: Vec<Value>,
+    /// One line per problem (`file:doc-index: kind/name: field: message`).
+    pub problems: Vec<String>,
+    /// One line per other Kubernetes object that was skipped.
+    pub notes: Vec<String>,
+}
+
+/// Reads every input and validates all Flink resources together. Other Kubernetes objects in
+/// the files are skipped with a note, or refused with `strict`.
 pub fn read_and_validate(
     inputs: &[PathBuf],
     settings: &ValidationSettings,
-) -> (Vec<Value>, Vec<String>) {
+    strict: bool,
+) -> Checked {
     let mut lines = Vec::new();
+    let mut notes = Vec::new();
     let mut documents = Vec::new();
     let mut origins = Vec::new();
     for input in inputs {
@@ -62,12 +82,39 @@ pub fn read_and_validate(
             }
         }
     }
+    let flink: Vec<Value> = documents
+        .iter()
+        .enumerate()
+        .map(|(i, document)| match other_kubernetes_object(document) {
+            Some(what) => {
+                let origin = &origins[i];
+                let name = document
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                let kind = document.get("kind").and_then(Value::as_str).unwrap_or("?");
+                let at = format!("{}:{}: {kind}/{name}", origin.file, origin.index);
+                if strict {
+                    lines.push(format!("{at}: kind: {what} is not a {API_VERSION} resource, and --strict refuses other objects; validate the Flink resources alone"));
+                } else {
+                    notes.push(format!("{at}: skipped: {what} is not a {API_VERSION} resource (--strict refuses it)"));
+                }
+                // Left out of validation, its index kept for the others' origins.
+                Value::Null
+            }
+            None => document.clone(),
+        })
+        .collect();
     lines.extend(
-        validate_documents(documents.clone(), settings)
+        validate_documents(flink, settings)
             .iter()
             .map(|f| line(f, &origins)),
     );
-    (documents, lines)
+    Checked {
+        documents,
+        problems: lines,
+        notes,
+    }
 }
 
 fn line(finding: &Finding, origins: &[Origin]) -> String {
