@@ -457,7 +457,10 @@ pub mod options {
     );
     pub const PARALLELISM_OVERRIDES: ConfigOption =
         ConfigOption::new("pipeline.jobvertex-parallelism-overrides", &[]);
-    pub const AUTOSCALER_ENABLED: ConfigOption = ConfigOption::new("job.autoscaler.enabled", &[]);
+    pub const AUTOSCALER_ENABLED: ConfigOption = ConfigOption::new(
+        "job.autoscaler.enabled",
+        &["kubernetes.operator.job.autoscaler.enabled"],
+    );
     pub const POD_TEMPLATE_MERGE_BY_NAME: ConfigOption =
         ConfigOption::new("kubernetes.operator.pod-template.merge-arrays-by-name", &[]);
     pub const RESOURCE_CLEANUP_TIMEOUT: ConfigOption =

@@ -198,6 +198,9 @@ impl AutoscalerSettings {
 
 /// `job.autoscaler.` + key.
 const PREFIX: &str = "job.autoscaler.";
+/// The keys' names before upstream's operator 1.8, which upstream still reads where the new
+/// key is not set (each option's fallback key).
+const LEGACY_PREFIX: &str = "kubernetes.operator.job.autoscaler.";
 
 /// Flink's memory sizes: a number and an optional unit (`b`, `k`/`kb`, `m`/`mb`, `g`/`gb`,
 /// `t`/`tb`, powers of 1024), e.g. `16 gb`, `512m`, `1073741824`.
@@ -260,9 +263,11 @@ impl AutoscalerSettings {
     ) -> Result<AutoscalerSettings, Vec<String>> {
         let mut settings = AutoscalerSettings::default();
         let mut problems = Vec::new();
+        // A legacy key counts where its new name is not set, and is reported under the new name.
         let value = |key: &str| {
             config
                 .get(&format!("{PREFIX}{key}"))
+                .or_else(|| config.get(&format!("{LEGACY_PREFIX}{key}")))
                 .map(|v| v.trim().to_string())
         };
         let number = |key: &str, problems: &mut Vec<String>| -> Option<f64> {
@@ -571,6 +576,40 @@ mod tests {
                 .unwrap_err()
                 .contains("is not a duration")
         );
+    }
+
+    #[test]
+    fn the_legacy_keys_count_where_the_new_ones_are_not_set() {
+        let legacy = |key: &str, value: &str| {
+            (
+                format!("kubernetes.operator.job.autoscaler.{key}"),
+                value.to_string(),
+            )
+        };
+        let config: BTreeMap<String, String> = [
+            legacy("utilization.target", "0.5"),
+            legacy("scale-up.max-factor", "2"),
+            (
+                "job.autoscaler.scale-up.max-factor".to_string(),
+                "3".to_string(),
+            ),
+            legacy("vertex.max-parallelism", "many"),
+        ]
+        .into_iter()
+        .collect();
+        let problems = AutoscalerSettings::from_config(&config).unwrap_err();
+        assert_eq!(
+            problems,
+            vec![
+                "job.autoscaler.vertex.max-parallelism: \"many\" is not a parallelism (a whole number, at least 1)"
+            ],
+            "a bad legacy value is reported under the new name"
+        );
+        let mut config = config;
+        config.remove("kubernetes.operator.job.autoscaler.vertex.max-parallelism");
+        let settings = AutoscalerSettings::from_config(&config).unwrap();
+        assert_eq!(settings.utilization_target, 0.5);
+        assert_eq!(settings.scale_up_max_factor, 3.0, "the new key wins");
     }
 
     #[test]
