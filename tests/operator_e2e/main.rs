@@ -3405,7 +3405,7 @@ fn memory_tuning_redeploys_with_right_sized_task_managers(
     assert!(tuned < 800 << 20, "tuned to {tuned} bytes");
     let reasons = suite.event_reasons("elastic");
     assert!(
-        reasons.iter().any(|r| r == "ConfigurationRecommendation"),
+        reasons.iter().any(|r| r == "Configuration recommendation"),
         "{reasons:?}"
     );
     // The redeployed job takes the chosen parallelism too (restored in place once it runs:

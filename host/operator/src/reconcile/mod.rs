@@ -254,7 +254,8 @@ impl Reason {
             Reason::CleanupFailed => "CleanupFailed",
             Reason::ConfigInvalid => "ConfigInvalid",
             Reason::ConfigReloaded => "ConfigReloaded",
-            Reason::ConfigurationRecommendation => "ConfigurationRecommendation",
+            // Upstream's spelling (MemoryTuning), so its alerts match.
+            Reason::ConfigurationRecommendation => "Configuration recommendation",
             Reason::Error => "Error",
             Reason::HealthCheckSkipped => "HealthCheckSkipped",
             Reason::IneffectiveScaling => "IneffectiveScaling",
