@@ -20,6 +20,12 @@ pub const GLOBAL_FILE: &str = "config.yaml";
 const LEGACY_FILE: &str = "flink-conf.yaml";
 const NAMESPACE_FILE_PREFIX: &str = "config-";
 const OPERATOR_PREFIX: &str = "kubernetes.operator.";
+/// Upstream's per-namespace defaults in the operator configuration:
+/// `kubernetes.operator.default-configuration.namespace.<namespace>.<key>`.
+const NAMESPACE_PREFIX: &str = "kubernetes.operator.default-configuration.namespace.";
+/// Upstream's per-Flink-version defaults: `...flink-version.<v1_18|v2_0|...>[+].<key>`, where
+/// `+` means that version and every newer one.
+const VERSION_PREFIX: &str = "kubernetes.operator.default-configuration.flink-version.";
 
 /// What the ConfigMap sets that a running operator applies at once.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +37,8 @@ pub struct Dynamic {
     pub flink_defaults: BTreeMap<String, String>,
     /// Per namespace, over `flink_defaults`.
     pub namespace_defaults: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per Flink version (and, with `and_newer`, every newer one), over the namespace's.
+    pub version_defaults: Vec<VersionDefaults>,
     /// What validation refuses: the artifact schemes and restricted hosts
     /// (`kubernetes.operator.user.artifacts.*`), for the reconciler and the webhook alike.
     pub validation: ValidationSettings,
@@ -50,6 +58,7 @@ impl Dynamic {
             retry_max: settings.retry_max,
             flink_defaults: settings.flink_defaults.clone(),
             namespace_defaults: BTreeMap::new(),
+            version_defaults: Vec::new(),
             validation: settings.validation.clone(),
             artifact_headers: Vec::new(),
             artifact_header_hosts: Vec::new(),
@@ -64,6 +73,45 @@ impl Dynamic {
         }
         defaults
     }
+
+    /// The defaults for a resource in `namespace` running `version`, as upstream layers them:
+    /// global, then the namespace's, then each `<v>+` at or below `version` from the oldest,
+    /// then `version`'s own.
+    pub fn flink_defaults_for_version(
+        &self,
+        namespace: &str,
+        version: Option<flink_api::FlinkVersion>,
+    ) -> BTreeMap<String, String> {
+        let mut defaults = self.flink_defaults_for(namespace);
+        let Some(version) = version else {
+            return defaults;
+        };
+        let mut layers: Vec<&VersionDefaults> = self
+            .version_defaults
+            .iter()
+            .filter(|d| {
+                if d.and_newer {
+                    d.version <= version
+                } else {
+                    d.version == version
+                }
+            })
+            .collect();
+        // Oldest first; a version's own keys over its `+` ones.
+        layers.sort_by_key(|d| (d.version, !d.and_newer));
+        for layer in layers {
+            defaults.extend(layer.config.clone());
+        }
+        defaults
+    }
+}
+
+/// `kubernetes.operator.default-configuration.flink-version.<version>[+].*`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VersionDefaults {
+    pub version: flink_api::FlinkVersion,
+    pub and_newer: bool,
+    pub config: BTreeMap<String, String>,
 }
 
 /// A ConfigMap that was applied: the settings, and keys that only a restart applies.
@@ -96,6 +144,51 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
         match flat(text) {
             Ok(config) => {
                 for (key, value) in config {
+                    if let Some(rest) = key.strip_prefix(NAMESPACE_PREFIX) {
+                        match rest.split_once('.') {
+                            Some((namespace, option)) if !namespace.is_empty() && !option.is_empty() => {
+                                dynamic
+                                    .namespace_defaults
+                                    .entry(namespace.to_string())
+                                    .or_default()
+                                    .insert(option.to_string(), value);
+                            }
+                            _ => problems.push(format!("{global_file}: {key}: name a namespace and a key, e.g. {NAMESPACE_PREFIX}team-a.taskmanager.numberOfTaskSlots")),
+                        }
+                        continue;
+                    }
+                    if let Some(rest) = key.strip_prefix(VERSION_PREFIX) {
+                        let parsed = rest.split_once('.').and_then(|(version, option)| {
+                            let (version, and_newer) = match version.strip_suffix('+') {
+                                Some(v) => (v, true),
+                                None => (version, false),
+                            };
+                            let version: flink_api::FlinkVersion =
+                                serde_json::from_value(serde_json::Value::String(version.into()))
+                                    .ok()?;
+                            (!option.is_empty()).then(|| (version, and_newer, option.to_string()))
+                        });
+                        match parsed {
+                            Some((version, and_newer, option)) => {
+                                match dynamic
+                                    .version_defaults
+                                    .iter_mut()
+                                    .find(|d| d.version == version && d.and_newer == and_newer)
+                                {
+                                    Some(layer) => {
+                                        layer.config.insert(option, value);
+                                    }
+                                    None => dynamic.version_defaults.push(VersionDefaults {
+                                        version,
+                                        and_newer,
+                                        config: BTreeMap::from([(option, value)]),
+                                    }),
+                                }
+                            }
+                            None => problems.push(format!("{global_file}: {key}: name a Flink version (as in spec.flinkVersion, e.g. v1_20 or v2_0+) and a key, e.g. {VERSION_PREFIX}v2_0+.taskmanager.numberOfTaskSlots")),
+                        }
+                        continue;
+                    }
                     let Some(option) = key.strip_prefix(OPERATOR_PREFIX) else {
                         dynamic.flink_defaults.insert(key, value);
                         continue;
@@ -203,9 +296,12 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                     ));
                     continue;
                 }
+                // Over what `config.yaml` set for the namespace with upstream's prefix.
                 dynamic
                     .namespace_defaults
-                    .insert(namespace.to_string(), config);
+                    .entry(namespace.to_string())
+                    .or_default()
+                    .extend(config);
             }
             Err(e) => problems.push(format!("{file}: {e}")),
         }
@@ -272,10 +368,87 @@ mod tests {
             retry_max: Duration::from_secs(300),
             flink_defaults: BTreeMap::from([("taskmanager.numberOfTaskSlots".into(), "1".into())]),
             namespace_defaults: BTreeMap::new(),
+            version_defaults: Vec::new(),
             validation: ValidationSettings::default(),
             artifact_headers: Vec::new(),
             artifact_header_hosts: Vec::new(),
         }
+    }
+
+    #[test]
+    fn upstreams_namespace_and_version_defaults_layer_as_upstream_and_stay_out_of_flink() {
+        use flink_api::FlinkVersion;
+        let loaded = parse(
+            &data(&[
+                ("config-team-a.yaml", "parallelism.default: '3'\n"),
+                (
+                "config.yaml",
+                "kubernetes.operator.default-configuration.namespace.team-a.taskmanager.numberOfTaskSlots: '4'
+kubernetes.operator.default-configuration.namespace.team-a.parallelism.default: '2'
+kubernetes.operator.default-configuration.flink-version.v1_18+.parallelism.default: '5'
+kubernetes.operator.default-configuration.flink-version.v2_0+.parallelism.default: '6'
+kubernetes.operator.default-configuration.flink-version.v2_0.parallelism.default: '7'
+kubernetes.operator.default-configuration.flink-version.v1_20.state.backend.type: rocksdb
+",
+            ),
+            ]),
+            &base(),
+        )
+        .unwrap();
+        let dynamic = &loaded.dynamic;
+        assert!(
+            !dynamic
+                .flink_defaults
+                .keys()
+                .any(|k| k.contains("default-configuration")),
+            "{:?}",
+            dynamic.flink_defaults
+        );
+        let at = |ns: &str, v: Option<FlinkVersion>, key: &str| {
+            dynamic.flink_defaults_for_version(ns, v).get(key).cloned()
+        };
+        assert_eq!(
+            at("team-a", None, "taskmanager.numberOfTaskSlots").as_deref(),
+            Some("4")
+        );
+        assert_eq!(
+            at("team-b", None, "taskmanager.numberOfTaskSlots").as_deref(),
+            Some("1")
+        );
+        // Versions over the namespace; the newest `+` at or below the version; its own last.
+        assert_eq!(
+            at("team-a", Some(FlinkVersion::V1_19), "parallelism.default").as_deref(),
+            Some("5")
+        );
+        assert_eq!(
+            at("team-a", Some(FlinkVersion::V2_3), "parallelism.default").as_deref(),
+            Some("6")
+        );
+        assert_eq!(
+            at("team-a", Some(FlinkVersion::V2_0), "parallelism.default").as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            at("team-a", Some(FlinkVersion::V1_17), "parallelism.default").as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            at("team-b", Some(FlinkVersion::V1_20), "state.backend.type").as_deref(),
+            Some("rocksdb")
+        );
+        assert_eq!(
+            at("team-b", Some(FlinkVersion::V2_0), "state.backend.type"),
+            None
+        );
+        let problems = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.default-configuration.flink-version.v9_9.a: b\n",
+            )]),
+            &base(),
+        )
+        .unwrap_err();
+        assert!(problems[0].contains("name a Flink version"), "{problems:?}");
     }
 
     #[test]

@@ -234,7 +234,10 @@ async fn reconcile_deployment(
         // One snapshot of the operator's settings for the whole reconcile: observing,
         // the autoscaler and deciding read the same defaults even if the ConfigMap changes.
         let dynamic = ctx.dynamic();
-        let defaults = dynamic.flink_defaults_for(&resource.namespace().unwrap_or_default());
+        let defaults = dynamic.flink_defaults_for_version(
+            &resource.namespace().unwrap_or_default(),
+            resource.spec.flink_version,
+        );
         let observed = observe::deployment(&ctx, &resource, &defaults).await?;
         let now = now_ms();
         let autoscaler = if resource.metadata.deletion_timestamp.is_none() {
