@@ -16,7 +16,7 @@ use super::job_id;
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, deployment_diff};
 use super::upgrade_policy::{UpgradePolicy, UpgradeVerdict};
-use super::{Effect, Intervals, Note, Plan, Reason, until};
+use super::{Effect, Intervals, Note, Plan, Reason, rfc3339, until};
 use crate::render;
 use flink_api::blue_green::{
     BlueGreenSettings, BlueGreenState, Colour, FlinkBlueGreenDeploymentStatus,
@@ -452,7 +452,7 @@ impl Decision<'_> {
             }
             .to_json(),
         );
-        self.status.last_reconciled_timestamp = Some(timestamp(self.ctx.now_ms));
+        self.status.last_reconciled_timestamp = Some(rfc3339(self.ctx.now_ms));
     }
 
     fn soon(&mut self, at_ms: Option<i64>) {
@@ -473,7 +473,7 @@ impl Decision<'_> {
     fn start(&mut self, colour: Colour, restore: Option<String>, why: String, how: Start) {
         self.record(how == Start::First);
         self.status.blue_green_state = Some(BlueGreenState::transitioning_to(colour));
-        self.status.abort_timestamp = Some(timestamp(
+        self.status.abort_timestamp = Some(rfc3339(
             self.ctx.now_ms + self.settings.abort_grace_period.as_millis() as i64,
         ));
         self.status.deployment_ready_timestamp = None;
@@ -641,7 +641,7 @@ impl Decision<'_> {
                     ));
                 }
                 UpgradeVerdict::WaitUntil { until_ms, reason } => {
-                    let at = timestamp(*until_ms);
+                    let at = rfc3339(*until_ms);
                     let message = format!(
                         "The upgrade strategy {plugin} holds the switch to {to} until {at}: {reason}; {from} keeps running"
                     );
@@ -701,7 +701,7 @@ impl Decision<'_> {
         self.status.savepoint_trigger_id = Some(trigger.clone());
         // The savepoint's deadline: a savepoint that never completes does not hold the
         // resource forever (upstream waits without end).
-        self.status.abort_timestamp = Some(timestamp(
+        self.status.abort_timestamp = Some(rfc3339(
             self.ctx.now_ms + self.settings.abort_grace_period.as_millis() as i64,
         ));
         self.status.error = None;
@@ -886,7 +886,7 @@ impl Decision<'_> {
         let delay = self.settings.deletion_delay.max(self.ctx.dual_running);
         let Some(ready_at) = read_timestamp(self.status.deployment_ready_timestamp.as_deref())
         else {
-            self.status.deployment_ready_timestamp = Some(timestamp(now));
+            self.status.deployment_ready_timestamp = Some(rfc3339(now));
             self.requeue = until(now + delay.as_millis() as i64, now);
             if !delay.is_zero() {
                 self.notes.push(Note::normal(
@@ -979,11 +979,6 @@ fn contains(whole: &Value, part: &Value) -> bool {
         None => true,
         Some(part) => part.iter().all(|(k, v)| whole.get(k) == Some(v)),
     }
-}
-
-/// An instant as upstream writes it (`Instant.toString()`: RFC 3339, UTC).
-pub fn timestamp(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
 /// An instant read back; upstream's cleared value (the epoch) and anything unreadable are none.

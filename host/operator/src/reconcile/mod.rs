@@ -344,3 +344,9 @@ impl Default for Intervals {
 pub fn until(at_ms: i64, now_ms: i64) -> Duration {
     Duration::from_millis(at_ms.saturating_sub(now_ms).max(1_000) as u64)
 }
+
+/// An instant (ms since the epoch) as the statuses write it, RFC 3339 in UTC (upstream's
+/// `Instant.toString()`); the number itself when it is outside what a date can say.
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}

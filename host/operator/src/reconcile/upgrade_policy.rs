@@ -124,8 +124,7 @@ pub fn apply(
             *error = None;
         }
         UpgradeVerdict::WaitUntil { until_ms, reason } => {
-            let at = jiff::Timestamp::from_millisecond(*until_ms)
-                .map_or_else(|_| until_ms.to_string(), |t| t.to_string());
+            let at = super::rfc3339(*until_ms);
             let message = format!("waiting until {at}: {reason}");
             if record(policies, &policy.by, "Applied", message.clone()) {
                 applied.notes.push(Note::normal(Reason::UpgradeWaiting, format!("The upgrade strategy {plugin} holds the upgrade, {message}; the running job is untouched")));

@@ -5,7 +5,7 @@
 pub mod step;
 
 use super::status::policy_decision;
-use super::{Note, Reason};
+use super::{Note, Reason, rfc3339};
 use flink_api::{AutoscalerStatus, PolicyDecision, ResourceLifecycleState, ScalingRecordStatus};
 use flink_autoscaler::evaluate::label_of;
 use flink_autoscaler::vertex::Reason as VertexReason;
@@ -226,10 +226,6 @@ pub fn resolve(
         }
     }
     resolved
-}
-
-fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
 /// `status.autoscaler` from the stored state and this reconcile's report (None: no sample was
