@@ -645,39 +645,24 @@ pub async fn run(
             .reconcile_all_on(gained())
             .with_config(config.clone())
             .graceful_shutdown_on(shutdown.clone())
-            .run(reconcile_deployment, error_policy, ctx.clone())
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "FlinkDeployment controller");
-                }
-            });
-        tasks.push(tokio::spawn(controller));
+            .run(reconcile_deployment, error_policy, ctx.clone());
+        tasks.push(tokio::spawn(drive(controller, DEPLOYMENT)));
     }
     for jobs in apis::<FlinkSessionJob>(&ctx.client, settings) {
         let controller = Controller::new(jobs, watch.clone())
             .reconcile_all_on(gained())
             .with_config(config.clone())
             .graceful_shutdown_on(shutdown.clone())
-            .run(reconcile_session_job, error_policy, ctx.clone())
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "FlinkSessionJob controller");
-                }
-            });
-        tasks.push(tokio::spawn(controller));
+            .run(reconcile_session_job, error_policy, ctx.clone());
+        tasks.push(tokio::spawn(drive(controller, SESSION_JOB)));
     }
     for snapshots in apis::<FlinkStateSnapshot>(&ctx.client, settings) {
         let controller = Controller::new(snapshots, watch.clone())
             .reconcile_all_on(gained())
             .with_config(config.clone())
             .graceful_shutdown_on(shutdown.clone())
-            .run(reconcile_snapshot, error_policy, ctx.clone())
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "FlinkStateSnapshot controller");
-                }
-            });
-        tasks.push(tokio::spawn(controller));
+            .run(reconcile_snapshot, error_policy, ctx.clone());
+        tasks.push(tokio::spawn(drive(controller, SNAPSHOT)));
     }
     for (parents, children) in apis::<FlinkBlueGreenDeployment>(&ctx.client, settings)
         .into_iter()
@@ -705,19 +690,28 @@ pub async fn run(
             .reconcile_all_on(gained())
             .with_config(config.clone())
             .graceful_shutdown_on(shutdown.clone())
-            .run(reconcile_blue_green, error_policy, ctx.clone())
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "FlinkBlueGreenDeployment controller");
-                }
-            });
-        tasks.push(tokio::spawn(controller));
+            .run(reconcile_blue_green, error_policy, ctx.clone());
+        tasks.push(tokio::spawn(drive(controller, BLUE_GREEN)));
     }
     ctx.health.controllers_started();
     for task in tasks {
         let _ = task.await;
     }
     ctx.health.controllers_stopped();
+}
+
+/// Drives a controller to its end, logging what it could not reconcile.
+async fn drive<T, E: std::fmt::Display>(
+    results: impl futures::Stream<Item = Result<T, E>>,
+    kind: &'static str,
+) {
+    results
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "{kind} controller");
+            }
+        })
+        .await
 }
 
 /// Records, for `/readyz`, that the Kubernetes API answers.
