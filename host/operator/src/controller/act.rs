@@ -547,10 +547,7 @@ where
 {
     let name = object_name(object);
     if let Some(existing) = api.get_opt(&name).await?
-        && !existing
-            .owner_references()
-            .iter()
-            .any(|o| Some(o.uid.as_str()) == owner.meta().uid.as_deref())
+        && !owned_by(&existing, owner.meta().uid.as_deref())
     {
         return Err(ReconcileError::NotOwned(format!(
             "{} {name} exists and is not this resource's; it is left alone (rename or delete it)",
@@ -559,6 +556,14 @@ where
     }
     api.patch(&name, params, &Patch::Apply(object)).await?;
     Ok(())
+}
+
+/// Whether `owner` (a uid) is among `object`'s owners.
+pub fn owned_by(object: &impl Resource, owner: Option<&str>) -> bool {
+    object
+        .owner_references()
+        .iter()
+        .any(|o| Some(o.uid.as_str()) == owner)
 }
 
 /// Deletes `name` if the object `owner` (a uid) owns it; one that is gone is done.
@@ -573,11 +578,7 @@ where
     let Some(object) = api.get_opt(name).await? else {
         return Ok(());
     };
-    if object
-        .owner_references()
-        .iter()
-        .any(|o| Some(o.uid.as_str()) == owner)
-    {
+    if owned_by(&object, owner) {
         delete_unless_gone(api, name).await?;
     }
     Ok(())

@@ -622,9 +622,6 @@ pub async fn blue_green(
     let name = resource.name_any();
     let namespace = resource.namespace().unwrap_or_else(|| "default".into());
     let uid = resource.uid();
-    let owned = |refs: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]| {
-        refs.iter().any(|o| Some(&o.uid) == uid.as_ref())
-    };
     let children: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut observed = blue_green::ObservedBlueGreen::default();
     for colour in [Colour::Blue, Colour::Green] {
@@ -633,7 +630,7 @@ pub async fn blue_green(
                 .get_opt(&colour.child_name(&name))
                 .await?
                 .map(|c| blue_green::ObservedChild {
-                    owned: owned(c.owner_references()),
+                    owned: super::act::owned_by(&c, uid.as_deref()),
                     deleting: c.metadata.deletion_timestamp.is_some(),
                     generation: c.metadata.generation,
                     spec: c.spec,
@@ -648,7 +645,7 @@ pub async fn blue_green(
     observed.ingress = ingresses.get_opt(&name).await?.map(|i| {
         let value = serde_json::to_value(&i).unwrap_or_default();
         blue_green::ObservedIngress {
-            owned: owned(i.owner_references()),
+            owned: super::act::owned_by(&i, uid.as_deref()),
             spec: value.get("spec").cloned().unwrap_or_default(),
             labels: value
                 .pointer("/metadata/labels")
