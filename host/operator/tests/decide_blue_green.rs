@@ -153,6 +153,14 @@ impl World {
         }
     }
 
+    /// Flink reports the recorded savepoint complete at `path` for one reconcile.
+    fn savepoint_completes(&mut self, path: &str) -> Plan<Status> {
+        self.observed.savepoint = Some(SavepointProgress::Completed(path.into()));
+        let plan = self.reconcile();
+        self.observed.savepoint = None;
+        plan
+    }
+
     fn child(&self, colour: Colour) -> Option<&ObservedChild> {
         self.observed.child(colour)
     }
@@ -332,9 +340,7 @@ fn a_stateful_transition_starts_green_from_blues_savepoint_and_deletes_blue_afte
     );
     w.observed.savepoint = Some(SavepointProgress::InProgress);
     assert!(w.reconcile().actions.is_empty());
-    w.observed.savepoint = Some(SavepointProgress::Completed(SAVEPOINT.into()));
-    let start = w.reconcile();
-    w.observed.savepoint = None;
+    let start = w.savepoint_completes(SAVEPOINT);
     assert_eq!(
         start.intent.as_ref().and_then(|s| s.blue_green_state),
         Some(BlueGreenState::TransitioningToGreen)
@@ -498,9 +504,7 @@ fn a_green_that_never_becomes_ready_is_suspended_after_the_grace_period_and_blue
     w.blue_active();
     w.edit_slots();
     w.reconcile();
-    w.observed.savepoint = Some(SavepointProgress::Completed(SAVEPOINT.into()));
-    w.reconcile();
-    w.observed.savepoint = None;
+    w.savepoint_completes(SAVEPOINT);
     assert_eq!(w.state(), Some(BlueGreenState::TransitioningToGreen));
     w.wait(60_000);
     assert!(w.reconcile().actions.is_empty(), "within the grace period");
@@ -540,11 +544,7 @@ fn a_green_that_never_becomes_ready_is_suspended_after_the_grace_period_and_blue
     assert_eq!(w.state(), Some(BlueGreenState::SavepointingBlue));
     // The next green is a new one, from the new savepoint: the aborted one goes first (its own
     // controller would resume it from its own state).
-    w.observed.savepoint = Some(SavepointProgress::Completed(
-        "file:/tmp/sp/savepoint-2".into(),
-    ));
-    let replace = w.reconcile();
-    w.observed.savepoint = None;
+    let replace = w.savepoint_completes("file:/tmp/sp/savepoint-2");
     assert!(
         matches!(&replace.actions[..], [Effect::DeleteChild { name }] if name == "counter-green"),
         "{:?}",
@@ -566,9 +566,7 @@ fn a_change_during_a_transition_goes_to_the_child_being_brought_up_with_its_save
     w.blue_active();
     w.edit_slots();
     w.reconcile();
-    w.observed.savepoint = Some(SavepointProgress::Completed(SAVEPOINT.into()));
-    w.reconcile();
-    w.observed.savepoint = None;
+    w.savepoint_completes(SAVEPOINT);
     w.edit(|s| s.image = Some("flink:2.3-patched".into()));
     let plan = w.reconcile();
     assert_eq!(w.state(), Some(BlueGreenState::TransitioningToGreen));
@@ -851,9 +849,7 @@ fn an_abort_stopped_halfway_is_finished_and_the_first_child_or_an_in_place_chang
     w.blue_active();
     w.edit_slots();
     w.reconcile();
-    w.observed.savepoint = Some(SavepointProgress::Completed(SAVEPOINT.into()));
-    w.reconcile();
-    w.observed.savepoint = None;
+    w.savepoint_completes(SAVEPOINT);
     w.wait(121_000);
     w.crash();
     assert_eq!(w.state(), Some(BlueGreenState::ActiveBlue));
