@@ -336,6 +336,16 @@ impl ConfigOption {
             .map(|v| v.trim())
     }
 
+    /// A boolean option in a flat configuration, as Flink reads one (`true`/`false` in any
+    /// case); `default` when it is absent or not a boolean.
+    pub fn flag_in_flat(&self, config: &BTreeMap<String, String>, default: bool) -> bool {
+        match self.in_flat(config) {
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            _ => default,
+        }
+    }
+
     /// `a` (or its older name `b`), for messages.
     pub fn describe(&self) -> String {
         match self.deprecated {
@@ -463,6 +473,11 @@ pub mod options {
     );
     pub const POD_TEMPLATE_MERGE_BY_NAME: ConfigOption =
         ConfigOption::new("kubernetes.operator.pod-template.merge-arrays-by-name", &[]);
+    /// The JobManager's startup probe (on by default, as upstream).
+    pub const JM_STARTUP_PROBE: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.jm-deployment.startup.probe.enabled",
+        &[],
+    );
     pub const RESOURCE_CLEANUP_TIMEOUT: ConfigOption =
         ConfigOption::new("kubernetes.operator.resource.cleanup.timeout", &[]);
     pub const SAVEPOINT_ON_DELETION: ConfigOption =

@@ -379,7 +379,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(2);
                 }
                 settings.sharding = Some(crate::sharding::elector::ShardingSettings {
-                    identity: replica_identity(),
+                    identity: crate::sharding::elector::replica_identity(),
                     namespace: settings.policies.namespace.clone(),
                     shards,
                     timing,
@@ -408,15 +408,4 @@ pub fn run(cli: Cli) -> ExitCode {
             })
         }
     }
-}
-
-/// This replica's name in the Leases: the pod name (unique among replicas), else
-/// `<hostname>-<pid>`.
-fn replica_identity() -> String {
-    std::env::var("POD_NAME").unwrap_or_else(|_| {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "operator".into());
-        format!("{host}-{}", std::process::id())
-    })
 }

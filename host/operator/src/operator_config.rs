@@ -5,6 +5,7 @@
 //! the ConfigMap's data in, the settings or every problem out.
 
 use crate::reconcile::Intervals;
+use crate::settings::{Retry, Settings};
 use flink_api::FlinkConfiguration;
 use flink_api::artifact::{
     ALLOWED_SCHEMES_KEY, HTTP_HEADER_HOSTS_KEY, HTTP_HEADER_KEY, RESTRICTED_HOSTS_KEY,
@@ -31,8 +32,7 @@ const VERSION_PREFIX: &str = "kubernetes.operator.default-configuration.flink-ve
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dynamic {
     pub intervals: Intervals,
-    pub retry_initial: Duration,
-    pub retry_max: Duration,
+    pub retry: Retry,
     /// Flink configuration every cluster starts from (a spec's own keys win).
     pub flink_defaults: BTreeMap<String, String>,
     /// Per namespace, over `flink_defaults`.
@@ -51,11 +51,10 @@ pub struct Dynamic {
 
 impl Dynamic {
     /// What the command line's settings give, before any ConfigMap.
-    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
+    pub fn from_settings(settings: &Settings) -> Self {
         Self {
             intervals: settings.intervals.clone(),
-            retry_initial: settings.retry_initial,
-            retry_max: settings.retry_max,
+            retry: settings.retry.clone(),
             flink_defaults: settings.flink_defaults.clone(),
             namespace_defaults: BTreeMap::new(),
             version_defaults: Vec::new(),
@@ -114,27 +113,188 @@ pub struct VersionDefaults {
     pub config: BTreeMap<String, String>,
 }
 
-/// A ConfigMap that was applied: the settings, and keys that only a restart applies.
+/// A ConfigMap that was applied: the settings a running operator applies, and those only a
+/// start applies.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded {
     pub dynamic: Dynamic,
-    pub restart_needed: Vec<String>,
+    pub at_start: AtStart,
 }
 
-/// Keys read only at start (the controllers and clients are built from them).
-const AT_START: [&str; 4] = [
-    "kubernetes.operator.watched.namespaces",
-    "kubernetes.operator.label.selector",
-    "kubernetes.operator.reconcile.parallelism",
-    "kubernetes.operator.flink.client.timeout",
+const WATCHED_NAMESPACES: &str = "kubernetes.operator.watched.namespaces";
+const LABEL_SELECTOR: &str = "kubernetes.operator.label.selector";
+const RECONCILE_PARALLELISM: &str = "kubernetes.operator.reconcile.parallelism";
+const FLINK_CLIENT_TIMEOUT: &str = "kubernetes.operator.flink.client.timeout";
+const TERMINATION_TIMEOUT: &str = "kubernetes.operator.termination.timeout";
+const LEADER_ELECTION: &str = "kubernetes.operator.leader-election.enabled";
+const LEASE_NAME: &str = "kubernetes.operator.leader-election.lease-name";
+const LEASE_DURATION: &str = "kubernetes.operator.leader-election.lease-duration";
+const RENEW_DEADLINE: &str = "kubernetes.operator.leader-election.renew-deadline";
+const RETRY_PERIOD: &str = "kubernetes.operator.leader-election.retry-period";
+/// Upstream's "every namespace" for `watched.namespaces`.
+const ALL_NAMESPACES: &str = "JOSDK_ALL_NAMESPACES";
+
+/// Keys read only at start (the controllers, clients and leases are built from them).
+const AT_START: [&str; 10] = [
+    WATCHED_NAMESPACES,
+    LABEL_SELECTOR,
+    RECONCILE_PARALLELISM,
+    FLINK_CLIENT_TIMEOUT,
+    TERMINATION_TIMEOUT,
+    LEADER_ELECTION,
+    LEASE_NAME,
+    LEASE_DURATION,
+    RENEW_DEADLINE,
+    RETRY_PERIOD,
 ];
+
+/// What the ConfigMap sets that only a start applies: read before the controllers are built,
+/// over the command line's settings (as the other keys are). A later change is reported as
+/// `restartNeeded` until a restart applies it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AtStart {
+    /// Empty: every namespace.
+    pub watched_namespaces: Option<Vec<String>>,
+    pub label_selector: Option<String>,
+    /// 0: no limit (upstream's `-1`).
+    pub reconcile_parallelism: Option<u16>,
+    pub flink_client_timeout: Option<Duration>,
+    pub termination_timeout: Option<Duration>,
+    /// `true` turns leader election on; `false` leaves the command line's choice (replicas
+    /// started with `--leader-elect` keep electing: turning it off under them would let two
+    /// reconcile one resource).
+    pub leader_election: Option<bool>,
+    pub lease_name: Option<String>,
+    pub lease_duration: Option<Duration>,
+    pub renew_deadline: Option<Duration>,
+    pub retry_period: Option<Duration>,
+}
+
+impl AtStart {
+    /// `settings` with these over them; a problem names the keys (the lease timings must
+    /// still keep two replicas apart).
+    pub fn apply(
+        &self,
+        mut settings: Settings,
+        identity: impl FnOnce() -> String,
+    ) -> Result<Settings, String> {
+        if let Some(namespaces) = &self.watched_namespaces {
+            settings.watch_namespaces = namespaces.clone();
+        }
+        if let Some(selector) = &self.label_selector {
+            settings.label_selector = Some(selector.clone());
+        }
+        if let Some(parallelism) = self.reconcile_parallelism {
+            settings.concurrency = parallelism;
+        }
+        if let Some(timeout) = self.flink_client_timeout {
+            settings.flink_client.request_timeout = timeout;
+        }
+        if let Some(timeout) = self.termination_timeout {
+            settings.termination_timeout = timeout;
+        }
+        if self.leader_election == Some(true) && settings.sharding.is_none() {
+            settings.sharding = Some(crate::sharding::elector::ShardingSettings {
+                identity: identity(),
+                namespace: settings.policies.namespace.clone(),
+                shards: 1,
+                timing: crate::sharding::lease::Timing::DEFAULT,
+                lease_prefix: "flink-operator".into(),
+            });
+        }
+        if let Some(sharding) = &mut settings.sharding {
+            if let Some(name) = &self.lease_name {
+                sharding.lease_prefix = name.clone();
+            }
+            let timing = &mut sharding.timing;
+            for (value, field) in [
+                (self.lease_duration, &mut timing.lease_duration),
+                (self.renew_deadline, &mut timing.renew_deadline),
+                (self.retry_period, &mut timing.retry_period),
+            ] {
+                if let Some(value) = value {
+                    *field = value;
+                }
+            }
+            if let Some(problem) = timing.problem() {
+                return Err(format!(
+                    "{LEASE_DURATION}, {RENEW_DEADLINE}, {RETRY_PERIOD} (with the command line's): {problem}"
+                ));
+            }
+        }
+        Ok(settings)
+    }
+
+    /// The keys set here to something other than what `settings` (the running operator's)
+    /// hold: a restart would apply them.
+    pub fn restart_needed(&self, settings: &Settings) -> Vec<String> {
+        let sharding = settings.sharding.as_ref();
+        let differs = [
+            (
+                WATCHED_NAMESPACES,
+                self.watched_namespaces
+                    .as_ref()
+                    .is_some_and(|n| *n != settings.watch_namespaces),
+            ),
+            (
+                LABEL_SELECTOR,
+                self.label_selector.is_some() && self.label_selector != settings.label_selector,
+            ),
+            (
+                RECONCILE_PARALLELISM,
+                self.reconcile_parallelism
+                    .is_some_and(|p| p != settings.concurrency),
+            ),
+            (
+                FLINK_CLIENT_TIMEOUT,
+                self.flink_client_timeout
+                    .is_some_and(|t| t != settings.flink_client.request_timeout),
+            ),
+            (
+                TERMINATION_TIMEOUT,
+                self.termination_timeout
+                    .is_some_and(|t| t != settings.termination_timeout),
+            ),
+            (
+                LEADER_ELECTION,
+                self.leader_election == Some(true) && sharding.is_none(),
+            ),
+            (
+                LEASE_NAME,
+                self.lease_name
+                    .as_ref()
+                    .is_some_and(|n| sharding.is_none_or(|s| s.lease_prefix != *n)),
+            ),
+            (
+                LEASE_DURATION,
+                self.lease_duration
+                    .is_some_and(|d| sharding.is_none_or(|s| s.timing.lease_duration != d)),
+            ),
+            (
+                RENEW_DEADLINE,
+                self.renew_deadline
+                    .is_some_and(|d| sharding.is_none_or(|s| s.timing.renew_deadline != d)),
+            ),
+            (
+                RETRY_PERIOD,
+                self.retry_period
+                    .is_some_and(|d| sharding.is_none_or(|s| s.timing.retry_period != d)),
+            ),
+        ];
+        differs
+            .into_iter()
+            .filter(|(_, differs)| *differs)
+            .map(|(key, _)| key.to_string())
+            .collect()
+    }
+}
 
 /// Reads the ConfigMap's data over `base` (the command line's settings). Every problem names
 /// the file, the key, the bad value and the fix; with any problem nothing is applied.
 pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, Vec<String>> {
     let mut problems = Vec::new();
     let mut dynamic = base.clone();
-    let mut restart_needed = Vec::new();
+    let mut at_start = AtStart::default();
     let global_file = if data.contains_key(GLOBAL_FILE) {
         GLOBAL_FILE
     } else {
@@ -218,14 +378,61 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                         }
                         "retry.initial.interval" => {
                             if let Some(d) = duration(&mut problems) {
-                                dynamic.retry_initial = d;
+                                dynamic.retry.initial = d;
                             }
                         }
                         "retry.max.interval" => {
                             if let Some(d) = duration(&mut problems) {
-                                dynamic.retry_max = d;
+                                dynamic.retry.max_interval = d;
                             }
                         }
+                        "retry.interval.multiplier" => match value.trim().parse::<f64>() {
+                            Ok(m) if m.is_finite() && m >= 1.0 => dynamic.retry.multiplier = m,
+                            _ => problems.push(at("must be a number of at least 1, e.g. 1.5")),
+                        },
+                        "retry.max.attempts" => match value.trim().parse::<i64>() {
+                            Ok(-1) => dynamic.retry.max_attempts = None,
+                            Ok(n) if (0..=u32::MAX as i64).contains(&n) => {
+                                dynamic.retry.max_attempts = Some(n as u32)
+                            }
+                            _ => problems.push(at("must be a whole number of 0 or more, or -1 for no limit")),
+                        },
+                        "watched.namespaces" => {
+                            let namespaces: Vec<String> = value
+                                .split(',')
+                                .map(|n| n.trim().to_string())
+                                .filter(|n| !n.is_empty() && n != ALL_NAMESPACES)
+                                .collect();
+                            match namespaces.iter().find(|n| !is_dns_label(n)) {
+                                Some(bad) => problems.push(at(&format!("{bad:?} is not a namespace name; list namespaces comma-separated, or {ALL_NAMESPACES} for all"))),
+                                None => at_start.watched_namespaces = Some(namespaces),
+                            }
+                        }
+                        "label.selector" => match value.trim() {
+                            "" => problems.push(at("is empty; remove the key to watch every resource")),
+                            selector => at_start.label_selector = Some(selector.to_string()),
+                        },
+                        "reconcile.parallelism" => match value.trim().parse::<i64>() {
+                            Ok(-1) => at_start.reconcile_parallelism = Some(0),
+                            Ok(n) if (1..=u16::MAX as i64).contains(&n) => {
+                                at_start.reconcile_parallelism = Some(n as u16)
+                            }
+                            _ => problems.push(at("must be a whole number from 1 to 65535, or -1 for no limit")),
+                        },
+                        "flink.client.timeout" => at_start.flink_client_timeout = duration(&mut problems),
+                        "termination.timeout" => at_start.termination_timeout = duration(&mut problems),
+                        "leader-election.enabled" => match value.trim() {
+                            "true" => at_start.leader_election = Some(true),
+                            "false" => at_start.leader_election = Some(false),
+                            _ => problems.push(at("must be true or false")),
+                        },
+                        "leader-election.lease-name" => match value.trim() {
+                            name if is_dns_label(name) && name.len() <= 40 => at_start.lease_name = Some(name.to_string()),
+                            _ => problems.push(at("must be a lowercase name of at most 40 letters, digits and '-' (the Leases are named <name>-shard-<i>)")),
+                        },
+                        "leader-election.lease-duration" => at_start.lease_duration = duration(&mut problems),
+                        "leader-election.renew-deadline" => at_start.renew_deadline = duration(&mut problems),
+                        "leader-election.retry-period" => at_start.retry_period = duration(&mut problems),
                         _ if key == ALLOWED_SCHEMES_KEY => {
                             let schemes: Vec<String> = value
                                 .split([';', ','])
@@ -258,7 +465,6 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                             Ok(headers) => dynamic.artifact_headers = headers,
                             Err(e) => problems.push(format!("{global_file}: {e}")),
                         },
-                        _ if AT_START.contains(&key.as_str()) => restart_needed.push(key.clone()),
                         // Per-resource operator options (periodic savepoints, history, …) are
                         // defaults for every deployment's configuration.
                         _ => {
@@ -270,10 +476,10 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
             Err(e) => problems.push(format!("{global_file}: {e}")),
         }
     }
-    if dynamic.retry_max < dynamic.retry_initial {
+    if dynamic.retry.max_interval < dynamic.retry.initial {
         problems.push(format!(
             "{global_file}: kubernetes.operator.retry.max.interval ({:?}) is shorter than kubernetes.operator.retry.initial.interval ({:?}); raise the maximum",
-            dynamic.retry_max, dynamic.retry_initial
+            dynamic.retry.max_interval, dynamic.retry.initial
         ));
     }
     for (file, text) in data {
@@ -307,10 +513,7 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
         }
     }
     if problems.is_empty() {
-        Ok(Loaded {
-            dynamic,
-            restart_needed,
-        })
+        Ok(Loaded { dynamic, at_start })
     } else {
         Err(problems)
     }
@@ -325,6 +528,8 @@ fn is_process_key(key: &str) -> bool {
                 | "observer.progress-check.interval"
                 | "retry.initial.interval"
                 | "retry.max.interval"
+                | "retry.interval.multiplier"
+                | "retry.max.attempts"
         )
     ) || [
         ALLOWED_SCHEMES_KEY,
@@ -333,6 +538,17 @@ fn is_process_key(key: &str) -> bool {
         HTTP_HEADER_HOSTS_KEY,
     ]
     .contains(&key)
+}
+
+/// A Kubernetes namespace (or Lease prefix) name: lowercase letters, digits and `-`.
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -364,8 +580,7 @@ mod tests {
     fn base() -> Dynamic {
         Dynamic {
             intervals: Intervals::default(),
-            retry_initial: Duration::from_secs(5),
-            retry_max: Duration::from_secs(300),
+            retry: Retry::default(),
             flink_defaults: BTreeMap::from([("taskmanager.numberOfTaskSlots".into(), "1".into())]),
             namespace_defaults: BTreeMap::new(),
             version_defaults: Vec::new(),
@@ -527,9 +742,122 @@ kubernetes.operator.user.artifacts.http.header: 'Authorization:Bearer t'
             "6 h"
         );
         assert_eq!(
-            loaded.restart_needed,
+            loaded.at_start.restart_needed(&Settings::default()),
             ["kubernetes.operator.watched.namespaces"]
         );
+    }
+
+    #[test]
+    fn start_keys_apply_over_the_command_line_at_start_and_a_later_change_needs_a_restart() {
+        let loaded = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.watched.namespaces: team-a, team-b
+kubernetes.operator.label.selector: tier=gold
+kubernetes.operator.reconcile.parallelism: -1
+kubernetes.operator.flink.client.timeout: 20 s
+kubernetes.operator.termination.timeout: 30 s
+kubernetes.operator.leader-election.enabled: true
+kubernetes.operator.leader-election.lease-name: flink-ops
+kubernetes.operator.leader-election.lease-duration: 30 s
+kubernetes.operator.leader-election.renew-deadline: 20 s
+kubernetes.operator.retry.interval.multiplier: 3
+kubernetes.operator.retry.max.attempts: -1
+",
+            )]),
+            &base(),
+        )
+        .unwrap();
+        // None of them is a Flink option of a deployment.
+        assert_eq!(loaded.dynamic.flink_defaults, base().flink_defaults);
+        assert_eq!(loaded.dynamic.retry.multiplier, 3.0);
+        assert_eq!(loaded.dynamic.retry.max_attempts, None);
+        let command_line = Settings::default();
+        let started = loaded
+            .at_start
+            .apply(command_line.clone(), || "replica-0".into())
+            .unwrap();
+        assert_eq!(started.watch_namespaces, ["team-a", "team-b"]);
+        assert_eq!(started.label_selector.as_deref(), Some("tier=gold"));
+        assert_eq!(started.concurrency, 0, "upstream's -1: no limit");
+        assert_eq!(
+            started.flink_client.request_timeout,
+            Duration::from_secs(20)
+        );
+        assert_eq!(started.termination_timeout, Duration::from_secs(30));
+        let sharding = started.sharding.as_ref().expect("leader election on");
+        assert_eq!(
+            (sharding.identity.as_str(), sharding.lease_prefix.as_str()),
+            ("replica-0", "flink-ops")
+        );
+        assert_eq!(sharding.timing.lease_duration, Duration::from_secs(30));
+        assert_eq!(sharding.timing.renew_deadline, Duration::from_secs(20));
+        // Started with them: nothing to restart for; the command line alone: all of them.
+        assert!(loaded.at_start.restart_needed(&started).is_empty());
+        assert_eq!(loaded.at_start.restart_needed(&command_line).len(), 9);
+        // Lease timings that would let two replicas overlap are refused by name.
+        let unsafe_timing = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.leader-election.enabled: true
+kubernetes.operator.leader-election.renew-deadline: 1 min
+",
+            )]),
+            &base(),
+        )
+        .unwrap();
+        let problem = unsafe_timing
+            .at_start
+            .apply(Settings::default(), || "r".into())
+            .unwrap_err();
+        assert!(
+            problem.contains("kubernetes.operator.leader-election.renew-deadline"),
+            "{problem}"
+        );
+        // `false` does not take election away from replicas started with it.
+        let off = AtStart {
+            leader_election: Some(false),
+            ..AtStart::default()
+        };
+        let electing = Settings {
+            sharding: started.sharding.clone(),
+            ..Settings::default()
+        };
+        assert!(
+            off.apply(electing, || "r".into())
+                .unwrap()
+                .sharding
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn bad_start_and_retry_keys_are_named_with_the_fix() {
+        let problems = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.watched.namespaces: team_a
+kubernetes.operator.reconcile.parallelism: 0
+kubernetes.operator.retry.interval.multiplier: 0.5
+kubernetes.operator.retry.max.attempts: many
+kubernetes.operator.leader-election.lease-name: Flink Ops
+kubernetes.operator.label.selector: ''
+",
+            )]),
+            &base(),
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        for (problem, key) in problems.iter().zip([
+            "label.selector: is empty",
+            "leader-election.lease-name: must be",
+            "reconcile.parallelism: must be",
+            "retry.interval.multiplier: must be",
+            "retry.max.attempts: must be",
+            "watched.namespaces: \"team_a\" is not a namespace",
+        ]) {
+            assert!(problem.contains(key), "{problem} / {key}");
+        }
     }
 
     #[test]

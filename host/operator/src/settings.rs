@@ -13,12 +13,13 @@ pub struct Settings {
     /// `kubernetes.operator.label.selector`: only resources matching it are reconciled.
     pub label_selector: Option<String>,
     pub intervals: Intervals,
-    /// `kubernetes.operator.reconcile.parallelism`: resources reconciled at once.
+    /// `kubernetes.operator.reconcile.parallelism`: resources reconciled at once (0: no limit).
     pub concurrency: u16,
-    /// `kubernetes.operator.retry.initial.interval` / `.interval.multiplier` / `.max.attempts`:
-    /// the back-off after a failed reconcile (it then continues at the longest delay).
-    pub retry_initial: Duration,
-    pub retry_max: Duration,
+    /// `kubernetes.operator.termination.timeout`: how long a stopping operator waits for the
+    /// reconciles under way before it exits.
+    pub termination_timeout: Duration,
+    /// The back-off after a failed reconcile (`kubernetes.operator.retry.*`).
+    pub retry: Retry,
     /// Flink REST client timeouts and retries (`kubernetes.operator.flink.client.timeout`).
     pub flink_client: flink_rest::ClientConfig,
     /// Flink configuration every cluster starts from (`kubernetes.operator` default config).
@@ -41,6 +42,49 @@ pub struct Settings {
     pub webhook: Option<crate::webhook::WebhookSettings>,
     /// Records who reconciles what (tests of several replicas); None in production.
     pub witness: Option<std::sync::Arc<crate::sharding::Witness>>,
+}
+
+/// The back-off after a failed reconcile, with upstream's keys and defaults except the longest
+/// delay: `kubernetes.operator.retry.initial.interval` (5 s) grown by `.interval.multiplier`
+/// (1.5) after each failure in a row, at most `.max.interval` (upstream: none; here 5 min, so
+/// a failing resource is looked at again within minutes, not after the 24 min upstream's 15th
+/// retry waits), for `.max.attempts` (15) retries. Past those, upstream stops retrying until
+/// the resource changes; here it is retried at the reconcile interval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Retry {
+    pub initial: Duration,
+    pub multiplier: f64,
+    pub max_interval: Duration,
+    /// None: never stop backing off (upstream's `-1`).
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(5),
+            multiplier: 1.5,
+            max_interval: Duration::from_secs(300),
+            max_attempts: Some(15),
+        }
+    }
+}
+
+impl Retry {
+    /// The wait before the next attempt after `failures` failures in a row (1: the first), or
+    /// `periodic` once the retries are spent.
+    pub fn delay(&self, failures: u32, periodic: Duration) -> Duration {
+        if self.max_attempts.is_some_and(|max| failures > max) {
+            return periodic;
+        }
+        let grown = self.initial.as_secs_f64()
+            * self
+                .multiplier
+                .powi(failures.saturating_sub(1).min(64) as i32);
+        Duration::try_from_secs_f64(grown)
+            .unwrap_or(self.max_interval)
+            .min(self.max_interval)
+    }
 }
 
 /// Where tenant policy plugins come from (this operator's own settings).
@@ -128,8 +172,8 @@ impl Default for Settings {
             label_selector: None,
             intervals: Intervals::default(),
             concurrency: 200,
-            retry_initial: Duration::from_secs(5),
-            retry_max: Duration::from_secs(300),
+            termination_timeout: Duration::from_secs(10),
+            retry: Retry::default(),
             flink_client: flink_rest::ClientConfig::default(),
             flink_defaults: BTreeMap::new(),
             validation: ValidationSettings::default(),
@@ -143,5 +187,33 @@ impl Default for Settings {
             config_map: None,
             witness: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_grow_by_the_multiplier_up_to_the_longest_delay_then_wait_for_the_periodic_reconcile()
+    {
+        let retry = Retry::default();
+        let periodic = Duration::from_secs(60);
+        let delays: Vec<u64> = (1..=4)
+            .map(|n| retry.delay(n, periodic).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [5_000, 7_500, 11_250, 16_875]);
+        assert_eq!(retry.delay(15, periodic), Duration::from_secs(300));
+        assert_eq!(retry.delay(16, periodic), periodic);
+        let forever = Retry {
+            max_attempts: None,
+            ..Retry::default()
+        };
+        assert_eq!(forever.delay(1_000, periodic), Duration::from_secs(300));
+        let flat = Retry {
+            multiplier: 1.0,
+            ..Retry::default()
+        };
+        assert_eq!(flat.delay(9, periodic), Duration::from_secs(5));
     }
 }

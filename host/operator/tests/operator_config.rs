@@ -47,11 +47,11 @@ async fn rendered_slots(client: &kube::Client, namespace: &str, name: &str) -> O
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_config_map_is_read_at_start_reloaded_live_and_refused_when_invalid() {
-    let (server, client) = common::stand_in(&["flink-system", "team-a", "team-b"]).await;
+    let (server, client) = common::stand_in(&["flink-system", "team-a", "team-b", "team-c"]).await;
     set_config(
         &client,
         json!({
-            "config.yaml": "kubernetes.operator.reconcile.interval: 30 s\ntaskmanager.numberOfTaskSlots: 3\nkubernetes.operator.watched.namespaces: team-a\n",
+            "config.yaml": "kubernetes.operator.reconcile.interval: 30 s\ntaskmanager.numberOfTaskSlots: 3\nkubernetes.operator.watched.namespaces: team-a,team-b\n",
             "config-team-a.yaml": "taskmanager.numberOfTaskSlots: 5\n"
         }),
     )
@@ -60,20 +60,24 @@ async fn the_operator_config_map_is_read_at_start_reloaded_live_and_refused_when
     let mut settings = Settings::default();
     settings.policies.namespace = "flink-system".into();
     settings.config_map = Some("flink-operator-config".into());
+    // The start-only keys are read before the controllers are built, as `run` does.
+    let settings = controller::config_reload::at_start(&client, settings)
+        .await
+        .unwrap();
+    assert_eq!(settings.watch_namespaces, ["team-a", "team-b"]);
     let ctx: Arc<Context> = Context::new(client.clone(), settings);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let operator = tokio::spawn(controller::run(ctx.clone(), async move {
         let _ = stopped.await;
     }));
 
-    // Read at start: the interval, the defaults, and a key that needs a restart, said so.
+    // Read at start: the interval, the defaults and the watched namespaces, nothing left for
+    // a restart.
     let applied = eventually("the first status", async || status(&client).await).await;
-    assert_eq!(
-        applied,
-        json!({"applied": true, "restartNeeded": ["kubernetes.operator.watched.namespaces"]})
-    );
+    assert_eq!(applied, json!({"applied": true, "restartNeeded": []}));
     assert_eq!(ctx.dynamic().intervals.reconcile, Duration::from_secs(30));
     create_deployment(&client, "team-a", "orders").await;
+    create_deployment(&client, "team-c", "unwatched").await;
     create_deployment(&client, "team-b", "billing").await;
     let slots = eventually("team-a's render", async || {
         rendered_slots(&client, "team-a", "orders").await
@@ -88,11 +92,16 @@ async fn the_operator_config_map_is_read_at_start_reloaded_live_and_refused_when
     })
     .await;
     assert_eq!(slots, "3");
+    assert_eq!(
+        rendered_slots(&client, "team-c", "unwatched").await,
+        None,
+        "a namespace not watched is not reconciled"
+    );
 
     // A change applies without a restart, and the next new deployment renders with it.
     set_config(
         &client,
-        json!({"config.yaml": "kubernetes.operator.reconcile.interval: 20 s\ntaskmanager.numberOfTaskSlots: 4\n"}),
+        json!({"config.yaml": "kubernetes.operator.reconcile.interval: 20 s\ntaskmanager.numberOfTaskSlots: 4\nkubernetes.operator.watched.namespaces: team-a,team-b,team-c\n"}),
     )
     .await;
     eventually("the reload", async || {
@@ -105,6 +114,17 @@ async fn the_operator_config_map_is_read_at_start_reloaded_live_and_refused_when
     })
     .await;
     assert_eq!(slots, "4");
+    let reloaded = eventually("the reload's status", async || {
+        status(&client)
+            .await
+            .filter(|s| s["restartNeeded"] != json!([]))
+    })
+    .await;
+    assert_eq!(
+        reloaded,
+        json!({"applied": true, "restartNeeded": ["kubernetes.operator.watched.namespaces"]}),
+        "a changed start-only key waits for a restart, and says so"
+    );
 
     // An invalid change keeps the last good settings and says why.
     set_config(

@@ -240,3 +240,24 @@ fn an_autoscaled_job_renders_the_adaptive_scheduler_and_keeps_its_scaled_paralle
         "a1:2,b717:5"
     );
 }
+
+/// The JobManager's startup probe is on unless
+/// `kubernetes.operator.jm-deployment.startup.probe.enabled` says otherwise (the operator's
+/// defaults or the spec).
+#[test]
+fn the_job_manager_startup_probe_follows_its_switch() {
+    let resource = read_deployment(&golden_dir().join("standalone-application.input.yaml"));
+    let probe = |defaults: &BTreeMap<String, String>| {
+        let input = RenderInput::for_resource(&resource, &resource.spec, defaults);
+        let objects = render::render(&input).expect("renders");
+        objects.job_manager["spec"]["template"]["spec"]["containers"][0]
+            .get("startupProbe")
+            .cloned()
+    };
+    assert!(probe(&BTreeMap::new()).is_some(), "on by default");
+    let off = BTreeMap::from([(
+        "kubernetes.operator.jm-deployment.startup.probe.enabled".to_string(),
+        "FALSE".to_string(),
+    )]);
+    assert_eq!(probe(&off), None);
+}

@@ -239,8 +239,11 @@ pub fn local_settings(
         .map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
     let mut settings = Settings {
         intervals,
-        retry_initial: Duration::from_secs(1),
-        retry_max: Duration::from_secs(30),
+        retry: crate::settings::Retry {
+            initial: Duration::from_secs(1),
+            max_interval: Duration::from_secs(30),
+            ..Default::default()
+        },
         // Laptop-sized Flink: the memory pools Flink sizes for a large container do not fit the
         // small processes local mode runs, so start from small ones (a spec still overrides them).
         flink_defaults: [

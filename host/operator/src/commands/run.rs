@@ -24,6 +24,13 @@ pub fn run(settings: Settings) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let settings = match controller::config_reload::at_start(&client, settings).await {
+            Ok(settings) => settings,
+            Err(problem) => {
+                eprintln!("flink-operator run: the operator ConfigMap: {problem}");
+                return ExitCode::from(2);
+            }
+        };
         let ctx = Context::new(client, settings);
         controller::run(ctx, shutdown_signal()).await;
         ExitCode::SUCCESS

@@ -5,8 +5,9 @@
 //! settings again.
 
 use super::Context;
-use crate::operator_config::{self, Loaded};
+use crate::operator_config::{self, Dynamic, Loaded};
 use crate::reconcile::{Note, Reason};
+use crate::settings::Settings;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
@@ -16,6 +17,31 @@ use std::sync::Arc;
 
 /// The annotation on the ConfigMap that reports the last reload.
 pub const STATUS_ANNOTATION: &str = "flink-operator.io/config-status";
+
+/// The settings to start with: the ConfigMap's start-only keys (watched namespaces, label
+/// selector, parallelism, client and termination timeouts, leader election) over the command
+/// line's. A ConfigMap that cannot be read or parsed leaves the command line's (the first
+/// [`load`] reports why); start-only keys that cannot work together (lease timings) stop the
+/// start.
+pub async fn at_start(client: &kube::Client, settings: Settings) -> Result<Settings, String> {
+    let Some(name) = &settings.config_map else {
+        return Ok(settings);
+    };
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &settings.policies.namespace);
+    let data = match api.get_opt(name).await {
+        Ok(found) => found.and_then(|cm| cm.data).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(config_map = %name, error = %e, "cannot read the operator ConfigMap; the command line's settings apply");
+            return Ok(settings);
+        }
+    };
+    match operator_config::parse(&data, &Dynamic::from_settings(&settings)) {
+        Ok(loaded) => loaded
+            .at_start
+            .apply(settings, crate::sharding::elector::replica_identity),
+        Err(_) => Ok(settings),
+    }
+}
 
 /// Reads the ConfigMap once (before the controllers start).
 pub async fn load(ctx: &Context) {
@@ -63,10 +89,8 @@ async fn apply(ctx: &Context, api: &Api<ConfigMap>, config_map: Option<&ConfigMa
         .unwrap_or_default();
     let name = ctx.settings.config_map.as_deref().unwrap_or_default();
     let (status, notes) = match operator_config::parse(&data, &ctx.base_dynamic) {
-        Ok(Loaded {
-            dynamic,
-            restart_needed,
-        }) => {
+        Ok(Loaded { dynamic, at_start }) => {
+            let restart_needed = at_start.restart_needed(&ctx.settings);
             let changed = *ctx.dynamic() != dynamic;
             if changed {
                 tracing::info!(config_map = %name, "operator configuration applied");

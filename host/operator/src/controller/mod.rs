@@ -181,12 +181,8 @@ impl Context {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let count = failures.entry(key.to_string()).or_insert(0);
         *count = count.saturating_add(1);
-        let factor = 2u32.saturating_pow(count.saturating_sub(1).min(16));
         let dynamic = self.dynamic();
-        dynamic
-            .retry_initial
-            .saturating_mul(factor)
-            .min(dynamic.retry_max)
+        dynamic.retry.delay(*count, dynamic.intervals.reconcile)
     }
 }
 
@@ -694,8 +690,16 @@ pub async fn run(
         tasks.push(tokio::spawn(drive(controller, BLUE_GREEN)));
     }
     ctx.health.controllers_started();
-    for task in tasks {
-        let _ = task.await;
+    // Once stopping, the reconciles under way get `termination.timeout` to finish.
+    let all = futures::future::join_all(tasks);
+    let mut all = std::pin::pin!(all);
+    tokio::select! {
+        _ = &mut all => {}
+        _ = shutdown.clone() => {
+            if tokio::time::timeout(settings.termination_timeout, &mut all).await.is_err() {
+                tracing::warn!(timeout = ?settings.termination_timeout, "reconciles still under way when the termination timeout ended; stopping without them");
+            }
+        }
     }
     ctx.health.controllers_stopped();
 }

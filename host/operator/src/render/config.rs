@@ -225,9 +225,7 @@ pub fn retain_checkpoints(config: &mut BTreeMap<String, String>, mode: flink_api
 /// An autoscaled job runs the adaptive scheduler unless the user chose a scheduler (so a
 /// rescale happens in place), and a deploy keeps the parallelism the autoscaler chose.
 fn autoscaled(config: &mut BTreeMap<String, String>, overrides: Option<&BTreeMap<String, u32>>) {
-    let enabled = flink_api::config::options::AUTOSCALER_ENABLED
-        .in_flat(config)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let enabled = flink_api::config::options::AUTOSCALER_ENABLED.flag_in_flat(config, false);
     if !enabled {
         return;
     }

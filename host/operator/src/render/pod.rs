@@ -140,7 +140,9 @@ pub fn job_manager_pod(
         args,
         &ports,
     )?;
-    add_startup_probe(&mut pod);
+    if flink_api::config::options::JM_STARTUP_PROBE.flag_in_flat(config, true) {
+        add_startup_probe(&mut pod);
+    }
     Ok(pod)
 }
 

@@ -27,6 +27,17 @@ pub struct ShardingSettings {
     pub lease_prefix: String,
 }
 
+/// This replica's name in the Leases: the pod name (unique among replicas), else
+/// `<hostname>-<pid>`.
+pub fn replica_identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "operator".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
 impl ShardingSettings {
     fn shard_lease(&self, shard: u32) -> String {
         format!("{}-shard-{shard}", self.lease_prefix)

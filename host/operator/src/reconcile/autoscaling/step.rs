@@ -64,9 +64,7 @@ pub fn enabled(resource: &FlinkDeployment, defaults: &BTreeMap<String, String>) 
     }
     let config =
         crate::reconcile::job::configuration(defaults, resource.spec.configuration().flat());
-    let on = flink_api::config::options::AUTOSCALER_ENABLED
-        .in_flat(&config)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let on = flink_api::config::options::AUTOSCALER_ENABLED.flag_in_flat(&config, false);
     if !on {
         return Enabled::Off;
     }
