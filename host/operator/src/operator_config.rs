@@ -119,6 +119,8 @@ pub struct VersionDefaults {
 pub struct Loaded {
     pub dynamic: Dynamic,
     pub at_start: AtStart,
+    /// Upstream's operator keys this operator does not read (docs/configuration.md says why).
+    pub not_read: Vec<String>,
 }
 
 const WATCHED_NAMESPACES: &str = "kubernetes.operator.watched.namespaces";
@@ -126,6 +128,7 @@ const LABEL_SELECTOR: &str = "kubernetes.operator.label.selector";
 const RECONCILE_PARALLELISM: &str = "kubernetes.operator.reconcile.parallelism";
 const FLINK_CLIENT_TIMEOUT: &str = "kubernetes.operator.flink.client.timeout";
 const TERMINATION_TIMEOUT: &str = "kubernetes.operator.termination.timeout";
+const ARTIFACTS_BASE_DIR: &str = "kubernetes.operator.user.artifacts.base.dir";
 const LEADER_ELECTION: &str = "kubernetes.operator.leader-election.enabled";
 const LEASE_NAME: &str = "kubernetes.operator.leader-election.lease-name";
 const LEASE_DURATION: &str = "kubernetes.operator.leader-election.lease-duration";
@@ -135,7 +138,8 @@ const RETRY_PERIOD: &str = "kubernetes.operator.leader-election.retry-period";
 const ALL_NAMESPACES: &str = "JOSDK_ALL_NAMESPACES";
 
 /// Keys read only at start (the controllers, clients and leases are built from them).
-const AT_START: [&str; 10] = [
+const AT_START: [&str; 11] = [
+    ARTIFACTS_BASE_DIR,
     WATCHED_NAMESPACES,
     LABEL_SELECTOR,
     RECONCILE_PARALLELISM,
@@ -160,6 +164,8 @@ pub struct AtStart {
     pub reconcile_parallelism: Option<u16>,
     pub flink_client_timeout: Option<Duration>,
     pub termination_timeout: Option<Duration>,
+    /// Where session-job jars are downloaded before their upload.
+    pub artifacts_base_dir: Option<std::path::PathBuf>,
     /// `true` turns leader election on; `false` leaves the command line's choice (replicas
     /// started with `--leader-elect` keep electing: turning it off under them would let two
     /// reconcile one resource).
@@ -192,6 +198,9 @@ impl AtStart {
         }
         if let Some(timeout) = self.termination_timeout {
             settings.termination_timeout = timeout;
+        }
+        if let Some(dir) = &self.artifacts_base_dir {
+            settings.artifacts.base_dir = dir.clone();
         }
         if self.leader_election == Some(true) && settings.sharding.is_none() {
             settings.sharding = Some(crate::sharding::elector::ShardingSettings {
@@ -256,6 +265,12 @@ impl AtStart {
                     .is_some_and(|t| t != settings.termination_timeout),
             ),
             (
+                ARTIFACTS_BASE_DIR,
+                self.artifacts_base_dir
+                    .as_ref()
+                    .is_some_and(|d| *d != settings.artifacts.base_dir),
+            ),
+            (
                 LEADER_ELECTION,
                 self.leader_election == Some(true) && sharding.is_none(),
             ),
@@ -295,6 +310,7 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
     let mut problems = Vec::new();
     let mut dynamic = base.clone();
     let mut at_start = AtStart::default();
+    let mut not_read = Vec::new();
     let global_file = if data.contains_key(GLOBAL_FILE) {
         GLOBAL_FILE
     } else {
@@ -421,6 +437,10 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                         },
                         "flink.client.timeout" => at_start.flink_client_timeout = duration(&mut problems),
                         "termination.timeout" => at_start.termination_timeout = duration(&mut problems),
+                        "user.artifacts.base.dir" => match value.trim() {
+                            dir if dir.starts_with('/') => at_start.artifacts_base_dir = Some(dir.into()),
+                            _ => problems.push(at("must be an absolute directory path, e.g. /opt/flink/artifacts")),
+                        },
                         "leader-election.enabled" => match value.trim() {
                             "true" => at_start.leader_election = Some(true),
                             "false" => at_start.leader_election = Some(false),
@@ -465,6 +485,10 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                             Ok(headers) => dynamic.artifact_headers = headers,
                             Err(e) => problems.push(format!("{global_file}: {e}")),
                         },
+                        // Upstream's settings of its own process that mean nothing here
+                        // (docs/configuration.md says why, key by key): accepted, reported, kept
+                        // out of Flink's configuration.
+                        _ if is_not_read(&key) => not_read.push(key.clone()),
                         // Per-resource operator options (periodic savepoints, history, …) are
                         // defaults for every deployment's configuration.
                         _ => {
@@ -491,10 +515,8 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
         };
         match flat(text) {
             Ok(config) => {
-                let operator_keys: Vec<&String> = config
-                    .keys()
-                    .filter(|k| AT_START.contains(&k.as_str()) || is_process_key(k))
-                    .collect();
+                let operator_keys: Vec<&String> =
+                    config.keys().filter(|k| is_process_key(k)).collect();
                 if !operator_keys.is_empty() {
                     problems.push(format!(
                         "{file}: {} apply to the whole operator, not to one namespace; move them to {GLOBAL_FILE}",
@@ -513,31 +535,80 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
         }
     }
     if problems.is_empty() {
-        Ok(Loaded { dynamic, at_start })
+        Ok(Loaded {
+            dynamic,
+            at_start,
+            not_read,
+        })
     } else {
         Err(problems)
     }
 }
 
+/// Upstream's keys that configure its own process and are not read here (a `.` at the end: a
+/// key family). Each has its reason in docs/configuration.md, which a test keeps in step with
+/// upstream's tables.
+pub const NOT_READ: &[&str] = &[
+    "kubernetes.operator.cluster.resource-view.refresh-interval",
+    "kubernetes.operator.config.cache.size",
+    "kubernetes.operator.config.cache.timeout",
+    "kubernetes.operator.dynamic.config.check.interval",
+    "kubernetes.operator.dynamic.config.enabled",
+    "kubernetes.operator.dynamic.namespaces.enabled",
+    "kubernetes.operator.events.exceptions.limit-per-reconciliation",
+    "kubernetes.operator.events.exceptions.stacktrace-lines",
+    "kubernetes.operator.exception.",
+    "kubernetes.operator.flink.client.cancel.timeout",
+    "kubernetes.operator.health.",
+    "kubernetes.operator.ingress.manage",
+    "kubernetes.operator.observer.rest-ready.delay",
+    "kubernetes.operator.plugins.listeners.",
+    "kubernetes.operator.rate-limiter.",
+    "kubernetes.operator.resource.deletion.propagation",
+    "kubernetes.operator.savepoint.history.max.age.threshold",
+    "kubernetes.operator.savepoint.history.max.count.threshold",
+    "kubernetes.operator.startup.stop-on-informer-error",
+    "kubernetes.operator.josdk.metrics.enabled",
+    "kubernetes.operator.jvm.metrics.enabled",
+    "kubernetes.operator.kubernetes.client.metrics.",
+    "kubernetes.operator.metrics.",
+    "kubernetes.operator.resource.lifecycle.metrics.enabled",
+    "kubernetes.operator.resource.lifecycle.namespace.histograms.enabled",
+    "kubernetes.operator.resource.metrics.enabled",
+];
+
+fn is_not_read(key: &str) -> bool {
+    NOT_READ.iter().any(|k| {
+        if k.ends_with('.') {
+            key.starts_with(k)
+        } else {
+            key == *k
+        }
+    })
+}
+
 /// Keys that configure the operator process rather than a deployment.
 fn is_process_key(key: &str) -> bool {
-    matches!(
-        key.strip_prefix(OPERATOR_PREFIX),
-        Some(
-            "reconcile.interval"
-                | "observer.progress-check.interval"
-                | "retry.initial.interval"
-                | "retry.max.interval"
-                | "retry.interval.multiplier"
-                | "retry.max.attempts"
+    AT_START.contains(&key)
+        || is_not_read(key)
+        || matches!(
+            key.strip_prefix(OPERATOR_PREFIX),
+            Some(
+                "reconcile.interval"
+                    | "observer.progress-check.interval"
+                    | "retry.initial.interval"
+                    | "retry.max.interval"
+                    | "retry.interval.multiplier"
+                    | "retry.max.attempts"
+            )
         )
-    ) || [
-        ALLOWED_SCHEMES_KEY,
-        RESTRICTED_HOSTS_KEY,
-        HTTP_HEADER_KEY,
-        HTTP_HEADER_HOSTS_KEY,
-    ]
-    .contains(&key)
+        || [
+            ALLOWED_SCHEMES_KEY,
+            RESTRICTED_HOSTS_KEY,
+            HTTP_HEADER_KEY,
+            HTTP_HEADER_HOSTS_KEY,
+        ]
+        .contains(&key)
 }
 
 /// A Kubernetes namespace (or Lease prefix) name: lowercase letters, digits and `-`.
@@ -757,6 +828,7 @@ kubernetes.operator.label.selector: tier=gold
 kubernetes.operator.reconcile.parallelism: -1
 kubernetes.operator.flink.client.timeout: 20 s
 kubernetes.operator.termination.timeout: 30 s
+kubernetes.operator.user.artifacts.base.dir: /var/tmp/jars
 kubernetes.operator.leader-election.enabled: true
 kubernetes.operator.leader-election.lease-name: flink-ops
 kubernetes.operator.leader-election.lease-duration: 30 s
@@ -785,6 +857,10 @@ kubernetes.operator.retry.max.attempts: -1
             Duration::from_secs(20)
         );
         assert_eq!(started.termination_timeout, Duration::from_secs(30));
+        assert_eq!(
+            started.artifacts.base_dir,
+            std::path::Path::new("/var/tmp/jars")
+        );
         let sharding = started.sharding.as_ref().expect("leader election on");
         assert_eq!(
             (sharding.identity.as_str(), sharding.lease_prefix.as_str()),
@@ -794,7 +870,7 @@ kubernetes.operator.retry.max.attempts: -1
         assert_eq!(sharding.timing.renew_deadline, Duration::from_secs(20));
         // Started with them: nothing to restart for; the command line alone: all of them.
         assert!(loaded.at_start.restart_needed(&started).is_empty());
-        assert_eq!(loaded.at_start.restart_needed(&command_line).len(), 9);
+        assert_eq!(loaded.at_start.restart_needed(&command_line).len(), 10);
         // Lease timings that would let two replicas overlap are refused by name.
         let unsafe_timing = parse(
             &data(&[(

@@ -89,7 +89,11 @@ async fn apply(ctx: &Context, api: &Api<ConfigMap>, config_map: Option<&ConfigMa
         .unwrap_or_default();
     let name = ctx.settings.config_map.as_deref().unwrap_or_default();
     let (status, notes) = match operator_config::parse(&data, &ctx.base_dynamic) {
-        Ok(Loaded { dynamic, at_start }) => {
+        Ok(Loaded {
+            dynamic,
+            at_start,
+            not_read,
+        }) => {
             let restart_needed = at_start.restart_needed(&ctx.settings);
             let changed = *ctx.dynamic() != dynamic;
             if changed {
@@ -105,7 +109,11 @@ async fn apply(ctx: &Context, api: &Api<ConfigMap>, config_map: Option<&ConfigMa
                 Vec::new()
             };
             (
-                json!({"applied": true, "restartNeeded": restart_needed}),
+                if not_read.is_empty() {
+                    json!({"applied": true, "restartNeeded": restart_needed})
+                } else {
+                    json!({"applied": true, "restartNeeded": restart_needed, "notRead": not_read})
+                },
                 notes,
             )
         }
