@@ -21,11 +21,8 @@ pub struct SecureInput<'a> {
     pub savepoint: Option<&'a ObservedOperation>,
     /// The job's latest completed checkpoint, when observed.
     pub latest_checkpoint: Option<&'a ObservedCheckpoint>,
-    /// `kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age`: an older latest
-    /// checkpoint is not resumed from; a savepoint is taken instead (the job must be running).
-    pub max_checkpoint_age: Option<std::time::Duration>,
-    /// The format of a savepoint taken to secure the state.
-    pub format: SavepointFormatType,
+    /// What the resource's configuration says about securing its state.
+    pub rules: SecureRules,
     /// What the job started from, when that is still its state (it completed no checkpoint):
     /// where a job that is no longer running resumes when Flink has no checkpoint of it.
     pub started_from: Option<String>,
@@ -87,14 +84,32 @@ pub fn record_secured(
     }
 }
 
-/// `kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age` from a flat
-/// configuration.
-pub fn max_checkpoint_age(
-    config: &std::collections::BTreeMap<String, String>,
-) -> Option<std::time::Duration> {
-    flink_api::config::options::LAST_STATE_MAX_CHECKPOINT_AGE
-        .in_flat(config)
-        .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
+/// What a resource's configuration says about securing its job's state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SecureRules {
+    /// `kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age`: an older latest
+    /// checkpoint is not resumed from; a savepoint is taken instead (the job must be running).
+    pub max_checkpoint_age: Option<std::time::Duration>,
+    /// The format of a savepoint taken to secure the state.
+    pub format: SavepointFormatType,
+    /// `kubernetes.operator.job.upgrade.last-state-fallback.enabled` (true): a savepoint
+    /// upgrade of a job that is not running resumes from its latest checkpoint; false: it waits
+    /// for the job to run again.
+    pub last_state_fallback: bool,
+}
+
+impl SecureRules {
+    /// From a flat configuration (the operator's defaults under the resource's own).
+    pub fn of(config: &std::collections::BTreeMap<String, String>) -> Self {
+        use flink_api::config::options;
+        Self {
+            max_checkpoint_age: options::LAST_STATE_MAX_CHECKPOINT_AGE
+                .in_flat(config)
+                .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok()),
+            format: super::job_snapshots::savepoint_format(config),
+            last_state_fallback: options::LAST_STATE_FALLBACK.flag_in_flat(config, true),
+        }
+    }
 }
 
 /// Advances `progress` (at `SAVEPOINTING` or `CANCELLING`) by what was observed.
@@ -104,6 +119,17 @@ pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> Outcom
         && progress.trigger_id.is_none()
         && input.job.state != FlinkJobState::Running
     {
+        if !input.rules.last_state_fallback {
+            out.error = Some((
+                "UpgradeBlocked",
+                format!(
+                    "the job is {}, not RUNNING, so no savepoint can be taken, and kubernetes.operator.job.upgrade.last-state-fallback.enabled is false; the upgrade waits for the job to run. Set it to true to resume from the latest checkpoint, or set initialSavepointPath",
+                    state_name(input.job.state)
+                ),
+            ));
+            out.pace = Pace::Normal;
+            return out;
+        }
         // A savepoint needs a running job; the latest retained checkpoint is the fallback
         // (upstream's last-state fallback), never empty state.
         progress.step = UpgradeStep::Cancelling;
@@ -115,7 +141,7 @@ pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> Outcom
             ),
         ));
     }
-    let too_old = match (input.latest_checkpoint, input.max_checkpoint_age) {
+    let too_old = match (input.latest_checkpoint, input.rules.max_checkpoint_age) {
         (Some(checkpoint), Some(max)) => {
             input.now_ms - checkpoint.completed_at > max.as_millis() as i64
         }
@@ -156,7 +182,7 @@ fn savepoint_step(
             cluster: input.cluster.to_string(),
             job_id: input.job.id.clone(),
             trigger_id: trigger,
-            format: input.format,
+            format: input.rules.format,
         });
         return None;
     };
@@ -170,7 +196,7 @@ fn savepoint_step(
                 time_stamp: input.now_ms,
                 location: Some(path.clone()),
                 trigger_type: SnapshotTriggerType::Upgrade,
-                format_type: input.format,
+                format_type: input.rules.format,
                 trigger_nonce: None,
             });
             Some(path.clone())
@@ -278,8 +304,11 @@ mod tests {
             job: &cancelled,
             savepoint: None,
             latest_checkpoint: Some(&checkpoint),
-            max_checkpoint_age: None,
-            format: SavepointFormatType::Canonical,
+            rules: SecureRules {
+                max_checkpoint_age: None,
+                format: SavepointFormatType::Canonical,
+                last_state_fallback: true,
+            },
             started_from: None,
             now_ms: 102_000,
         };
@@ -315,8 +344,11 @@ mod tests {
             job: &job,
             savepoint: None,
             latest_checkpoint: Some(&checkpoint),
-            max_checkpoint_age: Some(std::time::Duration::from_secs(60)),
-            format: SavepointFormatType::Canonical,
+            rules: SecureRules {
+                max_checkpoint_age: Some(std::time::Duration::from_secs(60)),
+                format: SavepointFormatType::Canonical,
+                last_state_fallback: true,
+            },
             started_from: None,
             now_ms: 30_000,
         };

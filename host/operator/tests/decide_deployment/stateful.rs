@@ -333,6 +333,53 @@ fn a_savepoint_job_that_is_not_running_falls_back_to_its_latest_checkpoint() {
     );
 }
 
+/// `kubernetes.operator.job.upgrade.last-state-fallback.enabled: false`: a savepoint upgrade
+/// of a job that is not running waits for it, touching nothing, and says why; once the job
+/// runs again, the savepoint is taken.
+#[test]
+fn without_the_last_state_fallback_a_savepoint_upgrade_waits_for_the_job_to_run() {
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default()
+        .set(
+            "kubernetes.operator.job.upgrade.last-state-fallback.enabled",
+            "false",
+        );
+    world.reconcile();
+    world.job_now(FlinkJobState::Restarting);
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: CHECKPOINT.into(),
+        completed_at: 2,
+    });
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let plan = world.reconcile();
+    assert!(
+        without_snapshot_records(&plan.actions).is_empty(),
+        "{:?}",
+        plan.actions
+    );
+    let error = world
+        .resource
+        .status
+        .as_ref()
+        .and_then(|s| s.error.clone())
+        .unwrap_or_default();
+    assert!(
+        error.contains("last-state-fallback.enabled is false"),
+        "{error}"
+    );
+    world.job_now(FlinkJobState::Running);
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { .. }]),
+        "{:?}",
+        plan.actions
+    );
+}
+
 #[test]
 fn a_stateful_suspend_keeps_the_savepoint_and_resume_restores_it() {
     let mut world = stateful(flink_api::UpgradeMode::Savepoint);
