@@ -482,6 +482,10 @@ pub mod options {
         ConfigOption::new("kubernetes.operator.resource.cleanup.timeout", &[]);
     pub const SAVEPOINT_ON_DELETION: ConfigOption =
         ConfigOption::new("kubernetes.operator.job.savepoint-on-deletion", &[]);
+    pub const INPLACE_SCALING: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.job.upgrade.inplace-scaling.enabled",
+        &[],
+    );
     pub const LAST_STATE_FALLBACK: ConfigOption = ConfigOption::new(
         "kubernetes.operator.job.upgrade.last-state-fallback.enabled",
         &[],

@@ -129,6 +129,10 @@ pub async fn deployment(
         }
         _ => None,
     };
+    let requirements = match (&needs.requirements_of, ready) {
+        (Some(job), true) => requirements_of(ctx, &name, &namespace, job).await,
+        _ => None,
+    };
     let snapshots =
         match needs.snapshot_resources && matches!(flink, ObservedFlink::Reachable { .. }) {
             true => Some(job_snapshots(ctx, &namespace, JobKind::FlinkDeployment, &name).await?),
@@ -148,6 +152,30 @@ pub async fn deployment(
         snapshot,
         checkpoint,
         counters,
+        requirements,
+    })
+}
+
+/// The job's scheduler and, on the adaptive scheduler, its resource requirements; None when
+/// the JobManager does not answer.
+async fn requirements_of(
+    ctx: &Context,
+    name: &str,
+    namespace: &str,
+    job: &str,
+) -> Option<crate::reconcile::observed::ObservedRequirements> {
+    let client = ctx.flink.for_cluster(name, namespace).ok()?;
+    let job = JobId::parse(job).ok()?;
+    let details = client.job_details(&job).await.ok()?;
+    let adaptive = crate::reconcile::autoscaling::is_adaptive(&details);
+    let current = match adaptive {
+        true => client.resource_requirements(&job).await.ok(),
+        false => None,
+    };
+    Some(crate::reconcile::observed::ObservedRequirements {
+        running: details.state == flink_rest::JobState::Running,
+        adaptive,
+        current,
     })
 }
 

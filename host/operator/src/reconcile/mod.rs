@@ -9,6 +9,7 @@ pub mod blue_green;
 pub mod cleanup;
 pub mod deployment;
 pub mod health;
+pub mod in_place;
 pub mod job;
 pub mod job_id;
 pub mod job_snapshots;

@@ -33,6 +33,19 @@ pub struct ObservedCluster {
     /// The FlinkStateSnapshots of this resource's job, when snapshots are resources and one may
     /// be due.
     pub snapshots: Option<Vec<JobSnapshot>>,
+    /// The job's scheduler and resource requirements, while a parallelism overrides edit is to
+    /// be applied in place.
+    pub requirements: Option<ObservedRequirements>,
+}
+
+/// A running job's scheduler and, on the adaptive scheduler, its resource requirements.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedRequirements {
+    /// Flink reports the job RUNNING.
+    pub running: bool,
+    pub adaptive: bool,
+    /// None: not read (not adaptive, or the JobManager did not answer).
+    pub current: Option<flink_rest::ResourceRequirements>,
 }
 
 /// A container of the cluster's pods that waits to run.

@@ -17,7 +17,8 @@ mod pod;
 mod resources;
 
 pub use config::{
-    config_file, config_file_name, config_file_text, flink_config, retain_checkpoints,
+    config_file, config_file_name, config_file_text, flink_config, parallelism_overrides,
+    retain_checkpoints,
 };
 pub use pod::{NATIVE_TM_TEMPLATE_FILE, merge_templates};
 

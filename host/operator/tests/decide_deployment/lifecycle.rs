@@ -501,3 +501,130 @@ fn an_ingress_is_deployed_with_the_cluster_and_an_ingress_edit_changes_only_the_
     world.edit(|spec| spec.ingress = None);
     assert_eq!(world.reconcile().actions, vec![Effect::DeleteIngress]);
 }
+
+/// Sets `pipeline.jobvertex-parallelism-overrides` in the spec.
+fn set_overrides(world: &mut World, overrides: &str) {
+    world.edit(|spec| {
+        spec.flink_configuration
+            .get_or_insert_default()
+            .set("pipeline.jobvertex-parallelism-overrides", overrides);
+    });
+}
+
+fn requirements(vertices: &[(&str, i32)]) -> flink_rest::ResourceRequirements {
+    vertices
+        .iter()
+        .map(|(v, p)| {
+            (
+                v.to_string(),
+                flink_rest::VertexRequirements {
+                    parallelism: flink_rest::ParallelismBounds {
+                        lower_bound: 1,
+                        upper_bound: *p,
+                    },
+                },
+            )
+        })
+        .collect()
+}
+
+/// A user's overrides edit of a job on the adaptive scheduler sets its resource requirements
+/// and keeps the job (no teardown); the spec is recorded only once Flink reports them, so a
+/// crash before that sends them again.
+#[test]
+fn an_overrides_edit_rescales_the_running_job_in_place() {
+    use flink_operator::reconcile::observed::ObservedRequirements;
+    let mut world = app();
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    let job = world.job_id();
+    set_overrides(&mut world, "source:1,sink:3");
+    let adaptive = |current| ObservedRequirements {
+        running: true,
+        adaptive: true,
+        current: Some(current),
+    };
+    world.observed.requirements = Some(adaptive(requirements(&[("source", 2), ("sink", 2)])));
+    let plan = world.reconcile();
+    assert_eq!(
+        plan.actions,
+        [Effect::SetResourceRequirements {
+            cluster: "counter".into(),
+            job_id: job.clone(),
+            requirements: requirements(&[("source", 1), ("sink", 3)]),
+        }]
+    );
+    let recorded = |world: &World| {
+        world
+            .status()
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.last_reconciled_spec.clone())
+            .unwrap_or_default()
+            .contains("sink:3")
+    };
+    assert!(!recorded(&world), "not recorded before Flink runs it");
+    // Crashed before the request reached Flink: the next reconcile asks again.
+    let again = world.reconcile();
+    assert_eq!(again.actions, plan.actions);
+    // Flink reports the new requirements: the edit is recorded, the job was never touched.
+    world.observed.requirements = Some(adaptive(requirements(&[("source", 1), ("sink", 3)])));
+    let plan = world.reconcile();
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Effect::DeleteCluster | Effect::SetResourceRequirements { .. })),
+        "{:?}",
+        plan.actions
+    );
+    assert!(recorded(&world));
+    assert_eq!(world.job_id(), job);
+}
+
+/// Where it cannot be done in place (the default scheduler, or in-place scaling switched off),
+/// the overrides edit is a full upgrade, as upstream falls back.
+#[test]
+fn an_overrides_edit_that_cannot_be_applied_in_place_redeploys() {
+    use flink_operator::reconcile::observed::ObservedRequirements;
+    for in_place_enabled in [true, false] {
+        let mut world = app();
+        world.reconcile();
+        world.cluster_runs(1, FlinkJobState::Running);
+        world.reconcile();
+        if !in_place_enabled {
+            world.edit(|spec| {
+                spec.flink_configuration.get_or_insert_default().set(
+                    "kubernetes.operator.job.upgrade.inplace-scaling.enabled",
+                    "false",
+                )
+            });
+            world.reconcile();
+        }
+        set_overrides(&mut world, "sink:3");
+        world.observed.requirements = Some(ObservedRequirements {
+            running: true,
+            adaptive: !in_place_enabled,
+            current: None,
+        });
+        let plan = world.reconcile();
+        assert_eq!(
+            plan.intent
+                .as_ref()
+                .and_then(|s| s.reconciliation_status.as_ref())
+                .map(|r| r.state),
+            Some(ReconciliationState::Upgrading),
+            "in place enabled: {in_place_enabled}: {:?}",
+            plan.actions
+        );
+        assert!(
+            !plan
+                .actions
+                .iter()
+                .any(|a| matches!(a, Effect::SetResourceRequirements { .. })),
+            "{:?}",
+            plan.actions
+        );
+    }
+}

@@ -44,7 +44,10 @@ pub fn observation_needs(
         resource.metadata.generation,
     );
     let config = job::configuration(defaults, resource.spec.configuration().flat());
-    job::ObservationNeeds::for_job(
+    let requirements_of = job_id
+        .clone()
+        .filter(|_| changed && super::in_place::wanted(&config).is_some());
+    let needs = job::ObservationNeeds::for_job(
         job_id,
         status.upgrade.as_ref(),
         resource.spec.job.as_ref(),
@@ -56,7 +59,11 @@ pub fn observation_needs(
         status.upgrade.as_ref(),
         resource.spec.job.as_ref(),
         &config,
-    )
+    );
+    job::ObservationNeeds {
+        requirements_of,
+        ..needs
+    }
 }
 
 /// Upstream's finalizer name, so resources move between the operators.

@@ -302,6 +302,9 @@ impl<'a> Decision<'a> {
                 self.steady(last);
             }
             DiffClass::Scale => {
+                if !self.overrides_in_place(last, &diff) {
+                    return;
+                }
                 self.draft.notes.push(Note::normal(
                     Reason::SpecChanged,
                     format!(
@@ -334,6 +337,73 @@ impl<'a> Decision<'a> {
             }
             DiffClass::Upgrade => self.upgrade(last, &diff.fields(DiffClass::Upgrade)),
             DiffClass::SavepointRedeploy => self.redeploy_from_savepoint(),
+        }
+    }
+
+    /// A scale change that edits `pipeline.jobvertex-parallelism-overrides` of a job the
+    /// autoscaler does not scale: its resource requirements are set in place (the spec is
+    /// recorded once the job runs them, so a crash in between asks again), or, where that
+    /// cannot be, it is a full upgrade, as upstream falls back. False: this reconcile is done.
+    fn overrides_in_place(
+        &mut self,
+        last: &ReconciledSpec<FlinkDeploymentSpec>,
+        diff: &super::super::spec_diff::SpecDiff,
+    ) -> bool {
+        use super::super::in_place::{self, InPlace};
+        let key = flink_api::config::options::PARALLELISM_OVERRIDES.key;
+        let edited = diff
+            .changes
+            .iter()
+            .any(|(path, _)| path.strip_prefix("spec.flinkConfiguration.") == Some(key));
+        if !edited || self.autoscaler().is_some() {
+            return true;
+        }
+        let fields = diff.fields(DiffClass::Scale);
+        let Some(overrides) = in_place::wanted(&self.config) else {
+            self.upgrade(last, &fields);
+            return false;
+        };
+        let job_id = self
+            .draft
+            .status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.job_id.clone());
+        let decided = in_place::decide(
+            &overrides,
+            self.resource.spec.flink_version,
+            self.observed.requirements.as_ref(),
+        );
+        match (decided, job_id) {
+            (InPlace::Applied, _) => true,
+            (InPlace::Set(requirements), Some(job_id)) => {
+                self.draft.notes.push(Note::normal(
+                    Reason::Scaling,
+                    format!(
+                        "Rescaling the job in place to {key}={}",
+                        summary(&overrides)
+                    ),
+                ));
+                self.draft.actions.push(Effect::SetResourceRequirements {
+                    cluster: self.name().to_string(),
+                    job_id,
+                    requirements,
+                });
+                self.draft.progressing = true;
+                false
+            }
+            (InPlace::Redeploy(why), _) => {
+                self.draft.notes.push(Note::normal(
+                    Reason::SpecChanged,
+                    format!("{key} cannot be applied in place ({why}): redeploying"),
+                ));
+                self.upgrade(last, &fields);
+                false
+            }
+            (InPlace::Unknown | InPlace::Set(_), _) => {
+                self.draft.progressing = true;
+                false
+            }
         }
     }
 
@@ -394,4 +464,13 @@ impl<'a> Decision<'a> {
         };
         self.continue_upgrade(&target);
     }
+}
+
+/// `vertex:parallelism,...` of overrides, for events.
+fn summary(overrides: &std::collections::BTreeMap<String, u32>) -> String {
+    overrides
+        .iter()
+        .map(|(v, p)| format!("{v}:{p}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }

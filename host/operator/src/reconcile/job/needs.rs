@@ -22,6 +22,9 @@ pub struct ObservationNeeds {
     pub counters_of: Option<String>,
     /// The job's FlinkStateSnapshots (a manual or periodic snapshot may be due).
     pub snapshot_resources: bool,
+    /// The job whose scheduler and resource requirements a parallelism overrides edit needs
+    /// (it is applied in place).
+    pub requirements_of: Option<String>,
 }
 
 impl ObservationNeeds {
@@ -63,6 +66,7 @@ impl ObservationNeeds {
             checkpoint: None,
             counters_of,
             snapshot_resources: false,
+            requirements_of: None,
         }
     }
 
