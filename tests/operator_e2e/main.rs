@@ -102,6 +102,7 @@ fn stories() -> Vec<Story> {
                 an_idle_reconcile_writes_nothing,
                 an_invalid_edit_is_reported_and_the_job_keeps_running,
                 a_parallelism_change_redeploys_the_job,
+                an_overrides_edit_rescales_the_adaptive_job_in_place,
                 suspend_stops_the_jvms_and_resume_brings_the_job_back,
                 deleting_the_application_leaves_no_object_and_no_process,
             ]
@@ -811,6 +812,83 @@ fn a_parallelism_change_redeploys_the_job(suite: &Suite) -> Result<(), String> {
         "3 subtasks on 2 slots each need 2 TaskManagers"
     );
     assert_eq!(status.pointer("/taskManager/replicas"), Some(&json!(2)));
+    suite.remember_job(&job);
+    Ok(())
+}
+
+/// On the adaptive scheduler, a user's `pipeline.jobvertex-parallelism-overrides` edit reaches
+/// the running job in place: the same job id, its vertex at the new parallelism, no redeploy.
+fn an_overrides_edit_rescales_the_adaptive_job_in_place(suite: &Suite) -> Result<(), String> {
+    let old = suite.remembered_job()?;
+    // The scheduler is an upgrade field: the job is redeployed on the adaptive scheduler, which
+    // may rescale it at once (no cooldown, no waiting for a checkpoint to trigger it).
+    suite.patch(
+        "flinkdep",
+        "counter",
+        r#"{"spec":{"flinkConfiguration":{"jobmanager.scheduler":"adaptive","jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling":"0 s","jobmanager.adaptive-scheduler.rescale-trigger.max-delay":"1 s"}}}"#,
+    )?;
+    let status = suite.runtime.block_on(wait_for(
+        "the job on the adaptive scheduler",
+        STARTUP,
+        async || {
+            let status = suite.deployment("counter")?.get("status")?.clone();
+            (text(&status, "/jobStatus/jobId") != old
+                && text(&status, "/jobStatus/state") == "RUNNING"
+                && text(&status, "/lifecycleState") == "STABLE")
+                .then_some(status)
+        },
+    ));
+    let job = text(&status, "/jobStatus/jobId");
+    let client = suite.flink("counter")?;
+    let id = JobId::parse(&job).map_err(|e| e.to_string())?;
+    let details = suite
+        .runtime
+        .block_on(client.job_details(&id))
+        .map_err(|e| e.to_string())?;
+    let vertex = details
+        .vertices
+        .last()
+        .ok_or("a job without vertices")?
+        .id
+        .clone();
+    suite.patch(
+        "flinkdep",
+        "counter",
+        &json!({"spec": {"flinkConfiguration": {
+            "pipeline.jobvertex-parallelism-overrides": format!("{vertex}:1")
+        }}})
+        .to_string(),
+    )?;
+    suite.runtime.block_on(wait_for(
+        "the vertex rescaled in place",
+        STARTUP,
+        async || {
+            let details = client.job_details(&id).await.ok()?;
+            let rescaled = details
+                .vertices
+                .iter()
+                .find(|v| v.id == vertex)
+                .is_some_and(|v| v.parallelism == 1);
+            (rescaled && details.state == flink_rest::JobState::Running).then_some(())
+        },
+    ));
+    let status = suite.runtime.block_on(wait_for(
+        "the edit recorded",
+        Duration::from_secs(30),
+        async || {
+            let status = suite.deployment("counter")?.get("status")?.clone();
+            text(&status, "/reconciliationStatus/lastReconciledSpec")
+                .contains(&format!("{vertex}:1"))
+                .then_some(status)
+        },
+    ));
+    assert_eq!(
+        text(&status, "/jobStatus/jobId"),
+        job,
+        "the same job, rescaled in place"
+    );
+    let reasons = suite.event_reasons("counter");
+    assert!(reasons.iter().any(|r| r == "Scaling"), "events {reasons:?}");
     suite.remember_job(&job);
     Ok(())
 }

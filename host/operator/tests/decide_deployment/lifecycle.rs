@@ -572,10 +572,10 @@ fn an_overrides_edit_rescales_the_running_job_in_place() {
     world.observed.requirements = Some(adaptive(requirements(&[("source", 1), ("sink", 3)])));
     let plan = world.reconcile();
     assert!(
-        !plan
-            .actions
-            .iter()
-            .any(|a| matches!(a, Effect::DeleteCluster | Effect::SetResourceRequirements { .. })),
+        !plan.actions.iter().any(|a| matches!(
+            a,
+            Effect::DeleteCluster | Effect::SetResourceRequirements { .. }
+        )),
         "{:?}",
         plan.actions
     );
