@@ -482,6 +482,16 @@ pub mod options {
         ConfigOption::new("kubernetes.operator.resource.cleanup.timeout", &[]);
     pub const SAVEPOINT_ON_DELETION: ConfigOption =
         ConfigOption::new("kubernetes.operator.job.savepoint-on-deletion", &[]);
+    /// A session cluster's deletion waits for the FlinkSessionJobs that name it (true).
+    pub const BLOCK_ON_SESSION_JOBS: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.session.deletion.block-on-session-jobs",
+        &[],
+    );
+    /// ... and then for the jobs Flink still runs that no FlinkSessionJob manages (true).
+    pub const BLOCK_ON_UNMANAGED_JOBS: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.session.deletion.block-on-unmanaged-jobs",
+        &["kubernetes.operator.session.block-on-unmanaged-jobs"],
+    );
     pub const INPLACE_SCALING: ConfigOption = ConfigOption::new(
         "kubernetes.operator.job.upgrade.inplace-scaling.enabled",
         &[],

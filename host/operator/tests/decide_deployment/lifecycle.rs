@@ -361,6 +361,92 @@ fn deleting_a_session_cluster_waits_for_its_session_jobs_then_cleans_up() {
     assert_eq!(plan.actions, vec![Effect::RemoveFinalizer]);
 }
 
+/// A session cluster whose JobManager still runs a job no FlinkSessionJob manages (submitted
+/// with the CLI) waits for it, as upstream's `block-on-unmanaged-jobs`; with either switch off
+/// (`block-on-session-jobs` turns both off), it goes at once.
+#[test]
+fn deleting_a_session_cluster_waits_for_jobs_no_session_job_manages_unless_switched_off() {
+    for switch_off in [
+        None,
+        Some("kubernetes.operator.session.deletion.block-on-unmanaged-jobs"),
+        Some("kubernetes.operator.session.deletion.block-on-session-jobs"),
+    ] {
+        let mut world = app();
+        world.resource.spec.job = None;
+        if let Some(key) = switch_off {
+            world
+                .resource
+                .spec
+                .flink_configuration
+                .get_or_insert_default()
+                .set(key, "false");
+        }
+        world.reconcile();
+        let job_manager = ObservedDeployment {
+            generation: Some(1),
+            revision: 0,
+            replicas: 1,
+            ready_replicas: 1,
+            deleting: false,
+        };
+        let cli_job = |state| ObservedJob {
+            id: "a1b2c3d4e5f60718293a4b5c6d7e8f90".into(),
+            name: "submitted with the CLI".into(),
+            state,
+            start_time: 5,
+            last_modification: 6,
+        };
+        world.observed = ObservedCluster {
+            job_manager: Some(job_manager),
+            pods: 1,
+            flink: ObservedFlink::Reachable {
+                jobs: vec![cli_job(FlinkJobState::Running)],
+                flink_version: None,
+                flink_revision: None,
+            },
+            session_jobs: vec!["job-a".into()],
+            ..Default::default()
+        };
+        world.delete();
+        let plan = world.reconcile();
+        if switch_off == Some("kubernetes.operator.session.deletion.block-on-session-jobs") {
+            assert!(
+                plan.actions.contains(&Effect::DeleteCluster),
+                "no waiting at all: {:?}",
+                plan.actions
+            );
+            continue;
+        }
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        world.observed.session_jobs.clear();
+        let plan = world.reconcile();
+        if switch_off.is_some() {
+            // The running job is cancelled on the way (best effort), as every deletion does.
+            assert!(
+                plan.actions.contains(&Effect::DeleteCluster),
+                "{:?}",
+                plan.actions
+            );
+            continue;
+        }
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        let error = world.status().error.clone().unwrap_or_default();
+        assert!(
+            error.contains("a1b2c3d4e5f60718293a4b5c6d7e8f90")
+                && error.contains("block-on-unmanaged-jobs"),
+            "{error}"
+        );
+        // Cancelled: the cluster goes.
+        world.observed.flink = ObservedFlink::Reachable {
+            jobs: vec![cli_job(FlinkJobState::Canceled)],
+            flink_version: None,
+            flink_revision: None,
+        };
+        let plan = world.reconcile();
+        assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
+    }
+}
+
 #[test]
 fn a_new_restart_nonce_redeploys_and_ignored_fields_do_not() {
     let mut world = app();

@@ -1,5 +1,7 @@
-//! Deleting a FlinkDeployment: a session cluster waits for its jobs, the job's state is saved
-//! when `savepoint-on-deletion` asks for it, then the cluster goes and the finalizer with it.
+//! Deleting a FlinkDeployment: a session cluster waits for its FlinkSessionJobs, then for the
+//! jobs Flink still runs that none of them managed (upstream's `session.deletion.block-on-*`),
+//! the job's state is saved when `savepoint-on-deletion` asks for it, then the cluster goes and
+//! the finalizer with it.
 
 use super::*;
 
@@ -9,11 +11,7 @@ impl<'a> Decision<'a> {
             return;
         }
         let observed = self.observed;
-        if !observed.session_jobs.is_empty() {
-            let message = format!(
-                "Waiting for the session jobs {} to be deleted before deleting the session cluster",
-                observed.session_jobs.join(", ")
-            );
+        if let Some(message) = self.deletion_blocked() {
             if self
                 .draft
                 .status
@@ -80,6 +78,44 @@ impl<'a> Decision<'a> {
             self.draft.intent = Some(self.draft.status.clone());
         }
         self.tear_down(true);
+    }
+
+    /// Why a session cluster's deletion waits, if it does: FlinkSessionJobs name it
+    /// (`session.deletion.block-on-session-jobs`), or, once they are gone, Flink still runs
+    /// jobs no FlinkSessionJob manages, e.g. submitted with the CLI
+    /// (`...block-on-unmanaged-jobs`, only with the first, as upstream). A JobManager that does
+    /// not answer blocks nothing.
+    fn deletion_blocked(&self) -> Option<String> {
+        use flink_api::config::options;
+        if self.resource.spec.is_application()
+            || !options::BLOCK_ON_SESSION_JOBS.flag_in_flat(&self.config, true)
+        {
+            return None;
+        }
+        let observed = self.observed;
+        if !observed.session_jobs.is_empty() {
+            return Some(format!(
+                "Waiting for the session jobs {} to be deleted before deleting the session cluster",
+                observed.session_jobs.join(", ")
+            ));
+        }
+        if !options::BLOCK_ON_UNMANAGED_JOBS.flag_in_flat(&self.config, true) {
+            return None;
+        }
+        let ObservedFlink::Reachable { jobs, .. } = &observed.flink else {
+            return None;
+        };
+        let running: Vec<&str> = jobs
+            .iter()
+            .filter(|j| !j.state.is_globally_terminal())
+            .map(|j| j.id.as_str())
+            .collect();
+        (!running.is_empty()).then(|| {
+            format!(
+                "The session cluster runs jobs no FlinkSessionJob manages ({}); cancel them first, or set kubernetes.operator.session.deletion.block-on-unmanaged-jobs: false",
+                running.join(", ")
+            )
+        })
     }
 
     /// Whether Kubernetes HA is on for the resource's spec (with the operator's defaults) or
