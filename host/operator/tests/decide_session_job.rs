@@ -320,6 +320,53 @@ fn deletion_cancels_the_job_then_releases_the_finalizer() {
     assert_eq!(plan.actions, vec![Effect::RemoveFinalizer]);
 }
 
+/// `kubernetes.operator.job.savepoint-on-deletion`: the running job is stopped with a
+/// savepoint (its trigger written ahead), the event names it, then the finalizer goes.
+#[test]
+fn savepoint_on_deletion_stops_the_session_job_with_a_savepoint_before_it_goes() {
+    let mut world = World::new();
+    world.configure("kubernetes.operator.job.savepoint-on-deletion", "true");
+    world.reconcile();
+    let id = world.job_id();
+    world.observed = ready_cluster(vec![running(&id)]);
+    world.reconcile();
+    world.resource.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::from_millisecond(world.now_ms).unwrap(),
+        ));
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { job_id, .. }] if *job_id == id),
+        "{:?}",
+        plan.actions
+    );
+    assert!(plan.intent.is_some(), "the trigger is written ahead");
+    // Not done yet: asked again, nothing new is sent.
+    let plan = world.reconcile();
+    assert!(
+        !plan.actions.contains(&Effect::RemoveFinalizer),
+        "{:?}",
+        plan.actions
+    );
+    world.observed.savepoint = Some(ObservedOperation::Completed("file:/sp/last".into()));
+    let mut finished = running(&id);
+    finished.state = FlinkJobState::Finished;
+    world.observed.jobs = Some(vec![finished]);
+    let plan = world.reconcile();
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.reason == "SavepointOnDeletion" && n.message.contains("file:/sp/last")),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        plan.actions.contains(&Effect::RemoveFinalizer),
+        "{:?}",
+        plan.actions
+    );
+}
+
 #[test]
 fn a_savepoint_upgrade_of_a_session_job_stops_it_with_a_savepoint_and_restores_the_new_one() {
     let mut world = World::new();

@@ -677,6 +677,29 @@ impl<'a> Decision<'a> {
             self.draft.progressing = true;
             return;
         }
+        if self.savepoint_on_deletion() {
+            let already = self
+                .draft
+                .status
+                .upgrade
+                .as_ref()
+                .is_some_and(|p| p.restore_path.is_some());
+            if self.secure_state(UpgradeMode::Savepoint).is_none() {
+                return;
+            }
+            if !already {
+                // The resource is going away: the path stays in the event (and the status
+                // until then).
+                self.draft.notes.push(Note::normal(
+                    Reason::SavepointOnDeletion,
+                    format!(
+                        "The job was stopped with savepoint {}",
+                        self.draft.secured_path().unwrap_or_default()
+                    ),
+                ));
+                self.draft.intent = Some(self.draft.status.clone());
+            }
+        }
         match self.recorded_job() {
             Some(job) if !job.state.is_globally_terminal() => {
                 if job.state != FlinkJobState::Cancelling {
@@ -694,6 +717,25 @@ impl<'a> Decision<'a> {
             }
             _ => self.draft.actions.push(Effect::RemoveFinalizer),
         }
+    }
+
+    /// `kubernetes.operator.job.savepoint-on-deletion`, as for FlinkDeployments: a RUNNING job
+    /// (or one whose savepoint is under way) is stopped with a savepoint before the resource
+    /// goes.
+    fn savepoint_on_deletion(&self) -> bool {
+        if !flink_api::config::options::SAVEPOINT_ON_DELETION.flag_in_flat(&self.config, false) {
+            return false;
+        }
+        let under_way = self
+            .draft
+            .status
+            .upgrade
+            .as_ref()
+            .is_some_and(|p| p.trigger_id.is_some() || p.restore_path.is_some());
+        under_way
+            || self
+                .recorded_job()
+                .is_some_and(|j| j.state == FlinkJobState::Running)
     }
 
     fn finish(mut self) -> Plan<FlinkSessionJobStatus> {
