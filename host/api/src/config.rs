@@ -492,6 +492,9 @@ pub mod options {
         "kubernetes.operator.session.deletion.block-on-unmanaged-jobs",
         &["kubernetes.operator.session.block-on-unmanaged-jobs"],
     );
+    /// How long a session job's jar may take to run (its `main` builds the job graph).
+    pub const JOB_SUBMISSION_TIMEOUT: ConfigOption =
+        ConfigOption::new("kubernetes.operator.job.submission.timeout", &[]);
     pub const INPLACE_SCALING: ConfigOption = ConfigOption::new(
         "kubernetes.operator.job.upgrade.inplace-scaling.enabled",
         &[],

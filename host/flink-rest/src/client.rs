@@ -86,6 +86,8 @@ pub(crate) struct Call<'a> {
     pub body: Option<serde_json::Value>,
     pub what: String,
     pub idempotency: Idempotency,
+    /// The whole request's timeout instead of the client's `request_timeout`.
+    pub timeout: Option<Duration>,
 }
 
 impl<'a> Call<'a> {
@@ -97,6 +99,7 @@ impl<'a> Call<'a> {
             body: None,
             what: what.into(),
             idempotency: Idempotency::Retry,
+            timeout: None,
         }
     }
 
@@ -113,7 +116,14 @@ impl<'a> Call<'a> {
             body: None,
             what: what.into(),
             idempotency,
+            timeout: None,
         }
+    }
+
+    /// This request's own timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     pub fn query(mut self, key: &'a str, value: impl Into<String>) -> Self {
@@ -234,7 +244,11 @@ impl FlinkClient {
         if let Some(body) = &call.body {
             request = request.json(body);
         }
-        self.complete(request, &call.request_name(), &call.what)
+        let timeout = call.timeout.unwrap_or(self.config.request_timeout);
+        if call.timeout.is_some() {
+            request = request.timeout(timeout);
+        }
+        self.complete(request, timeout, &call.request_name(), &call.what)
             .await
     }
 
@@ -242,10 +256,14 @@ impl FlinkClient {
     pub(crate) async fn complete(
         &self,
         request: reqwest::RequestBuilder,
+        timeout: Duration,
         request_name: &str,
         what: &str,
     ) -> Result<(StatusCode, Vec<u8>), FlinkError> {
-        let mut response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e, timeout))?;
         let status = response.status();
         let limit = self.config.max_answer_bytes;
         let too_large = || FlinkError::AnswerTooLarge {
@@ -259,7 +277,7 @@ impl FlinkClient {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| self.transport_error(&e))?
+            .map_err(|e| self.transport_error(&e, timeout))?
         {
             if body.len() + chunk.len() > limit {
                 return Err(too_large());
@@ -283,9 +301,10 @@ impl FlinkClient {
         })
     }
 
-    fn transport_error(&self, error: &reqwest::Error) -> FlinkError {
+    /// `timeout`: the one the request ran under (the client's, an upload's or the call's own).
+    fn transport_error(&self, error: &reqwest::Error, timeout: Duration) -> FlinkError {
         let reason = if error.is_timeout() {
-            format!("no answer within {:?}", self.config.request_timeout)
+            format!("no answer within {timeout:?}")
         } else if error.is_connect() {
             format!("cannot connect ({})", root_cause(error))
         } else {
@@ -442,6 +461,51 @@ mod tests {
             matches!(error, FlinkError::AnswerTooLarge { .. }),
             "{error}"
         );
+    }
+
+    /// A jar whose `main` takes longer than an ordinary call's timeout still runs with the
+    /// submission's own timeout.
+    #[tokio::test]
+    async fn a_slow_jar_run_is_waited_for_as_long_as_its_own_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for _ in 0..2 {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                std::thread::sleep(Duration::from_millis(1_500));
+                let body = r#"{"jobid":"0b9c7c3e5a8e4c520000000000000003"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        let client = FlinkClient::new(
+            &format!("http://127.0.0.1:{port}"),
+            ClientConfig {
+                request_timeout: Duration::from_millis(500),
+                retries: 0,
+                ..ClientConfig::default()
+            },
+        )
+        .expect("client");
+        let jar = crate::JarId("x_job.jar".into());
+        let request = crate::JarRunRequest::default();
+        let error = client.run_jar(&jar, &request).await.expect_err("timed out");
+        assert!(
+            error.to_string().contains("no answer within 500ms"),
+            "{error}"
+        );
+        let job = client
+            .run_jar_within(&jar, &request, Duration::from_secs(10))
+            .await
+            .expect("run within its own timeout");
+        assert_eq!(job.to_string(), "0b9c7c3e5a8e4c520000000000000003");
     }
 
     #[tokio::test]

@@ -47,7 +47,12 @@ impl FlinkClient {
             .multipart(form)
             .timeout(self.settings().upload_timeout);
         let (status, body) = self
-            .complete(request, "POST jars/upload", "jar upload endpoint")
+            .complete(
+                request,
+                self.settings().upload_timeout,
+                "POST jars/upload",
+                "jar upload endpoint",
+            )
             .await?;
         let response: JarUploadResponse =
             serde_json::from_slice(&body).map_err(|e| FlinkError::UnexpectedResponse {
@@ -69,13 +74,27 @@ impl FlinkClient {
     /// `POST /jars/:id/run`. Not retried here; callers pass a fixed `job_id` so that their own
     /// retry finds the job already running instead of starting it twice.
     pub async fn run_jar(&self, jar: &JarId, request: &JarRunRequest) -> Result<JobId, FlinkError> {
+        self.run_jar_within(jar, request, self.settings().request_timeout)
+            .await
+    }
+
+    /// [`Self::run_jar`] with its own timeout: the JobManager answers once the job's `main`
+    /// has built and submitted its graph, which can take longer than an ordinary call
+    /// (upstream's `kubernetes.operator.job.submission.timeout`, 10 min).
+    pub async fn run_jar_within(
+        &self,
+        jar: &JarId,
+        request: &JarRunRequest,
+        timeout: std::time::Duration,
+    ) -> Result<JobId, FlinkError> {
         let call = Call::new(
             Method::POST,
             format!("jars/{jar}/run"),
             format!("jar {jar}"),
             Idempotency::Once,
         )
-        .json(request)?;
+        .json(request)?
+        .timeout(timeout);
         let response: JarRunResponse = self.fetch(call).await?;
         JobId::parse(&response.jobid)
     }

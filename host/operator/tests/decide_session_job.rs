@@ -148,6 +148,22 @@ impl World {
     }
 }
 
+/// The jar's run may take `kubernetes.operator.job.submission.timeout` (upstream's 10 min by
+/// default), from the operator's defaults or the job's own configuration.
+#[test]
+fn a_submission_waits_as_long_as_the_submission_timeout() {
+    let mut world = World::new();
+    let timeout = |world: &World| submission(&world.decide()).map(|s| s.timeout);
+    assert_eq!(timeout(&world), Some(std::time::Duration::from_secs(600)));
+    world.defaults.insert(
+        "kubernetes.operator.job.submission.timeout".into(),
+        "2 min".into(),
+    );
+    assert_eq!(timeout(&world), Some(std::time::Duration::from_secs(120)));
+    world.configure("kubernetes.operator.job.submission.timeout", "45 s");
+    assert_eq!(timeout(&world), Some(std::time::Duration::from_secs(45)));
+}
+
 #[test]
 fn a_new_session_job_is_submitted_once_with_the_id_recorded_first() {
     let mut world = World::new();

@@ -673,7 +673,9 @@ async fn submit(
         savepoint_path: submission.restore_from.clone(),
         flink_configuration: submission.configuration.clone(),
     };
-    let result = client.run_jar(&jar, &request).await;
+    let result = client
+        .run_jar_within(&jar, &request, submission.timeout)
+        .await;
     // The uploaded copy is not needed once the job runs (or failed to); leave no litter.
     let _ = client.delete_jar(&jar).await;
     result?;

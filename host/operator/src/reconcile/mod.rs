@@ -159,6 +159,8 @@ pub struct SessionJobSubmission {
     pub restore_from: Option<String>,
     pub allow_non_restored_state: bool,
     pub configuration: std::collections::BTreeMap<String, String>,
+    /// How long the JobManager may take to run the jar (`kubernetes.operator.job.submission.timeout`).
+    pub timeout: std::time::Duration,
 }
 
 /// A Kubernetes Event to publish about the resource.

@@ -392,6 +392,11 @@ impl<'a> Decision<'a> {
             },
             allow_non_restored_state: job.allow_non_restored_state == Some(true),
             configuration,
+            timeout: flink_api::config::options::JOB_SUBMISSION_TIMEOUT
+                .in_flat(&self.config)
+                .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
+                .filter(|d| !d.is_zero())
+                .unwrap_or(std::time::Duration::from_secs(600)),
         };
         let status = self
             .draft
