@@ -172,3 +172,125 @@ async fn metrics_health_json_logs_and_masked_secrets_from_a_running_operator() {
     assert_eq!(ctx.health.live(), Err("the controllers are not running"));
     server.shutdown().await;
 }
+
+/// Every series the chart's Grafana dashboard queries is one the operator exports: its panel
+/// and variable queries are read from `charts/flink-operator/dashboards/`, and the exported
+/// families from an encoding after a reconcile of every kind.
+#[test]
+fn the_grafana_dashboard_queries_only_series_the_operator_exports() {
+    use flink_operator::observability::metrics::{PluginCollector, PluginSample};
+    use flink_operator::observability::{Metrics, ScalingOutcome, Seen};
+    let metrics = Metrics::new().with_collector(PluginCollector(Vec::<PluginSample>::new));
+    // DEPLOYED then STABLE: a lifecycle transition is timed.
+    for (kind, state, snapshot_type) in [
+        ("FlinkDeployment", "DEPLOYED", None),
+        ("FlinkDeployment", "STABLE", None),
+        ("FlinkSessionJob", "STABLE", None),
+        ("FlinkBlueGreenDeployment", "ACTIVE_BLUE", None),
+        ("FlinkStateSnapshot", "COMPLETED", Some("savepoint")),
+    ] {
+        metrics.seen(Seen {
+            kind,
+            namespace: "team-a",
+            name: "x",
+            state: Some(state),
+            snapshot_type,
+            job_manager: Some("READY"),
+            flink_version: Some("2.3.0"),
+            gone: false,
+        });
+        metrics.reconciled(kind, Duration::from_millis(3), true);
+    }
+    // A snapshot that ends is counted.
+    for state in ["IN_PROGRESS", "FAILED"] {
+        metrics.seen(Seen {
+            kind: "FlinkStateSnapshot",
+            namespace: "team-a",
+            name: "sp",
+            state: Some(state),
+            snapshot_type: Some("savepoint"),
+            job_manager: None,
+            flink_version: None,
+            gone: false,
+        });
+    }
+    metrics.scaling("team-a", ScalingOutcome::Applied);
+    metrics.shards_owned(1);
+    let text = metrics.encode();
+    // `# TYPE <family> <type>`: a counter's samples end in `_total`, a histogram's in
+    // `_bucket`, `_sum` and `_count`.
+    let mut series = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let mut words = line.strip_prefix("# TYPE ").unwrap_or("").split(' ');
+        let (Some(family), Some(kind)) = (words.next(), words.next()) else {
+            continue;
+        };
+        series.insert(family.to_string());
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            _ => &[],
+        };
+        for suffix in suffixes {
+            series.insert(format!("{family}{suffix}"));
+        }
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../charts/flink-operator/dashboards");
+    let mut queried = 0;
+    for entry in std::fs::read_dir(&dir).expect("the chart's dashboards") {
+        let path = entry.expect("an entry").path();
+        let dashboard: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("readable")).expect("JSON");
+        let mut queries = Vec::new();
+        collect_queries(&dashboard, &mut queries);
+        assert!(!queries.is_empty(), "{}: no queries", path.display());
+        for query in queries {
+            for name in metric_names(&query) {
+                queried += 1;
+                assert!(
+                    series.contains(&name),
+                    "{}: {name} (in {query}) is not exported; exported: {series:#?}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(queried > 10, "the dashboards query {queried} series");
+}
+
+/// Panel expressions and variable queries, wherever they are in a dashboard.
+fn collect_queries(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("expr" | "definition" | "query", Value::String(q)) => out.push(q.clone()),
+                    _ => collect_queries(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_queries(v, out)),
+        _ => {}
+    }
+}
+
+/// The `flink_...` identifiers of a PromQL expression.
+fn metric_names(query: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = query.as_bytes();
+    let mut i = 0;
+    while let Some(at) = query[i..].find("flink_") {
+        let start = i + at;
+        let boundary =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let end = query[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(query.len(), |e| start + e);
+        if boundary {
+            names.push(query[start..end].to_string());
+        }
+        i = end;
+    }
+    names
+}

@@ -265,7 +265,11 @@ async fn reconcile_deployment(
         };
         let state = state_name(&plan.status.lifecycle_state);
         let status = resource.status.as_ref();
-        let tracked = Tracked::new(DEPLOYMENT, state);
+        let tracked = Tracked {
+            job_manager: state_name(&plan.status.job_manager_deployment_status),
+            flink_version: plan.status.cluster_info.get("flink-version").cloned(),
+            ..Tracked::new(DEPLOYMENT, state)
+        };
         carry_out(
             &ctx,
             &*resource,
@@ -445,6 +449,8 @@ struct Tracked {
     kind: &'static str,
     state: Option<String>,
     snapshot_type: Option<&'static str>,
+    job_manager: Option<String>,
+    flink_version: Option<String>,
 }
 
 impl Tracked {
@@ -453,6 +459,8 @@ impl Tracked {
             kind,
             state,
             snapshot_type: None,
+            job_manager: None,
+            flink_version: None,
         }
     }
 }
@@ -505,6 +513,8 @@ where
         name: &resource.name_any(),
         state: tracked.state.as_deref(),
         snapshot_type: tracked.snapshot_type,
+        job_manager: tracked.job_manager.as_deref(),
+        flink_version: tracked.flink_version.as_deref(),
         gone,
     });
     ctx.succeeded(&key(resource));

@@ -60,6 +60,10 @@ pub struct Seen<'a> {
     pub state: Option<&'a str>,
     /// For FlinkStateSnapshots: `savepoint` or `checkpoint`.
     pub snapshot_type: Option<&'static str>,
+    /// For FlinkDeployments: `status.jobManagerDeploymentStatus`.
+    pub job_manager: Option<&'a str>,
+    /// For FlinkDeployments: the Flink version the JobManager reported.
+    pub flink_version: Option<&'a str>,
     /// The resource is gone after this reconcile (its finalizer was removed).
     pub gone: bool,
 }
@@ -93,6 +97,9 @@ struct Tracked {
     since: Instant,
     /// For kinds with [`SPANS`]: the states left since the last resting state, and when.
     left: Vec<(String, Instant)>,
+    snapshot_type: Option<&'static str>,
+    job_manager: Option<String>,
+    flink_version: Option<String>,
 }
 
 pub struct Metrics {
@@ -266,8 +273,12 @@ impl Metrics {
                 state: state.to_string(),
             };
             let mut left = Vec::new();
-            match tracked.get(&key) {
-                Some(old) if old.labels == labels => return,
+            match tracked.get_mut(&key) {
+                Some(old) if old.labels == labels => {
+                    old.job_manager = seen.job_manager.map(String::from);
+                    old.flink_version = seen.flink_version.map(String::from);
+                    return;
+                }
                 Some(old) => {
                     left = old.left.clone();
                     left.push((old.labels.state.clone(), now));
@@ -302,6 +313,9 @@ impl Metrics {
                     labels,
                     since: now,
                     left,
+                    snapshot_type: seen.snapshot_type,
+                    job_manager: seen.job_manager.map(String::from),
+                    flink_version: seen.flink_version.map(String::from),
                 },
             )
         } else {
@@ -359,13 +373,38 @@ impl Metrics {
         self.shards_owned.set(count as i64);
     }
 
-    /// The registry in Prometheus' text format (OpenMetrics 1.0).
+    /// The registry in Prometheus' text format (OpenMetrics 1.0), then the Java operator's
+    /// resource gauges under its names (`super::upstream`).
     pub fn encode(&self) -> String {
-        let mut text = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+        use prometheus_client::encoding::text;
+        let mut upstream = Registry::default();
+        upstream.register_collector(Box::new(super::upstream::UpstreamCollector(
+            self.resources_now(),
+        )));
+        let mut out = String::new();
+        let encoded = text::encode_registry(&mut out, &self.registry)
+            .and_then(|()| text::encode_registry(&mut out, &upstream))
+            .and_then(|()| text::encode_eof(&mut out));
+        if let Err(e) = encoded {
             tracing::warn!(error = %e, "cannot encode the metrics");
         }
-        text
+        out
+    }
+
+    /// Every tracked resource as its last reconcile left it.
+    fn resources_now(&self) -> Vec<super::upstream::Resource> {
+        let tracked = self.tracked.lock().unwrap_or_else(|e| e.into_inner());
+        tracked
+            .iter()
+            .map(|((kind, namespace, _), t)| super::upstream::Resource {
+                kind,
+                namespace: namespace.clone(),
+                state: t.labels.state.clone(),
+                snapshot_type: t.snapshot_type,
+                job_manager: t.job_manager.clone(),
+                flink_version: t.flink_version.clone(),
+            })
+            .collect()
     }
 }
 
@@ -486,6 +525,8 @@ mod tests {
             name,
             state: Some(state),
             snapshot_type: None,
+            job_manager: None,
+            flink_version: None,
             gone: false,
         }
     }
@@ -544,6 +585,8 @@ mod tests {
             name: "s",
             state: Some(state),
             snapshot_type: Some("savepoint"),
+            job_manager: None,
+            flink_version: None,
             gone: false,
         };
         metrics.seen(snapshot("TRIGGER_PENDING"));
@@ -586,6 +629,130 @@ mod tests {
         assert_eq!(line(&text, series), Some(format!("{series} 5").as_str()));
         assert!(text.contains(r#"flink_operator_plugin_call_seconds_total{plugin="tenant-quota-scaling",digest="sha256:ab12",extension="scaling"} 1.5"#), "{text}");
     }
+
+    /// The Java operator's dashboards find their series: its namespace gauges under the names
+    /// Flink's Prometheus reporter gives them, every state's gauge present (0 when empty).
+    #[test]
+    fn the_java_operators_namespace_gauges_are_exported_under_its_names() {
+        let metrics = Metrics::new();
+        metrics.seen(Seen {
+            job_manager: Some("READY"),
+            flink_version: Some("2.3.0"),
+            ..seen("orders", "STABLE")
+        });
+        metrics.seen(Seen {
+            kind: "FlinkSessionJob",
+            ..seen("etl", "DEPLOYED")
+        });
+        metrics.seen(Seen {
+            kind: "FlinkStateSnapshot",
+            snapshot_type: Some("checkpoint"),
+            ..seen("cp-1", "COMPLETED")
+        });
+        metrics.seen(Seen {
+            kind: "FlinkBlueGreenDeployment",
+            ..seen("flip", "ACTIVE_BLUE")
+        });
+        let text = metrics.encode();
+        let ns = r#"resourcens="team-a""#;
+        for (series, value) in [
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_Count{{{ns},resourcetype="FlinkDeployment"}}"#
+                ),
+                1,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_Count{{{ns},resourcetype="FlinkSessionJob"}}"#
+                ),
+                1,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_Lifecycle_State_STABLE_Count{{{ns},resourcetype="FlinkDeployment"}}"#
+                ),
+                1,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_Lifecycle_State_FAILED_Count{{{ns},resourcetype="FlinkDeployment"}}"#
+                ),
+                0,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_Lifecycle_State_DEPLOYED_Count{{{ns},resourcetype="FlinkSessionJob"}}"#
+                ),
+                1,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_JmDeploymentStatus_READY_Count{{{ns},resourcetype="FlinkDeployment"}}"#
+                ),
+                1,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_JmDeploymentStatus_ERROR_Count{{{ns},resourcetype="FlinkDeployment"}}"#
+                ),
+                0,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_FlinkVersion_Count{{{ns},resourcetype="FlinkDeployment",FlinkVersion="2.3.0"}}"#
+                ),
+                1,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_FlinkMinorVersion_Count{{{ns},resourcetype="FlinkDeployment",FlinkMinorVersion="2.3"}}"#
+                ),
+                1,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_Checkpoint_Count{{{ns},resourcetype="FlinkStateSnapshot"}}"#
+                ),
+                1,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_Checkpoint_State_COMPLETED_Count{{{ns},resourcetype="FlinkStateSnapshot"}}"#
+                ),
+                1,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_Savepoint_Count{{{ns},resourcetype="FlinkStateSnapshot"}}"#
+                ),
+                0,
+            ),
+            (
+                format!(
+                    r#"flink_k8soperator_namespace_BlueGreenState_ACTIVE_BLUE_Count{{{ns},resourcetype="FlinkBlueGreenDeployment"}}"#
+                ),
+                1,
+            ),
+        ] {
+            assert_eq!(
+                line(&text, &format!("{series} ")),
+                Some(format!("{series} {value}").as_str()),
+                "{text}"
+            );
+        }
+        // A state change moves the count; the text stays one exposition.
+        metrics.seen(Seen {
+            job_manager: Some("DEPLOYING"),
+            flink_version: Some("2.3.0"),
+            ..seen("orders", "UPGRADING")
+        });
+        let text = metrics.encode();
+        assert!(text.contains(&format!(r#"flink_k8soperator_namespace_Lifecycle_State_STABLE_Count{{{ns},resourcetype="FlinkDeployment"}} 0"#)), "{text}");
+        assert!(text.contains(&format!(r#"flink_k8soperator_namespace_JmDeploymentStatus_DEPLOYING_Count{{{ns},resourcetype="FlinkDeployment"}} 1"#)), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
+        assert!(text.ends_with("# EOF\n"));
+    }
 }
 
 #[cfg(test)]
@@ -599,6 +766,8 @@ mod blue_green_tests {
             name: "flip",
             state: Some(state),
             snapshot_type: None,
+            job_manager: None,
+            flink_version: None,
             gone: false,
         }
     }

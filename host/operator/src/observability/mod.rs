@@ -4,5 +4,6 @@
 pub mod endpoints;
 pub mod logging;
 pub mod metrics;
+pub mod upstream;
 
 pub use metrics::{Metrics, ScalingOutcome, Seen};
