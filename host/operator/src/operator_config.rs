@@ -47,6 +47,20 @@ pub struct Dynamic {
     pub artifact_headers: Vec<(String, String)>,
     /// `...user.artifacts.http.header.hosts` (ours): where `artifact_headers` may go.
     pub artifact_header_hosts: Vec<String>,
+    /// `kubernetes.operator.resource.deletion.propagation`: how a cluster's JobManager and
+    /// TaskManager Deployments are deleted.
+    pub deletion_propagation: Propagation,
+}
+
+/// Kubernetes' deletion propagation, upstream's `Foreground` by default: a Deployment goes
+/// once its pods are gone. `Orphan` leaves the pods running (a deletion then waits for them
+/// until `resource.cleanup.timeout`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Propagation {
+    Orphan,
+    Background,
+    #[default]
+    Foreground,
 }
 
 impl Dynamic {
@@ -61,6 +75,7 @@ impl Dynamic {
             validation: settings.validation.clone(),
             artifact_headers: Vec::new(),
             artifact_header_hosts: Vec::new(),
+            deletion_propagation: Propagation::default(),
         }
     }
 
@@ -402,6 +417,14 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                                 dynamic.retry.max_interval = d;
                             }
                         }
+                        "resource.deletion.propagation" => {
+                            match value.trim().to_ascii_lowercase().as_str() {
+                                "foreground" => dynamic.deletion_propagation = Propagation::Foreground,
+                                "background" => dynamic.deletion_propagation = Propagation::Background,
+                                "orphan" => dynamic.deletion_propagation = Propagation::Orphan,
+                                _ => problems.push(at("must be Foreground, Background or Orphan")),
+                            }
+                        }
                         "retry.interval.multiplier" => match value.trim().parse::<f64>() {
                             Ok(m) if m.is_finite() && m >= 1.0 => dynamic.retry.multiplier = m,
                             _ => problems.push(at("must be a number of at least 1, e.g. 1.5")),
@@ -564,7 +587,6 @@ pub const NOT_READ: &[&str] = &[
     "kubernetes.operator.observer.rest-ready.delay",
     "kubernetes.operator.plugins.listeners.",
     "kubernetes.operator.rate-limiter.",
-    "kubernetes.operator.resource.deletion.propagation",
     "kubernetes.operator.savepoint.history.max.age.threshold",
     "kubernetes.operator.savepoint.history.max.count.threshold",
     "kubernetes.operator.startup.stop-on-informer-error",
@@ -600,6 +622,7 @@ fn is_process_key(key: &str) -> bool {
                     | "retry.max.interval"
                     | "retry.interval.multiplier"
                     | "retry.max.attempts"
+                    | "resource.deletion.propagation"
             )
         )
         || [
@@ -658,6 +681,7 @@ mod tests {
             validation: ValidationSettings::default(),
             artifact_headers: Vec::new(),
             artifact_header_hosts: Vec::new(),
+            deletion_propagation: Propagation::Foreground,
         }
     }
 
@@ -904,6 +928,34 @@ kubernetes.operator.leader-election.renew-deadline: 1 min
                 .unwrap()
                 .sharding
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn deletion_propagation_is_upstreams_foreground_unless_set() {
+        let set = |value: &str| {
+            parse(
+                &data(&[(
+                    "config.yaml",
+                    &format!("kubernetes.operator.resource.deletion.propagation: {value}\n"),
+                )]),
+                &base(),
+            )
+            .map(|l| l.dynamic.deletion_propagation)
+        };
+        assert_eq!(
+            parse(&BTreeMap::new(), &base())
+                .unwrap()
+                .dynamic
+                .deletion_propagation,
+            Propagation::Foreground
+        );
+        assert_eq!(set("Orphan"), Ok(Propagation::Orphan));
+        assert_eq!(set("background"), Ok(Propagation::Background));
+        let problems = set("Sideways").unwrap_err();
+        assert!(
+            problems[0].contains("must be Foreground, Background or Orphan"),
+            "{problems:?}"
         );
     }
 

@@ -6,6 +6,7 @@
 
 use super::status_patch::merge_patch;
 use super::{Context, ReconcileError};
+use crate::operator_config::Propagation;
 use crate::reconcile::autoscaling::step::POD_DELETION_COST;
 use crate::reconcile::status::error_json;
 use crate::reconcile::{Effect, Note, Plan, Reason, SessionJobSubmission};
@@ -347,11 +348,20 @@ where
         }
         Effect::DeleteCluster => {
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+            let params = match ctx.dynamic().deletion_propagation {
+                Propagation::Foreground => DeleteParams::foreground(),
+                Propagation::Background => DeleteParams::background(),
+                Propagation::Orphan => DeleteParams::orphan(),
+            };
             for deployment in [
                 render::job_manager_name(&name),
                 render::task_manager_name(&name),
             ] {
-                delete_unless_gone(&deployments, &deployment).await?;
+                match deployments.delete(&deployment, &params).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Effect::DeleteHaMetadata => {
