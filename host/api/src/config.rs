@@ -473,6 +473,9 @@ pub mod options {
     );
     pub const POD_TEMPLATE_MERGE_BY_NAME: ConfigOption =
         ConfigOption::new("kubernetes.operator.pod-template.merge-arrays-by-name", &[]);
+    /// How long the JobManager of an application whose job ended stays (1 d).
+    pub const JM_SHUTDOWN_TTL: ConfigOption =
+        ConfigOption::new("kubernetes.operator.jm-deployment.shutdown-ttl", &[]);
     /// The JobManager's startup probe (on by default, as upstream).
     pub const JM_STARTUP_PROBE: ConfigOption = ConfigOption::new(
         "kubernetes.operator.jm-deployment.startup.probe.enabled",

@@ -987,13 +987,4 @@ pub fn read_timestamp(text: Option<&str>) -> Option<i64> {
     (ms > 0).then_some(ms)
 }
 
-fn humantime(d: Duration) -> String {
-    let s = d.as_secs();
-    if s == 0 {
-        format!("{} ms", d.as_millis())
-    } else if s.is_multiple_of(60) {
-        format!("{} min", s / 60)
-    } else {
-        format!("{s} s")
-    }
-}
+use super::humantime;

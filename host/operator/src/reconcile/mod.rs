@@ -342,6 +342,18 @@ impl Default for Intervals {
     }
 }
 
+/// A duration for messages, in Flink's spelling: `500 ms`, `40 s`, `5 min`.
+pub fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    if s == 0 {
+        format!("{} ms", d.as_millis())
+    } else if s.is_multiple_of(60) {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
 /// How long until `at_ms` from `now_ms`, at least a second (a wait that ends is looked at
 /// promptly, never hot-looped on).
 pub fn until(at_ms: i64, now_ms: i64) -> Duration {

@@ -714,3 +714,45 @@ fn an_overrides_edit_that_cannot_be_applied_in_place_redeploys() {
         );
     }
 }
+
+/// An application whose job ended keeps its JobManager for
+/// `kubernetes.operator.jm-deployment.shutdown-ttl` after Flink last changed the job, then the
+/// cluster is shut down, and the missing JobManager of an ended job is not brought back.
+#[test]
+fn a_finished_applications_cluster_is_shut_down_after_the_ttl_and_not_recovered() {
+    let mut world = app();
+    world.edit(|spec| {
+        spec.flink_configuration
+            .get_or_insert_default()
+            .set("kubernetes.operator.jm-deployment.shutdown-ttl", "1 h");
+    });
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Running);
+    world.reconcile();
+    world.cluster_runs(1, FlinkJobState::Finished);
+    let ended_at = world.now;
+    if let ObservedFlink::Reachable { jobs, .. } = &mut world.observed.flink {
+        jobs[0].last_modification = ended_at;
+    }
+    let plan = world.reconcile();
+    assert!(
+        !plan.actions.contains(&Effect::DeleteCluster),
+        "within the TTL: {:?}",
+        plan.actions
+    );
+    world.now = ended_at + 3_600_000;
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, vec![Effect::DeleteCluster]);
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.message.contains("shutdown-ttl"))
+    );
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "not recovered: {:?}", plan.actions);
+    assert_eq!(
+        world.status().job_status.as_ref().and_then(|j| j.state),
+        Some(FlinkJobState::Finished)
+    );
+}

@@ -80,6 +80,11 @@ impl<'a> Decision<'a> {
                     .push(Note::warning(Reason::HealthCheckSkipped, why));
             }
         }
+        if let Some(job) = job.as_ref().filter(|j| j.state.is_globally_terminal())
+            && self.shut_down_after_ttl(job)
+        {
+            return;
+        }
         if healthy && !self.draft.failed {
             self.draft.status.error = None;
         }
@@ -113,6 +118,30 @@ impl<'a> Decision<'a> {
         job::flow::maybe_roll_back(self, last, &settings, &unmet);
     }
 
+    /// An application whose job ended keeps its JobManager (so its result stays readable) for
+    /// `kubernetes.operator.jm-deployment.shutdown-ttl` (1 d) after Flink last changed the job,
+    /// then the cluster is shut down, as upstream. True: it is shut down now.
+    fn shut_down_after_ttl(&mut self, job: &ObservedJob) -> bool {
+        let ttl = flink_api::config::options::JM_SHUTDOWN_TTL
+            .in_flat(&self.config)
+            .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
+            .unwrap_or(std::time::Duration::from_secs(86_400));
+        let due = job.last_modification.saturating_add(ttl.as_millis() as i64);
+        if self.ctx.now_ms < due {
+            return false;
+        }
+        self.draft.notes.push(Note::normal(
+            Reason::Cleanup,
+            format!(
+                "The job is {} and its JobManager has run {} since; shutting the cluster down (kubernetes.operator.jm-deployment.shutdown-ttl)",
+                crate::reconcile::status::state_name(job.state),
+                crate::reconcile::humantime(ttl)
+            ),
+        ));
+        self.draft.actions.push(Effect::DeleteCluster);
+        true
+    }
+
     pub(super) fn recorded_stable(&self) -> bool {
         self.draft.recorded_stable()
     }
@@ -125,6 +154,19 @@ impl<'a> Decision<'a> {
         last: &ReconciledSpec<FlinkDeploymentSpec>,
         settings: &health::Settings,
     ) {
+        // An application whose job ended is not brought back (its JobManager was shut down
+        // after the job's end, or went with it).
+        if last.spec.is_application()
+            && self
+                .draft
+                .status
+                .job_status
+                .as_ref()
+                .and_then(|j| j.state)
+                .is_some_and(|s| s.is_globally_terminal())
+        {
+            return;
+        }
         let mode = last
             .spec
             .job
