@@ -2913,12 +2913,32 @@ fn a_savepoint_that_does_not_exist_fails_the_job_with_flinks_reason(
         .replace("upgradeMode: stateless", "upgradeMode: savepoint\n    initialSavepointPath: file:///nowhere/savepoint-0")
         .replace("taskmanager.numberOfTaskSlots: 2", &format!("taskmanager.numberOfTaskSlots: 2\n    execution.checkpointing.dir: file://{dir}/lost-checkpoints\n    execution.checkpointing.savepoint-dir: file://{dir}/lost-savepoints", dir = suite.work.display()));
     suite.apply_manifest("lost.yaml", &manifest)?;
-    let status = suite.wait_deployment("lost", "FAILED", Some("FAILED"), STARTUP);
-    let error = text(&status, "/error");
+    suite.wait_deployment("lost", "FAILED", Some("FAILED"), STARTUP);
+    // Flink's reason follows within seconds (its REST API caches the job's exceptions).
+    let error = suite.runtime.block_on(wait_for(
+        "the job's failure reported",
+        Duration::from_secs(30),
+        async || {
+            let status = suite.deployment("lost")?.get("status")?.clone();
+            Some(text(&status, "/error")).filter(|e| !e.is_empty())
+        },
+    ));
     assert!(
         error.contains("JobFailed") && error.contains("/nowhere/savepoint-0"),
         "{error}"
     );
+    // Flink's exception is also a JobException event, as upstream reports it.
+    suite.runtime.block_on(wait_for(
+        "a JobException event",
+        Duration::from_secs(30),
+        async || {
+            suite
+                .event_reasons("lost")
+                .iter()
+                .any(|r| r == "JobException")
+                .then_some(())
+        },
+    ));
     suite.kubectl(&["delete", "flinkdep", "lost", "--timeout=60s"])?;
     suite.wait_until_stopped("lost");
     Ok(())

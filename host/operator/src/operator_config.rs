@@ -578,8 +578,6 @@ pub const NOT_READ: &[&str] = &[
     "kubernetes.operator.dynamic.config.check.interval",
     "kubernetes.operator.dynamic.config.enabled",
     "kubernetes.operator.dynamic.namespaces.enabled",
-    "kubernetes.operator.events.exceptions.limit-per-reconciliation",
-    "kubernetes.operator.events.exceptions.stacktrace-lines",
     "kubernetes.operator.exception.",
     "kubernetes.operator.flink.client.cancel.timeout",
     "kubernetes.operator.health.",

@@ -777,11 +777,27 @@ pub async fn publish_to(
             },
             reason: note.reason.to_string(),
             note: Some(message.chars().take(1000).collect()),
-            action: note.reason.to_string(),
+            action: action_of(note, &message),
             secondary: None,
         };
         if let Err(e) = recorder.publish(&event, reference).await {
             tracing::warn!(error = %e, reason = note.reason.as_str(), "cannot publish an event");
         }
+    }
+}
+
+/// An event's action: its reason, except for a job's exceptions, which Kubernetes would fold
+/// into one series by reason: each distinct exception is its own event (upstream's identity
+/// key), and the same one again counts up its series.
+fn action_of(note: &Note, message: &str) -> String {
+    match note.reason {
+        Reason::JobException => {
+            // FNV-1a: stable across runs and replicas.
+            let hash = message.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            format!("JobException-{hash:016x}")
+        }
+        _ => note.reason.to_string(),
     }
 }

@@ -42,6 +42,10 @@ pub struct Context {
     pub recorder: Recorder,
     /// Consecutive failures per resource, for the back-off.
     failures: Mutex<HashMap<String, u32>>,
+    /// What was reported of each application's job exceptions (`JobException` events).
+    exceptions: Mutex<HashMap<String, crate::reconcile::job_exceptions::Reported>>,
+    /// When this operator started (ms since the epoch).
+    pub started_ms: i64,
     /// Reconciles done, for metrics and tests.
     pub reconciles: std::sync::atomic::AtomicU64,
     /// Tenant policy plugins.
@@ -116,6 +120,8 @@ impl Context {
             client,
             settings,
             failures: Mutex::new(HashMap::new()),
+            exceptions: Mutex::new(HashMap::new()),
+            started_ms: now_ms(),
             reconciles: Default::default(),
         })
     }
@@ -159,6 +165,10 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key(resource));
+        self.exceptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key(resource));
         self.flink.forget(&name, &namespace);
         self.policies.forget(&namespace, &name);
         // The metrics forget it themselves when the reconcile that removed the finalizer
@@ -172,6 +182,11 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len()
+            + self
+                .exceptions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len()
             + self.flink.kept()
             + self.policies.remembered()
             + self.metrics.tracked_len()
@@ -259,10 +274,26 @@ async fn reconcile_deployment(
             .policies
             .pod_templates(&resource, plan, decide_ctx.now_ms)
             .await;
-        let plan = match &autoscaler {
+        let mut plan = match &autoscaler {
             Some(step) => crate::reconcile::autoscaling::step::with_step(plan, step),
             None => plan,
         };
+        if let Some(history) = &observed.exceptions {
+            let config = crate::reconcile::job::configuration(
+                &defaults,
+                resource.spec.configuration().flat(),
+            );
+            let mut reported = ctx.exceptions.lock().unwrap_or_else(|e| e.into_inner());
+            let key = key(&*resource);
+            let (notes, mark) = crate::reconcile::job_exceptions::report(
+                history,
+                reported.get(&key),
+                ctx.started_ms,
+                &config,
+            );
+            plan.notes.extend(notes);
+            reported.insert(key, mark);
+        }
         let state = state_name(&plan.status.lifecycle_state);
         let status = resource.status.as_ref();
         let tracked = Tracked {

@@ -123,11 +123,11 @@ pub async fn deployment(
             latest_checkpoint = latest_checkpoint_of(&client, job).await;
         }
     }
-    let job_failure = match &flink {
-        ObservedFlink::Reachable { jobs, .. } => {
-            failure(ctx, &name, &namespace, resource, jobs).await
+    let (job_failure, exceptions) = match &flink {
+        ObservedFlink::Reachable { jobs, .. } if resource.spec.is_application() => {
+            exceptions_of(ctx, &name, &namespace, resource, jobs).await
         }
-        _ => None,
+        _ => (None, None),
     };
     let requirements = match (&needs.requirements_of, ready) {
         (Some(job), true) => requirements_of(ctx, &name, &namespace, job).await,
@@ -153,6 +153,7 @@ pub async fn deployment(
         checkpoint,
         counters,
         requirements,
+        exceptions,
     })
 }
 
@@ -238,34 +239,75 @@ async fn latest_checkpoint_of(
     addressable(stats.latest.completed?)
 }
 
-/// Flink's reason for a failed job (the one the status records, else the newest), unless the
-/// status already reports it: a failed job is not asked for its exceptions every reconcile.
-async fn failure(
+/// The application's current job's exception history (for its `JobException` events), and
+/// Flink's reason for the job's failure when it failed and the status does not report it yet.
+async fn exceptions_of(
     ctx: &Context,
     name: &str,
     namespace: &str,
     resource: &FlinkDeployment,
     jobs: &[ObservedJob],
-) -> Option<String> {
+) -> (
+    Option<String>,
+    Option<crate::reconcile::job_exceptions::ObservedExceptions>,
+) {
+    use crate::reconcile::job_exceptions::{ObservedException, ObservedExceptions};
     let status = resource.status.as_ref();
     let recorded = status
         .and_then(|s| s.job_status.as_ref())
         .and_then(|j| j.job_id.as_deref());
-    let job = current_job(jobs, recorded)?;
+    let Some(job) = current_job(jobs, recorded) else {
+        return (None, None);
+    };
+    let (Ok(client), Ok(id)) = (
+        ctx.flink.for_cluster(name, namespace),
+        JobId::parse(&job.id),
+    ) else {
+        return (None, None);
+    };
+    let Ok(answer) = client.job_exceptions(&id).await else {
+        return (None, None);
+    };
     let reported = status::reports(
         status.and_then(|s| s.error.as_deref()),
         "JobFailed",
         &job.id,
     );
-    if job.state != flink_api::FlinkJobState::Failed || reported {
-        return None;
+    let failure = (job.state == flink_api::FlinkJobState::Failed && !reported)
+        .then(|| answer.latest().map(|e| e.message()))
+        .flatten();
+    let mut entries: Vec<ObservedException> = answer
+        .exception_history
+        .as_ref()
+        .map(|h| {
+            h.entries
+                .iter()
+                .map(|e| ObservedException {
+                    timestamp: e.timestamp,
+                    stacktrace: e.stacktrace.clone(),
+                    task_name: e.task_name.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // A job that failed before it ran (its JobMaster did not start) has a root exception and
+    // no history.
+    if entries.is_empty()
+        && let (Some(stacktrace), Some(timestamp)) = (&answer.root_exception, answer.timestamp)
+    {
+        entries.push(ObservedException {
+            timestamp,
+            stacktrace: stacktrace.clone(),
+            task_name: None,
+        });
     }
-    let client = ctx.flink.for_cluster(name, namespace).ok()?;
-    let exceptions = client
-        .job_exceptions(&JobId::parse(&job.id).ok()?)
-        .await
-        .ok()?;
-    exceptions.latest().map(|e| e.message())
+    (
+        failure,
+        Some(ObservedExceptions {
+            job_id: job.id.clone(),
+            entries,
+        }),
+    )
 }
 
 /// A stop-with-savepoint's result; `None` when Flink could not be asked (try again later).

@@ -11,6 +11,7 @@ pub mod deployment;
 pub mod health;
 pub mod in_place;
 pub mod job;
+pub mod job_exceptions;
 pub mod job_id;
 pub mod job_snapshots;
 pub mod observed;
@@ -208,6 +209,8 @@ pub enum Reason {
     Error,
     HealthCheckSkipped,
     IneffectiveScaling,
+    /// An exception in Flink's history of the job (upstream's spelling).
+    JobException,
     JobStatusChanged,
     MemoryPressure,
     PolicyActivated,
@@ -262,6 +265,7 @@ impl Reason {
             Reason::Error => "Error",
             Reason::HealthCheckSkipped => "HealthCheckSkipped",
             Reason::IneffectiveScaling => "IneffectiveScaling",
+            Reason::JobException => "JobException",
             Reason::JobStatusChanged => "JobStatusChanged",
             Reason::MemoryPressure => "MemoryPressure",
             Reason::PolicyActivated => "PolicyActivated",

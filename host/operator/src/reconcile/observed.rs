@@ -36,6 +36,8 @@ pub struct ObservedCluster {
     /// The job's scheduler and resource requirements, while a parallelism overrides edit is to
     /// be applied in place.
     pub requirements: Option<ObservedRequirements>,
+    /// An application's current job's exception history, for its `JobException` events.
+    pub exceptions: Option<super::job_exceptions::ObservedExceptions>,
 }
 
 /// A running job's scheduler and, on the adaptive scheduler, its resource requirements.

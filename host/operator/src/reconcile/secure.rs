@@ -217,10 +217,10 @@ fn savepoint_step(
     }
 }
 
-/// How long after a job ended its checkpoint statistics can still be older than its end: Flink's
-/// REST API serves them from a cache that lives `web.refresh-interval` (3 s), plus a margin.
-/// Read sooner, the "latest" checkpoint can be one the job's last checkpoint already replaced
-/// (and deleted).
+/// How long after a job ended its checkpoint statistics (and its exceptions) can still be older
+/// than its end: Flink's REST API serves them from a cache that lives `web.refresh-interval`
+/// (3 s), plus a margin. Read sooner, the "latest" checkpoint can be one the job's last
+/// checkpoint already replaced (and deleted), and the exceptions can lack the failure.
 pub const CHECKPOINT_STATISTICS_SETTLE_MS: i64 = 5_000;
 
 fn cancel_step(input: &SecureInput, out: &mut Outcome<Secured>) -> Option<String> {

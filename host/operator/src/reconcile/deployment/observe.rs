@@ -67,6 +67,15 @@ impl<'a> Decision<'a> {
                     (Some(why), true) => {
                         self.fail("JobFailed", format!("job {} failed: {why}", job.id))
                     }
+                    // Flink serves a job's exceptions from a cache that can still hold the job
+                    // from before it failed: its reason is waited for a few seconds.
+                    (None, true)
+                        if !reported
+                            && self.ctx.now_ms - job.last_modification
+                                < secure::CHECKPOINT_STATISTICS_SETTLE_MS =>
+                    {
+                        self.draft.progressing = true
+                    }
                     // Observation skips the exceptions once they are reported.
                     (None, true) if !reported => self.fail(
                         "JobFailed",
