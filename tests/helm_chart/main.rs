@@ -920,3 +920,82 @@ fn the_webhook_comes_with_its_own_certificate_or_with_cert_manager() {
             .is_none()
     );
 }
+
+/// Upstream's chart values file (the Apache operator's defaults, read from the shared test
+/// data): installs as is, and what it means here is applied.
+#[test]
+fn the_apache_operators_default_values_install_and_map_onto_this_chart() {
+    let shared = std::env::var_os("FLINK_OPERATOR_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_dir().join("../shared"));
+    let text = std::fs::read_to_string(shared.join("upstream-config/helm-values.yaml"))
+        .expect("upstream's helm-values.yaml in the shared test data");
+    let values: Value = serde_saphyr::from_str(&text).expect("upstream's values are YAML");
+    let helm = helm();
+    let cluster = Cluster::start("upstream");
+    let release = cluster
+        .install(&helm, "flink-system", "flink-operator", values)
+        .unwrap_or_else(|e| panic!("upstream's default values: {e}"));
+    assert_eq!(release["info"]["status"], "deployed", "{release:#}");
+    let notes = release["info"]["notes"].as_str().unwrap_or_default();
+    assert!(
+        notes.contains("is the Java operator's image") && notes.contains("logging ("),
+        "the values that mean nothing here are named: {notes}"
+    );
+
+    let deployment = cluster
+        .get(
+            "apps",
+            "deployments",
+            Some("flink-system"),
+            "flink-operator",
+        )
+        .expect("the operator's Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    // operatorServiceAccount, podSecurityContext, strategy, webhook.create, image.
+    assert_eq!(pod["serviceAccountName"], "flink-operator");
+    assert!(
+        cluster
+            .get(
+                "",
+                "serviceaccounts",
+                Some("flink-system"),
+                "flink-operator"
+            )
+            .is_some()
+    );
+    assert_eq!(pod["securityContext"]["runAsUser"], 9999);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "ours stay");
+    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    assert_eq!(
+        pod["containers"][0]["image"],
+        "ghcr.io/apache/flink-kubernetes-operator:latest"
+    );
+    let args = args_of(&deployment);
+    assert!(
+        args.iter().any(|a| a.starts_with("--webhook-address=")),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(&"--http-address=0.0.0.0:8080".to_string()),
+        "upstream's empty metrics.port keeps ours: {args:?}"
+    );
+    assert_eq!(
+        pod["containers"][0]["startupProbe"]["failureThreshold"], 30,
+        "operatorHealth.startupProbe"
+    );
+    // defaultConfiguration's flink-conf.yaml is the operator ConfigMap's config.yaml.
+    let config = cluster
+        .get(
+            "",
+            "configmaps",
+            Some("flink-system"),
+            "flink-operator-config",
+        )
+        .expect("the operator ConfigMap");
+    let yaml = config["data"]["config.yaml"].as_str().unwrap_or_default();
+    assert!(
+        yaml.contains("kubernetes.operator.reconcile.interval: 15 s"),
+        "{yaml}"
+    );
+}

@@ -1,6 +1,11 @@
-{{/* The release's name for the operator's objects, at most 63 characters. */}}
+{{/* The release's name for the operator's objects, at most 63 characters (upstream's
+fullnameOverride and nameOverride are honoured). */}}
 {{- define "flink-operator.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if .Values.nameOverride -}}
+{{- printf "%s-%s" .Release.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
 {{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
@@ -19,12 +24,41 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
-{{- define "flink-operator.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}
-{{- default (include "flink-operator.fullname" .) .Values.serviceAccount.name -}}
-{{- else -}}
-{{- default "default" .Values.serviceAccount.name -}}
+{{/* The operator's service account values: ours, under upstream's operatorServiceAccount. */}}
+{{- define "flink-operator.serviceAccount" -}}
+{{- toYaml (merge (deepCopy (.Values.operatorServiceAccount | default dict)) .Values.serviceAccount) -}}
 {{- end -}}
+
+{{- define "flink-operator.serviceAccountName" -}}
+{{- $sa := include "flink-operator.serviceAccount" . | fromYaml -}}
+{{- if $sa.create -}}
+{{- default (include "flink-operator.fullname" .) $sa.name -}}
+{{- else -}}
+{{- default "default" $sa.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Flink's job service account: ours (rbac.jobServiceAccount) under upstream's
+jobServiceAccount. */}}
+{{- define "flink-operator.jobServiceAccount" -}}
+{{- toYaml (merge (deepCopy (.Values.jobServiceAccount | default dict)) .Values.rbac.jobServiceAccount) -}}
+{{- end -}}
+
+{{/* The admission webhook: webhook.enabled, or upstream's webhook.create. */}}
+{{- define "flink-operator.webhookEnabled" -}}
+{{- if or .Values.webhook.enabled .Values.webhook.create -}}true{{- end -}}
+{{- end -}}
+
+{{/* The operator ConfigMap's config.yaml: operatorConfig.configYaml, or upstream's
+defaultConfiguration (its config.yaml, else flink-conf.yaml). */}}
+{{- define "flink-operator.configYaml" -}}
+{{- $upstream := .Values.defaultConfiguration | default dict -}}
+{{- $text := .Values.operatorConfig.configYaml -}}
+{{- $theirs := index $upstream "config.yaml" | default (index $upstream "flink-conf.yaml") | default "" -}}
+{{- if and $theirs (not $text) -}}
+{{- $text = $theirs -}}
+{{- end -}}
+{{- $text -}}
 {{- end -}}
 
 {{/* The namespaces that get a Role for Flink's own pods: the watched ones, or the release's. */}}
