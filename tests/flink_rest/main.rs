@@ -99,6 +99,10 @@ fn main() {
         ("exceptions_are_readable", exceptions_are_readable),
         ("cancel_ends_the_job", cancel_ends_the_job),
         (
+            "an_empty_jar_runs_a_class_from_the_clusters_classpath",
+            an_empty_jar_runs_a_class_from_the_clusters_classpath,
+        ),
+        (
             "savepoint_disposal_removes_its_files",
             savepoint_disposal_removes_its_files,
         ),
@@ -703,6 +707,43 @@ fn cancel_ends_the_job(suite: &Suite) -> Result<(), String> {
         .block_on(suite.client.cancel_job(&job))
         .map_err(|e| e.to_string())?;
     suite.block_on(suite.wait_for_state(&job, JobState::Canceled, Duration::from_secs(30)))
+}
+
+/// A session job without `jarURI` (upstream's jar-less job): the operator uploads a jar holding
+/// only a manifest and names the entry class, which Flink loads from the classpath the job's
+/// configuration gives (here `pipeline.classpaths`; a cluster's `lib/` serves the same way).
+fn an_empty_jar_runs_a_class_from_the_clusters_classpath(suite: &Suite) -> Result<(), String> {
+    let jar = suite
+        .block_on(
+            suite
+                .client
+                .upload_jar("empty.jar", flink_rest::empty_jar()),
+        )
+        .map_err(|e| e.to_string())?;
+    let job = JobId::from_u128(0x0e3b_7a11_0000_0000_0000_0000_0000_00e1);
+    let request = JarRunRequest {
+        entry_class: Some("org.flinkoperator.examples.StatefulCounterJob".into()),
+        program_args_list: ["--rate", "10"].map(String::from).to_vec(),
+        parallelism: Some(1),
+        job_id: Some(job.clone()),
+        flink_configuration: [(
+            "pipeline.classpaths".to_string(),
+            format!("file://{}", suite.example_jar.display()),
+        )]
+        .into(),
+        ..JarRunRequest::default()
+    };
+    let started = suite
+        .block_on(suite.client.run_jar(&jar, &request))
+        .map_err(|e| e.to_string())?;
+    check(started == job, || format!("Flink started {started}"))?;
+    suite.block_on(suite.wait_for_state(&job, JobState::Running, Duration::from_secs(60)))?;
+    suite
+        .block_on(suite.client.cancel_job(&job))
+        .map_err(|e| e.to_string())?;
+    suite.block_on(suite.wait_for_state(&job, JobState::Canceled, Duration::from_secs(30)))?;
+    let _ = suite.block_on(suite.client.delete_jar(&jar));
+    Ok(())
 }
 
 fn savepoint_disposal_removes_its_files(suite: &Suite) -> Result<(), String> {

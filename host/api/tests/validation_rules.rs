@@ -279,3 +279,37 @@ fn a_blue_green_deployment_is_checked_for_its_childrens_names_its_settings_and_i
         "{ingress:?}"
     );
 }
+
+/// Upstream's jar-less session job: without `jarURI`, the entry class comes from the session
+/// cluster's classpath, so `entryClass` is what it needs.
+#[test]
+fn a_session_job_without_a_jar_needs_its_entry_class() {
+    let job = |job: &str| -> FlinkSessionJob {
+        serde_saphyr::from_str(&format!(
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkSessionJob\nmetadata: {{name: j}}\nspec: {{deploymentName: a, job: {job}}}\n"
+        ))
+        .unwrap()
+    };
+    let settings = ValidationSettings::default();
+    let errors = |text: &str| {
+        validation::session_job(&job(text), &settings)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        errors("{entryClass: com.example.Job}"),
+        Vec::<String>::new()
+    );
+    let missing = errors("{parallelism: 2}");
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(
+        missing[0].starts_with("spec.job.entryClass: is required without `spec.job.jarURI`"),
+        "{missing:?}"
+    );
+    let empty = errors("{jarURI: '', entryClass: com.example.Job}");
+    assert!(
+        empty[0].starts_with("spec.job.jarURI: is empty"),
+        "{empty:?}"
+    );
+}

@@ -115,3 +115,88 @@ impl FlinkClient {
         .await
     }
 }
+
+/// A jar holding only a manifest, for a job whose class is on the cluster's classpath: Flink
+/// runs jobs only from an uploaded jar, so upstream uploads one like it for a session job
+/// without `jarURI`. A ZIP archive with one stored entry, `META-INF/MANIFEST.MF`.
+pub fn empty_jar() -> Vec<u8> {
+    const NAME: &[u8] = b"META-INF/MANIFEST.MF";
+    const MANIFEST: &[u8] = b"Manifest-Version: 1.0\r\n\r\n";
+    let crc = crc32(MANIFEST);
+    let u16le = |v: u16| v.to_le_bytes();
+    let u32le = |v: u32| v.to_le_bytes();
+    let mut out = Vec::new();
+    // Local file header: version 1.0, no flags, stored, no time.
+    out.extend(u32le(0x0403_4b50));
+    out.extend(u16le(10));
+    out.extend(u16le(0));
+    out.extend(u16le(0));
+    out.extend(u32le(0));
+    out.extend(u32le(crc));
+    out.extend(u32le(MANIFEST.len() as u32));
+    out.extend(u32le(MANIFEST.len() as u32));
+    out.extend(u16le(NAME.len() as u16));
+    out.extend(u16le(0));
+    out.extend(NAME);
+    out.extend(MANIFEST);
+    let central = out.len() as u32;
+    // Central directory entry.
+    out.extend(u32le(0x0201_4b50));
+    out.extend(u16le(10));
+    out.extend(u16le(10));
+    out.extend(u16le(0));
+    out.extend(u16le(0));
+    out.extend(u32le(0));
+    out.extend(u32le(crc));
+    out.extend(u32le(MANIFEST.len() as u32));
+    out.extend(u32le(MANIFEST.len() as u32));
+    out.extend(u16le(NAME.len() as u16));
+    out.extend([0; 8]);
+    out.extend(u32le(0));
+    out.extend(u32le(0));
+    out.extend(NAME);
+    let size = out.len() as u32 - central;
+    // End of central directory.
+    out.extend(u32le(0x0605_4b50));
+    out.extend([0; 4]);
+    out.extend(u16le(1));
+    out.extend(u16le(1));
+    out.extend(u32le(size));
+    out.extend(u32le(central));
+    out.extend(u16le(0));
+    out
+}
+
+/// CRC-32 (IEEE), as ZIP uses it.
+fn crc32(bytes: &[u8]) -> u32 {
+    !bytes.iter().fold(!0u32, |crc, b| {
+        (0..8).fold(crc ^ u32::from(*b), |c, _| {
+            if c & 1 == 1 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            }
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_is_the_zip_one() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn the_empty_jar_is_a_zip_with_its_manifest() {
+        let jar = empty_jar();
+        assert_eq!(&jar[..4], b"PK\x03\x04");
+        let end = &jar[jar.len() - 22..];
+        assert_eq!(&end[..4], b"PK\x05\x06");
+        assert_eq!(u16::from_le_bytes([end[10], end[11]]), 1, "one entry");
+        let text = String::from_utf8_lossy(&jar);
+        assert!(text.contains("META-INF/MANIFEST.MFManifest-Version: 1.0"));
+    }
+}

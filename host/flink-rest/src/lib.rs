@@ -29,4 +29,5 @@ mod snapshots;
 pub use client::{ClientConfig, FlinkClient, Resolver, root_cause};
 pub use error::FlinkError;
 pub use ids::{JarId, JobId, TriggerId};
+pub use jars::empty_jar;
 pub use model::*;

@@ -55,14 +55,22 @@ pub fn session_job(resource: &FlinkSessionJob, settings: &ValidationSettings) ->
     let Some(job) = &spec.job else {
         errors.push(FieldError::new(
             "spec.job",
-            "is required; a session job needs at least `jarURI`",
+            "is required; a session job needs at least `jarURI` or `entryClass`",
         ));
         return errors;
     };
     match job.jar_uri.as_deref().map(str::trim) {
-        None | Some("") => errors.push(FieldError::new(
+        // Upstream's jar-less session job: its class is on the session cluster's classpath.
+        None if job.entry_class.as_deref().is_none_or(|c| c.trim().is_empty()) => {
+            errors.push(FieldError::new(
+                "spec.job.entryClass",
+                "is required without `spec.job.jarURI` (the class is then loaded from the session cluster's classpath); or give the job jar's URI in `spec.job.jarURI`",
+            ))
+        }
+        None => {}
+        Some("") => errors.push(FieldError::new(
             "spec.job.jarURI",
-            "is required; give the job jar's URI, e.g. `https://repo.example.com/job.jar`",
+            "is empty; give the job jar's URI, e.g. `https://repo.example.com/job.jar`, or remove it to run `entryClass` from the session cluster's classpath",
         )),
         Some(uri) => {
             if let Some(problem) = crate::artifact::uri_problem(uri, settings) {

@@ -644,6 +644,41 @@ async fn submit(
     submission: &SessionJobSubmission,
 ) -> Result<(), ReconcileError> {
     let client = ctx.flink.for_cluster(&submission.cluster, namespace)?;
+    let jar = match submission.jar_uri.is_empty() {
+        // Upstream's jar-less session job: a jar with only a manifest, the class from the
+        // cluster's classpath.
+        true => {
+            client
+                .upload_jar("empty.jar", flink_rest::empty_jar())
+                .await?
+        }
+        false => upload_artifact(ctx, namespace, submission, &client).await?,
+    };
+    let request = JarRunRequest {
+        entry_class: submission.entry_class.clone(),
+        program_args_list: submission.args.clone(),
+        parallelism: submission.parallelism,
+        job_id: Some(JobId::parse(&submission.job_id)?),
+        allow_non_restored_state: submission.allow_non_restored_state.then_some(true),
+        savepoint_path: submission.restore_from.clone(),
+        flink_configuration: submission.configuration.clone(),
+    };
+    let result = client
+        .run_jar_within(&jar, &request, submission.timeout)
+        .await;
+    // The uploaded copy is not needed once the job runs (or failed to); leave no litter.
+    let _ = client.delete_jar(&jar).await;
+    result?;
+    Ok(())
+}
+
+/// Fetches the session job's jar (from where `jarURI` says, checked again) and uploads it.
+async fn upload_artifact(
+    ctx: &Context,
+    namespace: &str,
+    submission: &SessionJobSubmission,
+    client: &flink_rest::FlinkClient,
+) -> Result<flink_rest::JarId, ReconcileError> {
     let dynamic = ctx.dynamic();
     let headers = super::artifact::headers_for(
         &submission.jar_uri,
@@ -674,22 +709,7 @@ async fn submit(
         .upload_jar_file(&artifact.file_name, file, artifact.len)
         .await?;
     drop(artifact);
-    let request = JarRunRequest {
-        entry_class: submission.entry_class.clone(),
-        program_args_list: submission.args.clone(),
-        parallelism: submission.parallelism,
-        job_id: Some(JobId::parse(&submission.job_id)?),
-        allow_non_restored_state: submission.allow_non_restored_state.then_some(true),
-        savepoint_path: submission.restore_from.clone(),
-        flink_configuration: submission.configuration.clone(),
-    };
-    let result = client
-        .run_jar_within(&jar, &request, submission.timeout)
-        .await;
-    // The uploaded copy is not needed once the job runs (or failed to); leave no litter.
-    let _ = client.delete_jar(&jar).await;
-    result?;
-    Ok(())
+    Ok(jar)
 }
 
 fn object_name(object: &Value) -> String {
