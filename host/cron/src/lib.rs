@@ -5,7 +5,8 @@
 //! (last day), `L-n` (n days before it), `LW` (last weekday), `nW` (the weekday nearest day n,
 //! within its month) in the day of month; `L` (Saturday), `nL` (the month's last weekday n) and
 //! `n#k` (its k-th weekday n) in the day of week. As Quartz, a day of month and a day of week
-//! cannot both be restricted (one of them is `?` or `*`). Times are UTC. Pure and without
+//! cannot both be restricted (one of them is `?` or `*`; Quartz wants `?` in one, `*` in both
+//! is read here as every day). Quartz's `L-nW` is refused by name. Times are UTC. Pure and without
 //! dependencies: the autoscaler's excluded periods and the operator's periodic snapshot
 //! schedules share it. Its answers are checked against Quartz's own for every example of
 //! Quartz's documentation (see the tests).
@@ -103,7 +104,8 @@ fn field(text: &str, min: i64, max: i64, names: &[&str]) -> Result<Vec<bool>, St
             "*" | "?" => (min, max),
             _ => match range.split_once('-') {
                 Some((a, b)) => (value(a, min, max, names)?, value(b, min, max, names)?),
-                None if step > 1 => (value(range, min, max, names)?, max),
+                // `a/n`: from a to the end, every n (Quartz reads `5/1` so too).
+                None if part.contains('/') => (value(range, min, max, names)?, max),
                 None => {
                     let v = value(range, min, max, names)?;
                     (v, v)
@@ -842,6 +844,14 @@ mod tests {
                 1_768_210_200,
                 1_768_383_000,
             ]),
+        ),
+        (
+            "5/1 * * * * ?",
+            Some(&[1_767_225_605, 1_767_225_606, 1_767_225_607, 1_767_225_608]),
+        ),
+        (
+            "0 0/1 9 * * ?",
+            Some(&[1_767_258_000, 1_767_258_060, 1_767_258_120, 1_767_258_180]),
         ),
     ];
 

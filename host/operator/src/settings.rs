@@ -49,7 +49,8 @@ pub struct Settings {
 /// (1.5) after each failure in a row, at most `.max.interval` (upstream: none; here 5 min, so
 /// a failing resource is looked at again within minutes, not after the 24 min upstream's 15th
 /// retry waits), for `.max.attempts` (15) retries. Past those, upstream stops retrying until
-/// the resource changes; here it is retried at the reconcile interval.
+/// the resource changes; here it is retried at the longest delay or the reconcile interval,
+/// whichever is longer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Retry {
     pub initial: Duration,
@@ -71,11 +72,11 @@ impl Default for Retry {
 }
 
 impl Retry {
-    /// The wait before the next attempt after `failures` failures in a row (1: the first), or
-    /// `periodic` once the retries are spent.
+    /// The wait before the next attempt after `failures` failures in a row (1: the first); once
+    /// the retries are spent, `periodic` or the longest delay, whichever is longer.
     pub fn delay(&self, failures: u32, periodic: Duration) -> Duration {
         if self.max_attempts.is_some_and(|max| failures > max) {
-            return periodic;
+            return periodic.max(self.max_interval);
         }
         let grown = self.initial.as_secs_f64()
             * self
@@ -195,8 +196,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retries_grow_by_the_multiplier_up_to_the_longest_delay_then_wait_for_the_periodic_reconcile()
-    {
+    fn retries_grow_by_the_multiplier_up_to_the_longest_delay_and_stay_there() {
         let retry = Retry::default();
         let periodic = Duration::from_secs(60);
         let delays: Vec<u64> = (1..=4)
@@ -204,7 +204,11 @@ mod tests {
             .collect();
         assert_eq!(delays, [5_000, 7_500, 11_250, 16_875]);
         assert_eq!(retry.delay(15, periodic), Duration::from_secs(300));
-        assert_eq!(retry.delay(16, periodic), periodic);
+        assert_eq!(retry.delay(16, periodic), Duration::from_secs(300));
+        assert_eq!(
+            retry.delay(16, Duration::from_secs(900)),
+            Duration::from_secs(900)
+        );
         let forever = Retry {
             max_attempts: None,
             ..Retry::default()

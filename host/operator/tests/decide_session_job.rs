@@ -149,7 +149,8 @@ impl World {
 }
 
 /// The jar's run may take `kubernetes.operator.job.submission.timeout` (upstream's 10 min by
-/// default), from the operator's defaults or the job's own configuration.
+/// default), the operator's setting (a job's own is ignored: a run holds a reconcile slot),
+/// at most 30 min.
 #[test]
 fn a_submission_waits_as_long_as_the_submission_timeout() {
     let mut world = World::new();
@@ -160,8 +161,13 @@ fn a_submission_waits_as_long_as_the_submission_timeout() {
         "2 min".into(),
     );
     assert_eq!(timeout(&world), Some(std::time::Duration::from_secs(120)));
-    world.configure("kubernetes.operator.job.submission.timeout", "45 s");
-    assert_eq!(timeout(&world), Some(std::time::Duration::from_secs(45)));
+    world.configure("kubernetes.operator.job.submission.timeout", "365 d");
+    assert_eq!(timeout(&world), Some(std::time::Duration::from_secs(120)));
+    world.defaults.insert(
+        "kubernetes.operator.job.submission.timeout".into(),
+        "2 h".into(),
+    );
+    assert_eq!(timeout(&world), Some(std::time::Duration::from_secs(1_800)));
 }
 
 #[test]
@@ -307,6 +313,45 @@ fn a_job_lost_with_its_session_cluster_is_resubmitted_only_when_stateless() {
     let plan = world.reconcile();
     assert!(submission(&plan).is_none(), "{:?}", plan.actions);
     assert_eq!(plan.status.error, None);
+}
+
+/// A session job deleted with its cluster (a namespace deleted): while the cluster waits for
+/// its session jobs (`block-on-session-jobs`, the default), the job is cancelled as usual, so
+/// the cluster does not then wait on it as a job no session job manages; without that switch
+/// the cluster takes the job with it.
+#[test]
+fn a_session_job_deleted_with_its_cluster_cancels_its_job_while_the_cluster_waits() {
+    for block in [true, false] {
+        let mut world = World::new();
+        if !block {
+            world.configure(
+                "kubernetes.operator.session.deletion.block-on-session-jobs",
+                "false",
+            );
+        }
+        world.reconcile();
+        let id = world.job_id();
+        world.observed = ready_cluster(vec![running(&id)]);
+        world.reconcile();
+        world.observed.cluster = SessionCluster::Present {
+            ready: true,
+            deleting: true,
+        };
+        world.resource.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::from_millisecond(world.now_ms).unwrap(),
+            ));
+        let plan = world.reconcile();
+        let expected = match block {
+            true => vec![Effect::CancelJob {
+                cluster: "shared".into(),
+                job_id: id.clone(),
+                best_effort: false,
+            }],
+            false => vec![Effect::RemoveFinalizer],
+        };
+        assert_eq!(plan.actions, expected, "block: {block}");
+    }
 }
 
 #[test]

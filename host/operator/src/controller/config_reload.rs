@@ -20,9 +20,9 @@ pub const STATUS_ANNOTATION: &str = "flink-operator.io/config-status";
 
 /// The settings to start with: the ConfigMap's start-only keys (watched namespaces, label
 /// selector, parallelism, client and termination timeouts, leader election) over the command
-/// line's. A ConfigMap that cannot be read or parsed leaves the command line's (the first
-/// [`load`] reports why); start-only keys that cannot work together (lease timings) stop the
-/// start.
+/// line's; none when there is no ConfigMap. A ConfigMap that cannot be read or applied stops
+/// the start with the reason (the pod restarts): starting without its keys could widen the
+/// watched namespaces or run a replica without leader election beside others.
 pub async fn at_start(client: &kube::Client, settings: Settings) -> Result<Settings, String> {
     let Some(name) = &settings.config_map else {
         return Ok(settings);
@@ -30,16 +30,13 @@ pub async fn at_start(client: &kube::Client, settings: Settings) -> Result<Setti
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &settings.policies.namespace);
     let data = match api.get_opt(name).await {
         Ok(found) => found.and_then(|cm| cm.data).unwrap_or_default(),
-        Err(e) => {
-            tracing::warn!(config_map = %name, error = %e, "cannot read the operator ConfigMap; the command line's settings apply");
-            return Ok(settings);
-        }
+        Err(e) => return Err(format!("{name}: cannot be read: {e}")),
     };
     match operator_config::parse(&data, &Dynamic::from_settings(&settings)) {
         Ok(loaded) => loaded
             .at_start
             .apply(settings, crate::sharding::elector::replica_identity),
-        Err(_) => Ok(settings),
+        Err(problems) => Err(format!("{name}: {}", problems.join("; "))),
     }
 }
 

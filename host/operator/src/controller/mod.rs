@@ -279,17 +279,15 @@ async fn reconcile_deployment(
             None => plan,
         };
         if let Some(history) = &observed.exceptions {
-            let config = crate::reconcile::job::configuration(
-                &defaults,
-                resource.spec.configuration().flat(),
-            );
+            // The operator's limits, not the tenant's (its JobManager writes the history).
+            let config = &defaults;
             let mut reported = ctx.exceptions.lock().unwrap_or_else(|e| e.into_inner());
             let key = key(&*resource);
             let (notes, mark) = crate::reconcile::job_exceptions::report(
                 history,
                 reported.get(&key),
                 ctx.started_ms,
-                &config,
+                config,
             );
             plan.notes.extend(notes);
             reported.insert(key, mark);

@@ -387,6 +387,16 @@ fn waiting_containers(pod: &Pod) -> Vec<WaitingContainer> {
 }
 
 /// Jobs of a cluster, and its version when asked.
+/// A version or revision as Flink reports it (`2.3.0`, `1.20-SNAPSHOT`, `a1b2c3d @ 2025-…`):
+/// letters, digits and `.-_+@: ` only, at most 64 characters.
+pub fn version_like(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_+@: ".contains(c))
+}
+
 async fn flink(ctx: &Context, name: &str, namespace: &str, ask_version: bool) -> ObservedFlink {
     let client = match ctx.flink.for_cluster(name, namespace) {
         Ok(client) => client,
@@ -398,8 +408,10 @@ async fn flink(ctx: &Context, name: &str, namespace: &str, ask_version: bool) ->
     };
     let (mut flink_version, mut flink_revision) = (None, None);
     if ask_version && let Ok(config) = client.config().await {
-        flink_version = Some(config.flink_version);
-        flink_revision = config.flink_revision;
+        // The tenant's JobManager says these: only version-like words reach the status (and
+        // the metrics' labels).
+        flink_version = Some(config.flink_version).filter(|v| version_like(v));
+        flink_revision = config.flink_revision.filter(|v| version_like(v));
     }
     ObservedFlink::Reachable {
         jobs: overview.jobs.into_iter().filter_map(overview_job).collect(),
@@ -753,4 +765,25 @@ pub async fn blue_green(
         };
     }
     Ok(observed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_like;
+
+    /// What a tenant's JobManager says its version is reaches the status and the metrics'
+    /// labels only when it looks like a version.
+    #[test]
+    fn only_version_like_answers_are_kept() {
+        for good in [
+            "2.3.0",
+            "1.20-SNAPSHOT",
+            "a1b2c3d @ 2025-01-01T00:00:00+01:00",
+        ] {
+            assert!(version_like(good), "{good}");
+        }
+        for bad in ["", "1\"} 1\nflink_forged 1", "2.3\n", &"9".repeat(65)] {
+            assert!(!version_like(bad), "{bad:?}");
+        }
+    }
 }

@@ -186,7 +186,13 @@ impl UpstreamCollector {
                         )
                         .add(here(), 1);
                     }
-                    if let Some(version) = &r.flink_version {
+                    // Also checked where it is observed: a label value is never a tenant's
+                    // free text.
+                    if let Some(version) = r.flink_version.as_ref().filter(|v| {
+                        v.len() <= 64
+                            && v.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || ".-_+".contains(c))
+                    }) {
                         let mut with = here();
                         with.push(("FlinkVersion", version.clone()));
                         family(

@@ -25,6 +25,10 @@ pub const STACKTRACE_LINES: ConfigOption = ConfigOption::new(
     &[],
 );
 
+/// The most events per reconcile and stack-trace lines per event, whatever is configured.
+const MAX_EVENTS: usize = 50;
+const MAX_LINES: usize = 50;
+
 /// One exception of a job's history.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedException {
@@ -61,7 +65,11 @@ pub fn report(
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(default)
     };
-    let (limit, lines) = (number(&LIMIT, 10), number(&STACKTRACE_LINES, 5));
+    // Capped: the history is what a tenant's JobManager answers.
+    let (limit, lines) = (
+        number(&LIMIT, 10).min(MAX_EVENTS),
+        number(&STACKTRACE_LINES, 5).min(MAX_LINES),
+    );
     let newest = observed.entries.iter().map(|e| e.timestamp).max();
     let since = match before {
         Some(before) if before.job_id == observed.job_id => before.until_ms,
@@ -170,5 +178,23 @@ mod tests {
             "line 0 of 3\nline 1 of 3\nline 2 of 3\n... (5 more lines)"
         );
         assert_eq!(mark.until_ms, 3, "the rest are not reported later either");
+    }
+
+    #[test]
+    fn a_tenants_flood_of_exceptions_is_capped() {
+        let config = BTreeMap::from([
+            (LIMIT.key.to_string(), "1000000000".to_string()),
+            (STACKTRACE_LINES.key.to_string(), "1000000".to_string()),
+        ]);
+        let timestamps: Vec<i64> = (1..=500).collect();
+        let mut flood = history("j", &timestamps);
+        flood.entries[499].stacktrace = "x\n".repeat(10_000);
+        let (notes, _) = report(&flood, None, 0, &config);
+        assert_eq!(notes.len(), MAX_EVENTS);
+        assert!(
+            notes
+                .iter()
+                .all(|n| n.message.lines().count() <= MAX_LINES + 1)
+        );
     }
 }

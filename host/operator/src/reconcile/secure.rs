@@ -119,7 +119,9 @@ pub fn secure_job(progress: &mut UpgradeProgress, input: &SecureInput) -> Outcom
         && progress.trigger_id.is_none()
         && input.job.state != FlinkJobState::Running
     {
-        if !input.rules.last_state_fallback {
+        // An ended job has nothing to stop with a savepoint: its latest checkpoint is the
+        // state whatever the switch says (upstream upgrades ended jobs from it too).
+        if !input.rules.last_state_fallback && !input.job.state.is_globally_terminal() {
             out.error = Some((
                 "UpgradeBlocked",
                 format!(

@@ -40,6 +40,9 @@ pub struct SessionDecideContext<'a> {
 
 /// What observation must fetch for a session job besides the cluster's jobs; `cluster` is the
 /// session cluster's configuration (see [`job_config`]).
+/// The longest a jar's run may be waited for, whatever the operator ConfigMap says.
+const MAX_SUBMISSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1_800);
+
 pub fn observation_needs(
     resource: &FlinkSessionJob,
     defaults: &BTreeMap<String, String>,
@@ -392,11 +395,13 @@ impl<'a> Decision<'a> {
             },
             allow_non_restored_state: job.allow_non_restored_state == Some(true),
             configuration,
+            // The operator's setting, not the tenant's: a run request holds a reconcile slot.
             timeout: flink_api::config::options::JOB_SUBMISSION_TIMEOUT
-                .in_flat(&self.config)
+                .in_flat(self.ctx.defaults)
                 .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
                 .filter(|d| !d.is_zero())
-                .unwrap_or(std::time::Duration::from_secs(600)),
+                .unwrap_or(std::time::Duration::from_secs(600))
+                .min(MAX_SUBMISSION_TIMEOUT),
         };
         let status = self
             .draft
@@ -659,13 +664,18 @@ impl<'a> Decision<'a> {
         if !self.has_finalizer() {
             return;
         }
-        let deletable_now = !matches!(
-            &self.observed.cluster,
+        // A cluster that is going away takes the job with it, unless it waits for its session
+        // jobs (upstream's `session.deletion.block-on-session-jobs`): then the job is stopped
+        // as usual, so the cluster does not wait on it as a job no session job manages.
+        let block =
+            flink_api::config::options::BLOCK_ON_SESSION_JOBS.flag_in_flat(&self.config, true);
+        let deletable_now = match &self.observed.cluster {
             SessionCluster::Present {
                 ready: true,
-                deleting: false
-            }
-        );
+                deleting,
+            } => *deleting && !block,
+            _ => true,
+        };
         if deletable_now {
             self.draft.actions.push(Effect::RemoveFinalizer);
             return;

@@ -756,3 +756,61 @@ fn a_finished_applications_cluster_is_shut_down_after_the_ttl_and_not_recovered(
         Some(FlinkJobState::Finished)
     );
 }
+
+/// A session cluster blocked on its session jobs waits no longer than
+/// `kubernetes.operator.resource.cleanup.timeout` (5 min).
+#[test]
+fn a_blocked_session_cluster_deletion_ends_at_the_cleanup_timeout() {
+    let mut world = app();
+    world.resource.spec.job = None;
+    world.reconcile();
+    world.observed = ObservedCluster {
+        job_manager: Some(ObservedDeployment {
+            generation: Some(1),
+            revision: 0,
+            replicas: 1,
+            ready_replicas: 1,
+            deleting: false,
+        }),
+        pods: 1,
+        session_jobs: vec!["job-a".into()],
+        ..Default::default()
+    };
+    world.delete();
+    assert!(world.reconcile().actions.is_empty(), "blocked");
+    world.now += 5 * 60_000 + 1_000;
+    assert_eq!(world.reconcile().actions, vec![Effect::RemoveFinalizer]);
+}
+
+/// Removing a vertex's override sends it back to the job's own parallelism, which only a
+/// deploy knows: a full upgrade, not a rescale that would leave it capped.
+#[test]
+fn removing_an_override_redeploys() {
+    use flink_operator::reconcile::observed::ObservedRequirements;
+    let mut world = app();
+    world.edit(|spec| {
+        spec.flink_configuration.get_or_insert_default().set(
+            "pipeline.jobvertex-parallelism-overrides",
+            "source:1,sink:3",
+        );
+    });
+    world.reconcile();
+    world.cluster_runs(2, FlinkJobState::Running);
+    world.reconcile();
+    set_overrides(&mut world, "sink:3");
+    world.observed.requirements = Some(ObservedRequirements {
+        running: true,
+        adaptive: true,
+        current: Some(requirements(&[("source", 1), ("sink", 3)])),
+    });
+    let plan = world.reconcile();
+    assert_eq!(
+        plan.intent
+            .as_ref()
+            .and_then(|s| s.reconciliation_status.as_ref())
+            .map(|r| r.state),
+        Some(ReconciliationState::Upgrading),
+        "{:?}",
+        plan.actions
+    );
+}

@@ -380,6 +380,42 @@ fn without_the_last_state_fallback_a_savepoint_upgrade_waits_for_the_job_to_run(
     );
 }
 
+/// The switch does not hold an ended job's upgrade: a FAILED job has nothing to stop with a
+/// savepoint, and its latest checkpoint is its state (as upstream upgrades ended jobs).
+#[test]
+fn without_the_last_state_fallback_an_ended_job_is_still_upgraded_from_its_checkpoint() {
+    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
+    world
+        .resource
+        .spec
+        .flink_configuration
+        .get_or_insert_default()
+        .set(
+            "kubernetes.operator.job.upgrade.last-state-fallback.enabled",
+            "false",
+        );
+    world.reconcile();
+    world.job_now(FlinkJobState::Failed);
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: CHECKPOINT.into(),
+        completed_at: 2,
+    });
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let plan = world.reconcile();
+    assert!(
+        plan.notes.iter().any(|n| n.reason == "SavepointFallback"),
+        "{:?}",
+        plan.notes
+    );
+    let error = world
+        .resource
+        .status
+        .as_ref()
+        .and_then(|s| s.error.clone())
+        .unwrap_or_default();
+    assert!(!error.contains("last-state-fallback"), "{error}");
+}
+
 #[test]
 fn a_stateful_suspend_keeps_the_savepoint_and_resume_restores_it() {
     let mut world = stateful(flink_api::UpgradeMode::Savepoint);

@@ -11,6 +11,16 @@ impl<'a> Decision<'a> {
             return;
         }
         let observed = self.observed;
+        // Nothing waits longer than `resource.cleanup.timeout`, blocked or not.
+        if let Some(note) = crate::reconcile::cleanup::timed_out(
+            &self.resource.metadata,
+            &self.config,
+            self.ctx.now_ms,
+        ) {
+            self.draft.notes.push(note);
+            self.draft.actions.push(Effect::RemoveFinalizer);
+            return;
+        }
         if let Some(message) = self.deletion_blocked() {
             if self
                 .draft
@@ -35,15 +45,6 @@ impl<'a> Decision<'a> {
             if self.ha_enabled(None) {
                 self.draft.actions.push(Effect::DeleteHaMetadata);
             }
-            self.draft.actions.push(Effect::RemoveFinalizer);
-            return;
-        }
-        if let Some(note) = crate::reconcile::cleanup::timed_out(
-            &self.resource.metadata,
-            &self.config,
-            self.ctx.now_ms,
-        ) {
-            self.draft.notes.push(note);
             self.draft.actions.push(Effect::RemoveFinalizer);
             return;
         }

@@ -138,6 +138,9 @@ impl<'a> Decision<'a> {
                 crate::reconcile::humantime(ttl)
             ),
         ));
+        // Written ahead: after a crash the stored status says the job ended, so the missing
+        // JobManager is not brought back (which would run the job again).
+        self.draft.intent = Some(self.draft.status.clone());
         self.draft.actions.push(Effect::DeleteCluster);
         true
     }

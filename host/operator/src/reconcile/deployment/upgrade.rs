@@ -342,7 +342,7 @@ impl<'a> Decision<'a> {
 
     /// A scale change that edits `pipeline.jobvertex-parallelism-overrides` of a job the
     /// autoscaler does not scale: its resource requirements are set in place (the spec is
-    /// recorded once the job runs them, so a crash in between asks again), or, where that
+    /// recorded once Flink reports them, so a crash in between asks again), or, where that
     /// cannot be, it is a full upgrade, as upstream falls back. False: this reconcile is done.
     fn overrides_in_place(
         &mut self,
@@ -363,6 +363,20 @@ impl<'a> Decision<'a> {
             self.upgrade(last, &fields);
             return false;
         };
+        // A vertex whose override is removed goes back to the job's own parallelism, which
+        // only a deploy knows.
+        let before = job::configuration(self.ctx.defaults, last.spec.configuration().flat());
+        let removed = crate::render::parallelism_overrides(before.get(key))
+            .into_keys()
+            .any(|vertex| !overrides.contains_key(&vertex));
+        if removed {
+            self.draft.notes.push(Note::normal(
+                Reason::SpecChanged,
+                format!("{key}: an override was removed; redeploying"),
+            ));
+            self.upgrade(last, &fields);
+            return false;
+        }
         let job_id = self
             .draft
             .status
