@@ -692,28 +692,8 @@ impl<'a> Decision<'a> {
             self.draft.progressing = true;
             return;
         }
-        if self.savepoint_on_deletion() {
-            let already = self
-                .draft
-                .status
-                .upgrade
-                .as_ref()
-                .is_some_and(|p| p.restore_path.is_some());
-            if self.secure_state(UpgradeMode::Savepoint).is_none() {
-                return;
-            }
-            if !already {
-                // The resource is going away: the path stays in the event (and the status
-                // until then).
-                self.draft.notes.push(Note::normal(
-                    Reason::SavepointOnDeletion,
-                    format!(
-                        "The job was stopped with savepoint {}",
-                        self.draft.secured_path().unwrap_or_default()
-                    ),
-                ));
-                self.draft.intent = Some(self.draft.status.clone());
-            }
+        if self.savepoint_on_deletion() && job::flow::save_before_deletion(self).is_none() {
+            return;
         }
         match self.recorded_job() {
             Some(job) if !job.state.is_globally_terminal() => {

@@ -337,18 +337,7 @@ fn deleting_a_session_cluster_waits_for_its_session_jobs_then_cleans_up() {
     let mut world = app();
     world.resource.spec.job = None;
     world.reconcile();
-    world.observed = ObservedCluster {
-        job_manager: Some(ObservedDeployment {
-            generation: Some(1),
-            revision: 0,
-            replicas: 1,
-            ready_replicas: 1,
-            deleting: false,
-        }),
-        pods: 1,
-        session_jobs: vec!["job-a".into()],
-        ..Default::default()
-    };
+    world.observed = session_cluster_with(&["job-a"]);
     world.delete();
     let plan = world.reconcile();
     assert!(plan.actions.is_empty());
@@ -382,13 +371,7 @@ fn deleting_a_session_cluster_waits_for_jobs_no_session_job_manages_unless_switc
                 .set(key, "false");
         }
         world.reconcile();
-        let job_manager = ObservedDeployment {
-            generation: Some(1),
-            revision: 0,
-            replicas: 1,
-            ready_replicas: 1,
-            deleting: false,
-        };
+
         let cli_job = |state| ObservedJob {
             id: "a1b2c3d4e5f60718293a4b5c6d7e8f90".into(),
             name: "submitted with the CLI".into(),
@@ -397,15 +380,12 @@ fn deleting_a_session_cluster_waits_for_jobs_no_session_job_manages_unless_switc
             last_modification: 6,
         };
         world.observed = ObservedCluster {
-            job_manager: Some(job_manager),
-            pods: 1,
             flink: ObservedFlink::Reachable {
                 jobs: vec![cli_job(FlinkJobState::Running)],
                 flink_version: None,
                 flink_revision: None,
             },
-            session_jobs: vec!["job-a".into()],
-            ..Default::default()
+            ..session_cluster_with(&["job-a"])
         };
         world.delete();
         let plan = world.reconcile();
@@ -764,18 +744,7 @@ fn a_blocked_session_cluster_deletion_ends_at_the_cleanup_timeout() {
     let mut world = app();
     world.resource.spec.job = None;
     world.reconcile();
-    world.observed = ObservedCluster {
-        job_manager: Some(ObservedDeployment {
-            generation: Some(1),
-            revision: 0,
-            replicas: 1,
-            ready_replicas: 1,
-            deleting: false,
-        }),
-        pods: 1,
-        session_jobs: vec!["job-a".into()],
-        ..Default::default()
-    };
+    world.observed = session_cluster_with(&["job-a"]);
     world.delete();
     assert!(world.reconcile().actions.is_empty(), "blocked");
     world.now += 5 * 60_000 + 1_000;
@@ -813,4 +782,20 @@ fn removing_an_override_redeploys() {
         "{:?}",
         plan.actions
     );
+}
+
+/// A ready session cluster's JobManager, with the FlinkSessionJobs that name it.
+fn session_cluster_with(session_jobs: &[&str]) -> ObservedCluster {
+    ObservedCluster {
+        job_manager: Some(ObservedDeployment {
+            generation: Some(1),
+            revision: 0,
+            replicas: 1,
+            ready_replicas: 1,
+            deleting: false,
+        }),
+        pods: 1,
+        session_jobs: session_jobs.iter().map(|j| j.to_string()).collect(),
+        ..Default::default()
+    }
 }

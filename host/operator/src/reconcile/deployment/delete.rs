@@ -54,29 +54,8 @@ impl<'a> Decision<'a> {
                 "Cleaning up the Flink cluster",
             ));
         }
-        if self.savepoint_on_deletion() {
-            let already = self
-                .draft
-                .status
-                .upgrade
-                .as_ref()
-                .is_some_and(|p| p.restore_path.is_some());
-            if self.secure_state(UpgradeMode::Savepoint).is_none() {
-                return;
-            }
-            if already {
-                return self.tear_down(true);
-            }
-            // The resource is going away: the path stays in the event (and the status until then).
-            let path = self.draft.secured_path();
-            self.draft.notes.push(Note::normal(
-                Reason::SavepointOnDeletion,
-                format!(
-                    "The job was stopped with savepoint {}",
-                    path.unwrap_or_default()
-                ),
-            ));
-            self.draft.intent = Some(self.draft.status.clone());
+        if self.savepoint_on_deletion() && job::flow::save_before_deletion(self).is_none() {
+            return;
         }
         self.tear_down(true);
     }

@@ -220,6 +220,29 @@ pub fn redeploy<K: Kind>(k: &mut K, last: &ReconciledSpec<K::Spec>) {
 }
 
 /// A health restart (`why` says which rule) of what runs now.
+/// `kubernetes.operator.job.savepoint-on-deletion`: the job is stopped with a savepoint before
+/// the resource goes. `None` while that is under way; `Some` once the state is secured, the
+/// first time with its event and the status written ahead (the resource is going away: the
+/// path stays in the event, and in the status until then).
+pub fn save_before_deletion<K: Kind>(k: &mut K) -> Option<()> {
+    let already = k
+        .draft_ref()
+        .status
+        .upgrade()
+        .is_some_and(|p| p.restore_path.is_some());
+    k.secure(UpgradeMode::Savepoint)?;
+    if !already {
+        let path = k.draft_ref().secured_path().unwrap_or_default();
+        let draft = k.draft();
+        draft.notes.push(Note::normal(
+            Reason::SavepointOnDeletion,
+            format!("The job was stopped with savepoint {path}"),
+        ));
+        draft.intent = Some(draft.status.clone());
+    }
+    Some(())
+}
+
 pub fn restart<K: Kind>(k: &mut K, last: &ReconciledSpec<K::Spec>, why: String) {
     k.draft()
         .notes
