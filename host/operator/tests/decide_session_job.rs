@@ -100,6 +100,14 @@ impl World {
         plan
     }
 
+    /// The user deletes the session job now.
+    fn delete(&mut self) {
+        self.resource.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::from_millisecond(self.now_ms).expect("a time"),
+            ));
+    }
+
     fn job_id(&self) -> String {
         self.resource
             .status
@@ -337,10 +345,7 @@ fn a_session_job_deleted_with_its_cluster_cancels_its_job_while_the_cluster_wait
             ready: true,
             deleting: true,
         };
-        world.resource.metadata.deletion_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                jiff::Timestamp::from_millisecond(world.now_ms).unwrap(),
-            ));
+        world.delete();
         let plan = world.reconcile();
         let expected = match block {
             true => vec![Effect::CancelJob {
@@ -361,10 +366,7 @@ fn deletion_cancels_the_job_then_releases_the_finalizer() {
     let id = world.job_id();
     world.observed = ready_cluster(vec![running(&id)]);
     world.reconcile();
-    world.resource.metadata.deletion_timestamp =
-        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            jiff::Timestamp::from_millisecond(world.now_ms).unwrap(),
-        ));
+    world.delete();
     let plan = world.reconcile();
     assert_eq!(
         plan.actions,
@@ -391,10 +393,7 @@ fn savepoint_on_deletion_stops_the_session_job_with_a_savepoint_before_it_goes()
     let id = world.job_id();
     world.observed = ready_cluster(vec![running(&id)]);
     world.reconcile();
-    world.resource.metadata.deletion_timestamp =
-        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            jiff::Timestamp::from_millisecond(world.now_ms).unwrap(),
-        ));
+    world.delete();
     let plan = world.reconcile();
     assert!(
         matches!(&plan.actions[..], [Effect::StopWithSavepoint { job_id, .. }] if *job_id == id),

@@ -357,11 +357,7 @@ where
                 render::job_manager_name(&name),
                 render::task_manager_name(&name),
             ] {
-                match deployments.delete(&deployment, &params).await {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) => return Err(e.into()),
-                }
+                delete_with(&deployments, &deployment, &params).await?;
             }
         }
         Effect::DeleteHaMetadata => {
@@ -599,7 +595,19 @@ async fn delete_unless_gone<K>(api: &Api<K>, name: &str) -> Result<(), Reconcile
 where
     K: Clone + DeserializeOwned + Debug,
 {
-    match api.delete(name, &DeleteParams::background()).await {
+    delete_with(api, name, &DeleteParams::background()).await
+}
+
+/// Deletes `name` with `params`; one that is gone needs nothing more.
+async fn delete_with<K>(
+    api: &Api<K>,
+    name: &str,
+    params: &DeleteParams,
+) -> Result<(), ReconcileError>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    match api.delete(name, params).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e.into()),

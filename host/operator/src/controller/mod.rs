@@ -279,15 +279,14 @@ async fn reconcile_deployment(
             None => plan,
         };
         if let Some(history) = &observed.exceptions {
-            // The operator's limits, not the tenant's (its JobManager writes the history).
-            let config = &defaults;
             let mut reported = ctx.exceptions.lock().unwrap_or_else(|e| e.into_inner());
             let key = key(&*resource);
             let (notes, mark) = crate::reconcile::job_exceptions::report(
                 history,
                 reported.get(&key),
                 ctx.started_ms,
-                config,
+                // The operator's limits, not the tenant's (its JobManager writes the history).
+                &defaults,
             );
             plan.notes.extend(notes);
             reported.insert(key, mark);

@@ -386,7 +386,6 @@ fn waiting_containers(pod: &Pod) -> Vec<WaitingContainer> {
         .collect()
 }
 
-/// Jobs of a cluster, and its version when asked.
 /// A version or revision as Flink reports it (`2.3.0`, `1.20-SNAPSHOT`, `a1b2c3d @ 2025-…`):
 /// letters, digits and `.-_+@: ` only, at most 64 characters.
 pub fn version_like(text: &str) -> bool {
@@ -397,6 +396,7 @@ pub fn version_like(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || ".-_+@: ".contains(c))
 }
 
+/// Jobs of a cluster, and its version when asked.
 async fn flink(ctx: &Context, name: &str, namespace: &str, ask_version: bool) -> ObservedFlink {
     let client = match ctx.flink.for_cluster(name, namespace) {
         Ok(client) => client,

@@ -37,12 +37,18 @@ pub fn wanted(config: &BTreeMap<String, String>) -> Option<BTreeMap<String, u32>
     (!overrides.is_empty()).then_some(overrides)
 }
 
-/// What the edit to `overrides` does, from what the job's JobManager said.
+/// What the edit from `before` to `overrides` does, from what the job's JobManager said.
 pub fn decide(
+    before: &BTreeMap<String, u32>,
     overrides: &BTreeMap<String, u32>,
     version: Option<FlinkVersion>,
     observed: Option<&ObservedRequirements>,
 ) -> InPlace {
+    // A vertex whose override is removed goes back to the job's own parallelism, which only a
+    // deploy knows.
+    if before.keys().any(|vertex| !overrides.contains_key(vertex)) {
+        return InPlace::Redeploy("an override was removed".into());
+    }
     if version.is_some_and(|v| !v.supports_in_place_rescale()) {
         return InPlace::Redeploy("Flink before 1.18 cannot rescale a job in place".into());
     }
@@ -140,9 +146,11 @@ mod tests {
             adaptive,
             current,
         };
+        let none = BTreeMap::new();
         let now = requirements(&[("a", 2), ("b", 2)]);
         assert_eq!(
             decide(
+                &none,
                 &overrides,
                 Some(FlinkVersion::V2_3),
                 Some(&observed(true, Some(now.clone())))
@@ -151,19 +159,20 @@ mod tests {
         );
         assert_eq!(
             decide(
+                &none,
                 &overrides,
                 Some(FlinkVersion::V2_3),
                 Some(&observed(true, Some(requirements(&[("a", 4), ("b", 2)]))))
             ),
             InPlace::Applied
         );
-        assert_eq!(decide(&overrides, None, None), InPlace::Unknown);
+        assert_eq!(decide(&none, &overrides, None, None), InPlace::Unknown);
         assert!(matches!(
-            decide(&overrides, None, Some(&observed(false, None))),
+            decide(&none, &overrides, None, Some(&observed(false, None))),
             InPlace::Redeploy(why) if why.contains("adaptive")
         ));
         assert!(matches!(
-            decide(&overrides, Some(FlinkVersion::V1_17), None),
+            decide(&none, &overrides, Some(FlinkVersion::V1_17), None),
             InPlace::Redeploy(why) if why.contains("1.18")
         ));
         let failed = ObservedRequirements {
@@ -171,12 +180,17 @@ mod tests {
             ..observed(true, None)
         };
         assert!(matches!(
-            decide(&overrides, None, Some(&failed)),
+            decide(&none, &overrides, None, Some(&failed)),
             InPlace::Redeploy(why) if why.contains("not RUNNING")
+        ));
+        let before = BTreeMap::from([("a".to_string(), 2), ("b".to_string(), 2)]);
+        assert!(matches!(
+            decide(&before, &overrides, None, None),
+            InPlace::Redeploy(why) if why.contains("removed")
         ));
         let unknown = BTreeMap::from([("zz".to_string(), 4)]);
         assert!(matches!(
-            decide(&unknown, None, Some(&observed(true, Some(now)))),
+            decide(&none, &unknown, None, Some(&observed(true, Some(now)))),
             InPlace::Redeploy(why) if why.contains("no vertex zz")
         ));
     }

@@ -237,17 +237,18 @@ fn autoscaled(config: &mut BTreeMap<String, String>, overrides: Option<&BTreeMap
     };
     // The user's own overrides stay for vertices the autoscaler has not scaled.
     let key = options::PARALLELISM_OVERRIDES.key;
-    let mut merged: BTreeMap<String, String> = parallelism_overrides(config.get(key))
-        .into_iter()
-        .map(|(v, p)| (v, p.to_string()))
-        .collect();
-    merged.extend(overrides.iter().map(|(v, p)| (v.clone(), p.to_string())));
-    let text = merged
+    let mut merged = parallelism_overrides(config.get(key));
+    merged.extend(overrides.iter().map(|(v, p)| (v.clone(), *p)));
+    config.insert(key.into(), parallelism_overrides_text(&merged));
+}
+
+/// Overrides in `pipeline.jobvertex-parallelism-overrides`' form: `vertex:parallelism,...`.
+pub fn parallelism_overrides_text(overrides: &BTreeMap<String, u32>) -> String {
+    overrides
         .iter()
         .map(|(v, p)| format!("{v}:{p}"))
         .collect::<Vec<_>>()
-        .join(",");
-    config.insert(key.into(), text);
+        .join(",")
 }
 
 /// `pipeline.jobvertex-parallelism-overrides` (`vertex:parallelism,...`); entries that do not

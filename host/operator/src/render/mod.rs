@@ -18,7 +18,7 @@ mod resources;
 
 pub use config::{
     config_file, config_file_name, config_file_text, flink_config, parallelism_overrides,
-    retain_checkpoints,
+    parallelism_overrides_text, retain_checkpoints,
 };
 pub use pod::{NATIVE_TM_TEMPLATE_FILE, merge_templates};
 

@@ -333,11 +333,9 @@ fn a_savepoint_job_that_is_not_running_falls_back_to_its_latest_checkpoint() {
     );
 }
 
-/// `kubernetes.operator.job.upgrade.last-state-fallback.enabled: false`: a savepoint upgrade
-/// of a job that is not running waits for it, touching nothing, and says why; once the job
-/// runs again, the savepoint is taken.
-#[test]
-fn without_the_last_state_fallback_a_savepoint_upgrade_waits_for_the_job_to_run() {
+/// A deployed savepoint job with `kubernetes.operator.job.upgrade.last-state-fallback.enabled:
+/// false`.
+fn without_fallback() -> World {
     let mut world = stateful(flink_api::UpgradeMode::Savepoint);
     world
         .resource
@@ -349,6 +347,15 @@ fn without_the_last_state_fallback_a_savepoint_upgrade_waits_for_the_job_to_run(
             "false",
         );
     world.reconcile();
+    world
+}
+
+/// `kubernetes.operator.job.upgrade.last-state-fallback.enabled: false`: a savepoint upgrade
+/// of a job that is not running waits for it, touching nothing, and says why; once the job
+/// runs again, the savepoint is taken.
+#[test]
+fn without_the_last_state_fallback_a_savepoint_upgrade_waits_for_the_job_to_run() {
+    let mut world = without_fallback();
     world.job_now(FlinkJobState::Restarting);
     world.observed.latest_checkpoint = Some(ObservedCheckpoint {
         path: CHECKPOINT.into(),
@@ -384,17 +391,7 @@ fn without_the_last_state_fallback_a_savepoint_upgrade_waits_for_the_job_to_run(
 /// savepoint, and its latest checkpoint is its state (as upstream upgrades ended jobs).
 #[test]
 fn without_the_last_state_fallback_an_ended_job_is_still_upgraded_from_its_checkpoint() {
-    let mut world = stateful(flink_api::UpgradeMode::Savepoint);
-    world
-        .resource
-        .spec
-        .flink_configuration
-        .get_or_insert_default()
-        .set(
-            "kubernetes.operator.job.upgrade.last-state-fallback.enabled",
-            "false",
-        );
-    world.reconcile();
+    let mut world = without_fallback();
     world.job_now(FlinkJobState::Failed);
     world.observed.latest_checkpoint = Some(ObservedCheckpoint {
         path: CHECKPOINT.into(),

@@ -363,20 +363,8 @@ impl<'a> Decision<'a> {
             self.upgrade(last, &fields);
             return false;
         };
-        // A vertex whose override is removed goes back to the job's own parallelism, which
-        // only a deploy knows.
         let before = job::configuration(self.ctx.defaults, last.spec.configuration().flat());
-        let removed = crate::render::parallelism_overrides(before.get(key))
-            .into_keys()
-            .any(|vertex| !overrides.contains_key(&vertex));
-        if removed {
-            self.draft.notes.push(Note::normal(
-                Reason::SpecChanged,
-                format!("{key}: an override was removed; redeploying"),
-            ));
-            self.upgrade(last, &fields);
-            return false;
-        }
+        let before = crate::render::parallelism_overrides(before.get(key));
         let job_id = self
             .draft
             .status
@@ -384,6 +372,7 @@ impl<'a> Decision<'a> {
             .as_ref()
             .and_then(|j| j.job_id.clone());
         let decided = in_place::decide(
+            &before,
             &overrides,
             self.resource.spec.flink_version,
             self.observed.requirements.as_ref(),
@@ -395,7 +384,7 @@ impl<'a> Decision<'a> {
                     Reason::Scaling,
                     format!(
                         "Rescaling the job in place to {key}={}",
-                        summary(&overrides)
+                        crate::render::parallelism_overrides_text(&overrides)
                     ),
                 ));
                 self.draft.actions.push(Effect::SetResourceRequirements {
@@ -478,13 +467,4 @@ impl<'a> Decision<'a> {
         };
         self.continue_upgrade(&target);
     }
-}
-
-/// `vertex:parallelism,...` of overrides, for events.
-fn summary(overrides: &std::collections::BTreeMap<String, u32>) -> String {
-    overrides
-        .iter()
-        .map(|(v, p)| format!("{v}:{p}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
