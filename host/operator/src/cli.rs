@@ -145,7 +145,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 2)]
     retry_period: u64,
     /// Lease names start with this.
-    #[arg(long, default_value = "flink-operator")]
+    #[arg(long, default_value = crate::sharding::elector::DEFAULT_LEASE_PREFIX)]
     lease_prefix: String,
     /// Serve the admission webhook (`/validate`, `/mutate`) over TLS here.
     #[arg(long)]

@@ -223,7 +223,7 @@ impl AtStart {
                 namespace: settings.policies.namespace.clone(),
                 shards: 1,
                 timing: crate::sharding::lease::Timing::DEFAULT,
-                lease_prefix: "flink-operator".into(),
+                lease_prefix: crate::sharding::elector::DEFAULT_LEASE_PREFIX.into(),
             });
         }
         if let Some(sharding) = &mut settings.sharding {

@@ -27,6 +27,10 @@ pub struct ShardingSettings {
     pub lease_prefix: String,
 }
 
+/// The Leases' names start with this unless `--lease-prefix` (or upstream's
+/// `leader-election.lease-name`) says otherwise.
+pub const DEFAULT_LEASE_PREFIX: &str = "flink-operator";
+
 /// This replica's name in the Leases: the pod name (unique among replicas), else
 /// `<hostname>-<pid>`.
 pub fn replica_identity() -> String {
