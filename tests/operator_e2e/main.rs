@@ -658,15 +658,23 @@ fn text(value: &Value, pointer: &str) -> String {
         .to_string()
 }
 
-/// Parallelism of every vertex of the job, read from Flink.
+/// Parallelism of every vertex of the job, read from Flink. Flink answers job details from a
+/// cache that can predate the job's graph (seen once as a RUNNING job without vertices), so an
+/// empty list is asked again for a few seconds; what comes back is the callers' to judge.
 fn vertex_parallelism(suite: &Suite, cluster: &str, job: &str) -> Result<Vec<i32>, String> {
     let client = suite.flink(cluster)?;
     let id = JobId::parse(job).map_err(|e| e.to_string())?;
-    let details = suite
-        .runtime
-        .block_on(client.job_details(&id))
-        .map_err(|e| e.to_string())?;
-    Ok(details.vertices.iter().map(|v| v.parallelism).collect())
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let details = suite
+            .runtime
+            .block_on(client.job_details(&id))
+            .map_err(|e| e.to_string())?;
+        if !details.vertices.is_empty() || std::time::Instant::now() >= deadline {
+            return Ok(details.vertices.iter().map(|v| v.parallelism).collect());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 fn application_runs_the_example_job_at_the_requested_parallelism(
