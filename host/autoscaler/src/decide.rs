@@ -6,7 +6,7 @@ use crate::delay::DelayedScaleDowns;
 use crate::evaluate::{GraphVertex, JobEvaluation, Sample, evaluate};
 use crate::history::{Ineffective, ScalingHistory, observed_scalability};
 use crate::settings::AutoscalerSettings;
-use crate::vertex::{VertexOutcome, target_parallelism};
+use crate::vertex::{AlignmentBlocked, Target, VertexOutcome, target};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -20,6 +20,9 @@ pub struct JobDecision {
     /// Scale-ups whose previous scale-up did not deliver (an IneffectiveScaling event each);
     /// with detection enabled they are not in `changes`.
     pub ineffective: BTreeMap<String, Ineffective>,
+    /// Changes a legacy alignment mode refused (a ScalingLimited event each).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub alignment_blocked: BTreeMap<String, AlignmentBlocked>,
     /// Nothing was decided because the TaskManagers are short of memory (a MemoryPressure
     /// event): more subtasks would not help a job that is busy collecting garbage.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,12 +101,14 @@ pub fn decide(
             changes: BTreeMap::new(),
             held_inside_band: BTreeMap::new(),
             ineffective: BTreeMap::new(),
+            alignment_blocked: BTreeMap::new(),
             memory_pressure: Some(pressure),
         };
     }
     let interval_ms = settings.scale_down_interval.as_millis() as i64;
     let mut changes = BTreeMap::new();
     let mut ineffective = BTreeMap::new();
+    let mut alignment_blocked = BTreeMap::new();
     for vertex in graph {
         if excluded.contains(&vertex.id) {
             continue;
@@ -120,15 +125,23 @@ pub fn decide(
         } else {
             1.0
         };
-        let Some(mut outcome) = target_parallelism(
+        let mut outcome = match target(
             &vertex.metrics(evaluated),
             settings,
             evaluation.backlog,
             restart_s,
             scalability,
-        ) else {
-            pending.clear(&vertex.id);
-            continue;
+        ) {
+            Target::Change(outcome) => outcome,
+            Target::Same => {
+                pending.clear(&vertex.id);
+                continue;
+            }
+            Target::Blocked(blocked) => {
+                pending.clear(&vertex.id);
+                alignment_blocked.insert(vertex.id.clone(), blocked);
+                continue;
+            }
         };
         if outcome.new > outcome.current {
             pending.clear(&vertex.id);
@@ -174,6 +187,7 @@ pub fn decide(
             changes,
             held_inside_band: BTreeMap::new(),
             ineffective,
+            alignment_blocked,
             memory_pressure: None,
         }
     } else {
@@ -182,6 +196,7 @@ pub fn decide(
             changes: BTreeMap::new(),
             held_inside_band: changes,
             ineffective,
+            alignment_blocked,
             memory_pressure: None,
         }
     }
@@ -254,6 +269,50 @@ mod tests {
         assert_eq!(decision.changes.keys().collect::<Vec<_>>(), vec!["map"]);
         assert_eq!(decision.changes["map"].new, 4);
         assert!(decision.changes["map"].outside_band);
+    }
+
+    #[test]
+    fn a_legacy_alignment_that_would_turn_a_scale_up_around_is_reported_not_applied() {
+        // The map (22 subtasks over 35 key groups, at most 25) cannot keep up at 95% busy and
+        // is bounded to 25. Nothing in [25, 25] divides 35; the deprecated adjust mode walks
+        // down to 18 (still one group each), below the current 22, and so keeps 22, where the
+        // built-in mode scales to 25.
+        let mut graph = graph();
+        graph[1] = GraphVertex {
+            max_parallelism: 35,
+            inputs: vec![("source".to_string(), true)],
+            ..vertex("map", &[], 22)
+        };
+        let decide_with = |alignment| {
+            let settings = AutoscalerSettings {
+                vertex_max_parallelism: 25,
+                alignment,
+                ..Default::default()
+            };
+            decide(
+                &graph,
+                &window(1000.0, 200.0, 0.5, 0.95),
+                &settings,
+                300.0,
+                &[],
+                0,
+                &mut DelayedScaleDowns::default(),
+                &ScalingHistory::default(),
+            )
+        };
+        let built_in = decide_with(crate::AlignmentMode::Balanced);
+        assert_eq!(built_in.changes["map"].new, 25);
+        assert!(built_in.alignment_blocked.is_empty());
+        let legacy = decide_with(crate::AlignmentMode::LegacyEvenlySpread);
+        assert!(legacy.changes.is_empty() && legacy.held_inside_band.is_empty());
+        assert_eq!(
+            legacy.alignment_blocked["map"],
+            AlignmentBlocked {
+                current: 22,
+                computed: 25,
+                over: 35
+            }
+        );
     }
 
     #[test]

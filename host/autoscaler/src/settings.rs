@@ -15,6 +15,15 @@ pub enum AlignmentMode {
     EvenlySpread,
     /// The computed parallelism as is.
     Off,
+    /// The deprecated `scaling.key-group.partitions.adjust.mode: EVENLY_SPREAD`, when set
+    /// explicitly (and the new key is not): a divisor, else walks down to the largest
+    /// parallelism with the target's share, and blocks a change that would turn around.
+    #[serde(rename = "LEGACY_EVENLY_SPREAD")]
+    LegacyEvenlySpread,
+    /// The deprecated `scaling.key-group.partitions.adjust.mode: MAXIMIZE_UTILISATION`: as
+    /// [`AlignmentMode::LegacyEvenlySpread`], also accepting a lower largest share.
+    #[serde(rename = "LEGACY_MAXIMIZE_UTILISATION")]
+    LegacyMaximizeUtilisation,
 }
 
 /// How a vertex's busy time is taken from its subtasks
@@ -461,6 +470,18 @@ impl AutoscalerSettings {
                 }
             }
         }
+        // The deprecated key keeps its old, blocking behaviour, but only when set explicitly
+        // and the key that supersedes it is not (upstream's `ParallelismAligner.resolve`).
+        if let Some(text) = value("scaling.key-group.partitions.adjust.mode") {
+            settings.alignment = match text.to_ascii_uppercase().replace('-', "_").as_str() {
+                "EVENLY_SPREAD" => AlignmentMode::LegacyEvenlySpread,
+                "MAXIMIZE_UTILISATION" => AlignmentMode::LegacyMaximizeUtilisation,
+                _ => {
+                    problems.push(format!("{PREFIX}scaling.key-group.partitions.adjust.mode: {text:?} is not EVENLY_SPREAD or MAXIMIZE_UTILISATION; better, use scaling.parallelism-alignment.mode"));
+                    settings.alignment
+                }
+            };
+        }
         if let Some(text) = value("scaling.parallelism-alignment.mode") {
             settings.alignment = match text.to_ascii_uppercase().replace('-', "_").as_str() {
                 "BALANCED" => AlignmentMode::Balanced,
@@ -610,6 +631,40 @@ mod tests {
         let settings = AutoscalerSettings::from_config(&config).unwrap();
         assert_eq!(settings.utilization_target, 0.5);
         assert_eq!(settings.scale_up_max_factor, 3.0, "the new key wins");
+    }
+
+    #[test]
+    fn the_deprecated_adjust_mode_counts_only_when_set_and_not_superseded() {
+        let of = |pairs: &[(&str, &str)]| AutoscalerSettings::from_config(&config(pairs));
+        assert_eq!(of(&[]).unwrap().alignment, AlignmentMode::Balanced);
+        let legacy = (
+            "scaling.key-group.partitions.adjust.mode",
+            "MAXIMIZE_UTILISATION",
+        );
+        assert_eq!(
+            of(&[legacy]).unwrap().alignment,
+            AlignmentMode::LegacyMaximizeUtilisation
+        );
+        assert_eq!(
+            of(&[("scaling.key-group.partitions.adjust.mode", "evenly-spread")])
+                .unwrap()
+                .alignment,
+            AlignmentMode::LegacyEvenlySpread
+        );
+        assert_eq!(
+            of(&[legacy, ("scaling.parallelism-alignment.mode", "OFF")])
+                .unwrap()
+                .alignment,
+            AlignmentMode::Off,
+            "the key that supersedes it wins"
+        );
+        let problems = of(&[("scaling.key-group.partitions.adjust.mode", "BALANCED")]).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains(
+                "scaling.key-group.partitions.adjust.mode: \"BALANCED\" is not EVENLY_SPREAD or MAXIMIZE_UTILISATION"
+            )),
+            "{problems:?}"
+        );
     }
 
     #[test]

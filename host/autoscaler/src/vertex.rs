@@ -3,7 +3,7 @@
 //! target parallelism with the factor limits, bounds and alignment. Every number that led to a
 //! decision is in its [`Reason`]s.
 
-use crate::align::{AlignmentInput, align};
+use crate::align::{Alignment, AlignmentInput, align};
 use crate::round::{jmax, jmin, jround, round3};
 use crate::settings::AutoscalerSettings;
 use serde::Serialize;
@@ -63,6 +63,45 @@ pub enum Reason {
         aligned: u32,
         over: u32,
     },
+    /// A legacy alignment mode found no aligned parallelism above the computed one and
+    /// walked down from it (upstream's `ScalingLimited`).
+    #[serde(rename_all = "camelCase")]
+    AlignmentLimited {
+        computed: u32,
+        aligned: u32,
+        over: u32,
+    },
+}
+
+/// A vertex whose computed change a legacy alignment mode refused, because aligning it would
+/// have turned a scale-up into a scale-down or the other way round (upstream's
+/// `ScalingLimited`, parallelism kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlignmentBlocked {
+    pub current: u32,
+    pub computed: u32,
+    /// The key groups or source partitions aligned to.
+    pub over: u32,
+}
+
+/// What a vertex's metrics call for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Its parallelism stays.
+    Same,
+    /// A change was computed and alignment refused it.
+    Blocked(AlignmentBlocked),
+    Change(VertexOutcome),
+}
+
+impl Target {
+    pub fn change(self) -> Option<VertexOutcome> {
+        match self {
+            Target::Change(outcome) => Some(outcome),
+            Target::Same | Target::Blocked(_) => None,
+        }
+    }
 }
 
 /// A vertex whose parallelism should change.
@@ -130,9 +169,7 @@ pub fn thresholds(
     }
 }
 
-/// The new parallelism of a vertex, or None when it stays as it is. `scalability` is the
-/// vertex's observed scalability coefficient (1.0: linear, or not enabled), see
-/// [`crate::history::observed_scalability`].
+/// The new parallelism of a vertex, or None when it stays as it is (see [`target`]).
 pub fn target_parallelism(
     m: &VertexMetrics,
     settings: &AutoscalerSettings,
@@ -140,11 +177,23 @@ pub fn target_parallelism(
     restart_s: f64,
     scalability: f64,
 ) -> Option<VertexOutcome> {
+    target(m, settings, backlog, restart_s, scalability).change()
+}
+
+/// What a vertex's metrics call for. `scalability` is the vertex's observed scalability
+/// coefficient (1.0: linear, or not enabled), see [`crate::history::observed_scalability`].
+pub fn target(
+    m: &VertexMetrics,
+    settings: &AutoscalerSettings,
+    backlog: bool,
+    restart_s: f64,
+    scalability: f64,
+) -> Target {
     let p = m.parallelism;
     let catch_up_s = settings.catch_up_seconds();
     let required = capacity(m, settings.utilization_target, true, restart_s, catch_up_s);
     if m.true_processing_rate.is_nan() || required.is_nan() || p == 0 {
-        return None;
+        return Target::Same;
     }
     let mut reasons = Vec::new();
     let mut wanted = required / m.true_processing_rate;
@@ -194,8 +243,11 @@ pub fn target_parallelism(
             upper: ceiling,
         });
     }
-    let new = if bounded == p {
-        p
+    let aligned = if bounded == p {
+        Alignment {
+            parallelism: p,
+            limited: false,
+        }
     } else {
         align(
             AlignmentInput {
@@ -203,30 +255,49 @@ pub fn target_parallelism(
                 target: bounded,
                 max_parallelism: m.max_parallelism,
                 upper,
+                lower,
                 source_partitions: m.source_partitions,
                 keyed_input: m.keyed_input,
             },
             settings.alignment,
         )
     };
-    if new != bounded {
-        let over = if m.source_partitions > 0 {
-            m.source_partitions
-        } else {
-            m.max_parallelism
-        };
-        reasons.push(Reason::Aligned {
-            computed: bounded,
-            aligned: new,
-            over,
-        });
-    }
+    let new = aligned.parallelism;
+    let over = if m.source_partitions > 0 {
+        m.source_partitions
+    } else {
+        m.max_parallelism
+    };
     if new == p {
-        return None;
+        return if aligned.limited {
+            Target::Blocked(AlignmentBlocked {
+                current: p,
+                computed: bounded,
+                over,
+            })
+        } else {
+            Target::Same
+        };
+    }
+    if new != bounded {
+        let (computed, aligned_to) = (bounded, new);
+        reasons.push(if aligned.limited {
+            Reason::AlignmentLimited {
+                computed,
+                aligned: aligned_to,
+                over,
+            }
+        } else {
+            Reason::Aligned {
+                computed,
+                aligned: aligned_to,
+                over,
+            }
+        });
     }
     let thresholds = thresholds(m, settings, backlog, restart_s);
     let tpr = m.true_processing_rate;
-    Some(VertexOutcome {
+    Target::Change(VertexOutcome {
         current: p,
         new,
         expected_processing_rate: round3(tpr / f64::from(p) * f64::from(new)),

@@ -83,6 +83,16 @@ pub fn run(history: &Path, config: &[String], json: bool) -> ExitCode {
         let Some(decision) = &report.decision else {
             continue;
         };
+        for (id, b) in &decision.alignment_blocked {
+            let _ = writeln!(
+                out,
+                "+{at:>7.1} s  {}: {} -> {} blocked by the legacy alignment to {} (key-group.partitions.adjust.mode)",
+                label_of(&recording.graph, id),
+                b.current,
+                b.computed,
+                b.over
+            );
+        }
         if decision.changes.is_empty() {
             continue;
         }

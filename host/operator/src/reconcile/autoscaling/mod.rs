@@ -377,7 +377,8 @@ pub fn summary_of(graph: &[GraphVertex], changes: &BTreeMap<String, u32>) -> Str
 }
 
 /// The events a step's report becomes: ScalingReport for a decision that changes something
-/// (applied or metrics-only), ScalingLimited for a change held by a factor or a bound,
+/// (applied or metrics-only), ScalingLimited for a change held by a factor, a bound or a legacy
+/// alignment mode,
 /// IneffectiveScaling for a scale-up that did not deliver. A step that changes nothing says
 /// nothing (a quiet job produces no events).
 pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
@@ -426,11 +427,31 @@ pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
                         "{}: parallelism {wanted} is outside [{lower}, {upper}] (vertex min/max parallelism, max parallelism)",
                         label_of(graph, id)
                     ),
+                    VertexReason::AlignmentLimited {
+                        computed,
+                        aligned,
+                        over,
+                    } => format!(
+                        "{}: no parallelism in the search region from {computed} divides {over} key groups or partitions; the deprecated job.autoscaler.scaling.key-group.partitions.adjust.mode walked down to {aligned} (set scaling.parallelism-alignment.mode instead to keep {computed})",
+                        label_of(graph, id)
+                    ),
                     _ => continue,
                 };
                 notes.push(Note::warning(Reason::ScalingLimited, limited));
             }
         }
+    }
+    for (id, blocked) in &decision.alignment_blocked {
+        notes.push(Note::warning(
+            Reason::ScalingLimited,
+            format!(
+                "{}: parallelism {} -> {} was not applied: aligning it to {} key groups or partitions would have turned the scaling around under the deprecated job.autoscaler.scaling.key-group.partitions.adjust.mode (set scaling.parallelism-alignment.mode instead)",
+                label_of(graph, id),
+                blocked.current,
+                blocked.computed,
+                blocked.over
+            ),
+        ));
     }
     if let Some(pressure) = &decision.memory_pressure {
         notes.push(Note::normal(Reason::MemoryPressure, pressure.describe()));
