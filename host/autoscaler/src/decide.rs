@@ -110,7 +110,9 @@ pub fn decide(
     let mut ineffective = BTreeMap::new();
     let mut alignment_blocked = BTreeMap::new();
     for vertex in graph {
-        if excluded.contains(&vertex.id) {
+        if excluded.contains(&vertex.id)
+            || evaluation.missing.iter().any(|(id, _)| id == &vertex.id)
+        {
             continue;
         }
         let Some(evaluated) = evaluation.vertices.get(&vertex.id) else {
@@ -438,6 +440,40 @@ mod tests {
         );
         assert!(decision.changes.is_empty(), "{:?}", decision.changes);
         assert!(decision.held_inside_band.values().all(|o| !o.outside_band));
+    }
+
+    #[test]
+    fn a_source_without_busy_time_is_never_rescaled_and_its_downstream_keeps_its_target() {
+        // The source reports no busy time but an observed processing rate far below its
+        // target (which alone would scale it up); the map downstream is 95% busy at 1000/s
+        // against 1200/s. The map scales up as it would with a measured source; the source
+        // is left alone, as upstream excludes it.
+        let mut samples = window(1000.0, 200.0, 0.5, 0.95);
+        for s in &mut samples {
+            let source = s.vertices.get_mut("source").unwrap();
+            source.load = f64::NAN;
+            source.observed_tpr = 600.0;
+        }
+        let settings = AutoscalerSettings {
+            observed_min_observations: 1,
+            ..Default::default()
+        };
+        let decision = decide(
+            &graph(),
+            &samples,
+            &settings,
+            300.0,
+            &[],
+            0,
+            &mut DelayedScaleDowns::default(),
+            &ScalingHistory::default(),
+        );
+        assert_eq!(
+            decision.evaluation.vertices["source"].true_processing_rate,
+            600.0
+        );
+        assert_eq!(decision.changes.keys().collect::<Vec<_>>(), vec!["map"]);
+        assert_eq!(decision.changes["map"].new, 4, "as with a measured source");
     }
 
     #[test]

@@ -243,7 +243,8 @@ pub struct JobEvaluation {
     pub vertices: BTreeMap<String, Evaluated>,
     /// Some source would need longer than `backlog-processing.lag-threshold` to work off its lag.
     pub backlog: bool,
-    /// Vertices that could not be evaluated, and why (missing metrics are said, not invented).
+    /// Vertices that are never rescaled because a metric is missing, and why (said, not
+    /// invented). One without busy time is still evaluated, for the vertices downstream.
     pub missing: Vec<(String, &'static str)>,
     /// The TaskManagers' GC pressure at the latest sample that has it (NaN: not reported).
     #[serde(with = "crate::floats")]
@@ -338,6 +339,9 @@ pub fn evaluate(
         } else {
             average(id, |s| s.load, 1) * 1000.0
         };
+        // A vertex without busy time (a legacy source, say) is still evaluated: its rates
+        // carry the target rates of the vertices downstream. It is only never rescaled
+        // (upstream adds it to `vertex.exclude.ids`).
         if busy.is_nan() {
             out.missing.push((
                 vertex.id.clone(),
@@ -347,7 +351,6 @@ pub fn evaluate(
                     "no busy time (busyTimeMsPerSecond)"
                 },
             ));
-            continue;
         }
         // True processing rate: what the vertex processes per second of busy time.
         // Non-sources: the mean of the per-second gauge; sources (and a gauge that is missing,
@@ -391,7 +394,9 @@ pub fn evaluate(
             }
             let lag = latest(id, |s| s.lag);
             let lag = if lag.is_nan() { 0.0 } else { lag };
-            if in_rate > 0.0 && lag / in_rate > settings.backlog_lag_threshold.as_secs() as f64 {
+            // Lag with nothing read is an endless backlog (lag / 0 is infinite); no lag and no
+            // input is none (0 / 0 compares false), as upstream computes it.
+            if lag / in_rate > settings.backlog_lag_threshold.as_secs() as f64 {
                 out.backlog = true;
             }
             (
@@ -547,6 +552,55 @@ mod tests {
             evaluation.missing,
             vec![("source".to_string(), "no busy time (accumulateBusyTimeMs)")]
         );
+        // The source without busy time still hands its target rate down the graph.
+        assert_eq!(map.target_rate, 550.0);
+        assert!(evaluation.vertices["source"].true_processing_rate.is_nan());
+    }
+
+    #[test]
+    fn a_vertex_without_busy_time_is_evaluated_for_those_downstream() {
+        // A legacy source reports no busy time: its own processing rate is unknown, but its
+        // input rate and lag are what the map downstream must keep up with.
+        let mut samples = window();
+        for s in &mut samples {
+            s.vertices.get_mut("source").unwrap().load = f64::NAN;
+        }
+        let graph = [vertex("source", &[]), vertex("map", &["source"])];
+        let evaluation = evaluate(&graph, &samples, &AutoscalerSettings::default());
+        assert_eq!(
+            evaluation.missing,
+            vec![("source".to_string(), "no busy time (busyTimeMsPerSecond)")]
+        );
+        let source = evaluation.vertices["source"];
+        assert!(source.true_processing_rate.is_nan());
+        assert_eq!((source.target_rate, source.catch_up_rate), (1100.0, 0.556));
+        let map = evaluation.vertices["map"];
+        assert_eq!((map.target_rate, map.catch_up_rate), (550.0, 0.278));
+        assert_eq!(map.true_processing_rate, 625.0);
+    }
+
+    #[test]
+    fn a_source_with_lag_that_reads_nothing_is_a_backlog() {
+        // Stuck: the source reads nothing while 5000 records wait. Upstream's lag / rate is
+        // infinite, so this is backlog (the wider utilization band applies); with no lag
+        // either it is not.
+        let stuck = |lag: f64| -> Vec<Sample> {
+            (0..=10)
+                .map(|i| {
+                    sample(
+                        i * 1000,
+                        &[
+                            ("source", metrics(7000.0, 7000.0, 0.0, lag)),
+                            ("map", metrics(3500.0, 3500.0, 0.0, f64::NAN)),
+                        ],
+                    )
+                })
+                .collect()
+        };
+        let graph = [vertex("source", &[]), vertex("map", &["source"])];
+        let settings = AutoscalerSettings::default();
+        assert!(evaluate(&graph, &stuck(5000.0), &settings).backlog);
+        assert!(!evaluate(&graph, &stuck(0.0), &settings).backlog);
     }
 
     #[test]
@@ -566,7 +620,7 @@ mod tests {
             evaluation.missing,
             vec![("map".to_string(), "no busy time (busyTimeMsPerSecond)")]
         );
-        assert!(!evaluation.vertices.contains_key("map"));
+        assert!(evaluation.vertices["map"].true_processing_rate.is_nan());
     }
 
     #[test]
