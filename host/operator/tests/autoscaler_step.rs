@@ -87,6 +87,8 @@ fn requirements(map: u32) -> ResourceRequirements {
 
 struct World {
     resource: FlinkDeployment,
+    /// The operator's Flink defaults (local mode's, or none).
+    defaults: BTreeMap<String, String>,
     settings: AutoscalerSettings,
     stored: Option<StoredState>,
     /// What the job runs (its graph's parallelism of `map`) and the requirements Flink holds.
@@ -99,12 +101,17 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let resource: FlinkDeployment = serde_saphyr::from_str(DEPLOYMENT).expect("fixture");
-        let Enabled::On(settings) = step::enabled(&resource, &BTreeMap::new()) else {
+        Self::with(DEPLOYMENT, BTreeMap::new())
+    }
+
+    fn with(deployment: &str, defaults: BTreeMap<String, String>) -> Self {
+        let resource: FlinkDeployment = serde_saphyr::from_str(deployment).expect("fixture");
+        let Enabled::On(settings) = step::enabled(&resource, &defaults) else {
             panic!("the fixture is autoscaled");
         };
         Self {
             resource,
+            defaults,
             settings: *settings,
             stored: None,
             running_map: 1,
@@ -118,7 +125,6 @@ impl World {
     /// Decides one step (`load`: the map's busy ratio; None: no sample this time), without
     /// carrying out anything.
     fn decide(&self, second: i64, load: Option<f64>) -> AutoscalerStep {
-        let defaults = BTreeMap::new();
         let sampled = load.map(|load| SampledJob {
             id: JOB.into(),
             details: details(self.running_map),
@@ -131,7 +137,7 @@ impl World {
         step::begin(StepInput {
             resource: &self.resource,
             settings: &self.settings,
-            defaults: &defaults,
+            defaults: &self.defaults,
             stored: self.stored.clone(),
             sampled,
             task_managers: Some(self.task_manager_replicas),
@@ -230,6 +236,49 @@ fn a_rescale_is_recorded_in_the_state_ahead_of_the_request_and_asked_for_once() 
             step.actions
         );
     }
+}
+
+#[test]
+fn on_the_local_machine_a_job_is_not_scaled_past_its_cores() {
+    // One-core TaskManagers with one slot: the busy map wants 2 subtasks, so 2 TaskManagers
+    // taking 2 cores. On a one-core machine local mode does not scale it (the machine is the
+    // cluster: more subtasks would only share the same core); on two cores it does.
+    let one_core_task_managers = DEPLOYMENT.replace(
+        "taskManager: {resource: {memory: 800m, cpu: 0.5}}",
+        "taskManager: {resource: {memory: 800m, cpu: 1}}",
+    );
+    assert_ne!(one_core_task_managers, DEPLOYMENT);
+    let scaled_on = |cores: usize, deployment: &str| {
+        let defaults = flink_operator::commands::local::machine_defaults(cores);
+        let mut world = World::with(deployment, defaults);
+        assert!(
+            world.settings.effectiveness_detection,
+            "on by default locally"
+        );
+        let mut notes = Vec::new();
+        for second in 1..=14 {
+            let step = world.step(second, Some(1.0));
+            notes.extend(step.notes.iter().map(|n| n.message.clone()));
+        }
+        (upper_bound(&world.requirements, "map"), notes)
+    };
+    let (bound, notes) = scaled_on(1, &one_core_task_managers);
+    assert_eq!(bound, 1, "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n
+                .contains("2 TaskManagers would take 2 CPU, over job.autoscaler.quota.cpu (1)")),
+        "{notes:?}"
+    );
+    assert_eq!(scaled_on(2, &one_core_task_managers).0, 2);
+    // The spec's own quota wins over the machine's.
+    let own_quota = one_core_task_managers.replace(
+        "    job.autoscaler.enabled: 'true'\n",
+        "    job.autoscaler.enabled: 'true'\n    job.autoscaler.quota.cpu: '4'\n",
+    );
+    assert_ne!(own_quota, one_core_task_managers);
+    assert_eq!(scaled_on(1, &own_quota).0, 2);
 }
 
 #[test]

@@ -244,18 +244,9 @@ pub fn local_settings(
             max_interval: Duration::from_secs(30),
             ..Default::default()
         },
-        // Laptop-sized Flink: the memory pools Flink sizes for a large container do not fit the
-        // small processes local mode runs, so start from small ones (a spec still overrides them).
-        flink_defaults: [
-            ("taskmanager.memory.managed.size", "64m"),
-            ("taskmanager.memory.network.min", "32m"),
-            ("taskmanager.memory.network.max", "32m"),
-            ("taskmanager.memory.jvm-metaspace.size", "160m"),
-            ("jobmanager.memory.jvm-metaspace.size", "160m"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
+        flink_defaults: machine_defaults(
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        ),
         ..Settings::default()
     };
     settings.flink_client.resolver = Some(flink_rest::Resolver(std::sync::Arc::new(
@@ -282,6 +273,31 @@ pub fn local_settings(
     settings.policies.namespace = "default".into();
     settings.policies.plugin_dir = plugin_dir;
     Ok((client, settings))
+}
+
+/// Local mode's Flink defaults (a spec still overrides each). The machine is the cluster:
+/// - Laptop-sized Flink: the memory pools Flink sizes for a large container do not fit the
+///   small processes local mode runs, so they start from small ones.
+/// - The autoscaler knows the machine: a job's TaskManagers may take at most its `cores`
+///   (`job.autoscaler.quota.cpu`), and a scale-up that did not raise the processing rate blocks
+///   the next (`scaling.effectiveness.detection.enabled`). Without them a CPU-bound job on two
+///   cores was seen scaled 2 -> 8 -> 16 -> 26 -> 64 while its throughput stayed flat.
+pub fn machine_defaults(cores: usize) -> BTreeMap<String, String> {
+    [
+        ("taskmanager.memory.managed.size", "64m".to_string()),
+        ("taskmanager.memory.network.min", "32m".into()),
+        ("taskmanager.memory.network.max", "32m".into()),
+        ("taskmanager.memory.jvm-metaspace.size", "160m".into()),
+        ("jobmanager.memory.jvm-metaspace.size", "160m".into()),
+        ("job.autoscaler.quota.cpu", cores.max(1).to_string()),
+        (
+            "job.autoscaler.scaling.effectiveness.detection.enabled",
+            "true".into(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// What local mode allows besides the defaults: `local://` jars of its jar directory.
