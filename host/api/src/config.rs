@@ -454,6 +454,10 @@ pub mod options {
         ConfigOption::new("kubernetes.operator.savepoint.dispose-on-delete", &[]);
     pub const SAVEPOINT_FORMAT_TYPE: ConfigOption =
         ConfigOption::new("kubernetes.operator.savepoint.format.type", &[]);
+    /// How the status's manual and periodic checkpoints are taken: FULL (upstream's default)
+    /// or INCREMENTAL. A FlinkStateSnapshot checkpoint is always FULL, as upstream's.
+    pub const CHECKPOINT_TYPE: ConfigOption =
+        ConfigOption::new("kubernetes.operator.checkpoint.type", &[]);
     pub const SAVEPOINT_CLEANUP_ENABLED: ConfigOption =
         ConfigOption::new("kubernetes.operator.savepoint.cleanup.enabled", &[]);
     pub const SAVEPOINT_HISTORY_MAX_COUNT: ConfigOption =
@@ -506,6 +510,10 @@ pub mod options {
         "kubernetes.operator.job.upgrade.last-state-fallback.enabled",
         &[],
     );
+    /// Stop with a savepoint draining the job (MAX_WATERMARK first), for upgrades and
+    /// deletions alike, as upstream's `savepointJobOrError`.
+    pub const DRAIN_ON_SAVEPOINT_DELETION: ConfigOption =
+        ConfigOption::new("kubernetes.operator.job.drain-on-savepoint-deletion", &[]);
     pub const LAST_STATE_MAX_CHECKPOINT_AGE: ConfigOption = ConfigOption::new(
         "kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age",
         &[],

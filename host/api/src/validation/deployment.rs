@@ -309,6 +309,7 @@ pub(super) fn configuration(
         options::HEALTH_CHECKPOINT_PROGRESS_ENABLED,
         options::JOB_RESTART_FAILED,
         options::JM_DEPLOYMENT_RECOVERY,
+        options::DRAIN_ON_SAVEPOINT_DELETION,
     ] {
         if let Some((key, value)) = config.get(&option)
             && !matches!(value.trim(), "true" | "false")
@@ -316,6 +317,19 @@ pub(super) fn configuration(
             errors.push(FieldError::new(
                 &format!("{conf_path}.{key}"),
                 format!("must be true or false, got {value:?}"),
+            ));
+        }
+    }
+    for (option, allowed) in [
+        (options::CHECKPOINT_TYPE, &["FULL", "INCREMENTAL"][..]),
+        (options::SAVEPOINT_FORMAT_TYPE, &["CANONICAL", "NATIVE"][..]),
+    ] {
+        if let Some((key, value)) = config.get(&option)
+            && !allowed.iter().any(|a| a.eq_ignore_ascii_case(value.trim()))
+        {
+            errors.push(FieldError::new(
+                &format!("{conf_path}.{key}"),
+                format!("must be {}, got {value:?}", allowed.join(" or ")),
             ));
         }
     }

@@ -393,11 +393,12 @@ where
             job_id,
             trigger_id,
             format,
+            drain,
         } => {
             let client = ctx.flink.for_cluster(&cluster, namespace)?;
             let request = StopRequest {
                 target_directory: None,
-                drain: false,
+                drain,
                 format_type: savepoint_format(format),
                 trigger_id: Some(TriggerId::parse(&trigger_id)?),
             };
@@ -427,11 +428,17 @@ where
             cluster,
             job_id,
             trigger_id,
+            kind,
         } => {
             let client = ctx.flink.for_cluster(&cluster, namespace)?;
             let trigger = TriggerId::parse(&trigger_id)?;
+            let kind = match kind {
+                flink_api::CheckpointType::Full => CheckpointKind::Full,
+                flink_api::CheckpointType::Incremental => CheckpointKind::Incremental,
+                flink_api::CheckpointType::Unknown => CheckpointKind::Configured,
+            };
             client
-                .trigger_checkpoint(&JobId::parse(&job_id)?, CheckpointKind::Full, Some(trigger))
+                .trigger_checkpoint(&JobId::parse(&job_id)?, kind, Some(trigger))
                 .await?;
         }
         Effect::DeleteSavepointFiles { path } => {

@@ -60,6 +60,8 @@ pub enum Effect {
         trigger_id: String,
         /// Canonical unless `NATIVE` (`kubernetes.operator.savepoint.format.type`).
         format: flink_api::SavepointFormatType,
+        /// MAX_WATERMARK first (`kubernetes.operator.job.drain-on-savepoint-deletion`).
+        drain: bool,
     },
     /// Take a savepoint (the job keeps running) under a trigger id the status already records,
     /// into `directory` or the cluster's savepoint directory.
@@ -75,6 +77,8 @@ pub enum Effect {
         cluster: String,
         job_id: String,
         trigger_id: String,
+        /// FULL or INCREMENTAL (`kubernetes.operator.checkpoint.type`).
+        kind: flink_api::CheckpointType,
     },
     /// Delete a `file://` savepoint's directory directly (its cluster is gone).
     DeleteSavepointFiles {

@@ -96,6 +96,9 @@ pub struct SecureRules {
     /// upgrade of a job that is not running resumes from its latest checkpoint; false: it waits
     /// for the job to run again.
     pub last_state_fallback: bool,
+    /// `kubernetes.operator.job.drain-on-savepoint-deletion` (false): a stop with savepoint
+    /// drains the job first (event-time windows fire).
+    pub drain: bool,
 }
 
 impl SecureRules {
@@ -108,6 +111,7 @@ impl SecureRules {
                 .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok()),
             format: super::job_snapshots::savepoint_format(config),
             last_state_fallback: options::LAST_STATE_FALLBACK.flag_in_flat(config, true),
+            drain: options::DRAIN_ON_SAVEPOINT_DELETION.flag_in_flat(config, false),
         }
     }
 }
@@ -185,6 +189,7 @@ fn savepoint_step(
             job_id: input.job.id.clone(),
             trigger_id: trigger,
             format: input.rules.format,
+            drain: input.rules.drain,
         });
         return None;
     };
@@ -310,6 +315,7 @@ mod tests {
                 max_checkpoint_age: None,
                 format: SavepointFormatType::Canonical,
                 last_state_fallback: true,
+                drain: false,
             },
             started_from: None,
             now_ms: 102_000,
@@ -350,6 +356,7 @@ mod tests {
                 max_checkpoint_age: Some(std::time::Duration::from_secs(60)),
                 format: SavepointFormatType::Canonical,
                 last_state_fallback: true,
+                drain: false,
             },
             started_from: None,
             now_ms: 30_000,
@@ -370,5 +377,42 @@ mod tests {
             out.actions
         );
         assert_eq!(old.step, UpgradeStep::Savepointing);
+    }
+
+    #[test]
+    fn a_stop_with_savepoint_drains_only_when_configured() {
+        let job = ObservedJob {
+            id: "j".into(),
+            name: "n".into(),
+            state: FlinkJobState::Running,
+            start_time: 0,
+            last_modification: 0,
+        };
+        let stop = |config: &[(&str, &str)]| {
+            let config = config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let input = SecureInput {
+                uid: "u",
+                cluster: "c",
+                job: &job,
+                savepoint: None,
+                latest_checkpoint: None,
+                rules: SecureRules::of(&config),
+                started_from: None,
+                now_ms: 1_000,
+            };
+            let out = secure_job(&mut progress(UpgradeStep::Savepointing), &input);
+            match &out.actions[..] {
+                [Effect::StopWithSavepoint { drain, .. }] => *drain,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(!stop(&[]), "upstream's default: no drain");
+        assert!(stop(&[(
+            "kubernetes.operator.job.drain-on-savepoint-deletion",
+            "true"
+        )]));
     }
 }

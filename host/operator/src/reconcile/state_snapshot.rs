@@ -240,10 +240,12 @@ fn decide_status(
                         directory: s.path.clone(),
                         format: s.format_type.unwrap_or(SavepointFormatType::Canonical),
                     },
+                    // Always FULL, as upstream's snapshot resources.
                     None => Effect::TriggerCheckpoint {
                         cluster: cluster.clone(),
                         job_id: job.clone(),
                         trigger_id: trigger,
+                        kind: flink_api::CheckpointType::Full,
                     },
                 });
                 plan.requeue = intervals.progress;

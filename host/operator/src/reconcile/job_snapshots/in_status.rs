@@ -66,7 +66,8 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
     info.trigger_id = Some(trigger.clone());
     info.trigger_timestamp = Some(input.now_ms);
     info.trigger_type = Some(kind);
-    info.format_type = Some(CheckpointType::Full);
+    let checkpoint_type = super::checkpoint_type(input.config);
+    info.format_type = Some(checkpoint_type);
     if kind == SnapshotTriggerType::Manual {
         info.trigger_nonce = input.nonce;
     } else {
@@ -76,6 +77,7 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
         cluster: input.cluster.to_string(),
         job_id: input.job_id.to_string(),
         trigger_id: trigger,
+        kind: checkpoint_type,
     });
     out.write_ahead = true;
     out.pace = Pace::Soon;

@@ -128,6 +128,15 @@ pub fn savepoint_format(config: &BTreeMap<String, String>) -> SavepointFormatTyp
     }
 }
 
+/// The type of the status's checkpoints (`kubernetes.operator.checkpoint.type`): FULL unless
+/// INCREMENTAL (validation refuses other values).
+pub fn checkpoint_type(config: &BTreeMap<String, String>) -> CheckpointType {
+    match options::CHECKPOINT_TYPE.in_flat(config) {
+        Some(v) if v.trim().eq_ignore_ascii_case("incremental") => CheckpointType::Incremental,
+        _ => CheckpointType::Full,
+    }
+}
+
 /// Whether a resource's snapshots are FlinkStateSnapshot resources
 /// (`kubernetes.operator.snapshot.resource.enabled`, default true).
 pub fn as_resources(config: &BTreeMap<String, String>) -> bool {

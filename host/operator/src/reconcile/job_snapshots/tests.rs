@@ -395,6 +395,35 @@ fn a_failed_savepoint_is_reported_and_not_retried_for_the_same_nonce() {
 }
 
 #[test]
+fn the_status_checkpoints_are_of_the_configured_type() {
+    let asked = |extra: &[(&str, &str)]| {
+        let mut config = BTreeMap::from([(PERIODIC_CHECKPOINTS.to_string(), "30s".to_string())]);
+        config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = legacy(config);
+        let mut info = CheckpointInfo::default();
+        let mut input = input(&config, None, 1_000);
+        input.nonce = Some(1);
+        let out = checkpoints(&mut info, &input);
+        let [Effect::TriggerCheckpoint { kind, .. }] = &out.actions[..] else {
+            panic!("{:?}", out.actions);
+        };
+        // What was asked for is recorded, and so lands in lastCheckpoint.
+        assert_eq!(info.format_type, Some(*kind));
+        let done = ObservedOperation::Completed("file:/cp/chk-2".into());
+        let mut result = self::input(&config, Some(&done), 2_000);
+        result.nonce = Some(1);
+        checkpoints(&mut info, &result);
+        assert_eq!(info.last_checkpoint.map(|c| c.format_type), Some(*kind));
+        *kind
+    };
+    assert_eq!(asked(&[]), CheckpointType::Full, "upstream's default");
+    assert_eq!(
+        asked(&[("kubernetes.operator.checkpoint.type", "INCREMENTAL")]),
+        CheckpointType::Incremental
+    );
+}
+
+#[test]
 fn a_checkpoint_nonce_asks_once_and_periodic_checkpoints_follow_their_interval() {
     let config = legacy(BTreeMap::from([(
         PERIODIC_CHECKPOINTS.to_string(),
