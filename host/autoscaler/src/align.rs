@@ -98,7 +98,7 @@ fn walk_down(n: u32, target: u32, lower: u32) -> u32 {
     let mut p = target;
     while p > 0 {
         if n / p > n / target {
-            if n % p != 0 {
+            if !n.is_multiple_of(p) {
                 p += 1;
             }
             break;

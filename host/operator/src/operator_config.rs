@@ -50,6 +50,9 @@ pub struct Dynamic {
     /// `kubernetes.operator.resource.deletion.propagation`: how a cluster's JobManager and
     /// TaskManager Deployments are deleted.
     pub deletion_propagation: Propagation,
+    /// `kubernetes.operator.savepoint.history.max.count.threshold` / `.max.age.threshold`:
+    /// caps on every resource's savepoint history that no resource can raise.
+    pub snapshot_thresholds: crate::reconcile::job_snapshots::HistoryThresholds,
 }
 
 /// Kubernetes' deletion propagation, upstream's `Foreground` by default: a Deployment goes
@@ -76,6 +79,7 @@ impl Dynamic {
             artifact_headers: Vec::new(),
             artifact_header_hosts: Vec::new(),
             deletion_propagation: Propagation::default(),
+            snapshot_thresholds: Default::default(),
         }
     }
 
@@ -425,6 +429,15 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                                 _ => problems.push(at("must be Foreground, Background or Orphan")),
                             }
                         }
+                        "savepoint.history.max.count.threshold" => match value.trim().parse::<usize>() {
+                            Ok(n) if n >= 1 => dynamic.snapshot_thresholds.max_count = Some(n),
+                            _ => problems.push(at("must be a whole number of at least 1")),
+                        },
+                        "savepoint.history.max.age.threshold" => {
+                            if let Some(d) = duration(&mut problems) {
+                                dynamic.snapshot_thresholds.max_age = Some(d);
+                            }
+                        }
                         "retry.interval.multiplier" => match value.trim().parse::<f64>() {
                             Ok(m) if m.is_finite() && m >= 1.0 => dynamic.retry.multiplier = m,
                             _ => problems.push(at("must be a number of at least 1, e.g. 1.5")),
@@ -585,8 +598,6 @@ pub const NOT_READ: &[&str] = &[
     "kubernetes.operator.observer.rest-ready.delay",
     "kubernetes.operator.plugins.listeners.",
     "kubernetes.operator.rate-limiter.",
-    "kubernetes.operator.savepoint.history.max.age.threshold",
-    "kubernetes.operator.savepoint.history.max.count.threshold",
     "kubernetes.operator.startup.stop-on-informer-error",
     "kubernetes.operator.josdk.metrics.enabled",
     "kubernetes.operator.jvm.metrics.enabled",
@@ -621,6 +632,8 @@ fn is_process_key(key: &str) -> bool {
                     | "retry.interval.multiplier"
                     | "retry.max.attempts"
                     | "resource.deletion.propagation"
+                    | "savepoint.history.max.count.threshold"
+                    | "savepoint.history.max.age.threshold"
             )
         )
         || [
@@ -680,6 +693,7 @@ mod tests {
             artifact_headers: Vec::new(),
             artifact_header_hosts: Vec::new(),
             deletion_propagation: Propagation::Foreground,
+            snapshot_thresholds: Default::default(),
         }
     }
 
@@ -926,6 +940,49 @@ kubernetes.operator.leader-election.renew-deadline: 1 min
                 .unwrap()
                 .sharding
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn the_savepoint_history_thresholds_are_the_operators_and_stay_out_of_flink() {
+        let loaded = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.savepoint.history.max.count.threshold: 3\nkubernetes.operator.savepoint.history.max.age.threshold: 2 h\n",
+            )]),
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.dynamic.snapshot_thresholds,
+            crate::reconcile::job_snapshots::HistoryThresholds {
+                max_count: Some(3),
+                max_age: Some(Duration::from_secs(7200)),
+            }
+        );
+        assert!(
+            !loaded
+                .dynamic
+                .flink_defaults
+                .keys()
+                .any(|k| k.contains("threshold")),
+            "{:?}",
+            loaded.dynamic.flink_defaults
+        );
+        assert!(loaded.not_read.is_empty(), "{:?}", loaded.not_read);
+        let bad = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.savepoint.history.max.count.threshold: 0\n",
+            )]),
+            &base(),
+        )
+        .unwrap_err();
+        assert!(
+            bad.iter().any(|p| p.contains(
+                "kubernetes.operator.savepoint.history.max.count.threshold: must be a whole number of at least 1"
+            )),
+            "{bad:?}"
         );
     }
 

@@ -89,6 +89,7 @@ impl World {
             validation: &validation,
             upgrade_policy: self.upgrade_policy.as_ref(),
             defaults: &self.defaults,
+            snapshot_thresholds: Default::default(),
             tenancy: None,
         };
         decide(&self.resource, &self.observed, &ctx)

@@ -265,6 +265,7 @@ async fn reconcile_deployment(
             now_ms: now,
             intervals: &dynamic.intervals,
             defaults: &defaults,
+            snapshot_thresholds: dynamic.snapshot_thresholds,
             upgrade_policy: upgrade_policy.as_ref(),
             autoscaler: autoscaler.as_ref(),
             tenancy: tenancy.as_ref(),
@@ -335,6 +336,7 @@ async fn reconcile_session_job(
             validation: &dynamic.validation,
             upgrade_policy: upgrade_policy.as_ref(),
             defaults: &defaults,
+            snapshot_thresholds: dynamic.snapshot_thresholds,
             tenancy: tenancy.as_ref(),
         };
         let plan = session_job::decide(&resource, &observed, &decide_ctx);

@@ -34,6 +34,8 @@ pub struct SessionDecideContext<'a> {
     pub upgrade_policy: Option<&'a UpgradePolicy>,
     /// Operator-wide Flink configuration defaults (the snapshot settings).
     pub defaults: &'a BTreeMap<String, String>,
+    /// The operator's caps on every resource's savepoint history.
+    pub snapshot_thresholds: job_snapshots::HistoryThresholds,
     /// Why the resource's tenant cannot be told (see `deployment::DecideContext::tenancy`).
     pub tenancy: Option<&'a flink_api::validation::FieldError>,
 }
@@ -540,6 +542,7 @@ impl<'a> Decision<'a> {
                 config,
                 owner: (JobKind::FlinkSessionJob, &name),
                 snapshots: self.observed.snapshots.as_deref(),
+                thresholds: self.ctx.snapshot_thresholds,
             },
         )
     }
@@ -656,6 +659,7 @@ impl<'a> Decision<'a> {
             savepoint: self.observed.snapshot.as_ref(),
             checkpoint: self.observed.checkpoint.as_ref(),
             resources: self.observed.snapshots.as_deref(),
+            thresholds: self.ctx.snapshot_thresholds,
             now_ms: self.ctx.now_ms,
         });
     }

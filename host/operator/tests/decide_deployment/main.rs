@@ -75,6 +75,7 @@ impl World {
             now_ms: self.now,
             intervals: &intervals,
             defaults: &self.defaults,
+            snapshot_thresholds: Default::default(),
             upgrade_policy: self.upgrade_policy.as_ref(),
             autoscaler: self.autoscaler.as_ref(),
             tenancy: self.tenancy.as_ref(),

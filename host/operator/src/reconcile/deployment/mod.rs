@@ -81,6 +81,8 @@ pub struct DecideContext<'a> {
     pub intervals: &'a Intervals,
     /// Operator-wide Flink configuration defaults.
     pub defaults: &'a BTreeMap<String, String>,
+    /// The operator's caps on every resource's savepoint history.
+    pub snapshot_thresholds: crate::reconcile::job_snapshots::HistoryThresholds,
     /// The tenant's upgrade-strategy plugin's verdict on the upgrade about to start
     /// (`upgrade_policy::pending_upgrade`), when the tenant has one.
     pub upgrade_policy: Option<&'a UpgradePolicy>,

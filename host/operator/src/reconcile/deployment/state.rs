@@ -104,6 +104,7 @@ impl<'a> Decision<'a> {
                 config,
                 owner: (JobKind::FlinkDeployment, &name),
                 snapshots: self.observed.snapshots.as_deref(),
+                thresholds: self.ctx.snapshot_thresholds,
             },
         )
     }

@@ -238,6 +238,7 @@ impl<'a> Decision<'a> {
             savepoint: self.observed.snapshot.as_ref(),
             checkpoint: self.observed.checkpoint.as_ref(),
             resources: self.observed.snapshots.as_deref(),
+            thresholds: self.ctx.snapshot_thresholds,
             now_ms: self.ctx.now_ms,
         });
     }

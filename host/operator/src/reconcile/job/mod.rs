@@ -390,6 +390,7 @@ impl<S: JobStatusParts> Draft<S> {
                 started,
                 job.owner,
                 job.config,
+                job.thresholds,
                 job.snapshots,
                 self.now_ms,
             );
@@ -539,6 +540,8 @@ pub struct SecuredJob<'a> {
     pub owner: (JobKind, &'a str),
     /// The job's FlinkStateSnapshots, when listed.
     pub snapshots: Option<&'a [super::observed::JobSnapshot]>,
+    /// The operator's caps on the savepoint history.
+    pub thresholds: job_snapshots::HistoryThresholds,
 }
 
 /// The operator's view of a job's configuration: the resource's own flat `flinkConfiguration`

@@ -184,7 +184,7 @@ pub(super) fn clear_trigger(info: &mut SavepointInfo) {
 /// savepoint resources completed since) and disposes of their files through Flink when cleanup
 /// is enabled. Completed savepoint resources of the job count towards the limit (upstream).
 pub(super) fn trim_history(info: &mut SavepointInfo, input: &SnapshotInput, out: &mut Outcome) {
-    let limits = HistoryLimits::of(input.config);
+    let limits = HistoryLimits::of(input.config, input.thresholds);
     let completed_resources = input
         .resources
         .filter(|_| as_resources(input.config))

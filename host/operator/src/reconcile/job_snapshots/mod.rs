@@ -59,6 +59,8 @@ pub struct SnapshotInput<'a> {
     /// The job's FlinkStateSnapshots, when snapshots are resources and they were listed (a
     /// snapshot is created only when they were: they tell whether it already was).
     pub resources: Option<&'a [JobSnapshot]>,
+    /// The operator's caps on the savepoint history.
+    pub thresholds: HistoryThresholds,
 }
 
 /// A running job as its manual and periodic snapshots need it, from either resource kind.
@@ -77,6 +79,8 @@ pub struct RunningJob<'a> {
     pub checkpoint: Option<&'a ObservedOperation>,
     /// The job's FlinkStateSnapshots, when listed.
     pub resources: Option<&'a [JobSnapshot]>,
+    /// The operator's caps on the savepoint history.
+    pub thresholds: HistoryThresholds,
     pub now_ms: i64,
 }
 
@@ -97,6 +101,7 @@ pub fn of_job(job_status: &mut Option<flink_api::JobStatus>, job: &RunningJob) -
         now_ms: job.now_ms,
         owner: job.owner,
         resources: job.resources,
+        thresholds: job.thresholds,
     };
     let mut info = status.savepoint_info.clone().unwrap_or_default();
     let mut out = savepoints(&mut info, &input);
@@ -161,24 +166,38 @@ pub fn resources_needed(
             || Schedule::of(config, PERIODIC_CHECKPOINTS).is_some())
 }
 
-/// `kubernetes.operator.savepoint.history.max.count` (10, at least 1) and `.max.age` (24 h).
+/// The operator's caps on every resource's savepoint history
+/// (`kubernetes.operator.savepoint.history.max.count.threshold` and `.max.age.threshold`, from
+/// the operator's configuration only: a resource cannot raise them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistoryThresholds {
+    pub max_count: Option<usize>,
+    pub max_age: Option<Duration>,
+}
+
+/// `kubernetes.operator.savepoint.history.max.count` (10, at least 1) and `.max.age` (24 h),
+/// each within the operator's threshold.
 pub(super) struct HistoryLimits {
     max_count: usize,
     max_age: Duration,
 }
 
 impl HistoryLimits {
-    pub(super) fn of(config: &BTreeMap<String, String>) -> Self {
+    pub(super) fn of(config: &BTreeMap<String, String>, thresholds: HistoryThresholds) -> Self {
+        let max_count = options::SAVEPOINT_HISTORY_MAX_COUNT
+            .in_flat(config)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(10);
+        let max_age = options::SAVEPOINT_HISTORY_MAX_AGE
+            .in_flat(config)
+            .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
+            .unwrap_or(Duration::from_secs(24 * 3600));
         Self {
-            max_count: options::SAVEPOINT_HISTORY_MAX_COUNT
-                .in_flat(config)
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(10)
+            max_count: thresholds
+                .max_count
+                .map_or(max_count, |cap| max_count.min(cap))
                 .max(1),
-            max_age: options::SAVEPOINT_HISTORY_MAX_AGE
-                .in_flat(config)
-                .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
-                .unwrap_or(Duration::from_secs(24 * 3600)),
+            max_age: thresholds.max_age.map_or(max_age, |cap| max_age.min(cap)),
         }
     }
 }

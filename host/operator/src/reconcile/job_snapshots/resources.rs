@@ -170,9 +170,16 @@ pub(super) fn trim_resources(
     out: &mut Outcome,
 ) {
     out.actions.extend(
-        trimmed(existing, kind, input.config, input.keep, input.now_ms)
-            .into_iter()
-            .map(|name| Effect::DeleteSnapshot { name }),
+        trimmed(
+            existing,
+            kind,
+            input.config,
+            input.thresholds,
+            input.keep,
+            input.now_ms,
+        )
+        .into_iter()
+        .map(|name| Effect::DeleteSnapshot { name }),
     );
 }
 
@@ -182,6 +189,7 @@ pub(super) fn trimmed(
     existing: &[JobSnapshot],
     kind: Kind,
     config: &BTreeMap<String, String>,
+    thresholds: HistoryThresholds,
     keep: Option<&str>,
     now_ms: i64,
 ) -> Vec<String> {
@@ -204,7 +212,7 @@ pub(super) fn trimmed(
     }
     let (max_count, oldest_allowed) = match kind {
         Kind::Savepoint => {
-            let limits = HistoryLimits::of(config);
+            let limits = HistoryLimits::of(config, thresholds);
             (limits.max_count, now_ms - limits.max_age.as_millis() as i64)
         }
         Kind::Checkpoint => {
@@ -245,6 +253,7 @@ pub fn record_upgrade_savepoint(
     started_ms: i64,
     owner: (JobKind, &str),
     config: &BTreeMap<String, String>,
+    thresholds: HistoryThresholds,
     listed: Option<&[JobSnapshot]>,
     now_ms: i64,
 ) -> Outcome {
@@ -276,6 +285,7 @@ pub fn record_upgrade_savepoint(
         listed.unwrap_or_default(),
         Kind::Savepoint,
         config,
+        thresholds,
         Some(path),
         now_ms,
     );

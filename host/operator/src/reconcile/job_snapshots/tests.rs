@@ -19,6 +19,7 @@ fn input<'a>(
         now_ms: now,
         owner: (JobKind::FlinkDeployment, "keeper"),
         resources: None,
+        thresholds: HistoryThresholds::default(),
     }
 }
 
@@ -239,7 +240,15 @@ fn an_upgrade_savepoint_is_recorded_as_a_resource_and_the_restored_one_is_never_
     // An upgrade's savepoint: one resource named after the upgrade's start, the history
     // trimmed around it.
     let owner = (JobKind::FlinkDeployment, "keeper");
-    let out = record_upgrade_savepoint("file:/sp/new", 7, owner, &config, Some(&before), 10);
+    let out = record_upgrade_savepoint(
+        "file:/sp/new",
+        7,
+        owner,
+        &config,
+        HistoryThresholds::default(),
+        Some(&before),
+        10,
+    );
     let Some(Effect::CreateSnapshot(record)) = out.actions.first() else {
         panic!("{:?}", out.actions)
     };
@@ -254,7 +263,15 @@ fn an_upgrade_savepoint_is_recorded_as_a_resource_and_the_restored_one_is_never_
     );
     assert_eq!(deleted(&out.actions), vec!["restored", "p2"]);
     // Off without snapshot resources.
-    let out = record_upgrade_savepoint("file:/sp/new", 7, owner, &legacy(config), None, 10);
+    let out = record_upgrade_savepoint(
+        "file:/sp/new",
+        7,
+        owner,
+        &legacy(config),
+        HistoryThresholds::default(),
+        None,
+        10,
+    );
     assert_eq!(out, Outcome::default());
 }
 
@@ -370,6 +387,69 @@ fn periodic_savepoints_come_every_interval_and_the_history_is_bounded() {
             cluster: "c".into(),
             path: "file:/sp/0".into()
         }]
+    );
+}
+
+#[test]
+fn the_operators_thresholds_cap_a_resources_savepoint_history() {
+    // The resource keeps 5 savepoints for a week; the operator allows 2 and a minute.
+    let config = legacy(BTreeMap::from([
+        (
+            "kubernetes.operator.periodic.savepoint.interval".to_string(),
+            "10s".to_string(),
+        ),
+        (
+            "kubernetes.operator.savepoint.history.max.count".to_string(),
+            "5".to_string(),
+        ),
+        (
+            "kubernetes.operator.savepoint.history.max.age".to_string(),
+            "7d".to_string(),
+        ),
+        // A resource naming a threshold itself changes nothing: only the operator's counts.
+        (
+            "kubernetes.operator.savepoint.history.max.count.threshold".to_string(),
+            "100".to_string(),
+        ),
+    ]));
+    let run = |thresholds: HistoryThresholds, times: &[i64]| {
+        let mut info = SavepointInfo::default();
+        for (i, &now) in times.iter().enumerate() {
+            let mut due = input(&config, None, now);
+            due.thresholds = thresholds;
+            savepoints(&mut info, &due);
+            let done = ObservedOperation::Completed(format!("file:/sp/{i}"));
+            let mut result = input(&config, Some(&done), now + 1);
+            result.thresholds = thresholds;
+            savepoints(&mut info, &result);
+        }
+        info.savepoint_history
+            .iter()
+            .filter_map(|s| s.location.clone())
+            .collect::<Vec<_>>()
+    };
+    let times = [10_000, 20_000, 30_000, 40_000];
+    assert_eq!(run(HistoryThresholds::default(), &times).len(), 4);
+    let capped = HistoryThresholds {
+        max_count: Some(2),
+        max_age: None,
+    };
+    assert_eq!(run(capped, &times), vec!["file:/sp/2", "file:/sp/3"]);
+    // A threshold above the resource's own leaves it as it is.
+    let loose = HistoryThresholds {
+        max_count: Some(50),
+        max_age: None,
+    };
+    assert_eq!(run(loose, &times).len(), 4);
+    // Age: savepoints older than a minute go, however long the resource keeps them.
+    let young = HistoryThresholds {
+        max_count: None,
+        max_age: Some(Duration::from_secs(60)),
+    };
+    let spread = [10_000, 40_000, 80_000, 100_000];
+    assert_eq!(
+        run(young, &spread),
+        vec!["file:/sp/1", "file:/sp/2", "file:/sp/3"]
     );
 }
 
