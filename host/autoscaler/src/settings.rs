@@ -114,6 +114,9 @@ pub struct AutoscalerSettings {
     /// `history.max.count` / `history.max.age`: scaling history kept per vertex.
     pub history_max_count: usize,
     pub history_max_age: Duration,
+    /// `scaling.event.interval`: a recommendation or warning of the autoscaler is not repeated
+    /// sooner (an applied scaling always is reported).
+    pub scaling_event_interval: Duration,
     /// `excluded.periods`: while one holds, decisions are reported, not applied.
     pub excluded_periods: Vec<crate::limits::ExcludedPeriod>,
     /// `quota.cpu` (cores) / `quota.memory` (bytes): a scale-up needing TaskManagers beyond
@@ -159,6 +162,7 @@ impl Default for AutoscalerSettings {
             memory_tuning: crate::memory::TuningSettings::default(),
             history_max_count: 3,
             history_max_age: Duration::from_secs(24 * 60 * 60),
+            scaling_event_interval: Duration::from_secs(30 * 60),
             excluded_periods: Vec::new(),
             quota_cpu: None,
             quota_memory: None,
@@ -462,6 +466,10 @@ impl AutoscalerSettings {
                 &mut settings.observed_lag_threshold,
             ),
             ("history.max.age", &mut settings.history_max_age),
+            (
+                "scaling.event.interval",
+                &mut settings.scaling_event_interval,
+            ),
         ] {
             if let Some(text) = value(key) {
                 match parse_duration(&text) {
@@ -472,8 +480,10 @@ impl AutoscalerSettings {
         }
         // The deprecated key keeps its old, blocking behaviour, but only when set explicitly
         // and the key that supersedes it is not (upstream's `ParallelismAligner.resolve`).
-        if let Some(text) = value("scaling.key-group.partitions.adjust.mode") {
-            settings.alignment = match text.to_ascii_uppercase().replace('-', "_").as_str() {
+        if value("scaling.parallelism-alignment.mode").is_none()
+            && let Some(text) = value("scaling.key-group.partitions.adjust.mode")
+        {
+            settings.alignment = match text.trim().to_ascii_uppercase().as_str() {
                 "EVENLY_SPREAD" => AlignmentMode::LegacyEvenlySpread,
                 "MAXIMIZE_UTILISATION" => AlignmentMode::LegacyMaximizeUtilisation,
                 _ => {
@@ -646,10 +656,21 @@ mod tests {
             AlignmentMode::LegacyMaximizeUtilisation
         );
         assert_eq!(
-            of(&[("scaling.key-group.partitions.adjust.mode", "evenly-spread")])
+            of(&[("scaling.key-group.partitions.adjust.mode", "evenly_spread")])
                 .unwrap()
                 .alignment,
-            AlignmentMode::LegacyEvenlySpread
+            AlignmentMode::LegacyEvenlySpread,
+            "any case, as Flink reads an enum"
+        );
+        assert_eq!(
+            of(&[
+                ("scaling.key-group.partitions.adjust.mode", "whatever"),
+                ("scaling.parallelism-alignment.mode", "BALANCED")
+            ])
+            .unwrap()
+            .alignment,
+            AlignmentMode::Balanced,
+            "superseded, the deprecated key is not read at all"
         );
         assert_eq!(
             of(&[legacy, ("scaling.parallelism-alignment.mode", "OFF")])
