@@ -51,7 +51,7 @@ impl TaskManagerSummary {
 }
 
 /// A job's state as Flink reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobState {
     Initializing,
@@ -65,8 +65,9 @@ pub enum JobState {
     Restarting,
     Suspended,
     Reconciling,
-    /// A state this client does not know (a newer Flink).
+    /// A state this client does not know (a newer Flink), or none was read.
     #[serde(other)]
+    #[default]
     Unknown,
 }
 

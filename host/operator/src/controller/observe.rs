@@ -174,7 +174,7 @@ async fn requirements_of(
         false => None,
     };
     Some(crate::reconcile::observed::ObservedRequirements {
-        running: details.state == flink_rest::JobState::Running,
+        state: details.state,
         adaptive,
         current,
     })
@@ -441,6 +441,15 @@ pub async fn session_job(
         .as_ref()
         .map(|d| d.spec.configuration().flat())
         .unwrap_or_default();
+    let cluster_rendered = found
+        .as_ref()
+        .and_then(|d| {
+            crate::render::flink_config(&crate::render::RenderInput::for_resource(
+                d, &d.spec, defaults,
+            ))
+            .ok()
+        })
+        .unwrap_or_default();
     let cluster = match found {
         None => SessionCluster::Missing,
         Some(d) if d.spec.is_application() => SessionCluster::NotSession,
@@ -457,6 +466,7 @@ pub async fn session_job(
         return Ok(ObservedSessionJob {
             cluster,
             cluster_configuration,
+            cluster_rendered,
             ..Default::default()
         });
     }
@@ -503,6 +513,7 @@ pub async fn session_job(
     Ok(ObservedSessionJob {
         cluster,
         cluster_configuration,
+        cluster_rendered,
         jobs,
         unreachable,
         savepoint,

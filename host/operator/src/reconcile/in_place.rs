@@ -7,7 +7,7 @@
 use super::observed::ObservedRequirements;
 use flink_api::FlinkVersion;
 use flink_api::config::options;
-use flink_rest::ResourceRequirements;
+use flink_rest::{JobState, ResourceRequirements};
 use std::collections::BTreeMap;
 
 /// What an overrides edit does.
@@ -55,8 +55,14 @@ pub fn decide(
     let Some(observed) = observed else {
         return InPlace::Unknown;
     };
-    if !observed.running {
-        return InPlace::Redeploy("the job is not RUNNING".into());
+    match observed.state {
+        JobState::Running => {}
+        // Starting (or a JobManager's cached details from just before it ran): not a reason
+        // to redeploy a job that is about to run; ask again soon.
+        JobState::Initializing | JobState::Created | JobState::Reconciling | JobState::Unknown => {
+            return InPlace::Unknown;
+        }
+        _ => return InPlace::Redeploy("the job is not RUNNING".into()),
     }
     if !observed.adaptive {
         return InPlace::Redeploy(
@@ -142,7 +148,7 @@ mod tests {
     fn the_requirements_are_set_until_the_job_runs_them_else_it_is_redeployed() {
         let overrides = BTreeMap::from([("a".to_string(), 4)]);
         let observed = |adaptive, current: Option<ResourceRequirements>| ObservedRequirements {
-            running: true,
+            state: JobState::Running,
             adaptive,
             current,
         };
@@ -176,13 +182,25 @@ mod tests {
             InPlace::Redeploy(why) if why.contains("1.18")
         ));
         let failed = ObservedRequirements {
-            running: false,
+            state: JobState::Failing,
             ..observed(true, None)
         };
         assert!(matches!(
             decide(&none, &overrides, None, Some(&failed)),
             InPlace::Redeploy(why) if why.contains("not RUNNING")
         ));
+        // A job that is still starting (or whose cached details say so) is asked about again,
+        // not redeployed: seen on CI right after a redeploy.
+        for starting in [JobState::Created, JobState::Initializing] {
+            let starting = ObservedRequirements {
+                state: starting,
+                ..observed(true, Some(now.clone()))
+            };
+            assert_eq!(
+                decide(&none, &overrides, None, Some(&starting)),
+                InPlace::Unknown
+            );
+        }
         let before = BTreeMap::from([("a".to_string(), 2), ("b".to_string(), 2)]);
         assert!(matches!(
             decide(&before, &overrides, None, None),

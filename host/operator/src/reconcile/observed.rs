@@ -43,8 +43,9 @@ pub struct ObservedCluster {
 /// A running job's scheduler and, on the adaptive scheduler, its resource requirements.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedRequirements {
-    /// Flink reports the job RUNNING.
-    pub running: bool,
+    /// The job's state as its details report it (served from a cache that can lag a few
+    /// seconds behind a job that just started).
+    pub state: flink_rest::JobState,
     pub adaptive: bool,
     /// None: not read (not adaptive, or the JobManager did not answer).
     pub current: Option<flink_rest::ResourceRequirements>,
@@ -192,6 +193,9 @@ pub struct ObservedSessionJob {
     /// The session cluster's own flat `flinkConfiguration` (what its Flink runs with), which a
     /// session job's settings start from, as upstream's.
     pub cluster_configuration: BTreeMap<String, String>,
+    /// The Flink configuration the session cluster's spec renders (its TaskManagers' slots,
+    /// CPU and memory, for the autoscaler's quota).
+    pub cluster_rendered: BTreeMap<String, String>,
     /// Every job of the cluster (`GET /jobs/overview`), when it answered.
     pub jobs: Option<Vec<ObservedJob>>,
     /// The cluster did not answer.

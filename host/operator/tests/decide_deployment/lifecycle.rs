@@ -607,7 +607,7 @@ fn an_overrides_edit_rescales_the_running_job_in_place() {
     let job = world.job_id();
     set_overrides(&mut world, "source:1,sink:3");
     let adaptive = |current| ObservedRequirements {
-        running: true,
+        state: flink_rest::JobState::Running,
         adaptive: true,
         current: Some(current),
     };
@@ -670,7 +670,7 @@ fn an_overrides_edit_that_cannot_be_applied_in_place_redeploys() {
         }
         set_overrides(&mut world, "sink:3");
         world.observed.requirements = Some(ObservedRequirements {
-            running: true,
+            state: flink_rest::JobState::Running,
             adaptive: !in_place_enabled,
             current: None,
         });
@@ -768,7 +768,7 @@ fn removing_an_override_redeploys() {
     world.reconcile();
     set_overrides(&mut world, "sink:3");
     world.observed.requirements = Some(ObservedRequirements {
-        running: true,
+        state: flink_rest::JobState::Running,
         adaptive: true,
         current: Some(requirements(&[("source", 1), ("sink", 3)])),
     });
