@@ -341,6 +341,9 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                 for (key, value) in config {
                     if let Some(rest) = key.strip_prefix(NAMESPACE_PREFIX) {
                         match rest.split_once('.') {
+                            Some((_, option)) if is_process_key(option) => {
+                                problems.push(format!("{global_file}: {key}: {option} configures the operator itself, not one namespace's resources; set it without the {NAMESPACE_PREFIX}<namespace>. prefix"));
+                            }
                             Some((namespace, option)) if !namespace.is_empty() && !option.is_empty() => {
                                 dynamic
                                     .namespace_defaults
@@ -364,6 +367,9 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                             (!option.is_empty()).then(|| (version, and_newer, option.to_string()))
                         });
                         match parsed {
+                            Some((_, _, option)) if is_process_key(&option) => {
+                                problems.push(format!("{global_file}: {key}: {option} configures the operator itself, not one Flink version's resources; set it without the {VERSION_PREFIX}<version>. prefix"));
+                            }
                             Some((version, and_newer, option)) => {
                                 match dynamic
                                     .version_defaults
@@ -429,15 +435,15 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                                 _ => problems.push(at("must be Foreground, Background or Orphan")),
                             }
                         }
+                        // 0 as upstream: the count still keeps one savepoint.
                         "savepoint.history.max.count.threshold" => match value.trim().parse::<usize>() {
-                            Ok(n) if n >= 1 => dynamic.snapshot_thresholds.max_count = Some(n),
-                            _ => problems.push(at("must be a whole number of at least 1")),
+                            Ok(n) => dynamic.snapshot_thresholds.max_count = Some(n),
+                            _ => problems.push(at("must be a whole number, 0 or more")),
                         },
-                        "savepoint.history.max.age.threshold" => {
-                            if let Some(d) = duration(&mut problems) {
-                                dynamic.snapshot_thresholds.max_age = Some(d);
-                            }
-                        }
+                        "savepoint.history.max.age.threshold" => match parse_duration(&value) {
+                            Ok(d) => dynamic.snapshot_thresholds.max_age = Some(d),
+                            Err(e) => problems.push(at(&e)),
+                        },
                         "retry.interval.multiplier" => match value.trim().parse::<f64>() {
                             Ok(m) if m.is_finite() && m >= 1.0 => dynamic.retry.multiplier = m,
                             _ => problems.push(at("must be a number of at least 1, e.g. 1.5")),
@@ -973,16 +979,32 @@ kubernetes.operator.leader-election.renew-deadline: 1 min
         let bad = parse(
             &data(&[(
                 "config.yaml",
-                "kubernetes.operator.savepoint.history.max.count.threshold: 0\n",
+                "kubernetes.operator.savepoint.history.max.count.threshold: few\n",
             )]),
             &base(),
         )
         .unwrap_err();
         assert!(
             bad.iter().any(|p| p.contains(
-                "kubernetes.operator.savepoint.history.max.count.threshold: must be a whole number of at least 1"
+                "kubernetes.operator.savepoint.history.max.count.threshold: must be a whole number, 0 or more"
             )),
             "{bad:?}"
+        );
+        // An operator setting under a namespace's (or a version's) defaults would only leak
+        // into those clusters' Flink configuration: refused, saying where it goes.
+        let scoped = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.default-configuration.namespace.team-a.kubernetes.operator.savepoint.history.max.count.threshold: 2\n",
+            )]),
+            &base(),
+        )
+        .unwrap_err();
+        assert!(
+            scoped
+                .iter()
+                .any(|p| p.contains("configures the operator itself")),
+            "{scoped:?}"
         );
     }
 
