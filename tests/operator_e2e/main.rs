@@ -167,6 +167,10 @@ fn stories() -> Vec<Story> {
             [the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down]
         ),
         story!(
+            "session_autoscaler",
+            [a_busy_session_job_is_rescaled_in_place_on_its_session_cluster]
+        ),
+        story!(
             "native_autoscaler",
             [a_native_in_place_rescale_gets_its_task_managers_from_the_job_manager]
         ),
@@ -3393,6 +3397,94 @@ fn the_autoscaler_rescales_the_busy_vertex_in_place_up_then_down(
                     .is_none())
             .then_some(())
         },
+    ));
+    Ok(())
+}
+
+/// A session job is autoscaled as upstream's (FLIP-271): in place on its session cluster's
+/// adaptive scheduler, under the same job id, with its state in a ConfigMap it owns and the
+/// scaling in its own status and events.
+fn a_busy_session_job_is_rescaled_in_place_on_its_session_cluster(
+    suite: &Suite,
+) -> Result<(), String> {
+    let rate_file = suite.work.join("busy-rate");
+    std::fs::write(&rate_file, "100").map_err(|e| e.to_string())?;
+    let manifest = std::fs::read_to_string(fixture("session-autoscaled.yaml"))
+        .map_err(|e| e.to_string())?
+        .replace("RATE_FILE", &rate_file.display().to_string());
+    suite.apply_manifest("session-autoscaled.yaml", &manifest)?;
+    suite.wait_deployment("pool", "STABLE", None, STARTUP);
+    let job = suite
+        .runtime
+        .block_on(wait_for("the session job running", STARTUP, async || {
+            let status = session_job_status(suite, "busy")?;
+            (text(&status, "/jobStatus/state") == "RUNNING")
+                .then(|| text(&status, "/jobStatus/jobId"))
+        }));
+    // 1000 records/s at 2 ms each saturate one subtask.
+    std::fs::write(&rate_file, "1000").map_err(|e| e.to_string())?;
+    let (up, job_after_up, _) = watch_rescale(suite, "pool", &job, 1, Duration::from_secs(240))?;
+    assert!(up > 1, "scaled up: {up}");
+    assert_eq!(job_after_up, job, "an in-place rescale keeps the job");
+    let status = session_job_status(suite, "busy").ok_or("no session job status")?;
+    let scalings = status
+        .pointer("/autoscaler/scalings")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        scalings.iter().any(|s| s.get("from") == Some(&json!(1))),
+        "the scaling in the session job's status.autoscaler: {status:#}"
+    );
+    assert_eq!(
+        text(&status, "/jobStatus/jobId"),
+        job,
+        "the session job still records its job"
+    );
+    let reasons = suite.event_reasons("busy");
+    assert!(
+        reasons.iter().any(|r| r == "Scaling"),
+        "Scaling in {reasons:?}"
+    );
+    let state = suite
+        .get("", "v1", "configmaps", "autoscaler-busy.sessionjob")
+        .ok_or("no autoscaler-busy.sessionjob ConfigMap")?;
+    assert_eq!(
+        text(&state, "/metadata/ownerReferences/0/kind"),
+        "FlinkSessionJob"
+    );
+    // The session cluster's TaskManagers are not the job's: neither scaled (its one
+    // TaskManager of 4 slots has room) nor a TaskManager Deployment made after the job's name.
+    let task_managers = task_manager_pods(suite, "pool");
+    assert_eq!(task_managers.len(), 1, "{task_managers:?}");
+    let deployments = suite.labelled("apps", "deployments", "pool");
+    assert_eq!(
+        deployments.len(),
+        2,
+        "a JobManager and a TaskManager Deployment: {deployments:?}"
+    );
+    assert!(
+        suite.labelled("apps", "deployments", "busy").is_empty()
+            && suite.labelled("", "pods", "busy").is_empty(),
+        "nothing made for the session job itself"
+    );
+    suite.kubectl(&["delete", "flinksessionjob", "busy", "--wait=false"])?;
+    suite.runtime.block_on(wait_for(
+        "the session job's autoscaler state gone with it",
+        Duration::from_secs(60),
+        async || {
+            (session_job_status(suite, "busy").is_none()
+                && suite
+                    .get("", "v1", "configmaps", "autoscaler-busy.sessionjob")
+                    .is_none())
+            .then_some(())
+        },
+    ));
+    suite.kubectl(&["delete", "flinkdep", "pool", "--wait=false"])?;
+    suite.runtime.block_on(wait_for(
+        "the session cluster's pods gone",
+        Duration::from_secs(60),
+        async || suite.labelled("", "pods", "pool").is_empty().then_some(()),
     ));
     Ok(())
 }

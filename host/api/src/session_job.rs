@@ -55,6 +55,10 @@ pub struct FlinkSessionJobStatus {
     /// (the upgrade strategy, for a session job).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<crate::common::PolicyDecision>,
+    /// This operator's: what the autoscaler is doing for the job, when it is enabled (in
+    /// place on the session cluster's adaptive scheduler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<crate::common::AutoscalerStatus>,
     /// This operator's: when the current spec's job was deployed (the readiness timeout of a
     /// rollback counts from here; a resubmission of the same job does not move it).
     #[serde(default, skip_serializing_if = "Option::is_none")]

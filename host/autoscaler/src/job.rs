@@ -36,6 +36,10 @@ pub struct AutoscalerState {
     /// renders it, and TaskManagers running other memory are redeployed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<crate::memory::MemoryRecommendation>,
+    /// When each kind of recommendation or warning was last reported (by its key), so none is
+    /// repeated within `scaling.event.interval`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub reported_ms: BTreeMap<String, i64>,
 }
 
 /// What one step concluded.

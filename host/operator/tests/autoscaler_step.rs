@@ -8,7 +8,8 @@ use flink_autoscaler::evaluate::{TaskManagerSample, VertexSample};
 use flink_autoscaler::{AutoscalerSettings, AutoscalerState, Sample};
 use flink_operator::reconcile::Effect;
 use flink_operator::reconcile::autoscaling::step::{
-    self, AutoscalerStep, Enabled, SampledJob, StepInput, StoredState, TaskManagerPod, pack,
+    self, Autoscaled, AutoscalerStep, Enabled, SampledJob, StepInput, StoredState, TaskManagerPod,
+    pack,
 };
 use flink_rest::{JobDetails, ResourceRequirements, TaskManagerSummary};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -30,6 +31,21 @@ spec:
     job.autoscaler.scale-down.interval: '0'
   jobManager: {resource: {memory: 768m, cpu: 0.5}}
   taskManager: {resource: {memory: 800m, cpu: 0.5}}
+  job: {jarURI: 'local:///opt/flink/usrlib/job.jar', parallelism: 1, upgradeMode: savepoint}
+";
+
+/// A session job on the session cluster `shared`, autoscaled by its own configuration.
+const SESSION_JOB: &str = "
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata: {name: scaled, namespace: default, uid: 5e551011-1111-2222-3333-444455556666, generation: 1}
+spec:
+  deploymentName: shared
+  flinkConfiguration:
+    job.autoscaler.enabled: 'true'
+    job.autoscaler.metrics.window: 10s
+    job.autoscaler.stabilization.interval: 2s
+    job.autoscaler.scale-down.interval: '0'
   job: {jarURI: 'local:///opt/flink/usrlib/job.jar', parallelism: 1, upgradeMode: savepoint}
 ";
 
@@ -87,6 +103,12 @@ fn requirements(map: u32) -> ResourceRequirements {
 
 struct World {
     resource: FlinkDeployment,
+    /// Autoscaled instead of the deployment: a session job on it.
+    session_job: Option<flink_api::FlinkSessionJob>,
+    /// The Flink configuration the session job's cluster renders.
+    cluster_rendered: BTreeMap<String, String>,
+    /// What the job's details say its scheduler is.
+    scheduler: &'static str,
     /// The operator's Flink defaults (local mode's, or none).
     defaults: BTreeMap<String, String>,
     settings: AutoscalerSettings,
@@ -111,6 +133,9 @@ impl World {
         };
         Self {
             resource,
+            session_job: None,
+            cluster_rendered: BTreeMap::new(),
+            scheduler: "Adaptive",
             defaults,
             settings: *settings,
             stored: None,
@@ -122,25 +147,74 @@ impl World {
         }
     }
 
+    /// A session job on a session cluster instead of the deployment.
+    /// (`own`: more of the session job's configuration.)
+    fn session_job(own: &[(&str, &str)]) -> Self {
+        let extra: String = own
+            .iter()
+            .map(|(k, v)| format!("    {k}: '{v}'\n"))
+            .collect();
+        let yaml = SESSION_JOB.replace(
+            "    job.autoscaler.enabled: 'true'\n",
+            &format!("    job.autoscaler.enabled: 'true'\n{extra}"),
+        );
+        let job: flink_api::FlinkSessionJob = serde_saphyr::from_str(&yaml).expect("fixture");
+        // One slot per TaskManager of one core (what the cluster's spec renders).
+        let cluster: BTreeMap<String, String> = [
+            ("taskmanager.numberOfTaskSlots", "1"),
+            ("kubernetes.taskmanager.cpu.amount", "1.0"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+        let config =
+            flink_operator::reconcile::session_job::job_config(&job, &BTreeMap::new(), &cluster);
+        let Enabled::On(settings) = step::enabled_by(&config) else {
+            panic!("the session job is autoscaled");
+        };
+        Self {
+            session_job: Some(job),
+            cluster_rendered: cluster,
+            settings: *settings,
+            task_manager_replicas: 0,
+            ..Self::new()
+        }
+    }
+
+    fn subject(&self) -> Autoscaled<'_> {
+        match &self.session_job {
+            Some(job) => Autoscaled::SessionJob(job, &self.cluster_rendered),
+            None => Autoscaled::Deployment(&self.resource),
+        }
+    }
+
+    fn details(&self) -> JobDetails {
+        let mut details = details(self.running_map);
+        details.scheduler_type = Some(self.scheduler.to_string());
+        details
+    }
+
     /// Decides one step (`load`: the map's busy ratio; None: no sample this time), without
     /// carrying out anything.
     fn decide(&self, second: i64, load: Option<f64>) -> AutoscalerStep {
         let sampled = load.map(|load| SampledJob {
             id: JOB.into(),
-            details: details(self.running_map),
-            graph: flink_operator::reconcile::autoscaling::graph_of(&details(self.running_map)),
+            details: self.details(),
+            graph: flink_operator::reconcile::autoscaling::graph_of(&self.details()),
             sample: sample(second, load),
             requirements: Some(self.requirements.clone()),
             task_managers: self.task_managers.clone(),
             pods: self.pods.clone(),
         });
         step::begin(StepInput {
-            resource: &self.resource,
+            resource: self.subject(),
             settings: &self.settings,
             defaults: &self.defaults,
             stored: self.stored.clone(),
             sampled,
-            task_managers: Some(self.task_manager_replicas),
+            task_managers: self
+                .session_job
+                .is_none()
+                .then_some(self.task_manager_replicas),
             now_ms: second * 1000,
         })
         .finish(None)
@@ -279,6 +353,172 @@ fn on_the_local_machine_a_job_is_not_scaled_past_its_cores() {
     );
     assert_ne!(own_quota, one_core_task_managers);
     assert_eq!(scaled_on(1, &own_quota).0, 2);
+}
+
+/// Steps the busy job until a step asks for a rescale (or `until` seconds pass).
+fn first_rescale(world: &mut World, until: i64) -> Option<AutoscalerStep> {
+    (1..=until)
+        .map(|second| world.step(second, Some(1.0)))
+        .find(|step| {
+            step.actions
+                .iter()
+                .any(|a| matches!(a, Effect::SetResourceRequirements { .. }))
+                || reasons(step).contains(&"ScalingLimited")
+        })
+}
+
+#[test]
+fn a_session_job_is_rescaled_in_place_on_its_session_cluster_only() {
+    let mut world = World::session_job(&[]);
+    let step = first_rescale(&mut world, 14).expect("the busy map is scaled up");
+    // Its state first, in a ConfigMap of its own (a deployment named `scaled` has
+    // `autoscaler-scaled`), owned by the session job.
+    let Some(Effect::StoreAutoscalerState(map)) = step.actions.first() else {
+        panic!("the state is written first: {:?}", step.actions);
+    };
+    assert_eq!(map["metadata"]["name"], "autoscaler-scaled.sessionjob");
+    assert_eq!(
+        map["metadata"]["ownerReferences"][0]["kind"],
+        "FlinkSessionJob"
+    );
+    assert_eq!(
+        map["metadata"]["ownerReferences"][0]["uid"],
+        "5e551011-1111-2222-3333-444455556666"
+    );
+    // In place on the session cluster's JobManager; its TaskManagers are not the job's.
+    assert!(
+        step.actions.iter().any(|a| matches!(
+            a,
+            Effect::SetResourceRequirements { cluster, job_id, .. } if cluster == "shared" && job_id == JOB
+        )),
+        "{:?}",
+        step.actions
+    );
+    assert!(
+        !step.actions.iter().any(|a| matches!(
+            a,
+            Effect::ScaleTaskManagers { .. } | Effect::ReleaseTaskManagers { .. }
+        )),
+        "{:?}",
+        step.actions
+    );
+    assert_eq!(upper_bound(&world.requirements, "map"), 2);
+    assert!(reasons(&step).contains(&"Scaling"), "{:?}", step.notes);
+    let view = step.view.expect("the view");
+    assert_eq!(view.overrides, BTreeMap::from([("map".to_string(), 2)]));
+    assert_eq!(
+        view.redeploy, None,
+        "a session job is never redeployed for it"
+    );
+}
+
+#[test]
+fn a_session_jobs_quota_counts_the_task_managers_its_vertices_take_of_the_cluster() {
+    // One-core, one-slot TaskManagers: the map going 1 -> 2 takes a second one, 2 cores,
+    // over the job's quota of 1.
+    let mut world = World::session_job(&[("job.autoscaler.quota.cpu", "1")]);
+    let step = first_rescale(&mut world, 14).expect("a decision");
+    assert!(
+        !step
+            .actions
+            .iter()
+            .any(|a| matches!(a, Effect::SetResourceRequirements { .. })),
+        "{:?}",
+        step.actions
+    );
+    assert!(
+        step.notes.iter().any(|n| n.reason == "ScalingLimited"
+            && n.message
+                .contains("2 TaskManagers would take 2 CPU, over job.autoscaler.quota.cpu (1)")),
+        "{:?}",
+        step.notes
+    );
+    let mut roomy = World::session_job(&[("job.autoscaler.quota.cpu", "2")]);
+    let step = first_rescale(&mut roomy, 14).expect("a decision");
+    assert!(
+        step.actions
+            .iter()
+            .any(|a| matches!(a, Effect::SetResourceRequirements { .. })),
+        "{:?}",
+        step.actions
+    );
+}
+
+#[test]
+fn a_session_job_on_a_cluster_without_the_adaptive_scheduler_is_not_rescaled_and_says_why() {
+    let mut world = World::session_job(&[]);
+    world.scheduler = "Default";
+    let step = first_rescale(&mut world, 14).expect("a decision");
+    assert!(
+        !step
+            .actions
+            .iter()
+            .any(|a| matches!(a, Effect::SetResourceRequirements { .. })),
+        "{:?}",
+        step.actions
+    );
+    let view = step.view.clone().expect("the view");
+    assert_eq!(view.redeploy, None);
+    // Nothing recorded that did not happen: no parallelism chosen, no rescale awaited, no
+    // scaling in the history (which would make the next scale-up look ineffective).
+    assert!(view.overrides.is_empty(), "{:?}", view.overrides);
+    let state = world.state();
+    assert!(state.overrides.is_empty() && state.rescale_requested_ms.is_none());
+    assert!(state.history.of("map").is_empty(), "{:?}", state.history);
+    let said = step
+        .notes
+        .iter()
+        .find(|n| n.reason == "ScalingLimited")
+        .expect("ScalingLimited");
+    assert!(
+        said.message
+            .contains("session cluster shared does not run the adaptive scheduler")
+            && said.message.contains("jobmanager.scheduler: adaptive"),
+        "{}",
+        said.message
+    );
+}
+
+#[test]
+fn a_recommendation_is_not_repeated_within_the_scaling_event_interval() {
+    // Metrics-only: the busy map's recommendation is decided again at every sample. It is
+    // reported once per job.autoscaler.scaling.event.interval (here 5 s), not every second.
+    let metrics_only = DEPLOYMENT.replace(
+        "    job.autoscaler.enabled: 'true'\n",
+        "    job.autoscaler.enabled: 'true'\n    job.autoscaler.scaling.enabled: 'false'\n    job.autoscaler.scaling.event.interval: 5s\n",
+    );
+    assert_ne!(metrics_only, DEPLOYMENT);
+    let mut world = World::with(&metrics_only, BTreeMap::new());
+    let mut reported = Vec::new();
+    for second in 1..=24 {
+        let step = world.step(second, Some(1.0));
+        assert!(
+            !step
+                .actions
+                .iter()
+                .any(|a| matches!(a, Effect::SetResourceRequirements { .. })),
+            "metrics-only"
+        );
+        if reasons(&step).contains(&"ScalingReport") {
+            reported.push(second);
+        }
+    }
+    assert!(
+        reported.len() >= 2,
+        "said again once the interval passed: {reported:?}"
+    );
+    for pair in reported.windows(2) {
+        assert!(pair[1] - pair[0] >= 5, "repeated within 5 s: {reported:?}");
+    }
+    // Without the interval it would have been said at every sample of a full window.
+    let mut every = World::with(
+        &metrics_only.replace("scaling.event.interval: 5s", "scaling.event.interval: 0s"),
+        BTreeMap::new(),
+    );
+    let said = (1..=24)
+        .filter(|second| reasons(&every.step(*second, Some(1.0))).contains(&"ScalingReport"))
+        .count();
+    assert!(said > reported.len() * 2, "{said} vs {reported:?}");
 }
 
 #[test]

@@ -32,6 +32,8 @@ struct World {
     now_ms: i64,
     /// Operator-wide Flink configuration defaults.
     defaults: std::collections::BTreeMap<String, String>,
+    /// The autoscaler's step, when the job is autoscaled.
+    autoscaler: Option<flink_operator::reconcile::autoscaling::step::AutoscalerStep>,
 }
 
 /// A ready session cluster running `jobs`, configured with checkpoint and savepoint storage
@@ -76,6 +78,7 @@ impl World {
             upgrade_policy: None,
             now_ms: 1_000,
             defaults: Default::default(),
+            autoscaler: None,
         }
     }
 
@@ -90,6 +93,7 @@ impl World {
             upgrade_policy: self.upgrade_policy.as_ref(),
             defaults: &self.defaults,
             snapshot_thresholds: Default::default(),
+            autoscaler: self.autoscaler.as_ref(),
             tenancy: None,
         };
         decide(&self.resource, &self.observed, &ctx)
@@ -1343,4 +1347,56 @@ fn a_stateful_session_job_without_checkpoint_storage_anywhere_is_refused() {
         .set("execution.checkpointing.dir", "file:///tmp/own-checkpoints");
     let plan = world.reconcile();
     assert!(submission(&plan).is_some(), "{:?}", plan.status.error);
+}
+
+#[test]
+fn an_autoscaled_session_job_shows_the_autoscaler_and_its_writes_lead_the_plan() {
+    use flink_operator::reconcile::autoscaling::AutoscalerView;
+    use flink_operator::reconcile::autoscaling::step::{AutoscalerStep, with_step};
+    let mut world = World::new();
+    world.reconcile();
+    let id = world.job_id();
+    world.observed = ready_cluster(vec![running(&id)]);
+    world.reconcile();
+    let status = flink_api::AutoscalerStatus {
+        phase: "Rescaling".into(),
+        parallelism: [("map".to_string(), 2)].into(),
+        ..Default::default()
+    };
+    let step = AutoscalerStep {
+        view: Some(AutoscalerView {
+            overrides: [("map".to_string(), 2)].into(),
+            status: status.clone(),
+            policy: None,
+            redeploy: None,
+            memory: None,
+        }),
+        actions: vec![Effect::SetResourceRequirements {
+            cluster: "shared".into(),
+            job_id: id.clone(),
+            requirements: Default::default(),
+        }],
+        ..Default::default()
+    };
+    world.autoscaler = Some(step.clone());
+    let plan = with_step(world.reconcile(), &step);
+    assert_eq!(plan.status.autoscaler, Some(status.clone()));
+    assert!(
+        matches!(&plan.actions[..], [Effect::SetResourceRequirements { job_id, .. }, ..] if *job_id == id),
+        "the autoscaler's write leads: {:?}",
+        plan.actions
+    );
+    // A reconcile without the autoscaler's part (it could not read its state) keeps what the
+    // status said, and the job's own decision asks for no rescale.
+    world.autoscaler = None;
+    let plan = world.decide();
+    assert_eq!(plan.status.autoscaler, Some(status));
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Effect::SetResourceRequirements { .. })),
+        "{:?}",
+        plan.actions
+    );
 }

@@ -1,21 +1,21 @@
-//! Reads what an autoscaled FlinkDeployment's autoscaler step is decided from (the
-//! `autoscaler-<name>` ConfigMap, the running job's details and one sample of its metrics
-//! through Flink's REST API, its resource requirements, TaskManagers and their pods) and asks
-//! the tenant's scaling plugin about a decision. Everything else, including every write, is
-//! `reconcile::autoscaling::step`'s: its actions join the deployment's plan.
+//! Reads what an autoscaled FlinkDeployment's or FlinkSessionJob's autoscaler step is decided
+//! from (its state ConfigMap, the running job's details and one sample of its metrics through
+//! Flink's REST API, its resource requirements, and for a deployment its TaskManagers and their
+//! pods) and asks the tenant's scaling plugin about a decision. Everything else, including
+//! every write, is `reconcile::autoscaling::step`'s: its actions join the resource's plan.
 
 use super::Context;
 use super::policies::ScalingQuestion;
 use crate::observability::ScalingOutcome;
 use crate::reconcile::Reason;
 use crate::reconcile::autoscaling::step::{
-    self, AutoscalerStep, Enabled, NONCE_KEY, POD_DELETION_COST, STATE_KEY, SampledJob, StepInput,
-    StoredState, TaskManagerPod,
+    self, Autoscaled, AutoscalerStep, Enabled, NONCE_KEY, POD_DELETION_COST, STATE_KEY, SampledJob,
+    StepInput, StoredState, TaskManagerPod,
 };
-use crate::reconcile::autoscaling::{graph_of, is_adaptive, should_sample, state_config_map};
-use crate::reconcile::observed::{ObservedCluster, ObservedFlink};
+use crate::reconcile::autoscaling::{graph_of, is_adaptive, should_sample};
+use crate::reconcile::observed::{ObservedCluster, ObservedFlink, ObservedSessionJob};
 use crate::render;
-use flink_api::FlinkDeployment;
+use flink_api::{FlinkDeployment, FlinkSessionJob};
 use flink_autoscaler::collect::{
     Aggregated, TASK_MANAGER_QUERY, task_manager_sample, vertex_query, vertex_sample,
 };
@@ -35,14 +35,91 @@ pub async fn step(
     defaults: &BTreeMap<String, String>,
     now_ms: i64,
 ) -> Option<AutoscalerStep> {
-    let namespace = resource.namespace().unwrap_or_else(|| "default".into());
     let settings = match step::enabled(resource, defaults) {
         Enabled::Off => return None,
         Enabled::Invalid(note) => return Some(AutoscalerStep::paused(note)),
         Enabled::On(settings) => settings,
     };
+    let task_managers = observed
+        .task_manager
+        .as_ref()
+        .map(|tm| tm.replicas.max(0) as u32);
+    let status = resource.status.as_ref();
+    let running = match &observed.flink {
+        ObservedFlink::Reachable { jobs, .. } => {
+            running_job(status.and_then(|s| s.job_status.as_ref()), jobs)
+        }
+        _ => None,
+    };
+    let lifecycle = status.and_then(|s| s.lifecycle_state);
+    run(
+        ctx,
+        Autoscaled::Deployment(resource),
+        &settings,
+        defaults,
+        Running {
+            job: running,
+            lifecycle,
+            task_managers,
+        },
+        now_ms,
+    )
+    .await
+}
+
+/// One autoscaler step of a FlinkSessionJob (`config`: its effective configuration, the
+/// session cluster's under its own), in place on the session cluster.
+pub async fn session_job_step(
+    ctx: &Context,
+    resource: &FlinkSessionJob,
+    observed: &ObservedSessionJob,
+    config: &BTreeMap<String, String>,
+    defaults: &BTreeMap<String, String>,
+    now_ms: i64,
+) -> Option<AutoscalerStep> {
+    resource.spec.job.as_ref()?;
+    let settings = match step::enabled_by(config) {
+        Enabled::Off => return None,
+        Enabled::Invalid(note) => return Some(AutoscalerStep::paused(note)),
+        Enabled::On(settings) => settings,
+    };
+    let status = resource.status.as_ref();
+    let recorded = status.and_then(|s| s.job_status.as_ref());
+    run(
+        ctx,
+        Autoscaled::SessionJob(resource, &observed.cluster_rendered),
+        &settings,
+        defaults,
+        Running {
+            job: running_job(recorded, observed.jobs()),
+            lifecycle: status.and_then(|s| s.lifecycle_state),
+            task_managers: None,
+        },
+        now_ms,
+    )
+    .await
+}
+
+/// What the resource's status and observation say about its job.
+struct Running {
+    /// The job's id when Flink says it runs.
+    job: Option<String>,
+    lifecycle: Option<flink_api::ResourceLifecycleState>,
+    /// A deployment's TaskManager Deployment's replicas.
+    task_managers: Option<u32>,
+}
+
+async fn run(
+    ctx: &Context,
+    resource: Autoscaled<'_>,
+    settings: &AutoscalerSettings,
+    defaults: &BTreeMap<String, String>,
+    running: Running,
+    now_ms: i64,
+) -> Option<AutoscalerStep> {
+    let namespace = resource.namespace();
     let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
-    let stored = match maps.get_opt(&state_config_map(&resource.name_any())).await {
+    let stored = match maps.get_opt(&resource.state_config_map()).await {
         Ok(stored) => stored.map(|map| StoredState {
             packed: map
                 .binary_data
@@ -56,22 +133,21 @@ pub async fn step(
             return None;
         }
     };
-    let task_managers = observed
-        .task_manager
-        .as_ref()
-        .map(|tm| tm.replicas.max(0) as u32);
-    let running = current_job(resource, observed);
-    let lifecycle = resource.status.as_ref().and_then(|s| s.lifecycle_state);
+    let Running {
+        job: running,
+        lifecycle,
+        task_managers,
+    } = running;
     let mut sampled = None;
     if let (Some(job_id), true) = (&running, should_sample(lifecycle, running.is_some())) {
-        match sample(ctx, resource, &settings, job_id, task_managers, now_ms).await {
+        match sample(ctx, resource, settings, job_id, task_managers, now_ms).await {
             Ok(job) => sampled = job,
             Err(e) => tracing::info!(error = %e, "autoscaler: no sample this time"),
         }
     }
     let begun = step::begin(StepInput {
         resource,
-        settings: &settings,
+        settings,
         defaults,
         stored,
         sampled,
@@ -82,19 +158,24 @@ pub async fn step(
     // policy may scale by the hour).
     let verdict = match begun.question() {
         Some((job_id, graph, decision, window)) => {
-            ctx.policies
-                .scaling_verdict(
-                    &ctx.client,
-                    resource,
-                    &ScalingQuestion {
-                        job_id,
-                        graph,
-                        decision,
-                        window,
-                    },
-                    now_ms,
-                )
-                .await
+            let question = ScalingQuestion {
+                job_id,
+                graph,
+                decision,
+                window,
+            };
+            match resource {
+                Autoscaled::Deployment(d) => {
+                    ctx.policies
+                        .scaling_verdict(&ctx.client, d, &question, now_ms)
+                        .await
+                }
+                Autoscaled::SessionJob(j, _) => {
+                    ctx.policies
+                        .scaling_verdict(&ctx.client, j, &question, now_ms)
+                        .await
+                }
+            }
         }
         None => None,
     };
@@ -115,18 +196,12 @@ pub async fn step(
     Some(step)
 }
 
-/// The id of the deployment's job when Flink says it runs.
-fn current_job(resource: &FlinkDeployment, observed: &ObservedCluster) -> Option<String> {
-    let id = resource
-        .status
-        .as_ref()?
-        .job_status
-        .as_ref()?
-        .job_id
-        .clone()?;
-    let ObservedFlink::Reachable { jobs, .. } = &observed.flink else {
-        return None;
-    };
+/// The id of the resource's recorded job when Flink says it runs.
+fn running_job(
+    recorded: Option<&flink_api::JobStatus>,
+    jobs: &[crate::reconcile::observed::ObservedJob],
+) -> Option<String> {
+    let id = recorded?.job_id.clone()?;
     jobs.iter()
         .any(|j| j.id == id && j.state == flink_api::FlinkJobState::Running)
         .then_some(id)
@@ -138,15 +213,14 @@ fn current_job(resource: &FlinkDeployment, observed: &ObservedCluster) -> Option
 /// A failed read of the latter is logged and left out; the step then does without.
 async fn sample(
     ctx: &Context,
-    resource: &FlinkDeployment,
+    resource: Autoscaled<'_>,
     settings: &AutoscalerSettings,
     job_id: &str,
     task_managers: Option<u32>,
     now_ms: i64,
 ) -> Result<Option<SampledJob>, FlinkError> {
-    let name = resource.name_any();
-    let namespace = resource.namespace().unwrap_or_else(|| "default".into());
-    let client = ctx.flink.for_cluster(&name, &namespace)?;
+    let namespace = resource.namespace();
+    let client = ctx.flink.for_cluster(&resource.cluster(), &namespace)?;
     let job = JobId::parse(job_id)?;
     let details = client.job_details(&job).await?;
     if details.state != JobState::Running {
@@ -164,14 +238,19 @@ async fn sample(
         ),
         false => None,
     };
-    let release = step::may_release(resource, &details, task_managers);
-    let reported = match settings.memory_tuning.enabled || release {
+    // A session cluster's TaskManagers are shared: neither tuned nor released for one job.
+    let deployment = match resource {
+        Autoscaled::Deployment(d) => Some(d),
+        Autoscaled::SessionJob(..) => None,
+    };
+    let release = deployment.is_some_and(|d| step::may_release(d, &details, task_managers));
+    let reported = match deployment.is_some() && (settings.memory_tuning.enabled || release) {
         true => logged(client.task_managers().await, "TaskManagers").map(|t| t.taskmanagers),
         false => None,
     };
-    let pods = match release {
-        true => task_manager_pods(ctx, resource, &namespace).await,
-        false => None,
+    let pods = match (release, deployment) {
+        (true, Some(d)) => task_manager_pods(ctx, d, &namespace).await,
+        _ => None,
     };
     Ok(Some(SampledJob {
         id: job_id.to_string(),

@@ -325,6 +325,13 @@ async fn reconcile_session_job(
         let defaults = dynamic.flink_defaults_for(&resource.namespace().unwrap_or_default());
         let observed = observe::session_job(&ctx, &resource, &defaults).await?;
         let now = now_ms();
+        let autoscaler = if resource.metadata.deletion_timestamp.is_none() {
+            let config =
+                session_job::job_config(&resource, &defaults, &observed.cluster_configuration);
+            autoscaling::session_job_step(&ctx, &resource, &observed, &config, &defaults, now).await
+        } else {
+            None
+        };
         let upgrade_policy = ctx
             .policies
             .session_job_upgrade_verdict(&resource, &observed, now)
@@ -337,9 +344,14 @@ async fn reconcile_session_job(
             upgrade_policy: upgrade_policy.as_ref(),
             defaults: &defaults,
             snapshot_thresholds: dynamic.snapshot_thresholds,
+            autoscaler: autoscaler.as_ref(),
             tenancy: tenancy.as_ref(),
         };
         let plan = session_job::decide(&resource, &observed, &decide_ctx);
+        let plan = match &autoscaler {
+            Some(step) => crate::reconcile::autoscaling::step::with_step(plan, step),
+            None => plan,
+        };
         let state = state_name(&plan.status.lifecycle_state);
         let status = resource.status.as_ref();
         let tracked = Tracked::new(SESSION_JOB, state);

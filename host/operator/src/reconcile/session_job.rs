@@ -36,6 +36,9 @@ pub struct SessionDecideContext<'a> {
     pub defaults: &'a BTreeMap<String, String>,
     /// The operator's caps on every resource's savepoint history.
     pub snapshot_thresholds: job_snapshots::HistoryThresholds,
+    /// The autoscaler's part, when the job is autoscaled (in place: its writes join the plan
+    /// in `autoscaling::step::with_step`; its view becomes `status.autoscaler`).
+    pub autoscaler: Option<&'a super::autoscaling::step::AutoscalerStep>,
     /// Why the resource's tenant cannot be told (see `deployment::DecideContext::tenancy`).
     pub tenancy: Option<&'a flink_api::validation::FieldError>,
 }
@@ -138,6 +141,12 @@ pub fn decide(
         d.draft.actions.push(Effect::AddFinalizer);
     }
     d.observe();
+    if let Some(autoscaler) = ctx.autoscaler.and_then(|step| step.view.as_ref()) {
+        d.draft.status.autoscaler = Some(autoscaler.status.clone());
+        if let Some(policy) = &autoscaler.policy {
+            status::record_policy(&mut d.draft.status.policies, policy.clone());
+        }
+    }
     let mut errors = flink_api::validation::session_job(resource, ctx.validation);
     if let SessionCluster::Present { .. } = observed.cluster {
         errors.extend(flink_api::validation::session_job_storage(

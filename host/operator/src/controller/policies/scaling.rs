@@ -7,10 +7,10 @@ impl Policies {
     /// The tenant's scaling plugin's verdict on the autoscaler's decision (None:
     /// the tenant has no scaling plugin). Checked and clamped by the host; a failure is
     /// `Unavailable`, and the built-in decision applies (scaling fails open).
-    pub async fn scaling_verdict(
+    pub async fn scaling_verdict<K: Resource<DynamicType = ()>>(
         &self,
         client: &Client,
-        resource: &FlinkDeployment,
+        resource: &K,
         question: &ScalingQuestion<'_>,
         now_ms: i64,
     ) -> Option<ScalingPolicy> {
@@ -24,7 +24,7 @@ impl Policies {
         let active = self.active();
         let binding = active.binding_for(&namespace, resource.labels(), ExtensionPoint::Scaling)?;
         let by = decision_base(&binding, &active);
-        let usage = tenant_slots_in_use(client, &active, &binding.tenant, resource).await;
+        let usage = tenant_slots_in_use(client, &active, &binding.tenant, resource.uid()).await;
         // A quota is never enforced against a made-up 0: a plugin of interface 1.1 is told
         // the error (`tenant.slots-in-use`); one of 1.0 cannot be, so it is not asked and the
         // binding's choice decides.
@@ -146,7 +146,7 @@ pub(super) async fn tenant_slots_in_use(
     client: &Client,
     active: &ActivePolicies,
     tenant: &str,
-    resource: &FlinkDeployment,
+    asking: Option<String>,
 ) -> Result<u32, String> {
     // Only where the tenant's resources can be (a namespaced operator cannot list elsewhere).
     let namespaces: std::collections::BTreeSet<&String> = active
@@ -166,7 +166,7 @@ pub(super) async fn tenant_slots_in_use(
     }
     Ok(items
         .iter()
-        .filter(|d| d.uid() != resource.uid())
+        .filter(|d| d.uid() != asking)
         .filter(|d| {
             let namespace = d.namespace().unwrap_or_default();
             active

@@ -361,6 +361,68 @@ pub fn in_place_requirements(
     next
 }
 
+/// Upstream's `job.autoscaler.scaling.event.interval`: a recommendation or warning that says
+/// what one said less than `interval_ms` ago is dropped, so a held, vetoed or limited decision
+/// taken again at every sample does not repeat its events. What was done is always said: a
+/// `Scaling` note (a rescale asked for, the chosen parallelism restored, TaskManagers let go),
+/// with the `ScalingReport` of the step that did it, and an `AutoscalerReset`. A report is the
+/// same as an earlier one when it recommends the same parallelism (`recommended`: the
+/// decision's vertices and their new parallelism, as upstream's dedupe label); any other note
+/// when it is of the same reason and says the same but for its numbers (rates move with every
+/// sample; a vertex named `map-1` stays itself). `reported` holds when each was last said;
+/// entries older than the interval go.
+pub fn throttle(
+    notes: Vec<Note>,
+    recommended: &str,
+    reported: &mut BTreeMap<String, i64>,
+    now_ms: i64,
+    interval_ms: i64,
+) -> Vec<Note> {
+    let acted = notes.iter().any(|n| n.reason == Reason::Scaling);
+    reported.retain(|_, at| now_ms - *at < interval_ms);
+    notes
+        .into_iter()
+        .filter(|note| {
+            let key = match note.reason {
+                Reason::Scaling | Reason::AutoscalerReset => return true,
+                Reason::ScalingReport if acted => return true,
+                Reason::ScalingReport => format!("ScalingReport:{recommended}"),
+                reason => format!("{}:{}", reason.as_str(), numbers_blanked(&note.message)),
+            };
+            if reported.contains_key(&key) {
+                return false;
+            }
+            reported.insert(key, now_ms);
+            true
+        })
+        .collect()
+}
+
+/// The ScalingLimited message of a legacy alignment's walk-down.
+fn alignment_limited(vertex: &str, computed: u32, aligned: u32, over: u32) -> String {
+    format!(
+        "{vertex}: no parallelism in the search region from {computed} divides {over} key groups or partitions; the deprecated job.autoscaler.scaling.key-group.partitions.adjust.mode walked down to {aligned} (set scaling.parallelism-alignment.mode instead to keep {computed})"
+    )
+}
+
+/// `text` with each word that is a number (`1052.632/s`, `(95%)`, `3,`) as `#`.
+fn numbers_blanked(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            let core = word
+                .trim_start_matches(['(', '['])
+                .trim_end_matches([')', ']', ',', ';', ':', '%', '.']);
+            let core = core.strip_suffix("/s").unwrap_or(core);
+            if !core.is_empty() && core.parse::<f64>().is_ok() {
+                "#"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `name current -> new, ...` of a rescale, for events.
 pub fn summary_of(graph: &[GraphVertex], changes: &BTreeMap<String, u32>) -> String {
     changes
@@ -431,13 +493,27 @@ pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
                         computed,
                         aligned,
                         over,
-                    } => format!(
-                        "{}: no parallelism in the search region from {computed} divides {over} key groups or partitions; the deprecated job.autoscaler.scaling.key-group.partitions.adjust.mode walked down to {aligned} (set scaling.parallelism-alignment.mode instead to keep {computed})",
-                        label_of(graph, id)
-                    ),
+                    } => alignment_limited(label_of(graph, id), *computed, *aligned, *over),
                     _ => continue,
                 };
                 notes.push(Note::warning(Reason::ScalingLimited, limited));
+            }
+        }
+    }
+    // A legacy alignment's walk-down is said also for a change held inside its band, as
+    // upstream says it while scaling each vertex.
+    for (id, outcome) in &decision.held_inside_band {
+        for reason in &outcome.reasons {
+            if let VertexReason::AlignmentLimited {
+                computed,
+                aligned,
+                over,
+            } = reason
+            {
+                notes.push(Note::warning(
+                    Reason::ScalingLimited,
+                    alignment_limited(label_of(graph, id), *computed, *aligned, *over),
+                ));
             }
         }
     }
@@ -475,6 +551,72 @@ pub fn notes_of(report: &StepReport, graph: &[GraphVertex]) -> Vec<Note> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_note_is_throttled_by_what_it_says_but_for_its_numbers() {
+        let interval = 60_000;
+        let mut reported = BTreeMap::new();
+        let limited = |vertex: &str, factor: f64| {
+            Note::warning(
+                Reason::ScalingLimited,
+                format!("{vertex}: the scale factor {factor:.3} was limited to 2.000 (95%)"),
+            )
+        };
+        let said = throttle(
+            vec![limited("map-1", 3.1), limited("map-2", 3.1)],
+            "",
+            &mut reported,
+            0,
+            interval,
+        );
+        assert_eq!(said.len(), 2, "two vertices are two warnings");
+        let said = throttle(
+            vec![limited("map-1", 3.7)],
+            "",
+            &mut reported,
+            30_000,
+            interval,
+        );
+        assert!(
+            said.is_empty(),
+            "the same warning with other numbers: {said:?}"
+        );
+        let said = throttle(
+            vec![limited("map-1", 3.7)],
+            "",
+            &mut reported,
+            60_000,
+            interval,
+        );
+        assert_eq!(said.len(), 1, "said again once the interval passed");
+        // A recommendation: the same parallelism is the same report; a rescale always says.
+        let report = || {
+            Note::normal(
+                Reason::ScalingReport,
+                "Recommended, not applied: map 1 -> 3",
+            )
+        };
+        assert_eq!(
+            throttle(vec![report()], "map:3", &mut reported, 0, interval).len(),
+            1
+        );
+        assert!(throttle(vec![report()], "map:3", &mut reported, 1_000, interval).is_empty());
+        assert_eq!(
+            throttle(vec![report()], "map:4", &mut reported, 2_000, interval).len(),
+            1
+        );
+        let acted = throttle(
+            vec![
+                report(),
+                Note::normal(Reason::Scaling, "Rescaling in place: map 1 -> 3"),
+            ],
+            "map:3",
+            &mut reported,
+            3_000,
+            interval,
+        );
+        assert_eq!(acted.len(), 2, "{acted:?}");
+    }
 
     fn details() -> JobDetails {
         serde_json::from_value(serde_json::json!({

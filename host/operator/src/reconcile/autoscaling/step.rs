@@ -13,8 +13,8 @@ use super::{
 };
 use crate::reconcile::{Effect, Note, Plan, Reason};
 use crate::render;
-use flink_api::FlinkDeployment;
 use flink_api::deployment::KubernetesDeploymentMode;
+use flink_api::{FlinkDeployment, FlinkSessionJob};
 use flink_autoscaler::decide::JobDecision;
 use flink_autoscaler::limits::{ClusterResources, quota_problem, task_managers_needed};
 use flink_autoscaler::memory::MemoryRecommendation;
@@ -62,8 +62,17 @@ pub fn enabled(resource: &FlinkDeployment, defaults: &BTreeMap<String, String>) 
     if resource.spec.job.is_none() {
         return Enabled::Off;
     }
-    let config =
-        crate::reconcile::job::configuration(defaults, resource.spec.configuration().flat());
+    enabled_by(&crate::reconcile::job::configuration(
+        defaults,
+        resource.spec.configuration().flat(),
+    ))
+}
+
+/// Whether a job whose effective flat configuration is `config` is autoscaled, and with which
+/// settings (for a session job: its session cluster's configuration under its own, as
+/// upstream's).
+pub fn enabled_by(config: &BTreeMap<String, String>) -> Enabled {
+    let config = config.clone();
     let on = flink_api::config::options::AUTOSCALER_ENABLED.flag_in_flat(&config, false);
     if !on {
         return Enabled::Off;
@@ -74,6 +83,103 @@ pub fn enabled(resource: &FlinkDeployment, defaults: &BTreeMap<String, String>) 
             Reason::AutoscalerConfigInvalid,
             format!("The autoscaler is paused: {}", problems.join("; ")),
         )),
+    }
+}
+
+/// What is autoscaled: a FlinkDeployment's job, or a FlinkSessionJob's job on its session
+/// cluster. A session job is rescaled in place only: the session cluster's TaskManagers are
+/// shared, so they are neither added, released nor re-sized for one job, and the job is never
+/// redeployed for its parallelism.
+#[derive(Clone, Copy, Debug)]
+pub enum Autoscaled<'a> {
+    Deployment(&'a FlinkDeployment),
+    /// With the Flink configuration its session cluster's spec renders.
+    SessionJob(&'a FlinkSessionJob, &'a BTreeMap<String, String>),
+}
+
+impl<'a> Autoscaled<'a> {
+    pub fn name(&self) -> String {
+        match self {
+            Autoscaled::Deployment(d) => d.metadata.name.clone(),
+            Autoscaled::SessionJob(j, _) => j.metadata.name.clone(),
+        }
+        .unwrap_or_default()
+    }
+
+    /// The FlinkDeployment whose REST API serves the job.
+    pub fn cluster(&self) -> String {
+        match self {
+            Autoscaled::Deployment(_) => self.name(),
+            Autoscaled::SessionJob(j, _) => j.spec.deployment_name.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The state ConfigMap's name: `autoscaler-<name>` for a deployment (upstream's), and
+    /// `autoscaler-<name>.sessionjob` for a session job, which no deployment's can be (their
+    /// names have no dots), so a session job and a deployment of one name keep apart.
+    pub fn state_config_map(&self) -> String {
+        match self {
+            Autoscaled::Deployment(_) => state_config_map(&self.name()),
+            Autoscaled::SessionJob(..) => format!("{}.sessionjob", state_config_map(&self.name())),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Autoscaled::Deployment(_) => "FlinkDeployment",
+            Autoscaled::SessionJob(..) => "FlinkSessionJob",
+        }
+    }
+
+    fn uid(&self) -> String {
+        match self {
+            Autoscaled::Deployment(d) => d.metadata.uid.clone(),
+            Autoscaled::SessionJob(j, _) => j.metadata.uid.clone(),
+        }
+        .unwrap_or_default()
+    }
+
+    fn job(&self) -> Option<&'a flink_api::JobSpec> {
+        match self {
+            Autoscaled::Deployment(d) => d.spec.job.as_ref(),
+            Autoscaled::SessionJob(j, _) => j.spec.job.as_ref(),
+        }
+    }
+
+    pub fn namespace(&self) -> String {
+        match self {
+            Autoscaled::Deployment(d) => d.metadata.namespace.clone(),
+            Autoscaled::SessionJob(j, _) => j.metadata.namespace.clone(),
+        }
+        .unwrap_or_else(|| "default".into())
+    }
+
+    fn deployment(&self) -> Option<&'a FlinkDeployment> {
+        match self {
+            Autoscaled::Deployment(d) => Some(d),
+            Autoscaled::SessionJob(..) => None,
+        }
+    }
+
+    /// What the status says about the last decision and the scaling plugin's part in it.
+    fn stored_status(&self) -> (Option<String>, Option<flink_api::PolicyDecision>) {
+        let (autoscaler, policies) = match self {
+            Autoscaled::Deployment(d) => match d.status.as_ref() {
+                Some(s) => (s.autoscaler.as_ref(), &s.policies[..]),
+                None => (None, &[][..]),
+            },
+            Autoscaled::SessionJob(j, _) => match j.status.as_ref() {
+                Some(s) => (s.autoscaler.as_ref(), &s.policies[..]),
+                None => (None, &[][..]),
+            },
+        };
+        (
+            autoscaler.and_then(|a| a.message.clone()),
+            policies
+                .iter()
+                .find(|p| p.extension_point == flink_policy::ExtensionPoint::Scaling.world())
+                .cloned(),
+        )
     }
 }
 
@@ -132,7 +238,7 @@ pub fn may_release(
 
 /// What one step is decided from.
 pub struct StepInput<'a> {
-    pub resource: &'a FlinkDeployment,
+    pub resource: Autoscaled<'a>,
     pub settings: &'a AutoscalerSettings,
     /// The operator's Flink defaults for the namespace.
     pub defaults: &'a BTreeMap<String, String>,
@@ -198,7 +304,7 @@ pub struct Begun<'a> {
 pub fn begin(input: StepInput<'_>) -> Begun<'_> {
     let mut notes = Vec::new();
     let mut log = Vec::new();
-    let nonce = job_nonce(input.resource);
+    let nonce = job_nonce(&input.resource);
     let mut state = match input.stored.as_ref().and_then(|s| s.packed.as_deref()) {
         Some(bytes) => unpack(bytes).unwrap_or_else(|| {
             // Never silently: the overrides and history it held are lost.
@@ -259,11 +365,9 @@ pub fn begin(input: StepInput<'_>) -> Begun<'_> {
     begun
 }
 
-fn job_nonce(resource: &FlinkDeployment) -> Option<String> {
+fn job_nonce(resource: &Autoscaled) -> Option<String> {
     resource
-        .spec
-        .job
-        .as_ref()
+        .job()
         .and_then(|j| j.autoscaler_reset_nonce)
         .map(|n| n.to_string())
 }
@@ -301,9 +405,8 @@ impl<'a> Begun<'a> {
         if &wanted == current {
             return;
         }
-        let cluster = self.name();
         self.actions.push(Effect::SetResourceRequirements {
-            cluster,
+            cluster: self.input.resource.cluster(),
             job_id: job.id.clone(),
             requirements: wanted.clone(),
         });
@@ -323,12 +426,15 @@ impl<'a> Begun<'a> {
     /// TaskManager pod loses an earlier mark), then the Deployment's replicas drop by as many,
     /// so its ReplicaSet deletes exactly those pods and no running task is touched.
     fn release_idle_task_managers(&mut self) {
-        let Some(job) = self.input.sampled.as_ref() else {
+        let (Some(job), Some(deployment)) = (
+            self.input.sampled.as_ref(),
+            self.input.resource.deployment(),
+        ) else {
             return;
         };
         let (Some(running), true) = (
             self.input.task_managers,
-            may_release(self.input.resource, &job.details, self.input.task_managers),
+            may_release(deployment, &job.details, self.input.task_managers),
         ) else {
             return;
         };
@@ -376,24 +482,63 @@ impl<'a> Begun<'a> {
         ));
     }
 
-    fn name(&self) -> String {
-        self.input
-            .resource
-            .metadata
-            .name
-            .clone()
-            .unwrap_or_default()
+    /// The Flink configuration the cluster's spec renders (a deployment's without the
+    /// autoscaler's memory tuning; a session job's is its session cluster's).
+    fn spec_config(&self) -> BTreeMap<String, String> {
+        match self.input.resource {
+            Autoscaled::Deployment(deployment) => {
+                render::flink_config(&render::RenderInput::for_resource(
+                    deployment,
+                    &deployment.spec,
+                    self.input.defaults,
+                ))
+                .unwrap_or_default()
+            }
+            Autoscaled::SessionJob(_, cluster) => cluster.clone(),
+        }
     }
 
-    /// The Flink configuration the user's spec renders (without the autoscaler's memory
-    /// tuning).
-    fn spec_config(&self) -> BTreeMap<String, String> {
-        render::flink_config(&render::RenderInput::for_resource(
-            self.input.resource,
-            &self.input.resource.spec,
-            self.input.defaults,
-        ))
-        .unwrap_or_default()
+    /// The TaskManagers the job has now, for the quota: a deployment's are its cluster's; a
+    /// session job's are what its widest vertex takes of its shared cluster's.
+    fn task_managers_now(
+        &self,
+        job: &SampledJob,
+        config: &BTreeMap<String, String>,
+    ) -> ClusterResources {
+        match self.input.resource {
+            Autoscaled::Deployment(_) => cluster_of(config, self.input.task_managers),
+            Autoscaled::SessionJob(..) => {
+                let cluster = cluster_of(config, None);
+                let taken = task_managers_needed(
+                    &job.graph,
+                    &BTreeMap::new(),
+                    cluster.slots_per_task_manager,
+                );
+                ClusterResources {
+                    task_managers: taken,
+                    ..cluster
+                }
+            }
+        }
+    }
+
+    /// Why `job` cannot be rescaled as decided, known before anything is recorded: a session
+    /// job is rescaled in place only; a deployment's job off the adaptive scheduler is
+    /// redeployed, which Flink 2.x's ignored parallelism overrides make pointless.
+    fn refusal(&self, job: &SampledJob, summary: &str) -> Option<String> {
+        if is_adaptive(&job.details) {
+            return None;
+        }
+        match self.input.resource {
+            Autoscaled::SessionJob(..) => Some(format!(
+                "Not rescaled ({summary}): a session job is rescaled in place only, and its session cluster {} does not run the adaptive scheduler; set jobmanager.scheduler: adaptive in the session cluster's flinkConfiguration",
+                self.input.resource.cluster()
+            )),
+            Autoscaled::Deployment(d) if !overrides_honoured(d) => Some(format!(
+                "Not rescaled ({summary}): the job does not run the adaptive scheduler, and Flink 2.x does not apply pipeline.jobvertex-parallelism-overrides to the job it runs, so a redeploy would not change its parallelism; use jobmanager.scheduler: adaptive (the default for autoscaled jobs)"
+            )),
+            Autoscaled::Deployment(_) => None,
+        }
     }
 
     /// Ends the step with the tenant's scaling verdict (None: no plugin, or nothing was asked):
@@ -416,21 +561,30 @@ impl<'a> Begun<'a> {
             policy = decided.policy;
             redeploy = self.redeploy_of(&job, decided.memory_change);
         }
-        let stored = self.input.resource.status.as_ref();
-        // A sample without news keeps what the status said about the last decision.
-        let message = message.or_else(|| {
-            stored
-                .and_then(|s| s.autoscaler.as_ref())
-                .and_then(|a| a.message.clone())
-        });
-        let policy = policy.or_else(|| {
-            stored.and_then(|s| {
-                s.policies
+        // What was said less than scaling.event.interval ago is not said again.
+        let recommended = self
+            .report
+            .as_ref()
+            .and_then(|r| r.decision.as_ref())
+            .map(|d| {
+                d.changes
                     .iter()
-                    .find(|p| p.extension_point == flink_policy::ExtensionPoint::Scaling.world())
-                    .cloned()
+                    .map(|(v, o)| format!("{v}:{}", o.new))
+                    .collect::<Vec<_>>()
+                    .join(",")
             })
-        });
+            .unwrap_or_default();
+        self.notes = super::throttle(
+            std::mem::take(&mut self.notes),
+            &recommended,
+            &mut self.state.reported_ms,
+            self.input.now_ms,
+            self.input.settings.scaling_event_interval.as_millis() as i64,
+        );
+        // A sample without news keeps what the status said about the last decision.
+        let (stored_message, stored_policy) = self.input.resource.stored_status();
+        let message = message.or(stored_message);
+        let policy = policy.or(stored_policy);
         let mut packed = pack(&self.state);
         if packed.len() > STATE_LIMIT_BYTES {
             let dropped = self
@@ -482,13 +636,22 @@ impl<'a> Begun<'a> {
         let mut resolved = resolve(report, &job.graph, verdict, !report.hold);
         self.notes.append(&mut resolved.notes);
         let mut message = resolved.message;
-        // The user's rendered configuration, once, for the TaskManagers and the memory tuning.
+        // A rescale that cannot happen is said and not recorded: recording it would show a
+        // parallelism the job does not run and feed the history a scaling that never was.
+        if !resolved.apply.is_empty()
+            && let Some(why) = self.refusal(job, &summary_of(&job.graph, &resolved.apply))
+        {
+            self.notes
+                .push(Note::warning(Reason::ScalingLimited, why.clone()));
+            message = Some(why);
+            resolved.apply.clear();
+        }
+        // The rendered configuration, once, for the TaskManagers and the memory tuning (a
+        // deployment's only: a session cluster's TaskManagers are shared).
         let config = (!resolved.apply.is_empty()).then(|| self.spec_config());
-        let mut cluster = config
-            .as_ref()
-            .map(|c| cluster_of(c, self.input.task_managers));
-        let tuned = match (&config, &cluster) {
-            (Some(config), Some(cluster)) => {
+        let mut cluster = config.as_ref().map(|c| self.task_managers_now(job, c));
+        let tuned = match (&config, &cluster, self.input.resource.deployment()) {
+            (Some(config), Some(cluster), Some(_)) => {
                 self.tune_memory(config, &job.graph, decision, &resolved.apply, cluster)
             }
             _ => None,
@@ -541,9 +704,13 @@ impl<'a> Begun<'a> {
             }
         }
         let memory_change = self.memory_change(job);
-        if let (Some(cluster), true) = (&cluster, applying)
-            && let Some(failure) =
-                self.apply(job, cluster, &resolved.apply, memory_change.as_deref())
+        if applying
+            && let Some(failure) = self.apply(
+                job,
+                cluster.as_ref(),
+                &resolved.apply,
+                memory_change.as_deref(),
+            )
         {
             message = Some(failure);
         }
@@ -613,24 +780,31 @@ impl<'a> Begun<'a> {
     /// What a redeploy must change, derived from what runs: the vertices' parallelism (a job
     /// off the adaptive scheduler) and the TaskManagers' memory (`memory`).
     fn redeploy_of(&self, job: &SampledJob, memory: Option<String>) -> Option<String> {
+        // A session job is rescaled in place only.
+        let deployment = self.input.resource.deployment()?;
         let parallelism = redeploy_needed(&job.details, &job.graph, &self.state.overrides)
-            .filter(|_| overrides_honoured(self.input.resource));
+            .filter(|_| overrides_honoured(deployment));
         match (parallelism, memory) {
             (Some(p), Some(m)) => Some(format!("{p}; {m}")),
             (p, m) => p.or(m),
         }
     }
 
-    /// Rescales in place; a standalone cluster first gets the TaskManagers the new slots need.
-    /// Returns why, when the rescale cannot be done.
+    /// Rescales in place; a deployment's standalone cluster first gets the TaskManagers the new
+    /// slots need (`cluster`: its TaskManagers now). Returns why, when the rescale cannot be
+    /// done.
     fn apply(
         &mut self,
         job: &SampledJob,
-        cluster: &ClusterResources,
+        cluster: Option<&ClusterResources>,
         changes: &BTreeMap<String, u32>,
         memory_change: Option<&str>,
     ) -> Option<String> {
         let summary = summary_of(&job.graph, changes);
+        // A session job: in place (its refusal off the adaptive scheduler came earlier).
+        let Some(resource) = self.input.resource.deployment() else {
+            return self.request_in_place(job, changes, &summary);
+        };
         if let Some(memory) = memory_change {
             // The deployment's decision redeploys the job with both (`AutoscalerView::redeploy`).
             self.notes.push(Note::normal(
@@ -640,14 +814,6 @@ impl<'a> Begun<'a> {
                 ),
             ));
             return None;
-        }
-        if !is_adaptive(&job.details) && !overrides_honoured(self.input.resource) {
-            let why = format!(
-                "Not rescaled ({summary}): the job does not run the adaptive scheduler, and Flink 2.x does not apply pipeline.jobvertex-parallelism-overrides to the job it runs, so a redeploy would not change its parallelism; use jobmanager.scheduler: adaptive (the default for autoscaled jobs)"
-            );
-            self.notes
-                .push(Note::warning(Reason::ScalingLimited, why.clone()));
-            return Some(why);
         }
         if !is_adaptive(&job.details) {
             // The deployment's decision redeploys the job (`AutoscalerView::redeploy`).
@@ -659,8 +825,8 @@ impl<'a> Begun<'a> {
             ));
             return None;
         }
-        let resource = self.input.resource;
-        if resource.spec.mode_or_default() == KubernetesDeploymentMode::Standalone
+        if let Some(cluster) = cluster
+            && resource.spec.mode_or_default() == KubernetesDeploymentMode::Standalone
             && resource
                 .spec
                 .task_manager
@@ -674,6 +840,16 @@ impl<'a> Begun<'a> {
                     .push(Effect::ScaleTaskManagers { replicas: needed });
             }
         }
+        self.request_in_place(job, changes, &summary)
+    }
+
+    /// Asks the job's JobManager for the new parallelism (`/resource-requirements`).
+    fn request_in_place(
+        &mut self,
+        job: &SampledJob,
+        changes: &BTreeMap<String, u32>,
+        summary: &str,
+    ) -> Option<String> {
         let Some(current) = &self.requirements else {
             let why = format!(
                 "the in-place rescale ({summary}) was not asked for: the job's resource requirements could not be read; the new parallelism applies at the next deploy or sample"
@@ -683,9 +859,8 @@ impl<'a> Begun<'a> {
             return Some(why);
         };
         let requirements = in_place_requirements(current, changes);
-        let cluster = self.name();
         self.actions.push(Effect::SetResourceRequirements {
-            cluster,
+            cluster: self.input.resource.cluster(),
             job_id: job.id.clone(),
             requirements,
         });
@@ -696,10 +871,10 @@ impl<'a> Begun<'a> {
         None
     }
 
-    /// `autoscaler-<name>`, owned by the deployment (deleted with it).
+    /// The state ConfigMap, owned by the autoscaled resource (deleted with it).
     fn state_config_map(&self, packed: Vec<u8>) -> serde_json::Value {
-        let resource = self.input.resource;
-        let name = self.name();
+        let resource = &self.input.resource;
+        let name = resource.name();
         let mut data = BTreeMap::new();
         if let Some(nonce) = job_nonce(resource) {
             data.insert(NONCE_KEY.to_string(), nonce);
@@ -708,13 +883,13 @@ impl<'a> Begun<'a> {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
-                "name": state_config_map(&name),
+                "name": resource.state_config_map(),
                 "labels": {"app": name, "component": "autoscaler"},
                 "ownerReferences": [{
                     "apiVersion": flink_api::API_VERSION,
-                    "kind": "FlinkDeployment",
+                    "kind": resource.kind(),
                     "name": name,
-                    "uid": resource.metadata.uid.clone().unwrap_or_default(),
+                    "uid": resource.uid(),
                     "controller": true,
                     "blockOwnerDeletion": true,
                 }],
