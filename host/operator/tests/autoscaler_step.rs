@@ -51,6 +51,22 @@ spec:
 
 const JOB: &str = "ebac9b296b60ea110000000000000001";
 
+/// `manifest` (DEPLOYMENT or SESSION_JOB) with more of its configuration, right after
+/// `job.autoscaler.enabled`.
+fn with_settings(manifest: &str, settings: &[(&str, &str)]) -> String {
+    let anchor = "    job.autoscaler.enabled: 'true'\n";
+    let extra: String = settings
+        .iter()
+        .map(|(k, v)| format!("    {k}: '{v}'\n"))
+        .collect();
+    let edited = manifest.replace(anchor, &format!("{anchor}{extra}"));
+    assert!(
+        settings.is_empty() || edited != manifest,
+        "no {anchor:?} to add to"
+    );
+    edited
+}
+
 /// The running job: a source and a keyed map at `map` parallelism, on the adaptive scheduler.
 fn details(map: u32) -> JobDetails {
     serde_json::from_value(serde_json::json!({
@@ -150,14 +166,7 @@ impl World {
     /// A session job on a session cluster instead of the deployment.
     /// (`own`: more of the session job's configuration.)
     fn session_job(own: &[(&str, &str)]) -> Self {
-        let extra: String = own
-            .iter()
-            .map(|(k, v)| format!("    {k}: '{v}'\n"))
-            .collect();
-        let yaml = SESSION_JOB.replace(
-            "    job.autoscaler.enabled: 'true'\n",
-            &format!("    job.autoscaler.enabled: 'true'\n{extra}"),
-        );
+        let yaml = with_settings(SESSION_JOB, own);
         let job: flink_api::FlinkSessionJob = serde_saphyr::from_str(&yaml).expect("fixture");
         // One slot per TaskManager of one core (what the cluster's spec renders).
         let cluster: BTreeMap<String, String> = [
@@ -347,11 +356,10 @@ fn on_the_local_machine_a_job_is_not_scaled_past_its_cores() {
     );
     assert_eq!(scaled_on(2, &one_core_task_managers).0, 2);
     // The spec's own quota wins over the machine's.
-    let own_quota = one_core_task_managers.replace(
-        "    job.autoscaler.enabled: 'true'\n",
-        "    job.autoscaler.enabled: 'true'\n    job.autoscaler.quota.cpu: '4'\n",
+    let own_quota = with_settings(
+        &one_core_task_managers,
+        &[("job.autoscaler.quota.cpu", "4")],
     );
-    assert_ne!(own_quota, one_core_task_managers);
     assert_eq!(scaled_on(1, &own_quota).0, 2);
 }
 
@@ -483,12 +491,16 @@ fn a_session_job_on_a_cluster_without_the_adaptive_scheduler_is_not_rescaled_and
 fn a_recommendation_is_not_repeated_within_the_scaling_event_interval() {
     // Metrics-only: the busy map's recommendation is decided again at every sample. It is
     // reported once per job.autoscaler.scaling.event.interval (here 5 s), not every second.
-    let metrics_only = DEPLOYMENT.replace(
-        "    job.autoscaler.enabled: 'true'\n",
-        "    job.autoscaler.enabled: 'true'\n    job.autoscaler.scaling.enabled: 'false'\n    job.autoscaler.scaling.event.interval: 5s\n",
-    );
-    assert_ne!(metrics_only, DEPLOYMENT);
-    let mut world = World::with(&metrics_only, BTreeMap::new());
+    let metrics_only = |interval: &str| {
+        with_settings(
+            DEPLOYMENT,
+            &[
+                ("job.autoscaler.scaling.enabled", "false"),
+                ("job.autoscaler.scaling.event.interval", interval),
+            ],
+        )
+    };
+    let mut world = World::with(&metrics_only("5s"), BTreeMap::new());
     let mut reported = Vec::new();
     for second in 1..=24 {
         let step = world.step(second, Some(1.0));
@@ -511,10 +523,7 @@ fn a_recommendation_is_not_repeated_within_the_scaling_event_interval() {
         assert!(pair[1] - pair[0] >= 5, "repeated within 5 s: {reported:?}");
     }
     // Without the interval it would have been said at every sample of a full window.
-    let mut every = World::with(
-        &metrics_only.replace("scaling.event.interval: 5s", "scaling.event.interval: 0s"),
-        BTreeMap::new(),
-    );
+    let mut every = World::with(&metrics_only("0s"), BTreeMap::new());
     let said = (1..=24)
         .filter(|second| reasons(&every.step(*second, Some(1.0))).contains(&"ScalingReport"))
         .count();
