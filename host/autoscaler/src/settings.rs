@@ -117,6 +117,9 @@ pub struct AutoscalerSettings {
     /// `scaling.event.interval`: a recommendation or warning of the autoscaler is not repeated
     /// sooner (an applied scaling always is reported).
     pub scaling_event_interval: Duration,
+    /// `flink.rest-client.timeout`: how long each of the autoscaler's calls to the JobManager
+    /// may take (the operator's own client timeout bounds every call too).
+    pub rest_client_timeout: Duration,
     /// `excluded.periods`: while one holds, decisions are reported, not applied.
     pub excluded_periods: Vec<crate::limits::ExcludedPeriod>,
     /// `quota.cpu` (cores) / `quota.memory` (bytes): a scale-up needing TaskManagers beyond
@@ -163,6 +166,7 @@ impl Default for AutoscalerSettings {
             history_max_count: 3,
             history_max_age: Duration::from_secs(24 * 60 * 60),
             scaling_event_interval: Duration::from_secs(30 * 60),
+            rest_client_timeout: Duration::from_secs(10),
             excluded_periods: Vec::new(),
             quota_cpu: None,
             quota_memory: None,
@@ -467,6 +471,10 @@ impl AutoscalerSettings {
             ),
             ("history.max.age", &mut settings.history_max_age),
             (
+                "flink.rest-client.timeout",
+                &mut settings.rest_client_timeout,
+            ),
+            (
                 "scaling.event.interval",
                 &mut settings.scaling_event_interval,
             ),
@@ -641,6 +649,20 @@ mod tests {
         let settings = AutoscalerSettings::from_config(&config).unwrap();
         assert_eq!(settings.utilization_target, 0.5);
         assert_eq!(settings.scale_up_max_factor, 3.0, "the new key wins");
+    }
+
+    #[test]
+    fn the_event_interval_and_the_rest_client_timeout_have_upstreams_defaults() {
+        let defaults = AutoscalerSettings::default();
+        assert_eq!(defaults.scaling_event_interval, Duration::from_secs(1800));
+        assert_eq!(defaults.rest_client_timeout, Duration::from_secs(10));
+        let set = AutoscalerSettings::from_config(&config(&[
+            ("scaling.event.interval", "5 min"),
+            ("flink.rest-client.timeout", "3 s"),
+        ]))
+        .unwrap();
+        assert_eq!(set.scaling_event_interval, Duration::from_secs(300));
+        assert_eq!(set.rest_client_timeout, Duration::from_secs(3));
     }
 
     #[test]

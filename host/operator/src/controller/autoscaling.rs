@@ -222,7 +222,8 @@ async fn sample(
     let namespace = resource.namespace();
     let client = ctx.flink.for_cluster(&resource.cluster(), &namespace)?;
     let job = JobId::parse(job_id)?;
-    let details = client.job_details(&job).await?;
+    let limit = settings.rest_client_timeout;
+    let details = bounded(limit, client.job_details(&job)).await?;
     if details.state != JobState::Running {
         return Ok(None);
     }
@@ -233,7 +234,7 @@ async fn sample(
     }
     let requirements = match is_adaptive(&details) {
         true => logged(
-            client.resource_requirements(&job).await,
+            bounded(limit, client.resource_requirements(&job)).await,
             "resource requirements",
         ),
         false => None,
@@ -245,7 +246,8 @@ async fn sample(
     };
     let release = deployment.is_some_and(|d| step::may_release(d, &details, task_managers));
     let reported = match deployment.is_some() && (settings.memory_tuning.enabled || release) {
-        true => logged(client.task_managers().await, "TaskManagers").map(|t| t.taskmanagers),
+        true => logged(bounded(limit, client.task_managers()).await, "TaskManagers")
+            .map(|t| t.taskmanagers),
         false => None,
     };
     let pods = match (release, deployment) {
@@ -305,15 +307,17 @@ async fn collect(
     settings: &AutoscalerSettings,
     now_ms: i64,
 ) -> Result<(Sample, Vec<String>), FlinkError> {
+    let limit = settings.rest_client_timeout;
     let mut vertices = BTreeMap::new();
     let mut missing = Vec::new();
     for vertex in graph {
         let source = vertex.inputs.is_empty();
-        let available = client.vertex_metric_names(job, &vertex.id).await?;
+        let available = bounded(limit, client.vertex_metric_names(job, &vertex.id)).await?;
         let names = vertex_query(&available, source);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let answers = client
-            .vertex_metrics(
+        let answers = bounded(
+            limit,
+            client.vertex_metrics(
                 job,
                 &vertex.id,
                 &names,
@@ -323,8 +327,9 @@ async fn collect(
                     Aggregation::Min,
                     Aggregation::Avg,
                 ],
-            )
-            .await?;
+            ),
+        )
+        .await?;
         let values: BTreeMap<String, Aggregated> = answers
             .into_iter()
             .map(|m| {
@@ -341,9 +346,11 @@ async fn collect(
         missing.extend(notes.into_iter().map(|n| format!("{}: {n}", vertex.name)));
         vertices.insert(vertex.id.clone(), sample);
     }
-    let answers = client
-        .taskmanager_metrics(&TASK_MANAGER_QUERY, &[Aggregation::Max])
-        .await?;
+    let answers = bounded(
+        limit,
+        client.taskmanager_metrics(&TASK_MANAGER_QUERY, &[Aggregation::Max]),
+    )
+    .await?;
     let values: BTreeMap<String, Aggregated> = answers
         .into_iter()
         .map(|m| {
@@ -364,4 +371,50 @@ async fn collect(
         },
         missing,
     ))
+}
+
+/// One of the autoscaler's calls to a JobManager, given at most `limit`
+/// (`job.autoscaler.flink.rest-client.timeout`); the operator's client timeout bounds it too,
+/// so a resource can only shorten the wait.
+async fn bounded<T>(
+    limit: std::time::Duration,
+    call: impl std::future::Future<Output = Result<T, FlinkError>>,
+) -> Result<T, FlinkError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(answer) => answer,
+        Err(_) => Err(FlinkError::Unreachable {
+            url: String::new(),
+            reason: format!(
+                "no answer within job.autoscaler.flink.rest-client.timeout ({} ms)",
+                limit.as_millis()
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_autoscaler_call_waits_no_longer_than_the_resources_rest_client_timeout() {
+        let limit = std::time::Duration::from_millis(20);
+        let slow = async {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            Ok::<u32, FlinkError>(1)
+        };
+        let started = std::time::Instant::now();
+        let answer = bounded(limit, slow).await;
+        assert!(
+            matches!(&answer, Err(FlinkError::Unreachable { reason, .. }) if reason.contains("job.autoscaler.flink.rest-client.timeout (20 ms)")),
+            "{answer:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(
+            bounded(limit, async { Ok::<u32, FlinkError>(7) })
+                .await
+                .ok(),
+            Some(7)
+        );
+    }
 }
