@@ -138,10 +138,10 @@ pub(super) fn scaling_input(
     }
 }
 
-/// Task slots the tenant's other FlinkDeployments use: each one's highest parallelism (the
-/// autoscaler's, when it scaled the job, else `spec.job.parallelism`), summed; resources count
-/// for the tenant they belong to (`tenant_of`), so no label makes one count for another. A
-/// listing that fails is an error, never 0.
+/// Task slots the tenant's other jobs use, its FlinkDeployments' and its FlinkSessionJobs'
+/// alike ([`slots_taken`]), summed; resources count for the tenant they belong to
+/// (`tenant_of`), so no label makes one count for another. A listing that fails is an error,
+/// never 0.
 pub(super) async fn tenant_slots_in_use(
     client: &Client,
     active: &ActivePolicies,
@@ -156,33 +156,87 @@ pub(super) async fn tenant_slots_in_use(
         .filter(|t| t.name == tenant)
         .flat_map(|t| t.namespaces.iter().chain(&t.shared_namespaces))
         .collect();
-    let mut items = Vec::new();
+    let theirs = |namespace: Option<String>, labels: &BTreeMap<String, String>| {
+        active
+            .config
+            .tenant_of(&namespace.unwrap_or_default(), labels)
+            .is_ok_and(|t| t.is_some_and(|t| t.name == tenant))
+    };
+    let mut slots = 0;
     for namespace in namespaces {
         let api: Api<FlinkDeployment> = Api::namespaced(client.clone(), namespace);
         let list = api.list(&Default::default()).await.map_err(|e| {
             format!("the tenant's FlinkDeployments in {namespace} cannot be listed: {e}")
         })?;
-        items.extend(list.items);
+        slots += list
+            .items
+            .iter()
+            .filter(|d| d.uid() != asking && theirs(d.namespace(), d.labels()))
+            .map(|d| {
+                slots_taken(
+                    d.spec.job.as_ref(),
+                    d.status.as_ref().and_then(|s| s.autoscaler.as_ref()),
+                )
+            })
+            .sum::<u32>();
+        let api: Api<FlinkSessionJob> = Api::namespaced(client.clone(), namespace);
+        let list = api.list(&Default::default()).await.map_err(|e| {
+            format!("the tenant's FlinkSessionJobs in {namespace} cannot be listed: {e}")
+        })?;
+        slots += list
+            .items
+            .iter()
+            .filter(|j| j.uid() != asking && theirs(j.namespace(), j.labels()))
+            .map(|j| {
+                slots_taken(
+                    j.spec.job.as_ref(),
+                    j.status.as_ref().and_then(|s| s.autoscaler.as_ref()),
+                )
+            })
+            .sum::<u32>();
     }
-    Ok(items
-        .iter()
-        .filter(|d| d.uid() != asking)
-        .filter(|d| {
-            let namespace = d.namespace().unwrap_or_default();
-            active
-                .config
-                .tenant_of(&namespace, d.labels())
-                .is_ok_and(|t| t.is_some_and(|t| t.name == tenant))
-        })
-        .map(|d| {
-            let spec = d.spec.job.as_ref().and_then(|j| j.parallelism).unwrap_or(1);
-            let scaled = d
-                .status
-                .as_ref()
-                .and_then(|s| s.autoscaler.as_ref())
-                .and_then(|a| a.parallelism.values().max().copied())
-                .unwrap_or(0);
-            spec.max(scaled).max(0) as u32
-        })
-        .sum())
+    Ok(slots)
+}
+
+/// The slots a resource's job takes: its highest parallelism (the autoscaler's, when it scaled
+/// the job, else `spec.job.parallelism`, 1 unset). A session cluster (no job) takes none
+/// itself: its session jobs count.
+pub(super) fn slots_taken(
+    job: Option<&flink_api::JobSpec>,
+    autoscaler: Option<&flink_api::AutoscalerStatus>,
+) -> u32 {
+    let Some(job) = job else {
+        return 0;
+    };
+    let spec = job.parallelism.unwrap_or(1);
+    let scaled = autoscaler
+        .and_then(|a| a.parallelism.values().max().copied())
+        .unwrap_or(0);
+    spec.max(scaled).max(0) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_takes_its_highest_parallelism_and_a_session_cluster_none() {
+        let job = |parallelism| flink_api::JobSpec {
+            parallelism,
+            ..Default::default()
+        };
+        assert_eq!(
+            slots_taken(None, None),
+            0,
+            "a session cluster: its jobs count"
+        );
+        assert_eq!(slots_taken(Some(&job(None)), None), 1);
+        assert_eq!(slots_taken(Some(&job(Some(3))), None), 3);
+        let scaled = flink_api::AutoscalerStatus {
+            parallelism: [("a".to_string(), 2), ("b".to_string(), 6)].into(),
+            ..Default::default()
+        };
+        assert_eq!(slots_taken(Some(&job(Some(3))), Some(&scaled)), 6);
+        assert_eq!(slots_taken(Some(&job(Some(8))), Some(&scaled)), 8);
+    }
 }
