@@ -441,8 +441,15 @@ pub async fn session_job(
         .as_ref()
         .map(|d| d.spec.configuration().flat())
         .unwrap_or_default();
+    // Only the autoscaler reads it (its quota), so only an autoscaled job's reconcile renders
+    // the cluster.
+    let autoscaled = flink_api::config::options::AUTOSCALER_ENABLED.flag_in_flat(
+        &session_job::job_config(resource, defaults, &cluster_configuration),
+        false,
+    );
     let cluster_rendered = found
         .as_ref()
+        .filter(|_| autoscaled)
         .and_then(|d| {
             crate::render::flink_config(&crate::render::RenderInput::for_resource(
                 d, &d.spec, defaults,

@@ -194,7 +194,7 @@ pub struct ObservedSessionJob {
     /// session job's settings start from, as upstream's.
     pub cluster_configuration: BTreeMap<String, String>,
     /// The Flink configuration the session cluster's spec renders (its TaskManagers' slots,
-    /// CPU and memory, for the autoscaler's quota).
+    /// CPU and memory, for the autoscaler's quota); empty unless the job is autoscaled.
     pub cluster_rendered: BTreeMap<String, String>,
     /// Every job of the cluster (`GET /jobs/overview`), when it answered.
     pub jobs: Option<Vec<ObservedJob>>,

@@ -156,46 +156,60 @@ pub(super) async fn tenant_slots_in_use(
         .filter(|t| t.name == tenant)
         .flat_map(|t| t.namespaces.iter().chain(&t.shared_namespaces))
         .collect();
-    let theirs = |namespace: Option<String>, labels: &BTreeMap<String, String>| {
-        active
-            .config
-            .tenant_of(&namespace.unwrap_or_default(), labels)
-            .is_ok_and(|t| t.is_some_and(|t| t.name == tenant))
-    };
     let mut slots = 0;
     for namespace in namespaces {
-        let api: Api<FlinkDeployment> = Api::namespaced(client.clone(), namespace);
-        let list = api.list(&Default::default()).await.map_err(|e| {
-            format!("the tenant's FlinkDeployments in {namespace} cannot be listed: {e}")
-        })?;
-        slots += list
-            .items
-            .iter()
-            .filter(|d| d.uid() != asking && theirs(d.namespace(), d.labels()))
-            .map(|d| {
-                slots_taken(
-                    d.spec.job.as_ref(),
-                    d.status.as_ref().and_then(|s| s.autoscaler.as_ref()),
-                )
-            })
-            .sum::<u32>();
-        let api: Api<FlinkSessionJob> = Api::namespaced(client.clone(), namespace);
-        let list = api.list(&Default::default()).await.map_err(|e| {
-            format!("the tenant's FlinkSessionJobs in {namespace} cannot be listed: {e}")
-        })?;
-        slots += list
-            .items
-            .iter()
-            .filter(|j| j.uid() != asking && theirs(j.namespace(), j.labels()))
-            .map(|j| {
-                slots_taken(
-                    j.spec.job.as_ref(),
-                    j.status.as_ref().and_then(|s| s.autoscaler.as_ref()),
-                )
-            })
-            .sum::<u32>();
+        slots += theirs::<FlinkDeployment>(client, active, tenant, &asking, namespace, |d| {
+            slots_taken(
+                d.spec.job.as_ref(),
+                d.status.as_ref().and_then(|s| s.autoscaler.as_ref()),
+            )
+        })
+        .await?;
+        slots += theirs::<FlinkSessionJob>(client, active, tenant, &asking, namespace, |j| {
+            slots_taken(
+                j.spec.job.as_ref(),
+                j.status.as_ref().and_then(|s| s.autoscaler.as_ref()),
+            )
+        })
+        .await?;
     }
     Ok(slots)
+}
+
+/// The slots `taken` by the tenant's resources of kind `K` in `namespace`, but the asking one.
+async fn theirs<K>(
+    client: &Client,
+    active: &ActivePolicies,
+    tenant: &str,
+    asking: &Option<String>,
+    namespace: &str,
+    taken: impl Fn(&K) -> u32,
+) -> Result<u32, String>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let list = api.list(&Default::default()).await.map_err(|e| {
+        format!(
+            "the tenant's {}s in {namespace} cannot be listed: {e}",
+            K::kind(&())
+        )
+    })?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|r| &r.uid() != asking)
+        .filter(|r| {
+            active
+                .config
+                .tenant_of(&r.namespace().unwrap_or_default(), r.labels())
+                .is_ok_and(|t| t.is_some_and(|t| t.name == tenant))
+        })
+        .map(taken)
+        .sum())
 }
 
 /// The slots a resource's job takes: its highest parallelism (the autoscaler's, when it scaled
