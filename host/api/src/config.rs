@@ -460,6 +460,15 @@ pub mod options {
         ConfigOption::new("kubernetes.operator.checkpoint.type", &[]);
     pub const SAVEPOINT_CLEANUP_ENABLED: ConfigOption =
         ConfigOption::new("kubernetes.operator.savepoint.cleanup.enabled", &[]);
+    /// How long after its first trigger a failed savepoint of the status is triggered again
+    /// (upstream's default 1 min); past it, it is given up.
+    pub const SAVEPOINT_TRIGGER_GRACE_PERIOD: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.savepoint.trigger.grace-period",
+        &["kubernetes.operator.observer.savepoint.trigger.grace-period"],
+    );
+    /// As `SAVEPOINT_TRIGGER_GRACE_PERIOD`, for the status's checkpoints.
+    pub const CHECKPOINT_TRIGGER_GRACE_PERIOD: ConfigOption =
+        ConfigOption::new("kubernetes.operator.checkpoint.trigger.grace-period", &[]);
     pub const SAVEPOINT_HISTORY_MAX_COUNT: ConfigOption =
         ConfigOption::new("kubernetes.operator.savepoint.history.max.count", &[]);
     pub const SAVEPOINT_HISTORY_MAX_AGE: ConfigOption =

@@ -267,6 +267,8 @@ pub(super) fn configuration(
         options::STABILITY_MIN_RUNNING_TIME,
         options::HEALTH_RESTARTS_WINDOW,
         options::HEALTH_CHECKPOINT_PROGRESS_WINDOW,
+        options::SAVEPOINT_TRIGGER_GRACE_PERIOD,
+        options::CHECKPOINT_TRIGGER_GRACE_PERIOD,
     ] {
         if let Some((key, value)) = config.get(&option)
             && let Err(e) = parse_flink_duration(&value)

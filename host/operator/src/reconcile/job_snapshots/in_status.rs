@@ -27,14 +27,35 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
                 clear_checkpoint_trigger(info);
             }
             Some(ObservedOperation::Failed(cause)) => {
-                out.notes.push(Note::warning(
-                    Reason::CheckpointError,
-                    format!(
-                        "{} checkpoint {trigger} failed: {cause}",
-                        kind(trigger_type)
-                    ),
-                ));
-                clear_checkpoint_trigger(info);
+                let failed = format!(
+                    "{} checkpoint {trigger} failed: {cause}",
+                    kind(trigger_type)
+                );
+                let grace = GracePeriod::of(input, options::CHECKPOINT_TRIGGER_GRACE_PERIOD);
+                if grace.open(info.trigger_timestamp) {
+                    let kind = info.format_type.unwrap_or_default();
+                    let trigger = retrigger(&mut info.trigger_id, input);
+                    out.notes.push(Note::warning(
+                        Reason::CheckpointError,
+                        format!(
+                            "{failed}; triggered again, as the first trigger was within {grace}"
+                        ),
+                    ));
+                    out.actions.push(Effect::TriggerCheckpoint {
+                        cluster: input.cluster.to_string(),
+                        job_id: input.job_id.to_string(),
+                        trigger_id: trigger,
+                        kind,
+                    });
+                    out.write_ahead = true;
+                    out.pace = Pace::Soon;
+                } else {
+                    out.notes.push(Note::warning(
+                        Reason::CheckpointError,
+                        format!("{failed}; given up, {grace} after it was first triggered"),
+                    ));
+                    clear_checkpoint_trigger(info);
+                }
             }
             _ => out.pace = Pace::Soon,
         }
@@ -84,6 +105,51 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
     out
 }
 
+/// `kubernetes.operator.{savepoint,checkpoint}.trigger.grace-period` (upstream's default
+/// 1 min): a snapshot triggered here that fails within it of its *first* trigger is triggered
+/// again, keeping its type, nonce and first trigger time; past it, it is given up. Upstream
+/// counts from each attempt, so failures that come quickly are retried forever; counting from
+/// the first bounds the retries.
+struct GracePeriod {
+    period: Duration,
+    now_ms: i64,
+}
+
+impl GracePeriod {
+    fn of(input: &SnapshotInput, option: flink_api::config::ConfigOption) -> Self {
+        let period = option
+            .in_flat(input.config)
+            .and_then(|v| flink_api::quantity::parse_flink_duration(v).ok())
+            .unwrap_or(Duration::from_secs(60));
+        Self {
+            period,
+            now_ms: input.now_ms,
+        }
+    }
+
+    /// Whether a snapshot first triggered at `first_ms` is still within the period.
+    fn open(&self, first_ms: Option<i64>) -> bool {
+        first_ms.is_some_and(|first| self.now_ms - first < self.period.as_millis() as i64)
+    }
+}
+
+impl std::fmt::Display for GracePeriod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the trigger grace period of {}",
+            super::super::humantime(self.period)
+        )
+    }
+}
+
+/// A new trigger id for another attempt at the pending snapshot (recorded before the request).
+fn retrigger(trigger_id: &mut Option<String>, input: &SnapshotInput) -> String {
+    let trigger = job_id::snapshot_trigger_id(input.uid, input.now_ms);
+    *trigger_id = Some(trigger.clone());
+    trigger
+}
+
 pub(super) fn clear_checkpoint_trigger(info: &mut CheckpointInfo) {
     info.trigger_id = None;
     info.trigger_timestamp = None;
@@ -115,15 +181,37 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
                 clear_trigger(info);
             }
             Some(ObservedOperation::Failed(cause)) => {
-                out.notes.push(Note::warning(
-                    Reason::SavepointError,
-                    format!(
-                        "{} savepoint {trigger} failed: {cause}",
-                        kind(info.trigger_type.unwrap_or_default())
-                    ),
-                ));
-                // A failed manual savepoint keeps its nonce: a new nonce asks again.
-                clear_trigger(info);
+                let failed = format!(
+                    "{} savepoint {trigger} failed: {cause}",
+                    kind(info.trigger_type.unwrap_or_default())
+                );
+                let grace = GracePeriod::of(input, options::SAVEPOINT_TRIGGER_GRACE_PERIOD);
+                if grace.open(info.trigger_timestamp) {
+                    let format = info.format_type.unwrap_or(SavepointFormatType::Canonical);
+                    let trigger = retrigger(&mut info.trigger_id, input);
+                    out.notes.push(Note::warning(
+                        Reason::SavepointError,
+                        format!(
+                            "{failed}; triggered again, as the first trigger was within {grace}"
+                        ),
+                    ));
+                    out.actions.push(Effect::TriggerSavepoint {
+                        cluster: input.cluster.to_string(),
+                        job_id: input.job_id.to_string(),
+                        trigger_id: trigger,
+                        directory: None,
+                        format,
+                    });
+                    out.write_ahead = true;
+                    out.pace = Pace::Soon;
+                } else {
+                    out.notes.push(Note::warning(
+                        Reason::SavepointError,
+                        format!("{failed}; given up, {grace} after it was first triggered"),
+                    ));
+                    // A failed manual savepoint keeps its nonce: a new nonce asks again.
+                    clear_trigger(info);
+                }
             }
             _ => out.pace = Pace::Soon,
         }

@@ -454,24 +454,66 @@ fn the_operators_thresholds_cap_a_resources_savepoint_history() {
 }
 
 #[test]
-fn a_failed_savepoint_is_reported_and_not_retried_for_the_same_nonce() {
+fn a_failed_savepoint_is_retried_within_the_grace_period_of_its_first_trigger_then_given_up() {
     let config = legacy(BTreeMap::new());
     let mut info = SavepointInfo::default();
     let mut asked = input(&config, None, 1_000);
     asked.nonce = Some(1);
     savepoints(&mut info, &asked);
-    let failed = ObservedOperation::Failed("disk full".into());
+    let first = info.trigger_id.clone();
+    // Flink declines it (the job's tasks are still being deployed): triggered again under a
+    // new id, recorded before the request, as the same manual savepoint of the same nonce.
+    let failed = ObservedOperation::Failed("not all required tasks are running".into());
     let mut result = input(&config, Some(&failed), 2_000);
     result.nonce = Some(1);
     let out = savepoints(&mut info, &result);
-    assert!(
-        out.notes
-            .iter()
-            .any(|n| n.warning && n.message.contains("disk full"))
+    let [Effect::TriggerSavepoint { trigger_id, .. }] = &out.actions[..] else {
+        panic!("{:?}", out.actions)
+    };
+    assert!(out.write_ahead);
+    assert_ne!(Some(trigger_id), first.as_ref());
+    assert_eq!(info.trigger_id.as_ref(), Some(trigger_id));
+    assert_eq!(info.trigger_type, Some(SnapshotTriggerType::Manual));
+    assert_eq!(info.trigger_nonce, Some(1));
+    assert_eq!(
+        info.trigger_timestamp,
+        Some(1_000),
+        "the first trigger's time"
     );
-    let mut again = input(&config, None, 3_000);
+    assert!(out.notes.iter().any(|n| n.warning
+        && n.message.contains("not all required tasks")
+        && n.message.contains("triggered again")));
+    // Failing again a minute after the first trigger (upstream's default): given up, and the
+    // same nonce does not ask again.
+    result.now_ms = 61_000;
+    let out = savepoints(&mut info, &result);
+    assert!(out.actions.is_empty(), "{:?}", out.actions);
+    assert_eq!(info.trigger_id, None);
+    assert!(out.notes.iter().any(|n| {
+        n.reason == "SavepointError"
+            && n.message
+                .contains("given up, the trigger grace period of 1 min")
+    }));
+    let mut again = input(&config, None, 62_000);
     again.nonce = Some(1);
     assert!(savepoints(&mut info, &again).actions.is_empty());
+    // A period of its own, by the deprecated key too; zero never retries.
+    for key in [
+        "kubernetes.operator.savepoint.trigger.grace-period",
+        "kubernetes.operator.observer.savepoint.trigger.grace-period",
+    ] {
+        for (period, retried) in [("0", false), ("5 min", true)] {
+            let config = legacy(BTreeMap::from([(key.to_string(), period.to_string())]));
+            let mut info = SavepointInfo::default();
+            let mut asked = input(&config, None, 1_000);
+            asked.nonce = Some(1);
+            savepoints(&mut info, &asked);
+            let mut result = input(&config, Some(&failed), 200_000);
+            result.nonce = Some(1);
+            let out = savepoints(&mut info, &result);
+            assert_eq!(!out.actions.is_empty(), retried, "{key}: {period}");
+        }
+    }
 }
 
 #[test]
@@ -505,17 +547,21 @@ fn the_status_checkpoints_are_of_the_configured_type() {
 
 #[test]
 fn a_checkpoint_nonce_asks_once_and_periodic_checkpoints_follow_their_interval() {
-    let config = legacy(BTreeMap::from([(
-        PERIODIC_CHECKPOINTS.to_string(),
-        "30s".to_string(),
-    )]));
+    let config = legacy(BTreeMap::from([
+        (PERIODIC_CHECKPOINTS.to_string(), "30s".to_string()),
+        // No retries here (see the grace-period test).
+        (
+            options::CHECKPOINT_TRIGGER_GRACE_PERIOD.key.to_string(),
+            "0 s".to_string(),
+        ),
+    ]));
     let mut info = CheckpointInfo::default();
     let mut asked = input(&config, None, 1_000);
     asked.nonce = Some(7);
     let out = checkpoints(&mut info, &asked);
     assert!(out.write_ahead && matches!(&out.actions[..], [Effect::TriggerCheckpoint { .. }]));
     assert_eq!(info.trigger_type, Some(SnapshotTriggerType::Manual));
-    // It fails: reported, and the same nonce does not ask again.
+    // It fails: reported, given up, and the same nonce does not ask again.
     let failed = ObservedOperation::Failed("checkpoint declined".into());
     let mut result = input(&config, Some(&failed), 2_000);
     result.nonce = Some(7);
@@ -603,4 +649,33 @@ fn a_zero_or_unusable_schedule_takes_nothing() {
         let config = BTreeMap::from([(PERIODIC_SAVEPOINTS.to_string(), value.to_string())]);
         assert_eq!(Schedule::of(&config, PERIODIC_SAVEPOINTS), None, "{value}");
     }
+}
+
+#[test]
+fn a_failed_periodic_checkpoint_is_retried_within_the_grace_period() {
+    let config = legacy(BTreeMap::from([(
+        PERIODIC_CHECKPOINTS.to_string(),
+        "30s".to_string(),
+    )]));
+    let mut info = CheckpointInfo::default();
+    checkpoints(&mut info, &input(&config, None, 30_000));
+    assert_eq!(info.trigger_type, Some(SnapshotTriggerType::Periodic));
+    let failed = ObservedOperation::Failed("checkpoint declined".into());
+    let out = checkpoints(&mut info, &input(&config, Some(&failed), 40_000));
+    assert!(matches!(
+        &out.actions[..],
+        [Effect::TriggerCheckpoint { .. }]
+    ));
+    assert_eq!(info.trigger_type, Some(SnapshotTriggerType::Periodic));
+    assert_eq!(info.last_periodic_checkpoint_timestamp, 30_000);
+    let out = checkpoints(&mut info, &input(&config, Some(&failed), 90_000));
+    assert!(out.actions.is_empty(), "{:?}", out.actions);
+    assert!(out.notes.iter().any(|n| n.message.contains("given up")));
+    // The next one comes at its interval.
+    assert_eq!(
+        checkpoints(&mut info, &input(&config, None, 90_000))
+            .actions
+            .len(),
+        1
+    );
 }
