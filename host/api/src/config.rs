@@ -515,6 +515,12 @@ pub mod options {
         "kubernetes.operator.job.upgrade.inplace-scaling.enabled",
         &[],
     );
+    /// An upgrade goes ahead while a savepoint the status triggered is still pending (false:
+    /// it waits for it, as upstream).
+    pub const IGNORE_PENDING_SAVEPOINT: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.job.upgrade.ignore-pending-savepoint",
+        &[],
+    );
     pub const LAST_STATE_FALLBACK: ConfigOption = ConfigOption::new(
         "kubernetes.operator.job.upgrade.last-state-fallback.enabled",
         &[],

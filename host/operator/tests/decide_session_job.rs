@@ -1400,3 +1400,35 @@ fn an_autoscaled_session_job_shows_the_autoscaler_and_its_writes_lead_the_plan()
         plan.actions
     );
 }
+
+#[test]
+fn a_session_job_upgrade_waits_for_a_pending_status_savepoint() {
+    let mut world = running_then(|spec| {
+        let job = spec.job.as_mut().expect("job");
+        job.upgrade_mode = flink_api::UpgradeMode::Savepoint;
+        job.savepoint_trigger_nonce = Some(1);
+    });
+    world.defaults.insert(
+        "kubernetes.operator.snapshot.resource.enabled".into(),
+        "false".into(),
+    );
+    let plan = world.reconcile();
+    assert!(matches!(
+        &plan.actions[..],
+        [Effect::TriggerSavepoint { .. }]
+    ));
+    world.observed.snapshot = Some(ObservedOperation::InProgress);
+    world.resource.spec.job.as_mut().expect("job").parallelism = Some(2);
+    world.resource.metadata.generation = Some(3);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "held: {:?}", plan.actions);
+    world.observed.snapshot = Some(ObservedOperation::Completed("file:/sp/savepoint-1".into()));
+    world.reconcile();
+    world.observed.snapshot = None;
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { .. }]),
+        "{:?}",
+        plan.actions
+    );
+}

@@ -312,6 +312,7 @@ pub(super) fn configuration(
         options::JOB_RESTART_FAILED,
         options::JM_DEPLOYMENT_RECOVERY,
         options::DRAIN_ON_SAVEPOINT_DELETION,
+        options::IGNORE_PENDING_SAVEPOINT,
     ] {
         if let Some((key, value)) = config.get(&option)
             && !matches!(value.trim(), "true" | "false")

@@ -471,6 +471,12 @@ impl<'a> Decision<'a> {
             }
             return self.steady(last);
         }
+        if let Some(why) = self.draft.pending_savepoint_holds_upgrade(&self.config) {
+            // What runs goes on as it is, its savepoint observed, until it completes.
+            self.steady(last);
+            self.draft.wait(&why);
+            return;
+        }
         job::flow::upgrade(self, last, &diff.fields(DiffClass::Upgrade));
     }
 

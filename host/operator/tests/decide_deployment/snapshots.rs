@@ -103,3 +103,72 @@ fn a_savepoint_nonce_becomes_one_flinkstatesnapshot_of_the_deployment() {
     assert_eq!(info.trigger_nonce, Some(9));
     assert_eq!(info.trigger_id, None);
 }
+
+#[test]
+fn an_upgrade_waits_for_a_pending_status_savepoint_unless_told_to_ignore_it() {
+    let pending = |extra: &[(&'static str, &'static str)]| {
+        let mut settings = vec![("kubernetes.operator.snapshot.resource.enabled", "false")];
+        settings.extend_from_slice(extra);
+        let mut world = with_settings(flink_api::UpgradeMode::Savepoint, &settings);
+        world.reconcile();
+        world
+            .resource
+            .spec
+            .job
+            .as_mut()
+            .expect("job")
+            .savepoint_trigger_nonce = Some(2);
+        let plan = world.reconcile();
+        assert!(
+            matches!(&plan.actions[..], [Effect::TriggerSavepoint { .. }]),
+            "{:?}",
+            plan.actions
+        );
+        world.observed.snapshot = Some(ObservedOperation::InProgress);
+        world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+        world
+    };
+    let mut world = pending(&[]);
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(world.status().upgrade.is_none(), "not started");
+    let message = world.status().conditions[0].message.clone();
+    assert!(
+        message.contains("waits for savepoint")
+            && message.contains("kubernetes.operator.job.upgrade.ignore-pending-savepoint"),
+        "{message}"
+    );
+    // The savepoint completes: recorded (this reconcile still holds), then the upgrade starts.
+    world.observed.snapshot = Some(ObservedOperation::Completed("file:/tmp/sp/manual".into()));
+    let plan = world.reconcile();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let info = world
+        .status()
+        .job_status
+        .as_ref()
+        .and_then(|j| j.savepoint_info.clone())
+        .expect("savepoint info");
+    assert_eq!(info.trigger_id, None);
+    assert_eq!(
+        info.last_savepoint.and_then(|s| s.location),
+        Some("file:/tmp/sp/manual".into())
+    );
+    world.observed.snapshot = None;
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { .. }]),
+        "{:?}",
+        plan.actions
+    );
+    // Told to ignore it, the upgrade goes ahead at once.
+    let mut world = pending(&[(
+        "kubernetes.operator.job.upgrade.ignore-pending-savepoint",
+        "true",
+    )]);
+    let plan = world.reconcile();
+    assert!(
+        matches!(&plan.actions[..], [Effect::StopWithSavepoint { .. }]),
+        "{:?}",
+        plan.actions
+    );
+}

@@ -279,6 +279,16 @@ impl<'a> Decision<'a> {
                 return self.upgrade(last, "reverted after the job was stopped");
             }
         }
+        if matches!(
+            diff.class,
+            DiffClass::Upgrade | DiffClass::SavepointRedeploy
+        ) && let Some(why) = self.draft.pending_savepoint_holds_upgrade(&self.config)
+        {
+            // What runs goes on as it is, its savepoint observed, until it completes.
+            self.steady(last);
+            self.draft.wait(&why);
+            return;
+        }
         match diff.class {
             _ if diff.is_empty() => {
                 if self.reconciliation_state() == ReconciliationState::RolledBack {

@@ -139,6 +139,26 @@ impl<S: JobStatusParts> Draft<S> {
         self.intent = Some(self.status.clone());
     }
 
+    /// Upstream's `readyToReconcile`: a change that replaces the job waits while a savepoint
+    /// the status triggered is pending (it would be lost with the job), unless
+    /// `kubernetes.operator.job.upgrade.ignore-pending-savepoint` is true. What it waits for,
+    /// when it does; an upgrade already under way is never held.
+    pub fn pending_savepoint_holds_upgrade(
+        &self,
+        config: &BTreeMap<String, String>,
+    ) -> Option<String> {
+        let key = flink_api::config::options::IGNORE_PENDING_SAVEPOINT;
+        let info = self.status.job_status()?.savepoint_info.as_ref()?;
+        let trigger = info.trigger_id.as_deref()?;
+        if self.status.upgrade().is_some() || key.in_flat(config) == Some("true") {
+            return None;
+        }
+        Some(format!(
+            "The change waits for savepoint {trigger} in progress (set {}: true to go ahead without it)",
+            key.key
+        ))
+    }
+
     /// Progressing without an error: `why` says what it waits for.
     pub fn wait(&mut self, why: &str) {
         self.progressing = true;
