@@ -521,6 +521,12 @@ pub mod options {
         "kubernetes.operator.job.upgrade.ignore-pending-savepoint",
         &[],
     );
+    /// A last-state upgrade of an application with HA cancels the job and resumes from its
+    /// latest checkpoint, instead of keeping the HA metadata (false, upstream's default).
+    pub const LAST_STATE_JOB_CANCEL: ConfigOption = ConfigOption::new(
+        "kubernetes.operator.job.upgrade.last-state.job-cancel.enabled",
+        &[],
+    );
     pub const LAST_STATE_FALLBACK: ConfigOption = ConfigOption::new(
         "kubernetes.operator.job.upgrade.last-state-fallback.enabled",
         &[],

@@ -313,6 +313,7 @@ pub(super) fn configuration(
         options::JM_DEPLOYMENT_RECOVERY,
         options::DRAIN_ON_SAVEPOINT_DELETION,
         options::IGNORE_PENDING_SAVEPOINT,
+        options::LAST_STATE_JOB_CANCEL,
     ] {
         if let Some((key, value)) = config.get(&option)
             && !matches!(value.trim(), "true" | "false")

@@ -758,3 +758,39 @@ fn a_change_that_turns_ha_on_secures_a_checkpoint_first() {
     assert_eq!(restore_path(&plan).as_deref(), Some(CHECKPOINT));
     assert_ne!(world.job_id(), old);
 }
+
+#[test]
+fn with_job_cancel_enabled_a_last_state_upgrade_with_ha_cancels_and_resumes_from_a_checkpoint() {
+    let mut settings = HA.to_vec();
+    settings.push((
+        "kubernetes.operator.job.upgrade.last-state.job-cancel.enabled",
+        "true",
+    ));
+    let mut world = with_settings(flink_api::UpgradeMode::LastState, &settings);
+    let old = world.job_id();
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: "file:///tmp/cp/abc/chk-6".into(),
+        completed_at: 1,
+    });
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    let plan = world.reconcile();
+    assert_eq!(
+        plan.actions,
+        vec![Effect::CancelJob {
+            cluster: "counter".into(),
+            job_id: old.clone(),
+            best_effort: false
+        }],
+        "cancelled, not left to its HA metadata"
+    );
+    world.job_now(FlinkJobState::Canceled);
+    world.observed.latest_checkpoint = Some(ObservedCheckpoint {
+        path: CHECKPOINT.into(),
+        completed_at: 2,
+    });
+    assert_eq!(world.reconcile().actions, vec![Effect::DeleteCluster]);
+    world.cluster_gone();
+    let plan = world.reconcile();
+    assert_eq!(restore_path(&plan).as_deref(), Some(CHECKPOINT));
+    assert_ne!(world.job_id(), old, "a new job id restores from the path");
+}

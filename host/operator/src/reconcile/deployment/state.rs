@@ -26,7 +26,11 @@ impl<'a> Decision<'a> {
     /// `None` while it is under way or held (the status says why).
     pub(super) fn secure_state(&mut self, mode: UpgradeMode) -> Option<()> {
         self.draft.progressing = true;
-        let ha = self.state_in_ha_metadata();
+        // `job.upgrade.last-state.job-cancel.enabled`: the job is cancelled and resumed from
+        // its latest checkpoint, as without HA (Flink then deletes the HA metadata itself).
+        let cancel =
+            flink_api::config::options::LAST_STATE_JOB_CANCEL.flag_in_flat(&self.config, false);
+        let ha = self.state_in_ha_metadata() && !cancel;
         let (generation, now) = (self.generation(), self.ctx.now_ms);
         let mut progress = self
             .draft
