@@ -17,6 +17,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Timeout of jar uploads, which carry megabytes.
     pub upload_timeout: Duration,
+    /// Timeout of a job's cancel request (upstream's `flink.client.cancel.timeout`, 1 min): a
+    /// JobManager under load may answer it slowly.
+    pub cancel_timeout: Duration,
     /// The largest answer read from a JobManager: a tenant controls its image, so its answers
     /// are read in chunks and refused past this size rather than buffered whole.
     pub max_answer_bytes: usize,
@@ -54,6 +57,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
             upload_timeout: Duration::from_secs(120),
+            cancel_timeout: Duration::from_secs(60),
             max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
             retries: 3,
             min_backoff: Duration::from_millis(200),
@@ -506,6 +510,53 @@ mod tests {
             .await
             .expect("run within its own timeout");
         assert_eq!(job.to_string(), "0b9c7c3e5a8e4c520000000000000003");
+    }
+
+    /// A cancel that a loaded JobManager answers slowly is waited for as long as the cancel
+    /// timeout, not the ordinary calls' timeout.
+    #[tokio::test]
+    async fn a_slow_cancel_is_waited_for_as_long_as_the_cancel_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for _ in 0..2 {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                std::thread::sleep(Duration::from_millis(1_500));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+                );
+            }
+        });
+        let client = |cancel_timeout| {
+            FlinkClient::new(
+                &format!("http://127.0.0.1:{port}"),
+                ClientConfig {
+                    request_timeout: Duration::from_millis(500),
+                    cancel_timeout,
+                    retries: 0,
+                    ..ClientConfig::default()
+                },
+            )
+            .expect("client")
+        };
+        let job = crate::JobId::parse("0b9c7c3e5a8e4c520000000000000003").expect("id");
+        client(Duration::from_secs(10))
+            .cancel_job(&job)
+            .await
+            .expect("answered within the cancel timeout");
+        let error = client(Duration::from_millis(400))
+            .cancel_job(&job)
+            .await
+            .expect_err("timed out");
+        assert!(
+            error.to_string().contains("no answer within 400ms"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -40,7 +40,8 @@ impl FlinkClient {
                 format!("job {job}"),
                 Idempotency::Retry,
             )
-            .query("mode", "cancel"),
+            .query("mode", "cancel")
+            .timeout(self.settings().cancel_timeout),
         )
         .await
     }

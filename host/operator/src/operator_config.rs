@@ -146,6 +146,7 @@ const WATCHED_NAMESPACES: &str = "kubernetes.operator.watched.namespaces";
 const LABEL_SELECTOR: &str = "kubernetes.operator.label.selector";
 const RECONCILE_PARALLELISM: &str = "kubernetes.operator.reconcile.parallelism";
 const FLINK_CLIENT_TIMEOUT: &str = "kubernetes.operator.flink.client.timeout";
+const FLINK_CANCEL_TIMEOUT: &str = "kubernetes.operator.flink.client.cancel.timeout";
 const TERMINATION_TIMEOUT: &str = "kubernetes.operator.termination.timeout";
 const ARTIFACTS_BASE_DIR: &str = "kubernetes.operator.user.artifacts.base.dir";
 const LEADER_ELECTION: &str = "kubernetes.operator.leader-election.enabled";
@@ -157,12 +158,13 @@ const RETRY_PERIOD: &str = "kubernetes.operator.leader-election.retry-period";
 const ALL_NAMESPACES: &str = "JOSDK_ALL_NAMESPACES";
 
 /// Keys read only at start (the controllers, clients and leases are built from them).
-const AT_START: [&str; 11] = [
+const AT_START: [&str; 12] = [
     ARTIFACTS_BASE_DIR,
     WATCHED_NAMESPACES,
     LABEL_SELECTOR,
     RECONCILE_PARALLELISM,
     FLINK_CLIENT_TIMEOUT,
+    FLINK_CANCEL_TIMEOUT,
     TERMINATION_TIMEOUT,
     LEADER_ELECTION,
     LEASE_NAME,
@@ -182,6 +184,7 @@ pub struct AtStart {
     /// 0: no limit (upstream's `-1`).
     pub reconcile_parallelism: Option<u16>,
     pub flink_client_timeout: Option<Duration>,
+    pub flink_cancel_timeout: Option<Duration>,
     pub termination_timeout: Option<Duration>,
     /// Where session-job jars are downloaded before their upload.
     pub artifacts_base_dir: Option<std::path::PathBuf>,
@@ -214,6 +217,9 @@ impl AtStart {
         }
         if let Some(timeout) = self.flink_client_timeout {
             settings.flink_client.request_timeout = timeout;
+        }
+        if let Some(timeout) = self.flink_cancel_timeout {
+            settings.flink_client.cancel_timeout = timeout;
         }
         if let Some(timeout) = self.termination_timeout {
             settings.termination_timeout = timeout;
@@ -277,6 +283,11 @@ impl AtStart {
                 FLINK_CLIENT_TIMEOUT,
                 self.flink_client_timeout
                     .is_some_and(|t| t != settings.flink_client.request_timeout),
+            ),
+            (
+                FLINK_CANCEL_TIMEOUT,
+                self.flink_cancel_timeout
+                    .is_some_and(|t| t != settings.flink_client.cancel_timeout),
             ),
             (
                 TERMINATION_TIMEOUT,
@@ -478,6 +489,7 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                             _ => problems.push(at("must be a whole number from 1 to 65535, or -1 for no limit")),
                         },
                         "flink.client.timeout" => at_start.flink_client_timeout = duration(&mut problems),
+                        "flink.client.cancel.timeout" => at_start.flink_cancel_timeout = duration(&mut problems),
                         "termination.timeout" => at_start.termination_timeout = duration(&mut problems),
                         "user.artifacts.base.dir" => match value.trim() {
                             dir if dir.starts_with('/') => at_start.artifacts_base_dir = Some(dir.into()),
@@ -869,6 +881,7 @@ kubernetes.operator.user.artifacts.http.header: 'Authorization:Bearer t'
 kubernetes.operator.label.selector: tier=gold
 kubernetes.operator.reconcile.parallelism: -1
 kubernetes.operator.flink.client.timeout: 20 s
+kubernetes.operator.flink.client.cancel.timeout: 2 min
 kubernetes.operator.termination.timeout: 30 s
 kubernetes.operator.user.artifacts.base.dir: /var/tmp/jars
 kubernetes.operator.leader-election.enabled: true
@@ -898,6 +911,10 @@ kubernetes.operator.retry.max.attempts: -1
             started.flink_client.request_timeout,
             Duration::from_secs(20)
         );
+        assert_eq!(
+            started.flink_client.cancel_timeout,
+            Duration::from_secs(120)
+        );
         assert_eq!(started.termination_timeout, Duration::from_secs(30));
         assert_eq!(
             started.artifacts.base_dir,
@@ -912,7 +929,7 @@ kubernetes.operator.retry.max.attempts: -1
         assert_eq!(sharding.timing.renew_deadline, Duration::from_secs(20));
         // Started with them: nothing to restart for; the command line alone: all of them.
         assert!(loaded.at_start.restart_needed(&started).is_empty());
-        assert_eq!(loaded.at_start.restart_needed(&command_line).len(), 10);
+        assert_eq!(loaded.at_start.restart_needed(&command_line).len(), 11);
         // Lease timings that would let two replicas overlap are refused by name.
         let unsafe_timing = parse(
             &data(&[(
