@@ -33,6 +33,8 @@ const VERSION_PREFIX: &str = "kubernetes.operator.default-configuration.flink-ve
 pub struct Dynamic {
     pub intervals: Intervals,
     pub retry: Retry,
+    /// `kubernetes.operator.rate-limiter.limit` reconciles per `.refresh-period`.
+    pub rate_limit: crate::controller::rate_limit::RateLimit,
     /// Flink configuration every cluster starts from (a spec's own keys win).
     pub flink_defaults: BTreeMap<String, String>,
     /// Per namespace, over `flink_defaults`.
@@ -72,6 +74,7 @@ impl Dynamic {
         Self {
             intervals: settings.intervals.clone(),
             retry: settings.retry.clone(),
+            rate_limit: settings.rate_limit,
             flink_defaults: settings.flink_defaults.clone(),
             namespace_defaults: BTreeMap::new(),
             version_defaults: Vec::new(),
@@ -459,6 +462,16 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                             Ok(m) if m.is_finite() && m >= 1.0 => dynamic.retry.multiplier = m,
                             _ => problems.push(at("must be a number of at least 1, e.g. 1.5")),
                         },
+                        "rate-limiter.limit" => match value.trim().parse::<i64>() {
+                            Ok(n) if n <= 0 => dynamic.rate_limit.limit = 0,
+                            Ok(n) => dynamic.rate_limit.limit = n.min(u32::MAX as i64) as u32,
+                            _ => problems.push(at("must be a whole number (0 or less: no limit)")),
+                        },
+                        "rate-limiter.refresh-period" => {
+                            if let Some(d) = duration(&mut problems) {
+                                dynamic.rate_limit.period = d;
+                            }
+                        }
                         "retry.max.attempts" => match value.trim().parse::<i64>() {
                             Ok(-1) => dynamic.retry.max_attempts = None,
                             Ok(n) if (0..=u32::MAX as i64).contains(&n) => {
@@ -649,6 +662,8 @@ fn is_process_key(key: &str) -> bool {
                     | "retry.max.interval"
                     | "retry.interval.multiplier"
                     | "retry.max.attempts"
+                    | "rate-limiter.limit"
+                    | "rate-limiter.refresh-period"
                     | "resource.deletion.propagation"
                     | "savepoint.history.max.count.threshold"
                     | "savepoint.history.max.age.threshold"
@@ -704,6 +719,7 @@ mod tests {
         Dynamic {
             intervals: Intervals::default(),
             retry: Retry::default(),
+            rate_limit: Default::default(),
             flink_defaults: BTreeMap::from([("taskmanager.numberOfTaskSlots".into(), "1".into())]),
             namespace_defaults: BTreeMap::new(),
             version_defaults: Vec::new(),
@@ -890,6 +906,8 @@ kubernetes.operator.leader-election.lease-duration: 30 s
 kubernetes.operator.leader-election.renew-deadline: 20 s
 kubernetes.operator.retry.interval.multiplier: 3
 kubernetes.operator.retry.max.attempts: -1
+kubernetes.operator.rate-limiter.limit: 10
+kubernetes.operator.rate-limiter.refresh-period: 1 min
 ",
             )]),
             &base(),
@@ -899,6 +917,13 @@ kubernetes.operator.retry.max.attempts: -1
         assert_eq!(loaded.dynamic.flink_defaults, base().flink_defaults);
         assert_eq!(loaded.dynamic.retry.multiplier, 3.0);
         assert_eq!(loaded.dynamic.retry.max_attempts, None);
+        assert_eq!(
+            loaded.dynamic.rate_limit,
+            crate::controller::rate_limit::RateLimit {
+                limit: 10,
+                period: Duration::from_secs(60)
+            }
+        );
         let command_line = Settings::default();
         let started = loaded
             .at_start
@@ -1062,6 +1087,7 @@ kubernetes.operator.leader-election.renew-deadline: 1 min
 kubernetes.operator.reconcile.parallelism: 0
 kubernetes.operator.retry.interval.multiplier: 0.5
 kubernetes.operator.retry.max.attempts: many
+kubernetes.operator.rate-limiter.limit: often
 kubernetes.operator.leader-election.lease-name: Flink Ops
 kubernetes.operator.label.selector: ''
 ",
@@ -1069,10 +1095,11 @@ kubernetes.operator.label.selector: ''
             &base(),
         )
         .unwrap_err();
-        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert_eq!(problems.len(), 7, "{problems:#?}");
         for (problem, key) in problems.iter().zip([
             "label.selector: is empty",
             "leader-election.lease-name: must be",
+            "rate-limiter.limit: must be a whole number (0 or less: no limit)",
             "reconcile.parallelism: must be",
             "retry.interval.multiplier: must be",
             "retry.max.attempts: must be",

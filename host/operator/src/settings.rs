@@ -20,6 +20,8 @@ pub struct Settings {
     pub termination_timeout: Duration,
     /// The back-off after a failed reconcile (`kubernetes.operator.retry.*`).
     pub retry: Retry,
+    /// Reconciles per resource and period (`kubernetes.operator.rate-limiter.*`).
+    pub rate_limit: crate::controller::rate_limit::RateLimit,
     /// Flink REST client timeouts and retries (`kubernetes.operator.flink.client.timeout`).
     pub flink_client: flink_rest::ClientConfig,
     /// Flink configuration every cluster starts from (`kubernetes.operator` default config).
@@ -175,6 +177,7 @@ impl Default for Settings {
             concurrency: 200,
             termination_timeout: Duration::from_secs(10),
             retry: Retry::default(),
+            rate_limit: Default::default(),
             flink_client: flink_rest::ClientConfig::default(),
             flink_defaults: BTreeMap::new(),
             validation: ValidationSettings::default(),

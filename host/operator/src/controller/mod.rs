@@ -9,6 +9,7 @@ pub mod config_reload;
 mod flink_clients;
 mod observe;
 pub mod policies;
+pub mod rate_limit;
 mod snapshot_files;
 pub mod status_patch;
 
@@ -42,6 +43,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Consecutive failures per resource, for the back-off.
     failures: Mutex<HashMap<String, u32>>,
+    /// Each resource's reconciles in its current rate-limiter period.
+    windows: Mutex<rate_limit::Windows>,
     /// What was reported of each application's job exceptions (`JobException` events).
     exceptions: Mutex<HashMap<String, crate::reconcile::job_exceptions::Reported>>,
     /// When this operator started (ms since the epoch).
@@ -120,6 +123,7 @@ impl Context {
             client,
             settings,
             failures: Mutex::new(HashMap::new()),
+            windows: Mutex::default(),
             exceptions: Mutex::new(HashMap::new()),
             started_ms: now_ms(),
             reconciles: Default::default(),
@@ -169,6 +173,10 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key(resource));
+        self.windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(&key(resource));
         self.flink.forget(&name, &namespace);
         self.policies.forget(&namespace, &name);
         // The metrics forget it themselves when the reconcile that removed the finalizer
@@ -187,6 +195,7 @@ impl Context {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .len()
+            + self.windows.lock().unwrap_or_else(|e| e.into_inner()).len()
             + self.flink.kept()
             + self.policies.remembered()
             + self.metrics.tracked_len()
@@ -237,8 +246,9 @@ async fn reconcile_deployment(
     resource: Arc<FlinkDeployment>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let Some(_claim) = claim(&ctx, &*resource) else {
-        return Ok(Action::await_change());
+    let _claim = match claim(&ctx, &*resource) {
+        Ok(claim) => claim,
+        Err(later) => return Ok(later),
     };
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
@@ -316,8 +326,9 @@ async fn reconcile_session_job(
     resource: Arc<FlinkSessionJob>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let Some(_claim) = claim(&ctx, &*resource) else {
-        return Ok(Action::await_change());
+    let _claim = match claim(&ctx, &*resource) {
+        Ok(claim) => claim,
+        Err(later) => return Ok(later),
     };
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
@@ -372,8 +383,9 @@ async fn reconcile_snapshot(
     resource: Arc<FlinkStateSnapshot>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let Some(_claim) = claim(&ctx, &*resource) else {
-        return Ok(Action::await_change());
+    let _claim = match claim(&ctx, &*resource) {
+        Ok(claim) => claim,
+        Err(later) => return Ok(later),
     };
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
@@ -407,8 +419,9 @@ async fn reconcile_blue_green(
     resource: Arc<FlinkBlueGreenDeployment>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let Some(_claim) = claim(&ctx, &*resource) else {
-        return Ok(Action::await_change());
+    let _claim = match claim(&ctx, &*resource) {
+        Ok(claim) => claim,
+        Err(later) => return Ok(later),
     };
     let span = tracing::info_span!("reconcile", resource = %key(&*resource));
     let reconcile = async {
@@ -455,23 +468,38 @@ struct Claim<'a> {
     _witnessed: Option<Witnessed>,
 }
 
-/// Whether this replica reconciles `resource` now; None: its shard belongs to another replica
-/// (the resource is reconciled here again when this replica gains the shard).
+/// Whether this replica reconciles `resource` now. If not, when to look again: on a change
+/// when its shard belongs to another replica (it is reconciled here again when this replica
+/// gains the shard), or once its rate-limiter period ends when it has had its reconciles.
 fn claim<'a, K: kube::Resource<DynamicType = ()>>(
     ctx: &'a Context,
     resource: &K,
-) -> Option<Claim<'a>> {
+) -> Result<Claim<'a>, Action> {
     let namespace = resource.namespace().unwrap_or_default();
     let in_flight = match &ctx.shards {
-        Some(shards) => Some(shards.begin(&namespace, &resource.name_any())?),
+        Some(shards) => Some(
+            shards
+                .begin(&namespace, &resource.name_any())
+                .ok_or_else(Action::await_change)?,
+        ),
         None => None,
     };
+    let limit = ctx.dynamic().rate_limit;
+    let admitted = ctx.windows.lock().unwrap_or_else(|e| e.into_inner()).admit(
+        &key(resource),
+        limit,
+        now_ms(),
+    );
+    if let Err(wait) = admitted {
+        tracing::debug!(resource = %key(resource), ?wait, "rate-limited: reconciled {} times within {:?}", limit.limit, limit.period);
+        return Err(Action::requeue(wait));
+    }
     let replica = ctx
         .settings
         .sharding
         .as_ref()
         .map_or("operator", |s| s.identity.as_str());
-    Some(Claim {
+    Ok(Claim {
         _in_flight: in_flight,
         _witnessed: ctx
             .settings
@@ -808,8 +836,47 @@ mod tests {
         ctx.flink.for_cluster("orders", "team-a").expect("a client");
         ctx.policies
             .remember_good("team-a/orders/TaskManager", serde_json::json!([]));
-        assert_eq!(ctx.per_resource_entries(), 3);
+        assert!(claim(&ctx, &resource).is_ok());
+        assert_eq!(ctx.per_resource_entries(), 4);
         ctx.forget(&resource);
         assert_eq!(ctx.per_resource_entries(), 0);
+    }
+
+    /// The operator ConfigMap's rate limit, as a reload sets it, holds a resource's next
+    /// reconcile until its period ends; other resources go on.
+    #[tokio::test]
+    async fn a_resource_past_its_rate_limit_is_looked_at_again_when_its_period_ends() {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("a URL"));
+        let ctx = Context::new(
+            Client::try_from(config).expect("a client"),
+            Settings::default(),
+        );
+        let mut dynamic = (*ctx.dynamic()).clone();
+        dynamic.rate_limit = rate_limit::RateLimit {
+            limit: 2,
+            period: Duration::from_secs(600),
+        };
+        ctx.set_dynamic(dynamic);
+        let named = |name: &str| -> FlinkDeployment {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+                "metadata": {"name": name, "namespace": "team-a"}, "spec": {}
+            }))
+            .expect("a FlinkDeployment")
+        };
+        let (hot, quiet) = (named("hot"), named("quiet"));
+        assert!(claim(&ctx, &hot).is_ok() && claim(&ctx, &hot).is_ok());
+        let Err(later) = claim(&ctx, &hot) else {
+            panic!("a third reconcile within the period went ahead");
+        };
+        // `Action` shows its requeue only in its Debug form: `Some(599.998s)`.
+        let shown = format!("{later:?}");
+        let wait: f64 = shown
+            .split_once("Some(")
+            .and_then(|(_, rest)| rest.split_once("s)"))
+            .and_then(|(secs, _)| secs.parse().ok())
+            .unwrap_or_else(|| panic!("not a requeue: {shown}"));
+        assert!((590.0..=600.0).contains(&wait), "{shown}");
+        assert!(claim(&ctx, &quiet).is_ok());
     }
 }
