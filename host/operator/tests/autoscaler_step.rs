@@ -241,7 +241,16 @@ impl World {
                         packed: map
                             .binary_data
                             .and_then(|b| b.get(step::STATE_KEY).map(|b| b.0.clone())),
-                        nonce: map.data.and_then(|d| d.get(step::NONCE_KEY).cloned()),
+                        nonce: map
+                            .data
+                            .as_ref()
+                            .and_then(|d| d.get(step::NONCE_KEY).cloned()),
+                        upstream: map
+                            .data
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|(k, _)| k != step::NONCE_KEY)
+                            .collect(),
                     });
                 }
                 Effect::SetResourceRequirements { requirements, .. } => {
@@ -564,6 +573,7 @@ fn a_job_that_does_not_run_the_chosen_parallelism_gets_it_back_in_place() {
     world.stored = Some(StoredState {
         packed: Some(pack(&state)),
         nonce: None,
+        upstream: Default::default(),
     });
     world.task_manager_replicas = 3;
     let step = world.step(100, Some(0.5));
@@ -712,6 +722,7 @@ fn task_managers_running_other_memory_than_tuned_are_redeployed_from_any_sample(
     world.stored = Some(StoredState {
         packed: Some(pack(&state)),
         nonce: None,
+        upstream: Default::default(),
     });
     world.task_managers = Some(vec![TaskManagerSummary {
         id: "tm-a".into(),
@@ -729,4 +740,79 @@ fn task_managers_running_other_memory_than_tuned_are_redeployed_from_any_sample(
             "sample at {second} s: {redeploy:?}"
         );
     }
+}
+
+/// A deployment the Java operator autoscaled: its `autoscaler-<name>` ConfigMap holds
+/// upstream's keys and none of ours.
+#[test]
+fn a_job_moved_from_the_java_operator_gets_its_chosen_parallelism_back_and_keeps_its_history() {
+    let mut world = World::new();
+    // A reset nonce the Java operator already acted on: the state it left is kept.
+    world
+        .resource
+        .spec
+        .job
+        .as_mut()
+        .expect("job")
+        .autoscaler_reset_nonce = Some(3);
+    let history = "map:\n  \"1970-01-01T00:01:00Z\":\n    currentParallelism: 1\n    newParallelism: 3\n    metrics:\n      TRUE_PROCESSING_RATE: {current: 10.0, average: 10.0}\n      EXPECTED_PROCESSING_RATE: {current: 30.0, average: 30.0}\n";
+    world.stored = Some(StoredState {
+        packed: None,
+        nonce: None,
+        upstream: BTreeMap::from([
+            ("parallelismOverrides".to_string(), "map:3".to_string()),
+            ("scalingHistory".to_string(), history.to_string()),
+        ]),
+    });
+    world.task_manager_replicas = 3;
+    let step = world.step(100, Some(0.5));
+    assert_eq!(
+        reasons(&step)
+            .iter()
+            .filter(|r| **r == "AutoscalerStateImported")
+            .count(),
+        1,
+        "{:?}",
+        step.notes
+    );
+    assert!(!reasons(&step).contains(&"AutoscalerReset"));
+    assert!(
+        step.notes.iter().any(|n| n
+            .message
+            .starts_with("Restoring the chosen parallelism in place")),
+        "{:?}",
+        step.notes
+    );
+    assert_eq!(upper_bound(&world.requirements, "map"), 3);
+    let state = world.state();
+    assert_eq!(state.overrides.get("map"), Some(&3));
+    assert_eq!(state.history.0["map"][0].time_ms, 60_000);
+    // Ours is written now, with the nonce: the next step reads it, not the Java operator's.
+    assert_eq!(
+        world.stored.as_ref().and_then(|s| s.nonce.as_deref()),
+        Some("3")
+    );
+    let next = world.step(101, Some(0.5));
+    assert!(!reasons(&next).contains(&"AutoscalerStateImported"));
+    assert!(!reasons(&next).contains(&"AutoscalerReset"));
+}
+
+/// The state ConfigMap is in the tenant's namespace: a small gzip that inflates past the limit
+/// is refused (the autoscaler starts over and says so), not read whole.
+#[test]
+fn a_stored_state_that_inflates_past_the_limit_is_refused_not_read_whole() {
+    use std::io::Write as _;
+    let padded = |mib: usize| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let chunk = vec![b' '; 1 << 20];
+        for _ in 0..mib {
+            gz.write_all(&chunk).expect("gzip");
+        }
+        gz.write_all(b"{}").expect("gzip");
+        gz.finish().expect("gzip")
+    };
+    assert_eq!(step::unpack(&padded(1)), Some(AutoscalerState::default()));
+    let bomb = padded(33);
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    assert_eq!(step::unpack(&bomb), None);
 }

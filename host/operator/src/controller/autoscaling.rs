@@ -127,6 +127,12 @@ async fn run(
                 .and_then(|b| b.get(STATE_KEY))
                 .map(|bytes| bytes.0.clone()),
             nonce: map.data.as_ref().and_then(|d| d.get(NONCE_KEY)).cloned(),
+            upstream: map
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| *k != NONCE_KEY)
+                .collect(),
         }),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the autoscaler state");

@@ -199,6 +199,8 @@ impl Note {
 pub enum Reason {
     AutoscalerConfigInvalid,
     AutoscalerReset,
+    /// Ours: the Java operator's autoscaler state was taken over.
+    AutoscalerStateImported,
     BlueGreenAborted,
     BlueGreenTransition,
     CheckpointCompleted,
@@ -254,6 +256,7 @@ impl Reason {
         match self {
             Reason::AutoscalerConfigInvalid => "AutoscalerConfigInvalid",
             Reason::AutoscalerReset => "AutoscalerReset",
+            Reason::AutoscalerStateImported => "AutoscalerStateImported",
             Reason::BlueGreenAborted => "BlueGreenAborted",
             Reason::BlueGreenTransition => "BlueGreenTransition",
             Reason::CheckpointCompleted => "CheckpointCompleted",

@@ -3,6 +3,7 @@
 //! controller (`controller::autoscaling`) does the I/O around it; [`step`] is one step of it.
 
 pub mod step;
+pub mod upstream_state;
 
 use super::status::policy_decision;
 use super::{Note, Reason, rfc3339};

@@ -45,8 +45,22 @@ pub fn pack(state: &AutoscalerState) -> Vec<u8> {
     }
 }
 
+/// The most a stored state may decompress to: the ConfigMap is in the tenant's namespace, so a
+/// small gzip that inflates without end is refused instead of read whole (ours stays far
+/// below: 512 KiB compressed JSON is a few MiB).
+pub const UNPACKED_LIMIT_BYTES: u64 = 32 << 20;
+
 pub fn unpack(bytes: &[u8]) -> Option<AutoscalerState> {
-    serde_json::from_reader(flate2::read::GzDecoder::new(bytes)).ok()
+    use std::io::Read as _;
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(UNPACKED_LIMIT_BYTES + 1)
+        .read_to_end(&mut json)
+        .ok()?;
+    if json.len() as u64 > UNPACKED_LIMIT_BYTES {
+        return None;
+    }
+    serde_json::from_slice(&json).ok()
 }
 
 /// Whether the deployment is autoscaled (`job.autoscaler.enabled` in its configuration over
@@ -190,6 +204,9 @@ pub struct StoredState {
     pub packed: Option<Vec<u8>>,
     /// `data[resetNonce]`.
     pub nonce: Option<String>,
+    /// The Java operator's keys in `data`, when it autoscaled the job before
+    /// ([`super::upstream_state`]).
+    pub upstream: BTreeMap<String, String>,
 }
 
 /// A TaskManager pod of the cluster (not being deleted).
@@ -305,15 +322,34 @@ pub fn begin(input: StepInput<'_>) -> Begun<'_> {
     let mut notes = Vec::new();
     let mut log = Vec::new();
     let nonce = job_nonce(&input.resource);
-    let mut state = match input.stored.as_ref().and_then(|s| s.packed.as_deref()) {
+    let stored = input.stored.as_ref();
+    let from_java =
+        stored.filter(|s| s.packed.is_none() && super::upstream_state::present(&s.upstream));
+    let mut state = match stored.and_then(|s| s.packed.as_deref()) {
         Some(bytes) => unpack(bytes).unwrap_or_else(|| {
             // Never silently: the overrides and history it held are lost.
             log.push("the stored autoscaler state cannot be read; starting over".into());
             AutoscalerState::default()
         }),
-        None => AutoscalerState::default(),
+        None => match from_java {
+            Some(stored) => {
+                let imported = super::upstream_state::import(&stored.upstream);
+                log.extend(imported.log.into_iter().map(|l| format!("autoscaler: {l}")));
+                notes.push(Note::normal(
+                    Reason::AutoscalerStateImported,
+                    format!(
+                        "Took the Java operator's autoscaler state: parallelism overrides for {} vertices, {} scaling records",
+                        imported.state.overrides.len(),
+                        imported.state.history.0.values().map(Vec::len).sum::<usize>()
+                    ),
+                ));
+                imported.state
+            }
+            None => AutoscalerState::default(),
+        },
     };
-    let nonce_changed = input.stored.as_ref().map(|s| s.nonce.clone()) != Some(nonce);
+    // The Java operator's state is what its own reset left: no reset nonce to compare with.
+    let nonce_changed = from_java.is_none() && stored.map(|s| s.nonce.clone()) != Some(nonce);
     if nonce_changed && input.stored.is_some() {
         state = AutoscalerState::default();
         notes.push(Note::normal(
