@@ -67,12 +67,29 @@ pub struct ClusterOptions {
     pub extra: BTreeMap<String, String>,
 }
 
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
+/// Two distinct free ports below Linux's ephemeral range (32768 and up). A port the kernel
+/// hands out for port 0 is in that range, where Flink's own random ports (the BLOB server's)
+/// are drawn from too: seen on CI, the BLOB server took the REST port chosen a moment before
+/// and the JobManager could not start.
+fn free_ports() -> Result<(u16, u16), String> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut seed = std::collections::hash_map::RandomState::new().build_hasher();
+    seed.write_u32(std::process::id());
+    let start = seed.finish();
+    const LOW: u64 = 20_000;
+    const SPAN: u64 = 12_000;
+    // Held until both are chosen, so they differ.
+    let mut held = Vec::new();
+    for i in 0..SPAN {
+        let port = (LOW + (start.wrapping_add(i * 7_919)) % SPAN) as u16;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push((port, listener));
+            if let [(a, _), (b, _)] = held[..] {
+                return Ok((a, b));
+            }
+        }
+    }
+    Err(format!("no two free ports from {LOW} to {}", LOW + SPAN))
 }
 
 impl FlinkCluster {
@@ -88,12 +105,12 @@ impl FlinkCluster {
         for dir in [&conf_dir, &log_dir] {
             fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let rest_port = free_port()?;
+        let (rest_port, rpc_port) = free_ports()?;
         let config = cluster_config(
             &install.flink_home,
             &work_dir,
             rest_port,
-            free_port()?,
+            rpc_port,
             &options,
         )?;
         fs::write(conf_dir.join("config.yaml"), config).map_err(|e| e.to_string())?;
