@@ -1432,3 +1432,56 @@ fn a_session_job_upgrade_waits_for_a_pending_status_savepoint() {
         plan.actions
     );
 }
+
+#[test]
+fn a_failed_session_job_says_why_in_its_status_once() {
+    let mut world = World::new();
+    let id = world.running_with(0, 0);
+    world.reconcile();
+    let mut failed = running(&id);
+    failed.state = FlinkJobState::Failed;
+    failed.last_modification = world.now_ms;
+    world.observed = ready_cluster(vec![failed.clone()]);
+    // Flink's exceptions do not name the failure yet (its cache): waited for, not invented.
+    let plan = world.reconcile();
+    assert!(plan.status.error.is_none(), "{:?}", plan.status.error);
+    world.observed.job_failure = Some("java.lang.ArithmeticException: / by zero".into());
+    let plan = world.reconcile();
+    let error = plan.status.error.clone().expect("the failure is said");
+    assert!(
+        error.contains("JobFailed") && error.contains(&id) && error.contains("/ by zero"),
+        "{error}"
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.reason == "Error" && n.message.contains("/ by zero"))
+    );
+    // Reported: observation no longer fetches the reason; the error stays, said once.
+    world.observed.job_failure = None;
+    world.now_ms += 60_000;
+    let plan = world.reconcile();
+    assert_eq!(plan.status.error.as_deref(), Some(error.as_str()));
+    assert!(
+        !plan.notes.iter().any(|n| n.reason == "Error"),
+        "{:?}",
+        plan.notes
+    );
+    // A failure Flink never explains is said after the settle time.
+    let mut world = World::new();
+    let id = world.running_with(0, 0);
+    world.reconcile();
+    let mut failed = running(&id);
+    failed.state = FlinkJobState::Failed;
+    world.observed = ready_cluster(vec![failed]);
+    world.now_ms += 10_000;
+    let plan = world.reconcile();
+    assert!(
+        plan.status
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("Flink gave no reason")),
+        "{:?}",
+        plan.status.error
+    );
+}

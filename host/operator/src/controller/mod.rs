@@ -30,7 +30,7 @@ use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
@@ -201,6 +201,31 @@ impl Context {
             + self.metrics.tracked_len()
     }
 
+    /// `JobException` events for the exceptions of a resource's job `history` holds that were
+    /// not reported yet (`job_exceptions`); what was reported is remembered per resource.
+    fn report_exceptions<K: kube::Resource<DynamicType = ()>>(
+        &self,
+        resource: &K,
+        history: Option<&crate::reconcile::job_exceptions::ObservedExceptions>,
+        defaults: &BTreeMap<String, String>,
+        notes: &mut Vec<crate::reconcile::Note>,
+    ) {
+        let Some(history) = history else {
+            return;
+        };
+        let mut reported = self.exceptions.lock().unwrap_or_else(|e| e.into_inner());
+        let key = key(resource);
+        let (events, mark) = crate::reconcile::job_exceptions::report(
+            history,
+            reported.get(&key),
+            self.started_ms,
+            // The operator's limits, not the tenant's (its JobManager writes the history).
+            defaults,
+        );
+        notes.extend(events);
+        reported.insert(key, mark);
+    }
+
     fn failed(&self, key: &str) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let count = failures.entry(key.to_string()).or_insert(0);
@@ -289,19 +314,12 @@ async fn reconcile_deployment(
             Some(step) => crate::reconcile::autoscaling::step::with_step(plan, step),
             None => plan,
         };
-        if let Some(history) = &observed.exceptions {
-            let mut reported = ctx.exceptions.lock().unwrap_or_else(|e| e.into_inner());
-            let key = key(&*resource);
-            let (notes, mark) = crate::reconcile::job_exceptions::report(
-                history,
-                reported.get(&key),
-                ctx.started_ms,
-                // The operator's limits, not the tenant's (its JobManager writes the history).
-                &defaults,
-            );
-            plan.notes.extend(notes);
-            reported.insert(key, mark);
-        }
+        ctx.report_exceptions(
+            &*resource,
+            observed.exceptions.as_ref(),
+            &defaults,
+            &mut plan.notes,
+        );
         let state = state_name(&plan.status.lifecycle_state);
         let status = resource.status.as_ref();
         let tracked = Tracked {
@@ -359,10 +377,16 @@ async fn reconcile_session_job(
             tenancy: tenancy.as_ref(),
         };
         let plan = session_job::decide(&resource, &observed, &decide_ctx);
-        let plan = match &autoscaler {
+        let mut plan = match &autoscaler {
             Some(step) => crate::reconcile::autoscaling::step::with_step(plan, step),
             None => plan,
         };
+        ctx.report_exceptions(
+            &*resource,
+            observed.exceptions.as_ref(),
+            &defaults,
+            &mut plan.notes,
+        );
         let state = state_name(&plan.status.lifecycle_state);
         let status = resource.status.as_ref();
         let tracked = Tracked::new(SESSION_JOB, state);

@@ -123,9 +123,19 @@ pub async fn deployment(
             latest_checkpoint = latest_checkpoint_of(&client, job).await;
         }
     }
+    let status = resource.status.as_ref();
+    let recorded = status
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.job_id.as_deref());
     let (job_failure, exceptions) = match &flink {
         ObservedFlink::Reachable { jobs, .. } if resource.spec.is_application() => {
-            exceptions_of(ctx, &name, &namespace, resource, jobs).await
+            match current_job(jobs, recorded) {
+                Some(job) => {
+                    let error = status.and_then(|s| s.error.as_deref());
+                    exceptions_of(ctx, &name, &namespace, error, job).await
+                }
+                None => (None, None),
+            }
         }
         _ => (None, None),
     };
@@ -239,26 +249,20 @@ async fn latest_checkpoint_of(
     addressable(stats.latest.completed?)
 }
 
-/// The application's current job's exception history (for its `JobException` events), and
-/// Flink's reason for the job's failure when it failed and the status does not report it yet.
+/// A resource's job's exception history on the cluster `name` (for its `JobException`
+/// events), and Flink's reason for the job's failure when it failed and the resource's status
+/// `error` does not report it yet.
 async fn exceptions_of(
     ctx: &Context,
     name: &str,
     namespace: &str,
-    resource: &FlinkDeployment,
-    jobs: &[ObservedJob],
+    error: Option<&str>,
+    job: &ObservedJob,
 ) -> (
     Option<String>,
     Option<crate::reconcile::job_exceptions::ObservedExceptions>,
 ) {
     use crate::reconcile::job_exceptions::{ObservedException, ObservedExceptions};
-    let status = resource.status.as_ref();
-    let recorded = status
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.job_id.as_deref());
-    let Some(job) = current_job(jobs, recorded) else {
-        return (None, None);
-    };
     let (Ok(client), Ok(id)) = (
         ctx.flink.for_cluster(name, namespace),
         JobId::parse(&job.id),
@@ -268,11 +272,7 @@ async fn exceptions_of(
     let Ok(answer) = client.job_exceptions(&id).await else {
         return (None, None);
     };
-    let reported = status::reports(
-        status.and_then(|s| s.error.as_deref()),
-        "JobFailed",
-        &job.id,
-    );
+    let reported = status::reports(error, "JobFailed", &job.id);
     let failure = (job.state == flink_api::FlinkJobState::Failed && !reported)
         .then(|| answer.latest().map(|e| e.message()))
         .flatten();
@@ -512,6 +512,22 @@ pub async fn session_job(
             latest_checkpoint = latest_checkpoint_of(&client, job).await;
         }
     }
+    // The session job's own recorded job only: the cluster's other jobs are other tenants'.
+    let status = resource.status.as_ref();
+    let recorded = status
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.job_id.as_deref());
+    let (job_failure, exceptions) = match jobs
+        .as_deref()
+        .zip(recorded)
+        .and_then(|(jobs, id)| jobs.iter().find(|j| j.id == id))
+    {
+        Some(job) => {
+            let error = status.and_then(|s| s.error.as_deref());
+            exceptions_of(ctx, &cluster_name, &namespace, error, job).await
+        }
+        None => (None, None),
+    };
     let name = resource.metadata.name.as_deref().unwrap_or_default();
     let snapshots = match needs.snapshot_resources && jobs.is_some() {
         true => Some(job_snapshots(ctx, &namespace, JobKind::FlinkSessionJob, name).await?),
@@ -529,6 +545,8 @@ pub async fn session_job(
         snapshot,
         checkpoint,
         snapshots,
+        job_failure,
+        exceptions,
     })
 }
 

@@ -213,6 +213,11 @@ pub struct ObservedSessionJob {
     pub checkpoint: Option<ObservedOperation>,
     /// The FlinkStateSnapshots of this job, when snapshots are resources and one may be due.
     pub snapshots: Option<Vec<JobSnapshot>>,
+    /// Why the recorded job failed (Flink's most specific exception message), when it did and
+    /// the status does not say so yet.
+    pub job_failure: Option<String>,
+    /// The recorded job's exception history, for its `JobException` events.
+    pub exceptions: Option<super::job_exceptions::ObservedExceptions>,
 }
 
 impl ObservedSessionJob {

@@ -377,6 +377,9 @@ impl<'a> Decision<'a> {
                 .extend(status::job_state_change(before, job.state));
             self.draft.status.job_status =
                 Some(observe_job(self.draft.status.job_status.as_ref(), job));
+            // Observation skips the exceptions once the failure is reported.
+            self.draft
+                .job_failed(job, self.observed.job_failure.as_deref());
         }
     }
 

@@ -61,28 +61,8 @@ impl<'a> Decision<'a> {
                 self.draft
                     .notes
                     .extend(status::job_state_change(before, job.state));
-                let reported =
-                    status::reports(self.draft.status.error.as_deref(), "JobFailed", &job.id);
-                match (&observed.job_failure, job.state == FlinkJobState::Failed) {
-                    (Some(why), true) => {
-                        self.fail("JobFailed", format!("job {} failed: {why}", job.id))
-                    }
-                    // Flink serves a job's exceptions from a cache that can still hold the job
-                    // from before it failed: its reason is waited for a few seconds.
-                    (None, true)
-                        if !reported
-                            && self.ctx.now_ms - job.last_modification
-                                < secure::CHECKPOINT_STATISTICS_SETTLE_MS =>
-                    {
-                        self.draft.progressing = true
-                    }
-                    // Observation skips the exceptions once they are reported.
-                    (None, true) if !reported => self.fail(
-                        "JobFailed",
-                        format!("job {} failed: Flink gave no reason", job.id),
-                    ),
-                    _ => {}
-                }
+                // Observation skips the exceptions once the failure is reported.
+                self.draft.job_failed(job, observed.job_failure.as_deref());
                 self.draft.status.job_status = Some(updated);
                 return;
             }

@@ -159,6 +159,30 @@ impl<S: JobStatusParts> Draft<S> {
         ))
     }
 
+    /// The resource's job failed: `status.error` says so once, with Flink's reason (`failure`,
+    /// the newest exception's message). Flink serves a job's exceptions from a cache that can
+    /// still hold the job from before it failed, so a missing reason is waited for a few
+    /// seconds before the error says Flink gave none. Nothing for a job that did not fail.
+    pub fn job_failed(&mut self, job: &super::observed::ObservedJob, failure: Option<&str>) {
+        if job.state != flink_api::FlinkJobState::Failed {
+            return;
+        }
+        let reported = status::reports(self.status.parts().error.as_deref(), "JobFailed", &job.id);
+        match failure {
+            Some(why) => self.fail("JobFailed", format!("job {} failed: {why}", job.id)),
+            None if reported => {}
+            None if self.now_ms - job.last_modification
+                < secure::CHECKPOINT_STATISTICS_SETTLE_MS =>
+            {
+                self.progressing = true
+            }
+            None => self.fail(
+                "JobFailed",
+                format!("job {} failed: Flink gave no reason", job.id),
+            ),
+        }
+    }
+
     /// Progressing without an error: `why` says what it waits for.
     pub fn wait(&mut self, why: &str) {
         self.progressing = true;
