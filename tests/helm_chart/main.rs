@@ -998,4 +998,28 @@ fn the_apache_operators_default_values_install_and_map_onto_this_chart() {
         yaml.contains("kubernetes.operator.reconcile.interval: 15 s"),
         "{yaml}"
     );
+    // defaultConfiguration's log4j-console.properties (append: Flink's console logging first,
+    // the values' lines after it); its empty logback-console.xml is left out.
+    let log4j = config["data"]["log4j-console.properties"]
+        .as_str()
+        .unwrap_or_default();
+    let default = std::fs::read_to_string(
+        repo_dir().join("charts/flink-operator/files/log4j-console.properties"),
+    )
+    .expect("the chart's default");
+    let (first, rest) = log4j.split_at(
+        log4j
+            .find("# Flink Deployment Logging Overrides")
+            .unwrap_or_else(|| panic!("the values' lines: {log4j}")),
+    );
+    assert_eq!(first.trim_end(), default.trim_end());
+    assert!(rest.contains("# rootLogger.level = DEBUG"), "{log4j}");
+    assert!(
+        config["data"].get("logback-console.xml").is_none(),
+        "{config:#}"
+    );
+    assert!(
+        notes.contains("log4j-operator.properties"),
+        "the operator's own log files mean nothing here: {notes}"
+    );
 }

@@ -20,6 +20,9 @@ use std::time::Duration;
 pub const GLOBAL_FILE: &str = "config.yaml";
 const LEGACY_FILE: &str = "flink-conf.yaml";
 const NAMESPACE_FILE_PREFIX: &str = "config-";
+/// Upstream's files of Flink's own logging in the operator ConfigMap: every cluster whose
+/// `spec.logConfiguration` is unset logs with them.
+pub const LOG_FILES: [&str; 2] = ["log4j-console.properties", "logback-console.xml"];
 const OPERATOR_PREFIX: &str = "kubernetes.operator.";
 /// Upstream's per-namespace defaults in the operator configuration:
 /// `kubernetes.operator.default-configuration.namespace.<namespace>.<key>`.
@@ -55,6 +58,9 @@ pub struct Dynamic {
     /// `kubernetes.operator.savepoint.history.max.count.threshold` / `.max.age.threshold`:
     /// caps on every resource's savepoint history that no resource can raise.
     pub snapshot_thresholds: crate::reconcile::job_snapshots::HistoryThresholds,
+    /// The ConfigMap's `log4j-console.properties` / `logback-console.xml`: the log
+    /// configuration of every cluster without its own `spec.logConfiguration`.
+    pub log_defaults: BTreeMap<String, String>,
 }
 
 /// Kubernetes' deletion propagation, upstream's `Foreground` by default: a Deployment goes
@@ -83,6 +89,7 @@ impl Dynamic {
             artifact_header_hosts: Vec::new(),
             deletion_propagation: Propagation::default(),
             snapshot_thresholds: Default::default(),
+            log_defaults: BTreeMap::new(),
         }
     }
 
@@ -573,6 +580,11 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
             dynamic.retry.max_interval, dynamic.retry.initial
         ));
     }
+    dynamic.log_defaults = LOG_FILES
+        .iter()
+        .filter_map(|file| Some((file.to_string(), data.get(*file)?.clone())))
+        .filter(|(_, text)| !text.trim().is_empty())
+        .collect();
     for (file, text) in data {
         let Some(namespace) = file
             .strip_prefix(NAMESPACE_FILE_PREFIX)
@@ -728,6 +740,7 @@ mod tests {
             artifact_header_hosts: Vec::new(),
             deletion_propagation: Propagation::Foreground,
             snapshot_thresholds: Default::default(),
+            log_defaults: BTreeMap::new(),
         }
     }
 
@@ -1107,6 +1120,27 @@ kubernetes.operator.label.selector: ''
         ]) {
             assert!(problem.contains(key), "{problem} / {key}");
         }
+    }
+
+    #[test]
+    fn the_log_files_are_every_clusters_log_defaults_and_empty_ones_are_none() {
+        let loaded = parse(
+            &data(&[
+                ("config.yaml", ""),
+                ("log4j-console.properties", "rootLogger.level = WARN\n"),
+                ("logback-console.xml", "  \n"),
+                ("log4j-operator.properties", "rootLogger.level = DEBUG\n"),
+            ]),
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.dynamic.log_defaults,
+            BTreeMap::from([(
+                "log4j-console.properties".to_string(),
+                "rootLogger.level = WARN\n".to_string()
+            )])
+        );
     }
 
     #[test]

@@ -300,6 +300,7 @@ async fn reconcile_deployment(
             now_ms: now,
             intervals: &dynamic.intervals,
             defaults: &defaults,
+            log_defaults: &dynamic.log_defaults,
             snapshot_thresholds: dynamic.snapshot_thresholds,
             upgrade_policy: upgrade_policy.as_ref(),
             autoscaler: autoscaler.as_ref(),

@@ -65,6 +65,8 @@ pub struct RenderInput<'a> {
     pub autoscaler_overrides: Option<&'a BTreeMap<String, u32>>,
     /// The TaskManager memory the autoscaler's memory tuning chose (kept across deploys).
     pub autoscaler_memory: Option<&'a flink_autoscaler::memory::MemoryRecommendation>,
+    /// The operator ConfigMap's log configuration files, for a spec without its own.
+    pub log_defaults: Option<&'a BTreeMap<String, String>>,
 }
 
 impl<'a> RenderInput<'a> {
@@ -86,6 +88,7 @@ impl<'a> RenderInput<'a> {
             defaults,
             autoscaler_overrides: None,
             autoscaler_memory: None,
+            log_defaults: None,
         }
     }
 
@@ -432,10 +435,13 @@ fn owner_reference(input: &RenderInput) -> Value {
     })
 }
 
-/// `spec.logConfiguration` as given, else a console log4j configuration like the Flink image's.
+/// `spec.logConfiguration` as given, else the operator ConfigMap's `log4j-console.properties` /
+/// `logback-console.xml` (upstream's defaults), else a console log4j configuration like the
+/// Flink image's.
 fn log_configuration(input: &RenderInput) -> BTreeMap<String, String> {
-    match &input.spec.log_configuration {
-        Some(files) if !files.is_empty() => files.clone(),
+    match (&input.spec.log_configuration, input.log_defaults) {
+        (Some(files), _) if !files.is_empty() => files.clone(),
+        (_, Some(defaults)) if !defaults.is_empty() => defaults.clone(),
         _ => BTreeMap::from([(
             "log4j-console.properties".to_string(),
             DEFAULT_LOG4J.to_string(),
@@ -443,40 +449,10 @@ fn log_configuration(input: &RenderInput) -> BTreeMap<String, String> {
     }
 }
 
-const DEFAULT_LOG4J: &str = "\
-# Written by flink-operator; set spec.logConfiguration to replace it.
-monitorInterval = 30
-rootLogger.level = ${env:ROOT_LOG_LEVEL:-INFO}
-rootLogger.appenderRef.console.ref = ConsoleAppender
-rootLogger.appenderRef.rolling.ref = RollingFileAppender
-logger.pekko.name = org.apache.pekko
-logger.pekko.level = INFO
-logger.kafka.name = org.apache.kafka
-logger.kafka.level = INFO
-logger.hadoop.name = org.apache.hadoop
-logger.hadoop.level = INFO
-logger.zookeeper.name = org.apache.zookeeper
-logger.zookeeper.level = INFO
-appender.console.name = ConsoleAppender
-appender.console.type = CONSOLE
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
-appender.rolling.name = RollingFileAppender
-appender.rolling.type = RollingFile
-appender.rolling.append = true
-appender.rolling.fileName = ${sys:log.file}
-appender.rolling.filePattern = ${sys:log.file}.%i
-appender.rolling.layout.type = PatternLayout
-appender.rolling.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
-appender.rolling.policies.type = Policies
-appender.rolling.policies.size.type = SizeBasedTriggeringPolicy
-appender.rolling.policies.size.size = 100MB
-appender.rolling.policies.startup.type = OnStartupTriggeringPolicy
-appender.rolling.strategy.type = DefaultRolloverStrategy
-appender.rolling.strategy.max = ${env:MAX_LOG_FILE_NUMBER:-10}
-logger.netty.name = org.jboss.netty.channel.DefaultChannelPipeline
-logger.netty.level = OFF
-";
+/// Flink's console logging (like the Flink image's); the chart's copy is this same file, which
+/// `defaultConfiguration.append` puts before the values' own lines.
+const DEFAULT_LOG4J: &str =
+    include_str!("../../../../charts/flink-operator/files/log4j-console.properties");
 
 #[cfg(test)]
 mod ha_tests {

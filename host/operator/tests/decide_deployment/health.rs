@@ -101,6 +101,7 @@ fn a_crash_looping_job_manager_is_rolled_back_unless_its_newest_state_is_unknown
         upgrade_policy: None,
         revision: 0,
         defaults: BTreeMap::new(),
+        log_defaults: BTreeMap::new(),
         autoscaler: None,
         tenancy: None,
     };

@@ -799,3 +799,54 @@ fn session_cluster_with(session_jobs: &[&str]) -> ObservedCluster {
         ..Default::default()
     }
 }
+
+/// The log configuration files the plan's ConfigMap carries.
+fn applied_log_files(plan: &Plan<flink_api::FlinkDeploymentStatus>) -> BTreeMap<String, String> {
+    plan.actions
+        .iter()
+        .find_map(|a| match a {
+            Effect::ApplyCluster(objects) => objects.config_map["data"].as_object().cloned(),
+            _ => None,
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(file, _)| file.starts_with("log"))
+        .map(|(file, text)| (file, text.as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+#[test]
+fn the_operators_log_files_are_every_clusters_unless_its_spec_has_its_own() {
+    let operators = BTreeMap::from([
+        (
+            "log4j-console.properties".to_string(),
+            "rootLogger.level = WARN\n".to_string(),
+        ),
+        (
+            "logback-console.xml".to_string(),
+            "<configuration/>\n".to_string(),
+        ),
+    ]);
+    let mut world = app();
+    world.log_defaults = operators.clone();
+    assert_eq!(applied_log_files(&world.reconcile()), operators);
+    let mut world = app();
+    world.log_defaults = operators;
+    let own = BTreeMap::from([(
+        "log4j-console.properties".to_string(),
+        "rootLogger.level = DEBUG\n".to_string(),
+    )]);
+    world.resource.spec.log_configuration = Some(own.clone());
+    assert_eq!(
+        applied_log_files(&world.reconcile()),
+        own,
+        "the spec's own win whole"
+    );
+    // Neither: Flink's image's console logging.
+    let applied = applied_log_files(&app().reconcile());
+    assert!(
+        applied["log4j-console.properties"]
+            .contains("rootLogger.level = ${env:ROOT_LOG_LEVEL:-INFO}"),
+        "{applied:?}"
+    );
+}

@@ -47,6 +47,8 @@ struct World {
     revision: i64,
     /// Flink configuration defaults of the operator.
     defaults: BTreeMap<String, String>,
+    /// The operator ConfigMap's log configuration files.
+    log_defaults: BTreeMap<String, String>,
     /// What the autoscaler's step handed the decision, when the job is autoscaled.
     autoscaler: Option<AutoscalerStep>,
     /// Why the resource's tenant cannot be told, if it cannot.
@@ -63,6 +65,7 @@ fn app() -> World {
         upgrade_policy: None,
         revision: 0,
         defaults: BTreeMap::new(),
+        log_defaults: BTreeMap::new(),
         autoscaler: None,
         tenancy: None,
     }
@@ -75,6 +78,7 @@ impl World {
             now_ms: self.now,
             intervals: &intervals,
             defaults: &self.defaults,
+            log_defaults: &self.log_defaults,
             snapshot_thresholds: Default::default(),
             upgrade_policy: self.upgrade_policy.as_ref(),
             autoscaler: self.autoscaler.as_ref(),

@@ -81,6 +81,9 @@ pub struct DecideContext<'a> {
     pub intervals: &'a Intervals,
     /// Operator-wide Flink configuration defaults.
     pub defaults: &'a BTreeMap<String, String>,
+    /// The operator ConfigMap's log configuration files (`log4j-console.properties`,
+    /// `logback-console.xml`), for a spec without its own.
+    pub log_defaults: &'a BTreeMap<String, String>,
     /// The operator's caps on every resource's savepoint history.
     pub snapshot_thresholds: crate::reconcile::job_snapshots::HistoryThresholds,
     /// The tenant's upgrade-strategy plugin's verdict on the upgrade about to start

@@ -142,6 +142,7 @@ impl<'a> Decision<'a> {
             false => restore.as_deref(),
         };
         let mut input = RenderInput::for_resource(self.resource, &target.spec, self.ctx.defaults);
+        input.log_defaults = Some(self.ctx.log_defaults);
         input.autoscaler_overrides = self.autoscaler().map(|a| &a.overrides);
         input.autoscaler_memory = self.autoscaler().and_then(|a| a.memory.as_ref());
         input.generation = target.generation;
