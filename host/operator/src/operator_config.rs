@@ -61,6 +61,8 @@ pub struct Dynamic {
     /// The ConfigMap's `log4j-console.properties` / `logback-console.xml`: the log
     /// configuration of every cluster without its own `spec.logConfiguration`.
     pub log_defaults: BTreeMap<String, String>,
+    /// `kubernetes.operator.exception.*`: how `status.error` is shaped.
+    pub error_shape: crate::reconcile::status::ErrorShape,
 }
 
 /// Kubernetes' deletion propagation, upstream's `Foreground` by default: a Deployment goes
@@ -90,6 +92,7 @@ impl Dynamic {
             deletion_propagation: Propagation::default(),
             snapshot_thresholds: Default::default(),
             log_defaults: BTreeMap::new(),
+            error_shape: Default::default(),
         }
     }
 
@@ -351,6 +354,7 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
     let mut dynamic = base.clone();
     let mut at_start = AtStart::default();
     let mut not_read = Vec::new();
+    let (mut stack_trace_enabled, mut stack_trace_max) = (None, None);
     let global_file = if data.contains_key(GLOBAL_FILE) {
         GLOBAL_FILE
     } else {
@@ -474,6 +478,27 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                             Ok(n) => dynamic.rate_limit.limit = n.min(u32::MAX as i64) as u32,
                             _ => problems.push(at("must be a whole number (0 or less: no limit)")),
                         },
+                        "exception.field.max.length" => match value.trim().parse::<usize>() {
+                            Ok(n) if n > 0 => dynamic.error_shape.field_max = n,
+                            _ => problems.push(at("must be a whole number above 0 (characters)")),
+                        },
+                        "exception.stacktrace.max.length" => match value.trim().parse::<usize>() {
+                            Ok(n) => stack_trace_max = Some(n),
+                            _ => problems.push(at("must be a whole number (characters)")),
+                        },
+                        "exception.stacktrace.enabled" => match value.trim() {
+                            "true" => stack_trace_enabled = Some(true),
+                            "false" => stack_trace_enabled = Some(false),
+                            _ => problems.push(at("must be true or false")),
+                        },
+                        "exception.throwable.list.max.count" => match value.trim().parse::<usize>() {
+                            Ok(n) => dynamic.error_shape.throwables_max = n,
+                            _ => problems.push(at("must be a whole number")),
+                        },
+                        "exception.label.mapper" => match label_mapper(&value) {
+                            Ok(labels) => dynamic.error_shape.labels = labels,
+                            Err(why) => problems.push(at(&why)),
+                        },
                         "rate-limiter.refresh-period" => {
                             if let Some(d) = duration(&mut problems) {
                                 dynamic.rate_limit.period = d;
@@ -574,6 +599,13 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
             Err(e) => problems.push(format!("{global_file}: {e}")),
         }
     }
+    // `exception.stacktrace.max.length` counts only with `exception.stacktrace.enabled`.
+    let base_max = base.error_shape.stack_trace_max;
+    if stack_trace_enabled.unwrap_or(base_max.is_some()) {
+        dynamic.error_shape.stack_trace_max = Some(stack_trace_max.or(base_max).unwrap_or(2048));
+    } else {
+        dynamic.error_shape.stack_trace_max = None;
+    }
     if dynamic.retry.max_interval < dynamic.retry.initial {
         problems.push(format!(
             "{global_file}: kubernetes.operator.retry.max.interval ({:?}) is shorter than kubernetes.operator.retry.initial.interval ({:?}); raise the maximum",
@@ -624,6 +656,26 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
     }
 }
 
+/// `exception.label.mapper`: Flink's map syntax (`regex:label,...`), each regular expression
+/// compiled within a size limit.
+fn label_mapper(text: &str) -> Result<crate::reconcile::status::LabelMapper, String> {
+    let map = crate::render::flink_options::parse_map(text)?;
+    let mut labels = Vec::new();
+    for (pattern, label) in map {
+        let regex = regex::RegexBuilder::new(&pattern)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| {
+                format!(
+                    "{pattern:?} is not a regular expression: {}",
+                    first_line(&e.to_string())
+                )
+            })?;
+        labels.push((regex, label));
+    }
+    Ok(crate::reconcile::status::LabelMapper(labels))
+}
+
 /// Upstream's keys that configure its own process and are not read here (a `.` at the end: a
 /// key family). Each has its reason in docs/configuration.md, which a test keeps in step with
 /// upstream's tables.
@@ -634,13 +686,10 @@ pub const NOT_READ: &[&str] = &[
     "kubernetes.operator.dynamic.config.check.interval",
     "kubernetes.operator.dynamic.config.enabled",
     "kubernetes.operator.dynamic.namespaces.enabled",
-    "kubernetes.operator.exception.",
-    "kubernetes.operator.flink.client.cancel.timeout",
     "kubernetes.operator.health.",
     "kubernetes.operator.ingress.manage",
     "kubernetes.operator.observer.rest-ready.delay",
     "kubernetes.operator.plugins.listeners.",
-    "kubernetes.operator.rate-limiter.",
     "kubernetes.operator.startup.stop-on-informer-error",
     "kubernetes.operator.josdk.metrics.enabled",
     "kubernetes.operator.jvm.metrics.enabled",
@@ -676,6 +725,11 @@ fn is_process_key(key: &str) -> bool {
                     | "retry.max.attempts"
                     | "rate-limiter.limit"
                     | "rate-limiter.refresh-period"
+                    | "exception.field.max.length"
+                    | "exception.stacktrace.enabled"
+                    | "exception.stacktrace.max.length"
+                    | "exception.throwable.list.max.count"
+                    | "exception.label.mapper"
                     | "resource.deletion.propagation"
                     | "savepoint.history.max.count.threshold"
                     | "savepoint.history.max.age.threshold"
@@ -741,6 +795,7 @@ mod tests {
             deletion_propagation: Propagation::Foreground,
             snapshot_thresholds: Default::default(),
             log_defaults: BTreeMap::new(),
+            error_shape: Default::default(),
         }
     }
 
@@ -1120,6 +1175,61 @@ kubernetes.operator.label.selector: ''
         ]) {
             assert!(problem.contains(key), "{problem} / {key}");
         }
+    }
+
+    #[test]
+    fn the_exception_keys_shape_the_status_error_and_a_bad_regex_is_named() {
+        let loaded = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.exception.field.max.length: 100
+kubernetes.operator.exception.stacktrace.enabled: true
+kubernetes.operator.exception.throwable.list.max.count: 5
+kubernetes.operator.exception.label.mapper: \"time(d )?out.*:slow,OutOfMemory:memory\"
+",
+            )]),
+            &base(),
+        )
+        .unwrap();
+        let shape = &loaded.dynamic.error_shape;
+        assert_eq!(
+            (shape.field_max, shape.stack_trace_max, shape.throwables_max),
+            (100, Some(2048), 5)
+        );
+        let labels: Vec<(&str, &str)> = shape
+            .labels
+            .0
+            .iter()
+            .map(|(r, l)| (r.as_str(), l.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            [("OutOfMemory", "memory"), ("time(d )?out.*", "slow")]
+        );
+        assert!(loaded.not_read.is_empty(), "{:?}", loaded.not_read);
+        // The length alone does not turn the stack trace on.
+        let off = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.exception.stacktrace.max.length: 10\n",
+            )]),
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(off.dynamic.error_shape.stack_trace_max, None);
+        let problems = parse(
+            &data(&[(
+                "config.yaml",
+                "kubernetes.operator.exception.label.mapper: \"(unclosed:label\"\n",
+            )]),
+            &base(),
+        )
+        .unwrap_err();
+        assert!(
+            problems[0]
+                .contains("exception.label.mapper: \"(unclosed\" is not a regular expression"),
+            "{problems:?}"
+        );
     }
 
     #[test]

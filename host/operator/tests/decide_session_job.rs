@@ -93,6 +93,7 @@ impl World {
             upgrade_policy: self.upgrade_policy.as_ref(),
             defaults: &self.defaults,
             snapshot_thresholds: Default::default(),
+            error_shape: &Default::default(),
             autoscaler: self.autoscaler.as_ref(),
             tenancy: None,
         };

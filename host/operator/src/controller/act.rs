@@ -160,7 +160,12 @@ where
                 continue;
             }
             let mut failed = written.clone();
-            failed["error"] = json!(error_json("ReconcileError", &message));
+            failed["error"] = json!(error_json(
+                "ReconcileError",
+                &message,
+                None,
+                &ctx.dynamic().error_shape
+            ));
             if let Some(patch) = merge_patch(&written, &failed) {
                 let _ = api
                     .patch_status(

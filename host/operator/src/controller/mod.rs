@@ -302,6 +302,7 @@ async fn reconcile_deployment(
             defaults: &defaults,
             log_defaults: &dynamic.log_defaults,
             snapshot_thresholds: dynamic.snapshot_thresholds,
+            error_shape: &dynamic.error_shape,
             upgrade_policy: upgrade_policy.as_ref(),
             autoscaler: autoscaler.as_ref(),
             tenancy: tenancy.as_ref(),
@@ -374,6 +375,7 @@ async fn reconcile_session_job(
             upgrade_policy: upgrade_policy.as_ref(),
             defaults: &defaults,
             snapshot_thresholds: dynamic.snapshot_thresholds,
+            error_shape: &dynamic.error_shape,
             autoscaler: autoscaler.as_ref(),
             tenancy: tenancy.as_ref(),
         };

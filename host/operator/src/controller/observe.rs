@@ -259,7 +259,7 @@ async fn exceptions_of(
     error: Option<&str>,
     job: &ObservedJob,
 ) -> (
-    Option<String>,
+    Option<crate::reconcile::observed::JobFailure>,
     Option<crate::reconcile::job_exceptions::ObservedExceptions>,
 ) {
     use crate::reconcile::job_exceptions::{ObservedException, ObservedExceptions};
@@ -274,8 +274,12 @@ async fn exceptions_of(
     };
     let reported = status::reports(error, "JobFailed", &job.id);
     let failure = (job.state == flink_api::FlinkJobState::Failed && !reported)
-        .then(|| answer.latest().map(|e| e.message()))
-        .flatten();
+        .then(|| answer.latest())
+        .flatten()
+        .map(|e| crate::reconcile::observed::JobFailure {
+            message: e.message(),
+            stack_trace: e.stacktrace.clone(),
+        });
     let mut entries: Vec<ObservedException> = answer
         .exception_history
         .as_ref()

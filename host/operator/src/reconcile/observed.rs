@@ -25,8 +25,8 @@ pub struct ObservedCluster {
     pub snapshot: Option<ObservedOperation>,
     /// The result of the manual or periodic checkpoint the status records, when one is awaited.
     pub checkpoint: Option<ObservedOperation>,
-    /// Why the current job failed (Flink's most specific exception message), when it did.
-    pub job_failure: Option<String>,
+    /// Why the current job failed, when it did.
+    pub job_failure: Option<JobFailure>,
     /// The current job's restart and checkpoint counters, when the health checks or the
     /// stability rules need them.
     pub counters: Option<JobCounters>,
@@ -38,6 +38,24 @@ pub struct ObservedCluster {
     pub requirements: Option<ObservedRequirements>,
     /// An application's current job's exception history, for its `JobException` events.
     pub exceptions: Option<super::job_exceptions::ObservedExceptions>,
+}
+
+/// Why a job failed, as Flink's exception history says.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobFailure {
+    /// Flink's most specific exception message.
+    pub message: String,
+    /// The failure's Java stack trace (its `Caused by:` chain).
+    pub stack_trace: String,
+}
+
+impl From<&str> for JobFailure {
+    fn from(message: &str) -> Self {
+        Self {
+            message: message.to_string(),
+            stack_trace: String::new(),
+        }
+    }
 }
 
 /// A running job's scheduler and, on the adaptive scheduler, its resource requirements.
@@ -213,9 +231,8 @@ pub struct ObservedSessionJob {
     pub checkpoint: Option<ObservedOperation>,
     /// The FlinkStateSnapshots of this job, when snapshots are resources and one may be due.
     pub snapshots: Option<Vec<JobSnapshot>>,
-    /// Why the recorded job failed (Flink's most specific exception message), when it did and
-    /// the status does not say so yet.
-    pub job_failure: Option<String>,
+    /// Why the recorded job failed, when it did and the status does not say so yet.
+    pub job_failure: Option<JobFailure>,
     /// The recorded job's exception history, for its `JobException` events.
     pub exceptions: Option<super::job_exceptions::ObservedExceptions>,
 }

@@ -52,7 +52,14 @@ pub fn apply_outcomes(
             "The pod-template policy {} ({}): {why}; nothing was applied",
             base.plugin, base.digest
         );
-        status.error = Some(error_json("PolicyError", &message));
+        // Shaped with upstream's default limits: the operator's `exception.*` settings do not
+        // reach the plugin's hold (a message of ours, not an exception).
+        status.error = Some(error_json(
+            "PolicyError",
+            &message,
+            None,
+            &super::status::ErrorShape::default(),
+        ));
         return Plan {
             intent: None,
             actions: plan

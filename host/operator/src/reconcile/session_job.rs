@@ -36,6 +36,8 @@ pub struct SessionDecideContext<'a> {
     pub defaults: &'a BTreeMap<String, String>,
     /// The operator's caps on every resource's savepoint history.
     pub snapshot_thresholds: job_snapshots::HistoryThresholds,
+    /// How `status.error` is shaped (the operator's `exception.*` settings).
+    pub error_shape: &'a super::status::ErrorShape,
     /// The autoscaler's part, when the job is autoscaled (in place: its writes join the plan
     /// in `autoscaling::step::with_step`; its view becomes `status.autoscaler`).
     pub autoscaler: Option<&'a super::autoscaling::step::AutoscalerStep>,
@@ -131,7 +133,8 @@ pub fn decide(
             resource.status.clone().unwrap_or_default(),
             crate::redact::Redactor::for_resource(resource).with_defaults(ctx.defaults),
             ctx.now_ms,
-        ),
+        )
+        .with_error_shape(ctx.error_shape),
     };
     if resource.metadata.deletion_timestamp.is_some() {
         d.delete();
@@ -379,7 +382,7 @@ impl<'a> Decision<'a> {
                 Some(observe_job(self.draft.status.job_status.as_ref(), job));
             // Observation skips the exceptions once the failure is reported.
             self.draft
-                .job_failed(job, self.observed.job_failure.as_deref());
+                .job_failed(job, self.observed.job_failure.as_ref());
         }
     }
 

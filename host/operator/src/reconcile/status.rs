@@ -73,9 +73,107 @@ pub fn state_name(state: FlinkJobState) -> &'static str {
     }
 }
 
-/// The `error` field: JSON with a type and a message, like upstream's serialized exceptions.
-pub fn error_json(kind: &str, message: &str) -> String {
-    json!({"type": kind, "message": message}).to_string()
+/// How the `error` field is shaped, upstream's `kubernetes.operator.exception.*` (from the
+/// operator ConfigMap): each field's length (`field.max.length`, 2048), Flink's Java stack
+/// trace when there is one (`stacktrace.enabled`, off; `stacktrace.max.length`, 2048), how many
+/// of its causes are listed (`throwable.list.max.count`, 2), and the labels whose regular
+/// expression matches the message or a cause's (`label.mapper`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorShape {
+    pub field_max: usize,
+    /// None: no stack trace; Some(n): at most n characters of it.
+    pub stack_trace_max: Option<usize>,
+    pub throwables_max: usize,
+    pub labels: LabelMapper,
+}
+
+impl Default for ErrorShape {
+    fn default() -> Self {
+        Self {
+            field_max: 2048,
+            stack_trace_max: None,
+            throwables_max: 2,
+            labels: LabelMapper::default(),
+        }
+    }
+}
+
+/// `exception.label.mapper`: a regular expression and the label it gives, in the order set.
+#[derive(Clone, Debug, Default)]
+pub struct LabelMapper(pub Vec<(regex::Regex, String)>);
+
+impl PartialEq for LabelMapper {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((a, x), (b, y))| a.as_str() == b.as_str() && x == y)
+    }
+}
+
+/// The `error` field in upstream's shape (`FlinkResourceException` as JSON): `type`, `message`,
+/// `stackTrace` (when enabled and there is one), `additionalMetadata` (the mapped `labels`) and
+/// `throwableList` (the `Caused by:` chain of Flink's stack trace, each a type and a message).
+/// The types are ours (`JobFailed`, `ValidationError`, ...), not Java class names; a cause's
+/// type is its Java class, as Flink reports it.
+pub fn error_json(kind: &str, message: &str, trace: Option<&str>, shape: &ErrorShape) -> String {
+    let cut = |text: &str, max: usize| -> String { text.chars().take(max).collect() };
+    let message = cut(message, shape.field_max);
+    let causes: Vec<(String, String)> = trace
+        .map(causes_of)
+        .unwrap_or_default()
+        .into_iter()
+        .take(shape.throwables_max)
+        .map(|(t, m)| (cut(&t, shape.field_max), cut(&m, shape.field_max)))
+        .collect();
+    let mut metadata = serde_json::Map::new();
+    let labels: Vec<&str> = shape
+        .labels
+        .0
+        .iter()
+        .filter(|(pattern, _)| {
+            pattern.is_match(&message) || causes.iter().any(|(_, m)| pattern.is_match(m))
+        })
+        .map(|(_, label)| label.as_str())
+        .collect();
+    if !labels.is_empty() {
+        metadata.insert("labels".into(), json!(labels));
+    }
+    let mut error = serde_json::Map::new();
+    error.insert("type".into(), json!(cut(kind, shape.field_max)));
+    error.insert("message".into(), json!(message));
+    if let (Some(max), Some(trace)) = (shape.stack_trace_max, trace) {
+        error.insert("stackTrace".into(), json!(cut(trace, max)));
+    }
+    error.insert(
+        "additionalMetadata".into(),
+        serde_json::Value::Object(metadata),
+    );
+    error.insert(
+        "throwableList".into(),
+        json!(
+            causes
+                .iter()
+                .map(|(t, m)| json!({"type": t, "message": m, "additionalMetadata": {}}))
+                .collect::<Vec<_>>()
+        ),
+    );
+    serde_json::Value::Object(error).to_string()
+}
+
+/// The causes in a Java stack trace, outermost first: each `Caused by: <class>: <message>` line
+/// as its class and message.
+fn causes_of(trace: &str) -> Vec<(String, String)> {
+    trace
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("Caused by: "))
+        .map(|cause| match cause.split_once(": ") {
+            Some((class, message)) => (class.trim().to_string(), message.trim().to_string()),
+            None => (cause.trim().to_string(), String::new()),
+        })
+        .collect()
 }
 
 /// `by` (who decided) with an outcome and a message; a note already on `by` (a rejected newer
@@ -108,8 +206,14 @@ pub fn record_policy(policies: &mut Vec<PolicyDecision>, decision: PolicyDecisio
 
 /// Sets the `error` field; the first time a given error appears it also yields the warning
 /// event to publish (`ValidationError` for invalid specs, `Error` otherwise).
-pub fn report_error(error: &mut Option<String>, kind: &str, message: String) -> Option<Note> {
-    let json = error_json(kind, &message);
+pub fn report_error(
+    error: &mut Option<String>,
+    kind: &str,
+    message: String,
+    trace: Option<&str>,
+    shape: &ErrorShape,
+) -> Option<Note> {
+    let json = error_json(kind, &message, trace, shape);
     let new = error.as_deref() != Some(json.as_str());
     *error = Some(json);
     new.then(|| {
@@ -288,6 +392,66 @@ pub fn set_running_condition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TRACE: &str = "org.apache.flink.runtime.JobException: Recovery is suppressed\n\tat org.apache.flink.X.y(X.java:1)\nCaused by: java.lang.ArithmeticException: / by zero\n\tat Job.map(Job.java:9)\nCaused by: java.lang.IllegalStateException\n";
+
+    #[test]
+    fn the_error_takes_upstreams_shape_within_the_operators_limits() {
+        let parse = |shape: &ErrorShape| -> serde_json::Value {
+            serde_json::from_str(&error_json(
+                "JobFailed",
+                "job 1 failed: / by zero",
+                Some(TRACE),
+                shape,
+            ))
+            .expect("JSON")
+        };
+        let default = parse(&ErrorShape::default());
+        assert_eq!(default["type"], "JobFailed");
+        assert_eq!(default["message"], "job 1 failed: / by zero");
+        assert!(default.get("stackTrace").is_none(), "off by default");
+        assert_eq!(default["additionalMetadata"], json!({}));
+        assert_eq!(
+            default["throwableList"],
+            json!([
+                {"type": "java.lang.ArithmeticException", "message": "/ by zero", "additionalMetadata": {}},
+                {"type": "java.lang.IllegalStateException", "message": "", "additionalMetadata": {}},
+            ])
+        );
+        let shape = ErrorShape {
+            field_max: 8,
+            stack_trace_max: Some(20),
+            throwables_max: 1,
+            labels: LabelMapper(vec![
+                (
+                    regex::Regex::new(r"/ by \w+").expect("regex"),
+                    "math".into(),
+                ),
+                (
+                    regex::Regex::new("IllegalState").expect("regex"),
+                    "never".into(),
+                ),
+                (regex::Regex::new("^job").expect("regex"), "job".into()),
+            ]),
+        };
+        let shaped = parse(&shape);
+        assert_eq!(shaped["message"], "job 1 fa", "cut to the field length");
+        assert_eq!(shaped["stackTrace"], "org.apache.flink.run");
+        assert_eq!(shaped["throwableList"].as_array().map(Vec::len), Some(1));
+        assert_eq!(shaped["throwableList"][0]["type"], "java.lan");
+        // "math" matches the kept cause's message; the cut message still starts with "job";
+        // the cause that was left out is not looked at.
+        assert_eq!(
+            shaped["additionalMetadata"]["labels"],
+            json!(["math", "job"])
+        );
+        // An error without a trace has an empty cause list.
+        let plain: serde_json::Value =
+            serde_json::from_str(&error_json("ValidationError", "bad", None, &shape))
+                .expect("JSON");
+        assert_eq!(plain["throwableList"], json!([]));
+        assert!(plain.get("stackTrace").is_none());
+    }
 
     fn reconciled(state: ReconciliationState, stable: bool) -> ReconciliationStatus {
         ReconciliationStatus {

@@ -138,8 +138,7 @@ pub fn apply(
                 "Applied",
                 format!("refused: {reason}"),
             );
-            applied.notes.extend(super::status::report_error(
-                error,
+            applied.error = Some((
                 "PolicyError",
                 format!(
                     "The upgrade strategy {plugin} refused this change: {reason}; the running job is untouched"
@@ -148,8 +147,7 @@ pub fn apply(
         }
         UpgradeVerdict::Unavailable { reason } => {
             record(policies, &policy.by, "Held", reason.clone());
-            applied.notes.extend(super::status::report_error(
-                error,
+            applied.error = Some((
                 "PolicyError",
                 format!(
                     "The upgrade strategy {plugin} could not decide ({reason}); the upgrade is held until it can, the running job is untouched"

@@ -11,7 +11,7 @@
 //! set.
 
 mod config;
-mod flink_options;
+pub(crate) mod flink_options;
 pub mod ingress;
 mod pod;
 mod resources;

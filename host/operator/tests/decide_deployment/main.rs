@@ -80,6 +80,7 @@ impl World {
             defaults: &self.defaults,
             log_defaults: &self.log_defaults,
             snapshot_thresholds: Default::default(),
+            error_shape: &Default::default(),
             upgrade_policy: self.upgrade_policy.as_ref(),
             autoscaler: self.autoscaler.as_ref(),
             tenancy: self.tenancy.as_ref(),

@@ -465,13 +465,27 @@ fn a_failed_job_reports_flinks_reason_once() {
     let mut world = app();
     world.reconcile();
     world.cluster_runs(1, FlinkJobState::Failed);
-    world.observed.job_failure = Some("Cannot find savepoint at file:/nowhere".into());
+    world.observed.job_failure = Some(flink_operator::reconcile::observed::JobFailure {
+        message: "Cannot find savepoint at file:/nowhere".into(),
+        stack_trace: "org.apache.flink.runtime.client.JobInitializationException: Could not start the JobMaster.\n\tat org.apache.flink.runtime.jobmaster.DefaultJobMasterServiceProcess.lambda$new$0(DefaultJobMasterServiceProcess.java:97)\nCaused by: java.util.concurrent.CompletionException: java.lang.RuntimeException: boom\n\tat java.base/java.util.concurrent.CompletableFuture.encodeThrowable(CompletableFuture.java:315)\nCaused by: java.io.FileNotFoundException: Cannot find savepoint at file:/nowhere\n\t... 3 more\nCaused by: java.lang.IllegalStateException: third\n".into(),
+    });
     let plan = world.reconcile();
     let error = world.status().error.clone().unwrap_or_default();
     assert!(
         error.contains("JobFailed") && error.contains("file:/nowhere"),
         "{error}"
     );
+    // Upstream's shape: its causes (at most 2), no stack trace unless the operator enables it.
+    let shaped: serde_json::Value = serde_json::from_str(&error).expect("JSON");
+    assert_eq!(
+        shaped["throwableList"],
+        serde_json::json!([
+            {"type": "java.util.concurrent.CompletionException", "message": "java.lang.RuntimeException: boom", "additionalMetadata": {}},
+            {"type": "java.io.FileNotFoundException", "message": "Cannot find savepoint at file:/nowhere", "additionalMetadata": {}},
+        ])
+    );
+    assert_eq!(shaped["additionalMetadata"], serde_json::json!({}));
+    assert!(shaped.get("stackTrace").is_none(), "{shaped:#}");
     assert_eq!(world.lifecycle(), ResourceLifecycleState::Failed);
     assert!(
         plan.notes

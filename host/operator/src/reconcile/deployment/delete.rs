@@ -35,7 +35,7 @@ impl<'a> Decision<'a> {
                     .notes
                     .push(Note::warning(Reason::CleanupFailed, message.clone()));
             }
-            self.draft.status.error = Some(error_json("DeletionBlocked", &message));
+            self.draft.status.error = Some(self.draft.error_json("DeletionBlocked", &message));
             self.draft.status.lifecycle_state = Some(flink_api::ResourceLifecycleState::Deleting);
             self.draft.progressing = true;
             return;

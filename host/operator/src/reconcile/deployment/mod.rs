@@ -17,9 +17,7 @@ use super::job::{self, Draft};
 use super::observed::{ObservedCluster, ObservedFlink, ObservedJob};
 use super::reconciled_spec::ReconciledSpec;
 use super::spec_diff::{DiffClass, deployment_diff};
-use super::status::{
-    self, error_json, error_message, observe_job, set_running_condition, state_name,
-};
+use super::status::{self, error_message, observe_job, set_running_condition, state_name};
 use super::upgrade_policy::UpgradePolicy;
 use super::{Effect, Intervals, Note, Plan, Reason, health, job_id, job_snapshots, secure};
 use crate::render::{self, RenderInput};
@@ -86,6 +84,8 @@ pub struct DecideContext<'a> {
     pub log_defaults: &'a BTreeMap<String, String>,
     /// The operator's caps on every resource's savepoint history.
     pub snapshot_thresholds: crate::reconcile::job_snapshots::HistoryThresholds,
+    /// How `status.error` is shaped (the operator's `exception.*` settings).
+    pub error_shape: &'a super::status::ErrorShape,
     /// The tenant's upgrade-strategy plugin's verdict on the upgrade about to start
     /// (`upgrade_policy::pending_upgrade`), when the tenant has one.
     pub upgrade_policy: Option<&'a UpgradePolicy>,
@@ -170,7 +170,8 @@ impl<'a> Decision<'a> {
                 resource.status.clone().unwrap_or_default(),
                 crate::redact::Redactor::for_resource(resource).with_defaults(ctx.defaults),
                 ctx.now_ms,
-            ),
+            )
+            .with_error_shape(ctx.error_shape),
             config: job::configuration(ctx.defaults, resource.spec.configuration().flat()),
         }
     }

@@ -62,7 +62,7 @@ impl<'a> Decision<'a> {
                     .notes
                     .extend(status::job_state_change(before, job.state));
                 // Observation skips the exceptions once the failure is reported.
-                self.draft.job_failed(job, observed.job_failure.as_deref());
+                self.draft.job_failed(job, observed.job_failure.as_ref());
                 self.draft.status.job_status = Some(updated);
                 return;
             }

@@ -104,6 +104,8 @@ pub struct Draft<S> {
     pub requeue_at: Option<i64>,
     now_ms: i64,
     redactor: Redactor,
+    /// How `status.error` is shaped (the operator's `exception.*` settings).
+    error_shape: status::ErrorShape,
 }
 
 impl<S: JobStatusParts> Draft<S> {
@@ -121,17 +123,42 @@ impl<S: JobStatusParts> Draft<S> {
             requeue_at: None,
             now_ms,
             redactor,
+            error_shape: status::ErrorShape::default(),
         }
+    }
+
+    /// With `status.error` shaped by `shape` (the operator's `exception.*` settings).
+    pub fn with_error_shape(mut self, shape: &status::ErrorShape) -> Self {
+        self.error_shape = shape.clone();
+        self
     }
 
     /// Records an error in the status (its event only when it is new).
     pub fn fail(&mut self, kind: &str, message: String) {
+        self.fail_with_trace(kind, message, None);
+    }
+
+    /// Records an error with the Java stack trace behind it (Flink's), whose causes become the
+    /// error's `throwableList` (and the trace its `stackTrace` when the operator enables it).
+    pub fn fail_with_trace(&mut self, kind: &str, message: String, trace: Option<&str>) {
         // Masked here, as it will be stored, so an unchanged error is recognised as such.
         let message = self.redactor.scrub(&message);
+        let trace = trace.map(|t| self.redactor.scrub(t));
         let error = self.status.parts().error;
-        self.notes
-            .extend(status::report_error(error, kind, message));
+        self.notes.extend(status::report_error(
+            error,
+            kind,
+            message,
+            trace.as_deref(),
+            &self.error_shape,
+        ));
         self.failed = true;
+    }
+
+    /// An `error` field of `kind` with `message`, shaped as this draft's errors are (for a
+    /// status written without an event of its own).
+    pub fn error_json(&self, kind: &str, message: &str) -> String {
+        status::error_json(kind, &self.redactor.scrub(message), None, &self.error_shape)
     }
 
     /// The status as it stands is written before the actions.
@@ -163,13 +190,21 @@ impl<S: JobStatusParts> Draft<S> {
     /// the newest exception's message). Flink serves a job's exceptions from a cache that can
     /// still hold the job from before it failed, so a missing reason is waited for a few
     /// seconds before the error says Flink gave none. Nothing for a job that did not fail.
-    pub fn job_failed(&mut self, job: &super::observed::ObservedJob, failure: Option<&str>) {
+    pub fn job_failed(
+        &mut self,
+        job: &super::observed::ObservedJob,
+        failure: Option<&super::observed::JobFailure>,
+    ) {
         if job.state != flink_api::FlinkJobState::Failed {
             return;
         }
         let reported = status::reports(self.status.parts().error.as_deref(), "JobFailed", &job.id);
         match failure {
-            Some(why) => self.fail("JobFailed", format!("job {} failed: {why}", job.id)),
+            Some(why) => self.fail_with_trace(
+                "JobFailed",
+                format!("job {} failed: {}", job.id, why.message),
+                Some(&why.stack_trace),
+            ),
             None if reported => {}
             None if self.now_ms - job.last_modification
                 < secure::CHECKPOINT_STATISTICS_SETTLE_MS =>
