@@ -538,7 +538,8 @@ mod tests {
                 ClientConfig {
                     request_timeout: Duration::from_millis(500),
                     cancel_timeout,
-                    retries: 0,
+                    // Retries stay within the cancel timeout.
+                    retries: 3,
                     ..ClientConfig::default()
                 },
             )
@@ -549,6 +550,7 @@ mod tests {
             .cancel_job(&job)
             .await
             .expect("answered within the cancel timeout");
+        let started = std::time::Instant::now();
         let error = client(Duration::from_millis(400))
             .cancel_job(&job)
             .await
@@ -556,6 +558,13 @@ mod tests {
         assert!(
             error.to_string().contains("no answer within 400ms"),
             "{error}"
+        );
+        // One deadline for all attempts: 4 attempts of 400 ms and their back-off would take
+        // over 2 s.
+        assert!(
+            started.elapsed() < Duration::from_millis(1_200),
+            "{:?}",
+            started.elapsed()
         );
     }
 

@@ -31,9 +31,11 @@ impl FlinkClient {
             .await
     }
 
-    /// `PATCH /jobs/:id?mode=cancel`. Cancelling twice is harmless, so it is retried.
+    /// `PATCH /jobs/:id?mode=cancel`. Cancelling twice is harmless, so it is retried, all
+    /// attempts within the cancel timeout (upstream waits once for that long).
     pub async fn cancel_job(&self, job: &JobId) -> Result<(), FlinkError> {
-        self.send(
+        let timeout = self.settings().cancel_timeout;
+        let cancel = self.send(
             Call::new(
                 Method::PATCH,
                 format!("jobs/{job}"),
@@ -41,9 +43,16 @@ impl FlinkClient {
                 Idempotency::Retry,
             )
             .query("mode", "cancel")
-            .timeout(self.settings().cancel_timeout),
-        )
-        .await
+            .timeout(timeout),
+        );
+        tokio::time::timeout(timeout, cancel)
+            .await
+            .unwrap_or_else(|_| {
+                Err(FlinkError::Unreachable {
+                    url: self.base_url().to_string(),
+                    reason: format!("no answer within {timeout:?}"),
+                })
+            })
     }
 
     /// `GET /jobs/:id/exceptions`.

@@ -812,7 +812,7 @@ fn a_stored_state_that_inflates_past_the_limit_is_refused_not_read_whole() {
         gz.finish().expect("gzip")
     };
     assert_eq!(step::unpack(&padded(1)), Some(AutoscalerState::default()));
-    let bomb = padded(33);
+    let bomb = padded(17);
     assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
     assert_eq!(step::unpack(&bomb), None);
 }

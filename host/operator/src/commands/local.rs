@@ -244,9 +244,6 @@ pub fn local_settings(
             max_interval: Duration::from_secs(30),
             ..Default::default()
         },
-        // A local user watches every step at the quick progress interval; upstream's 5
-        // reconciles per 15 s would slow those steps down.
-        rate_limit: crate::controller::rate_limit::RateLimit::OFF,
         flink_defaults: machine_defaults(
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         ),

@@ -863,6 +863,9 @@ mod tests {
         ctx.flink.for_cluster("orders", "team-a").expect("a client");
         ctx.policies
             .remember_good("team-a/orders/TaskManager", serde_json::json!([]));
+        let mut dynamic = (*ctx.dynamic()).clone();
+        dynamic.rate_limit = rate_limit::RateLimit::UPSTREAM;
+        ctx.set_dynamic(dynamic);
         assert!(claim(&ctx, &resource).is_ok());
         assert_eq!(ctx.per_resource_entries(), 4);
         ctx.forget(&resource);

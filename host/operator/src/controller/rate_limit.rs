@@ -1,8 +1,13 @@
 //! Upstream's per-resource rate limiter (`kubernetes.operator.rate-limiter.limit` reconciles per
-//! `.refresh-period`, 5 per 15 s; JOSDK's `LinearRateLimiter`): a resource reconciled that often
-//! within its current period waits for the period's end. It bounds what one resource can take
-//! of the operator when something keeps waking it (a conflict loop, a flapping watch). A pure
-//! protocol with the clock passed in; the controller asks it before each reconcile.
+//! `.refresh-period`; JOSDK's `LinearRateLimiter`): a resource reconciled that often within its
+//! current period waits for the period's end. It bounds what one resource can take of the
+//! operator when something keeps waking it (a conflict loop, a flapping watch). A pure protocol
+//! with the clock passed in; the controller asks it before each reconcile.
+//!
+//! Off unless set, where upstream limits to 5 per 15 s: upstream's framework does not wake a
+//! resource for the operator's own status writes, this operator does (each write is seen once
+//! more), so the same count would hold up every step of an upgrade and a user's change right
+//! after one.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,20 +21,21 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// No limit.
+    /// No limit (the default here).
     pub const OFF: RateLimit = RateLimit {
         limit: 0,
+        period: Duration::from_secs(15),
+    };
+    /// Upstream's default: 5 reconciles per 15 s.
+    pub const UPSTREAM: RateLimit = RateLimit {
+        limit: 5,
         period: Duration::from_secs(15),
     };
 }
 
 impl Default for RateLimit {
-    /// Upstream's: 5 reconciles per 15 s.
     fn default() -> Self {
-        Self {
-            limit: 5,
-            period: Duration::from_secs(15),
-        }
+        Self::OFF
     }
 }
 
@@ -106,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_resource_gets_its_limit_per_period_then_waits_for_the_periods_end() {
-        let limit = RateLimit::default();
+        let limit = RateLimit::UPSTREAM;
         let mut windows = Windows::default();
         for at in [0, 1_000, 2_000, 3_000, 4_000] {
             assert_eq!(windows.admit("d/a", limit, at), Ok(()), "at {at}");
@@ -132,7 +138,7 @@ mod tests {
 
     #[test]
     fn quiet_and_forgotten_resources_are_not_kept() {
-        let limit = RateLimit::default();
+        let limit = RateLimit::UPSTREAM;
         let mut windows = Windows::default();
         for i in 0..1_000 {
             windows

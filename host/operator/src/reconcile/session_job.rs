@@ -477,7 +477,13 @@ impl<'a> Decision<'a> {
             }
             return self.steady(last);
         }
-        if let Some(why) = self.draft.pending_savepoint_holds_upgrade(&self.config) {
+        let job_running = self
+            .recorded_job()
+            .is_some_and(|j| j.state == FlinkJobState::Running);
+        if let Some(why) = self
+            .draft
+            .pending_savepoint_holds_upgrade(&self.config, job_running)
+        {
             // What runs goes on as it is, its savepoint observed, until it completes.
             self.steady(last);
             self.draft.wait(&why);

@@ -439,14 +439,22 @@ fn owner_reference(input: &RenderInput) -> Value {
 /// `logback-console.xml` (upstream's defaults), else a console log4j configuration like the
 /// Flink image's.
 fn log_configuration(input: &RenderInput) -> BTreeMap<String, String> {
-    match (&input.spec.log_configuration, input.log_defaults) {
-        (Some(files), _) if !files.is_empty() => files.clone(),
-        (_, Some(defaults)) if !defaults.is_empty() => defaults.clone(),
-        _ => BTreeMap::from([(
-            "log4j-console.properties".to_string(),
-            DEFAULT_LOG4J.to_string(),
-        )]),
+    if let Some(files) = input
+        .spec
+        .log_configuration
+        .as_ref()
+        .filter(|f| !f.is_empty())
+    {
+        return files.clone();
     }
+    // The operator's files over the built-in log4j one, file by file: a logback file alone
+    // keeps log4j's console logging (Flink's image falls back to log4j without its file).
+    let mut files = BTreeMap::from([(
+        "log4j-console.properties".to_string(),
+        DEFAULT_LOG4J.to_string(),
+    )]);
+    files.extend(input.log_defaults.cloned().unwrap_or_default());
+    files
 }
 
 /// Flink's console logging (like the Flink image's); the chart's copy is this same file, which

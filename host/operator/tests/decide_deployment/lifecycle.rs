@@ -842,6 +842,17 @@ fn the_operators_log_files_are_every_clusters_unless_its_spec_has_its_own() {
         own,
         "the spec's own win whole"
     );
+    // A logback file alone keeps the built-in log4j file beside it.
+    let mut world = app();
+    world.log_defaults = BTreeMap::from([(
+        "logback-console.xml".to_string(),
+        "<configuration/>\n".to_string(),
+    )]);
+    let applied = applied_log_files(&world.reconcile());
+    assert_eq!(
+        applied.keys().collect::<Vec<_>>(),
+        ["log4j-console.properties", "logback-console.xml"]
+    );
     // Neither: Flink's image's console logging.
     let applied = applied_log_files(&app().reconcile());
     assert!(

@@ -160,6 +160,22 @@ fn an_upgrade_waits_for_a_pending_status_savepoint_unless_told_to_ignore_it() {
         "{:?}",
         plan.actions
     );
+    // A job that is not running does not hold it: its savepoint is never observed to an end.
+    let mut world = pending(&[]);
+    world.job_now(FlinkJobState::Failed);
+    world.reconcile();
+    let message = world.status().conditions[0].message.clone();
+    assert!(!message.contains("waits for savepoint"), "{message}");
+    assert!(
+        world.status().upgrade.is_some()
+            || world
+                .status()
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("Upgrade")),
+        "the upgrade was taken up: {:?}",
+        world.status()
+    );
     // Told to ignore it, the upgrade goes ahead at once.
     let mut world = pending(&[(
         "kubernetes.operator.job.upgrade.ignore-pending-savepoint",

@@ -807,4 +807,10 @@ fn with_job_cancel_enabled_a_last_state_upgrade_with_ha_cancels_and_resumes_from
     let plan = world.reconcile();
     assert_eq!(restore_path(&plan).as_deref(), Some(CHECKPOINT));
     assert_ne!(world.job_id(), old, "a new job id restores from the path");
+
+    // A JobManager that does not answer cannot cancel: the HA metadata is the state.
+    let mut world = with_settings(flink_api::UpgradeMode::LastState, &settings);
+    world.observed.flink = ObservedFlink::Unreachable("connection refused".into());
+    world.edit(|spec| spec.job.as_mut().expect("job").parallelism = Some(3));
+    assert_eq!(world.reconcile().actions, vec![Effect::DeleteCluster]);
 }

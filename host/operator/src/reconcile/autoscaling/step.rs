@@ -46,9 +46,9 @@ pub fn pack(state: &AutoscalerState) -> Vec<u8> {
 }
 
 /// The most a stored state may decompress to: the ConfigMap is in the tenant's namespace, so a
-/// small gzip that inflates without end is refused instead of read whole (ours stays far
-/// below: 512 KiB compressed JSON is a few MiB).
-pub const UNPACKED_LIMIT_BYTES: u64 = 32 << 20;
+/// small gzip that inflates without end is refused instead of read whole (ours stays below:
+/// 512 KiB of compressed JSON is a few MiB).
+pub const UNPACKED_LIMIT_BYTES: u64 = 16 << 20;
 
 pub fn unpack(bytes: &[u8]) -> Option<AutoscalerState> {
     use std::io::Read as _;

@@ -33,11 +33,13 @@ pub const NOT_TAKEN: [(&str, &str); 3] = [
     ("configOverrides", "memory tuning chooses again"),
 ];
 
-/// The most text one key may decompress to (upstream caps the whole ConfigMap at 1 MB of
-/// compressed text).
-pub const MAX_TEXT_BYTES: u64 = 8 << 20;
+/// The most text one key may decompress to (upstream trims its ConfigMap to 1 MB of compressed
+/// text, most of it the metric window, which is not read here).
+pub const MAX_TEXT_BYTES: u64 = 2 << 20;
 /// The most scaling records kept per vertex, and restart times in all.
 pub const MAX_RECORDS: usize = 200;
+/// The most vertices whose history is kept.
+pub const MAX_VERTICES: usize = 1_000;
 
 /// Whether `data` holds upstream's state (any of its keys).
 pub fn present(data: &BTreeMap<String, String>) -> bool {
@@ -173,7 +175,16 @@ struct Summary {
     current_parallelism: u32,
     new_parallelism: u32,
     #[serde(default)]
-    metrics: BTreeMap<String, Evaluated>,
+    metrics: Metrics,
+}
+
+/// The two of a summary's metrics that are read; the others are skipped, not kept.
+#[derive(Deserialize, Default)]
+struct Metrics {
+    #[serde(rename = "TRUE_PROCESSING_RATE", default)]
+    true_processing_rate: Evaluated,
+    #[serde(rename = "EXPECTED_PROCESSING_RATE", default)]
+    expected_processing_rate: Evaluated,
 }
 
 #[derive(Deserialize, Default)]
@@ -217,6 +228,12 @@ impl Number {
 fn history(yaml: &str) -> Result<BTreeMap<String, Vec<ScalingRecord>>, String> {
     let parsed: BTreeMap<String, BTreeMap<String, Summary>> =
         serde_saphyr::from_str(yaml).map_err(|e| first_line(&e.to_string()))?;
+    if parsed.len() > MAX_VERTICES {
+        return Err(format!(
+            "it names {} vertices, more than {MAX_VERTICES}",
+            parsed.len()
+        ));
+    }
     let mut out = BTreeMap::new();
     for (vertex, scalings) in parsed {
         if !is_vertex_id(&vertex) {
@@ -224,19 +241,13 @@ fn history(yaml: &str) -> Result<BTreeMap<String, Vec<ScalingRecord>>, String> {
         }
         let mut records = Vec::new();
         for (time, summary) in scalings {
-            let rate = |metric: &str, pick: fn(&Evaluated) -> Option<Number>| {
-                summary
-                    .metrics
-                    .get(metric)
-                    .and_then(pick)
-                    .map_or(f64::NAN, Number::get)
-            };
+            let rate = |value: Option<Number>| value.map_or(f64::NAN, Number::get);
             records.push(ScalingRecord {
                 time_ms: instant_ms(&time)?,
                 current: summary.current_parallelism,
                 new: summary.new_parallelism,
-                true_processing_rate: rate("TRUE_PROCESSING_RATE", |e| e.average),
-                expected_processing_rate: rate("EXPECTED_PROCESSING_RATE", |e| e.current),
+                true_processing_rate: rate(summary.metrics.true_processing_rate.average),
+                expected_processing_rate: rate(summary.metrics.expected_processing_rate.current),
             });
         }
         records.sort_by_key(|r| r.time_ms);

@@ -27,9 +27,18 @@ impl<'a> Decision<'a> {
     pub(super) fn secure_state(&mut self, mode: UpgradeMode) -> Option<()> {
         self.draft.progressing = true;
         // `job.upgrade.last-state.job-cancel.enabled`: the job is cancelled and resumed from
-        // its latest checkpoint, as without HA (Flink then deletes the HA metadata itself).
-        let cancel =
-            flink_api::config::options::LAST_STATE_JOB_CANCEL.flag_in_flat(&self.config, false);
+        // its latest checkpoint, as without HA (Flink then deletes the HA metadata itself) -
+        // when it can be: its JobManager answers and the job has not ended (or it is the one
+        // cancelled here). Otherwise the HA metadata it left is the state, as upstream's
+        // `allowLastStateCancel`.
+        let cancel = flink_api::config::options::LAST_STATE_JOB_CANCEL
+            .flag_in_flat(&self.config, false)
+            && match &self.observed.flink {
+                ObservedFlink::Reachable { jobs, .. } => self.current_job(jobs).is_some_and(|j| {
+                    !j.state.is_globally_terminal() || j.state == FlinkJobState::Canceled
+                }),
+                _ => false,
+            };
         let ha = self.state_in_ha_metadata() && !cancel;
         let (generation, now) = (self.generation(), self.ctx.now_ms);
         let mut progress = self

@@ -280,10 +280,18 @@ impl<'a> Decision<'a> {
                 return self.upgrade(last, "reverted after the job was stopped");
             }
         }
+        let job_running = match &self.observed.flink {
+            ObservedFlink::Reachable { jobs, .. } => self
+                .current_job(jobs)
+                .is_some_and(|j| j.state == FlinkJobState::Running),
+            _ => false,
+        };
         if matches!(
             diff.class,
             DiffClass::Upgrade | DiffClass::SavepointRedeploy
-        ) && let Some(why) = self.draft.pending_savepoint_holds_upgrade(&self.config)
+        ) && let Some(why) = self
+            .draft
+            .pending_savepoint_holds_upgrade(&self.config, job_running)
         {
             // What runs goes on as it is, its savepoint observed, until it completes.
             self.steady(last);

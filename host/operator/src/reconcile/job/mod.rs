@@ -169,15 +169,17 @@ impl<S: JobStatusParts> Draft<S> {
     /// Upstream's `readyToReconcile`: a change that replaces the job waits while a savepoint
     /// the status triggered is pending (it would be lost with the job), unless
     /// `kubernetes.operator.job.upgrade.ignore-pending-savepoint` is true. What it waits for,
-    /// when it does; an upgrade already under way is never held.
+    /// when it does. Only a running job's savepoint holds it (only then is it observed to an
+    /// end); an upgrade already under way is never held.
     pub fn pending_savepoint_holds_upgrade(
         &self,
         config: &BTreeMap<String, String>,
+        job_running: bool,
     ) -> Option<String> {
         let key = flink_api::config::options::IGNORE_PENDING_SAVEPOINT;
         let info = self.status.job_status()?.savepoint_info.as_ref()?;
         let trigger = info.trigger_id.as_deref()?;
-        if self.status.upgrade().is_some() || key.in_flat(config) == Some("true") {
+        if !job_running || self.status.upgrade().is_some() || key.flag_in_flat(config, false) {
             return None;
         }
         Some(format!(

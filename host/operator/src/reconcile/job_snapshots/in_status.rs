@@ -109,7 +109,7 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
 /// 1 min): a snapshot triggered here that fails within it of its *first* trigger is triggered
 /// again, keeping its type, nonce and first trigger time; past it, it is given up. Upstream
 /// counts from each attempt, so failures that come quickly are retried forever; counting from
-/// the first bounds the retries.
+/// the first ends them within the period (which the resource itself sets).
 struct GracePeriod {
     period: Duration,
     now_ms: i64,
@@ -129,7 +129,8 @@ impl GracePeriod {
 
     /// Whether a snapshot first triggered at `first_ms` is still within the period.
     fn open(&self, first_ms: Option<i64>) -> bool {
-        first_ms.is_some_and(|first| self.now_ms - first < self.period.as_millis() as i64)
+        let period = i64::try_from(self.period.as_millis()).unwrap_or(i64::MAX);
+        first_ms.is_some_and(|first| self.now_ms.saturating_sub(first) < period)
     }
 }
 

@@ -149,7 +149,7 @@ fn a_compressed_key_that_inflates_past_the_cap_is_refused() {
     let imported = import(&data);
     assert!(imported.state.history.0.is_empty());
     assert!(
-        imported.log[0].contains("decompresses to more than 8 MiB"),
+        imported.log[0].contains("decompresses to more than 2 MiB"),
         "{:?}",
         imported.log
     );
