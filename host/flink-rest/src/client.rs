@@ -467,10 +467,9 @@ mod tests {
         );
     }
 
-    /// A jar whose `main` takes longer than an ordinary call's timeout still runs with the
-    /// submission's own timeout.
-    #[tokio::test]
-    async fn a_slow_jar_run_is_waited_for_as_long_as_its_own_timeout() {
+    /// A JobManager on loopback that answers its first two requests with `status` and `body`,
+    /// each after 1.5 s; its port.
+    fn slow_job_manager(status: &'static str, body: &'static str) -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         std::thread::spawn(move || {
@@ -481,14 +480,21 @@ mod tests {
                 let mut request = [0u8; 4096];
                 let _ = stream.read(&mut request);
                 std::thread::sleep(Duration::from_millis(1_500));
-                let body = r#"{"jobid":"0b9c7c3e5a8e4c520000000000000003"}"#;
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
         });
+        port
+    }
+
+    /// A jar whose `main` takes longer than an ordinary call's timeout still runs with the
+    /// submission's own timeout.
+    #[tokio::test]
+    async fn a_slow_jar_run_is_waited_for_as_long_as_its_own_timeout() {
+        let port = slow_job_manager("200 OK", r#"{"jobid":"0b9c7c3e5a8e4c520000000000000003"}"#);
         let client = FlinkClient::new(
             &format!("http://127.0.0.1:{port}"),
             ClientConfig {
@@ -516,22 +522,7 @@ mod tests {
     /// timeout, not the ordinary calls' timeout.
     #[tokio::test]
     async fn a_slow_cancel_is_waited_for_as_long_as_the_cancel_timeout() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        std::thread::spawn(move || {
-            for _ in 0..2 {
-                let Ok((mut stream, _)) = listener.accept() else {
-                    return;
-                };
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
-                std::thread::sleep(Duration::from_millis(1_500));
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
-                );
-            }
-        });
+        let port = slow_job_manager("202 Accepted", "{}");
         let client = |cancel_timeout| {
             FlinkClient::new(
                 &format!("http://127.0.0.1:{port}"),

@@ -27,33 +27,25 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
                 clear_checkpoint_trigger(info);
             }
             Some(ObservedOperation::Failed(cause)) => {
-                let failed = format!(
-                    "{} checkpoint {trigger} failed: {cause}",
-                    kind(trigger_type)
-                );
-                let grace = GracePeriod::of(input, options::CHECKPOINT_TRIGGER_GRACE_PERIOD);
-                if grace.open(info.trigger_timestamp) {
-                    let kind = info.format_type.unwrap_or_default();
-                    let trigger = retrigger(&mut info.trigger_id, input);
-                    out.notes.push(Note::warning(
-                        Reason::CheckpointError,
-                        format!(
-                            "{failed}; triggered again, as the first trigger was within {grace}"
-                        ),
-                    ));
-                    out.actions.push(Effect::TriggerCheckpoint {
+                let kind_of = info.format_type.unwrap_or_default();
+                let retried = retry_within_grace(
+                    &mut out,
+                    Reason::CheckpointError,
+                    format!(
+                        "{} checkpoint {trigger} failed: {cause}",
+                        kind(trigger_type)
+                    ),
+                    GracePeriod::of(input, options::CHECKPOINT_TRIGGER_GRACE_PERIOD),
+                    (info.trigger_timestamp, &mut info.trigger_id),
+                    input,
+                    |trigger_id| Effect::TriggerCheckpoint {
                         cluster: input.cluster.to_string(),
                         job_id: input.job_id.to_string(),
-                        trigger_id: trigger,
-                        kind,
-                    });
-                    out.write_ahead = true;
-                    out.pace = Pace::Soon;
-                } else {
-                    out.notes.push(Note::warning(
-                        Reason::CheckpointError,
-                        format!("{failed}; given up, {grace} after it was first triggered"),
-                    ));
+                        trigger_id,
+                        kind: kind_of,
+                    },
+                );
+                if !retried {
                     clear_checkpoint_trigger(info);
                 }
             }
@@ -144,11 +136,36 @@ impl std::fmt::Display for GracePeriod {
     }
 }
 
-/// A new trigger id for another attempt at the pending snapshot (recorded before the request).
-fn retrigger(trigger_id: &mut Option<String>, input: &SnapshotInput) -> String {
-    let trigger = job_id::snapshot_trigger_id(input.uid, input.now_ms);
-    *trigger_id = Some(trigger.clone());
-    trigger
+/// A snapshot triggered here failed (`failed` says how): within `grace` of its first trigger
+/// (`trigger`: when, and the id recorded) it is triggered again under a new id, recorded before
+/// the request `again` builds; past it, it is given up. True: triggered again.
+fn retry_within_grace(
+    out: &mut Outcome,
+    reason: Reason,
+    failed: String,
+    grace: GracePeriod,
+    trigger: (Option<i64>, &mut Option<String>),
+    input: &SnapshotInput,
+    again: impl FnOnce(String) -> Effect,
+) -> bool {
+    let (first_ms, trigger_id) = trigger;
+    if !grace.open(first_ms) {
+        out.notes.push(Note::warning(
+            reason,
+            format!("{failed}; given up, {grace} after it was first triggered"),
+        ));
+        return false;
+    }
+    let id = job_id::snapshot_trigger_id(input.uid, input.now_ms);
+    *trigger_id = Some(id.clone());
+    out.notes.push(Note::warning(
+        reason,
+        format!("{failed}; triggered again, as the first trigger was within {grace}"),
+    ));
+    out.actions.push(again(id));
+    out.write_ahead = true;
+    out.pace = Pace::Soon;
+    true
 }
 
 pub(super) fn clear_checkpoint_trigger(info: &mut CheckpointInfo) {
@@ -182,35 +199,27 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
                 clear_trigger(info);
             }
             Some(ObservedOperation::Failed(cause)) => {
-                let failed = format!(
-                    "{} savepoint {trigger} failed: {cause}",
-                    kind(info.trigger_type.unwrap_or_default())
-                );
-                let grace = GracePeriod::of(input, options::SAVEPOINT_TRIGGER_GRACE_PERIOD);
-                if grace.open(info.trigger_timestamp) {
-                    let format = info.format_type.unwrap_or(SavepointFormatType::Canonical);
-                    let trigger = retrigger(&mut info.trigger_id, input);
-                    out.notes.push(Note::warning(
-                        Reason::SavepointError,
-                        format!(
-                            "{failed}; triggered again, as the first trigger was within {grace}"
-                        ),
-                    ));
-                    out.actions.push(Effect::TriggerSavepoint {
+                let format = info.format_type.unwrap_or(SavepointFormatType::Canonical);
+                let retried = retry_within_grace(
+                    &mut out,
+                    Reason::SavepointError,
+                    format!(
+                        "{} savepoint {trigger} failed: {cause}",
+                        kind(info.trigger_type.unwrap_or_default())
+                    ),
+                    GracePeriod::of(input, options::SAVEPOINT_TRIGGER_GRACE_PERIOD),
+                    (info.trigger_timestamp, &mut info.trigger_id),
+                    input,
+                    |trigger_id| Effect::TriggerSavepoint {
                         cluster: input.cluster.to_string(),
                         job_id: input.job_id.to_string(),
-                        trigger_id: trigger,
+                        trigger_id,
                         directory: None,
                         format,
-                    });
-                    out.write_ahead = true;
-                    out.pace = Pace::Soon;
-                } else {
-                    out.notes.push(Note::warning(
-                        Reason::SavepointError,
-                        format!("{failed}; given up, {grace} after it was first triggered"),
-                    ));
-                    // A failed manual savepoint keeps its nonce: a new nonce asks again.
+                    },
+                );
+                // A failed manual savepoint keeps its nonce: a new nonce asks again.
+                if !retried {
                     clear_trigger(info);
                 }
             }
