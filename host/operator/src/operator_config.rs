@@ -63,6 +63,8 @@ pub struct Dynamic {
     pub log_defaults: BTreeMap<String, String>,
     /// `kubernetes.operator.exception.*`: how `status.error` is shaped.
     pub error_shape: crate::reconcile::status::ErrorShape,
+    /// `kubernetes.operator.ingress.manage` (true): `spec.ingress` becomes an Ingress.
+    pub manage_ingress: bool,
 }
 
 /// Kubernetes' deletion propagation, upstream's `Foreground` by default: a Deployment goes
@@ -93,6 +95,7 @@ impl Dynamic {
             snapshot_thresholds: Default::default(),
             log_defaults: BTreeMap::new(),
             error_shape: Default::default(),
+            manage_ingress: true,
         }
     }
 
@@ -499,6 +502,11 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                             Ok(labels) => dynamic.error_shape.labels = labels,
                             Err(why) => problems.push(at(&why)),
                         },
+                        "ingress.manage" => match value.trim() {
+                            "true" => dynamic.manage_ingress = true,
+                            "false" => dynamic.manage_ingress = false,
+                            _ => problems.push(at("must be true or false")),
+                        },
                         "rate-limiter.refresh-period" => {
                             if let Some(d) = duration(&mut problems) {
                                 dynamic.rate_limit.period = d;
@@ -687,7 +695,6 @@ pub const NOT_READ: &[&str] = &[
     "kubernetes.operator.dynamic.config.enabled",
     "kubernetes.operator.dynamic.namespaces.enabled",
     "kubernetes.operator.health.",
-    "kubernetes.operator.ingress.manage",
     "kubernetes.operator.observer.rest-ready.delay",
     "kubernetes.operator.plugins.listeners.",
     "kubernetes.operator.startup.stop-on-informer-error",
@@ -730,6 +737,7 @@ fn is_process_key(key: &str) -> bool {
                     | "exception.stacktrace.max.length"
                     | "exception.throwable.list.max.count"
                     | "exception.label.mapper"
+                    | "ingress.manage"
                     | "resource.deletion.propagation"
                     | "savepoint.history.max.count.threshold"
                     | "savepoint.history.max.age.threshold"
@@ -796,6 +804,7 @@ mod tests {
             snapshot_thresholds: Default::default(),
             log_defaults: BTreeMap::new(),
             error_shape: Default::default(),
+            manage_ingress: true,
         }
     }
 

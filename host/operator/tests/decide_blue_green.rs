@@ -85,6 +85,7 @@ impl World {
             upgrade_policy: self.upgrade_policy.as_ref(),
             dual_running: self.dual_running,
             tenancy: None,
+            manage_ingress: true,
         };
         decide(&self.parent, &self.observed, &ctx)
     }

@@ -303,6 +303,7 @@ async fn reconcile_deployment(
             log_defaults: &dynamic.log_defaults,
             snapshot_thresholds: dynamic.snapshot_thresholds,
             error_shape: &dynamic.error_shape,
+            manage_ingress: dynamic.manage_ingress,
             upgrade_policy: upgrade_policy.as_ref(),
             autoscaler: autoscaler.as_ref(),
             tenancy: tenancy.as_ref(),
@@ -472,6 +473,7 @@ async fn reconcile_blue_green(
             upgrade_policy: upgrade_policy.as_ref(),
             dual_running: ctx.policies.dual_running(&*resource),
             tenancy: tenancy.as_ref(),
+            manage_ingress: ctx.dynamic().manage_ingress,
         };
         let plan = blue_green::decide(&resource, &observed, &decide_ctx);
         let state = state_name(&plan.status.blue_green_state);

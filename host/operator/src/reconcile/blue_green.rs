@@ -172,6 +172,8 @@ pub struct BlueGreenContext<'a> {
     pub dual_running: Duration,
     /// Why the resource's tenant cannot be told, if it cannot: it is held like an invalid one.
     pub tenancy: Option<&'a flink_api::validation::FieldError>,
+    /// `kubernetes.operator.ingress.manage`: off, the parent's Ingress is left alone.
+    pub manage_ingress: bool,
 }
 
 /// The transition a reconcile would start now (the recorded template spec and the new one),
@@ -522,6 +524,9 @@ impl Decision<'_> {
     /// The parent's Ingress leads to `active`'s REST Service; one `spec.ingress` no longer
     /// asks for goes.
     fn ingress(&mut self, active: Colour) {
+        if !self.ctx.manage_ingress {
+            return;
+        }
         if self.observed.ingress.as_ref().is_some_and(|i| !i.owned) {
             let name = self.name();
             self.fail(

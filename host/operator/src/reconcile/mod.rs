@@ -215,6 +215,8 @@ pub enum Reason {
     Error,
     HealthCheckSkipped,
     IneffectiveScaling,
+    /// `spec.ingress` is set while `kubernetes.operator.ingress.manage` is off (upstream's).
+    IngressManagement,
     /// An exception in Flink's history of the job (upstream's spelling).
     JobException,
     JobStatusChanged,
@@ -271,6 +273,7 @@ impl Reason {
             Reason::ConfigurationRecommendation => "Configuration recommendation",
             Reason::Error => "Error",
             Reason::HealthCheckSkipped => "HealthCheckSkipped",
+            Reason::IngressManagement => "IngressManagement",
             Reason::IneffectiveScaling => "IneffectiveScaling",
             Reason::JobException => "JobException",
             Reason::JobStatusChanged => "JobStatusChanged",

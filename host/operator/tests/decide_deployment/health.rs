@@ -102,6 +102,7 @@ fn a_crash_looping_job_manager_is_rolled_back_unless_its_newest_state_is_unknown
         revision: 0,
         defaults: BTreeMap::new(),
         log_defaults: BTreeMap::new(),
+        manage_ingress: true,
         autoscaler: None,
         tenancy: None,
     };

@@ -861,3 +861,43 @@ fn the_operators_log_files_are_every_clusters_unless_its_spec_has_its_own() {
         "{applied:?}"
     );
 }
+
+#[test]
+fn with_ingress_management_off_spec_ingress_is_left_alone_and_a_warning_says_so() {
+    let mut world = app();
+    world.manage_ingress = false;
+    world.edit(|spec| {
+        spec.ingress = Some(flink_api::deployment::IngressSpec {
+            template: Some("{{name}}.example.com".into()),
+            ..Default::default()
+        })
+    });
+    let deploy = world.reconcile();
+    let applied = deploy.actions.iter().find_map(|a| match a {
+        Effect::ApplyCluster(objects) => Some(objects.ingress.clone()),
+        _ => None,
+    });
+    assert_eq!(applied, Some(None), "the cluster, without its Ingress");
+    assert!(
+        deploy
+            .notes
+            .iter()
+            .any(|n| n.warning && n.reason == "IngressManagement"),
+        "{:?}",
+        deploy.notes
+    );
+    world.cluster_runs(2, FlinkJobState::Running);
+    world.reconcile();
+    world.edit(|spec| {
+        spec.ingress.as_mut().expect("ingress").template = Some("{{name}}.other.com".into())
+    });
+    let edit = world.reconcile();
+    assert!(
+        !edit
+            .actions
+            .iter()
+            .any(|a| matches!(a, Effect::ApplyIngress(_) | Effect::DeleteIngress)),
+        "{:?}",
+        edit.actions
+    );
+}

@@ -49,6 +49,8 @@ struct World {
     defaults: BTreeMap<String, String>,
     /// The operator ConfigMap's log configuration files.
     log_defaults: BTreeMap<String, String>,
+    /// `kubernetes.operator.ingress.manage`.
+    manage_ingress: bool,
     /// What the autoscaler's step handed the decision, when the job is autoscaled.
     autoscaler: Option<AutoscalerStep>,
     /// Why the resource's tenant cannot be told, if it cannot.
@@ -66,6 +68,7 @@ fn app() -> World {
         revision: 0,
         defaults: BTreeMap::new(),
         log_defaults: BTreeMap::new(),
+        manage_ingress: true,
         autoscaler: None,
         tenancy: None,
     }
@@ -81,6 +84,7 @@ impl World {
             log_defaults: &self.log_defaults,
             snapshot_thresholds: Default::default(),
             error_shape: &Default::default(),
+            manage_ingress: self.manage_ingress,
             upgrade_policy: self.upgrade_policy.as_ref(),
             autoscaler: self.autoscaler.as_ref(),
             tenancy: self.tenancy.as_ref(),

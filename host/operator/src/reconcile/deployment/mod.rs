@@ -86,6 +86,9 @@ pub struct DecideContext<'a> {
     pub snapshot_thresholds: crate::reconcile::job_snapshots::HistoryThresholds,
     /// How `status.error` is shaped (the operator's `exception.*` settings).
     pub error_shape: &'a super::status::ErrorShape,
+    /// `kubernetes.operator.ingress.manage`: `spec.ingress` becomes an Ingress; off, it is left
+    /// alone (a warning says so).
+    pub manage_ingress: bool,
     /// The tenant's upgrade-strategy plugin's verdict on the upgrade about to start
     /// (`upgrade_policy::pending_upgrade`), when the tenant has one.
     pub upgrade_policy: Option<&'a UpgradePolicy>,

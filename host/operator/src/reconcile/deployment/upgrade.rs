@@ -151,13 +151,16 @@ impl<'a> Decision<'a> {
         if application {
             input.job_id = Some(&id);
         }
-        let objects = match render::render(&input) {
+        let mut objects = match render::render(&input) {
             Ok(objects) => objects,
             Err(e) => {
                 self.fail("ValidationError", format!("{e}"));
                 return;
             }
         };
+        if !self.ingress_managed() {
+            objects.ingress = None;
+        }
         if application {
             let job = self.job_status();
             job.job_id = Some(id.clone());
@@ -429,10 +432,25 @@ impl<'a> Decision<'a> {
         }
     }
 
+    /// Whether `spec.ingress` is this operator's to manage (`kubernetes.operator.ingress.manage`);
+    /// when it is not and the spec sets one, a warning says it is left alone (upstream's).
+    fn ingress_managed(&mut self) -> bool {
+        if self.ctx.manage_ingress {
+            return true;
+        }
+        if self.resource.spec.ingress.is_some() {
+            self.draft.notes.push(Note::warning(
+                Reason::IngressManagement,
+                "Ingress management is turned off (kubernetes.operator.ingress.manage: false) but spec.ingress is set; no Ingress is created or changed",
+            ));
+        }
+        false
+    }
+
     /// A change of `spec.ingress` alone changes the Ingress: the cluster keeps running.
     fn ingress_change(&mut self, last: &ReconciledSpec<FlinkDeploymentSpec>) {
         let spec = &self.resource.spec;
-        if last.spec.ingress == spec.ingress {
+        if last.spec.ingress == spec.ingress || !self.ingress_managed() {
             return;
         }
         let input = RenderInput::for_resource(self.resource, spec, self.ctx.defaults);
