@@ -384,6 +384,7 @@ impl<'a> Decision<'a> {
             self.draft
                 .job_failed(job, self.observed.job_failure.as_ref());
         }
+        self.draft.abandon_snapshot_triggers();
     }
 
     /// Submits `target`'s job to the session cluster with its id recorded ahead.

@@ -188,3 +188,52 @@ fn an_upgrade_waits_for_a_pending_status_savepoint_unless_told_to_ignore_it() {
         plan.actions
     );
 }
+
+#[test]
+fn a_status_savepoint_of_a_job_that_stops_running_is_given_up_with_a_warning() {
+    let mut world = with_settings(
+        flink_api::UpgradeMode::Savepoint,
+        &[("kubernetes.operator.snapshot.resource.enabled", "false")],
+    );
+    world.reconcile();
+    world
+        .resource
+        .spec
+        .job
+        .as_mut()
+        .expect("job")
+        .savepoint_trigger_nonce = Some(5);
+    world.reconcile();
+    world.observed.snapshot = Some(ObservedOperation::InProgress);
+    let trigger = |world: &World| {
+        world
+            .status()
+            .job_status
+            .as_ref()
+            .and_then(|j| j.savepoint_info.as_ref())
+            .and_then(|i| i.trigger_id.clone())
+    };
+    assert!(trigger(&world).is_some());
+    // Not seen (its JobManager does not answer): kept.
+    let flink = std::mem::replace(
+        &mut world.observed.flink,
+        ObservedFlink::Unreachable("connection refused".into()),
+    );
+    world.reconcile();
+    assert!(trigger(&world).is_some(), "a job not seen keeps it");
+    world.observed.flink = flink;
+    world.job_now(FlinkJobState::Restarting);
+    let plan = world.reconcile();
+    assert_eq!(trigger(&world), None);
+    assert!(
+        plan.notes.iter().any(|n| n.warning
+            && n.reason == "SavepointError"
+            && n.message.contains("RESTARTING, not RUNNING")),
+        "{:?}",
+        plan.notes
+    );
+    // The nonce is not asked again once the job runs.
+    world.job_now(FlinkJobState::Running);
+    world.observed.snapshot = None;
+    assert!(world.reconcile().actions.is_empty());
+}

@@ -64,6 +64,7 @@ impl<'a> Decision<'a> {
                 // Observation skips the exceptions once the failure is reported.
                 self.draft.job_failed(job, observed.job_failure.as_ref());
                 self.draft.status.job_status = Some(updated);
+                self.draft.abandon_snapshot_triggers();
                 return;
             }
         }

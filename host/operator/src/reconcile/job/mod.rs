@@ -220,6 +220,13 @@ impl<S: JobStatusParts> Draft<S> {
         }
     }
 
+    /// Gives up the snapshots triggered from the status of a job that is not running
+    /// ([`job_snapshots::abandon_triggers`]); called after each observation.
+    pub fn abandon_snapshot_triggers(&mut self) {
+        let notes = job_snapshots::abandon_triggers(self.status.parts().job_status.as_mut());
+        self.notes.extend(notes);
+    }
+
     /// Progressing without an error: `why` says what it waits for.
     pub fn wait(&mut self, why: &str) {
         self.progressing = true;

@@ -124,6 +124,50 @@ pub fn of_job(job_status: &mut Option<flink_api::JobStatus>, job: &RunningJob) -
     out
 }
 
+/// Upstream's `resetSnapshotTriggers`: a savepoint or checkpoint triggered from the status of a
+/// job that Flink reports not running (failed, restarting, cancelled, finished, ...) is given up,
+/// with a warning, as it cannot complete. A job not seen (`RECONCILING`: its JobManager does not
+/// answer) keeps its trigger; a JobManager that comes back without it reports it failed.
+pub fn abandon_triggers(job_status: Option<&mut flink_api::JobStatus>) -> Vec<Note> {
+    use flink_api::FlinkJobState as S;
+    let mut notes = Vec::new();
+    let Some(job) = job_status else {
+        return notes;
+    };
+    let Some(state) = job
+        .state
+        .filter(|s| !matches!(s, S::Running | S::Reconciling))
+    else {
+        return notes;
+    };
+    let state = super::status::state_name(state);
+    if let Some(info) = job.savepoint_info.as_mut()
+        && let Some(trigger) = info.trigger_id.clone()
+    {
+        notes.push(Note::warning(
+            Reason::SavepointError,
+            format!(
+                "{} savepoint {trigger} given up: the job is {state}, not RUNNING",
+                kind(info.trigger_type.unwrap_or_default())
+            ),
+        ));
+        clear_trigger(info);
+    }
+    if let Some(info) = job.checkpoint_info.as_mut()
+        && let Some(trigger) = info.trigger_id.clone()
+    {
+        notes.push(Note::warning(
+            Reason::CheckpointError,
+            format!(
+                "{} checkpoint {trigger} given up: the job is {state}, not RUNNING",
+                kind(info.trigger_type.unwrap_or_default())
+            ),
+        ));
+        clear_checkpoint_trigger(info);
+    }
+    notes
+}
+
 /// The format the operator's savepoints are taken in (`kubernetes.operator.savepoint.format.type`,
 /// canonical unless `NATIVE`).
 pub fn savepoint_format(config: &BTreeMap<String, String>) -> SavepointFormatType {
