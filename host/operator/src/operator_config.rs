@@ -481,9 +481,10 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
                             Ok(n) => dynamic.rate_limit.limit = n.min(u32::MAX as i64) as u32,
                             _ => problems.push(at("must be a whole number (0 or less: no limit)")),
                         },
+                        // At least 64: the job id at the start of a message must survive the cut.
                         "exception.field.max.length" => match value.trim().parse::<usize>() {
-                            Ok(n) if n > 0 => dynamic.error_shape.field_max = n,
-                            _ => problems.push(at("must be a whole number above 0 (characters)")),
+                            Ok(n) if n >= 64 => dynamic.error_shape.field_max = n,
+                            _ => problems.push(at("must be a whole number of at least 64 (characters)")),
                         },
                         "exception.stacktrace.max.length" => match value.trim().parse::<usize>() {
                             Ok(n) => stack_trace_max = Some(n),

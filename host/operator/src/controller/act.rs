@@ -339,6 +339,8 @@ where
             }
             let ingresses: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace);
             match &objects.ingress {
+                // `kubernetes.operator.ingress.manage: false`: left alone.
+                _ if objects.ingress_unmanaged => {}
                 Some(ingress) => apply_owned(&ingresses, ingress, &apply, resource).await?,
                 // `spec.ingress` removed: the Ingress this resource owns goes (one the user
                 // made under the same name is not the operator's to delete).

@@ -129,6 +129,7 @@ mod tests {
                     job_manager: json!({}),
                     task_manager: None,
                     ingress: None,
+                    ingress_unmanaged: false,
                 })),
             ],
             status: deploying,

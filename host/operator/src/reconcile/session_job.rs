@@ -383,8 +383,11 @@ impl<'a> Decision<'a> {
             // Observation skips the exceptions once the failure is reported.
             self.draft
                 .job_failed(job, self.observed.job_failure.as_ref());
+            self.draft.abandon_snapshot_triggers(
+                self.observed.snapshot.as_ref(),
+                self.observed.checkpoint.as_ref(),
+            );
         }
-        self.draft.abandon_snapshot_triggers();
     }
 
     /// Submits `target`'s job to the session cluster with its id recorded ahead.

@@ -120,55 +120,55 @@ impl PartialEq for LabelMapper {
 /// type is its Java class, as Flink reports it.
 pub fn error_json(kind: &str, message: &str, trace: Option<&str>, shape: &ErrorShape) -> String {
     let cut = |text: &str, max: usize| -> String { text.chars().take(max).collect() };
-    let message = cut(message, shape.field_max);
-    let causes: Vec<(String, String)> = trace
-        .map(causes_of)
-        .unwrap_or_default()
-        .into_iter()
-        .take(shape.throwables_max)
-        .map(|(t, m)| (cut(&t, shape.field_max), cut(&m, shape.field_max)))
-        .collect();
-    let mut metadata = serde_json::Map::new();
-    let labels: Vec<&str> = shape
-        .labels
-        .0
-        .iter()
-        .filter(|(pattern, _)| {
-            pattern.is_match(&message) || causes.iter().any(|(_, m)| pattern.is_match(m))
-        })
-        .map(|(_, label)| label.as_str())
-        .collect();
-    if !labels.is_empty() {
-        metadata.insert("labels".into(), json!(labels));
-    }
+    // Labels are looked for in the whole chain, before anything is cut, as upstream's
+    // `findThrowable`; a listed cause gets those of itself and its own causes.
+    let causes = trace.map(causes_of).unwrap_or_default();
+    let labels_of = |messages: &mut dyn Iterator<Item = &str>| -> serde_json::Value {
+        let messages: Vec<&str> = messages.collect();
+        let labels: Vec<&str> = shape
+            .labels
+            .0
+            .iter()
+            .filter(|(pattern, _)| messages.iter().any(|m| pattern.is_match(m)))
+            .map(|(_, label)| label.as_str())
+            .collect();
+        match labels.is_empty() {
+            true => json!({}),
+            false => json!({ "labels": labels }),
+        }
+    };
     let mut error = serde_json::Map::new();
     error.insert("type".into(), json!(cut(kind, shape.field_max)));
-    error.insert("message".into(), json!(message));
-    if let (Some(max), Some(trace)) = (shape.stack_trace_max, trace) {
+    error.insert("message".into(), json!(cut(message, shape.field_max)));
+    if let (Some(max), Some(trace)) = (shape.stack_trace_max, trace.filter(|t| !t.is_empty())) {
         error.insert("stackTrace".into(), json!(cut(trace, max)));
     }
-    error.insert(
-        "additionalMetadata".into(),
-        serde_json::Value::Object(metadata),
-    );
-    error.insert(
-        "throwableList".into(),
-        json!(
-            causes
-                .iter()
-                .map(|(t, m)| json!({"type": t, "message": m, "additionalMetadata": {}}))
-                .collect::<Vec<_>>()
-        ),
-    );
+    let mut all = std::iter::once(message).chain(causes.iter().map(|(_, m)| m.as_str()));
+    error.insert("additionalMetadata".into(), labels_of(&mut all));
+    let listed: Vec<serde_json::Value> = causes
+        .iter()
+        .enumerate()
+        .take(shape.throwables_max)
+        .map(|(i, (class, message))| {
+            let mut own = causes[i..].iter().map(|(_, m)| m.as_str());
+            json!({
+                "type": cut(class, shape.field_max),
+                "message": cut(message, shape.field_max),
+                "additionalMetadata": labels_of(&mut own),
+            })
+        })
+        .collect();
+    error.insert("throwableList".into(), json!(listed));
     serde_json::Value::Object(error).to_string()
 }
 
 /// The causes in a Java stack trace, outermost first: each `Caused by: <class>: <message>` line
-/// as its class and message.
+/// at the start of a line as its class and message (an indented one is inside a `Suppressed:`
+/// block, not the cause chain).
 fn causes_of(trace: &str) -> Vec<(String, String)> {
     trace
         .lines()
-        .filter_map(|line| line.trim_start().strip_prefix("Caused by: "))
+        .filter_map(|line| line.strip_prefix("Caused by: "))
         .map(|cause| match cause.split_once(": ") {
             Some((class, message)) => (class.trim().to_string(), message.trim().to_string()),
             None => (cause.trim().to_string(), String::new()),
@@ -214,7 +214,10 @@ pub fn report_error(
     shape: &ErrorShape,
 ) -> Option<Note> {
     let json = error_json(kind, &message, trace, shape);
-    let new = error.as_deref() != Some(json.as_str());
+    // News by what it says (type and message), not its whole shape: an error stored in an
+    // older shape, or before the `exception.*` settings changed, is not announced again.
+    let said = |e: &str| (error_type(e), error_message(e));
+    let new = error.as_deref().map(said) != Some(said(&json));
     *error = Some(json);
     new.then(|| {
         // Upstream's event reasons where it has one for the kind.
@@ -393,7 +396,7 @@ pub fn set_running_condition(
 mod tests {
     use super::*;
 
-    const TRACE: &str = "org.apache.flink.runtime.JobException: Recovery is suppressed\n\tat org.apache.flink.X.y(X.java:1)\nCaused by: java.lang.ArithmeticException: / by zero\n\tat Job.map(Job.java:9)\nCaused by: java.lang.IllegalStateException\n";
+    const TRACE: &str = "org.apache.flink.runtime.JobException: Recovery is suppressed\n\tat org.apache.flink.X.y(X.java:1)\n\tSuppressed: java.io.IOException: close failed\n\t\tCaused by: java.lang.Error: not in the chain\nCaused by: java.lang.ArithmeticException: / by zero\n\tat Job.map(Job.java:9)\nCaused by: java.lang.IllegalStateException\n";
 
     #[test]
     fn the_error_takes_upstreams_shape_within_the_operators_limits() {

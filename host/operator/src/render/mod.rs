@@ -110,8 +110,10 @@ pub struct ClusterObjects {
     pub job_manager: Value,
     /// Standalone mode only.
     pub task_manager: Option<Value>,
-    /// `spec.ingress`, to the REST Service.
+    /// `spec.ingress`, to the REST Service; None: the one the resource owns goes.
     pub ingress: Option<Value>,
+    /// `kubernetes.operator.ingress.manage` is off: no Ingress is applied or deleted.
+    pub ingress_unmanaged: bool,
 }
 
 impl ClusterObjects {
@@ -344,6 +346,7 @@ pub fn render(input: &RenderInput) -> Result<ClusterObjects, RenderError> {
         job_manager,
         task_manager,
         ingress,
+        ingress_unmanaged: false,
     })
 }
 

@@ -874,10 +874,14 @@ fn with_ingress_management_off_spec_ingress_is_left_alone_and_a_warning_says_so(
     });
     let deploy = world.reconcile();
     let applied = deploy.actions.iter().find_map(|a| match a {
-        Effect::ApplyCluster(objects) => Some(objects.ingress.clone()),
+        Effect::ApplyCluster(objects) => Some((objects.ingress.clone(), objects.ingress_unmanaged)),
         _ => None,
     });
-    assert_eq!(applied, Some(None), "the cluster, without its Ingress");
+    assert_eq!(
+        applied,
+        Some((None, true)),
+        "the cluster, its Ingress left alone (neither applied nor deleted)"
+    );
     assert!(
         deploy
             .notes
@@ -899,5 +903,10 @@ fn with_ingress_management_off_spec_ingress_is_left_alone_and_a_warning_says_so(
             .any(|a| matches!(a, Effect::ApplyIngress(_) | Effect::DeleteIngress)),
         "{:?}",
         edit.actions
+    );
+    assert!(
+        edit.notes.iter().any(|n| n.reason == "IngressManagement"),
+        "{:?}",
+        edit.notes
     );
 }

@@ -236,4 +236,33 @@ fn a_status_savepoint_of_a_job_that_stops_running_is_given_up_with_a_warning() {
     world.job_now(FlinkJobState::Running);
     world.observed.snapshot = None;
     assert!(world.reconcile().actions.is_empty());
+    // One that completed before the job stopped is recorded, not given up.
+    world
+        .resource
+        .spec
+        .job
+        .as_mut()
+        .expect("job")
+        .savepoint_trigger_nonce = Some(6);
+    world.reconcile();
+    assert!(trigger(&world).is_some());
+    world.job_now(FlinkJobState::Finished);
+    world.observed.snapshot = Some(ObservedOperation::Completed("file:/sp/6".into()));
+    let plan = world.reconcile();
+    assert_eq!(trigger(&world), None);
+    assert_eq!(
+        world
+            .status()
+            .job_status
+            .as_ref()
+            .and_then(|j| j.savepoint_info.as_ref())
+            .and_then(|i| i.last_savepoint.as_ref())
+            .and_then(|s| s.location.clone()),
+        Some("file:/sp/6".into())
+    );
+    assert!(
+        !plan.notes.iter().any(|n| n.reason == "SavepointError"),
+        "{:?}",
+        plan.notes
+    );
 }

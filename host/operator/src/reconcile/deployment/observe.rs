@@ -64,7 +64,10 @@ impl<'a> Decision<'a> {
                 // Observation skips the exceptions once the failure is reported.
                 self.draft.job_failed(job, observed.job_failure.as_ref());
                 self.draft.status.job_status = Some(updated);
-                self.draft.abandon_snapshot_triggers();
+                self.draft.abandon_snapshot_triggers(
+                    observed.snapshot.as_ref(),
+                    observed.checkpoint.as_ref(),
+                );
                 return;
             }
         }

@@ -160,6 +160,7 @@ impl<'a> Decision<'a> {
         };
         if !self.ingress_managed() {
             objects.ingress = None;
+            objects.ingress_unmanaged = true;
         }
         if application {
             let job = self.job_status();

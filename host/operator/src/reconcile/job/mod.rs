@@ -220,10 +220,21 @@ impl<S: JobStatusParts> Draft<S> {
         }
     }
 
-    /// Gives up the snapshots triggered from the status of a job that is not running
-    /// ([`job_snapshots::abandon_triggers`]); called after each observation.
-    pub fn abandon_snapshot_triggers(&mut self) {
-        let notes = job_snapshots::abandon_triggers(self.status.parts().job_status.as_mut());
+    /// Gives up the snapshots triggered from the status of a job that is not running, or
+    /// records them when their results (`savepoint`, `checkpoint`) say they completed
+    /// ([`job_snapshots::abandon_triggers`]); called after each observation of the job.
+    pub fn abandon_snapshot_triggers(
+        &mut self,
+        savepoint: Option<&super::observed::ObservedOperation>,
+        checkpoint: Option<&super::observed::ObservedOperation>,
+    ) {
+        let now_ms = self.now_ms;
+        let notes = job_snapshots::abandon_triggers(
+            self.status.parts().job_status.as_mut(),
+            savepoint,
+            checkpoint,
+            now_ms,
+        );
         self.notes.extend(notes);
     }
 

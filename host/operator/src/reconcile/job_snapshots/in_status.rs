@@ -12,19 +12,8 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
         let trigger_type = info.trigger_type.unwrap_or_default();
         match input.result {
             Some(ObservedOperation::Completed(path)) => {
-                out.notes.push(Note::normal(
-                    Reason::CheckpointCompleted,
-                    format!("{} checkpoint completed: {path}", kind(trigger_type)),
-                ));
-                info.last_checkpoint = Some(Checkpoint {
-                    time_stamp: input.now_ms,
-                    trigger_type,
-                    format_type: info.format_type.unwrap_or_default(),
-                    trigger_nonce: (trigger_type == SnapshotTriggerType::Manual)
-                        .then_some(info.trigger_nonce)
-                        .flatten(),
-                });
-                clear_checkpoint_trigger(info);
+                out.notes
+                    .push(checkpoint_completed(info, path, input.now_ms));
             }
             Some(ObservedOperation::Failed(cause)) => {
                 let kind_of = info.format_type.unwrap_or_default();
@@ -168,6 +157,47 @@ fn retry_within_grace(
     true
 }
 
+/// The pending checkpoint completed at `path`: it is `lastCheckpoint` now. Its event.
+pub(super) fn checkpoint_completed(info: &mut CheckpointInfo, path: &str, now_ms: i64) -> Note {
+    let trigger_type = info.trigger_type.unwrap_or_default();
+    info.last_checkpoint = Some(Checkpoint {
+        time_stamp: now_ms,
+        trigger_type,
+        format_type: info.format_type.unwrap_or_default(),
+        trigger_nonce: (trigger_type == SnapshotTriggerType::Manual)
+            .then_some(info.trigger_nonce)
+            .flatten(),
+    });
+    clear_checkpoint_trigger(info);
+    Note::normal(
+        Reason::CheckpointCompleted,
+        format!("{} checkpoint completed: {path}", kind(trigger_type)),
+    )
+}
+
+/// The pending savepoint completed at `path`: it is `lastSavepoint` now, and in the history.
+/// Its event.
+pub(super) fn savepoint_completed(info: &mut SavepointInfo, path: &str, now_ms: i64) -> Note {
+    let savepoint = Savepoint {
+        time_stamp: now_ms,
+        location: Some(path.to_string()),
+        trigger_type: info.trigger_type.unwrap_or_default(),
+        format_type: info.format_type.unwrap_or(SavepointFormatType::Canonical),
+        trigger_nonce: info.trigger_nonce,
+    };
+    let note = Note::normal(
+        Reason::SavepointCompleted,
+        format!(
+            "{} savepoint completed: {path}",
+            kind(savepoint.trigger_type)
+        ),
+    );
+    info.last_savepoint = Some(savepoint.clone());
+    info.savepoint_history.push(savepoint);
+    clear_trigger(info);
+    note
+}
+
 pub(super) fn clear_checkpoint_trigger(info: &mut CheckpointInfo) {
     info.trigger_id = None;
     info.trigger_timestamp = None;
@@ -180,23 +210,8 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
     if let Some(trigger) = info.trigger_id.clone() {
         match input.result {
             Some(ObservedOperation::Completed(path)) => {
-                let savepoint = Savepoint {
-                    time_stamp: input.now_ms,
-                    location: Some(path.clone()),
-                    trigger_type: info.trigger_type.unwrap_or_default(),
-                    format_type: info.format_type.unwrap_or(SavepointFormatType::Canonical),
-                    trigger_nonce: info.trigger_nonce,
-                };
-                out.notes.push(Note::normal(
-                    Reason::SavepointCompleted,
-                    format!(
-                        "{} savepoint completed: {path}",
-                        kind(savepoint.trigger_type)
-                    ),
-                ));
-                info.last_savepoint = Some(savepoint.clone());
-                info.savepoint_history.push(savepoint);
-                clear_trigger(info);
+                out.notes
+                    .push(savepoint_completed(info, path, input.now_ms));
             }
             Some(ObservedOperation::Failed(cause)) => {
                 let format = info.format_type.unwrap_or(SavepointFormatType::Canonical);

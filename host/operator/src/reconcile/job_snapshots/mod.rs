@@ -126,9 +126,17 @@ pub fn of_job(job_status: &mut Option<flink_api::JobStatus>, job: &RunningJob) -
 
 /// Upstream's `resetSnapshotTriggers`: a savepoint or checkpoint triggered from the status of a
 /// job that Flink reports not running (failed, restarting, cancelled, finished, ...) is given up,
-/// with a warning, as it cannot complete. A job not seen (`RECONCILING`: its JobManager does not
-/// answer) keeps its trigger; a JobManager that comes back without it reports it failed.
-pub fn abandon_triggers(job_status: Option<&mut flink_api::JobStatus>) -> Vec<Note> {
+/// with a warning, as it cannot complete - unless its result (`savepoint`, `checkpoint`, as
+/// observed this time) says it did complete: then it is recorded, as upstream observes it
+/// before resetting. A job not seen (`RECONCILING`: its JobManager does not answer) keeps its
+/// trigger; a JobManager that comes back without it reports it failed. Unlike upstream, which
+/// resets then too.
+pub fn abandon_triggers(
+    job_status: Option<&mut flink_api::JobStatus>,
+    savepoint: Option<&ObservedOperation>,
+    checkpoint: Option<&ObservedOperation>,
+    now_ms: i64,
+) -> Vec<Note> {
     use flink_api::FlinkJobState as S;
     let mut notes = Vec::new();
     let Some(job) = job_status else {
@@ -144,26 +152,38 @@ pub fn abandon_triggers(job_status: Option<&mut flink_api::JobStatus>) -> Vec<No
     if let Some(info) = job.savepoint_info.as_mut()
         && let Some(trigger) = info.trigger_id.clone()
     {
-        notes.push(Note::warning(
-            Reason::SavepointError,
-            format!(
-                "{} savepoint {trigger} given up: the job is {state}, not RUNNING",
-                kind(info.trigger_type.unwrap_or_default())
-            ),
-        ));
-        clear_trigger(info);
+        notes.push(match savepoint {
+            Some(ObservedOperation::Completed(path)) => savepoint_completed(info, path, now_ms),
+            _ => {
+                let note = Note::warning(
+                    Reason::SavepointError,
+                    format!(
+                        "{} savepoint {trigger} given up: the job is {state}, not RUNNING",
+                        kind(info.trigger_type.unwrap_or_default())
+                    ),
+                );
+                clear_trigger(info);
+                note
+            }
+        });
     }
     if let Some(info) = job.checkpoint_info.as_mut()
         && let Some(trigger) = info.trigger_id.clone()
     {
-        notes.push(Note::warning(
-            Reason::CheckpointError,
-            format!(
-                "{} checkpoint {trigger} given up: the job is {state}, not RUNNING",
-                kind(info.trigger_type.unwrap_or_default())
-            ),
-        ));
-        clear_checkpoint_trigger(info);
+        notes.push(match checkpoint {
+            Some(ObservedOperation::Completed(path)) => checkpoint_completed(info, path, now_ms),
+            _ => {
+                let note = Note::warning(
+                    Reason::CheckpointError,
+                    format!(
+                        "{} checkpoint {trigger} given up: the job is {state}, not RUNNING",
+                        kind(info.trigger_type.unwrap_or_default())
+                    ),
+                );
+                clear_checkpoint_trigger(info);
+                note
+            }
+        });
     }
     notes
 }
