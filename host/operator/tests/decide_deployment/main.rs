@@ -234,6 +234,11 @@ impl World {
             .unwrap_or_default()
     }
 
+    /// The resource's `spec.job`, to edit.
+    fn job(&mut self) -> &mut flink_api::JobSpec {
+        self.resource.spec.job.as_mut().expect("job")
+    }
+
     fn job_now(&mut self, state: FlinkJobState) {
         if let ObservedFlink::Reachable { jobs, .. } = &mut self.observed.flink {
             jobs[0].state = state;

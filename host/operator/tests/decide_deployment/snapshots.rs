@@ -2,21 +2,18 @@
 
 use super::*;
 
+/// Snapshots kept in the status (upstream's legacy way), with `extra` settings.
+fn in_status(mode: flink_api::UpgradeMode, extra: &[(&'static str, &'static str)]) -> World {
+    let mut settings = vec![("kubernetes.operator.snapshot.resource.enabled", "false")];
+    settings.extend_from_slice(extra);
+    with_settings(mode, &settings)
+}
+
 #[test]
 fn a_checkpoint_nonce_triggers_one_checkpoint_recorded_before_the_request() {
-    // Snapshots kept in the status (upstream's legacy way).
-    let mut world = with_settings(
-        flink_api::UpgradeMode::LastState,
-        &[("kubernetes.operator.snapshot.resource.enabled", "false")],
-    );
+    let mut world = in_status(flink_api::UpgradeMode::LastState, &[]);
     world.reconcile();
-    world
-        .resource
-        .spec
-        .job
-        .as_mut()
-        .expect("job")
-        .checkpoint_trigger_nonce = Some(4);
+    world.job().checkpoint_trigger_nonce = Some(4);
     let plan = world.reconcile();
     let trigger = match &plan.actions[..] {
         [Effect::TriggerCheckpoint { trigger_id, .. }] => trigger_id.clone(),
@@ -65,13 +62,7 @@ fn a_savepoint_nonce_becomes_one_flinkstatesnapshot_of_the_deployment() {
         flink_operator::reconcile::deployment::observation_needs(&world.resource, &world.defaults)
     };
     assert!(!needs(&world).snapshot_resources, "nothing due: not listed");
-    world
-        .resource
-        .spec
-        .job
-        .as_mut()
-        .expect("job")
-        .savepoint_trigger_nonce = Some(9);
+    world.job().savepoint_trigger_nonce = Some(9);
     assert!(needs(&world).snapshot_resources);
     // Observation listed the job's snapshots: none.
     world.observed.snapshots = Some(Vec::new());
@@ -107,17 +98,9 @@ fn a_savepoint_nonce_becomes_one_flinkstatesnapshot_of_the_deployment() {
 #[test]
 fn an_upgrade_waits_for_a_pending_status_savepoint_unless_told_to_ignore_it() {
     let pending = |extra: &[(&'static str, &'static str)]| {
-        let mut settings = vec![("kubernetes.operator.snapshot.resource.enabled", "false")];
-        settings.extend_from_slice(extra);
-        let mut world = with_settings(flink_api::UpgradeMode::Savepoint, &settings);
+        let mut world = in_status(flink_api::UpgradeMode::Savepoint, extra);
         world.reconcile();
-        world
-            .resource
-            .spec
-            .job
-            .as_mut()
-            .expect("job")
-            .savepoint_trigger_nonce = Some(2);
+        world.job().savepoint_trigger_nonce = Some(2);
         let plan = world.reconcile();
         assert!(
             matches!(&plan.actions[..], [Effect::TriggerSavepoint { .. }]),
@@ -191,18 +174,9 @@ fn an_upgrade_waits_for_a_pending_status_savepoint_unless_told_to_ignore_it() {
 
 #[test]
 fn a_status_savepoint_of_a_job_that_stops_running_is_given_up_with_a_warning() {
-    let mut world = with_settings(
-        flink_api::UpgradeMode::Savepoint,
-        &[("kubernetes.operator.snapshot.resource.enabled", "false")],
-    );
+    let mut world = in_status(flink_api::UpgradeMode::Savepoint, &[]);
     world.reconcile();
-    world
-        .resource
-        .spec
-        .job
-        .as_mut()
-        .expect("job")
-        .savepoint_trigger_nonce = Some(5);
+    world.job().savepoint_trigger_nonce = Some(5);
     world.reconcile();
     world.observed.snapshot = Some(ObservedOperation::InProgress);
     let trigger = |world: &World| {
@@ -237,13 +211,7 @@ fn a_status_savepoint_of_a_job_that_stops_running_is_given_up_with_a_warning() {
     world.observed.snapshot = None;
     assert!(world.reconcile().actions.is_empty());
     // One that completed before the job stopped is recorded, not given up.
-    world
-        .resource
-        .spec
-        .job
-        .as_mut()
-        .expect("job")
-        .savepoint_trigger_nonce = Some(6);
+    world.job().savepoint_trigger_nonce = Some(6);
     world.reconcile();
     assert!(trigger(&world).is_some());
     world.job_now(FlinkJobState::Finished);
