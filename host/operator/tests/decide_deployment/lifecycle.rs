@@ -401,7 +401,8 @@ fn deleting_a_session_cluster_waits_for_jobs_no_session_job_manages_unless_switc
         world.observed.session_jobs.clear();
         let plan = world.reconcile();
         if switch_off.is_some() {
-            // The running job is cancelled on the way (best effort), as every deletion does.
+            // The cluster goes with the job it runs (not cancelled first: it is not the
+            // cluster's own).
             assert!(
                 plan.actions.contains(&Effect::DeleteCluster),
                 "{:?}",
@@ -908,5 +909,44 @@ fn with_ingress_management_off_spec_ingress_is_left_alone_and_a_warning_says_so(
         edit.notes.iter().any(|n| n.reason == "IngressManagement"),
         "{:?}",
         edit.notes
+    );
+}
+
+/// A session cluster's redeploy keeps its HA metadata so its session jobs resume from it; none
+/// of its jobs is cancelled on the way (a cancelled job is done for Flink, and its metadata
+/// goes). The cluster records no job of its own.
+#[test]
+fn a_session_cluster_redeploy_cancels_none_of_its_jobs() {
+    let mut world = app();
+    world.resource.spec.job = None;
+    world.reconcile();
+    world.observed = ObservedCluster {
+        flink: ObservedFlink::Reachable {
+            jobs: vec![ObservedJob {
+                id: "a1b2c3d4e5f60718293a4b5c6d7e8f90".into(),
+                name: "a session job's".into(),
+                state: FlinkJobState::Running,
+                start_time: 5,
+                last_modification: 6,
+            }],
+            flink_version: None,
+            flink_revision: None,
+        },
+        ..session_cluster_with(&["job-a"])
+    };
+    world.edit(|spec| spec.image = Some("flink:2.3.1".into()));
+    let plan = world.reconcile();
+    assert!(
+        plan.actions.contains(&Effect::DeleteCluster),
+        "redeployed: {:?}",
+        plan.actions
+    );
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Effect::CancelJob { .. })),
+        "{:?}",
+        plan.actions
     );
 }

@@ -218,8 +218,12 @@ impl<'a> Decision<'a> {
         self.draft.set_state(state);
     }
 
-    /// The job this resource runs: the recorded id, else the newest job in the cluster.
+    /// The job this resource runs: the recorded id, else the newest job in the cluster. A
+    /// session cluster runs none of its own: the jobs it lists are its session jobs'.
     fn current_job<'j>(&self, jobs: &'j [ObservedJob]) -> Option<&'j ObservedJob> {
+        if !self.resource.spec.is_application() {
+            return None;
+        }
         let recorded = self
             .draft
             .status
