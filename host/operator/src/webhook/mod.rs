@@ -78,10 +78,7 @@ pub async fn serve(
     let tcp = tokio::net::TcpListener::bind(settings.address)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.address))?;
-    if let Ok(address) = tcp.local_addr() {
-        let _ = bound.address.set(address);
-        tracing::info!(%address, "serving the admission webhook (/validate, /mutate)");
-    }
+    let address = tcp.local_addr().ok();
     let _ = bound.ca_pem.set(certificate.ca_pem.clone());
     let app = Router::new()
         .route("/validate", post(validate))
@@ -102,6 +99,11 @@ pub async fn serve(
     bound
         .serving
         .store(true, std::sync::atomic::Ordering::Relaxed);
+    // The address is told once it is served: who learns it finds `serving` set.
+    if let Some(address) = address {
+        let _ = bound.address.set(address);
+        tracing::info!(%address, "serving the admission webhook (/validate, /mutate)");
+    }
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
