@@ -147,7 +147,7 @@ impl<'a> Decision<'a> {
         {
             return true;
         }
-        matches!(&self.observed.flink, ObservedFlink::Reachable { jobs, .. }
-            if self.current_job(jobs).is_some_and(|j| j.state == FlinkJobState::Running))
+        self.observed_job()
+            .is_some_and(|j| j.state == FlinkJobState::Running)
     }
 }

@@ -218,6 +218,16 @@ impl<'a> Decision<'a> {
         self.draft.set_state(state);
     }
 
+    /// The job this resource runs as its JobManager lists it, when it answered
+    /// ([`Self::current_job`]).
+    fn observed_job(&self) -> Option<&'a ObservedJob> {
+        let observed: &'a ObservedCluster = self.observed;
+        match &observed.flink {
+            ObservedFlink::Reachable { jobs, .. } => self.current_job(jobs),
+            _ => None,
+        }
+    }
+
     /// The job this resource runs: the recorded id, else the newest job in the cluster. A
     /// session cluster runs none of its own: the jobs it lists are its session jobs'.
     fn current_job<'j>(&self, jobs: &'j [ObservedJob]) -> Option<&'j ObservedJob> {

@@ -33,12 +33,9 @@ impl<'a> Decision<'a> {
         // `allowLastStateCancel`.
         let cancel = flink_api::config::options::LAST_STATE_JOB_CANCEL
             .flag_in_flat(&self.config, false)
-            && match &self.observed.flink {
-                ObservedFlink::Reachable { jobs, .. } => self.current_job(jobs).is_some_and(|j| {
-                    !j.state.is_globally_terminal() || j.state == FlinkJobState::Canceled
-                }),
-                _ => false,
-            };
+            && self.observed_job().is_some_and(|j| {
+                !j.state.is_globally_terminal() || j.state == FlinkJobState::Canceled
+            });
         let ha = self.state_in_ha_metadata() && !cancel;
         let (generation, now) = (self.generation(), self.ctx.now_ms);
         let mut progress = self

@@ -24,10 +24,7 @@ impl<'a> Decision<'a> {
             return self.recover_missing(last, &settings);
         }
         let application = self.resource.spec.is_application();
-        let job = match &self.observed.flink {
-            ObservedFlink::Reachable { jobs, .. } if application => self.current_job(jobs).cloned(),
-            _ => None,
-        };
+        let job = self.observed_job().cloned();
         if let Some(counters) = &self.observed.counters
             && counters.completed_checkpoints.is_some_and(|n| n > 0)
             && let Some(health) = self.draft.status.health.as_mut()
@@ -215,10 +212,7 @@ impl<'a> Decision<'a> {
 
     /// Manual and periodic savepoints of the running job, and the history they leave.
     pub(super) fn snapshots(&mut self) {
-        let ObservedFlink::Reachable { jobs, .. } = &self.observed.flink else {
-            return;
-        };
-        let Some(job) = self.current_job(jobs).cloned() else {
+        let Some(job) = self.observed_job().cloned() else {
             return;
         };
         let config = render::flink_config(&RenderInput::for_resource(

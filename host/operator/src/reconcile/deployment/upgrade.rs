@@ -245,8 +245,7 @@ impl<'a> Decision<'a> {
         // A job that resumes from its HA metadata (last-state with HA) is not cancelled:
         // cancelling it would make Flink delete that metadata and record the job as done.
         let resumes_from_ha = !deleting && self.resumes_from_ha_metadata();
-        if let ObservedFlink::Reachable { jobs, .. } = &observed.flink
-            && let Some(job) = self.current_job(jobs)
+        if let Some(job) = self.observed_job()
             && !job.state.is_globally_terminal()
             && !resumes_from_ha
         {
@@ -284,12 +283,9 @@ impl<'a> Decision<'a> {
                 return self.upgrade(last, "reverted after the job was stopped");
             }
         }
-        let job_running = match &self.observed.flink {
-            ObservedFlink::Reachable { jobs, .. } => self
-                .current_job(jobs)
-                .is_some_and(|j| j.state == FlinkJobState::Running),
-            _ => false,
-        };
+        let job_running = self
+            .observed_job()
+            .is_some_and(|j| j.state == FlinkJobState::Running);
         if matches!(
             diff.class,
             DiffClass::Upgrade | DiffClass::SavepointRedeploy

@@ -27,12 +27,7 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
                     GracePeriod::of(input, options::CHECKPOINT_TRIGGER_GRACE_PERIOD),
                     (info.trigger_timestamp, &mut info.trigger_id),
                     input,
-                    |trigger_id| Effect::TriggerCheckpoint {
-                        cluster: input.cluster.to_string(),
-                        job_id: input.job_id.to_string(),
-                        trigger_id,
-                        kind: kind_of,
-                    },
+                    checkpoint_request(input, kind_of),
                 );
                 if !retried {
                     clear_checkpoint_trigger(info);
@@ -64,8 +59,6 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
     ) else {
         return out;
     };
-    let trigger = job_id::snapshot_trigger_id(input.uid, input.now_ms);
-    info.trigger_id = Some(trigger.clone());
     info.trigger_timestamp = Some(input.now_ms);
     info.trigger_type = Some(kind);
     let checkpoint_type = super::checkpoint_type(input.config);
@@ -75,15 +68,55 @@ pub fn checkpoints(info: &mut CheckpointInfo, input: &SnapshotInput) -> Outcome 
     } else {
         info.last_periodic_checkpoint_timestamp = input.now_ms;
     }
-    out.actions.push(Effect::TriggerCheckpoint {
-        cluster: input.cluster.to_string(),
-        job_id: input.job_id.to_string(),
-        trigger_id: trigger,
-        kind: checkpoint_type,
-    });
+    trigger_now(
+        &mut out,
+        &mut info.trigger_id,
+        input,
+        checkpoint_request(input, checkpoint_type),
+    );
+    out
+}
+
+/// Asks for the snapshot `request` builds under a new trigger id, recorded in `trigger_id`
+/// before the request; looked at again soon.
+fn trigger_now(
+    out: &mut Outcome,
+    trigger_id: &mut Option<String>,
+    input: &SnapshotInput,
+    request: impl FnOnce(String) -> Effect,
+) {
+    let id = job_id::snapshot_trigger_id(input.uid, input.now_ms);
+    *trigger_id = Some(id.clone());
+    out.actions.push(request(id));
     out.write_ahead = true;
     out.pace = Pace::Soon;
-    out
+}
+
+/// `POST /jobs/:id/checkpoints` of `kind`, under the trigger id it is given.
+fn checkpoint_request<'a>(
+    input: &'a SnapshotInput,
+    kind: CheckpointType,
+) -> impl FnOnce(String) -> Effect + 'a {
+    move |trigger_id| Effect::TriggerCheckpoint {
+        cluster: input.cluster.to_string(),
+        job_id: input.job_id.to_string(),
+        trigger_id,
+        kind,
+    }
+}
+
+/// `POST /jobs/:id/savepoints` in `format`, under the trigger id it is given.
+fn savepoint_request<'a>(
+    input: &'a SnapshotInput,
+    format: SavepointFormatType,
+) -> impl FnOnce(String) -> Effect + 'a {
+    move |trigger_id| Effect::TriggerSavepoint {
+        cluster: input.cluster.to_string(),
+        job_id: input.job_id.to_string(),
+        trigger_id,
+        directory: None,
+        format,
+    }
 }
 
 /// `kubernetes.operator.{savepoint,checkpoint}.trigger.grace-period` (upstream's default
@@ -145,15 +178,11 @@ fn retry_within_grace(
         ));
         return false;
     }
-    let id = job_id::snapshot_trigger_id(input.uid, input.now_ms);
-    *trigger_id = Some(id.clone());
     out.notes.push(Note::warning(
         reason,
         format!("{failed}; triggered again, as the first trigger was within {grace}"),
     ));
-    out.actions.push(again(id));
-    out.write_ahead = true;
-    out.pace = Pace::Soon;
+    trigger_now(out, trigger_id, input, again);
     true
 }
 
@@ -225,13 +254,7 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
                     GracePeriod::of(input, options::SAVEPOINT_TRIGGER_GRACE_PERIOD),
                     (info.trigger_timestamp, &mut info.trigger_id),
                     input,
-                    |trigger_id| Effect::TriggerSavepoint {
-                        cluster: input.cluster.to_string(),
-                        job_id: input.job_id.to_string(),
-                        trigger_id,
-                        directory: None,
-                        format,
-                    },
+                    savepoint_request(input, format),
                 );
                 // A failed manual savepoint keeps its nonce: a new nonce asks again.
                 if !retried {
@@ -252,8 +275,6 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
             trim_resources(existing, Kind::Savepoint, input, &mut out);
         }
     } else if let Some(kind) = due(info, input) {
-        let trigger = job_id::snapshot_trigger_id(input.uid, input.now_ms);
-        info.trigger_id = Some(trigger.clone());
         info.trigger_timestamp = Some(input.now_ms);
         info.trigger_type = Some(kind);
         let format = savepoint_format(input.config);
@@ -263,15 +284,12 @@ pub fn savepoints(info: &mut SavepointInfo, input: &SnapshotInput) -> Outcome {
         } else {
             info.last_periodic_savepoint_timestamp = input.now_ms;
         }
-        out.actions.push(Effect::TriggerSavepoint {
-            cluster: input.cluster.to_string(),
-            job_id: input.job_id.to_string(),
-            trigger_id: trigger,
-            directory: None,
-            format,
-        });
-        out.write_ahead = true;
-        out.pace = Pace::Soon;
+        trigger_now(
+            &mut out,
+            &mut info.trigger_id,
+            input,
+            savepoint_request(input, format),
+        );
     }
     trim_history(info, input, &mut out);
     out

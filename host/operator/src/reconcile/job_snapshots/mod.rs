@@ -149,18 +149,26 @@ pub fn abandon_triggers(
         return notes;
     };
     let state = super::status::state_name(state);
+    let given_up = |reason, what, trigger: &str, trigger_type: Option<SnapshotTriggerType>| {
+        Note::warning(
+            reason,
+            format!(
+                "{} {what} {trigger} given up: the job is {state}, not RUNNING",
+                kind(trigger_type.unwrap_or_default())
+            ),
+        )
+    };
     if let Some(info) = job.savepoint_info.as_mut()
         && let Some(trigger) = info.trigger_id.clone()
     {
         notes.push(match savepoint {
             Some(ObservedOperation::Completed(path)) => savepoint_completed(info, path, now_ms),
             _ => {
-                let note = Note::warning(
+                let note = given_up(
                     Reason::SavepointError,
-                    format!(
-                        "{} savepoint {trigger} given up: the job is {state}, not RUNNING",
-                        kind(info.trigger_type.unwrap_or_default())
-                    ),
+                    "savepoint",
+                    &trigger,
+                    info.trigger_type,
                 );
                 clear_trigger(info);
                 note
@@ -173,12 +181,11 @@ pub fn abandon_triggers(
         notes.push(match checkpoint {
             Some(ObservedOperation::Completed(path)) => checkpoint_completed(info, path, now_ms),
             _ => {
-                let note = Note::warning(
+                let note = given_up(
                     Reason::CheckpointError,
-                    format!(
-                        "{} checkpoint {trigger} given up: the job is {state}, not RUNNING",
-                        kind(info.trigger_type.unwrap_or_default())
-                    ),
+                    "checkpoint",
+                    &trigger,
+                    info.trigger_type,
                 );
                 clear_checkpoint_trigger(info);
                 note
