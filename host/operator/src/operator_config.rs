@@ -20,9 +20,6 @@ use std::time::Duration;
 pub const GLOBAL_FILE: &str = "config.yaml";
 const LEGACY_FILE: &str = "flink-conf.yaml";
 const NAMESPACE_FILE_PREFIX: &str = "config-";
-/// Upstream's files of Flink's own logging in the operator ConfigMap: every cluster whose
-/// `spec.logConfiguration` is unset logs with them.
-pub const LOG_FILES: [&str; 2] = ["log4j-console.properties", "logback-console.xml"];
 const OPERATOR_PREFIX: &str = "kubernetes.operator.";
 /// Upstream's per-namespace defaults in the operator configuration:
 /// `kubernetes.operator.default-configuration.namespace.<namespace>.<key>`.
@@ -621,7 +618,9 @@ pub fn parse(data: &BTreeMap<String, String>, base: &Dynamic) -> Result<Loaded, 
             dynamic.retry.max_interval, dynamic.retry.initial
         ));
     }
-    dynamic.log_defaults = LOG_FILES
+    // Upstream's files of Flink's own logging: every cluster whose `spec.logConfiguration` is
+    // unset logs with them.
+    dynamic.log_defaults = flink_api::validation::LOG_CONFIG_FILES
         .iter()
         .filter_map(|file| Some((file.to_string(), data.get(*file)?.clone())))
         .filter(|(_, text)| !text.trim().is_empty())

@@ -12,7 +12,9 @@ use k8s_openapi::api::core::v1::ResourceRequirements;
 
 /// Upstream appends `-taskmanager` and more to the name; it must stay a valid Service name.
 const MAX_DEPLOYMENT_NAME: usize = 45;
-const LOG_CONFIG_FILES: [&str; 2] = ["log4j-console.properties", "logback-console.xml"];
+/// The log configuration files Flink reads (`spec.logConfiguration`'s keys, and the operator
+/// ConfigMap's defaults of them).
+pub const LOG_CONFIG_FILES: [&str; 2] = ["log4j-console.properties", "logback-console.xml"];
 
 pub fn deployment(resource: &FlinkDeployment) -> Vec<FieldError> {
     let mut errors = Vec::new();

@@ -11,7 +11,7 @@ mod session_job;
 mod snapshot;
 
 pub use changes::{deployment_change, session_job_change, snapshot_change};
-pub use deployment::{blue_green, deployment, deployment_spec};
+pub use deployment::{LOG_CONFIG_FILES, blue_green, deployment, deployment_spec};
 pub use references::{ReferenceProblems, references, session_job_storage};
 pub use session_job::session_job;
 pub use snapshot::snapshot;

@@ -439,7 +439,7 @@ fn owner_reference(input: &RenderInput) -> Value {
 }
 
 /// `spec.logConfiguration` as given, else the operator ConfigMap's `log4j-console.properties` /
-/// `logback-console.xml` (upstream's defaults), else a console log4j configuration like the
+/// `logback-console.xml` (upstream's defaults) over a console log4j configuration like the
 /// Flink image's.
 fn log_configuration(input: &RenderInput) -> BTreeMap<String, String> {
     if let Some(files) = input
